@@ -1,0 +1,1 @@
+"""The only code that touches frameworks and I/O libraries."""

@@ -1,0 +1,1 @@
+"""The ``realname`` command line."""

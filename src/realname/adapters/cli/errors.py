@@ -1,0 +1,52 @@
+"""Exit codes by error class, and the one place that turns an error into a line on stderr."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+import click
+
+from realname.domain import errors
+
+EXIT_CODES: tuple[tuple[type[errors.RealnameError], int], ...] = (
+    (errors.InvalidInput, 2),
+    (errors.NotFound, 3),
+    (errors.Conflict, 4),
+    (errors.Forbidden, 5),
+    (errors.Unauthenticated, 5),
+    (errors.DependencyUnavailable, 6),
+    (errors.RealnameError, 1),
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def exit_code_for(error: errors.RealnameError) -> int:
+    for cls, code in EXIT_CODES:
+        if isinstance(error, cls):
+            return code
+    return 1
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print one line on stderr and exit with ``code``."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn project errors raised by a command into one stderr line and a typed exit code."""
+
+    @wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except errors.RealnameError as exc:
+            click.echo(f"error: [{exc.code}] {exc.message}", err=True)
+            sys.exit(exit_code_for(exc))
+
+    return wrapper

@@ -1,0 +1,15 @@
+"""The root ``realname`` command group. Sub-groups live in their own modules and are added here.
+
+Commands get their dependencies from ``ctx.obj``, which the entry point fills with the composition
+root's container; each command module states what it needs as a small Protocol.
+"""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="realname")
+def cli() -> None:
+    """realname: register phone numbers to real, verified people."""

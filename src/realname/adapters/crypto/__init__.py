@@ -1,0 +1,1 @@
+"""Keys, blind index, envelope encryption and signatures (the `cryptography` package)."""

@@ -1,0 +1,1 @@
+"""FastAPI application, error mapping and pages."""

@@ -1,0 +1,1 @@
+"""SQLAlchemy Core storage: tables, repositories, unit of work, Alembic migrations."""

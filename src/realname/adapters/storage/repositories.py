@@ -1,0 +1,322 @@
+"""Repositories over SQLAlchemy Core: explicit row ↔ domain mapping, no ORM."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from realname.adapters.storage import tables as t
+from realname.domain.audit import GENESIS_HASH, AuditEvent, AuditRecord, canonical_json, next_event
+from realname.domain.errors import Conflict, DependencyUnavailable
+from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber
+from realname.domain.organisation import Outlet, OutletCode, Role, StaffMember
+from realname.domain.subscribers import BlindIndex, Subscriber
+
+
+def _insert(connection: sa.Connection, table: sa.Table) -> Any:
+    """A dialect-specific INSERT that supports ``on_conflict_do_nothing``."""
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+class SqlOutletRepository:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._c = connection
+
+    def add(self, outlet: Outlet) -> None:
+        self._c.execute(t.outlet.insert().values(code=str(outlet.code), name=outlet.name, created_at=outlet.created_at))
+
+    def get(self, code: OutletCode) -> Outlet | None:
+        row = self._c.execute(sa.select(t.outlet).where(t.outlet.c.code == str(code))).first()
+        return None if row is None else Outlet(OutletCode(row.code), row.name, row.created_at)
+
+    def list(self) -> Sequence[Outlet]:
+        rows = self._c.execute(sa.select(t.outlet).order_by(t.outlet.c.code))
+        return [Outlet(OutletCode(r.code), r.name, r.created_at) for r in rows]
+
+
+class SqlStaffRepository:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._c = connection
+
+    def add(self, member: StaffMember, name_ciphertext: bytes) -> None:
+        self._c.execute(
+            t.staff.insert().values(
+                id=member.id,
+                name_ciphertext=name_ciphertext,
+                role=member.role.value,
+                outlet_code=str(member.outlet_code),
+                credential_hash=member.credential_hash,
+                created_at=member.created_at,
+                active=member.active,
+            )
+        )
+
+    def get(self, staff_id: str) -> StaffMember | None:
+        row = self._c.execute(sa.select(t.staff).where(t.staff.c.id == staff_id)).first()
+        if row is None:
+            return None
+        return StaffMember(
+            id=row.id,
+            name="(encrypted)",
+            role=Role(row.role),
+            outlet_code=OutletCode(row.outlet_code),
+            credential_hash=row.credential_hash,
+            created_at=row.created_at,
+            active=row.active,
+        )
+
+    def name_ciphertext(self, staff_id: str) -> bytes | None:
+        value = self._c.execute(sa.select(t.staff.c.name_ciphertext).where(t.staff.c.id == staff_id)).scalar()
+        return None if value is None else bytes(value)
+
+
+def _number_from_row(row: sa.Row[Any]) -> PhoneNumber:
+    return PhoneNumber(
+        msisdn=Msisdn(row.msisdn),
+        state=NumberState(row.state),
+        reserved_by=row.reserved_by,
+        reserved_until=row.reserved_until,
+        cooling_until=row.cooling_until,
+        version=row.version,
+    )
+
+
+class SqlNumberRepository:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._c = connection
+
+    def add_many(self, numbers: Sequence[PhoneNumber]) -> int:
+        added = 0
+        for start in range(0, len(numbers), 5000):
+            chunk = numbers[start : start + 5000]
+            statement = (
+                _insert(self._c, t.number)
+                .values([{"msisdn": str(n.msisdn), "state": n.state.value, "version": 0} for n in chunk])
+                .on_conflict_do_nothing(index_elements=["msisdn"])
+            )
+            added += self._c.execute(statement).rowcount
+        return added
+
+    def get(self, msisdn: Msisdn, *, for_update: bool = False) -> PhoneNumber | None:
+        query = sa.select(t.number).where(t.number.c.msisdn == str(msisdn))
+        if for_update:
+            query = query.with_for_update()
+        row = self._c.execute(query).first()
+        return None if row is None else _number_from_row(row)
+
+    def save(self, number: PhoneNumber) -> None:
+        result = self._c.execute(
+            t.number.update()
+            .where(t.number.c.msisdn == str(number.msisdn), t.number.c.version == number.version - 1)
+            .values(
+                state=number.state.value,
+                reserved_by=number.reserved_by,
+                reserved_until=number.reserved_until,
+                cooling_until=number.cooling_until,
+                version=number.version,
+            )
+        )
+        if result.rowcount != 1:
+            raise Conflict(f"number {number.msisdn.masked} changed meanwhile; try again", code="number.changed")
+
+    def list(
+        self, *, state: NumberState | None = None, prefix: str = "", limit: int = 100, after: str = ""
+    ) -> Sequence[PhoneNumber]:
+        query = sa.select(t.number).order_by(t.number.c.msisdn).limit(limit)
+        if state is not None:
+            query = query.where(t.number.c.state == state.value)
+        if prefix:
+            query = query.where(t.number.c.msisdn.startswith(prefix, autoescape=True))
+        if after:
+            query = query.where(t.number.c.msisdn > after)
+        return [_number_from_row(r) for r in self._c.execute(query)]
+
+    def count_by_state(self) -> dict[NumberState, int]:
+        rows = self._c.execute(sa.select(t.number.c.state, sa.func.count()).group_by(t.number.c.state))
+        counts = dict.fromkeys(NumberState, 0)
+        for state, count in rows:
+            counts[NumberState(state)] = int(count)
+        return counts
+
+    def cooled(self, now: datetime, limit: int) -> Sequence[PhoneNumber]:
+        query = (
+            sa.select(t.number)
+            .where(t.number.c.state == NumberState.COOLING.value, t.number.c.cooling_until <= now)
+            .order_by(t.number.c.msisdn)
+            .limit(limit)
+            .with_for_update()
+        )
+        return [_number_from_row(r) for r in self._c.execute(query)]
+
+
+def _binding_from_row(row: sa.Row[Any]) -> Binding:
+    return Binding(
+        id=row.id,
+        msisdn=Msisdn(row.msisdn),
+        subscriber_id=row.subscriber_id,
+        iccid=row.iccid,
+        outlet_code=row.outlet_code,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        end_reason=row.end_reason,
+    )
+
+
+class SqlBindingRepository:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._c = connection
+
+    def add(self, binding: Binding) -> None:
+        try:
+            with self._c.begin_nested():
+                self._c.execute(
+                    t.binding.insert().values(
+                        id=binding.id,
+                        msisdn=str(binding.msisdn),
+                        subscriber_id=binding.subscriber_id,
+                        iccid=binding.iccid,
+                        outlet_code=binding.outlet_code,
+                        started_at=binding.started_at,
+                    )
+                )
+        except sa.exc.IntegrityError as exc:
+            raise Conflict(f"number {binding.msisdn.masked} is bound already", code="number.unavailable") from exc
+
+    def active_for(self, msisdn: Msisdn) -> Binding | None:
+        row = self._c.execute(
+            sa.select(t.binding).where(t.binding.c.msisdn == str(msisdn), t.binding.c.ended_at.is_(None))
+        ).first()
+        return None if row is None else _binding_from_row(row)
+
+    def active_of_subscriber(self, subscriber_id: str) -> Sequence[Binding]:
+        rows = self._c.execute(
+            sa.select(t.binding)
+            .where(t.binding.c.subscriber_id == subscriber_id, t.binding.c.ended_at.is_(None))
+            .order_by(t.binding.c.started_at)
+        )
+        return [_binding_from_row(r) for r in rows]
+
+    def end(self, binding_id: str, ended_at: datetime, reason: str) -> None:
+        self._c.execute(
+            t.binding.update()
+            .where(t.binding.c.id == binding_id, t.binding.c.ended_at.is_(None))
+            .values(ended_at=ended_at, end_reason=reason)
+        )
+
+
+def _subscriber_from_row(row: sa.Row[Any]) -> Subscriber:
+    return Subscriber(
+        id=row.id,
+        id_index=BlindIndex(row.id_index),
+        created_at=row.created_at,
+        held_numbers=row.held_numbers,
+        last_service_ended_at=row.last_service_ended_at,
+    )
+
+
+class SqlSubscriberRepository:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._c = connection
+
+    def get_or_create(self, subscriber: Subscriber) -> Subscriber:
+        self._c.execute(
+            _insert(self._c, t.subscriber)
+            .values(
+                id=subscriber.id,
+                id_index=subscriber.id_index.value,
+                held_numbers=0,
+                created_at=subscriber.created_at,
+            )
+            .on_conflict_do_nothing(index_elements=["id_index"])
+        )
+        found = self.find(subscriber.id_index)
+        assert found is not None
+        return found
+
+    def find(self, id_index: BlindIndex) -> Subscriber | None:
+        row = self._c.execute(sa.select(t.subscriber).where(t.subscriber.c.id_index == id_index.value)).first()
+        return None if row is None else _subscriber_from_row(row)
+
+    def take_quota_slot(self, subscriber_id: str, max_numbers: int) -> bool:
+        result = self._c.execute(
+            t.subscriber.update()
+            .where(t.subscriber.c.id == subscriber_id, t.subscriber.c.held_numbers < max_numbers)
+            .values(held_numbers=t.subscriber.c.held_numbers + 1)
+        )
+        return result.rowcount == 1
+
+    def free_quota_slot(self, subscriber_id: str, at: datetime) -> None:
+        self._c.execute(
+            t.subscriber.update()
+            .where(t.subscriber.c.id == subscriber_id)
+            .values(held_numbers=t.subscriber.c.held_numbers - 1, last_service_ended_at=at)
+        )
+
+
+class SqlAuditLog:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._c = connection
+
+    def append(self, record: AuditRecord, occurred_at: datetime) -> AuditEvent:
+        # Locking the head row serialises writers on PostgreSQL; SQLite writers are serialised by
+        # BEGIN IMMEDIATE. Either way the event commits or rolls back with the state change.
+        head = self._c.execute(
+            sa.select(t.audit_head.c.last_seq, t.audit_head.c.last_hash).where(t.audit_head.c.id == 1).with_for_update()
+        ).first()
+        if head is None:
+            raise DependencyUnavailable("the audit log is not initialised", code="audit.unavailable")
+        event = next_event(int(head.last_seq), head.last_hash, record, occurred_at)
+        self._c.execute(
+            t.audit_event.insert().values(
+                seq=event.seq,
+                occurred_at=event.occurred_at,
+                action=event.action,
+                actor=event.actor,
+                outlet=event.outlet,
+                subject=event.subject,
+                details=canonical_json(event.details),
+                prev_hash=event.prev_hash,
+                hash=event.hash,
+            )
+        )
+        self._c.execute(
+            t.audit_head.update().where(t.audit_head.c.id == 1).values(last_seq=event.seq, last_hash=event.hash)
+        )
+        return event
+
+    def events(self, *, from_seq: int = 1, batch_size: int = 1000) -> Iterator[AuditEvent]:
+        # Rows are read in physical key order; a reordered or renumbered row shows up as a break.
+        next_seq = from_seq
+        while True:
+            rows = self._c.execute(
+                sa.select(t.audit_event)
+                .where(t.audit_event.c.seq >= next_seq)
+                .order_by(t.audit_event.c.seq)
+                .limit(batch_size)
+            ).all()
+            if not rows:
+                return
+            for row in rows:
+                yield AuditEvent(
+                    seq=int(row.seq),
+                    occurred_at=row.occurred_at,
+                    action=row.action,
+                    actor=row.actor,
+                    outlet=row.outlet,
+                    subject=row.subject,
+                    details=json.loads(row.details),
+                    prev_hash=row.prev_hash,
+                    hash=row.hash,
+                )
+            next_seq = int(rows[-1].seq) + 1
+
+    def head(self) -> tuple[int, str]:
+        row = self._c.execute(sa.select(t.audit_head.c.last_seq, t.audit_head.c.last_hash)).first()
+        return (0, GENESIS_HASH) if row is None else (int(row.last_seq), row.last_hash)

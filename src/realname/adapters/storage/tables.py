@@ -1,0 +1,143 @@
+"""SQLAlchemy Core tables. The schema carries the invariants; migrations in ``migrations/`` create it.
+
+- ``binding``: a partial unique index allows one active (``ended_at IS NULL``) binding per number.
+- ``subscriber.held_numbers``: the per-ID quota is taken by a conditional increment; CHECK keeps it ≥ 0.
+- ``subscriber.id_index``: unique keyed blind index; the ID number itself only as ciphertext.
+- ``audit_event`` is append-only, chained by hashes; ``audit_head`` serialises writers.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+
+class UtcDateTime(sa.TypeDecorator[datetime]):
+    """Aware UTC datetimes on every backend (SQLite stores no zone; we store and return UTC)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use aware UTC datetimes")
+        utc = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+NUMBER_STATES = ("available", "reserved", "active", "suspended", "cancelled", "surrendered", "cooling")
+
+outlet = sa.Table(
+    "outlet",
+    metadata,
+    sa.Column("code", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+staff = sa.Table(
+    "staff",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name_ciphertext", sa.LargeBinary, nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("outlet_code", sa.String(32), sa.ForeignKey("outlet.code"), nullable=False),
+    sa.Column("credential_hash", sa.String(255), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.CheckConstraint("role IN ('clerk', 'reviewer', 'admin', 'auditor')", name="role"),
+)
+
+number = sa.Table(
+    "number",
+    metadata,
+    sa.Column("msisdn", sa.String(15), primary_key=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("reserved_by", sa.String(64), nullable=True),
+    sa.Column("reserved_until", UtcDateTime(), nullable=True),
+    sa.Column("cooling_until", UtcDateTime(), nullable=True),
+    sa.Column("version", sa.Integer, nullable=False, server_default="0"),
+    sa.CheckConstraint(f"state IN {NUMBER_STATES!r}", name="state"),
+    sa.CheckConstraint(
+        "state <> 'reserved' OR (reserved_by IS NOT NULL AND reserved_until IS NOT NULL)", name="reservation"
+    ),
+    sa.CheckConstraint("state <> 'cooling' OR cooling_until IS NOT NULL", name="cooling"),
+    sa.Index("ix_number_state_msisdn", "state", "msisdn"),
+)
+
+subscriber = sa.Table(
+    "subscriber",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("id_index", sa.String(64), nullable=False, unique=True),
+    sa.Column("id_ciphertext", sa.LargeBinary, nullable=True),
+    sa.Column("name_ciphertext", sa.LargeBinary, nullable=True),
+    sa.Column("held_numbers", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("last_service_ended_at", UtcDateTime(), nullable=True),
+    sa.CheckConstraint("held_numbers >= 0", name="held_numbers"),
+)
+
+binding = sa.Table(
+    "binding",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("msisdn", sa.String(15), sa.ForeignKey("number.msisdn"), nullable=False),
+    sa.Column("subscriber_id", sa.String(64), sa.ForeignKey("subscriber.id"), nullable=False),
+    sa.Column("iccid", sa.String(20), nullable=False),
+    sa.Column("outlet_code", sa.String(32), sa.ForeignKey("outlet.code"), nullable=False),
+    sa.Column("started_at", UtcDateTime(), nullable=False),
+    sa.Column("ended_at", UtcDateTime(), nullable=True),
+    sa.Column("end_reason", sa.String(32), nullable=True),
+    sa.Index(
+        "uq_binding_active_msisdn",
+        "msisdn",
+        unique=True,
+        sqlite_where=sa.text("ended_at IS NULL"),
+        postgresql_where=sa.text("ended_at IS NULL"),
+    ),
+    sa.Index("ix_binding_subscriber_id", "subscriber_id"),
+)
+
+audit_event = sa.Table(
+    "audit_event",
+    metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False),
+    sa.Column("occurred_at", UtcDateTime(), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("actor", sa.String(128), nullable=False),
+    sa.Column("outlet", sa.String(32), nullable=True),
+    sa.Column("subject", sa.String(128), nullable=True),
+    sa.Column("details", sa.Text, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+audit_head = sa.Table(
+    "audit_head",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("last_seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=False),
+    sa.Column("last_hash", sa.String(64), nullable=False),
+    sa.CheckConstraint("id = 1", name="single_row"),
+)

@@ -1,0 +1,369 @@
+"""Registry use cases: outlets, staff, the number pool, assignment under quota, and the audit check.
+
+Every use case has the same shape: check the actor, build values, open the unit of work, load, ask the
+domain, record the audit event in the same transaction, commit once.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from realname.app.actors import Actor
+from realname.app.ports import (
+    BlindIndexer,
+    Clock,
+    EncryptionContext,
+    FieldCipher,
+    IdGenerator,
+    RandomSource,
+    SecretHasher,
+)
+from realname.app.unit_of_work import UnitOfWorkFactory
+from realname.domain.audit import AuditRecord, ChainVerification, verify_chain
+from realname.domain.errors import Conflict, InvalidInput, NotFound
+from realname.domain.numbers import (
+    Binding,
+    Msisdn,
+    NumberState,
+    PhoneNumber,
+    QuotaExceeded,
+    check_quota,
+)
+from realname.domain.organisation import Outlet, OutletCode, Role, StaffMember
+from realname.domain.policy import Policy
+from realname.domain.subscribers import BlindIndex, Subscriber
+
+MAX_IMPORT = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class NewStaffCredential:
+    staff_id: str
+    credential: str
+    """Shown once; only its argon2 hash is stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    binding: Binding
+    held_numbers: int
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryDeps:
+    uow: UnitOfWorkFactory
+    clock: Clock
+    ids: IdGenerator
+    random: RandomSource
+    policy: Policy
+    cipher: FieldCipher
+    blind_index: BlindIndexer
+    hasher: SecretHasher
+
+
+def number_ref(msisdn: Msisdn) -> str:
+    return f"number:{msisdn.masked}"
+
+
+class Registry:
+    """Use cases of the registry core."""
+
+    def __init__(self, deps: RegistryDeps) -> None:
+        self._d = deps
+
+    # -- organisation -------------------------------------------------------------------------------
+
+    def add_outlet(self, actor: Actor, code: str, name: str) -> Outlet:
+        actor.require(Role.ADMIN)
+        outlet = Outlet(OutletCode(code.strip().upper()), name.strip(), self._d.clock.now())
+        with self._d.uow() as uow:
+            if uow.outlets.get(outlet.code) is not None:
+                raise Conflict(f"outlet {outlet.code} exists already", code="outlet.exists")
+            uow.outlets.add(outlet)
+            uow.audit.append(
+                AuditRecord("outlet.added", actor.ref, str(outlet.code), f"outlet:{outlet.code}"),
+                outlet.created_at,
+            )
+            uow.commit()
+        return outlet
+
+    def list_outlets(self, actor: Actor) -> Sequence[Outlet]:
+        actor.require(Role.ADMIN, Role.AUDITOR)
+        with self._d.uow() as uow:
+            return uow.outlets.list()
+
+    def add_staff(self, actor: Actor, name: str, role: Role, outlet_code: str) -> NewStaffCredential:
+        """Create a staff member and return their one-time credential.
+
+        Raises:
+            NotFound: the outlet does not exist.
+        """
+        actor.require(Role.ADMIN)
+        now = self._d.clock.now()
+        staff_id = self._d.ids.new_id()
+        credential = base64.urlsafe_b64encode(self._d.random.token_bytes(24)).decode().rstrip("=")
+        member = StaffMember(
+            id=staff_id,
+            name=name.strip(),
+            role=role,
+            outlet_code=OutletCode(outlet_code.strip().upper()),
+            credential_hash=self._d.hasher.hash(credential),
+            created_at=now,
+        )
+        name_ct = self._d.cipher.encrypt(member.name.encode(), EncryptionContext("staff", staff_id, "name"))
+        with self._d.uow() as uow:
+            if uow.outlets.get(member.outlet_code) is None:
+                raise NotFound(f"outlet {member.outlet_code} does not exist", code="outlet.not_found")
+            uow.staff.add(member, name_ct)
+            uow.audit.append(
+                AuditRecord(
+                    "staff.added",
+                    actor.ref,
+                    str(member.outlet_code),
+                    f"staff:{staff_id}",
+                    {"role": role.value},
+                ),
+                now,
+            )
+            uow.commit()
+        return NewStaffCredential(staff_id, credential)
+
+    # -- number pool --------------------------------------------------------------------------------
+
+    def import_numbers(self, actor: Actor, msisdns: Iterable[Msisdn], *, source: str) -> tuple[int, int]:
+        """Add numbers to the pool as AVAILABLE. Returns (offered, newly added); existing ones are kept."""
+        actor.require(Role.ADMIN)
+        unique = list(dict.fromkeys(msisdns))
+        if not unique:
+            raise InvalidInput("no numbers to import", code="numbers.empty")
+        if len(unique) > MAX_IMPORT:
+            raise InvalidInput(f"at most {MAX_IMPORT} numbers per import", code="numbers.too_many")
+        with self._d.uow() as uow:
+            added = uow.numbers.add_many([PhoneNumber(m) for m in unique])
+            uow.audit.append(
+                AuditRecord(
+                    "numbers.imported",
+                    actor.ref,
+                    None,
+                    None,
+                    {"offered": len(unique), "added": added, "source": source},
+                ),
+                self._d.clock.now(),
+            )
+            uow.commit()
+        return len(unique), added
+
+    def list_numbers(
+        self,
+        actor: Actor,
+        *,
+        state: NumberState | None = None,
+        prefix: str = "",
+        limit: int = 100,
+        after: str = "",
+    ) -> Sequence[PhoneNumber]:
+        actor.require(Role.ADMIN, Role.AUDITOR, Role.CLERK)
+        if not prefix.isdigit() and prefix:
+            raise InvalidInput("a number prefix is digits only", code="numbers.prefix_invalid")
+        limit = max(1, min(limit, 1000))
+        with self._d.uow() as uow:
+            return uow.numbers.list(state=state, prefix=prefix, limit=limit, after=after)
+
+    def count_numbers(self, actor: Actor) -> dict[NumberState, int]:
+        actor.require(Role.ADMIN, Role.AUDITOR)
+        with self._d.uow() as uow:
+            return uow.numbers.count_by_state()
+
+    def reserve_number(self, actor: Actor, msisdn: Msisdn, attempt_id: str) -> PhoneNumber:
+        actor.require(Role.CLERK, Role.ADMIN)
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            number = self._load(uow.numbers.get(msisdn, for_update=True), msisdn)
+            number.reserve(attempt_id, now, self._d.policy.reservation_ttl_seconds)
+            uow.numbers.save(number)
+            uow.audit.append(
+                AuditRecord(
+                    "number.reserved",
+                    actor.ref,
+                    actor.outlet_code,
+                    number_ref(msisdn),
+                    {"attempt": attempt_id},
+                ),
+                now,
+            )
+            uow.commit()
+        return number
+
+    def release_number(self, actor: Actor, msisdn: Msisdn, attempt_id: str) -> None:
+        actor.require(Role.CLERK, Role.ADMIN)
+        with self._d.uow() as uow:
+            number = self._load(uow.numbers.get(msisdn, for_update=True), msisdn)
+            number.release(attempt_id)
+            uow.numbers.save(number)
+            uow.audit.append(
+                AuditRecord(
+                    "number.released",
+                    actor.ref,
+                    actor.outlet_code,
+                    number_ref(msisdn),
+                    {"attempt": attempt_id},
+                ),
+                self._d.clock.now(),
+            )
+            uow.commit()
+
+    def assign_number(
+        self,
+        actor: Actor,
+        *,
+        msisdn: Msisdn,
+        attempt_id: str,
+        id_index: BlindIndex,
+        iccid: str,
+        outlet_code: str,
+    ) -> Assignment:
+        """Bind ``msisdn`` to the subscriber with ``id_index`` in one transaction.
+
+        The quota is taken with a conditional increment in the same transaction as the number's state
+        change and the binding, so concurrent assignments cannot exceed it.
+
+        Raises:
+            QuotaExceeded: the ID holds ``policy.max_numbers_per_id`` numbers already.
+            NumberUnavailable: the number is taken, cooling, or reserved by another attempt.
+        """
+        actor.require(Role.CLERK, Role.ADMIN)
+        actor.require_outlet(outlet_code)
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            number = self._load(uow.numbers.get(msisdn, for_update=True), msisdn)
+            number.activate(attempt_id, now)
+            subscriber = uow.subscribers.get_or_create(Subscriber(self._d.ids.new_id(), id_index, now))
+            check_quota(subscriber.held_numbers, self._d.policy.max_numbers_per_id)
+            if not uow.subscribers.take_quota_slot(subscriber.id, self._d.policy.max_numbers_per_id):
+                raise QuotaExceeded(f"this ID already holds {self._d.policy.max_numbers_per_id} numbers")
+            uow.numbers.save(number)
+            binding = Binding(
+                id=self._d.ids.new_id(),
+                msisdn=msisdn,
+                subscriber_id=subscriber.id,
+                iccid=iccid,
+                outlet_code=outlet_code,
+                started_at=now,
+            )
+            uow.bindings.add(binding)
+            uow.audit.append(
+                AuditRecord(
+                    "number.assigned",
+                    actor.ref,
+                    outlet_code,
+                    id_index.reference,
+                    {"number": msisdn.masked, "attempt": attempt_id},
+                ),
+                now,
+            )
+            uow.commit()
+        return Assignment(binding, subscriber.held_numbers + 1)
+
+    def suspend_number(self, actor: Actor, msisdn: Msisdn, reason: str) -> None:
+        actor.require(Role.REVIEWER, Role.ADMIN)
+        self._change_held(actor, msisdn, "number.suspended", reason, lambda n: n.suspend())
+
+    def reinstate_number(self, actor: Actor, msisdn: Msisdn, reason: str) -> None:
+        actor.require(Role.REVIEWER, Role.ADMIN, Role.CLERK)
+        self._change_held(actor, msisdn, "number.reinstated", reason, lambda n: n.reinstate())
+
+    def _change_held(
+        self, actor: Actor, msisdn: Msisdn, action: str, reason: str, change: Callable[[PhoneNumber], None]
+    ) -> None:
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            number = self._load(uow.numbers.get(msisdn, for_update=True), msisdn)
+            change(number)
+            uow.numbers.save(number)
+            uow.audit.append(
+                AuditRecord(action, actor.ref, actor.outlet_code, number_ref(msisdn), {"reason": reason}), now
+            )
+            uow.commit()
+
+    def end_service(self, actor: Actor, msisdn: Msisdn, id_index: BlindIndex, *, cancel: bool, reason: str) -> None:
+        """Surrender (by the verified owner) or cancel a held number; it then cools off before reuse.
+
+        Raises:
+            Forbidden: ``id_index`` is not the owner of the number.
+        """
+        actor.require(Role.CLERK, Role.REVIEWER, Role.ADMIN)
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            number = self._load(uow.numbers.get(msisdn, for_update=True), msisdn)
+            binding = uow.bindings.active_for(msisdn)
+            subscriber = uow.subscribers.find(id_index)
+            if binding is None or subscriber is None or binding.subscriber_id != subscriber.id:
+                raise NotFound("this ID holds no such number", code="number.not_held")
+            if cancel:
+                number.cancel(now, self._d.policy.cooling_off_days)
+            else:
+                number.surrender(now, self._d.policy.cooling_off_days)
+            uow.numbers.save(number)
+            uow.bindings.end(binding.id, now, "cancelled" if cancel else "surrendered")
+            uow.subscribers.free_quota_slot(subscriber.id, now)
+            uow.audit.append(
+                AuditRecord(
+                    "number.cancelled" if cancel else "number.surrendered",
+                    actor.ref,
+                    actor.outlet_code,
+                    id_index.reference,
+                    {"number": msisdn.masked, "reason": reason},
+                ),
+                now,
+            )
+            uow.commit()
+
+    def recycle_cooled_numbers(self, actor: Actor, *, batch_size: int = 1000) -> int:
+        """Return numbers whose cooling-off has ended to the pool."""
+        actor.require(Role.ADMIN)
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            numbers = uow.numbers.cooled(now, batch_size)
+            for number in numbers:
+                number.recycle(now)
+                uow.numbers.save(number)
+            if numbers:
+                uow.audit.append(AuditRecord("numbers.recycled", actor.ref, None, None, {"count": len(numbers)}), now)
+            uow.commit()
+        return len(numbers)
+
+    def held_numbers(self, actor: Actor, id_index: BlindIndex) -> Sequence[Binding]:
+        actor.require(Role.CLERK, Role.REVIEWER, Role.ADMIN, Role.AUDITOR)
+        with self._d.uow() as uow:
+            subscriber = uow.subscribers.find(id_index)
+            if subscriber is None:
+                return []
+            return uow.bindings.active_of_subscriber(subscriber.id)
+
+    # -- audit --------------------------------------------------------------------------------------
+
+    def verify_audit(self, actor: Actor) -> ChainVerification:
+        """Walk the whole chain and compare its end with the writer's head record."""
+        actor.require(Role.ADMIN, Role.AUDITOR)
+        with self._d.uow() as uow:
+            result = verify_chain(uow.audit.events())
+            if not result.intact:
+                return result
+            head_seq, head_hash = uow.audit.head()
+            if head_seq != result.events_checked or head_hash != result.last_hash:
+                return ChainVerification(
+                    False,
+                    result.events_checked,
+                    result.events_checked + 1,
+                    "events missing at the end",
+                    result.last_hash,
+                )
+            return result
+
+    @staticmethod
+    def _load(number: PhoneNumber | None, msisdn: Msisdn) -> PhoneNumber:
+        if number is None:
+            raise NotFound(f"number {msisdn.masked} is not in the pool", code="number.not_found")
+        return number

@@ -1,0 +1,119 @@
+"""The storage ports: repositories and the unit of work that commits them in one transaction.
+
+Invariants the database holds (not only this code): one active binding per number, the per-ID quota
+(a conditional increment of the subscriber's held-number counter), unique blind indexes, and an
+append-only audit chain serialised through its head row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from types import TracebackType
+from typing import Protocol, Self
+
+from realname.domain.audit import AuditEvent, AuditRecord
+from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber
+from realname.domain.organisation import Outlet, OutletCode, StaffMember
+from realname.domain.subscribers import BlindIndex, Subscriber
+
+
+class OutletRepository(Protocol):
+    def add(self, outlet: Outlet) -> None: ...
+
+    def get(self, code: OutletCode) -> Outlet | None: ...
+
+    def list(self) -> Sequence[Outlet]: ...
+
+
+class StaffRepository(Protocol):
+    def add(self, member: StaffMember, name_ciphertext: bytes) -> None: ...
+
+    def get(self, staff_id: str) -> StaffMember | None:
+        """The member with their name left empty: names are read through ``name_ciphertext``."""
+        ...
+
+    def name_ciphertext(self, staff_id: str) -> bytes | None: ...
+
+
+class NumberRepository(Protocol):
+    def add_many(self, numbers: Sequence[PhoneNumber]) -> int:
+        """Insert numbers not yet in the pool; return how many were new."""
+        ...
+
+    def get(self, msisdn: Msisdn, *, for_update: bool = False) -> PhoneNumber | None: ...
+
+    def save(self, number: PhoneNumber) -> None:
+        """Write the number if its stored version is ``number.version - 1``; raise Conflict otherwise."""
+        ...
+
+    def list(
+        self, *, state: NumberState | None = None, prefix: str = "", limit: int = 100, after: str = ""
+    ) -> Sequence[PhoneNumber]: ...
+
+    def count_by_state(self) -> dict[NumberState, int]: ...
+
+    def cooled(self, now: datetime, limit: int) -> Sequence[PhoneNumber]:
+        """Numbers in COOLING whose cooling-off ended at or before ``now``."""
+        ...
+
+
+class BindingRepository(Protocol):
+    def add(self, binding: Binding) -> None:
+        """Raise Conflict when the number already has an active binding (enforced by a unique index)."""
+        ...
+
+    def active_for(self, msisdn: Msisdn) -> Binding | None: ...
+
+    def active_of_subscriber(self, subscriber_id: str) -> Sequence[Binding]: ...
+
+    def end(self, binding_id: str, ended_at: datetime, reason: str) -> None: ...
+
+
+class SubscriberRepository(Protocol):
+    def get_or_create(self, subscriber: Subscriber) -> Subscriber:
+        """Return the subscriber with this blind index, creating ``subscriber`` if there is none."""
+        ...
+
+    def find(self, id_index: BlindIndex) -> Subscriber | None: ...
+
+    def take_quota_slot(self, subscriber_id: str, max_numbers: int) -> bool:
+        """Atomically increment the held-number counter if it is below ``max_numbers``."""
+        ...
+
+    def free_quota_slot(self, subscriber_id: str, at: datetime) -> None: ...
+
+
+class AuditLog(Protocol):
+    def append(self, record: AuditRecord, occurred_at: datetime) -> AuditEvent:
+        """Append within the current transaction, serialised with every other writer."""
+        ...
+
+    def events(self, *, from_seq: int = 1, batch_size: int = 1000) -> Iterator[AuditEvent]: ...
+
+    def head(self) -> tuple[int, str]:
+        """(last sequence number, last hash) as recorded by the writer."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    outlets: OutletRepository
+    staff: StaffRepository
+    numbers: NumberRepository
+    bindings: BindingRepository
+    subscribers: SubscriberRepository
+    audit: AuditLog
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def rollback(self) -> None: ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def __call__(self) -> UnitOfWork: ...

@@ -1,0 +1,87 @@
+"""The one Settings object, read from ``REALNAME_*`` environment variables (and ``.env``).
+
+Built and validated only at the entry points; everything below receives plain values.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from realname.domain.policy import Policy
+
+DEV_TOKEN_SECRET = "dev-only-token-secret-change-me"  # noqa: S105 - the refused default
+
+
+class PolicySettings(BaseModel):
+    """Mirrors :class:`realname.domain.policy.Policy`; set with ``REALNAME_POLICY__FIELD``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_numbers_per_id: int = Field(5, ge=1)
+    cooling_off_days: int = Field(90, ge=0)
+    reservation_ttl_seconds: int = Field(600, ge=1)
+    min_age: int = Field(16, ge=0)
+    attempt_ttl_minutes: int = Field(30, ge=1)
+    challenge_actions: int = Field(3, ge=1, le=4)
+    challenge_ttl_seconds: int = Field(120, ge=1)
+    target_fmr: float = Field(1e-4, gt=0, lt=1)
+    max_image_pixels: int = Field(40_000_000, ge=1)
+    max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1)
+    max_clip_seconds: float = Field(10.0, gt=0)
+    max_failed_attempts: int = Field(5, ge=1)
+    lockout_window_minutes: int = Field(30, ge=1)
+    lockout_minutes: int = Field(60, ge=1)
+    retention_days_after_service: int = Field(730, ge=1)
+    keep_evidence: bool = False
+    evidence_retention_days: int = Field(365, ge=1)
+
+    def to_domain(self) -> Policy:
+        return Policy(**self.model_dump())
+
+
+class Settings(BaseSettings):
+    """Everything configurable. See the README's Configuration table for each ``REALNAME_*`` name."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="REALNAME_", env_nested_delimiter="__", env_file=".env", extra="ignore", frozen=True
+    )
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    data_dir: Path = Path("var")
+    database_url: str | None = None
+    key_file: Path | None = None
+    models_dir: Path | None = None
+    face_engine: Literal["onnx", "dlib"] = "onnx"
+    inference_threads: int = Field(2, ge=1, le=64)
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, le=64)
+    token_secret: SecretStr = SecretStr(DEV_TOKEN_SECRET)
+    token_ttl_minutes: int = Field(15, ge=1, le=24 * 60)
+    audit_checkpoint_every: int = Field(1000, ge=1)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    policy: PolicySettings = PolicySettings()
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets_outside_dev(self) -> Settings:
+        if self.env == "prod" and self.token_secret.get_secret_value() == DEV_TOKEN_SECRET:
+            raise ValueError("REALNAME_TOKEN_SECRET must be set to a secret of your own when REALNAME_ENV=prod")
+        if self.env == "prod" and len(self.token_secret.get_secret_value()) < 32:
+            raise ValueError("REALNAME_TOKEN_SECRET must be at least 32 characters when REALNAME_ENV=prod")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'realname.db').as_posix()}"
+
+    @property
+    def resolved_key_file(self) -> Path:
+        return self.key_file or self.data_dir / "keys.json"
+
+    @property
+    def resolved_models_dir(self) -> Path:
+        return self.models_dir or self.data_dir / "models"

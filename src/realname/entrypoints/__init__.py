@@ -1,0 +1,1 @@
+"""Process entry points: the ASGI app and the CLI."""
