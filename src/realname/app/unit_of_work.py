@@ -44,7 +44,7 @@ class NumberRepository(Protocol):
     def get(self, msisdn: Msisdn, *, for_update: bool = False) -> PhoneNumber | None: ...
 
     def save(self, number: PhoneNumber) -> None:
-        """Write the number if its stored version is ``number.version - 1``; raise Conflict otherwise."""
+        """Write the number if it is still at ``number.version`` (then bump it); raise Conflict otherwise."""
         ...
 
     def list(

@@ -105,12 +105,12 @@ class PhoneNumber:
     reserved_until: datetime | None = None
     cooling_until: datetime | None = None
     version: int = 0
+    """The stored version this object was loaded at (optimistic concurrency; storage bumps it on save)."""
 
     def _move(self, target: NumberState) -> None:
         if (self.state, target) not in ALLOWED_TRANSITIONS:
             raise InvalidTransition(f"number {self.msisdn.masked} cannot go from {self.state.value} to {target.value}")
         self.state = target
-        self.version += 1
 
     def is_free_for(self, attempt_id: str, now: datetime) -> bool:
         """Whether ``attempt_id`` may take this number now (available, or its own/expired reservation)."""

@@ -8,8 +8,21 @@ from __future__ import annotations
 
 import click
 
+from realname.adapters.cli.registry_commands import (
+    audit_group,
+    init_command,
+    numbers_group,
+    outlet_group,
+    serve_command,
+    staff_group,
+)
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="realname")
 def cli() -> None:
     """realname: register phone numbers to real, verified people."""
+
+
+for command in (init_command, serve_command, outlet_group, staff_group, numbers_group, audit_group):
+    cli.add_command(command)

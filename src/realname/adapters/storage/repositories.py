@@ -100,8 +100,9 @@ class SqlNumberRepository:
                 _insert(self._c, t.number)
                 .values([{"msisdn": str(n.msisdn), "state": n.state.value, "version": 0} for n in chunk])
                 .on_conflict_do_nothing(index_elements=["msisdn"])
+                .returning(t.number.c.msisdn)
             )
-            added += self._c.execute(statement).rowcount
+            added += len(self._c.execute(statement).all())
         return added
 
     def get(self, msisdn: Msisdn, *, for_update: bool = False) -> PhoneNumber | None:
@@ -114,17 +115,18 @@ class SqlNumberRepository:
     def save(self, number: PhoneNumber) -> None:
         result = self._c.execute(
             t.number.update()
-            .where(t.number.c.msisdn == str(number.msisdn), t.number.c.version == number.version - 1)
+            .where(t.number.c.msisdn == str(number.msisdn), t.number.c.version == number.version)
             .values(
                 state=number.state.value,
                 reserved_by=number.reserved_by,
                 reserved_until=number.reserved_until,
                 cooling_until=number.cooling_until,
-                version=number.version,
+                version=number.version + 1,
             )
         )
         if result.rowcount != 1:
             raise Conflict(f"number {number.msisdn.masked} changed meanwhile; try again", code="number.changed")
+        number.version += 1
 
     def list(
         self, *, state: NumberState | None = None, prefix: str = "", limit: int = 100, after: str = ""

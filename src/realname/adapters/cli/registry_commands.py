@@ -1,0 +1,210 @@
+"""Operator commands of the registry core: init, serve, outlets, staff, the number pool, the audit check."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import click
+
+from realname.adapters.cli.errors import reports_errors
+from realname.app.actors import OPERATOR_CLI
+from realname.app.registry import Registry
+from realname.domain.errors import InvalidInput
+from realname.domain.numbers import Msisdn, NumberState
+from realname.domain.organisation import Role
+
+
+@dataclass(frozen=True, slots=True)
+class InitReport:
+    data_dir: Path
+    database: str
+    key_file: Path
+    key_file_created: bool
+
+
+class RegistryCliWiring(Protocol):
+    """What these commands need from the composition root."""
+
+    def initialise(self) -> InitReport: ...
+
+    def registry(self) -> Registry: ...
+
+    def serve(self, host: str | None, port: int | None, workers: int | None) -> None: ...
+
+
+def wiring() -> RegistryCliWiring:
+    obj = click.get_current_context().obj
+    if obj is None:
+        raise click.UsageError("the realname CLI was started without its composition root")
+    wired: RegistryCliWiring = obj
+    return wired
+
+
+@click.command("init")
+@reports_errors
+def init_command() -> None:
+    """Create the data folder, the key file (0600) and the database schema. Safe to run again."""
+    report = wiring().initialise()
+    click.echo(f"data folder  {report.data_dir}")
+    click.echo(f"database     {report.database}")
+    click.echo(f"key file     {report.key_file} ({'created' if report.key_file_created else 'kept'})")
+
+
+@click.command("serve")
+@click.option("--host", default=None, help="Interface to bind (default REALNAME_HOST, 127.0.0.1).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default REALNAME_PORT, 8000).")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes (default 1).")
+@reports_errors
+def serve_command(host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve the kiosk page, the API and its docs."""
+    wiring().serve(host, port, workers)
+
+
+@click.group("outlet")
+def outlet_group() -> None:
+    """Stores (outlets)."""
+
+
+@outlet_group.command("add")
+@click.argument("code")
+@click.argument("name")
+@reports_errors
+def outlet_add(code: str, name: str) -> None:
+    """Add outlet CODE with display NAME."""
+    outlet = wiring().registry().add_outlet(OPERATOR_CLI, code, name)
+    click.echo(f"outlet {outlet.code} added")
+
+
+@outlet_group.command("list")
+@reports_errors
+def outlet_list() -> None:
+    """List outlets."""
+    for outlet in wiring().registry().list_outlets(OPERATOR_CLI):
+        click.echo(f"{outlet.code}\t{outlet.name}")
+
+
+@click.group("staff")
+def staff_group() -> None:
+    """Staff members and their credentials."""
+
+
+@staff_group.command("add")
+@click.argument("name")
+@click.option("--role", "role_text", required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--outlet", "outlet_code", required=True, help="Code of the outlet the person works at.")
+@reports_errors
+def staff_add(name: str, role_text: str, outlet_code: str) -> None:
+    """Add a staff member and print their one-time credential (only its hash is stored)."""
+    created = wiring().registry().add_staff(OPERATOR_CLI, name, Role.parse(role_text), outlet_code)
+    click.echo(f"staff id    {created.staff_id}")
+    click.echo(f"credential  {created.credential}")
+    click.echo("Hand the credential to the person now: it is shown only once.", err=True)
+
+
+@click.group("numbers")
+def numbers_group() -> None:
+    """The number pool."""
+
+
+def _range(prefix: str, first: str, last: str) -> list[Msisdn]:
+    if not (prefix.isdigit() and first.isdigit() and last.isdigit()) or len(first) != len(last):
+        raise InvalidInput(
+            "--prefix, --from and --to are digits; --from and --to of equal length", code="numbers.range"
+        )
+    if int(first) > int(last):
+        raise InvalidInput("--from is after --to", code="numbers.range")
+    width = len(first)
+    return [Msisdn(f"{prefix}{i:0{width}d}") for i in range(int(first), int(last) + 1)]
+
+
+def _from_csv(text: str) -> list[Msisdn]:
+    reader = csv.reader(io.StringIO(text))
+    numbers: list[Msisdn] = []
+    for line_no, row in enumerate(reader, start=1):
+        if not row or not row[0].strip():
+            continue
+        cell = row[0].strip()
+        if line_no == 1 and not cell.lstrip("+").isdigit():
+            continue  # header
+        try:
+            numbers.append(Msisdn.parse(cell))
+        except InvalidInput as exc:
+            raise InvalidInput(f"line {line_no}: {exc.message}", code=exc.code) from exc
+    return numbers
+
+
+@numbers_group.command("import")
+@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--prefix", help="Digits before the range, e.g. 1380013.")
+@click.option("--from", "first", help="First suffix of the range, e.g. 0000.")
+@click.option("--to", "last", help="Last suffix of the range, e.g. 9999.")
+@reports_errors
+def numbers_import(file: Path | None, prefix: str | None, first: str | None, last: str | None) -> None:
+    """Add numbers as AVAILABLE, from a range (--prefix --from --to) or a CSV FILE (first column)."""
+    if file is not None and (prefix or first or last):
+        raise InvalidInput("give either FILE or --prefix/--from/--to, not both", code="numbers.source")
+    if file is not None:
+        try:
+            text = file.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"cannot read {file}: {exc}", code="numbers.file") from exc
+        numbers, source = _from_csv(text), f"file:{file.name}"
+    elif prefix and first and last:
+        numbers, source = _range(prefix, first, last), f"range:{prefix}[{first}-{last}]"
+    else:
+        raise InvalidInput("give a CSV FILE or all of --prefix, --from and --to", code="numbers.source")
+    offered, added = wiring().registry().import_numbers(OPERATOR_CLI, numbers, source=source)
+    click.echo(f"imported {added} new numbers ({offered - added} already in the pool)")
+
+
+@numbers_group.command("list")
+@click.option("--state", type=click.Choice([s.value for s in NumberState]), default=None)
+@click.option("--prefix", default="", help="Only numbers starting with these digits.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=100)
+@click.option("--after", default="", help="Continue after this number (paging).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@reports_errors
+def numbers_list(state: str | None, prefix: str, limit: int, after: str, as_json: bool) -> None:
+    """List numbers in the pool, in order."""
+    numbers = (
+        wiring()
+        .registry()
+        .list_numbers(
+            OPERATOR_CLI, state=NumberState(state) if state else None, prefix=prefix, limit=limit, after=after
+        )
+    )
+    for number in numbers:
+        if as_json:
+            click.echo(json.dumps({"msisdn": str(number.msisdn), "state": number.state.value}))
+        else:
+            click.echo(f"{number.msisdn}\t{number.state.value}")
+
+
+@numbers_group.command("recycle")
+@reports_errors
+def numbers_recycle() -> None:
+    """Return numbers whose cooling-off period has ended to the pool."""
+    count = wiring().registry().recycle_cooled_numbers(OPERATOR_CLI)
+    click.echo(f"recycled {count} numbers")
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit_group.command("verify")
+@reports_errors
+def audit_verify() -> None:
+    """Check the hash chain: exit 0 and print the count when intact, exit 1 naming the first bad event."""
+    result = wiring().registry().verify_audit(OPERATOR_CLI)
+    if result.intact:
+        click.echo(f"audit chain intact: {result.events_checked} events")
+        return
+    click.echo(f"audit chain BROKEN at sequence number {result.first_bad_seq}: {result.problem}", err=True)
+    raise SystemExit(1)

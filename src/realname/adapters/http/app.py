@@ -1,0 +1,80 @@
+"""The FastAPI application factory. Routes call use cases; business rules stay out of this layer."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+
+from realname import __version__
+from realname.adapters.http.errors import install_error_handlers
+from realname.app.registry import Registry
+
+log = logging.getLogger("realname.http")
+
+ReadinessCheck = Callable[[], None]
+"""Raises a project error (e.g. DependencyUnavailable) when its dependency is not ready."""
+
+
+@dataclass(frozen=True, slots=True)
+class HttpServices:
+    """What the HTTP layer needs, handed over by the composition root."""
+
+    registry: Registry
+    readiness_checks: dict[str, ReadinessCheck]
+
+
+def create_app(services: HttpServices) -> FastAPI:
+    app = FastAPI(
+        title="realname",
+        version=__version__,
+        description="Real-name registration of phone numbers with privacy by design.",
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
+    app.state.services = services
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        supplied = request.headers.get("X-Request-ID", "")
+        request.state.request_id = supplied if supplied.isalnum() and len(supplied) <= 64 else secrets.token_hex(8)
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.request_id
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    app.include_router(_health_router(services))
+    return app
+
+
+def _health_router(services: HttpServices) -> APIRouter:
+    router = APIRouter(tags=["health"])
+
+    @router.get("/healthz")
+    def healthz() -> dict[str, str]:
+        """Liveness of the process: answers as long as it serves requests."""
+        return {"status": "ok", "version": __version__}
+
+    @router.get("/readyz", response_model=None)
+    def readyz() -> JSONResponse:
+        """Readiness: the database, the key file and the models each answer; 503 otherwise."""
+        results: dict[str, str] = {}
+        ready = True
+        for name, check in services.readiness_checks.items():
+            try:
+                check()
+                results[name] = "ok"
+            except Exception as exc:
+                log.warning("readiness check failed", extra={"check": name, "error_type": type(exc).__name__})
+                results[name] = "unavailable"
+                ready = False
+        return JSONResponse({"ready": ready, "checks": results}, status_code=200 if ready else 503)
+
+    return router

@@ -1,0 +1,69 @@
+"""HTTP error mapping: one table from error class to status; every error body is ``{code, message, request_id}``."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from realname.domain import errors
+
+log = logging.getLogger("realname.http")
+
+STATUS_BY_ERROR: tuple[tuple[type[errors.RealnameError], int], ...] = (
+    (errors.InvalidInput, 400),
+    (errors.Unauthenticated, 401),
+    (errors.Forbidden, 403),
+    (errors.NotFound, 404),
+    (errors.Conflict, 409),
+    (errors.DependencyUnavailable, 503),
+    (errors.RealnameError, 400),
+)
+
+
+def status_for(error: errors.RealnameError) -> int:
+    for cls, status in STATUS_BY_ERROR:
+        if isinstance(error, cls):
+            return status
+    return 400
+
+
+def request_id_of(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "-"))
+
+
+def error_response(request: Request, status: int, code: str, message: str) -> JSONResponse:
+    request_id = request_id_of(request)
+    return JSONResponse(
+        {"code": code, "message": message, "request_id": request_id},
+        status_code=status,
+        headers={"X-Request-ID": request_id},
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(errors.RealnameError)
+    async def _project_error(request: Request, exc: errors.RealnameError) -> JSONResponse:
+        status = status_for(exc)
+        log.info("request failed", extra={"code": exc.code, "status": status})
+        return error_response(request, status, exc.code, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = sorted({".".join(str(p) for p in e.get("loc", ())) for e in exc.errors()})
+        return error_response(request, 422, "request.invalid", "invalid request fields: " + ", ".join(fields))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed", 413: "request.too_large"}.get(
+            exc.status_code, "http.error"
+        )
+        return error_response(request, exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error", extra={"error_type": type(exc).__name__})
+        return error_response(request, 500, "internal", "an internal error occurred; quote the request id")
