@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from realname.app.actors import Actor
 from realname.app.ports import (
@@ -20,7 +21,7 @@ from realname.app.ports import (
     RandomSource,
     SecretHasher,
 )
-from realname.app.unit_of_work import UnitOfWorkFactory
+from realname.app.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from realname.domain.audit import AuditRecord, ChainVerification, verify_chain
 from realname.domain.errors import Conflict, InvalidInput, NotFound
 from realname.domain.numbers import (
@@ -65,6 +66,48 @@ class RegistryDeps:
 
 def number_ref(msisdn: Msisdn) -> str:
     return f"number:{msisdn.masked}"
+
+
+def bind_number(
+    uow: UnitOfWork,
+    *,
+    policy: Policy,
+    ids: IdGenerator,
+    now: datetime,
+    msisdn: Msisdn,
+    attempt_id: str,
+    id_index: BlindIndex,
+    iccid: str,
+    outlet_code: str,
+) -> Assignment:
+    """Inside the caller's transaction: take a quota slot, activate the number, record the binding.
+
+    The quota is taken with a conditional increment in the same transaction as the number's state
+    change and the binding, so concurrent assignments cannot exceed it.
+
+    Raises:
+        QuotaExceeded: the ID holds ``policy.max_numbers_per_id`` numbers already.
+        NumberUnavailable: the number is taken, cooling, or reserved by another attempt.
+    """
+    number = uow.numbers.get(msisdn, for_update=True)
+    if number is None:
+        raise NotFound(f"number {msisdn.masked} is not in the pool", code="number.not_found")
+    number.activate(attempt_id, now)
+    subscriber = uow.subscribers.get_or_create(Subscriber(ids.new_id(), id_index, now))
+    check_quota(subscriber.held_numbers, policy.max_numbers_per_id)
+    if not uow.subscribers.take_quota_slot(subscriber.id, policy.max_numbers_per_id):
+        raise QuotaExceeded(f"this ID already holds {policy.max_numbers_per_id} numbers")
+    uow.numbers.save(number)
+    binding = Binding(
+        id=ids.new_id(),
+        msisdn=msisdn,
+        subscriber_id=subscriber.id,
+        iccid=iccid,
+        outlet_code=outlet_code,
+        started_at=now,
+    )
+    uow.bindings.add(binding)
+    return Assignment(binding, subscriber.held_numbers + 1)
 
 
 class Registry:
@@ -224,35 +267,22 @@ class Registry:
         iccid: str,
         outlet_code: str,
     ) -> Assignment:
-        """Bind ``msisdn`` to the subscriber with ``id_index`` in one transaction.
-
-        The quota is taken with a conditional increment in the same transaction as the number's state
-        change and the binding, so concurrent assignments cannot exceed it.
-
-        Raises:
-            QuotaExceeded: the ID holds ``policy.max_numbers_per_id`` numbers already.
-            NumberUnavailable: the number is taken, cooling, or reserved by another attempt.
-        """
+        """Bind ``msisdn`` to the subscriber with ``id_index`` in one transaction (see :func:`bind_number`)."""
         actor.require(Role.CLERK, Role.ADMIN)
         actor.require_outlet(outlet_code)
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            number = self._load(uow.numbers.get(msisdn, for_update=True), msisdn)
-            number.activate(attempt_id, now)
-            subscriber = uow.subscribers.get_or_create(Subscriber(self._d.ids.new_id(), id_index, now))
-            check_quota(subscriber.held_numbers, self._d.policy.max_numbers_per_id)
-            if not uow.subscribers.take_quota_slot(subscriber.id, self._d.policy.max_numbers_per_id):
-                raise QuotaExceeded(f"this ID already holds {self._d.policy.max_numbers_per_id} numbers")
-            uow.numbers.save(number)
-            binding = Binding(
-                id=self._d.ids.new_id(),
+            assignment = bind_number(
+                uow,
+                policy=self._d.policy,
+                ids=self._d.ids,
+                now=now,
                 msisdn=msisdn,
-                subscriber_id=subscriber.id,
+                attempt_id=attempt_id,
+                id_index=id_index,
                 iccid=iccid,
                 outlet_code=outlet_code,
-                started_at=now,
             )
-            uow.bindings.add(binding)
             uow.audit.append(
                 AuditRecord(
                     "number.assigned",
@@ -264,7 +294,7 @@ class Registry:
                 now,
             )
             uow.commit()
-        return Assignment(binding, subscriber.held_numbers + 1)
+        return assignment
 
     def suspend_number(self, actor: Actor, msisdn: Msisdn, reason: str) -> None:
         actor.require(Role.REVIEWER, Role.ADMIN)

@@ -129,11 +129,24 @@ class SqlNumberRepository:
         number.version += 1
 
     def list(
-        self, *, state: NumberState | None = None, prefix: str = "", limit: int = 100, after: str = ""
+        self,
+        *,
+        state: NumberState | None = None,
+        prefix: str = "",
+        limit: int = 100,
+        after: str = "",
+        free_at: datetime | None = None,
     ) -> Sequence[PhoneNumber]:
         query = sa.select(t.number).order_by(t.number.c.msisdn).limit(limit)
         if state is not None:
             query = query.where(t.number.c.state == state.value)
+        if free_at is not None:
+            query = query.where(
+                sa.or_(
+                    t.number.c.state == NumberState.AVAILABLE.value,
+                    sa.and_(t.number.c.state == NumberState.RESERVED.value, t.number.c.reserved_until <= free_at),
+                )
+            )
         if prefix:
             query = query.where(t.number.c.msisdn.startswith(prefix, autoescape=True))
         if after:
@@ -253,6 +266,11 @@ class SqlSubscriberRepository:
             .values(held_numbers=t.subscriber.c.held_numbers + 1)
         )
         return result.rowcount == 1
+
+    def set_id_ciphertext(self, subscriber_id: str, ciphertext: bytes) -> None:
+        self._c.execute(
+            t.subscriber.update().where(t.subscriber.c.id == subscriber_id).values(id_ciphertext=ciphertext)
+        )
 
     def free_quota_slot(self, subscriber_id: str, at: datetime) -> None:
         self._c.execute(

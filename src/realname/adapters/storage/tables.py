@@ -141,3 +141,89 @@ audit_head = sa.Table(
     sa.Column("last_hash", sa.String(64), nullable=False),
     sa.CheckConstraint("id = 1", name="single_row"),
 )
+
+attempt = sa.Table(
+    "attempt",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("purpose", sa.String(24), nullable=False),
+    sa.Column("outlet_code", sa.String(32), sa.ForeignKey("outlet.code"), nullable=False),
+    sa.Column("clerk_ref", sa.String(128), nullable=False),
+    sa.Column("device_id", sa.String(64), nullable=False),
+    sa.Column("state", sa.String(24), nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sa.Column("id_index", sa.String(64), nullable=True),
+    sa.Column("id_ciphertext", sa.LargeBinary, nullable=True),
+    sa.Column("document_kind", sa.String(32), nullable=True),
+    sa.Column("consent_version", sa.String(32), nullable=True),
+    sa.Column("outcome", sa.String(16), nullable=True),
+    sa.Column("reasons", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("msisdn", sa.String(15), nullable=True),
+    sa.Column("decided_at", UtcDateTime(), nullable=True),
+    sa.Column("version", sa.Integer, nullable=False, server_default="0"),
+    sa.Index("ix_attempt_id_index", "id_index"),
+)
+
+challenge = sa.Table(
+    "challenge",
+    metadata,
+    sa.Column("nonce", sa.String(64), primary_key=True),
+    sa.Column("attempt_id", sa.String(64), sa.ForeignKey("attempt.id"), nullable=False),
+    sa.Column("device_id", sa.String(64), nullable=False),
+    sa.Column("actions", sa.String(128), nullable=False),
+    sa.Column("issued_at", UtcDateTime(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sa.Column("used_at", UtcDateTime(), nullable=True),
+    sa.Index("ix_challenge_attempt_id", "attempt_id"),
+)
+
+consent_record = sa.Table(
+    "consent_record",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("attempt_id", sa.String(64), sa.ForeignKey("attempt.id"), nullable=False),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("text_sha256", sa.String(64), nullable=False),
+    sa.Column("accepted", sa.Boolean, nullable=False),
+    sa.Column("recorded_at", UtcDateTime(), nullable=False),
+)
+
+verification_failure = sa.Table(
+    "verification_failure",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("id_index", sa.String(64), nullable=True),
+    sa.Column("device_id", sa.String(64), nullable=False),
+    sa.Column("failed_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_verification_failure_id_index", "id_index", "failed_at"),
+    sa.Index("ix_verification_failure_device_id", "device_id", "failed_at"),
+)
+
+idempotency_key = sa.Table(
+    "idempotency_key",
+    metadata,
+    sa.Column("key", sa.String(128), primary_key=True),
+    sa.Column("scope", sa.String(128), primary_key=True),
+    sa.Column("request_sha256", sa.String(64), nullable=False),
+    sa.Column("response", sa.Text, nullable=False),
+    sa.Column("created_at", UtcDateTime(), nullable=False),
+)
+
+review_case = sa.Table(
+    "review_case",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(24), nullable=False),
+    sa.Column("state", sa.String(24), nullable=False),
+    sa.Column("attempt_id", sa.String(64), sa.ForeignKey("attempt.id"), nullable=True),
+    sa.Column("id_index", sa.String(64), nullable=True),
+    sa.Column("msisdn", sa.String(15), nullable=True),
+    sa.Column("opened_at", UtcDateTime(), nullable=False),
+    sa.Column("proposed_decision", sa.String(24), nullable=True),
+    sa.Column("proposed_by", sa.String(128), nullable=True),
+    sa.Column("proposed_reason", sa.String(500), nullable=True),
+    sa.Column("decided_by", sa.String(128), nullable=True),
+    sa.Column("closed_at", UtcDateTime(), nullable=True),
+    sa.Index("ix_review_case_state", "state", "opened_at"),
+)

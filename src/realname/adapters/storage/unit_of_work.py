@@ -7,6 +7,14 @@ from typing import Self
 
 import sqlalchemy as sa
 
+from realname.adapters.storage.attempt_repositories import (
+    SqlAttemptRepository,
+    SqlChallengeRepository,
+    SqlConsentRepository,
+    SqlFailureRepository,
+    SqlIdempotencyStore,
+    SqlReviewRepository,
+)
 from realname.adapters.storage.repositories import (
     SqlAuditLog,
     SqlBindingRepository,
@@ -14,6 +22,20 @@ from realname.adapters.storage.repositories import (
     SqlOutletRepository,
     SqlStaffRepository,
     SqlSubscriberRepository,
+)
+from realname.app.liveness import ChallengeStore
+from realname.app.unit_of_work import (
+    AttemptRepository,
+    AuditLog,
+    BindingRepository,
+    ConsentRepository,
+    FailureRepository,
+    IdempotencyStore,
+    NumberRepository,
+    OutletRepository,
+    ReviewRepository,
+    StaffRepository,
+    SubscriberRepository,
 )
 from realname.domain.errors import Conflict, DependencyUnavailable
 
@@ -38,12 +60,18 @@ class SqlUnitOfWork:
             self._close()
             raise DependencyUnavailable("the database is unavailable", code="database.unavailable") from exc
         c = self._connection
-        self.outlets = SqlOutletRepository(c)
-        self.staff = SqlStaffRepository(c)
-        self.numbers = SqlNumberRepository(c)
-        self.bindings = SqlBindingRepository(c)
-        self.subscribers = SqlSubscriberRepository(c)
-        self.audit = SqlAuditLog(c)
+        self.outlets: OutletRepository = SqlOutletRepository(c)
+        self.staff: StaffRepository = SqlStaffRepository(c)
+        self.numbers: NumberRepository = SqlNumberRepository(c)
+        self.bindings: BindingRepository = SqlBindingRepository(c)
+        self.subscribers: SubscriberRepository = SqlSubscriberRepository(c)
+        self.audit: AuditLog = SqlAuditLog(c)
+        self.attempts: AttemptRepository = SqlAttemptRepository(c)
+        self.challenges: ChallengeStore = SqlChallengeRepository(c)
+        self.consents: ConsentRepository = SqlConsentRepository(c)
+        self.failures: FailureRepository = SqlFailureRepository(c)
+        self.idempotency: IdempotencyStore = SqlIdempotencyStore(c)
+        self.reviews: ReviewRepository = SqlReviewRepository(c)
         return self
 
     def __exit__(
