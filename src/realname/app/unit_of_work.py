@@ -12,9 +12,12 @@ from datetime import datetime
 from types import TracebackType
 from typing import Protocol, Self
 
+from realname.app.liveness import ChallengeStore
+from realname.domain.attempts import Attempt
 from realname.domain.audit import AuditEvent, AuditRecord
 from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber
 from realname.domain.organisation import Outlet, OutletCode, StaffMember
+from realname.domain.reviews import ReviewCase
 from realname.domain.subscribers import BlindIndex, Subscriber
 
 
@@ -48,8 +51,17 @@ class NumberRepository(Protocol):
         ...
 
     def list(
-        self, *, state: NumberState | None = None, prefix: str = "", limit: int = 100, after: str = ""
-    ) -> Sequence[PhoneNumber]: ...
+        self,
+        *,
+        state: NumberState | None = None,
+        prefix: str = "",
+        limit: int = 100,
+        after: str = "",
+        free_at: datetime | None = None,
+    ) -> Sequence[PhoneNumber]:
+        """Numbers in order after ``after``; with ``free_at``, only those an attempt could take then
+        (AVAILABLE, or RESERVED with an expired reservation)."""
+        ...
 
     def count_by_state(self) -> dict[NumberState, int]: ...
 
@@ -83,6 +95,8 @@ class SubscriberRepository(Protocol):
 
     def free_quota_slot(self, subscriber_id: str, at: datetime) -> None: ...
 
+    def set_id_ciphertext(self, subscriber_id: str, ciphertext: bytes) -> None: ...
+
 
 class AuditLog(Protocol):
     def append(self, record: AuditRecord, occurred_at: datetime) -> AuditEvent:
@@ -91,9 +105,67 @@ class AuditLog(Protocol):
 
     def events(self, *, from_seq: int = 1, batch_size: int = 1000) -> Iterator[AuditEvent]: ...
 
+    def about(self, subject: str, limit: int = 200) -> Sequence[AuditEvent]:
+        """The newest events whose subject is ``subject`` (e.g. a subscriber's ``sub:…`` reference)."""
+        ...
+
     def head(self) -> tuple[int, str]:
         """(last sequence number, last hash) as recorded by the writer."""
         ...
+
+
+class AttemptRepository(Protocol):
+    def add(self, attempt: Attempt) -> None: ...
+
+    def get(self, attempt_id: str, *, for_update: bool = False) -> Attempt | None: ...
+
+    def save(self, attempt: Attempt, *, id_ciphertext: bytes | None = None) -> None:
+        """Write if still at ``attempt.version`` (then bump it); raise Conflict otherwise."""
+        ...
+
+    def id_ciphertext(self, attempt_id: str) -> bytes | None: ...
+
+    def of_subscriber(self, id_index: BlindIndex, limit: int = 200) -> Sequence[Attempt]: ...
+
+
+class ConsentRepository(Protocol):
+    def add(
+        self, record_id: str, attempt_id: str, version: str, text_sha256: str, accepted: bool, at: datetime
+    ) -> None: ...
+
+
+class FailureRepository(Protocol):
+    def add(self, failure_id: str, id_index: BlindIndex | None, device_id: str, at: datetime) -> None: ...
+
+    def recent_for_id(self, id_index: BlindIndex, since: datetime) -> Sequence[datetime]: ...
+
+    def recent_for_device(self, device_id: str, since: datetime) -> Sequence[datetime]: ...
+
+
+class IdempotencyStore(Protocol):
+    def get(self, key: str, scope: str) -> tuple[str, str] | None:
+        """(request hash, stored response) for a key already used by ``scope``."""
+        ...
+
+    def put(self, key: str, scope: str, request_sha256: str, response: str, at: datetime) -> None: ...
+
+
+class ReviewRepository(Protocol):
+    def open(
+        self,
+        case_id: str,
+        kind: str,
+        attempt_id: str | None,
+        id_index: BlindIndex | None,
+        msisdn: str | None,
+        at: datetime,
+    ) -> None: ...
+
+    def get(self, case_id: str, *, for_update: bool = False) -> ReviewCase | None: ...
+
+    def pending(self, limit: int = 100) -> Sequence[ReviewCase]: ...
+
+    def save(self, case: ReviewCase) -> None: ...
 
 
 class UnitOfWork(Protocol):
@@ -103,6 +175,12 @@ class UnitOfWork(Protocol):
     bindings: BindingRepository
     subscribers: SubscriberRepository
     audit: AuditLog
+    attempts: AttemptRepository
+    challenges: ChallengeStore
+    consents: ConsentRepository
+    failures: FailureRepository
+    idempotency: IdempotencyStore
+    reviews: ReviewRepository
 
     def __enter__(self) -> Self: ...
 

@@ -210,6 +210,18 @@ class Attempt:
         self.msisdn = msisdn
         self._go(AttemptState.COMPLETED, now)
 
+    def approve_by_review(self, now: datetime) -> None:
+        """A reviewer (with a second reviewer's confirmation) approves what the machine could not."""
+        if self.state not in (AttemptState.MANUAL_REVIEW, AttemptState.VERIFIED) or self.outcome is Outcome.APPROVED:
+            raise AttemptStateError(f"the attempt is {self.state.value}; nothing to approve")
+        if self.id_index is None:
+            raise AttemptStateError("the attempt has no checked document")
+        self.outcome = Outcome.APPROVED
+        self.reasons = ("review.approved",)
+        self.decided_at = now
+        self.expires_at = max(self.expires_at, now + timedelta(minutes=30))
+        self._go(AttemptState.VERIFIED, now)
+
     def abandon(self, now: datetime) -> None:
         if self.state in TERMINAL_STATES:
             raise AttemptStateError(f"the attempt is {self.state.value} already")

@@ -25,6 +25,12 @@ class InvalidInput(RealnameError):
     code = "input.invalid"
 
 
+class Unprocessable(InvalidInput):
+    """Well-formed but contradicts an earlier request (e.g. an idempotency key reused for another payload)."""
+
+    code = "request.unprocessable"
+
+
 class NotFound(RealnameError):
     code = "not_found"
 

@@ -50,15 +50,17 @@ class QualityGates:
 
     ``min_sharpness`` is the variance of the Laplacian of the face crop scaled to 112 px high; brightness is
     the mean grey level (0–255) of the face crop; angles are degrees from the engine's pose estimate.
+    The eye gate needs both eyes read closed with high probability: fr_eye reads narrow or downcast eyes as
+    "closed" with 0.5–0.87 on real open-eyed captures, so a lower limit would reject people, not blinks.
     """
 
     min_face_height_px: float = 80.0
     min_sharpness: float = 25.0
-    min_brightness: float = 50.0
+    min_brightness: float = 40.0
     max_brightness: float = 215.0
     max_abs_yaw_degrees: float = 25.0
     max_abs_pitch_degrees: float = 25.0
-    max_eyes_closed_probability: float = 0.5
+    max_eyes_closed_probability: float = 0.9
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,14 +17,25 @@ class Role(enum.StrEnum):
     REVIEWER = "reviewer"
     ADMIN = "admin"
     AUDITOR = "auditor"
+    SUBSCRIBER = "subscriber"
+    """Not a staff role: a person using the self-service page, scoped to their own attempt."""
 
     @classmethod
     def parse(cls, text: str) -> Role:
         try:
-            return cls(text.strip().lower())
+            role = cls(text.strip().lower())
+            if role is cls.SUBSCRIBER:
+                raise ValueError(text)
+            return role
         except ValueError as exc:
-            allowed = ", ".join(r.value for r in cls)
+            allowed = ", ".join(r.value for r in STAFF_ROLES)
             raise InvalidInput(f"unknown role {text!r}; use one of {allowed}", code="staff.role_unknown") from exc
+
+
+STAFF_ROLES = (Role.CLERK, Role.REVIEWER, Role.ADMIN, Role.AUDITOR)
+
+SELF_SERVICE_OUTLET = "SELF"
+"""The outlet code under which self-service attempts (the subscriber's own web page) are recorded."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import click
 
+from realname.adapters.cli.face_commands import face_group, models_group
+from realname.adapters.cli.id_commands import id_group
+from realname.adapters.cli.liveness_commands import liveness_group
 from realname.adapters.cli.registry_commands import (
     audit_group,
     init_command,
@@ -24,5 +27,16 @@ def cli() -> None:
     """realname: register phone numbers to real, verified people."""
 
 
-for command in (init_command, serve_command, outlet_group, staff_group, numbers_group, audit_group):
+for command in (
+    init_command,
+    serve_command,
+    outlet_group,
+    staff_group,
+    numbers_group,
+    audit_group,
+    id_group,
+    face_group,
+    models_group,
+    liveness_group,
+):
     cli.add_command(command)

@@ -16,7 +16,7 @@ from realname.app.actors import OPERATOR_CLI
 from realname.app.registry import Registry
 from realname.domain.errors import InvalidInput
 from realname.domain.numbers import Msisdn, NumberState
-from realname.domain.organisation import Role
+from realname.domain.organisation import STAFF_ROLES, Role
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +95,7 @@ def staff_group() -> None:
 
 @staff_group.command("add")
 @click.argument("name")
-@click.option("--role", "role_text", required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--role", "role_text", required=True, type=click.Choice([r.value for r in STAFF_ROLES]))
 @click.option("--outlet", "outlet_code", required=True, help="Code of the outlet the person works at.")
 @reports_errors
 def staff_add(name: str, role_text: str, outlet_code: str) -> None:

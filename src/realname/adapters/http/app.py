@@ -5,27 +5,16 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from realname import __version__
+from realname.adapters.http.api import build_router
 from realname.adapters.http.errors import install_error_handlers
-from realname.app.registry import Registry
+from realname.adapters.http.services import HttpServices
 
 log = logging.getLogger("realname.http")
-
-ReadinessCheck = Callable[[], None]
-"""Raises a project error (e.g. DependencyUnavailable) when its dependency is not ready."""
-
-
-@dataclass(frozen=True, slots=True)
-class HttpServices:
-    """What the HTTP layer needs, handed over by the composition root."""
-
-    registry: Registry
-    readiness_checks: dict[str, ReadinessCheck]
 
 
 def create_app(services: HttpServices) -> FastAPI:
@@ -51,6 +40,7 @@ def create_app(services: HttpServices) -> FastAPI:
         return response
 
     app.include_router(_health_router(services))
+    app.include_router(build_router())
     return app
 
 

@@ -14,6 +14,7 @@ from realname.domain import errors
 log = logging.getLogger("realname.http")
 
 STATUS_BY_ERROR: tuple[tuple[type[errors.RealnameError], int], ...] = (
+    (errors.Unprocessable, 422),
     (errors.InvalidInput, 400),
     (errors.Unauthenticated, 401),
     (errors.Forbidden, 403),

@@ -280,6 +280,20 @@ class SqlSubscriberRepository:
         )
 
 
+def _event_from_row(row: sa.Row[Any]) -> AuditEvent:
+    return AuditEvent(
+        seq=int(row.seq),
+        occurred_at=row.occurred_at,
+        action=row.action,
+        actor=row.actor,
+        outlet=row.outlet,
+        subject=row.subject,
+        details=json.loads(row.details),
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
 class SqlAuditLog:
     def __init__(self, connection: sa.Connection) -> None:
         self._c = connection
@@ -324,18 +338,17 @@ class SqlAuditLog:
             if not rows:
                 return
             for row in rows:
-                yield AuditEvent(
-                    seq=int(row.seq),
-                    occurred_at=row.occurred_at,
-                    action=row.action,
-                    actor=row.actor,
-                    outlet=row.outlet,
-                    subject=row.subject,
-                    details=json.loads(row.details),
-                    prev_hash=row.prev_hash,
-                    hash=row.hash,
-                )
+                yield _event_from_row(row)
             next_seq = int(rows[-1].seq) + 1
+
+    def about(self, subject: str, limit: int = 200) -> Sequence[AuditEvent]:
+        rows = self._c.execute(
+            sa.select(t.audit_event)
+            .where(t.audit_event.c.subject == subject)
+            .order_by(t.audit_event.c.seq.desc())
+            .limit(limit)
+        )
+        return [_event_from_row(row) for row in rows]
 
     def head(self) -> tuple[int, str]:
         row = self._c.execute(sa.select(t.audit_head.c.last_seq, t.audit_head.c.last_hash)).first()

@@ -131,6 +131,7 @@ audit_event = sa.Table(
     sa.Column("details", sa.Text, nullable=False),
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    sa.Index("ix_audit_event_subject", "subject", "seq"),
 )
 
 audit_head = sa.Table(

@@ -6,6 +6,8 @@ Revises: 0001
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -92,8 +94,17 @@ def upgrade() -> None:
         sa.Column("closed_at", UtcDateTime(), nullable=True),
     )
     op.create_index("ix_review_case_state", "review_case", ["state", "opened_at"])
+    op.create_index("ix_audit_event_subject", "audit_event", ["subject", "seq"])
+    outlet = sa.table(
+        "outlet", sa.column("code", sa.String), sa.column("name", sa.String), sa.column("created_at", UtcDateTime())
+    )
+    op.bulk_insert(
+        outlet, [{"code": "SELF", "name": "Self-service (web)", "created_at": datetime(2026, 1, 1, tzinfo=UTC)}]
+    )
 
 
 def downgrade() -> None:
+    op.execute("DELETE FROM outlet WHERE code = 'SELF'")
+    op.drop_index("ix_audit_event_subject", "audit_event")
     for table in ("review_case", "idempotency_key", "verification_failure", "consent_record", "challenge", "attempt"):
         op.drop_table(table)

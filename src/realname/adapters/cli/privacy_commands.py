@@ -1,0 +1,270 @@
+"""Operator commands of the privacy features: key rotation, audit checkpoints and export, retention
+purge, and the privacy self-scan.
+
+``keys_group``, ``purge_command`` and ``privacy_group`` are added to the root group;
+``audit_admin_commands`` (``checkpoint``, ``export``, ``verify-export``) are added to the existing
+``audit`` group, whose ``verify`` calls :func:`verify_with_checkpoints` (or is replaced by
+``audit_verify_command``). Commands get their use cases from ``ctx.obj.privacy_services()``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+
+import click
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from realname.adapters.cli.errors import reports_errors
+from realname.adapters.privacy_scan import scan
+from realname.app.actors import OPERATOR_CLI
+from realname.app.audit_admin import AuditAdmin, ExportRange, verify_export
+from realname.app.key_rotation import KeyRotation, RotationProgress
+from realname.app.retention import Retention
+from realname.domain.audit_checkpoints import TrailVerification
+from realname.domain.errors import InvalidInput
+
+NEEDLES_ENV = "REALNAME_SCAN_NEEDLES"
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyServices:
+    """The privacy use cases, built by ``realname.bootstrap.privacy.build_privacy_services``."""
+
+    audit_admin: AuditAdmin
+    key_rotation: KeyRotation
+    retention: Retention
+
+
+class PrivacyCliWiring(Protocol):
+    """What these commands need from the composition root."""
+
+    def privacy_services(self) -> PrivacyServices: ...
+
+
+def services() -> PrivacyServices:
+    obj = click.get_current_context().obj
+    if obj is None:
+        raise click.UsageError("the realname CLI was started without its composition root")
+    wired: PrivacyCliWiring = obj
+    return wired.privacy_services()
+
+
+def _moment(text: str | None, option: str) -> datetime | None:
+    """An ISO date or date-time; without a zone it is taken as UTC."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise InvalidInput(f"{option} is not an ISO date or date-time: {text!r}", code="audit.range") from exc
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+# -- keys ---------------------------------------------------------------------------------------
+
+
+@click.group("keys")
+def keys_group() -> None:
+    """Key-encryption keys: status and rotation."""
+
+
+@keys_group.command("rotate")
+@click.option("--batch-size", type=click.IntRange(1, 10_000), default=200, show_default=True)
+@click.option("--resume", is_flag=True, help="Do not create a new version; finish moving records to the current one.")
+@reports_errors
+def keys_rotate(batch_size: int, resume: bool) -> None:
+    """Create a new KEK version, re-wrap every stored data key under it, then retire the old versions."""
+
+    def progress(step: RotationProgress) -> None:
+        click.echo(
+            f"\rpass {step.pass_number}  {step.column:<28} {step.done}/{step.total}  re-wrapped {step.rewrapped}",
+            err=True,
+            nl=step.done >= step.total,
+        )
+
+    report = services().key_rotation.rotate(
+        OPERATOR_CLI, batch_size=batch_size, new_version=not resume, on_progress=progress
+    )
+    click.echo(f"current KEK version {report.new_version}")
+    click.echo(f"re-wrapped {report.rewrapped} records in {report.passes} passes")
+    retired = ", ".join(str(v) for v in report.retired) or "none"
+    click.echo(f"retired versions: {retired}")
+
+
+@keys_group.command("status")
+@reports_errors
+def keys_status() -> None:
+    """KEK versions and how many stored records each one wraps."""
+    report = services().key_rotation.status(OPERATOR_CLI)
+    click.echo(f"current KEK version {report.current_version}")
+    for version in report.versions:
+        created = version.created_at.isoformat() if version.created_at else "-"
+        click.echo(f"  v{version.version}\t{version.status.value}\t{created}")
+    for usage in report.columns:
+        counts = ", ".join(f"v{v}: {n}" for v, n in usage.by_version.items()) or "no records"
+        click.echo(f"{usage.column:<28} {counts}")
+
+
+# -- audit --------------------------------------------------------------------------------------
+
+
+def verify_with_checkpoints(privacy: PrivacyServices) -> TrailVerification:
+    """The check behind ``realname audit verify``: chain, checkpoint signatures and positions, head."""
+    return privacy.audit_admin.verify(OPERATOR_CLI)
+
+
+def echo_trail_verification(result: TrailVerification) -> int:
+    """Print the verdict (stdout when intact, stderr when broken) and return the exit code."""
+    if result.intact:
+        click.echo(
+            f"audit chain intact: {result.events_checked} events, {result.checkpoints_checked} signed checkpoints"
+            f" (signed through {result.signed_through_seq})"
+        )
+        return 0
+    click.echo(f"audit chain BROKEN at sequence number {result.first_bad_seq}: {result.problem}", err=True)
+    return 1
+
+
+@click.command("verify")
+@reports_errors
+def audit_verify_command() -> None:
+    """Check the hash chain and the signed checkpoints: exit 0 when intact, 1 naming the first bad event."""
+    code = echo_trail_verification(verify_with_checkpoints(services()))
+    if code:
+        raise SystemExit(code)
+
+
+@click.command("checkpoint")
+@reports_errors
+def audit_checkpoint_command() -> None:
+    """Sign the audit chain's current head (Ed25519)."""
+    checkpoint = services().audit_admin.checkpoint(OPERATOR_CLI)
+    if checkpoint is None:
+        click.echo("the audit log is empty; nothing to sign")
+        return
+    click.echo(f"checkpoint at sequence number {checkpoint.seq}, hash {checkpoint.last_hash}, key {checkpoint.key_id}")
+
+
+@click.command("export")
+@click.option("--from", "from_text", default=None, help="First moment (ISO; UTC if no zone), inclusive.")
+@click.option("--to", "to_text", default=None, help="Last moment (ISO; UTC if no zone), exclusive.")
+@click.option("--from-seq", type=click.IntRange(1), default=None, help="First sequence number.")
+@click.option("--to-seq", type=click.IntRange(1), default=None, help="Last sequence number.")
+@click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path), default=None)
+@reports_errors
+def audit_export_command(
+    from_text: str | None, to_text: str | None, from_seq: int | None, to_seq: int | None, out: Path | None
+) -> None:
+    """Export events and checkpoints of a range as JSON Lines, with the public keys to verify them offline."""
+    export_range = ExportRange(_moment(from_text, "--from"), _moment(to_text, "--to"), from_seq, to_seq)
+    lines = services().audit_admin.export(OPERATOR_CLI, export_range)
+    if out is None:
+        for line in lines:
+            click.echo(line)
+        return
+    written = 0
+    with out.open("w", encoding="utf-8") as handle:
+        for line in lines:
+            handle.write(line + "\n")
+            written += 1
+    click.echo(f"wrote {written} lines to {out}", err=True)
+
+
+def ed25519_valid(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """Ed25519 verification with a raw public key (what an inspector needs, and nothing secret)."""
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+@click.command("verify-export")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@reports_errors
+def audit_verify_export_command(file: Path) -> None:
+    """Verify an export offline: its chain segment and checkpoint signatures, with the keys it carries."""
+    with file.open(encoding="utf-8") as handle:
+        verdict = verify_export(handle, ed25519_valid)
+    result = verdict.result
+    click.echo(f"signing keys in the export: {', '.join(sorted(verdict.key_ids)) or 'none'}")
+    if not result.intact:
+        click.echo(f"export BROKEN at sequence number {result.first_bad_seq}: {result.problem}", err=True)
+        raise SystemExit(1)
+    click.echo(
+        f"export intact: events {verdict.first_seq}..{verdict.last_seq}, signed through {result.signed_through_seq}"
+    )
+
+
+audit_admin_commands: tuple[click.Command, ...] = (
+    audit_checkpoint_command,
+    audit_export_command,
+    audit_verify_export_command,
+)
+
+
+# -- retention ----------------------------------------------------------------------------------
+
+
+@click.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what is due without deleting anything.")
+@reports_errors
+def purge_command(dry_run: bool) -> None:
+    """Delete personal data that retention policy says is due, and audit what was deleted."""
+    report = services().retention.purge(OPERATOR_CLI, dry_run=dry_run)
+    verb = "due" if dry_run else "purged"
+    click.echo(f"attempt ID numbers {verb}: {report.attempts}")
+    click.echo(f"evidence frames {verb}:    {report.evidence}")
+    click.echo(f"subscribers {verb}:        {report.subscribers}")
+    if dry_run:
+        click.echo("dry run: nothing was deleted", err=True)
+
+
+# -- the self-scan ------------------------------------------------------------------------------
+
+
+@click.group("privacy")
+def privacy_group() -> None:
+    """Privacy self-checks."""
+
+
+def _needles(values: tuple[str, ...], needles_file: Path | None) -> list[str]:
+    needles = [v for v in values if v.strip()]
+    if needles_file is not None:
+        try:
+            text = needles_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"cannot read {needles_file}", code="privacy.needles_file") from exc
+        needles.extend(line.strip() for line in text.splitlines() if line.strip())
+    return needles
+
+
+@privacy_group.command("scan")
+@click.argument("data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--needle", "needle_values", multiple=True, envvar=NEEDLES_ENV, help="Plaintext that must not appear.")
+@click.option("--needles-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None)
+@click.option(
+    "--also", "extra", multiple=True, type=click.Path(exists=True, path_type=Path), help="More files/folders."
+)
+@reports_errors
+def privacy_scan_command(
+    data_dir: Path, needle_values: tuple[str, ...], needles_file: Path | None, extra: tuple[Path, ...]
+) -> None:
+    """Scan DATA_DIR (database, WAL, logs, everything) for images, embeddings and known identities.
+
+    Exit 0 when clean, 1 listing each finding as FILE, OFFSET, KIND. Needles come from --needle (repeatable),
+    --needles-file (one per line) and REALNAME_SCAN_NEEDLES (whitespace-separated).
+    """
+    findings = scan([data_dir, *extra], _needles(needle_values, needles_file))
+    if not findings:
+        click.echo("privacy scan clean")
+        return
+    for finding in findings:
+        click.echo(finding.line())
+    click.echo(f"privacy scan: {len(findings)} findings", err=True)
+    sys.exit(1)

@@ -1,0 +1,314 @@
+"""``/v1`` routes of the store flow: sign-in, attempts, documents, consent, challenge, liveness, numbers.
+
+Routes translate HTTP to use-case calls and back; every rule lives in the use cases. Clerks get the
+outcome and a reason category; similarities and detailed reasons go to reviewers and auditors only.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+
+from realname.adapters.http import schemas as s
+from realname.adapters.http.services import HttpServices
+from realname.app.actors import Actor
+from realname.app.attempts import DocumentInput
+from realname.domain.attempts import Attempt, Outcome, Purpose
+from realname.domain.consent import CONSENT_TEXT, CONSENT_TEXT_SHA256, CONSENT_VERSION
+from realname.domain.errors import Forbidden, InvalidInput, Unauthenticated
+from realname.domain.identity.documents import LONG_TERM, DocumentCheck, LongTerm, Sex
+from realname.domain.liveness import Action
+from realname.domain.numbers import Msisdn
+from realname.domain.organisation import Role
+from realname.domain.reviews import CaseDecision, ReviewCase
+from realname.domain.sim import Iccid
+
+PROMPTS = {
+    Action.BLINK: "Blink both eyes once",
+    Action.TURN_LEFT: "Turn your head to your left, then back",
+    Action.TURN_RIGHT: "Turn your head to your right, then back",
+    Action.NOD: "Nod: look down, then back up",
+}
+
+
+def services(request: Request) -> HttpServices:
+    found: HttpServices = request.app.state.services
+    return found
+
+
+Services = Annotated[HttpServices, Depends(services)]
+
+
+def current_actor(svc: Services, authorization: Annotated[str | None, Header()] = None) -> Actor:
+    if not authorization or not authorization.lower().startswith("bearer "):
+        raise Unauthenticated("sign in first: send Authorization: Bearer <token>", code="auth.required")
+    return svc.staff_auth.actor_for(authorization[7:].strip())
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+def attempt_view(attempt: Attempt) -> s.AttemptView:
+    return s.AttemptView(
+        id=attempt.id,
+        purpose=attempt.purpose.value,
+        state=attempt.state.value,
+        outlet=attempt.outlet_code,
+        created_at=attempt.created_at,
+        expires_at=attempt.expires_at,
+        outcome=attempt.outcome.value if attempt.outcome else None,
+        reason_category=attempt.category.value if attempt.category else None,
+    )
+
+
+def check_view(check: DocumentCheck) -> s.DocumentCheckView:
+    fields = {k: v if isinstance(v, str | int | bool) or v is None else str(v) for k, v in check.fields.items()}
+    return s.DocumentCheckView(valid=check.valid, kind=check.kind.value, reasons=list(check.reasons), fields=fields)
+
+
+def document_input(body: s.DocumentRequest) -> DocumentInput:
+    expiry: date | LongTerm | None = LONG_TERM if body.expiry == "long_term" else body.expiry
+    return DocumentInput(
+        value=body.value,
+        kind=body.kind,
+        expiry=expiry,
+        issued=body.issued,
+        printed_birth_date=body.birth_date,
+        printed_sex=Sex(body.sex) if body.sex else None,
+    )
+
+
+async def read_upload(upload: UploadFile, max_bytes: int, what: str) -> bytes:
+    """Read an upload in memory, refusing it once it passes ``max_bytes`` (never spooled to our disk)."""
+    data = await upload.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise InvalidInput(f"the {what} is larger than {max_bytes // (1024 * 1024)} MB", code=f"{what}.too_large")
+    if not data:
+        raise InvalidInput(f"the {what} is empty", code=f"{what}.empty")
+    return data
+
+
+def build_router() -> APIRouter:
+    router = APIRouter(prefix="/v1")
+
+    @router.post("/auth/token", response_model=s.TokenResponse, tags=["auth"])
+    def sign_in(body: s.TokenRequest, svc: Services) -> s.TokenResponse:
+        """Exchange a staff id and its one-time-issued credential for a short-lived bearer token."""
+        signed = svc.staff_auth.sign_in(body.staff_id, body.credential)
+        return s.TokenResponse(
+            token=signed.token,
+            expires_at=signed.expires_at,
+            role=signed.actor.role.value,
+            outlet=signed.actor.outlet_code,
+        )
+
+    @router.get("/consent", response_model=s.ConsentView, tags=["attempts"])
+    def consent_text() -> s.ConsentView:
+        """The current biometric consent text and its version (show it before any capture)."""
+        return s.ConsentView(version=CONSENT_VERSION, text=CONSENT_TEXT, sha256=CONSENT_TEXT_SHA256)
+
+    @router.post("/attempts", response_model=s.AttemptView, status_code=201, tags=["attempts"])
+    def start_attempt(body: s.StartAttempt, svc: Services, actor: CurrentActor) -> s.AttemptView:
+        """Open an attempt (one customer visit) at the clerk's outlet."""
+        return attempt_view(svc.registration.start_attempt(actor, Purpose(body.purpose), body.device_id))
+
+    @router.get("/attempts/{attempt_id}", response_model=s.AttemptView, tags=["attempts"])
+    def get_attempt(attempt_id: str, svc: Services, actor: CurrentActor) -> s.AttemptView:
+        return attempt_view(svc.registration.get_attempt(actor, attempt_id))
+
+    @router.post("/attempts/{attempt_id}/document", response_model=s.DocumentResponse, tags=["attempts"])
+    def submit_document(
+        attempt_id: str, body: s.DocumentRequest, svc: Services, actor: CurrentActor
+    ) -> s.DocumentResponse:
+        """Check the customer's ID document. A failed check lists every rule it broke."""
+        attempt, check = svc.registration.submit_document(actor, attempt_id, document_input(body))
+        return s.DocumentResponse(attempt=attempt_view(attempt), check=check_view(check))
+
+    @router.post("/attempts/{attempt_id}/consent", response_model=s.AttemptView, tags=["attempts"])
+    def consent(attempt_id: str, body: s.ConsentRequest, svc: Services, actor: CurrentActor) -> s.AttemptView:
+        """Record biometric consent; declining opens the attended manual path (review queue)."""
+        return attempt_view(
+            svc.registration.record_consent(actor, attempt_id, accepted=body.accepted, version=body.version)
+        )
+
+    @router.post("/attempts/{attempt_id}/challenge", response_model=s.ChallengeView, tags=["attempts"])
+    def challenge(attempt_id: str, svc: Services, actor: CurrentActor) -> s.ChallengeView:
+        """Issue a random, single-use liveness challenge for this attempt's device."""
+        issued = svc.registration.issue_challenge(actor, attempt_id)
+        return s.ChallengeView(
+            nonce=issued.nonce,
+            actions=[a.value for a in issued.actions],
+            prompts=[PROMPTS[a] for a in issued.actions],
+            issued_at=issued.issued_at,
+            expires_at=issued.expires_at,
+            ttl_seconds=issued.ttl_seconds,
+        )
+
+    @router.post("/attempts/{attempt_id}/liveness", response_model=s.DecisionView, tags=["attempts"])
+    async def liveness(
+        attempt_id: str,
+        svc: Services,
+        actor: CurrentActor,
+        nonce: Annotated[str, Form(min_length=32, max_length=32)],
+        clip: Annotated[UploadFile, File(description="WebM or MP4 from the kiosk camera, unmirrored")],
+        id_photo: Annotated[UploadFile, File(description="Photo read from the ID card's chip (JPEG/PNG/WebP)")],
+    ) -> s.DecisionView:
+        """Answer the challenge with a clip; liveness, then 1:1 match against the ID photo, then the decision."""
+        clip_bytes = await read_upload(clip, svc.policy.max_upload_bytes, "clip")
+        photo_bytes = await read_upload(id_photo, min(svc.policy.max_upload_bytes, 10 * 1024 * 1024), "image")
+        decision = await svc.run_blocking(
+            svc.registration.verify, actor, attempt_id, nonce=nonce, clip=clip_bytes, id_photo=photo_bytes
+        )
+        del clip_bytes, photo_bytes
+        privileged = actor.role in (Role.REVIEWER, Role.AUDITOR)
+        approved = decision.outcome is Outcome.APPROVED
+        return s.DecisionView(
+            attempt=attempt_view(decision.attempt),
+            passed=approved,
+            reason_category=decision.category.value if decision.category else None,
+            next_step=_next_step(decision.attempt) if approved else "retry_or_review",
+            reasons=list(decision.reasons) if privileged else None,
+            similarity=decision.similarity if privileged else None,
+            threshold=decision.threshold if privileged else None,
+        )
+
+    @router.post("/attempts/{attempt_id}/abandon", response_model=s.AttemptView, tags=["attempts"])
+    def abandon(attempt_id: str, svc: Services, actor: CurrentActor) -> s.AttemptView:
+        return attempt_view(svc.registration.abandon(actor, attempt_id))
+
+    @router.get("/numbers/available", response_model=s.NumbersPage, tags=["numbers"])
+    def available(
+        svc: Services,
+        actor: CurrentActor,
+        prefix: Annotated[str, Query(max_length=15, pattern=r"^[0-9]*$")] = "",
+        pattern: Annotated[str, Query(max_length=15, pattern=r"^[0-9?]*$")] = "",
+        after: Annotated[str, Query(max_length=15, pattern=r"^[0-9]*$")] = "",
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    ) -> s.NumbersPage:
+        """Available numbers in order; ``pattern`` matches the end of the number, ``?`` = any digit."""
+        found = svc.registration.available_numbers(actor, prefix=prefix, pattern=pattern, after=after, limit=limit)
+        views = [s.NumberView(msisdn=str(n.msisdn), state="available") for n in found]
+        return s.NumbersPage(numbers=views, next_after=views[-1].msisdn if len(views) == limit else None)
+
+    @router.post("/attempts/{attempt_id}/reservation", response_model=s.ReservationView, tags=["numbers"])
+    def reserve(attempt_id: str, body: s.ReserveRequest, svc: Services, actor: CurrentActor) -> s.ReservationView:
+        number = svc.registration.reserve(actor, attempt_id, Msisdn.parse(body.msisdn))
+        return s.ReservationView(msisdn=str(number.msisdn), reserved_until=number.reserved_until)
+
+    @router.post("/attempts/{attempt_id}/registration", response_model=s.ReceiptView, tags=["numbers"])
+    def complete(
+        attempt_id: str,
+        body: s.CompleteRequest,
+        svc: Services,
+        actor: CurrentActor,
+        idempotency_key: Annotated[str, Header(alias="Idempotency-Key", min_length=8, max_length=128)],
+    ) -> s.ReceiptView:
+        """Bind the number and SIM to the verified customer. Retries with the same key are safe."""
+        receipt = svc.registration.complete_registration(
+            actor,
+            attempt_id,
+            msisdn=Msisdn.parse(body.msisdn),
+            iccid=Iccid.parse(body.iccid),
+            idempotency_key=idempotency_key,
+        )
+        return s.ReceiptView(**receipt.as_dict())
+
+    @router.post("/attempts/{attempt_id}/surrender", response_model=s.AttemptView, tags=["owner"])
+    def surrender(attempt_id: str, body: s.OwnerStepRequest, svc: Services, actor: CurrentActor) -> s.AttemptView:
+        """The verified owner surrenders a number; it cools off before it is offered again."""
+        return attempt_view(svc.registration.complete_surrender(actor, attempt_id, Msisdn.parse(body.msisdn)))
+
+    @router.post("/attempts/{attempt_id}/sim-replacement", response_model=s.ReceiptView, tags=["owner"])
+    def sim_replacement(
+        attempt_id: str, body: s.SimReplacementRequest, svc: Services, actor: CurrentActor
+    ) -> s.ReceiptView:
+        """The verified owner gets a new SIM for their number; the old SIM stops working."""
+        receipt = svc.registration.replace_sim(actor, attempt_id, Msisdn.parse(body.msisdn), Iccid.parse(body.iccid))
+        return s.ReceiptView(**receipt.as_dict())
+
+    @router.post("/attempts/{attempt_id}/reverification", response_model=s.AttemptView, tags=["owner"])
+    def reverification(attempt_id: str, body: s.OwnerStepRequest, svc: Services, actor: CurrentActor) -> s.AttemptView:
+        """The verified owner of a suspended number re-verified: the number is active again."""
+        return attempt_view(svc.registration.complete_reverification(actor, attempt_id, Msisdn.parse(body.msisdn)))
+
+    @router.post("/self/sessions", response_model=s.SelfServiceSession, status_code=201, tags=["self-service"])
+    def self_service_start(body: s.SelfServiceStart, svc: Services) -> s.SelfServiceSession:
+        """Start proving your identity on the self-service page; returns a token for this attempt only."""
+        attempt = svc.registration.start_self_service(body.device_id)
+        token, expires_at = svc.staff_auth.self_service_token(attempt.id)
+        return s.SelfServiceSession(attempt=attempt_view(attempt), token=token, expires_at=expires_at)
+
+    @router.get("/self/records", response_model=s.RecordsView, tags=["self-service"])
+    def self_records(svc: Services, actor: CurrentActor) -> s.RecordsView:
+        """After verification: your numbers (masked), every attempt made with your ID, every access to your data."""
+        records = svc.registration.subscriber_records(actor, _own_attempt(actor))
+        return s.RecordsView(
+            numbers=[
+                s.HeldNumberView(number=n.msisdn_masked, state=n.state, since=n.since, outlet=n.outlet_code)
+                for n in records.numbers
+            ],
+            attempts=[
+                s.AttemptRecordView(at=a.at, outlet=a.outlet_code, purpose=a.purpose, outcome=a.outcome, state=a.state)
+                for a in records.attempts
+            ],
+            accesses=[
+                s.AccessRecordView(at=a.at, actor=a.actor, action=a.action, outlet=a.outlet_code)
+                for a in records.accesses
+            ],
+        )
+
+    @router.post("/self/reports", status_code=202, tags=["self-service"])
+    def report_not_mine(body: s.OwnerStepRequest, svc: Services, actor: CurrentActor) -> dict[str, str]:
+        """Report a number under your ID as not yours: it is suspended and a reviewer looks into it."""
+        svc.registration.report_not_mine(actor, _own_attempt(actor), Msisdn.parse(body.msisdn))
+        return {"status": "reported", "number_state": "suspended"}
+
+    @router.get("/review/cases", response_model=list[s.ReviewCaseView], tags=["review"])
+    def review_cases(svc: Services, actor: CurrentActor) -> list[s.ReviewCaseView]:
+        """Open cases: manual-path requests, borderline rejections, "not mine" reports."""
+        return [_case_view(c) for c in svc.registration.review_cases(actor)]
+
+    @router.post("/review/cases/{case_id}/decision", response_model=s.ReviewCaseView, tags=["review"])
+    def decide_case(
+        case_id: str, body: s.ReviewDecisionRequest, svc: Services, actor: CurrentActor
+    ) -> s.ReviewCaseView:
+        """Decide a case with a reason; overrides (approve, reinstate) need a second, different reviewer."""
+        return _case_view(svc.registration.decide_case(actor, case_id, CaseDecision(body.decision), body.reason))
+
+    @router.post("/documents/check", response_model=s.DocumentCheckView, tags=["documents"])
+    def check_document(body: s.DocumentRequest, svc: Services, actor: CurrentActor) -> s.DocumentCheckView:
+        """Check a document without an attempt (nothing stored in clear; an audit event by blind index)."""
+        return check_view(svc.registration.check_document(actor, document_input(body)))
+
+    return router
+
+
+def _own_attempt(actor: Actor) -> str:
+    if actor.role is not Role.SUBSCRIBER:
+        raise Forbidden("this page is for subscribers checking their own records", code="auth.role_forbidden")
+    return actor.ref.removeprefix("self:")
+
+
+def _case_view(case: ReviewCase) -> s.ReviewCaseView:
+    return s.ReviewCaseView(
+        id=case.id,
+        kind=case.kind.value,
+        state=case.state.value,
+        opened_at=case.opened_at,
+        attempt_id=case.attempt_id,
+        number=Msisdn(case.msisdn).masked if case.msisdn else None,
+        proposed_decision=case.proposed_decision.value if case.proposed_decision else None,
+        proposed_by=case.proposed_by,
+    )
+
+
+def _next_step(attempt: Attempt) -> str:
+    return {
+        Purpose.REGISTER: "choose_number",
+        Purpose.SURRENDER: "confirm_surrender",
+        Purpose.SIM_REPLACEMENT: "scan_new_sim",
+        Purpose.REVERIFY: "confirm_reverification",
+        Purpose.SELF_SERVICE: "view_records",
+    }[attempt.purpose]

@@ -1,0 +1,89 @@
+"""Routes that serve the pages and their static assets, with a strict Content-Security-Policy.
+
+Only the files listed in ``ASSETS`` are served (no path from the request ever reaches the file system),
+read from package data on first request and kept in memory.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Final
+
+from fastapi import APIRouter, Response
+
+from realname.domain.errors import NotFound
+
+CONTENT_SECURITY_POLICY: Final = "; ".join(
+    (
+        "default-src 'none'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' blob: data:",
+        "media-src 'self' blob: mediastream:",
+        "connect-src 'self'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    )
+)
+"""Self only: no inline script or style, no third-party origin; blob: and mediastream: for the camera."""
+
+PAGE_HEADERS: Final = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Permissions-Policy": "camera=(self), microphone=(), geolocation=()",
+    "X-Frame-Options": "DENY",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+MEDIA_TYPES: Final = {
+    ".html": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
+
+PAGES: Final = {"/": "kiosk.html", "/me": "me.html", "/review": "review.html"}
+ASSETS: Final = frozenset({"pages.css", "api.js", "kiosk.js"})
+
+
+class AssetNotFound(NotFound):
+    code = "page.not_found"
+
+
+@cache
+def _read(name: str) -> bytes:
+    return resources.files("realname.adapters.http.pages").joinpath("static", name).read_bytes()
+
+
+def _respond(name: str) -> Response:
+    media_type = MEDIA_TYPES[name[name.rindex(".") :]]
+    return Response(content=_read(name), media_type=media_type, headers=PAGE_HEADERS)
+
+
+def build_pages_router() -> APIRouter:
+    """The kiosk, self-service and review pages and ``/static/<asset>``; kept out of the OpenAPI schema."""
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/", response_class=Response)
+    def kiosk() -> Response:
+        """The clerk's kiosk: sign-in, ID, consent, challenge, number, SIM, receipt."""
+        return _respond(PAGES["/"])
+
+    @router.get("/me", response_class=Response)
+    def self_service() -> Response:
+        """The subscriber's self-service lookup."""
+        return _respond(PAGES["/me"])
+
+    @router.get("/review", response_class=Response)
+    def review() -> Response:
+        """The reviewer's queue."""
+        return _respond(PAGES["/review"])
+
+    @router.get("/static/{asset}", response_class=Response)
+    def serve_asset(asset: str) -> Response:
+        if asset not in ASSETS:
+            raise AssetNotFound(f"no asset named {asset!r}")
+        return _respond(asset)
+
+    return router

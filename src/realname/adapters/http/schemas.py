@@ -1,0 +1,201 @@
+"""Request and response bodies of the API (pydantic), kept apart from the domain values they carry."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    request_id: str
+
+
+class TokenRequest(Strict):
+    staff_id: str = Field(min_length=1, max_length=64)
+    credential: str = Field(min_length=1, max_length=256)
+
+
+class TokenResponse(BaseModel):
+    token: str
+    token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+    expires_at: datetime
+    role: str
+    outlet: str | None
+
+
+class StartAttempt(Strict):
+    purpose: Literal["register", "surrender", "sim_replacement", "reverify"] = "register"
+    device_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+class AttemptView(BaseModel):
+    id: str
+    purpose: str
+    state: str
+    outlet: str
+    created_at: datetime
+    expires_at: datetime
+    outcome: str | None
+    reason_category: str | None
+
+
+class DocumentRequest(Strict):
+    kind: Literal[
+        "auto", "cn_resident", "cn_residence_permit", "cn_foreign_permanent", "hk_macau_permit", "taiwan_permit", "mrz"
+    ] = "auto"
+    value: str = Field(min_length=1, max_length=200, description="The number, or the MRZ lines joined by newlines")
+    expiry: date | Literal["long_term"] | None = None
+    issued: date | None = None
+    birth_date: date | None = Field(None, description="Printed on the card or read from its chip")
+    sex: Literal["M", "F"] | None = None
+
+
+class DocumentCheckView(BaseModel):
+    valid: bool
+    kind: str
+    reasons: list[str]
+    fields: dict[str, str | int | bool | None]
+
+
+class DocumentResponse(BaseModel):
+    attempt: AttemptView
+    check: DocumentCheckView
+
+
+class ConsentView(BaseModel):
+    version: str
+    text: str
+    sha256: str
+
+
+class ConsentRequest(Strict):
+    version: str = Field(min_length=1, max_length=32)
+    accepted: bool
+
+
+class ChallengeView(BaseModel):
+    nonce: str
+    actions: list[str]
+    prompts: list[str]
+    issued_at: datetime
+    expires_at: datetime
+    ttl_seconds: int
+
+
+class DecisionView(BaseModel):
+    attempt: AttemptView
+    passed: bool
+    reason_category: str | None
+    next_step: str
+    reasons: list[str] | None = Field(None, description="Reviewers and auditors only")
+    similarity: float | None = Field(None, description="Reviewers and auditors only")
+    threshold: float | None = Field(None, description="Reviewers and auditors only")
+
+
+class NumberView(BaseModel):
+    msisdn: str
+    state: str
+
+
+class NumbersPage(BaseModel):
+    numbers: list[NumberView]
+    next_after: str | None
+
+
+class ReserveRequest(Strict):
+    msisdn: str = Field(min_length=7, max_length=20)
+
+
+class ReservationView(BaseModel):
+    msisdn: str
+    reserved_until: datetime | None
+
+
+class CompleteRequest(Strict):
+    msisdn: str = Field(min_length=7, max_length=20)
+    iccid: str = Field(min_length=19, max_length=24)
+
+
+class ReceiptView(BaseModel):
+    attempt_id: str
+    number: str
+    iccid: str
+    outlet: str
+    numbers_held_under_this_id: int
+    issued_at: str
+
+
+class HealthView(BaseModel):
+    status: str
+    version: str
+
+
+class OwnerStepRequest(Strict):
+    msisdn: str = Field(min_length=7, max_length=20)
+
+
+class SimReplacementRequest(Strict):
+    msisdn: str = Field(min_length=7, max_length=20)
+    iccid: str = Field(min_length=19, max_length=24)
+
+
+class SelfServiceStart(Strict):
+    device_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+class SelfServiceSession(BaseModel):
+    attempt: AttemptView
+    token: str
+    expires_at: datetime
+
+
+class HeldNumberView(BaseModel):
+    number: str
+    state: str
+    since: str
+    outlet: str
+
+
+class AttemptRecordView(BaseModel):
+    at: str
+    outlet: str
+    purpose: str
+    outcome: str | None
+    state: str
+
+
+class AccessRecordView(BaseModel):
+    at: str
+    actor: str
+    action: str
+    outlet: str | None
+
+
+class RecordsView(BaseModel):
+    numbers: list[HeldNumberView]
+    attempts: list[AttemptRecordView]
+    accesses: list[AccessRecordView]
+
+
+class ReviewCaseView(BaseModel):
+    id: str
+    kind: str
+    state: str
+    opened_at: datetime
+    attempt_id: str | None
+    number: str | None
+    proposed_decision: str | None
+    proposed_by: str | None
+
+
+class ReviewDecisionRequest(Strict):
+    decision: Literal["approve", "reject", "suspend_confirmed", "reinstate"]
+    reason: str = Field(min_length=1, max_length=500)

@@ -1,0 +1,331 @@
+"""The faceplugin ONNX models run with onnxruntime on the CPU: detection, landmarks, embedding, anti-spoofing,
+eye state and head pose, each with its own pre- and post-processing.
+
+Every call takes an RGB ``uint8`` image (H×W×3) in pixel coordinates. Sessions are created once by
+:meth:`OnnxFaceModels.load`, after the files were verified against ``models.lock``; thread pools are sized
+explicitly and do not spin (several spinning sessions in one process slow each other down). One instance
+may be shared by threads: onnxruntime sessions are safe for concurrent ``run`` calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from realname.adapters.vision.models import ModelLock, read_lock, verify_installed
+from realname.domain.errors import DependencyUnavailable
+
+FloatArray = npt.NDArray[np.float32]
+ImageArray = npt.NDArray[np.uint8]
+
+DETECT_WIDTH = 320
+DETECT_HEIGHT = 240
+NMS_IOU = 0.4
+LIVENESS_CROP_SCALE = 2.7
+EYE_CROP_PADDING = 1.6
+# Where the 5 points land in the 112×112 crop fr_feature was trained on (the common ArcFace layout).
+ALIGNED_FIVE_POINTS = np.array(
+    [[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655], [70.7299, 92.2041]],
+    dtype=np.float64,
+)
+_IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+_IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+_POSE_BINS = np.arange(66, dtype=np.float32)
+MODEL_FILES = (
+    "fr_detect.onnx",
+    "fr_landmark.onnx",
+    "fr_feature.onnx",
+    "fr_liveness.onnx",
+    "fr_eye.onnx",
+    "fr_pose.onnx",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FaceBox:
+    """A detected face in pixel coordinates of the image given to :meth:`OnnxFaceModels.detect`.
+
+    The box is the detector's box made square (side = its height, same centre) and clipped to the image,
+    the crop convention the landmark, liveness and pose models expect.
+    """
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    confidence: float
+
+    @property
+    def width(self) -> float:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+
+class OnnxFaceModels:
+    """The six faceplugin sessions. Build with :meth:`load`; never loaded at import time."""
+
+    def __init__(self, sessions: dict[str, Any], lock: ModelLock) -> None:
+        self._detect = sessions["fr_detect.onnx"]
+        self._landmark = sessions["fr_landmark.onnx"]
+        self._feature = sessions["fr_feature.onnx"]
+        self._liveness = sessions["fr_liveness.onnx"]
+        self._eye = sessions["fr_eye.onnx"]
+        self._pose = sessions["fr_pose.onnx"]
+        self.lock = lock
+
+    @classmethod
+    def load(cls, models_dir: Path, *, threads: int = 1, lock: ModelLock | None = None) -> OnnxFaceModels:
+        """Verify each file's SHA-256 against ``models.lock``, then open one CPU session per model.
+
+        Raises:
+            DependencyUnavailable: ``models.missing`` / ``models.invalid`` (file absent, altered, unreadable).
+        """
+        import onnxruntime as ort  # heavy: imported only when models are actually loaded
+
+        if threads < 1:
+            raise ValueError("threads must be at least 1")
+        pins = lock if lock is not None else read_lock()
+        paths = verify_installed(models_dir, pins)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+        options.log_severity_level = 3
+        sessions: dict[str, Any] = {}
+        for name in MODEL_FILES:
+            try:
+                sessions[name] = ort.InferenceSession(
+                    str(paths[name]), sess_options=options, providers=["CPUExecutionProvider"]
+                )
+            except Exception as exc:  # onnxruntime raises its own untyped errors
+                raise DependencyUnavailable(
+                    f"cannot load face model {name}: {type(exc).__name__}", code="models.invalid"
+                ) from exc
+        return cls(sessions, pins)
+
+    # -- detection -------------------------------------------------------------------------------------
+
+    def detect(self, image_rgb: ImageArray, *, min_confidence: float = 0.7) -> list[FaceBox]:
+        """Faces in the image, non-maximum suppressed, most confident first."""
+        height, width = _check_image(image_rgb)
+        resized = cv2.resize(image_rgb, (DETECT_WIDTH, DETECT_HEIGHT), interpolation=cv2.INTER_LINEAR)
+        tensor = ((resized.astype(np.float32) - 127.0) / 128.0).transpose(2, 0, 1)[np.newaxis]
+        scores, boxes = self._detect.run(["scores", "boxes"], {"input": np.ascontiguousarray(tensor)})
+        face_scores = scores[0, :, 1]
+        keep = face_scores >= min_confidence
+        if not keep.any():
+            return []
+        relative = boxes[0][keep]
+        confidences = face_scores[keep]
+        pixel = relative * np.array([width, height, width, height], dtype=np.float32)
+        chosen = _non_maximum_suppression(pixel, confidences, NMS_IOU)
+        return [_square_box(pixel[i], float(confidences[i]), width, height) for i in chosen]
+
+    # -- landmarks and embedding --------------------------------------------------------------------------
+
+    def landmarks(self, image_rgb: ImageArray, box: FaceBox) -> FloatArray:
+        """68 points (iBUG order) as a (68, 2) float32 array of pixel coordinates."""
+        _check_image(image_rgb)
+        x0, y0, x1, y1 = _crop_around(image_rgb.shape, box, 1.0)
+        crop = image_rgb[y0:y1, x0:x1]
+        grey = cv2.cvtColor(cv2.resize(crop, (64, 64), interpolation=cv2.INTER_LINEAR), cv2.COLOR_RGB2GRAY)
+        tensor = (grey.astype(np.float32) / 256.0)[np.newaxis, np.newaxis]
+        (output,) = self._landmark.run(["output"], {"input": tensor})
+        points: FloatArray = np.asarray(output, dtype=np.float32).reshape(68, 2).copy()
+        points[:, 0] = points[:, 0] * (x1 - x0) + x0
+        points[:, 1] = points[:, 1] * (y1 - y0) + y0
+        return points
+
+    def aligned_face(self, image_rgb: ImageArray, landmarks68: FloatArray) -> ImageArray:
+        """The 112×112 RGB crop fr_feature expects, by a least-squares similarity transform on 5 points."""
+        source = five_points_from_68(landmarks68)
+        matrix = similarity_transform(source, ALIGNED_FIVE_POINTS)
+        aligned = cv2.warpAffine(
+            image_rgb, matrix, (112, 112), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+        )
+        return np.asarray(aligned, dtype=np.uint8)
+
+    def embed(self, image_rgb: ImageArray, landmarks68: FloatArray) -> FloatArray:
+        """The (512,) float32 L2-normalised embedding of the face at ``landmarks68``."""
+        _check_image(image_rgb)
+        return self.embed_aligned(self.aligned_face(image_rgb, landmarks68))
+
+    def embed_aligned(self, aligned_rgb: ImageArray) -> FloatArray:
+        tensor = ((aligned_rgb.astype(np.float32) - 127.0) / 128.0).transpose(2, 0, 1)[np.newaxis]
+        (output,) = self._feature.run(["output"], {"input": np.ascontiguousarray(tensor)})
+        vector: FloatArray = np.asarray(output, dtype=np.float32)[0]
+        norm = float(np.linalg.norm(vector))
+        if not np.isfinite(norm) or norm == 0.0:
+            raise DependencyUnavailable("the embedding model returned a degenerate vector", code="models.invalid")
+        normalised: FloatArray = (vector / norm).astype(np.float32)
+        return normalised
+
+    # -- liveness, eyes, pose -----------------------------------------------------------------------------
+
+    def live_probability(self, image_rgb: ImageArray, box: FaceBox) -> float:
+        """fr_liveness probability that the face is live (class 0), on the box scaled ×2.7, fed as BGR."""
+        _check_image(image_rgb)
+        x0, y0, x1, y1 = _crop_around(image_rgb.shape, box, LIVENESS_CROP_SCALE)
+        crop = cv2.resize(image_rgb[y0:y1, x0:x1], (128, 128), interpolation=cv2.INTER_LINEAR)
+        bgr = crop[:, :, ::-1].astype(np.float32)
+        (logits,) = self._liveness.run(["output"], {"input": np.ascontiguousarray(bgr.transpose(2, 0, 1)[None])})
+        return float(_softmax(logits[0])[0])
+
+    def eyes_closed_probability(self, image_rgb: ImageArray, landmarks68: FloatArray) -> tuple[float, float]:
+        """Probability that each eye is closed: (eye on the image's left, eye on the image's right)."""
+        _check_image(image_rgb)
+        grey = np.asarray(cv2.cvtColor(image_rgb, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
+        left = self._eye_closed(grey, landmarks68, 36)
+        right = self._eye_closed(grey, landmarks68, 42)
+        return left, right
+
+    def _eye_closed(self, grey: ImageArray, landmarks68: FloatArray, first: int) -> float:
+        eye = landmarks68[first : first + 6]
+        centre = eye[[1, 2, 4, 5]].mean(axis=0)
+        side = max(float(eye[3, 0] - eye[0, 0]) * EYE_CROP_PADDING, 2.0)
+        height, width = grey.shape
+        x0 = int(np.clip(round(centre[0] - side / 2), 0, width - 2))
+        y0 = int(np.clip(round(centre[1] - side / 2), 0, height - 2))
+        x1 = int(np.clip(round(centre[0] + side / 2), x0 + 2, width))
+        y1 = int(np.clip(round(centre[1] + side / 2), y0 + 2, height))
+        crop = cv2.resize(grey[y0:y1, x0:x1], (24, 24), interpolation=cv2.INTER_LINEAR)
+        (logits,) = self._eye.run(["output"], {"input": (crop.astype(np.float32) / 255.0)[None, None]})
+        return float(_softmax(logits[0])[0])
+
+    def head_pose(self, image_rgb: ImageArray, box: FaceBox) -> tuple[float, float, float]:
+        """fr_pose (yaw, pitch, roll) in degrees, in the model's own convention.
+
+        Measured sign of yaw (tests/contract/test_face_engines.py): POSITIVE yaw = the face turned towards
+        the image's LEFT side (nose left of the eyes' midpoint) — with a camera that does not mirror, the
+        subject turning to their own right; a mirrored image flips the sign. Measured on 50 East Asian
+        photos: yaw correlates -0.71 with the nose's offset to the image's right, -0.63 with the mirrored
+        image's yaw. The model under-reports large turns: compare against the person's own frontal frames.
+        """
+        height, width = _check_image(image_rgb)
+        grow_x, grow_y = box.width / 4.0, box.height / 4.0
+        x0 = int(max(box.x0 - grow_x, 0))
+        y0 = int(max(box.y0 - grow_y, 0))
+        x1 = int(min(box.x1 + grow_x, width))
+        y1 = int(min(box.y1 + grow_y, height))
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            return 0.0, 0.0, 0.0
+        crop = cv2.resize(image_rgb[y0:y1, x0:x1], (224, 224), interpolation=cv2.INTER_LINEAR)
+        tensor = ((crop.astype(np.float32) / 255.0 - _IMAGENET_MEAN) / _IMAGENET_STD).transpose(2, 0, 1)[None]
+        yaw, pitch, roll = self._pose.run(["output", "617", "618"], {"input": np.ascontiguousarray(tensor)})
+        return (_expected_angle(yaw[0]), _expected_angle(pitch[0]), _expected_angle(roll[0]))
+
+
+def five_points_from_68(landmarks68: FloatArray) -> npt.NDArray[np.float64]:
+    """Eye centres (mean of the four lid points), nose tip, and mouth corners (outer and inner averaged)."""
+    points = np.asarray(landmarks68, dtype=np.float64)
+    if points.shape != (68, 2):
+        raise ValueError("expected (68, 2) landmarks")
+    return np.array(
+        [
+            points[[37, 38, 40, 41]].mean(axis=0),
+            points[[43, 44, 46, 47]].mean(axis=0),
+            points[30],
+            points[[48, 60]].mean(axis=0),
+            points[[54, 64]].mean(axis=0),
+        ]
+    )
+
+
+def similarity_transform(source: npt.NDArray[np.float64], target: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """The 2×3 rotation + uniform scale + translation that maps ``source`` onto ``target`` best (Umeyama)."""
+    source_mean = source.mean(axis=0)
+    target_mean = target.mean(axis=0)
+    source_centred = source - source_mean
+    target_centred = target - target_mean
+    covariance = target_centred.T @ source_centred / len(source)
+    u, singular, vt = np.linalg.svd(covariance)
+    reflection = np.eye(2)
+    if np.linalg.det(u) * np.linalg.det(vt) < 0:
+        reflection[1, 1] = -1.0
+    rotation = u @ reflection @ vt
+    variance = float((source_centred**2).sum() / len(source))
+    scale = float(np.trace(np.diag(singular) @ reflection) / variance) if variance > 0 else 1.0
+    translation = target_mean - scale * rotation @ source_mean
+    return np.hstack([scale * rotation, translation[:, None]])
+
+
+def _check_image(image_rgb: ImageArray) -> tuple[int, int]:
+    if image_rgb.ndim != 3 or image_rgb.shape[2] != 3 or image_rgb.dtype != np.uint8:
+        raise ValueError("expected an HxWx3 uint8 RGB image")
+    height, width = image_rgb.shape[:2]
+    if height < 2 or width < 2:
+        raise ValueError("image too small")
+    return int(height), int(width)
+
+
+def _square_box(pixel_box: FloatArray, confidence: float, width: int, height: int) -> FaceBox:
+    x0, y0, x1, y1 = (float(v) for v in pixel_box)
+    side = y1 - y0
+    centre_x, centre_y = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+    return FaceBox(
+        x0=max(centre_x - side / 2.0, 0.0),
+        y0=max(centre_y - side / 2.0, 0.0),
+        x1=min(centre_x + side / 2.0, float(width - 1)),
+        y1=min(centre_y + side / 2.0, float(height - 1)),
+        confidence=confidence,
+    )
+
+
+def _crop_around(shape: tuple[int, ...], box: FaceBox, scale: float) -> tuple[int, int, int, int]:
+    """The box scaled about its centre, shifted (not cut) to stay inside the image, as integer bounds."""
+    height, width = int(shape[0]), int(shape[1])
+    box_w, box_h = max(box.width, 1.0), max(box.height, 1.0)
+    scale = min((height - 1) / box_h, (width - 1) / box_w, scale)
+    new_w, new_h = box_w * scale, box_h * scale
+    centre_x, centre_y = box.x0 + box_w / 2.0, box.y0 + box_h / 2.0
+    left, top = centre_x - new_w / 2.0, centre_y - new_h / 2.0
+    left = min(max(left, 0.0), width - 1 - new_w)
+    top = min(max(top, 0.0), height - 1 - new_h)
+    x0, y0 = max(int(left), 0), max(int(top), 0)
+    x1 = min(max(int(left + new_w), x0 + 2), width)
+    y1 = min(max(int(top + new_h), y0 + 2), height)
+    return x0, y0, x1, y1
+
+
+def _non_maximum_suppression(boxes: FloatArray, confidences: FloatArray, max_iou: float) -> list[int]:
+    order = list(np.argsort(-confidences, kind="stable"))
+    areas = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    chosen: list[int] = []
+    while order:
+        best = int(order.pop(0))
+        if areas[best] <= 0:
+            continue
+        chosen.append(best)
+        if not order:
+            break
+        rest = np.array(order)
+        ix0 = np.maximum(boxes[best, 0], boxes[rest, 0])
+        iy0 = np.maximum(boxes[best, 1], boxes[rest, 1])
+        ix1 = np.minimum(boxes[best, 2], boxes[rest, 2])
+        iy1 = np.minimum(boxes[best, 3], boxes[rest, 3])
+        intersection = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
+        iou = intersection / (areas[best] + areas[rest] - intersection + 1e-9)
+        order = [int(i) for i, overlap in zip(rest, iou, strict=True) if overlap < max_iou]
+    return chosen
+
+
+def _softmax(logits: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+    shifted = np.asarray(logits, dtype=np.float64) - float(np.max(logits))
+    exp = np.exp(shifted)
+    result: npt.NDArray[np.float64] = exp / exp.sum()
+    return result
+
+
+def _expected_angle(logits: npt.NDArray[np.float32]) -> float:
+    return float((_softmax(logits) * _POSE_BINS).sum() * 3.0 - 99.0)

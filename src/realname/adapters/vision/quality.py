@@ -1,0 +1,104 @@
+"""Image-quality measurements on a face crop: sharpness, brightness, size, and a yaw estimate from 5 points.
+
+Engines call these and put the numbers in a :class:`~realname.domain.face.FaceQuality`; the domain decides.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from realname.domain.face import FaceQuality
+
+SHARPNESS_CROP_HEIGHT_PX = 112
+
+
+def crop_sharpness_and_brightness(
+    image_rgb: npt.NDArray[np.uint8], x0: float, y0: float, x1: float, y1: float
+) -> tuple[float, float]:
+    """(variance of the Laplacian, mean grey level) of the face box, scaled to 112 px high first.
+
+    Scaling to a fixed height makes sharpness comparable between large and small faces; an upscaled small
+    face reads as blurred, which is what it is.
+    """
+    height, width = image_rgb.shape[:2]
+    left, top = max(int(x0), 0), max(int(y0), 0)
+    right, bottom = min(math.ceil(x1), width), min(math.ceil(y1), height)
+    if right - left < 2 or bottom - top < 2:
+        return 0.0, 0.0
+    grey = cv2.cvtColor(np.ascontiguousarray(image_rgb[top:bottom, left:right]), cv2.COLOR_RGB2GRAY)
+    scale = SHARPNESS_CROP_HEIGHT_PX / grey.shape[0]
+    resized = cv2.resize(
+        grey,
+        (max(round(grey.shape[1] * scale), 2), SHARPNESS_CROP_HEIGHT_PX),
+        interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR,
+    )
+    laplacian = cv2.Laplacian(resized, cv2.CV_64F)
+    return float(laplacian.var()), float(resized.mean())
+
+
+def yaw_from_eyes_and_nose(
+    left_eye: npt.NDArray[np.float64], right_eye: npt.NDArray[np.float64], nose: npt.NDArray[np.float64]
+) -> float:
+    """A rough yaw in degrees from the nose's offset to the eyes' midpoint (eyes given as image-left, image-right).
+
+    Sign follows fr_pose: positive when the nose lies left of the midpoint (face turned to the image's left).
+    Only good enough to tell frontal from clearly turned.
+    """
+    eye_distance = float(np.linalg.norm(right_eye - left_eye))
+    if eye_distance <= 0:
+        return 0.0
+    offset = float(nose[0] - (left_eye[0] + right_eye[0]) / 2.0) / eye_distance
+    return -math.degrees(math.asin(max(-1.0, min(1.0, 2.0 * offset))))
+
+
+def measure_quality(
+    image_rgb: npt.NDArray[np.uint8],
+    box: tuple[float, float, float, float],
+    *,
+    yaw_degrees: float | None,
+    pitch_degrees: float | None,
+    eyes_closed_probability: float | None,
+    detection_confidence: float,
+) -> FaceQuality:
+    x0, y0, x1, y1 = box
+    sharpness, brightness = crop_sharpness_and_brightness(image_rgb, x0, y0, x1, y1)
+    return FaceQuality(
+        face_height_px=float(y1 - y0),
+        sharpness=sharpness,
+        brightness=brightness,
+        yaw_degrees=yaw_degrees,
+        pitch_degrees=pitch_degrees,
+        eyes_closed_probability=eyes_closed_probability,
+        detection_confidence=detection_confidence,
+    )
+
+
+def upscale_small(image_rgb: npt.NDArray[np.uint8], min_height_px: int) -> npt.NDArray[np.uint8]:
+    """The image enlarged (bicubic, integer factor) until it is at least ``min_height_px`` high."""
+    height = image_rgb.shape[0]
+    if height >= min_height_px:
+        return image_rgb
+    factor = math.ceil(min_height_px / height)
+    enlarged = cv2.resize(image_rgb, (image_rgb.shape[1] * factor, height * factor), interpolation=cv2.INTER_CUBIC)
+    return np.ascontiguousarray(enlarged, dtype=np.uint8)
+
+
+def main_face_index(boxes: list[tuple[float, float, float, float]], width: int, height: int) -> int:
+    """The subject's face: among faces at least 60 % of the largest one's area, the one nearest the centre.
+
+    A subject stands in the middle of a kiosk camera (and of a cropped portrait); a companion of similar size
+    at the edge is not the subject.
+    """
+    areas = [max(x1 - x0, 0.0) * max(y1 - y0, 0.0) for x0, y0, x1, y1 in boxes]
+    largest = max(areas)
+    candidates = [i for i, area in enumerate(areas) if area >= 0.6 * largest]
+
+    def distance(i: int) -> float:
+        x0, y0, x1, y1 = boxes[i]
+        return math.hypot((x0 + x1) / 2.0 - width / 2.0, (y0 + y1) / 2.0 - height / 2.0)
+
+    return min(candidates, key=distance)

@@ -1,0 +1,758 @@
+"""Registration flows: attempts from the ID document to the decision, then the number, SIM, surrender.
+
+Each step is one use case with the same shape (check the actor and scope, load, ask the domain, audit in
+the same transaction, commit). Frames, the ID photo and embeddings exist only inside :meth:`verify`'s
+call and are dropped when it returns; only the decision, its reasons and the model figures in the audit
+event are kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+
+from realname.app.actors import Actor
+from realname.app.liveness import ChallengeStore, LivenessChecker, LivenessResponse, check_liveness
+from realname.app.liveness import issue_challenge as issue_liveness_challenge
+from realname.app.matching import DecodedImage, FaceEngine, ImageDecoder, match_frames
+from realname.app.ports import BlindIndexer, Clock, EncryptionContext, FieldCipher, IdGenerator, RandomSource
+from realname.app.registry import Assignment, bind_number
+from realname.app.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from realname.domain.attempts import Attempt, Outcome, Purpose, ReasonCategory
+from realname.domain.audit import AuditRecord, JsonValue
+from realname.domain.consent import CONSENT_TEXT_SHA256, CONSENT_VERSION
+from realname.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unprocessable
+from realname.domain.face import FaceMatch
+from realname.domain.identity.document_check import check_document
+from realname.domain.identity.documents import DocumentCheck, DocumentKind, LongTerm, Sex, parse_kind_choice
+from realname.domain.identity.regions import RegionDirectory
+from realname.domain.liveness import Challenge, LivenessResult
+from realname.domain.lockout import LockedOut, lockout_reason
+from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber
+from realname.domain.organisation import SELF_SERVICE_OUTLET, Role
+from realname.domain.policy import Policy
+from realname.domain.reviews import CaseDecision, CaseKind, ReviewCase
+from realname.domain.sim import Iccid
+from realname.domain.subscribers import BlindIndex
+
+FRAMES_FOR_MATCHING = 3
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentInput:
+    value: str
+    kind: str = "auto"
+    expiry: date | LongTerm | None = None
+    issued: date | None = None
+    printed_birth_date: date | None = None
+    printed_sex: Sex | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The verification decision. ``similarity``/``threshold`` are for reviewers and the audit log only."""
+
+    attempt: Attempt
+    outcome: Outcome
+    category: ReasonCategory | None
+    reasons: tuple[str, ...]
+    similarity: float | None
+    threshold: float | None
+    liveness: LivenessResult | None
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    attempt_id: str
+    msisdn_masked: str
+    iccid_masked: str
+    outlet_code: str
+    held_numbers: int
+    issued_at: str
+
+    def as_dict(self) -> dict[str, JsonValue]:
+        return {
+            "attempt_id": self.attempt_id,
+            "number": self.msisdn_masked,
+            "iccid": self.iccid_masked,
+            "outlet": self.outlet_code,
+            "numbers_held_under_this_id": self.held_numbers,
+            "issued_at": self.issued_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationDeps:
+    uow: UnitOfWorkFactory
+    clock: Clock
+    ids: IdGenerator
+    random: RandomSource
+    policy: Policy
+    cipher: FieldCipher
+    blind_index: BlindIndexer
+    regions: RegionDirectory
+    challenges: ChallengeStore
+    liveness: Callable[[], LivenessChecker]
+    face_engine: Callable[[], FaceEngine]
+    image_decoder: ImageDecoder
+
+
+def subject_key(check: DocumentCheck) -> str:
+    """The normalised identifier the blind index is computed over. Mainland-format numbers (resident ID,
+    residence permit, 2023 foreigner ID) share one namespace; other kinds are qualified by their kind, so a
+    passport number cannot collide with a permit number."""
+    if check.number is None:
+        raise ValueError("only a valid document has a subject key")
+    if check.kind in (DocumentKind.CN_RESIDENT, DocumentKind.CN_RESIDENCE_PERMIT, DocumentKind.CN_FOREIGN_PERMANENT):
+        return check.number.value
+    if check.kind is DocumentKind.MRZ:
+        return f"mrz:{check.fields.get('issuing_state', '')}:{check.number.value}"
+    return f"{check.kind.value}:{check.number.value}"
+
+
+class Registration:
+    """The use cases behind the kiosk, the self-service page and the review queue."""
+
+    def __init__(self, deps: RegistrationDeps) -> None:
+        self._d = deps
+
+    # -- loading with scope -------------------------------------------------------------------------
+
+    def _attempt(self, uow: UnitOfWork, actor: Actor, attempt_id: str) -> Attempt:
+        attempt = uow.attempts.get(attempt_id, for_update=True)
+        if attempt is None:
+            raise NotFound("no such attempt", code="attempt.not_found")
+        try:
+            actor.require_outlet(attempt.outlet_code)
+        except Forbidden as exc:
+            # Another outlet's attempt is indistinguishable from a missing one.
+            raise NotFound("no such attempt", code="attempt.not_found") from exc
+        if actor.role is Role.CLERK and actor.ref != attempt.clerk_ref:
+            raise NotFound("no such attempt", code="attempt.not_found")
+        if actor.role is Role.SUBSCRIBER and actor.ref != f"self:{attempt.id}":
+            raise NotFound("no such attempt", code="attempt.not_found")
+        return attempt
+
+    def _audit(
+        self, uow: UnitOfWork, actor: Actor, action: str, attempt: Attempt, details: dict[str, JsonValue]
+    ) -> None:
+        subject = attempt.id_index.reference if attempt.id_index else f"attempt:{attempt.id}"
+        uow.audit.append(
+            AuditRecord(action, actor.ref, attempt.outlet_code, subject, {"attempt": attempt.id, **details}),
+            self._d.clock.now(),
+        )
+
+    # -- the steps ----------------------------------------------------------------------------------
+
+    def start_attempt(self, actor: Actor, purpose: Purpose, device_id: str) -> Attempt:
+        """Open an attempt at the actor's outlet for one customer visit."""
+        actor.require(Role.CLERK, Role.ADMIN)
+        if purpose is Purpose.SELF_SERVICE:
+            raise InvalidInput(
+                "self-service attempts are started on the self-service page", code="attempt.wrong_purpose"
+            )
+        if actor.outlet_code is None:
+            raise Forbidden("attempts are started at an outlet", code="auth.outlet_required")
+        now = self._d.clock.now()
+        attempt = Attempt.start(
+            self._d.ids.new_id(),
+            purpose,
+            actor.outlet_code,
+            actor.ref,
+            device_id,
+            now,
+            self._d.policy.attempt_ttl_minutes,
+        )
+        with self._d.uow() as uow:
+            uow.attempts.add(attempt)
+            self._audit(uow, actor, "attempt.started", attempt, {"purpose": purpose.value, "device": device_id})
+            uow.commit()
+        return attempt
+
+    def start_self_service(self, device_id: str) -> Attempt:
+        """Open a self-service attempt (the subscriber's own page); the caller gets a token scoped to it."""
+        now = self._d.clock.now()
+        attempt_id = self._d.ids.new_id()
+        attempt = Attempt.start(
+            attempt_id,
+            Purpose.SELF_SERVICE,
+            SELF_SERVICE_OUTLET,
+            f"self:{attempt_id}",
+            device_id,
+            now,
+            self._d.policy.attempt_ttl_minutes,
+        )
+        with self._d.uow() as uow:
+            uow.attempts.add(attempt)
+            self._audit(uow, self_actor(attempt.id), "attempt.started", attempt, {"purpose": "self_service"})
+            uow.commit()
+        return attempt
+
+    def get_attempt(self, actor: Actor, attempt_id: str) -> Attempt:
+        with self._d.uow() as uow:
+            attempt = self._attempt(uow, actor, attempt_id)
+            if attempt.expire_if_due(self._d.clock.now()):
+                uow.attempts.save(attempt)
+                uow.commit()
+            return attempt
+
+    def submit_document(self, actor: Actor, attempt_id: str, document: DocumentInput) -> tuple[Attempt, DocumentCheck]:
+        """Check the ID document; a valid one is remembered by its blind index and as ciphertext only.
+
+        Raises:
+            LockedOut: too many failed verifications for this ID recently.
+        """
+        now = self._d.clock.now()
+        check = self._check(document, now.date())
+        id_index = BlindIndex(self._d.blind_index.index(subject_key(check))) if check.valid else None
+        with self._d.uow() as uow:
+            attempt = self._attempt(uow, actor, attempt_id)
+            if id_index is not None:
+                self._refuse_if_locked(uow, id_index, attempt.device_id)
+            attempt.record_document(
+                valid=check.valid, reasons=check.reasons, kind=check.kind.value, id_index=id_index, now=now
+            )
+            ciphertext = None
+            if id_index is not None:
+                ciphertext = self._d.cipher.encrypt(
+                    subject_key(check).encode(), EncryptionContext("attempt", attempt.id, "id_number")
+                )
+            uow.attempts.save(attempt, id_ciphertext=ciphertext)
+            self._audit(
+                uow,
+                actor,
+                "document.checked",
+                attempt,
+                {"kind": check.kind.value, "valid": check.valid, "reasons": list(check.reasons)},
+            )
+            uow.commit()
+        return attempt, check
+
+    def _refuse_if_locked(self, uow: UnitOfWork, id_index: BlindIndex | None, device_id: str) -> None:
+        now = self._d.clock.now()
+        policy = self._d.policy
+        since = now - timedelta(minutes=policy.lockout_window_minutes)
+        reason = lockout_reason(
+            id_failures=uow.failures.recent_for_id(id_index, since) if id_index else (),
+            device_failures=uow.failures.recent_for_device(device_id, since),
+            now=now,
+            max_failed=policy.max_failed_attempts,
+            lockout_minutes=policy.lockout_minutes,
+        )
+        if reason is not None:
+            raise LockedOut(reason)
+
+    def record_consent(self, actor: Actor, attempt_id: str, *, accepted: bool, version: str) -> Attempt:
+        """Record the customer's biometric consent (or refusal, which opens the attended manual path)."""
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            attempt = self._attempt(uow, actor, attempt_id)
+            attempt.record_consent(accepted=accepted, version=version, current_version=CONSENT_VERSION, now=now)
+            uow.consents.add(self._d.ids.new_id(), attempt.id, version, CONSENT_TEXT_SHA256, accepted, now)
+            uow.attempts.save(attempt)
+            self._audit(
+                uow, actor, "consent.accepted" if accepted else "consent.declined", attempt, {"version": version}
+            )
+            if not accepted:
+                uow.reviews.open(self._d.ids.new_id(), "manual_path", attempt.id, attempt.id_index, None, now)
+            uow.commit()
+        return attempt
+
+    def issue_challenge(self, actor: Actor, attempt_id: str) -> Challenge:
+        """Issue a fresh, single-use liveness challenge bound to the attempt and its device."""
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            attempt = self._attempt(uow, actor, attempt_id)
+            self._refuse_if_locked(uow, attempt.id_index, attempt.device_id)
+            attempt.record_challenge(now)
+            challenge = issue_liveness_challenge(
+                store=uow.challenges,
+                clock=self._d.clock,
+                random=self._d.random,
+                policy=self._d.policy,
+                attempt_id=attempt.id,
+                device_id=attempt.device_id,
+            )
+            uow.attempts.save(attempt)
+            self._audit(uow, actor, "challenge.issued", attempt, {"actions": [a.value for a in challenge.actions]})
+            uow.commit()
+        return challenge
+
+    def verify(self, actor: Actor, attempt_id: str, *, nonce: str, clip: bytes, id_photo: bytes) -> Decision:
+        """Liveness on the clip, then 1:1 match of its best frames against the ID photo; decide.
+
+        The challenge is burnt before analysis. Any dependency failure (database, keys, model) raises
+        and leaves the attempt undecided: never an approval.
+
+        Raises:
+            Challenge errors (expired, replayed, wrong attempt/device, unknown nonce), clip/image errors,
+            LockedOut, DependencyUnavailable.
+        """
+        with self._d.uow() as uow:
+            attempt = self._attempt(uow, actor, attempt_id)
+            attempt.require_challenged(self._d.clock.now())
+            self._refuse_if_locked(uow, attempt.id_index, attempt.device_id)
+        id_image = self._d.image_decoder.decode(id_photo, max_pixels=self._d.policy.max_image_pixels)
+        _, checked = check_liveness(
+            response=LivenessResponse(attempt_id=attempt.id, device_id=attempt.device_id, nonce=nonce, clip=clip),
+            store=self._d.challenges,
+            clock=self._d.clock,
+            checker=self._d.liveness(),
+        )
+        match: FaceMatch | None = None
+        reasons: list[str] = [r.value for r in checked.result.reasons]
+        if checked.passed:
+            if not checked.best_frames_rgb:
+                reasons.append("face.none")
+            else:
+                frames = [DecodedImage(rgb) for rgb in checked.best_frames_rgb]
+                match = match_frames(id_image, frames, self._d.face_engine(), k=FRAMES_FOR_MATCHING).match
+                reasons.extend(match.reason_codes)
+                if not match.matched and not match.reasons:
+                    reasons.append("face.mismatch")
+        approved = checked.passed and match is not None and match.matched
+        outcome = Outcome.APPROVED if approved else Outcome.REJECTED
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            attempt = self._attempt(uow, actor, attempt_id)
+            attempt.record_decision(outcome, tuple(dict.fromkeys(reasons)), now)
+            if not approved:
+                uow.failures.add(self._d.ids.new_id(), attempt.id_index, attempt.device_id, now)
+            if is_borderline(match, checked.passed):
+                uow.reviews.open(
+                    self._d.ids.new_id(), CaseKind.BORDERLINE.value, attempt.id, attempt.id_index, None, now
+                )
+            uow.attempts.save(attempt)
+            self._audit(
+                uow,
+                actor,
+                "verification.decided",
+                attempt,
+                {
+                    "outcome": outcome.value,
+                    "reasons": list(attempt.reasons),
+                    "engine": match.engine if match else None,
+                    "similarity": round(match.similarity, 4) if match and match.similarity is not None else None,
+                    "threshold": match.threshold if match else None,
+                    "frames_used": match.frames_used if match else 0,
+                    "spoof_suspected": checked.result.spoof_suspected,
+                },
+            )
+            uow.commit()
+        return Decision(
+            attempt=attempt,
+            outcome=outcome,
+            category=attempt.category,
+            reasons=attempt.reasons,
+            similarity=match.similarity if match else None,
+            threshold=match.threshold if match else None,
+            liveness=checked.result,
+        )
+
+    def abandon(self, actor: Actor, attempt_id: str) -> Attempt:
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            attempt = self._attempt(uow, actor, attempt_id)
+            attempt.abandon(now)
+            uow.attempts.save(attempt)
+            self._audit(uow, actor, "attempt.abandoned", attempt, {})
+            uow.commit()
+        return attempt
+
+    def check_document(self, actor: Actor, document: DocumentInput) -> DocumentCheck:
+        """Check a document outside an attempt: nothing stored in clear, audited by its blind index."""
+        actor.require(Role.CLERK, Role.REVIEWER, Role.ADMIN)
+        now = self._d.clock.now()
+        check = self._check(document, now.date())
+        subject = None
+        if check.valid:
+            subject = BlindIndex(self._d.blind_index.index(subject_key(check))).reference
+        with self._d.uow() as uow:
+            uow.audit.append(
+                AuditRecord(
+                    "document.checked",
+                    actor.ref,
+                    actor.outlet_code,
+                    subject,
+                    {"kind": check.kind.value, "valid": check.valid, "reasons": list(check.reasons)},
+                ),
+                now,
+            )
+            uow.commit()
+        return check
+
+    def _check(self, document: DocumentInput, today: date) -> DocumentCheck:
+        return check_document(
+            document.value,
+            kind=parse_kind_choice(document.kind),
+            today=today,
+            regions=self._d.regions,
+            min_age=self._d.policy.min_age,
+            expiry=document.expiry,
+            issued=document.issued,
+            printed_birth_date=document.printed_birth_date,
+            printed_sex=document.printed_sex,
+        )
+
+    # -- after an approved verification -------------------------------------------------------------
+
+    def available_numbers(
+        self, actor: Actor, *, prefix: str = "", pattern: str = "", after: str = "", limit: int = 20
+    ) -> Sequence[PhoneNumber]:
+        """Available numbers in order, filtered by prefix and by a digit pattern (``?`` = any digit)."""
+        actor.require(Role.CLERK, Role.ADMIN)
+        if prefix and not prefix.isdigit():
+            raise InvalidInput("a prefix is digits only", code="numbers.prefix_invalid")
+        if pattern and not all(c.isdigit() or c == "?" for c in pattern):
+            raise InvalidInput("a pattern is digits and '?' only", code="numbers.pattern_invalid")
+        limit = max(1, min(limit, 100))
+        found: list[PhoneNumber] = []
+        cursor = after
+        with self._d.uow() as uow:
+            while len(found) < limit:
+                batch = uow.numbers.list(
+                    state=None, prefix=prefix, limit=200, after=cursor, free_at=self._d.clock.now()
+                )
+                if not batch:
+                    break
+                found.extend(n for n in batch if _matches(str(n.msisdn), pattern))
+                cursor = str(batch[-1].msisdn)
+        return found[:limit]
+
+    def reserve(self, actor: Actor, attempt_id: str, msisdn: Msisdn) -> PhoneNumber:
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            attempt = self._attempt(uow, actor, attempt_id)
+            attempt.require_approved(now)
+            if attempt.purpose is not Purpose.REGISTER:
+                raise Conflict("numbers are reserved only when registering", code="attempt.wrong_purpose")
+            number = uow.numbers.get(msisdn, for_update=True)
+            if number is None:
+                raise NotFound(f"number {msisdn.masked} is not in the pool", code="number.not_found")
+            number.reserve(attempt.id, now, self._d.policy.reservation_ttl_seconds)
+            uow.numbers.save(number)
+            self._audit(uow, actor, "number.reserved", attempt, {"number": msisdn.masked})
+            uow.commit()
+        return number
+
+    def complete_registration(
+        self, actor: Actor, attempt_id: str, *, msisdn: Msisdn, iccid: Iccid, idempotency_key: str
+    ) -> Receipt:
+        """Bind the number to the verified customer, once, with quota and number state re-checked.
+
+        A retry with the same idempotency key returns the same receipt; another payload with the same key
+        is refused (``idempotency.mismatch``).
+        """
+        request_hash = hashlib.sha256(f"{attempt_id}|{msisdn}|{iccid.digits}".encode()).hexdigest()
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            stored = uow.idempotency.get(idempotency_key, actor.ref)
+            if stored is not None:
+                if stored[0] != request_hash:
+                    raise Unprocessable(
+                        "this Idempotency-Key was used with another request", code="idempotency.mismatch"
+                    )
+                return Receipt(**json.loads(stored[1]))
+            attempt = self._attempt(uow, actor, attempt_id)
+            if attempt.purpose is not Purpose.REGISTER:
+                raise Conflict("this attempt is not a registration", code="attempt.wrong_purpose")
+            attempt.require_approved(now)
+            assert attempt.id_index is not None
+            assignment: Assignment = bind_number(
+                uow,
+                policy=self._d.policy,
+                ids=self._d.ids,
+                now=now,
+                msisdn=msisdn,
+                attempt_id=attempt.id,
+                id_index=attempt.id_index,
+                iccid=iccid.digits,
+                outlet_code=attempt.outlet_code,
+            )
+            id_ct = uow.attempts.id_ciphertext(attempt.id)
+            if id_ct is not None:
+                clear = self._d.cipher.decrypt(id_ct, EncryptionContext("attempt", attempt.id, "id_number"))
+                subscriber_id = assignment.binding.subscriber_id
+                uow.subscribers.set_id_ciphertext(
+                    subscriber_id,
+                    self._d.cipher.encrypt(clear, EncryptionContext("subscriber", subscriber_id, "id_number")),
+                )
+            attempt.complete(now, str(msisdn))
+            uow.attempts.save(attempt)
+            receipt = Receipt(
+                attempt_id=attempt.id,
+                msisdn_masked=msisdn.masked,
+                iccid_masked=iccid.masked,
+                outlet_code=attempt.outlet_code,
+                held_numbers=assignment.held_numbers,
+                issued_at=now.isoformat(timespec="seconds"),
+            )
+            uow.idempotency.put(idempotency_key, actor.ref, request_hash, json.dumps(_receipt_fields(receipt)), now)
+            uow.audit.append(
+                AuditRecord(
+                    "number.assigned",
+                    actor.ref,
+                    attempt.outlet_code,
+                    attempt.id_index.reference,
+                    {"attempt": attempt.id, "number": msisdn.masked, "iccid": iccid.masked},
+                ),
+                now,
+            )
+            uow.commit()
+        return receipt
+
+    # -- steps by the verified owner of a number ----------------------------------------------------
+
+    def _owner_attempt(self, uow: UnitOfWork, actor: Actor, attempt_id: str, purpose: Purpose) -> Attempt:
+        attempt = self._attempt(uow, actor, attempt_id)
+        if attempt.purpose is not purpose:
+            raise Conflict(f"this attempt is not for {purpose.value}", code="attempt.wrong_purpose")
+        attempt.require_approved(self._d.clock.now())
+        return attempt
+
+    def _owned_binding(self, uow: UnitOfWork, attempt: Attempt, msisdn: Msisdn) -> tuple[PhoneNumber, Binding, str]:
+        """The number, its active binding and the subscriber id, if the verified person holds it."""
+        number = uow.numbers.get(msisdn, for_update=True)
+        binding = uow.bindings.active_for(msisdn)
+        subscriber = uow.subscribers.find(attempt.id_index) if attempt.id_index else None
+        if number is None or binding is None or subscriber is None or binding.subscriber_id != subscriber.id:
+            raise NotFound("the verified person holds no such number", code="number.not_held")
+        return number, binding, subscriber.id
+
+    def complete_surrender(self, actor: Actor, attempt_id: str, msisdn: Msisdn) -> Attempt:
+        """The verified owner gives the number up; it cools off before anyone else can have it."""
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            attempt = self._owner_attempt(uow, actor, attempt_id, Purpose.SURRENDER)
+            number, binding, subscriber_id = self._owned_binding(uow, attempt, msisdn)
+            number.surrender(now, self._d.policy.cooling_off_days)
+            uow.numbers.save(number)
+            uow.bindings.end(binding.id, now, "surrendered")
+            uow.subscribers.free_quota_slot(subscriber_id, now)
+            attempt.complete(now, str(msisdn))
+            uow.attempts.save(attempt)
+            self._audit(uow, actor, "number.surrendered", attempt, {"number": msisdn.masked})
+            uow.commit()
+        return attempt
+
+    def replace_sim(self, actor: Actor, attempt_id: str, msisdn: Msisdn, iccid: Iccid) -> Receipt:
+        """Bind a new SIM to the verified owner's number; the old SIM's binding ends (the card is dead)."""
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            attempt = self._owner_attempt(uow, actor, attempt_id, Purpose.SIM_REPLACEMENT)
+            number, binding, subscriber_id = self._owned_binding(uow, attempt, msisdn)
+            if number.state is not NumberState.ACTIVE:
+                raise Conflict("a suspended number must be re-verified first", code="number.suspended")
+            if binding.iccid == iccid.digits:
+                raise InvalidInput("this SIM is the one already bound", code="iccid.same")
+            uow.bindings.end(binding.id, now, "sim_replaced")
+            uow.bindings.add(
+                replace(
+                    binding,
+                    id=self._d.ids.new_id(),
+                    iccid=iccid.digits,
+                    started_at=now,
+                    outlet_code=attempt.outlet_code,
+                )
+            )
+            attempt.complete(now, str(msisdn))
+            uow.attempts.save(attempt)
+            self._audit(uow, actor, "sim.replaced", attempt, {"number": msisdn.masked, "iccid": iccid.masked})
+            held = len(uow.bindings.active_of_subscriber(subscriber_id))
+            uow.commit()
+        return Receipt(
+            attempt.id, msisdn.masked, iccid.masked, attempt.outlet_code, held, now.isoformat(timespec="seconds")
+        )
+
+    def complete_reverification(self, actor: Actor, attempt_id: str, msisdn: Msisdn) -> Attempt:
+        """The verified owner of a suspended number re-verified in person: the number is active again."""
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            attempt = self._owner_attempt(uow, actor, attempt_id, Purpose.REVERIFY)
+            number, _, _ = self._owned_binding(uow, attempt, msisdn)
+            number.reinstate()
+            uow.numbers.save(number)
+            attempt.complete(now, str(msisdn))
+            uow.attempts.save(attempt)
+            self._audit(uow, actor, "number.reverified", attempt, {"number": msisdn.masked})
+            uow.commit()
+        return attempt
+
+    # -- self-service (一证通查) ----------------------------------------------------------------------
+
+    def subscriber_records(self, actor: Actor, attempt_id: str) -> SubscriberRecords:
+        """Everything under the verified person's ID: numbers (masked), attempts, and who accessed it."""
+        with self._d.uow() as uow:
+            attempt = self._owner_attempt(uow, actor, attempt_id, Purpose.SELF_SERVICE)
+            assert attempt.id_index is not None
+            subscriber = uow.subscribers.find(attempt.id_index)
+            numbers: list[HeldNumber] = []
+            if subscriber is not None:
+                for binding in uow.bindings.active_of_subscriber(subscriber.id):
+                    number = uow.numbers.get(binding.msisdn)
+                    numbers.append(
+                        HeldNumber(
+                            binding.msisdn.masked,
+                            number.state.value if number else "unknown",
+                            binding.started_at.isoformat(timespec="seconds"),
+                            binding.outlet_code,
+                        )
+                    )
+            attempts = tuple(
+                AttemptRecord(
+                    a.created_at.isoformat(timespec="seconds"),
+                    a.outlet_code,
+                    a.purpose.value,
+                    a.outcome.value if a.outcome else None,
+                    a.state.value,
+                )
+                for a in uow.attempts.of_subscriber(attempt.id_index)
+            )
+            accesses = tuple(
+                AccessRecord(e.occurred_at.isoformat(timespec="seconds"), e.actor, e.action, e.outlet)
+                for e in uow.audit.about(attempt.id_index.reference)
+                if not e.actor.startswith("self:")
+            )
+            self._audit(uow, actor, "subscriber.records_viewed", attempt, {})
+            uow.commit()
+        return SubscriberRecords(tuple(numbers), attempts, accesses)
+
+    def report_not_mine(self, actor: Actor, attempt_id: str, msisdn: Msisdn) -> None:
+        """The verified person says a number under their ID is not theirs: suspend it and open a case."""
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            attempt = self._owner_attempt(uow, actor, attempt_id, Purpose.SELF_SERVICE)
+            number, _, _ = self._owned_binding(uow, attempt, msisdn)
+            if number.state is NumberState.ACTIVE:
+                number.suspend()
+                uow.numbers.save(number)
+            uow.reviews.open(
+                self._d.ids.new_id(), CaseKind.NOT_MINE.value, attempt.id, attempt.id_index, str(msisdn), now
+            )
+            self._audit(uow, actor, "number.reported_not_mine", attempt, {"number": msisdn.masked})
+            uow.commit()
+
+    # -- review queue -------------------------------------------------------------------------------
+
+    def review_cases(self, actor: Actor) -> Sequence[ReviewCase]:
+        actor.require(Role.REVIEWER, Role.ADMIN, Role.AUDITOR)
+        with self._d.uow() as uow:
+            cases = uow.reviews.pending()
+            visible = []
+            for case in cases:
+                attempt = uow.attempts.get(case.attempt_id) if case.attempt_id else None
+                outlet = attempt.outlet_code if attempt else SELF_SERVICE_OUTLET
+                if actor.role in (Role.ADMIN, Role.AUDITOR) or outlet in (actor.outlet_code, SELF_SERVICE_OUTLET):
+                    visible.append(case)
+            return visible
+
+    def decide_case(self, actor: Actor, case_id: str, decision: CaseDecision, reason: str) -> ReviewCase:
+        """Record a reviewer's decision; overrides wait for a second reviewer, then take effect."""
+        actor.require(Role.REVIEWER)
+        now = self._d.clock.now()
+        with self._d.uow() as uow:
+            case = uow.reviews.get(case_id, for_update=True)
+            attempt = uow.attempts.get(case.attempt_id, for_update=True) if case and case.attempt_id else None
+            outlet = attempt.outlet_code if attempt else SELF_SERVICE_OUTLET
+            if case is None or outlet not in (actor.outlet_code, SELF_SERVICE_OUTLET):
+                raise NotFound("no such case", code="review.not_found")
+            allowed = {
+                CaseKind.MANUAL_PATH: (CaseDecision.APPROVE, CaseDecision.REJECT),
+                CaseKind.BORDERLINE: (CaseDecision.APPROVE, CaseDecision.REJECT),
+                CaseKind.NOT_MINE: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REINSTATE),
+            }[case.kind]
+            if decision not in allowed:
+                raise InvalidInput(
+                    f"a {case.kind.value} case is decided with {' or '.join(allowed)}", code="review.decision_invalid"
+                )
+            closed = case.decide(actor.ref, decision, reason, now)
+            if closed and decision is CaseDecision.APPROVE and attempt is not None:
+                attempt.approve_by_review(now)
+                uow.attempts.save(attempt)
+            if closed and decision is CaseDecision.REINSTATE and case.msisdn:
+                number = uow.numbers.get(Msisdn(case.msisdn), for_update=True)
+                if number is not None and number.state is NumberState.SUSPENDED:
+                    number.reinstate()
+                    uow.numbers.save(number)
+            uow.reviews.save(case)
+            uow.audit.append(
+                AuditRecord(
+                    "review.decided" if closed else "review.proposed",
+                    actor.ref,
+                    outlet,
+                    case.id_index and BlindIndex(case.id_index).reference,
+                    {"case": case.id, "kind": case.kind.value, "decision": decision.value, "reason": reason[:200]},
+                ),
+                now,
+            )
+            uow.commit()
+        return case
+
+
+BORDERLINE_MARGIN = 0.05
+"""A live person whose similarity falls this close below the threshold goes to the review queue."""
+
+
+def is_borderline(match: FaceMatch | None, liveness_passed: bool) -> bool:
+    if not liveness_passed or match is None or match.matched or match.similarity is None or match.reasons:
+        return False
+    return match.similarity >= match.threshold - BORDERLINE_MARGIN
+
+
+def self_actor(attempt_id: str) -> Actor:
+    """The subscriber behind a self-service attempt: may act on that attempt and their own records only."""
+    return Actor(f"self:{attempt_id}", Role.SUBSCRIBER, SELF_SERVICE_OUTLET)
+
+
+def _receipt_fields(receipt: Receipt) -> dict[str, JsonValue]:
+    return {
+        "attempt_id": receipt.attempt_id,
+        "msisdn_masked": receipt.msisdn_masked,
+        "iccid_masked": receipt.iccid_masked,
+        "outlet_code": receipt.outlet_code,
+        "held_numbers": receipt.held_numbers,
+        "issued_at": receipt.issued_at,
+    }
+
+
+def _matches(digits: str, pattern: str) -> bool:
+    """Whether the number ends with ``pattern``, where ``?`` stands for any digit."""
+    if not pattern:
+        return True
+    tail = digits[-len(pattern) :]
+    return len(tail) == len(pattern) and all(p in ("?", d) for p, d in zip(pattern, tail, strict=True))
+
+
+@dataclass(frozen=True, slots=True)
+class HeldNumber:
+    msisdn_masked: str
+    state: str
+    since: str
+    outlet_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    at: str
+    outlet_code: str
+    purpose: str
+    outcome: str | None
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccessRecord:
+    at: str
+    actor: str
+    action: str
+    outlet_code: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberRecords:
+    numbers: tuple[HeldNumber, ...]
+    attempts: tuple[AttemptRecord, ...]
+    accesses: tuple[AccessRecord, ...]

@@ -1,0 +1,298 @@
+"""Audit administration: signed checkpoints (on demand and every N events), verification of the chain
+with its checkpoints, and export of a range for inspectors as JSON Lines they can verify offline.
+
+Export format (one JSON object per line, ``type`` first in meaning):
+
+- ``header``: ``format``, the requested range, ``exported_at``, and ``public_keys`` — every Ed25519
+  public key (base64, raw 32 bytes) by key id, so the export verifies with nothing else;
+- ``event``: the audit event exactly as hashed (``seq``, ``at``, ``action``, ``actor``, ``outlet``,
+  ``subject``, ``details``) plus ``prev_hash`` and ``hash``;
+- ``checkpoint``: ``seq``, ``hash``, ``at``, ``key_id`` and ``signature`` (base64) of every checkpoint
+  from the one just before the first exported event to the last exported event.
+
+Audit events hold references (``sub:…``, ``attempt:…``), never personal data, so an export carries none.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from realname.app.actors import SYSTEM, Actor
+from realname.app.ports import Clock
+from realname.app.privacy import CheckpointSigner, PrivacyUnitOfWorkFactory
+from realname.domain.audit import AuditEvent, AuditRecord, JsonValue, canonical_json
+from realname.domain.audit_checkpoints import Checkpoint, TrailVerification, checkpoint_due, verify_trail
+from realname.domain.errors import InvalidInput
+from realname.domain.organisation import Role
+
+EXPORT_FORMAT = "realname-audit-export/1"
+EXPORT_PAGE_EVENTS = 1000
+
+PublicKeyCheck = Callable[[bytes, bytes, bytes], bool]
+"""``(public_key, message, signature) -> valid``: an Ed25519 verification, supplied by an adapter."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExportRange:
+    """What to export: a time window ``[from_at, to_at)`` and/or a sequence window ``[from_seq, to_seq]``."""
+
+    from_at: datetime | None = None
+    to_at: datetime | None = None
+    from_seq: int | None = None
+    to_seq: int | None = None
+
+    def __post_init__(self) -> None:
+        for moment in (self.from_at, self.to_at):
+            if moment is not None and moment.tzinfo is None:
+                raise InvalidInput("export times need a time zone (e.g. 2026-11-22T00:00:00+00:00)", code="audit.range")
+        if self.from_at and self.to_at and self.from_at >= self.to_at:
+            raise InvalidInput("--from must be before --to", code="audit.range")
+        if self.from_seq is not None and self.to_seq is not None and self.from_seq > self.to_seq:
+            raise InvalidInput("the first sequence number is after the last", code="audit.range")
+
+
+class AuditAdmin:
+    """Use cases over the audit chain's checkpoints. Checkpoints are taken by admins or the system;
+    verification and export by admins and auditors."""
+
+    def __init__(
+        self, uow: PrivacyUnitOfWorkFactory, signer: CheckpointSigner, clock: Clock, *, every_events: int = 1000
+    ) -> None:
+        if every_events < 1:
+            raise ValueError("checkpoints are taken every one or more events")
+        self._uow = uow
+        self._signer = signer
+        self._clock = clock
+        self._every_events = every_events
+
+    def checkpoint(self, actor: Actor) -> Checkpoint | None:
+        """Sign the chain's current head. Returns the checkpoint (an existing one if the head has not
+        moved since), or None when the chain is empty.
+
+        Raises:
+            Forbidden: the actor is not an admin.
+            DependencyUnavailable: the database or the signing key is unavailable.
+        """
+        actor.require(Role.ADMIN)
+        with self._uow() as work:
+            head_seq, head_hash = work.audit.head()
+            latest = work.archive.latest_checkpoint()
+            if head_seq == 0:
+                return None
+            if latest is not None and latest.seq >= head_seq:
+                return latest
+            created_at = self._clock.now()
+            key_id = self._signer.key_id
+            unsigned = Checkpoint(head_seq, head_hash, created_at, key_id, b"")
+            checkpoint = Checkpoint(head_seq, head_hash, created_at, key_id, self._signer.sign(unsigned.message()))
+            if not work.archive.add_checkpoint(checkpoint):
+                return work.archive.latest_checkpoint()
+            work.commit()
+        return checkpoint
+
+    def checkpoint_if_due(self) -> Checkpoint | None:
+        """Sign the head if ``every_events`` events were appended since the newest checkpoint.
+
+        Cheap when nothing is due (two single-row reads); call it after appends or from a scheduler.
+        """
+        with self._uow() as work:
+            head_seq, _ = work.audit.head()
+            latest = work.archive.latest_checkpoint()
+        if not checkpoint_due(head_seq, 0 if latest is None else latest.seq, self._every_events):
+            return None
+        return self.checkpoint(SYSTEM)
+
+    def verify(self, actor: Actor) -> TrailVerification:
+        """Verify the whole chain, every checkpoint's signature and position, and the writer's head."""
+        actor.require(Role.ADMIN, Role.AUDITOR)
+        with self._uow() as work:
+            return verify_trail(
+                work.audit.events(),
+                work.archive.checkpoints(),
+                self._signature_valid,
+                head=work.audit.head(),
+            )
+
+    def export(self, actor: Actor, export_range: ExportRange) -> Iterator[str]:
+        """JSON lines (without newlines) for the range, read in pages of short transactions.
+
+        The export itself is recorded as an audit event (``audit.exported``) once the range is known.
+        """
+        actor.require(Role.ADMIN, Role.AUDITOR)
+        bounds = self._seq_bounds(export_range)
+        yield self._header(export_range, bounds)
+        if bounds is None:
+            return
+        first_seq, last_seq = bounds
+        with self._uow() as work:
+            checkpoints = work.archive.checkpoints(first_seq=first_seq - 1, last_seq=last_seq)
+            work.audit.append(
+                AuditRecord(
+                    "audit.exported",
+                    actor.ref,
+                    actor.outlet_code,
+                    None,
+                    {"from_seq": first_seq, "to_seq": last_seq},
+                ),
+                self._clock.now(),
+            )
+            work.commit()
+        next_seq = first_seq
+        while next_seq <= last_seq:
+            page: list[AuditEvent] = []
+            with self._uow() as work:
+                for event in work.audit.events(from_seq=next_seq, batch_size=EXPORT_PAGE_EVENTS):
+                    if event.seq > last_seq or len(page) >= EXPORT_PAGE_EVENTS:
+                        break
+                    page.append(event)
+            if not page:
+                break
+            yield from (event_line(event) for event in page)
+            next_seq = page[-1].seq + 1
+        yield from (checkpoint_line(checkpoint) for checkpoint in checkpoints)
+
+    def _seq_bounds(self, export_range: ExportRange) -> tuple[int, int] | None:
+        with self._uow() as work:
+            head_seq, _ = work.audit.head()
+            first, last = 1, head_seq
+            if export_range.from_at is not None or export_range.to_at is not None:
+                found = work.archive.seq_bounds(
+                    export_range.from_at or datetime.min.replace(tzinfo=UTC),
+                    export_range.to_at or datetime.max.replace(tzinfo=UTC),
+                )
+                if found is None:
+                    return None
+                first, last = found
+        if export_range.from_seq is not None:
+            first = max(first, export_range.from_seq)
+        if export_range.to_seq is not None:
+            last = min(last, export_range.to_seq)
+        return (first, last) if first <= last else None
+
+    def _header(self, export_range: ExportRange, bounds: tuple[int, int] | None) -> str:
+        keys = {}
+        for key_id in sorted(self._signer.known_key_ids):
+            public = self._signer.public_key(key_id)
+            if public is not None:
+                keys[key_id] = base64.b64encode(public).decode("ascii")
+        header: dict[str, JsonValue] = {
+            "type": "header",
+            "format": EXPORT_FORMAT,
+            "from": None if export_range.from_at is None else export_range.from_at.isoformat(),
+            "to": None if export_range.to_at is None else export_range.to_at.isoformat(),
+            "first_seq": None if bounds is None else bounds[0],
+            "last_seq": None if bounds is None else bounds[1],
+            "exported_at": self._clock.now().isoformat(),
+            "public_keys": dict(keys),
+        }
+        return canonical_json(header)
+
+    def _signature_valid(self, checkpoint: Checkpoint) -> bool:
+        return self._signer.verify(checkpoint.message(), checkpoint.signature, checkpoint.key_id)
+
+
+def event_line(event: AuditEvent) -> str:
+    line = {"type": "event", **event.payload(), "prev_hash": event.prev_hash, "hash": event.hash}
+    return canonical_json(line)
+
+
+def checkpoint_line(checkpoint: Checkpoint) -> str:
+    line: dict[str, JsonValue] = {
+        "type": "checkpoint",
+        "seq": checkpoint.seq,
+        "hash": checkpoint.last_hash,
+        "at": checkpoint.created_at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "key_id": checkpoint.key_id,
+        "signature": base64.b64encode(checkpoint.signature).decode("ascii"),
+    }
+    return canonical_json(line)
+
+
+@dataclass(frozen=True, slots=True)
+class ExportVerification:
+    """The verdict on an export, and what it rests on."""
+
+    result: TrailVerification
+    key_ids: frozenset[str]
+    first_seq: int | None
+    last_seq: int | None
+
+
+def verify_export(lines: Iterable[str], public_key_valid: PublicKeyCheck) -> ExportVerification:
+    """Verify an export offline: the chain segment, and every checkpoint's signature under the public
+    keys in the export's header. Trust in those keys is the inspector's to establish (compare the key
+    ids with the operator's published ones).
+
+    Raises:
+        InvalidInput: the file is not an export of this format.
+    """
+    header: Mapping[str, object] | None = None
+    events: list[AuditEvent] = []
+    checkpoints: list[Checkpoint] = []
+    try:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            item = json.loads(line)
+            kind = item.get("type")
+            if kind == "header":
+                header = item
+            elif kind == "event":
+                events.append(_event_from(item))
+            elif kind == "checkpoint":
+                checkpoints.append(_checkpoint_from(item))
+            else:
+                raise InvalidInput(f"line {number}: unknown record type", code="audit.export_invalid")
+    except (ValueError, KeyError, TypeError, AttributeError, binascii.Error) as exc:
+        if isinstance(exc, InvalidInput):
+            raise
+        raise InvalidInput("this is not a readable audit export", code="audit.export_invalid") from exc
+    if header is None or header.get("format") != EXPORT_FORMAT:
+        raise InvalidInput("this is not a realname audit export", code="audit.export_invalid")
+    raw_keys = header.get("public_keys")
+    keys: dict[str, bytes] = {}
+    if isinstance(raw_keys, dict):
+        keys = {str(k): base64.b64decode(str(v), validate=True) for k, v in raw_keys.items()}
+
+    def signature_valid(checkpoint: Checkpoint) -> bool:
+        public = keys.get(checkpoint.key_id)
+        return public is not None and public_key_valid(public, checkpoint.message(), checkpoint.signature)
+
+    if not events:
+        result = TrailVerification(True, 0, len(checkpoints), 0)
+        return ExportVerification(result, frozenset(keys), None, None)
+    first = events[0]
+    result = verify_trail(events, checkpoints, signature_valid, start_seq=first.seq, start_hash=first.prev_hash)
+    return ExportVerification(result, frozenset(keys), first.seq, events[-1].seq)
+
+
+def _event_from(item: Mapping[str, object]) -> AuditEvent:
+    details = item["details"]
+    if not isinstance(details, dict):
+        raise TypeError("details must be an object")
+    return AuditEvent(
+        seq=int(str(item["seq"])),
+        occurred_at=datetime.fromisoformat(str(item["at"])),
+        action=str(item["action"]),
+        actor=str(item["actor"]),
+        outlet=None if item["outlet"] is None else str(item["outlet"]),
+        subject=None if item["subject"] is None else str(item["subject"]),
+        details=details,
+        prev_hash=str(item["prev_hash"]),
+        hash=str(item["hash"]),
+    )
+
+
+def _checkpoint_from(item: Mapping[str, object]) -> Checkpoint:
+    return Checkpoint(
+        seq=int(str(item["seq"])),
+        last_hash=str(item["hash"]),
+        created_at=datetime.fromisoformat(str(item["at"])),
+        key_id=str(item["key_id"]),
+        signature=base64.b64decode(str(item["signature"]), validate=True),
+    )

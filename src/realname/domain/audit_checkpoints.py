@@ -1,0 +1,169 @@
+"""Signed audit checkpoints and the verification of a chain against them.
+
+A checkpoint says "the audit chain had reached sequence ``seq`` with hash ``last_hash`` at
+``created_at``", signed (Ed25519, by an adapter) over a canonical message. The hash chain alone
+proves that nothing in the middle changed, but whoever can write the database can rewrite the chain
+from any point on, or cut its end off; a signed checkpoint pins the prefix up to ``seq``, so such a
+rewrite or truncation below the newest checkpoint is detected. Events after the newest checkpoint are
+covered only by the chain and the writer's head row until the next checkpoint.
+
+Signatures are checked through an injected predicate: this module holds no key and no crypto.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from realname.domain.audit import GENESIS_HASH, AuditEvent, verify_chain
+
+CHECKPOINT_FORMAT = "realname-audit-checkpoint/1"
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A signed statement of the chain's head at one moment."""
+
+    seq: int
+    last_hash: str
+    created_at: datetime
+    key_id: str
+    signature: bytes = field(repr=False)
+
+    def message(self) -> bytes:
+        return checkpoint_message(self.seq, self.last_hash, self.created_at, self.key_id)
+
+
+def checkpoint_message(seq: int, last_hash: str, created_at: datetime, key_id: str) -> bytes:
+    """The exact bytes a checkpoint's signature covers (canonical JSON, UTF-8)."""
+    if created_at.tzinfo is None:
+        raise ValueError("checkpoint times must be timezone-aware")
+    if seq < 1:
+        raise ValueError("a checkpoint covers at least one event")
+    document = {
+        "format": CHECKPOINT_FORMAT,
+        "seq": seq,
+        "hash": last_hash,
+        "at": created_at.astimezone(UTC).isoformat(timespec="microseconds"),
+        "key_id": key_id,
+    }
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def checkpoint_due(head_seq: int, last_checkpoint_seq: int, every_events: int) -> bool:
+    """Whether at least ``every_events`` events were appended since the newest checkpoint."""
+    if every_events < 1:
+        raise ValueError("checkpoints are taken every one or more events")
+    return head_seq - last_checkpoint_seq >= every_events
+
+
+@dataclass(frozen=True, slots=True)
+class TrailVerification:
+    """The verdict on a chain and its checkpoints.
+
+    ``signed_through_seq`` is the newest checkpoint that verified and matched the chain (0 if none);
+    events after it are protected by the hash chain only.
+    """
+
+    intact: bool
+    events_checked: int
+    checkpoints_checked: int
+    signed_through_seq: int
+    first_bad_seq: int | None = None
+    problem: str | None = None
+    last_hash: str = GENESIS_HASH
+
+
+SignatureCheck = Callable[[Checkpoint], bool]
+
+
+def verify_trail(
+    events: Iterable[AuditEvent],
+    checkpoints: Sequence[Checkpoint],
+    signature_valid: SignatureCheck,
+    *,
+    start_seq: int = 1,
+    start_hash: str = GENESIS_HASH,
+    head: tuple[int, str] | None = None,
+) -> TrailVerification:
+    """Verify the chain from ``(start_seq, start_hash)`` and every checkpoint against it.
+
+    Reports the earliest sequence number at which something is wrong: a chain break; a checkpoint
+    whose signature fails (at its ``seq``); a checkpoint whose ``(seq, hash)`` disagrees with the
+    chain (at its ``seq``; the rewrite happened at or before it); a chain that ends below a signed
+    checkpoint (events deleted: at the first missing ``seq``); and, with ``head`` (the writer's
+    head row), events missing at the end or appended beyond the head outside the service.
+    """
+    problems: list[tuple[int, str]] = []
+    signed: list[Checkpoint] = []
+    for checkpoint in sorted(checkpoints, key=lambda c: c.seq):
+        if signature_valid(checkpoint):
+            signed.append(checkpoint)
+        else:
+            problems.append(
+                (
+                    checkpoint.seq,
+                    f"the checkpoint at {checkpoint.seq} has an invalid signature (key {checkpoint.key_id})",
+                )
+            )
+
+    wanted = {c.seq for c in signed}
+    seen: dict[int, str] = {}
+
+    def tap(stream: Iterable[AuditEvent]) -> Iterator[AuditEvent]:
+        for event in stream:
+            if event.seq in wanted:
+                seen[event.seq] = event.hash
+            yield event
+
+    chain = verify_chain(tap(events), start_seq=start_seq, start_hash=start_hash)
+    if not chain.intact and chain.first_bad_seq is not None:
+        problems.append((chain.first_bad_seq, chain.problem or "the chain is broken"))
+    verified_through = start_seq - 1 + chain.events_checked
+
+    signed_through = 0
+    for checkpoint in signed:
+        if checkpoint.seq < start_seq - 1:
+            continue  # before the verified range (an export starting later)
+        if checkpoint.seq == start_seq - 1:
+            if checkpoint.last_hash != start_hash:
+                problems.append(
+                    (start_seq, f"the first event does not follow the signed checkpoint at {checkpoint.seq}")
+                )
+            else:
+                signed_through = max(signed_through, checkpoint.seq)
+        elif checkpoint.seq <= verified_through:
+            if seen.get(checkpoint.seq) != checkpoint.last_hash:
+                problems.append(
+                    (
+                        checkpoint.seq,
+                        f"the events up to {checkpoint.seq} differ from the signed checkpoint at {checkpoint.seq}",
+                    )
+                )
+            else:
+                signed_through = max(signed_through, checkpoint.seq)
+        elif chain.intact:
+            problems.append(
+                (
+                    verified_through + 1,
+                    f"the chain ends at {verified_through}, below the signed checkpoint at {checkpoint.seq}: events were deleted",
+                )
+            )
+
+    if chain.intact and head is not None:
+        head_seq, head_hash = head
+        if head_seq > verified_through:
+            problems.append((verified_through + 1, "events missing at the end"))
+        elif head_seq < verified_through:
+            problems.append((head_seq + 1, "events beyond the writer's head: appended outside the service"))
+        elif head_hash != chain.last_hash:
+            problems.append((max(head_seq, 1), "the last event does not match the writer's head"))
+
+    if problems:
+        first_bad, problem = min(problems, key=lambda p: p[0])
+        return TrailVerification(
+            False, chain.events_checked, len(checkpoints), signed_through, first_bad, problem, chain.last_hash
+        )
+    return TrailVerification(True, chain.events_checked, len(checkpoints), signed_through, None, None, chain.last_hash)

@@ -1,0 +1,305 @@
+"""Every store flow through the real HTTP API, with real clips as the customer and real models deciding.
+
+The server is made to ask exactly for the actions a clip performs (an injected challenge order), so a
+real person's clip can pass; everything else (liveness, anti-spoofing, matching) is the real engine.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from realname.adapters.http.app import create_app
+from realname.app.actors import OPERATOR_CLI
+from realname.bootstrap import Container
+from realname.config import PolicySettings
+from realname.domain.consent import CONSENT_VERSION
+from realname.domain.numbers import Msisdn
+from realname.domain.organisation import Role
+from tests.conftest import require_shared_data
+from tests.e2e.conftest import Service, settings_for
+from tests.e2e.media import chip_photo
+from tests.fakes import FixedRandom
+
+ID_A = "11010519491231002X"
+ID_B = "110105198507040036"
+SIM_1 = "89860012345678901238"
+SIM_2 = "89860012345678901246"
+REAL = "tvl_real_turnR_turnL.mp4"  # subject turns to their own left, then to their own right
+REPLAY = "tvl_screenreplay_turnR_turnL.mp4"
+
+
+class ClipOrder(FixedRandom):
+    """Asks for the actions ``tvl_*_turnR_turnL`` performs, in that order."""
+
+    def shuffle(self, items: list[str]) -> list[str]:
+        wanted = ["turn_left", "turn_right"]
+        return wanted + [i for i in items if i not in wanted]
+
+
+@dataclass
+class Store(Service):
+    liveness_dir: Path
+    id_photo: bytes
+
+    def clip(self, name: str = REAL) -> bytes:
+        return (self.liveness_dir / name).read_bytes()
+
+    def verified(
+        self, headers: dict[str, str], purpose: str = "register", id_number: str = ID_A, clip: str = REAL
+    ) -> dict[str, Any]:
+        """Run an attempt up to the decision; return the decision body (with ``attempt_id``)."""
+        attempt = self.start(headers, purpose)
+        self.prepare(headers, attempt, id_number)
+        challenge = self.client.post(f"/v1/attempts/{attempt}/challenge", headers=headers).json()
+        decision = self.answer(headers, attempt, challenge["nonce"], clip)
+        assert decision.status_code == 200, decision.text
+        return {**decision.json(), "attempt_id": attempt}
+
+    def start(self, headers: dict[str, str], purpose: str = "register") -> str:
+        response = self.client.post("/v1/attempts", json={"purpose": purpose, "device_id": "kiosk-1"}, headers=headers)
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    def prepare(self, headers: dict[str, str], attempt: str, id_number: str) -> None:
+        checked = self.client.post(f"/v1/attempts/{attempt}/document", json={"value": id_number}, headers=headers)
+        assert checked.json()["check"]["valid"], checked.text
+        consent = self.client.post(
+            f"/v1/attempts/{attempt}/consent", json={"version": CONSENT_VERSION, "accepted": True}, headers=headers
+        )
+        assert consent.status_code == 200, consent.text
+
+    def answer(self, headers: dict[str, str], attempt: str, nonce: str, clip: str = REAL) -> Any:
+        return self.client.post(
+            f"/v1/attempts/{attempt}/liveness",
+            data={"nonce": nonce},
+            files={
+                "clip": ("clip.mp4", self.clip(clip), "video/mp4"),
+                "id_photo": ("chip.jpg", self.id_photo, "image/jpeg"),
+            },
+            headers=headers,
+        )
+
+
+@pytest.fixture(scope="module")
+def liveness_dir() -> Path:
+    return require_shared_data() / "liveness"
+
+
+@pytest.fixture
+def store(tmp_path: Path, liveness_dir: Path) -> Iterator[Store]:
+    settings = settings_for(tmp_path / "data", policy=PolicySettings(challenge_actions=2))
+    container = Container(settings, random=ClipOrder())
+    container.initialise()
+    registry = container.registry()
+    registry.add_outlet(OPERATOR_CLI, "BJ-001", "Beijing Xidan")
+    registry.add_outlet(OPERATOR_CLI, "SH-001", "Shanghai Nanjing Road")
+    registry.import_numbers(OPERATOR_CLI, [Msisdn(f"1380013{i:04d}") for i in range(50)], source="test")
+    # The ID photo: a frontal moment of the same clip (0.3 s), reduced to a 102×126 JPEG chip photo.
+    photo = chip_photo(container.onnx_models, liveness_dir / REAL, 0.3)
+    with TestClient(create_app(container.http_services()), raise_server_exceptions=False) as client:
+        yield Store(container, client, liveness_dir, photo)
+    container.engine.dispose()
+
+
+def register(store: Store, clerk: dict[str, str], msisdn: str = "13800130007", id_number: str = ID_A) -> dict[str, Any]:
+    decision = store.verified(clerk, id_number=id_number)
+    assert decision["passed"], decision
+    attempt = decision["attempt_id"]
+    assert (
+        store.client.post(f"/v1/attempts/{attempt}/reservation", json={"msisdn": msisdn}, headers=clerk).status_code
+        == 200
+    )
+    receipt = store.client.post(
+        f"/v1/attempts/{attempt}/registration",
+        json={"msisdn": msisdn, "iccid": SIM_1},
+        headers={**clerk, "Idempotency-Key": f"key-{attempt}"},
+    )
+    assert receipt.status_code == 200, receipt.text
+    return {"attempt": attempt, **receipt.json()}
+
+
+def test_real_customer_is_approved_and_registered(store: Store) -> None:
+    clerk = store.staff()
+    decision = store.verified(clerk)
+    assert decision["passed"] is True and decision["next_step"] == "choose_number"
+    assert decision["similarity"] is None and decision["reasons"] is None  # clerks never see scores
+    attempt = decision["attempt_id"]
+
+    page = store.client.get("/v1/numbers/available", params={"pattern": "??7", "limit": 5}, headers=clerk).json()
+    assert [n["msisdn"] for n in page["numbers"]][:2] == ["13800130007", "13800130017"]
+    store.client.post(f"/v1/attempts/{attempt}/reservation", json={"msisdn": "13800130007"}, headers=clerk)
+
+    body = {"msisdn": "13800130007", "iccid": SIM_1}
+    key = {**clerk, "Idempotency-Key": "register-0001"}
+    first = store.client.post(f"/v1/attempts/{attempt}/registration", json=body, headers=key)
+    again = store.client.post(f"/v1/attempts/{attempt}/registration", json=body, headers=key)
+    assert first.status_code == again.status_code == 200
+    assert first.json() == again.json()
+    assert first.json()["number"] == "138****0007" and "89860012345678901238" not in first.text
+    other = store.client.post(
+        f"/v1/attempts/{attempt}/registration", json={**body, "msisdn": "13800130008"}, headers=key
+    )
+    assert other.status_code == 422 and other.json()["code"] == "idempotency.mismatch"
+    assert store.container.registry().verify_audit(OPERATOR_CLI).intact
+
+
+def test_only_reviewers_see_similarity_and_reasons(store: Store) -> None:
+    clerk = store.staff()
+    reviewer = store.staff(Role.REVIEWER)
+    other_outlet = store.staff(Role.CLERK, outlet="SH-001", name="Zhang Wei")
+    attempt = store.start(clerk)
+    store.prepare(clerk, attempt, ID_A)
+    nonce = store.client.post(f"/v1/attempts/{attempt}/challenge", headers=clerk).json()["nonce"]
+    assert store.answer(other_outlet, attempt, nonce).status_code == 404
+    decision = store.answer(reviewer, attempt, nonce).json()
+    assert decision["passed"] is True
+    assert 0.0 < decision["threshold"] <= decision["similarity"] <= 1.0
+    assert decision["reasons"] == []
+
+
+def test_screen_replay_is_rejected_as_spoof(store: Store) -> None:
+    clerk = store.staff()
+    decision = store.verified(clerk, clip=REPLAY)
+    assert decision["passed"] is False
+    assert decision["reason_category"] == "spoof_suspected"
+    blocked = store.client.post(
+        f"/v1/attempts/{decision['attempt_id']}/reservation", json={"msisdn": "13800130001"}, headers=clerk
+    )
+    assert blocked.status_code == 409
+
+
+def test_replayed_nonce_is_refused(store: Store) -> None:
+    clerk = store.staff()
+    decision = store.verified(clerk, clip=REPLAY)
+    attempt = decision["attempt_id"]
+    nonce = store.client.post(f"/v1/attempts/{attempt}/challenge", headers=clerk).json()["nonce"]
+    assert store.answer(clerk, attempt, nonce, REPLAY).status_code == 200
+    store.client.post(f"/v1/attempts/{attempt}/challenge", headers=clerk)
+    replay = store.answer(clerk, attempt, nonce)
+    assert replay.status_code == 409 and replay.json()["code"] == "challenge.replayed"
+
+
+def test_clip_for_another_attempt_is_refused(store: Store) -> None:
+    clerk = store.staff()
+    first, second = store.start(clerk), store.start(clerk)
+    for attempt in (first, second):
+        store.prepare(clerk, attempt, ID_A)
+    nonce_first = store.client.post(f"/v1/attempts/{first}/challenge", headers=clerk).json()["nonce"]
+    store.client.post(f"/v1/attempts/{second}/challenge", headers=clerk)
+    wrong = store.answer(clerk, second, nonce_first)
+    assert wrong.status_code == 403 and wrong.json()["code"] == "challenge.wrong_attempt"
+
+
+def test_two_clerks_completing_the_same_number_one_wins(store: Store) -> None:
+    clerks = [store.staff(name="Clerk A"), store.staff(name="Clerk B")]
+    attempts = [store.verified(c, id_number=i)["attempt_id"] for c, i in zip(clerks, (ID_A, ID_B), strict=True)]
+    results: list[int] = []
+
+    def complete(i: int) -> None:
+        response = store.client.post(
+            f"/v1/attempts/{attempts[i]}/registration",
+            json={"msisdn": "13800130003", "iccid": SIM_1 if i == 0 else SIM_2},
+            headers={**clerks[i], "Idempotency-Key": f"race-{i}-0000"},
+        )
+        results.append(response.status_code)
+
+    threads = [threading.Thread(target=complete, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(results) == [200, 409]
+
+
+def test_owner_surrenders_replaces_sim_and_reverifies(store: Store) -> None:
+    clerk = store.staff()
+    register(store, clerk, "13800130005")
+
+    sim = store.verified(clerk, purpose="sim_replacement")
+    same = store.client.post(
+        f"/v1/attempts/{sim['attempt_id']}/sim-replacement",
+        json={"msisdn": "13800130005", "iccid": SIM_1},
+        headers=clerk,
+    )
+    assert same.status_code == 400 and same.json()["code"] == "iccid.same"
+    new = store.client.post(
+        f"/v1/attempts/{sim['attempt_id']}/sim-replacement",
+        json={"msisdn": "13800130005", "iccid": SIM_2},
+        headers=clerk,
+    )
+    assert new.status_code == 200 and new.json()["iccid"].endswith("1246")
+
+    store.container.registry().suspend_number(OPERATOR_CLI, Msisdn("13800130005"), "flagged by anti-fraud")
+    again = store.verified(clerk, purpose="reverify")
+    reverified = store.client.post(
+        f"/v1/attempts/{again['attempt_id']}/reverification", json={"msisdn": "13800130005"}, headers=clerk
+    )
+    assert reverified.status_code == 200 and reverified.json()["state"] == "completed"
+
+    leaving = store.verified(clerk, purpose="surrender")
+    gone = store.client.post(
+        f"/v1/attempts/{leaving['attempt_id']}/surrender", json={"msisdn": "13800130005"}, headers=clerk
+    )
+    assert gone.status_code == 200
+    page = store.client.get("/v1/numbers/available", params={"prefix": "13800130005"}, headers=clerk).json()
+    assert page["numbers"] == []  # cooling off, not offered
+
+
+def test_someone_else_cannot_surrender_my_number(store: Store) -> None:
+    clerk = store.staff()
+    register(store, clerk, "13800130009", id_number=ID_A)
+    impostor = store.verified(clerk, purpose="surrender", id_number=ID_B)
+    refused = store.client.post(
+        f"/v1/attempts/{impostor['attempt_id']}/surrender", json={"msisdn": "13800130009"}, headers=clerk
+    )
+    assert refused.status_code == 404 and refused.json()["code"] == "number.not_held"
+
+
+def test_subscriber_sees_records_and_reports_a_number(store: Store) -> None:
+    clerk = store.staff()
+    register(store, clerk, "13800130011")
+    session = store.client.post("/v1/self/sessions", json={"device_id": "phone-1"}).json()
+    me = {"Authorization": f"Bearer {session['token']}"}
+    attempt = session["attempt"]["id"]
+    store.prepare(me, attempt, ID_A)
+    nonce = store.client.post(f"/v1/attempts/{attempt}/challenge", headers=me).json()["nonce"]
+    assert store.answer(me, attempt, nonce).json()["passed"] is True
+
+    records = store.client.get("/v1/self/records", headers=me).json()
+    assert [n["number"] for n in records["numbers"]] == ["138****0011"]
+    assert any(a["purpose"] == "register" and a["outlet"] == "BJ-001" for a in records["attempts"])
+    assert any(a["action"] == "number.assigned" for a in records["accesses"])
+    assert ID_A not in str(records)
+
+    assert store.client.get("/v1/numbers/available", headers=me).status_code == 403
+    reported = store.client.post("/v1/self/reports", json={"msisdn": "13800130011"}, headers=me)
+    assert reported.status_code == 202
+
+    reviewer_1, reviewer_2 = store.staff(Role.REVIEWER, name="R1"), store.staff(Role.REVIEWER, name="R2")
+    cases = store.client.get("/v1/review/cases", headers=reviewer_1).json()
+    case = next(c for c in cases if c["kind"] == "not_mine")
+    proposed = store.client.post(
+        f"/v1/review/cases/{case['id']}/decision",
+        json={"decision": "reinstate", "reason": "owner called back"},
+        headers=reviewer_1,
+    )
+    assert proposed.json()["state"] == "awaiting_second"
+    self_confirm = store.client.post(
+        f"/v1/review/cases/{case['id']}/decision",
+        json={"decision": "reinstate", "reason": "me again"},
+        headers=reviewer_1,
+    )
+    assert self_confirm.status_code == 403 and self_confirm.json()["code"] == "review.four_eyes"
+    confirmed = store.client.post(
+        f"/v1/review/cases/{case['id']}/decision",
+        json={"decision": "reinstate", "reason": "checked"},
+        headers=reviewer_2,
+    )
+    assert confirmed.json()["state"] == "closed"

@@ -1,0 +1,197 @@
+"""The kiosk page in Debian's Chromium with a real clip as the camera: a registration end to end, a replay refused.
+
+Each test runs the real app (live server), feeds Chromium a Y4M made now from a clip in ../shared/data/liveness,
+and waits for explicit page states (``<main data-state>``), taking a PNG of every step into
+test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, sync_playwright
+
+from tests.e2e.browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SCREENSHOTS,
+    LiveServer,
+    last_decision_details,
+    live_server,
+    luhn_complete,
+    make_id_photo,
+    make_y4m,
+    require_browser_tools,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.shared]
+
+# Long-term card of someone born 1949-12-31 (a valid check digit; a synthetic number).
+ID_NUMBER = "11010519491231002X"
+DECISION_TIMEOUT_MS = 180_000
+
+# tvl_real_turnR_turnL.mp4: the subject turns to their own left at about 1.0-4.25 s, then to their own right at
+# about 6.5-9.25 s, frontal at 0-0.9 s and 4.5-6.25 s (labels in ../shared/data/liveness/README.txt).
+REAL_CLIP = "tvl_real_turnR_turnL.mp4"
+REAL_CLIP_ACTIONS = ("turn_left", "turn_right")
+FRONTAL_AT_SECONDS = 5.3
+# The same man's head turns, filmed off a PC monitor: the actions are performed, but on a screen.
+REPLAY_CLIP = "tvl_screenreplay_turnR_turnL.mp4"
+
+
+@dataclass(frozen=True)
+class Viewport:
+    name: str
+    width: int
+    height: int
+
+
+TABLET = Viewport("tablet", 1280, 800)
+PHONE = Viewport("phone", 390, 844)
+
+
+@pytest.fixture
+def liveness_clips(shared_data: Path) -> Path:
+    require_browser_tools()
+    return shared_data / "liveness"
+
+
+@dataclass
+class Kiosk:
+    """A Chromium page on the kiosk, with helpers that wait for explicit page states."""
+
+    p: Page
+    server: LiveServer
+    viewport: Viewport
+    shots: list[Path]
+
+    def wait_state(self, state: str, timeout_ms: int = 30_000) -> None:
+        self.p.wait_for_selector(f'main#app[data-state="{state}"]', timeout=timeout_ms)
+
+    def shot(self, step: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{self.viewport.name}-{len(self.shots) + 1:02d}-{step}.png"
+        self.p.screenshot(path=str(path), full_page=True)
+        self.shots.append(path)
+
+    def sign_in_and_reach_challenge(self, id_photo: Path) -> None:
+        p = self.p
+        p.goto(self.server.base_url + "/")
+        self.wait_state("signin")
+        self.shot("signin")
+        p.fill("input[name=staff_id]", self.server.staff_id)
+        p.fill("input[name=credential]", self.server.credential)
+        p.click("#signin-form button[type=submit]")
+        self.wait_state("start")
+        self.shot("start")
+        p.click("#start-attempt")
+        self.wait_state("document")
+        p.fill("input[name=value]", ID_NUMBER)
+        p.check("input[name=long_term]")
+        p.fill("input[name=birth_date]", "1949-12-31")
+        p.set_input_files("input[name=id_photo]", str(id_photo))
+        self.shot("document")
+        p.click("#document-form button[type=submit]")
+        self.wait_state("document_result")
+        assert p.text_content("#document-verdict") == "Document accepted"
+        self.shot("document-result")
+        p.click("#to-consent")
+        self.wait_state("consent")
+        assert "consent" in (p.text_content("#consent-text") or "").lower()
+        self.shot("consent")
+        p.click("#consent-accept")
+        self.wait_state("challenge")
+        # The page records while it shows the prompts; catch the first prompt on screen.
+        p.wait_for_selector('main#app[data-recording="on"]', timeout=30_000)
+        p.wait_for_timeout(1500)
+        self.shot("challenge")
+
+    def wait_decision(self) -> str:
+        self.wait_state("decision", timeout_ms=DECISION_TIMEOUT_MS)
+        self.shot("decision")
+        outcome: str = self.p.get_attribute("main#app", "data-outcome") or ""
+        return outcome
+
+
+@contextmanager
+def open_kiosk(tmp_path: Path, clip: Path, viewport: Viewport, first_actions: Sequence[str]) -> Iterator[Kiosk]:
+    """The live server asking for ``first_actions`` and Chromium whose camera plays ``clip`` (looping)."""
+    y4m = make_y4m(clip, tmp_path / "camera.y4m")
+    args = [*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={y4m}"]
+    with (
+        live_server(
+            tmp_path / "data", first_actions, challenge_actions=len(first_actions), keep_uploads=tmp_path
+        ) as server,
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args, headless=True)
+        try:
+            context = browser.new_context(
+                viewport={"width": viewport.width, "height": viewport.height},
+                permissions=["camera"],
+                is_mobile=viewport is PHONE,
+                has_touch=viewport is PHONE,
+            )
+            page = context.new_page()
+            page.set_default_timeout(30_000)
+            yield Kiosk(page, server, viewport, [])
+        finally:
+            browser.close()
+
+
+@pytest.mark.parametrize("viewport", [TABLET, PHONE], ids=lambda v: v.name)
+def test_real_clip_registers_a_number_end_to_end(liveness_clips: Path, tmp_path: Path, viewport: Viewport) -> None:
+    clip = liveness_clips / REAL_CLIP
+    id_photo = make_id_photo(clip, FRONTAL_AT_SECONDS, tmp_path / "chip-photo.jpg")
+    with open_kiosk(tmp_path, clip, viewport, REAL_CLIP_ACTIONS) as kiosk:
+        p = kiosk.p
+        kiosk.sign_in_and_reach_challenge(id_photo)
+        assert p.get_attribute("#prompt", "data-action") == "turn_left"
+        assert "left" in (p.text_content("#prompt") or "").lower()
+        assert p.locator("#steps li").count() == 2
+
+        outcome = kiosk.wait_decision()
+        details = last_decision_details(kiosk.server.container)
+        assert outcome == "approved", f"the real clip was rejected: {details}"
+        assert "similarity" not in (p.text_content("main") or "").lower()
+
+        p.click("#to-numbers")
+        kiosk.wait_state("numbers")
+        kiosk.shot("numbers")
+        p.fill("input[name=pattern]", "8?0?")
+        p.click("#numbers-form button[type=submit]")
+        p.wait_for_selector('button.number[data-msisdn="13800138000"]')
+        shown = [p.locator("button.number").nth(i).get_attribute("data-msisdn") for i in range(10)]
+        assert shown == [f"1380013800{n}" for n in range(10)] and p.locator("button.number").count() == 10
+        msisdn = "13800138003"
+        p.click(f'button.number[data-msisdn="{msisdn}"]')
+        kiosk.wait_state("sim")
+        p.fill("input[name=iccid]", luhn_complete("898601" + "2" * 12))
+        kiosk.shot("sim")
+        p.click("#sim-form button[type=submit]")
+        kiosk.wait_state("receipt")
+        kiosk.shot("receipt")
+        receipt = p.text_content("#receipt") or ""
+        assert msisdn not in receipt and msisdn[:3] in receipt and msisdn[-4:] in receipt
+        assert "BJ-001" in receipt
+        assert p.locator("#receipt dd").nth(3).text_content() == "1"  # numbers held under this ID
+
+
+def test_screen_replay_is_rejected_with_a_category(liveness_clips: Path, tmp_path: Path) -> None:
+    real_clip = liveness_clips / REAL_CLIP
+    id_photo = make_id_photo(real_clip, FRONTAL_AT_SECONDS, tmp_path / "chip-photo.jpg")
+    with open_kiosk(tmp_path, liveness_clips / REPLAY_CLIP, TABLET, REAL_CLIP_ACTIONS) as kiosk:
+        p = kiosk.p
+        kiosk.viewport = Viewport("tablet-replay", TABLET.width, TABLET.height)
+        kiosk.sign_in_and_reach_challenge(id_photo)
+        outcome = kiosk.wait_decision()
+        assert outcome == "rejected"
+        category = p.get_attribute("#decision-category", "data-category") or ""
+        assert category, "a rejection names its category"
+        assert "Reason:" in (p.text_content("#decision-category") or "")
+        assert p.is_visible("#retry-challenge") and not p.is_visible("#to-numbers")
+        assert "similarity" not in (p.text_content("main") or "").lower()

@@ -1,0 +1,173 @@
+"""``realname face compare|compare-batch`` and ``realname models fetch|verify`` through click, real engines."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from realname.adapters.cli.face_commands import face_group, models_group
+from realname.adapters.vision.chip_photo import simulate_chip_photo
+from realname.adapters.vision.models import fetch_models, read_lock, verify_installed
+from realname.app.matching import FaceEngine
+from realname.bootstrap.vision import build_face_engine, load_onnx_models
+from realname.domain.errors import DependencyUnavailable
+from realname.domain.policy import Policy
+from tests.contract.conftest import astronaut_rgb, grace_hopper_rgb, installed_models_dir, jpeg_bytes
+
+
+class CliWiring:
+    """A real :class:`~realname.adapters.cli.face_commands.FaceCliWiring` on the installed models."""
+
+    def __init__(self, models_dir: Path) -> None:
+        self._models_dir = models_dir
+
+    def face_engine(self, name: str | None) -> FaceEngine:
+        return _engine(name or "onnx", self._models_dir)
+
+    def models_dir(self) -> Path:
+        return self._models_dir
+
+    def policy(self) -> Policy:
+        return Policy()
+
+
+@cache
+def _engine(name: str, models_dir: Path) -> FaceEngine:
+    return build_face_engine(name, models_dir, 1, Policy())  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def models_dir() -> Path:
+    target = installed_models_dir()
+    try:
+        verify_installed(target, read_lock())
+    except DependencyUnavailable:
+        fetch_models(target, read_lock())
+    return target
+
+
+@pytest.fixture(scope="module")
+def photos(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("photos")
+    detector = load_onnx_models(models_dir, 1)
+    for name, rgb in (("grace", grace_hopper_rgb()), ("astronaut", astronaut_rgb())):
+        (folder / f"{name}.jpg").write_bytes(jpeg_bytes(rgb))
+        box = detector.detect(rgb)[0]
+        (folder / f"{name}_chip.jpg").write_bytes(simulate_chip_photo(rgb, (box.x0, box.y0, box.x1, box.y1)))
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    blank = np.full((300, 300, 3), 128, dtype=np.uint8)
+    (folder / "blank.jpg").write_bytes(jpeg_bytes(blank))
+    return folder
+
+
+@pytest.mark.parametrize("engine", ["onnx", "dlib"])
+def test_compare_json_for_same_and_different_people(models_dir: Path, photos: Path, engine: str) -> None:
+    runner = CliRunner()
+    wiring = CliWiring(models_dir)
+    same = runner.invoke(
+        face_group,
+        ["compare", str(photos / "grace_chip.jpg"), str(photos / "grace.jpg"), "--engine", engine, "--json"],
+        obj=wiring,
+    )
+    other = runner.invoke(
+        face_group,
+        ["compare", str(photos / "grace_chip.jpg"), str(photos / "astronaut.jpg"), "--engine", engine, "--json"],
+        obj=wiring,
+    )
+    assert same.exit_code == 0, same.output
+    assert other.exit_code == 0, other.output
+    same_result, other_result = json.loads(same.output), json.loads(other.output)
+    assert set(same_result) == {"match", "similarity", "threshold", "engine", "reasons"}
+    assert same_result["match"] is True and same_result["engine"] == engine and same_result["reasons"] == []
+    assert other_result["match"] is False
+    assert other_result["similarity"] < other_result["threshold"] <= same_result["similarity"]
+
+
+def test_compare_reports_reasons_with_exit_zero(models_dir: Path, photos: Path) -> None:
+    result = CliRunner().invoke(
+        face_group,
+        ["compare", str(photos / "grace.jpg"), str(photos / "blank.jpg"), "--json"],
+        obj=CliWiring(models_dir),
+    )
+    assert result.exit_code == 0
+    assert json.loads(result.output) == {
+        "match": False,
+        "similarity": None,
+        "threshold": _engine("onnx", models_dir).threshold,
+        "engine": "onnx",
+        "reasons": ["face.none"],
+    }
+
+
+def test_compare_human_output(models_dir: Path, photos: Path) -> None:
+    result = CliRunner().invoke(
+        face_group, ["compare", str(photos / "grace_chip.jpg"), str(photos / "grace.jpg")], obj=CliWiring(models_dir)
+    )
+    assert result.exit_code == 0
+    assert result.output.startswith("MATCH  similarity ")
+
+
+def test_compare_batch_writes_one_json_line_per_pair_in_order(models_dir: Path, photos: Path) -> None:
+    pairs = photos / "pairs.csv"
+    pairs.write_text(
+        "file_a,file_b,note\n"
+        "grace_chip.jpg,grace.jpg,same\n"
+        "grace_chip.jpg,astronaut.jpg,different\n"
+        "astronaut_chip.jpg,astronaut.jpg,same\n"
+        "broken.jpg,grace.jpg,bad\n"
+        "grace_chip.jpg,missing.jpg,absent\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(face_group, ["compare-batch", str(pairs)], obj=CliWiring(models_dir))
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["file_a"], r["file_b"]) for r in lines] == [
+        ("grace_chip.jpg", "grace.jpg"),
+        ("grace_chip.jpg", "astronaut.jpg"),
+        ("astronaut_chip.jpg", "astronaut.jpg"),
+        ("broken.jpg", "grace.jpg"),
+        ("grace_chip.jpg", "missing.jpg"),
+    ]
+    assert [r["match"] for r in lines] == [True, False, True, False, False]
+    assert lines[3] == {
+        "file_a": "broken.jpg",
+        "file_b": "grace.jpg",
+        "similarity": None,
+        "match": False,
+        "reasons": ["image.invalid"],
+    }
+    assert lines[4]["similarity"] is None and lines[4]["reasons"] == ["image.invalid"]
+    assert set(lines[0]) == {"file_a", "file_b", "similarity", "match", "reasons"}
+
+
+def test_compare_batch_needs_the_header(models_dir: Path, photos: Path) -> None:
+    pairs = photos / "bad.csv"
+    pairs.write_text("a,b\nx,y\n", encoding="utf-8")
+    result = CliRunner().invoke(face_group, ["compare-batch", str(pairs)], obj=CliWiring(models_dir))
+    assert result.exit_code == 2
+    assert "file_a" in result.output
+
+
+def test_models_verify_and_idempotent_fetch(models_dir: Path) -> None:
+    runner = CliRunner()
+    verified = runner.invoke(models_group, ["verify", "--dir", str(models_dir)], obj=CliWiring(models_dir))
+    assert verified.exit_code == 0, verified.output
+    assert "ok  fr_feature.onnx" in verified.output
+    fetched = runner.invoke(models_group, ["fetch", "--dest", str(models_dir)], obj=CliWiring(models_dir))
+    assert fetched.exit_code == 0
+    assert "already verified" in fetched.output
+
+
+def test_models_verify_fails_on_a_tampered_file(models_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "models"
+    shutil.copytree(models_dir, copy)
+    (copy / "fr_pose.onnx").write_bytes(b"tampered")
+    result = CliRunner().invoke(models_group, ["verify", "--dir", str(copy)], obj=CliWiring(copy))
+    assert result.exit_code == 6
+    assert "[models.invalid]" in result.output and "fr_pose.onnx" in result.output

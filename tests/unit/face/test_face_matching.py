@@ -1,0 +1,126 @@
+"""Use cases compare_faces and match_frames, with a fake engine and decoder."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from realname.app.matching import compare_faces, match_frames
+from realname.domain.face import FaceAnalysis, FaceReason
+from realname.domain.policy import Policy
+from tests.unit.face.fakes import GOOD_QUALITY, FakeFaceEngine, MarkedDecoder, face, unit_vector
+
+NAMES = ["id", "same", "other", "blurred", "nobody", "crowd", "near", "far", "closed"]
+ANALYSES: dict[str, FaceAnalysis] = {
+    "id": face(unit_vector(1, 0, 0)),
+    "same": face(unit_vector(1, 0.2, 0)),  # cos ≈ 0.98
+    "other": face(unit_vector(0, 1, 0)),  # cos 0
+    "blurred": face(unit_vector(1, 0.1, 0), replace(GOOD_QUALITY, sharpness=1.0)),
+    "nobody": FaceAnalysis(face_count=0),
+    "crowd": face(unit_vector(1, 0.1, 0), count=2),
+    "near": face(unit_vector(1, 0.9, 0)),  # cos ≈ 0.74
+    "far": face(unit_vector(1, 2.0, 0)),  # cos ≈ 0.45
+    "closed": face(unit_vector(1, 0, 0), replace(GOOD_QUALITY, eyes_closed_probability=0.99)),
+}
+POLICY = Policy(max_image_pixels=1234)
+
+
+def run(id_name: str, live_name: str, threshold: float = 0.5):  # type: ignore[no-untyped-def]
+    engine = FakeFaceEngine(NAMES, ANALYSES, threshold)
+    decoder = MarkedDecoder(NAMES, {b"broken": FaceReason.IMAGE_INVALID, b"huge": FaceReason.IMAGE_TOO_LARGE})
+    id_bytes = id_name.encode() if id_name in {"broken", "huge"} else f"img:{id_name}".encode()
+    live_bytes = live_name.encode() if live_name in {"broken", "huge"} else f"img:{live_name}".encode()
+    return compare_faces(id_bytes, live_bytes, engine, POLICY, decoder), engine, decoder
+
+
+def test_same_person_matches_with_similarity_threshold_and_engine() -> None:
+    comparison, engine, _ = run("id", "same")
+    assert comparison.match.matched
+    assert comparison.match.similarity == pytest.approx(0.98, abs=0.01)
+    assert comparison.match.threshold == 0.5
+    assert comparison.match.engine == "fake"
+    assert comparison.match.reasons == ()
+    assert engine.calls == [("id", "id"), ("live", "same")]
+
+
+def test_different_person_does_not_match_and_is_not_an_error() -> None:
+    comparison, _, _ = run("id", "other")
+    assert not comparison.match.matched
+    assert comparison.match.similarity == pytest.approx(0.0, abs=1e-6)
+    assert comparison.match.reasons == ()
+
+
+def test_failed_gate_blocks_a_match_even_above_threshold() -> None:
+    comparison, _, _ = run("id", "blurred")
+    assert comparison.match.similarity is not None and comparison.match.similarity > 0.9
+    assert not comparison.match.matched
+    assert comparison.live_reasons == (FaceReason.BLURRED,)
+
+
+@pytest.mark.parametrize(
+    ("live", "reason"),
+    [("nobody", FaceReason.NO_FACE), ("crowd", FaceReason.MULTIPLE_FACES), ("closed", FaceReason.EYES_CLOSED)],
+)
+def test_live_capture_reasons_reach_the_result(live: str, reason: FaceReason) -> None:
+    comparison, _, _ = run("id", live)
+    assert not comparison.match.matched
+    assert reason in comparison.match.reasons
+    assert comparison.id_reasons == ()
+
+
+def test_unusable_images_become_reasons_on_their_side() -> None:
+    comparison, _, decoder = run("broken", "huge")
+    assert comparison.match.similarity is None
+    assert comparison.id_reasons == (FaceReason.IMAGE_INVALID,)
+    assert comparison.live_reasons == (FaceReason.IMAGE_TOO_LARGE,)
+    assert comparison.match.reason_codes == ["image.invalid", "image.too_large"]
+    assert decoder.max_pixels_seen == [1234, 1234]
+
+
+def test_id_photo_without_face() -> None:
+    comparison, _, _ = run("nobody", "same")
+    assert comparison.id_reasons == (FaceReason.NO_FACE,)
+    assert comparison.match.similarity is None
+
+
+def test_threshold_comes_from_the_engine() -> None:
+    assert run("id", "near", threshold=0.7)[0].match.matched
+    assert not run("id", "near", threshold=0.8)[0].match.matched
+
+
+def _frames(*names: str):  # type: ignore[no-untyped-def]
+    decoder = MarkedDecoder(NAMES)
+    return [decoder.decode(f"img:{n}".encode(), max_pixels=10) for n in names]
+
+
+def test_match_frames_fuses_the_best_usable_frames_by_mean() -> None:
+    engine = FakeFaceEngine(NAMES, ANALYSES, threshold=0.6)
+    id_photo, *frames = _frames("id", "near", "far", "nobody", "blurred")
+    comparison = match_frames(id_photo, frames, engine, k=2)
+    assert comparison.match.frames_used == 2  # "nobody" and "blurred" are not usable
+    assert comparison.match.similarity == pytest.approx((0.7433 + 0.4472) / 2, abs=1e-3)
+    assert not comparison.match.matched  # 0.595 < 0.6
+
+
+def test_match_frames_uses_only_k_frames() -> None:
+    engine = FakeFaceEngine(NAMES, ANALYSES, threshold=0.6)
+    id_photo, *frames = _frames("id", "near", "same", "far")
+    comparison = match_frames(id_photo, frames, engine, k=1)
+    assert comparison.match.frames_used == 1
+    assert comparison.match.matched
+
+
+def test_match_frames_with_no_usable_frame_returns_reasons() -> None:
+    engine = FakeFaceEngine(NAMES, ANALYSES)
+    id_photo, *frames = _frames("id", "nobody", "blurred")
+    comparison = match_frames(id_photo, frames, engine, k=3)
+    assert not comparison.match.matched
+    assert comparison.match.frames_used == 0
+    assert comparison.match.reasons == (FaceReason.BLURRED,)
+
+
+def test_match_frames_needs_frames() -> None:
+    engine = FakeFaceEngine(NAMES, ANALYSES)
+    with pytest.raises(ValueError, match="at least one frame"):
+        match_frames(_frames("id")[0], [], engine)
