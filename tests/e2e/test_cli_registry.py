@@ -1,0 +1,103 @@
+"""The operator CLI as a user runs it: the installed `realname` script in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REALNAME = Path(sys.executable).with_name("realname")
+
+
+def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "REALNAME_DATA_DIR": str(data_dir), "REALNAME_LOG_LEVEL": "WARNING"}
+    env.pop("REALNAME_DATABASE_URL", None)
+    return subprocess.run([str(REALNAME), *args], capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("cli") / "data"
+    result = run(folder, "init")
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+def test_init_creates_a_private_key_file_and_database(data_dir: Path) -> None:
+    key_file = data_dir / "keys.json"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    assert (data_dir / "realname.db").exists()
+    again = run(data_dir, "init")
+    assert again.returncode == 0 and "kept" in again.stdout
+
+
+def test_outlets_staff_and_numbers(data_dir: Path, tmp_path: Path) -> None:
+    assert run(data_dir, "outlet", "add", "BJ-001", "Beijing Xidan").returncode == 0
+    added = run(data_dir, "staff", "add", "Li Lei", "--role", "clerk", "--outlet", "BJ-001")
+    assert added.returncode == 0
+    assert "credential" in added.stdout and "shown only once" in added.stderr
+
+    imported = run(data_dir, "numbers", "import", "--prefix", "1390000", "--from", "0000", "--to", "0099")
+    assert imported.returncode == 0 and "imported 100 new numbers" in imported.stdout
+    csv_file = tmp_path / "numbers.csv"
+    csv_file.write_text("msisdn\n13900000099\n13900000100\n+86 139 0000 0101\n", encoding="utf-8")
+    from_csv = run(data_dir, "numbers", "import", str(csv_file))
+    assert from_csv.returncode == 0 and "imported 2 new numbers (1 already in the pool)" in from_csv.stdout
+
+    listed = run(data_dir, "numbers", "list", "--prefix", "1390000010", "--state", "available")
+    assert listed.stdout.split() == ["13900000100", "available", "13900000101", "available"]
+
+    verified = run(data_dir, "audit", "verify")
+    assert verified.returncode == 0 and "intact" in verified.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "text"),
+    [
+        (("outlet", "add", "bad code!", "x"), 2, "outlet.code_invalid"),
+        (("staff", "add", "X", "--role", "clerk", "--outlet", "NOPE-1"), 3, "outlet.not_found"),
+        (("numbers", "import", "--prefix", "139", "--from", "9", "--to", "1"), 2, "numbers.range"),
+        (("numbers", "import"), 2, "numbers.source"),
+    ],
+)
+def test_bad_input_is_one_line_and_a_typed_exit_code(
+    data_dir: Path, args: tuple[str, ...], code: int, text: str
+) -> None:
+    result = run(data_dir, *args)
+    assert result.returncode == code
+    assert text in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_commands_before_init_say_so(tmp_path: Path) -> None:
+    result = run(tmp_path / "empty", "numbers", "list")
+    assert result.returncode == 6 and "realname init" in result.stderr
+
+
+def test_audit_verify_catches_a_row_edited_by_hand(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    assert run(data_dir, "init").returncode == 0
+    for code in ("AA-1", "BB-2", "CC-3"):
+        assert run(data_dir, "outlet", "add", code, f"Store {code}").returncode == 0
+    with sqlite3.connect(data_dir / "realname.db") as db:
+        db.execute("UPDATE audit_event SET outlet = 'ZZ-9' WHERE seq = 2")
+    result = run(data_dir, "audit", "verify")
+    assert result.returncode == 1
+    assert "sequence number 2" in result.stderr
+
+
+def test_audit_verify_catches_a_deleted_last_row(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    run(data_dir, "init")
+    run(data_dir, "outlet", "add", "AA-1", "Store")
+    run(data_dir, "outlet", "add", "BB-2", "Store")
+    with sqlite3.connect(data_dir / "realname.db") as db:
+        db.execute("DELETE FROM audit_event WHERE seq = 2")
+    result = run(data_dir, "audit", "verify")
+    assert result.returncode == 1 and "sequence number 2" in result.stderr

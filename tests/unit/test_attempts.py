@@ -1,0 +1,188 @@
+"""The attempt state machine, lock-outs, ICCIDs, review four-eyes and the pinned consent text."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from realname.domain.attempts import (
+    Attempt,
+    AttemptExpired,
+    AttemptState,
+    AttemptStateError,
+    Outcome,
+    Purpose,
+    ReasonCategory,
+    categorise,
+)
+from realname.domain.consent import CONSENT_TEXT, CONSENT_VERSION
+from realname.domain.errors import Conflict, Forbidden, InvalidInput
+from realname.domain.lockout import lockout_reason
+from realname.domain.reviews import CaseDecision, CaseKind, CaseState, ReviewCase
+from realname.domain.sim import Iccid
+from realname.domain.subscribers import BlindIndex
+
+T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+INDEX = BlindIndex("a" * 64)
+
+# The consent text as published for each version. Changing the text without adding a new version here
+# (and bumping CONSENT_VERSION) fails this test: people consented to exactly these words.
+PUBLISHED_CONSENT_SHA256 = {
+    "2026-11-v1": "fd5eff213f0f9aadbedc2be725324d2d0c6e4b9b91b41e4d00543d4036308559",
+}
+
+
+def fresh(now: datetime = T0) -> Attempt:
+    return Attempt.start("att-1", Purpose.REGISTER, "BJ-001", "staff:1", "kiosk-1", now, 30)
+
+
+def to_challenged(attempt: Attempt) -> Attempt:
+    attempt.record_document(valid=True, reasons=(), kind="cn_resident", id_index=INDEX, now=T0)
+    attempt.record_consent(accepted=True, version="v1", current_version="v1", now=T0)
+    attempt.record_challenge(T0)
+    return attempt
+
+
+def test_happy_path_reaches_completed() -> None:
+    attempt = to_challenged(fresh())
+    attempt.record_decision(Outcome.APPROVED, (), T0)
+    attempt.complete(T0, "13800138000")
+    assert attempt.state is AttemptState.COMPLETED
+    assert [s for s, _ in attempt.history] == [
+        AttemptState.DOCUMENT_CHECKED,
+        AttemptState.CONSENTED,
+        AttemptState.CHALLENGED,
+        AttemptState.VERIFIED,
+        AttemptState.COMPLETED,
+    ]
+
+
+def test_invalid_document_keeps_the_attempt_at_the_start() -> None:
+    attempt = fresh()
+    attempt.record_document(valid=False, reasons=("id.check_digit",), kind="cn_resident", id_index=None, now=T0)
+    assert attempt.state is AttemptState.STARTED and attempt.category is ReasonCategory.DOCUMENT
+
+
+def test_no_challenge_without_consent() -> None:
+    attempt = fresh()
+    attempt.record_document(valid=True, reasons=(), kind="cn_resident", id_index=INDEX, now=T0)
+    with pytest.raises(AttemptStateError):
+        attempt.record_challenge(T0)
+
+
+def test_outdated_consent_version_is_refused() -> None:
+    attempt = fresh()
+    attempt.record_document(valid=True, reasons=(), kind="cn_resident", id_index=INDEX, now=T0)
+    with pytest.raises(InvalidInput) as caught:
+        attempt.record_consent(accepted=True, version="v0", current_version="v1", now=T0)
+    assert caught.value.code == "consent.version_outdated"
+
+
+def test_declined_consent_goes_to_manual_review_and_can_be_approved_there() -> None:
+    attempt = fresh()
+    attempt.record_document(valid=True, reasons=(), kind="cn_resident", id_index=INDEX, now=T0)
+    attempt.record_consent(accepted=False, version="v1", current_version="v1", now=T0)
+    assert attempt.state is AttemptState.MANUAL_REVIEW
+    attempt.approve_by_review(T0)
+    attempt.require_approved(T0)
+
+
+def test_rejected_verification_cannot_complete_but_may_retry() -> None:
+    attempt = to_challenged(fresh())
+    attempt.record_decision(Outcome.REJECTED, ("liveness.spoof_suspected",), T0)
+    with pytest.raises(AttemptStateError):
+        attempt.complete(T0)
+    attempt.record_challenge(T0)
+    assert attempt.state is AttemptState.CHALLENGED
+
+
+def test_expired_attempt_refuses_every_step() -> None:
+    attempt = fresh()
+    with pytest.raises(AttemptExpired):
+        attempt.record_document(
+            valid=True, reasons=(), kind="cn_resident", id_index=INDEX, now=T0 + timedelta(minutes=30)
+        )
+    assert attempt.state is AttemptState.EXPIRED
+
+
+def test_abandoned_attempt_is_final() -> None:
+    attempt = fresh()
+    attempt.abandon(T0)
+    with pytest.raises(AttemptStateError):
+        attempt.abandon(T0)
+
+
+@pytest.mark.parametrize(
+    ("reasons", "category"),
+    [
+        (("liveness.spoof_suspected", "face.mismatch"), ReasonCategory.SPOOF),
+        (("face.mismatch",), ReasonCategory.FACE_MISMATCH),
+        (("face.blurred",), ReasonCategory.CAPTURE_QUALITY),
+        (("liveness.action_missing",), ReasonCategory.LIVENESS),
+        (("lockout.active", "face.mismatch"), ReasonCategory.LOCKED),
+        (("quota.exceeded",), ReasonCategory.POLICY),
+        ((), None),
+    ],
+)
+def test_clerks_see_one_category(reasons: tuple[str, ...], category: ReasonCategory | None) -> None:
+    assert categorise(reasons) is category
+
+
+def test_fifth_failure_locks_the_id_for_the_lockout_period() -> None:
+    failures = [T0 + timedelta(minutes=i) for i in range(5)]
+    args = {"device_failures": (), "max_failed": 5, "lockout_minutes": 60}
+    assert lockout_reason(id_failures=failures[:4], now=T0 + timedelta(minutes=5), **args) is None
+    assert lockout_reason(id_failures=failures, now=T0 + timedelta(minutes=5), **args) is not None
+    assert lockout_reason(id_failures=failures, now=T0 + timedelta(minutes=63, seconds=59), **args) is not None
+    assert lockout_reason(id_failures=failures, now=T0 + timedelta(minutes=64), **args) is None
+
+
+def test_terminal_is_locked_too() -> None:
+    failures = [T0] * 5
+    reason = lockout_reason(id_failures=(), device_failures=failures, now=T0, max_failed=5, lockout_minutes=60)
+    assert reason is not None and "terminal" in reason
+
+
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [("8986001234567890123", "iccid.check_digit"), ("123", "iccid.format"), ("12860012345678901238", "iccid.format")],
+)
+def test_bad_iccids_are_refused(text: str, code: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        Iccid.parse(text)
+    assert caught.value.code == code
+
+
+def test_iccid_masks_itself() -> None:
+    iccid = Iccid.parse("8986 0012 3456 7890 1238")
+    assert repr(iccid) == "Iccid(898600**********1238)"
+
+
+def case(kind: CaseKind = CaseKind.NOT_MINE) -> ReviewCase:
+    return ReviewCase("c1", kind, CaseState.OPEN, T0)
+
+
+def test_override_needs_a_second_different_reviewer() -> None:
+    review = case()
+    assert review.decide("staff:r1", CaseDecision.REINSTATE, "called the owner", T0) is False
+    with pytest.raises(Forbidden):
+        review.decide("staff:r1", CaseDecision.REINSTATE, "again", T0)
+    with pytest.raises(Conflict):
+        review.decide("staff:r2", CaseDecision.SUSPEND_CONFIRMED, "disagree", T0)
+    assert review.decide("staff:r2", CaseDecision.REINSTATE, "confirmed", T0) is True
+    assert review.state is CaseState.CLOSED and review.decided_by == "staff:r2"
+
+
+def test_non_override_closes_at_once_and_needs_a_reason() -> None:
+    review = case(CaseKind.BORDERLINE)
+    with pytest.raises(InvalidInput):
+        review.decide("staff:r1", CaseDecision.REJECT, "  ", T0)
+    assert review.decide("staff:r1", CaseDecision.REJECT, "photo too old", T0) is True
+
+
+def test_consent_text_is_pinned_to_its_version() -> None:
+    digest = hashlib.sha256(CONSENT_TEXT.encode("utf-8")).hexdigest()
+    assert CONSENT_VERSION in PUBLISHED_CONSENT_SHA256, "a new consent version must be published here"
+    assert PUBLISHED_CONSENT_SHA256[CONSENT_VERSION] == digest, "consent text changed: bump CONSENT_VERSION"
