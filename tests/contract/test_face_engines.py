@@ -152,7 +152,9 @@ def _east_asian_images(shared_data: Path) -> dict[str, list[Path]]:
 
 
 def test_east_asian_genuine_and_impostor_rates_on_a_sample(shared_data: Path, face_engine: FaceEngine) -> None:
-    """Photo vs photo on 12 LFW East Asian people: nearly all genuine pairs match, no impostor pair does."""
+    """Photo vs photo on 12 LFW East Asian people: no impostor pair matches, and at least the genuine share
+    measured in benchmarks/face_accuracy.py (minus a margin) does: onnx ~88 %, dlib only ~50 % at its
+    threshold calibrated for FMR 1e-4 on East Asian faces."""
     people = {k: v[:3] for k, v in sorted(_east_asian_images(shared_data).items()) if len(v) >= 3}
     chosen = dict(list(people.items())[:12])
     embeddings = {}
@@ -162,14 +164,16 @@ def test_east_asian_genuine_and_impostor_rates_on_a_sample(shared_data: Path, fa
             assert analysis.embedding is not None, path
             embeddings[(identity, path)] = analysis.embedding
     keys = list(embeddings)
-    genuine, impostor = [], []
+    genuine: list[float] = []
+    impostor: list[float] = []
     for i, a in enumerate(keys):
         for b in keys[i + 1 :]:
             similarity = float(np.dot(embeddings[a], embeddings[b]))
             (genuine if a[0] == b[0] else impostor).append(similarity)
     threshold = face_engine.threshold
     assert sum(s >= threshold for s in impostor) == 0
-    assert np.mean([s >= threshold for s in genuine]) >= 0.6
+    minimum_genuine_share = {"onnx": 0.75, "dlib": 0.3}[face_engine.name]
+    assert np.mean([s >= threshold for s in genuine]) >= minimum_genuine_share
 
 
 def test_match_frames_on_clip_frames(shared_data: Path, onnx_engine: FaceEngine) -> None:

@@ -176,6 +176,15 @@ def still_rgb(path: Path) -> np.ndarray:
     return np.ascontiguousarray(image[:height, :width])
 
 
+def test_a_real_clip_re_recorded_as_webm_still_passes(checker: LivenessChecker, liveness_dir: Path) -> None:
+    """What a kiosk uploads: VP8 in WebM at 15 fps (MediaRecorder), from the same camera frames."""
+    with av.open(str(liveness_dir / "tvl_real_turnR_turnL.mp4")) as container:
+        frames = [f.to_ndarray(format="rgb24") for i, f in enumerate(container.decode(video=0)) if i % 2 == 0]
+    webm = encode(frames, codec="libvpx", container_format="webm", fps=15)
+    checked = checker.check(webm, (L, R))
+    assert checked.passed, checked.result.reasons
+
+
 @pytest.mark.parametrize(
     "still", ["silentface_image_T1_real.jpg", "silentface_image_F1_fake.jpg", "silentface_image_F2_fake.jpg"]
 )
@@ -224,3 +233,10 @@ def test_clip_limits_and_garbage_raise_typed_errors() -> None:
     assert invalid.value.code == "liveness.clip_invalid"
     with pytest.raises(ClipInvalid):
         decoder.decode_burst([BurstFrame(b"not a jpeg", 0.0)])
+
+
+def test_a_small_clip_with_an_absurd_frame_rate_is_refused_before_decoding_it_all() -> None:
+    frames = [np.full((16, 16, 3), i % 200, dtype=np.uint8) for i in range(1400)]
+    clip = encode(frames, codec="mpeg4", container_format="mp4", fps=240)
+    with pytest.raises(ClipInvalid, match="frame rate"):
+        PyAvClipDecoder(max_bytes=1 << 22, max_seconds=10.0).decode_video(clip)

@@ -211,3 +211,34 @@ def last_decision_details(container: Container) -> dict[str, object]:
     with container.unit_of_work() as uow:
         decided = [event for event in uow.audit.events() if event.action == "verification.decided"]
     return dict(decided[-1].details) if decided else {}
+
+
+def register_via_api(server: LiveServer, id_number: str, clip: Path, id_photo: Path, msisdn: str, iccid: str) -> None:
+    """Register ``msisdn`` to ``id_number`` through the HTTP API (as the kiosk would), with a real clip."""
+    import httpx
+
+    with httpx.Client(base_url=server.base_url, timeout=120) as client:
+        token = client.post("/v1/auth/token", json={"staff_id": server.staff_id, "credential": server.credential})
+        client.headers["Authorization"] = f"Bearer {token.json()['token']}"
+        attempt = client.post("/v1/attempts", json={"purpose": "register", "device_id": "kiosk-api"}).json()["id"]
+        base = f"/v1/attempts/{attempt}"
+        document = client.post(f"{base}/document", json={"value": id_number, "expiry": "long_term"}).json()
+        assert document["check"]["valid"], document
+        version = client.get("/v1/consent").json()["version"]
+        client.post(f"{base}/consent", json={"version": version, "accepted": True}).raise_for_status()
+        nonce = client.post(f"{base}/challenge").json()["nonce"]
+        decision = client.post(
+            f"{base}/liveness",
+            data={"nonce": nonce},
+            files={
+                "clip": (clip.name, clip.read_bytes(), "video/mp4"),
+                "id_photo": (id_photo.name, id_photo.read_bytes(), "image/jpeg"),
+            },
+        ).json()
+        assert decision["passed"], (decision, last_decision_details(server.container))
+        client.post(f"{base}/reservation", json={"msisdn": msisdn}).raise_for_status()
+        client.post(
+            f"{base}/registration",
+            json={"msisdn": msisdn, "iccid": iccid},
+            headers={"Idempotency-Key": "api-" + attempt},
+        ).raise_for_status()

@@ -15,9 +15,12 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
+from realname.app.actors import OPERATOR_CLI
+from realname.domain.organisation import Role
 from tests.e2e.browser_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    OUTLET,
     SCREENSHOTS,
     LiveServer,
     last_decision_details,
@@ -25,10 +28,10 @@ from tests.e2e.browser_support import (
     luhn_complete,
     make_id_photo,
     make_y4m,
+    register_via_api,
     require_browser_tools,
 )
-
-pytestmark = [pytest.mark.browser, pytest.mark.shared]
+from tests.e2e.conftest import Service
 
 # Long-term card of someone born 1949-12-31 (a valid check digit; a synthetic number).
 ID_NUMBER = "11010519491231002X"
@@ -54,6 +57,23 @@ TABLET = Viewport("tablet", 1280, 800)
 PHONE = Viewport("phone", 390, 844)
 
 
+@pytest.mark.parametrize("path", ["/", "/me", "/review"])
+def test_pages_are_served_with_a_strict_content_security_policy(service: Service, path: str) -> None:
+    response = service.client.get(path)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'none'" in policy and "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert 'data-state="' in response.text and "http://" not in response.text and "https://" not in response.text
+
+
+def test_only_listed_assets_are_served(service: Service) -> None:
+    script = service.client.get("/static/kiosk.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
+    for path in ("/static/router.py", "/static/..%2Frouter.py", "/static/missing.js"):
+        response = service.client.get(path)
+        assert response.status_code == 404 and response.json()["code"] in ("page.not_found", "not_found"), path
+
+
 @pytest.fixture
 def liveness_clips(shared_data: Path) -> Path:
     require_browser_tools()
@@ -68,6 +88,11 @@ class Kiosk:
     server: LiveServer
     viewport: Viewport
     shots: list[Path]
+
+    def switch(self, name: str) -> None:
+        """Name the screenshots that follow (a new page or viewport), numbering them from 1 again."""
+        self.viewport = Viewport(name, self.viewport.width, self.viewport.height)
+        self.shots = []
 
     def wait_state(self, state: str, timeout_ms: int = 30_000) -> None:
         self.p.wait_for_selector(f'main#app[data-state="{state}"]', timeout=timeout_ms)
@@ -143,6 +168,8 @@ def open_kiosk(tmp_path: Path, clip: Path, viewport: Viewport, first_actions: Se
             browser.close()
 
 
+@pytest.mark.browser
+@pytest.mark.shared
 @pytest.mark.parametrize("viewport", [TABLET, PHONE], ids=lambda v: v.name)
 def test_real_clip_registers_a_number_end_to_end(liveness_clips: Path, tmp_path: Path, viewport: Viewport) -> None:
     clip = liveness_clips / REAL_CLIP
@@ -181,17 +208,120 @@ def test_real_clip_registers_a_number_end_to_end(liveness_clips: Path, tmp_path:
         assert p.locator("#receipt dd").nth(3).text_content() == "1"  # numbers held under this ID
 
 
+@pytest.mark.browser
+@pytest.mark.shared
 def test_screen_replay_is_rejected_with_a_category(liveness_clips: Path, tmp_path: Path) -> None:
     real_clip = liveness_clips / REAL_CLIP
     id_photo = make_id_photo(real_clip, FRONTAL_AT_SECONDS, tmp_path / "chip-photo.jpg")
     with open_kiosk(tmp_path, liveness_clips / REPLAY_CLIP, TABLET, REAL_CLIP_ACTIONS) as kiosk:
         p = kiosk.p
-        kiosk.viewport = Viewport("tablet-replay", TABLET.width, TABLET.height)
+        kiosk.switch("tablet-replay")
         kiosk.sign_in_and_reach_challenge(id_photo)
         outcome = kiosk.wait_decision()
         assert outcome == "rejected"
         category = p.get_attribute("#decision-category", "data-category") or ""
-        assert category, "a rejection names its category"
+        assert category == "spoof_suspected", last_decision_details(kiosk.server.container)
         assert "Reason:" in (p.text_content("#decision-category") or "")
         assert p.is_visible("#retry-challenge") and not p.is_visible("#to-numbers")
         assert "similarity" not in (p.text_content("main") or "").lower()
+
+
+@pytest.mark.browser
+@pytest.mark.shared
+def test_subscriber_sees_their_number_reports_it_and_a_reviewer_confirms(liveness_clips: Path, tmp_path: Path) -> None:
+    clip = liveness_clips / REAL_CLIP
+    id_photo = make_id_photo(clip, FRONTAL_AT_SECONDS, tmp_path / "chip-photo.jpg")
+    msisdn = "13800138007"
+    with open_kiosk(tmp_path, clip, TABLET, REAL_CLIP_ACTIONS) as kiosk:
+        register_via_api(kiosk.server, ID_NUMBER, clip, id_photo, msisdn, luhn_complete("898601" + "3" * 12))
+        p = kiosk.p
+        kiosk.switch("me")
+        p.goto(kiosk.server.base_url + "/me")
+        kiosk.wait_state("intro")
+        kiosk.shot("intro")
+        p.click("#start")
+        kiosk.wait_state("document")
+        p.fill("input[name=value]", ID_NUMBER)
+        p.check("input[name=long_term]")
+        p.set_input_files("input[name=id_photo]", str(id_photo))
+        p.click("#document-form button[type=submit]")
+        kiosk.wait_state("document_result")
+        p.click("#to-consent")
+        kiosk.wait_state("consent")
+        p.click("#consent-accept")
+        kiosk.wait_state("challenge")
+        p.wait_for_selector('main#app[data-recording="on"]')
+        outcome = kiosk.wait_decision()
+        assert outcome == "approved", last_decision_details(kiosk.server.container)
+        p.click("#to-records")
+        kiosk.wait_state("records")
+        kiosk.shot("records")
+        numbers = p.text_content("#numbers-table tbody") or ""
+        assert "138****8007" in numbers and msisdn not in numbers and "BJ-001" in numbers
+        attempts = p.text_content("#attempts-table tbody") or ""
+        assert "BJ-001" in attempts and "register" in attempts
+        p.fill("#report-form input[name=msisdn]", msisdn)
+        p.click("#report-form button[type=submit]")
+        kiosk.wait_state("reported")
+        kiosk.shot("reported")
+        assert "suspended" in (p.text_content("#reported-text") or "")
+
+        reviewer = kiosk.server.container.registry().add_staff(OPERATOR_CLI, "Zhao Min", Role.REVIEWER, OUTLET)
+        kiosk.switch("review")
+        p.goto(kiosk.server.base_url + "/review")
+        kiosk.wait_state("signin")
+        p.fill("input[name=staff_id]", reviewer.staff_id)
+        p.fill("input[name=credential]", reviewer.credential)
+        p.click("#signin-form button[type=submit]")
+        kiosk.wait_state("cases")
+        case = p.locator('li.case[data-kind="not_mine"]')
+        assert case.count() == 1
+        kiosk.shot("cases")
+        case.locator("select[name=decision]").select_option("suspend_confirmed")
+        case.locator("input[name=reason]").fill("Subscriber never visited BJ-001; store asked for evidence.")
+        case.locator("button[type=submit]").click()
+        p.wait_for_selector("#notice:not([hidden])")
+        kiosk.shot("decided")
+        assert "closed" in (p.text_content("#notice") or "")
+        assert p.locator('li.case[data-kind="not_mine"]').count() == 0
+
+
+@pytest.mark.browser
+@pytest.mark.shared
+def test_document_reasons_are_readable_and_declining_consent_requests_manual_review(
+    liveness_clips: Path, tmp_path: Path
+) -> None:
+    with open_kiosk(tmp_path, liveness_clips / REAL_CLIP, PHONE, REAL_CLIP_ACTIONS) as kiosk:
+        kiosk.switch("phone-declined")
+        p = kiosk.p
+        p.goto(kiosk.server.base_url + "/")
+        kiosk.wait_state("signin")
+        p.fill("input[name=staff_id]", kiosk.server.staff_id)
+        p.fill("input[name=credential]", kiosk.server.credential)
+        p.click("#signin-form button[type=submit]")
+        kiosk.wait_state("start")
+        p.click("#start-attempt")
+        kiosk.wait_state("document")
+        p.fill("input[name=value]", ID_NUMBER[:-1] + "1")  # one wrong check character
+        p.set_input_files(
+            "input[name=id_photo]", str(make_id_photo(liveness_clips / REAL_CLIP, 5.3, tmp_path / "p.jpg"))
+        )
+        p.click("#document-form button[type=submit]")
+        kiosk.wait_state("document_result")
+        kiosk.shot("document-refused")
+        assert p.text_content("#document-verdict") == "Document not accepted"
+        assert p.get_attribute('#document-reasons li[data-reason="id.check_digit"]', "data-reason") == "id.check_digit"
+        assert "check digit" in (p.text_content("#document-reasons") or "")
+        assert not p.is_visible("#to-consent")
+        p.click("#document-again")
+        kiosk.wait_state("document")
+        p.fill("input[name=value]", ID_NUMBER)
+        p.check("input[name=long_term]")
+        p.click("#document-form button[type=submit]")
+        kiosk.wait_state("document_result")
+        p.click("#to-consent")
+        kiosk.wait_state("consent")
+        p.click("#consent-decline")
+        kiosk.wait_state("manual_review")
+        kiosk.shot("manual-review")
+        assert "Manual review requested" in (p.text_content("section[data-screen=manual_review] h1") or "")

@@ -152,9 +152,20 @@ def _embedding_runs(data: bytes) -> Iterator[tuple[int, str, int]]:
             usable = (len(data) - alignment) // width
             if usable < min(EMBEDDING_SIZES):
                 continue
+            raw = np.frombuffer(data, dtype=dtype, count=usable, offset=alignment)
+            if not _has_bounded_run(raw, min(EMBEDDING_SIZES)):
+                continue  # the common case (ciphertext, text, page headers): skip the costly checks
             with np.errstate(all="ignore"):
-                values = np.frombuffer(data, dtype=dtype, count=usable, offset=alignment).astype(np.float64)
+                values = raw.astype(np.float64)
             yield from ((alignment + i * width, kind, size) for i, size in _plausible_windows(values))
+
+
+def _has_bounded_run(raw: np.ndarray, size: int) -> bool:
+    """Whether ``size`` consecutive values are all finite and below ``_MAX_ABS`` in magnitude."""
+    with np.errstate(all="ignore"):
+        bounded = np.abs(raw) < _MAX_ABS  # NaN and inf compare False
+    counts = np.concatenate(([0], np.cumsum(bounded, dtype=np.int32)))
+    return bool(((counts[size:] - counts[:-size]) == size).any())
 
 
 def _plausible_windows(values: np.ndarray) -> Iterator[tuple[int, int]]:

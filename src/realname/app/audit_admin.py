@@ -27,7 +27,7 @@ from realname.app.ports import Clock
 from realname.app.privacy import CheckpointSigner, PrivacyUnitOfWorkFactory
 from realname.domain.audit import AuditEvent, AuditRecord, JsonValue, canonical_json
 from realname.domain.audit_checkpoints import Checkpoint, TrailVerification, checkpoint_due, verify_trail
-from realname.domain.errors import InvalidInput
+from realname.domain.errors import Conflict, InvalidInput
 from realname.domain.organisation import Role
 
 EXPORT_FORMAT = "realname-audit-export/1"
@@ -105,17 +105,24 @@ class AuditAdmin:
             latest = work.archive.latest_checkpoint()
         if not checkpoint_due(head_seq, 0 if latest is None else latest.seq, self._every_events):
             return None
-        return self.checkpoint(SYSTEM)
+        try:
+            return self.checkpoint(SYSTEM)
+        except Conflict:  # another worker signed the same head at the same moment
+            return None
 
     def verify(self, actor: Actor) -> TrailVerification:
         """Verify the whole chain, every checkpoint's signature and position, and the writer's head."""
         actor.require(Role.ADMIN, Role.AUDITOR)
         with self._uow() as work:
+            head_seq_before, _ = work.audit.head()
+            checkpoints = work.archive.checkpoints()
+            events = work.audit.events()
             return verify_trail(
-                work.audit.events(),
-                work.archive.checkpoints(),
+                events,
+                checkpoints,
                 self._signature_valid,
-                head=work.audit.head(),
+                head=work.audit.head,
+                head_seq_before=head_seq_before,
             )
 
     def export(self, actor: Actor, export_range: ExportRange) -> Iterator[str]:

@@ -10,13 +10,14 @@ Order matters and is the whole point:
    and written back only if the cell still holds what was read (a concurrent writer wins and writes
    under the new version anyway).
 3. Passes repeat until one finds no record under an old version.
-4. Only then are the old versions retired. Retirement erases their key bytes (crypto-erasure), so a
-   record still under a retired version would be lost: if any record could not be re-wrapped,
+4. After a short grace period for reads in flight, the old versions are retired. Retirement erases
+   their key bytes (crypto-erasure), so a record still under a retired version would be lost: if any record could not be re-wrapped,
    nothing is retired and the run fails with the number of such records.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ from realname.domain.organisation import Role
 
 DEFAULT_BATCH_SIZE = 200
 MAX_PASSES = 5
+DEFAULT_RETIRE_GRACE_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +90,8 @@ class KeyRotation:
         *,
         columns: tuple[CiphertextColumn, ...] = CIPHERTEXT_COLUMNS,
         max_passes: int = MAX_PASSES,
+        retire_grace_seconds: float = DEFAULT_RETIRE_GRACE_SECONDS,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._uow = uow
         self._keys = keys
@@ -95,6 +99,8 @@ class KeyRotation:
         self._clock = clock
         self._columns = columns
         self._max_passes = max_passes
+        self._retire_grace_seconds = retire_grace_seconds
+        self._sleep = sleep
 
     def rotate(
         self,
@@ -133,6 +139,9 @@ class KeyRotation:
                     code="keys.rewrap_incomplete",
                 )
             if rewrapped == 0:
+                # A reader that fetched a record just before its re-wrap may still be decrypting it:
+                # give in-flight reads a moment before the old key bytes are erased.
+                self._sleep(self._retire_grace_seconds)
                 retired = self._retire_old(target)
                 self._audit(
                     actor,

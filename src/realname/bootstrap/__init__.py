@@ -11,6 +11,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from realname.adapters.cli.privacy_commands import PrivacyServices
 from realname.adapters.cli.registry_commands import InitReport
 from realname.adapters.crypto.keyfile import LocalKeyFileProvider
 from realname.adapters.documents.regions import load_region_directory
@@ -23,14 +24,15 @@ from realname.adapters.system import SecretsRandom, SystemClock, Uuid4Ids
 from realname.adapters.vision.images import PillowImageDecoder
 from realname.adapters.vision.onnx_models import OnnxFaceModels
 from realname.app.attempts import Registration, RegistrationDeps
-from realname.app.keys import TokenIssuer
+from realname.app.keys import RewrappingCipher, TokenIssuer
 from realname.app.liveness import LivenessChecker
 from realname.app.matching import FaceEngine
-from realname.app.ports import BlindIndexer, Clock, FieldCipher, RandomSource, SecretHasher, Signer
+from realname.app.ports import BlindIndexer, Clock, RandomSource, SecretHasher, Signer
 from realname.app.registry import Registry, RegistryDeps
 from realname.app.staff_auth import StaffAuth
 from realname.bootstrap import crypto
 from realname.bootstrap.liveness import build_liveness_checker
+from realname.bootstrap.privacy import PrivacyJobs, build_privacy_services
 from realname.bootstrap.vision import build_face_engine, load_onnx_models
 from realname.config import DEV_TOKEN_SECRET, Settings
 from realname.domain.errors import DependencyUnavailable
@@ -78,7 +80,7 @@ class Container:
         return crypto.build_key_provider(self.settings.resolved_key_file)
 
     @cached_property
-    def cipher(self) -> FieldCipher:
+    def cipher(self) -> RewrappingCipher:
         return crypto.build_cipher(self.key_provider)
 
     @cached_property
@@ -170,6 +172,22 @@ class Container:
         )
 
     @cached_property
+    def _privacy(self) -> PrivacyServices:
+        return build_privacy_services(
+            engine=self.engine,
+            keys=self.key_provider,
+            material=self.key_provider,
+            cipher=self.cipher,
+            clock=self.clock,
+            policy=self.policy(),
+            checkpoint_every=self.settings.audit_checkpoint_every,
+        )
+
+    def privacy_services(self) -> PrivacyServices:
+        self._require_initialised()
+        return self._privacy
+
+    @cached_property
     def staff_auth(self) -> StaffAuth:
         return StaffAuth(self.unit_of_work, self.secret_hasher, self.token_issuer, self.clock)
 
@@ -224,6 +242,7 @@ class Container:
         import uvicorn
 
         self.initialise()
+        PrivacyJobs(self.privacy_services(), purge_every_seconds=3600).start(interval_seconds=30)
         host = host or self.settings.host
         port = port or self.settings.port
         base = f"http://{host}:{port}"

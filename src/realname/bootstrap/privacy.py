@@ -1,19 +1,28 @@
-"""Builds the privacy use cases (audit checkpoints and export, key rotation, retention) for the container."""
+"""Builds the privacy use cases (audit checkpoints and export, key rotation, retention) for the container,
+and the scheduled privacy jobs of ``serve``."""
 
 from __future__ import annotations
+
+import logging
+import threading
+import time
 
 import sqlalchemy as sa
 
 from realname.adapters.cli.privacy_commands import PrivacyServices
 from realname.adapters.crypto.signing import Ed25519Signer
 from realname.adapters.storage.privacy_repositories import SqlPrivacyUnitOfWork
+from realname.app.actors import SYSTEM
 from realname.app.audit_admin import AuditAdmin
 from realname.app.key_rotation import KeyRotation
 from realname.app.keys import KeyProvider, RewrappingCipher, SecretMaterial
 from realname.app.ports import Clock
 from realname.app.privacy import PrivacyUnitOfWorkFactory
 from realname.app.retention import Retention
+from realname.domain.errors import RealnameError
 from realname.domain.policy import Policy
+
+log = logging.getLogger("realname.privacy")
 
 
 def privacy_unit_of_work(engine: sa.Engine) -> PrivacyUnitOfWorkFactory:
@@ -42,3 +51,46 @@ def build_privacy_services(
         key_rotation=KeyRotation(uow, keys, cipher, clock),
         retention=Retention(uow, clock, policy),
     )
+
+
+class PrivacyJobs:
+    """The scheduled privacy work of ``serve``: an audit checkpoint when due, and the retention purge.
+
+    ``run_once`` is safe to call from several workers at once (checkpoints are unique per sequence
+    number, purges lock the rows they clear). Logs carry counts only.
+    """
+
+    def __init__(self, services: PrivacyServices, *, purge_every_seconds: float = 3600.0) -> None:
+        self._services = services
+        self._purge_every_seconds = purge_every_seconds
+        self._last_purge: float | None = None
+
+    def run_once(self, monotonic_now: float) -> None:
+        checkpoint = self._services.audit_admin.checkpoint_if_due()
+        if checkpoint is not None:
+            log.info("audit checkpoint signed", extra={"seq": checkpoint.seq, "key_id": checkpoint.key_id})
+        if self._last_purge is None or monotonic_now - self._last_purge >= self._purge_every_seconds:
+            report = self._services.retention.purge(SYSTEM)
+            self._last_purge = monotonic_now
+            log.info(
+                "retention purge done",
+                extra={"attempts": report.attempts, "evidence": report.evidence, "subscribers": report.subscribers},
+            )
+
+    def run_until(self, stop: threading.Event, *, interval_seconds: float = 30.0) -> None:
+        """Run every ``interval_seconds`` until ``stop`` is set; failures are logged and retried."""
+        while not stop.is_set():
+            try:
+                self.run_once(time.monotonic())
+            except RealnameError as exc:
+                log.warning("privacy job failed", extra={"code": exc.code})
+            stop.wait(interval_seconds)
+
+    def start(self, *, interval_seconds: float = 30.0) -> tuple[threading.Thread, threading.Event]:
+        """Start :meth:`run_until` on a daemon thread; set the returned event to stop it."""
+        stop = threading.Event()
+        thread = threading.Thread(
+            target=self.run_until, args=(stop,), kwargs={"interval_seconds": interval_seconds}, daemon=True
+        )
+        thread.start()
+        return thread, stop

@@ -86,7 +86,8 @@ def verify_trail(
     *,
     start_seq: int = 1,
     start_hash: str = GENESIS_HASH,
-    head: tuple[int, str] | None = None,
+    head: tuple[int, str] | Callable[[], tuple[int, str]] | None = None,
+    head_seq_before: int | None = None,
 ) -> TrailVerification:
     """Verify the chain from ``(start_seq, start_hash)`` and every checkpoint against it.
 
@@ -94,7 +95,8 @@ def verify_trail(
     whose signature fails (at its ``seq``); a checkpoint whose ``(seq, hash)`` disagrees with the
     chain (at its ``seq``; the rewrite happened at or before it); a chain that ends below a signed
     checkpoint (events deleted: at the first missing ``seq``); and, with ``head`` (the writer's
-    head row), events missing at the end or appended beyond the head outside the service.
+    head row, or a function reading it after the walk; ``head_seq_before``: read before it),
+    events missing at the end or appended beyond the head outside the service.
     """
     problems: list[tuple[int, str]] = []
     signed: list[Checkpoint] = []
@@ -153,12 +155,15 @@ def verify_trail(
             )
 
     if chain.intact and head is not None:
-        head_seq, head_hash = head
-        if head_seq > verified_through:
-            problems.append((verified_through + 1, "events missing at the end"))
-        elif head_seq < verified_through:
+        head_seq, head_hash = head() if callable(head) else head
+        # On a live database events may be appended while the chain is walked: the writer's head
+        # read before the walk is a lower bound of what must be there, the one read after an upper one.
+        lower = head_seq if head_seq_before is None else min(head_seq_before, head_seq)
+        if head_seq < verified_through:
             problems.append((head_seq + 1, "events beyond the writer's head: appended outside the service"))
-        elif head_hash != chain.last_hash:
+        elif verified_through < lower:
+            problems.append((verified_through + 1, "events missing at the end"))
+        elif head_seq == verified_through and head_hash != chain.last_hash:
             problems.append((max(head_seq, 1), "the last event does not match the writer's head"))
 
     if problems:

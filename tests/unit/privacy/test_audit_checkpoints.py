@@ -12,26 +12,9 @@ import pytest
 from realname.app.audit_admin import checkpoint_line, event_line, verify_export
 from realname.domain.audit import GENESIS_HASH, AuditEvent, AuditRecord, chain_hash, next_event
 from realname.domain.audit_checkpoints import Checkpoint, checkpoint_due, checkpoint_message, verify_trail
+from tests.unit.privacy.fakes import HmacFakeSigner
 
 START = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
-
-
-class HmacFakeSigner:
-    """Stands in for Ed25519: a keyed MAC per key id (the domain only sees a predicate)."""
-
-    def __init__(self, key_id: str = "k1") -> None:
-        self.key_id = key_id
-        self._keys = {"k1": b"key-one", "k2": b"key-two"}
-
-    def sign(self, message: bytes) -> bytes:
-        return hmac.new(self._keys[self.key_id], message, hashlib.sha256).digest()
-
-    def valid(self, checkpoint: Checkpoint) -> bool:
-        key = self._keys.get(checkpoint.key_id)
-        if key is None:
-            return False
-        expected = hmac.new(key, checkpoint.message(), hashlib.sha256).digest()
-        return hmac.compare_digest(expected, checkpoint.signature)
 
 
 def chain(count: int) -> list[AuditEvent]:
@@ -182,3 +165,17 @@ def test_export_with_an_edited_event_fails_offline() -> None:
     verdict = verify_export(lines, _hmac_public_key_check)
     assert not verdict.result.intact
     assert verdict.result.first_bad_seq == 15
+
+
+def test_events_appended_by_the_service_during_the_walk_are_not_a_break() -> None:
+    events = chain(22)
+    result = verify_trail(
+        events, [sign_at(events, 10)], SIGNER.valid, head=lambda: (22, events[-1].hash), head_seq_before=20
+    )
+    assert result.intact, result.problem
+
+
+def test_events_missing_below_the_head_read_before_the_walk_are_a_break() -> None:
+    events = chain(22)
+    result = verify_trail(events[:19], [], SIGNER.valid, head=lambda: (22, events[-1].hash), head_seq_before=20)
+    assert not result.intact and result.first_bad_seq == 20

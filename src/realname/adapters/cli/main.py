@@ -11,6 +11,13 @@ import click
 from realname.adapters.cli.face_commands import face_group, models_group
 from realname.adapters.cli.id_commands import id_group
 from realname.adapters.cli.liveness_commands import liveness_group
+from realname.adapters.cli.privacy_commands import (
+    audit_admin_commands,
+    audit_verify_command,
+    keys_group,
+    privacy_group,
+    purge_command,
+)
 from realname.adapters.cli.registry_commands import (
     audit_group,
     init_command,
@@ -38,5 +45,12 @@ for command in (
     face_group,
     models_group,
     liveness_group,
+    keys_group,
+    purge_command,
+    privacy_group,
 ):
     cli.add_command(command)
+
+# `audit verify` from the privacy module also checks the signed checkpoints; it replaces the plain one.
+for command in (*audit_admin_commands, audit_verify_command):
+    audit_group.add_command(command)

@@ -196,15 +196,3 @@ def numbers_recycle() -> None:
 @click.group("audit")
 def audit_group() -> None:
     """The tamper-evident audit log."""
-
-
-@audit_group.command("verify")
-@reports_errors
-def audit_verify() -> None:
-    """Check the hash chain: exit 0 and print the count when intact, exit 1 naming the first bad event."""
-    result = wiring().registry().verify_audit(OPERATOR_CLI)
-    if result.intact:
-        click.echo(f"audit chain intact: {result.events_checked} events")
-        return
-    click.echo(f"audit chain BROKEN at sequence number {result.first_bad_seq}: {result.problem}", err=True)
-    raise SystemExit(1)

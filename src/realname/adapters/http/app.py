@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from realname import __version__
 from realname.adapters.http.api import build_router
 from realname.adapters.http.errors import install_error_handlers
+from realname.adapters.http.pages.router import build_pages_router
 from realname.adapters.http.services import HttpServices
 
 log = logging.getLogger("realname.http")
@@ -41,6 +42,7 @@ def create_app(services: HttpServices) -> FastAPI:
 
     app.include_router(_health_router(services))
     app.include_router(build_router())
+    app.include_router(build_pages_router())
     return app
 
 

@@ -24,6 +24,9 @@ DEFAULT_MAX_SIDE_PX = 640
 # Recorders start and stop a little late and container times are rounded: allow half a second of slack.
 _DURATION_SLACK_SECONDS = 0.5
 _MAX_BURST_FRAMES = 300
+# Decoding cost is bounded too, not only the upload size: a small file can hold huge or very many frames.
+_MAX_FRAME_PIXELS = 3840 * 2160
+_MAX_DECODED_FRAMES_PER_SECOND = 120
 
 
 class PyAvClipDecoder:
@@ -48,9 +51,9 @@ class PyAvClipDecoder:
         """Sampled frames of a WebM/MP4 clip, times in seconds from its first frame.
 
         Raises:
-            ClipTooLarge: more than ``max_bytes``.
-            ClipTooLong: frames beyond ``max_seconds``.
-            ClipInvalid: not a decodable video, or no frame in it.
+            ClipTooLarge: more than ``max_bytes``, or frames larger than 4K.
+            ClipTooLong: frames beyond ``max_seconds`` (plus half a second of slack).
+            ClipInvalid: not a decodable video, no frame in it, or more than 120 frames per second.
         """
         if len(data) > self.max_bytes:
             raise ClipTooLarge(f"the clip is larger than {self.max_bytes // (1024 * 1024)} MB")
@@ -75,7 +78,12 @@ class PyAvClipDecoder:
         first: float | None = None
         next_t = 0.0
         step = 1.0 / self.sample_fps
-        for frame in decoded:
+        max_frames = int((self.max_seconds + _DURATION_SLACK_SECONDS) * _MAX_DECODED_FRAMES_PER_SECOND)
+        for count, frame in enumerate(decoded):
+            if count >= max_frames:
+                raise ClipInvalid("the clip's frame rate is implausibly high")
+            if int(frame.width) * int(frame.height) > _MAX_FRAME_PIXELS:
+                raise ClipTooLarge("the clip's frames are larger than 4K")
             if frame.time is None:
                 continue
             if first is None:

@@ -15,7 +15,13 @@ from typing import Any
 import numpy as np
 
 from realname.adapters.vision.models import ModelLock, read_lock, verify_dlib_files
-from realname.adapters.vision.quality import main_face_index, measure_quality, upscale_small, yaw_from_eyes_and_nose
+from realname.adapters.vision.quality import (
+    main_face_index,
+    measure_quality,
+    pad_for_detection,
+    upscale_small,
+    yaw_from_eyes_and_nose,
+)
 from realname.app.matching import DecodedImage
 from realname.domain.errors import DependencyUnavailable
 from realname.domain.face import FaceAnalysis
@@ -26,8 +32,9 @@ SECOND_FACE_MIN_RELATIVE_HEIGHT = 0.35
 # HOG's weak detections (score below 0.5) are mostly patterns such as badges; they do not count as a second face.
 SECOND_FACE_MIN_CONFIDENCE = 0.5
 ID_PHOTO_MIN_HEIGHT_PX = 252
-# HOG finds faces of about 80 px and more; small images get one pyramid upsampling step.
-UPSAMPLE_BELOW_HEIGHT_PX = 500
+# HOG finds faces of about 80 px and more; images smaller than VGA get one pyramid upsampling step
+# (a kiosk capture of 640×480 or more is searched at its own size: the subject's face is large).
+UPSAMPLE_BELOW_HEIGHT_PX = 480
 
 
 class DlibFaceEngine:
@@ -67,8 +74,8 @@ class DlibFaceEngine:
         return self._threshold
 
     def analyse(self, image: DecodedImage) -> FaceAnalysis:
-        rgb = image.rgb
-        upsample = 1 if rgb.shape[0] < UPSAMPLE_BELOW_HEIGHT_PX else 0
+        upsample = 1 if image.height < UPSAMPLE_BELOW_HEIGHT_PX else 0
+        rgb = pad_for_detection(image.rgb)
         with self._lock:
             rectangles, confidences, _kinds = self._detector.run(rgb, upsample, 0.0)
             detections = list(zip(rectangles, confidences, strict=True))

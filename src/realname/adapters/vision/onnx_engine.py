@@ -6,11 +6,10 @@ quality from the face crop, fr_pose (yaw, pitch) and fr_eye. Stateless per call;
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from realname.adapters.vision.onnx_models import FaceBox, FloatArray, ImageArray, OnnxFaceModels
-from realname.adapters.vision.quality import main_face_index, measure_quality, upscale_small
+from realname.adapters.vision.quality import main_face_index, measure_quality, pad_for_detection, upscale_small
 from realname.app.matching import DecodedImage
 from realname.domain.face import FaceAnalysis
 
@@ -19,7 +18,6 @@ MIN_DETECTION_CONFIDENCE = 0.7
 # detections in the background are ignored; a second person at the kiosk is not).
 SECOND_FACE_MIN_RELATIVE_HEIGHT = 0.35
 ID_PHOTO_MIN_HEIGHT_PX = 252
-PAD_FRACTION = 0.2
 
 
 class OnnxFaceEngine:
@@ -90,18 +88,6 @@ class OnnxFaceEngine:
             detection_confidence=main.confidence,
         )
         return FaceAnalysis(face_count=count, quality=quality, embedding=embedding)
-
-
-def pad_for_detection(rgb: ImageArray) -> ImageArray:
-    """The image inside a neutral grey border of ``PAD_FRACTION`` of its longer side.
-
-    Tightly cropped faces (an ID chip photo, a face filling the frame) otherwise reach the image edges: the
-    detector then finds parts of the face, and the landmark crop, which is clamped to the image, is off.
-    Measurements in pixels (face height) are unaffected.
-    """
-    border = round(PAD_FRACTION * max(rgb.shape[0], rgb.shape[1]))
-    padded = cv2.copyMakeBorder(rgb, border, border, border, border, cv2.BORDER_CONSTANT, value=(127, 127, 127))
-    return np.ascontiguousarray(padded, dtype=np.uint8)
 
 
 def _box_tuple(box: FaceBox) -> tuple[float, float, float, float]:

@@ -44,7 +44,7 @@ MEDIA_TYPES: Final = {
 }
 
 PAGES: Final = {"/": "kiosk.html", "/me": "me.html", "/review": "review.html"}
-ASSETS: Final = frozenset({"pages.css", "api.js", "kiosk.js"})
+ASSETS: Final = frozenset({"pages.css", "api.js", "capture.js", "kiosk.js", "me.js", "review.js"})
 
 
 class AssetNotFound(NotFound):

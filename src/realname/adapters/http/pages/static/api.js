@@ -3,6 +3,31 @@
 "use strict";
 
 (function () {
+  // Readable text for the codes the API answers with (the codes stay visible next to it).
+  const REASON_TEXT = {
+    "id.format": "The number does not have the layout of this document type.",
+    "id.check_digit": "The check digit does not match: a digit was probably mistyped.",
+    "id.region_unknown": "The region code in the number does not exist.",
+    "id.region_not_allowed": "Documents from this region are not accepted here.",
+    "id.birth_date_invalid": "The birth date in the number is not a real date.",
+    "id.birth_date_future": "The birth date is in the future.",
+    "id.issue_date_future": "The issue date is in the future.",
+    "id.expired": "The document has expired.",
+    "id.validity_invalid": "The validity period is not possible for this document.",
+    "id.underage": "The customer is below the minimum age for registering a number.",
+    "id.nationality_unknown": "The nationality code is not known.",
+  };
+
+  const CATEGORY_TEXT = {
+    document: "A problem with the ID document.",
+    liveness: "The requested movements were not seen clearly, in order, in time.",
+    spoof_suspected: "The camera may not be seeing a live person (photo, screen or mask suspected).",
+    face_mismatch: "The face does not match the photo on the ID card.",
+    capture_quality: "The picture was not good enough: check the light, the distance and that only one face is visible.",
+    locked_out: "Too many failed tries with this ID or on this kiosk: try again later or ask for a manual review.",
+    policy: "The operator's rules do not allow this registration (for example, the number limit per ID).",
+  };
+
   class ApiError extends Error {
     constructor(status, code, message, requestId) {
       super(message);
@@ -12,12 +37,14 @@
     }
   }
 
-  let token = sessionStorage.getItem("realname.token") || "";
+  // Each page keeps its own token: a clerk's token must never serve the self-service page, nor the reverse.
+  const TOKEN_KEY = "realname.token." + (document.documentElement.dataset.page || "kiosk");
+  let token = sessionStorage.getItem(TOKEN_KEY) || "";
 
   function setToken(value) {
     token = value || "";
-    if (token) sessionStorage.setItem("realname.token", token);
-    else sessionStorage.removeItem("realname.token");
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    else sessionStorage.removeItem(TOKEN_KEY);
   }
 
   async function call(method, path, { json, form, headers } = {}) {
@@ -83,5 +110,5 @@
     return isNaN(when.getTime()) ? String(iso) : when.toLocaleString();
   }
 
-  window.Realname = { ApiError, call, setToken, hasToken: () => Boolean(token), showState, showError, text, formatTime };
+  window.Realname = { REASON_TEXT, CATEGORY_TEXT, ApiError, call, setToken, hasToken: () => Boolean(token), showState, showError, text, formatTime };
 })();

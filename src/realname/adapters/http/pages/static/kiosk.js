@@ -7,35 +7,6 @@
   const R = window.Realname;
   const $ = (id) => document.getElementById(id);
 
-  // Recording length: about 4.5 s per requested action after a short lead-in, never more than 10 s.
-  const LEAD_IN_SECONDS = 1;
-  const SECONDS_PER_ACTION = 4.5;
-  const MAX_RECORDING_SECONDS = 10;
-
-  const REASON_TEXT = {
-    "id.format": "The number does not have the layout of this document type.",
-    "id.check_digit": "The check digit does not match: a digit was probably mistyped.",
-    "id.region_unknown": "The region code in the number does not exist.",
-    "id.region_not_allowed": "Documents from this region are not accepted here.",
-    "id.birth_date_invalid": "The birth date in the number is not a real date.",
-    "id.birth_date_future": "The birth date is in the future.",
-    "id.issue_date_future": "The issue date is in the future.",
-    "id.expired": "The document has expired.",
-    "id.validity_invalid": "The validity period is not possible for this document.",
-    "id.underage": "The customer is below the minimum age for registering a number.",
-    "id.nationality_unknown": "The nationality code is not known.",
-  };
-
-  const CATEGORY_TEXT = {
-    document: "A problem with the ID document.",
-    liveness: "The requested movements were not seen clearly, in order, in time.",
-    spoof_suspected: "The camera may not be seeing a live person (photo, screen or mask suspected).",
-    face_mismatch: "The face does not match the photo on the ID card.",
-    capture_quality: "The picture was not good enough: check the light, the distance and that only one face is visible.",
-    locked_out: "Too many failed tries with this ID or on this kiosk: try again later or ask for a manual review.",
-    policy: "The operator's rules do not allow this registration (for example, the number limit per ID).",
-  };
-
   const NEXT_STEP_TEXT = {
     choose_number: "Next: choose a number for the customer.",
     confirm_surrender: "Next: confirm the surrender.",
@@ -166,7 +137,7 @@
     list.replaceChildren();
     for (const reason of check.reasons) {
       const item = document.createElement("li");
-      item.textContent = REASON_TEXT[reason] || reason;
+      item.textContent = R.REASON_TEXT[reason] || reason;
       item.dataset.reason = reason;
       list.append(item);
     }
@@ -207,105 +178,20 @@
 
   // --- challenge: camera, prompts, recording, upload --------------------------------------------------------
 
-  function recordingSeconds(actionCount) {
-    return Math.min(MAX_RECORDING_SECONDS, LEAD_IN_SECONDS + SECONDS_PER_ACTION * actionCount);
-  }
-
-  function pickMimeType() {
-    for (const type of ["video/webm;codecs=vp8", "video/webm;codecs=vp9", "video/webm"]) {
-      if (window.MediaRecorder && MediaRecorder.isTypeSupported(type)) return type;
-    }
-    return "";
-  }
-
-  async function openCamera() {
-    const stream = await navigator.mediaDevices.getUserMedia({
-      video: { facingMode: "user", width: { ideal: 640 }, height: { ideal: 480 } },
-      audio: false,
-    });
-    const video = $("preview");
-    video.srcObject = stream;
-    await video.play();
-    return stream;
-  }
-
-  function closeCamera(stream) {
-    if (stream) for (const track of stream.getTracks()) track.stop();
-    $("preview").srcObject = null;
-  }
-
-  function record(stream, challenge) {
-    const total = recordingSeconds(challenge.actions.length);
-    const perStep = total / challenge.actions.length;
-    const steps = $("steps");
-    steps.replaceChildren();
-    challenge.prompts.forEach((prompt, i) => {
-      const item = document.createElement("li");
-      item.textContent = prompt;
-      item.dataset.action = challenge.actions[i];
-      steps.append(item);
-    });
-    const mimeType = pickMimeType();
-    const recorder = new MediaRecorder(stream, mimeType ? { mimeType } : undefined);
-    const chunks = [];
-    recorder.addEventListener("dataavailable", (event) => {
-      if (event.data && event.data.size) chunks.push(event.data);
-    });
-    return new Promise((resolve, reject) => {
-      recorder.addEventListener("error", (event) => reject(event.error || new Error("recording failed")));
-      recorder.addEventListener("stop", () => resolve(new Blob(chunks, { type: recorder.mimeType || "video/webm" })));
-      const started = performance.now();
-      let shownStep = -1;
-      const tick = () => {
-        const elapsed = (performance.now() - started) / 1000;
-        const step = Math.min(challenge.actions.length - 1, Math.floor(elapsed / perStep));
-        if (step !== shownStep) {
-          shownStep = step;
-          R.text("prompt", challenge.prompts[step]);
-          $("prompt").dataset.step = String(step + 1);
-          $("prompt").dataset.action = challenge.actions[step];
-          [...steps.children].forEach((item, i) => {
-            item.className = i < step ? "done" : i === step ? "current" : "";
-          });
-        }
-        R.text("countdown", Math.max(0, total - elapsed).toFixed(0));
-        $("record-progress").value = Math.min(100, (100 * elapsed) / total);
-        if (elapsed >= total) {
-          if (recorder.state !== "inactive") recorder.stop();
-          return;
-        }
-        requestAnimationFrame(tick);
-      };
-      recorder.start(250);
-      $("app").dataset.recording = "on";
-      tick();
-    }).finally(() => {
-      $("app").dataset.recording = "off";
-    });
-  }
-
   async function runChallenge() {
-    R.text("prompt", "Getting the camera ready…");
-    R.text("countdown", "–");
-    $("steps").replaceChildren();
-    $("record-progress").value = 0;
+    RealnameCapture.reset();
     R.showState("challenge");
-    let stream = null;
     try {
       const challenge = await R.call("POST", "/v1/attempts/" + visit.attemptId + "/challenge");
-      stream = await openCamera();
-      const clip = await record(stream, challenge);
-      closeCamera(stream);
-      stream = null;
+      const clip = await RealnameCapture.capture(challenge);
       R.showState("uploading");
       const form = new FormData();
       form.append("nonce", challenge.nonce);
-      form.append("clip", clip, "clip.webm");
+      form.append("clip", clip.blob, clip.fileName);
       form.append("id_photo", visit.photo, visit.photo.name || "id-photo.jpg");
       const decision = await R.call("POST", "/v1/attempts/" + visit.attemptId + "/liveness", { form });
       showDecision(decision);
     } catch (err) {
-      closeCamera(stream);
       showDecision(null);
       throw err;
     }
@@ -326,7 +212,7 @@
       verdict.className = "verdict " + (decision.passed ? "ok" : "bad");
       const category = decision.reason_category;
       $("decision-category").dataset.category = category || "";
-      R.text("decision-category", category ? "Reason: " + (CATEGORY_TEXT[category] || category) + " (" + category + ")" : "");
+      R.text("decision-category", category ? "Reason: " + (R.CATEGORY_TEXT[category] || category) + " (" + category + ")" : "");
       R.text("decision-next", NEXT_STEP_TEXT[decision.next_step] || "");
     }
     const passed = decision !== null && decision.passed;

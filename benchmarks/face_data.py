@@ -1,0 +1,126 @@
+"""Shared loading for the face benchmarks: the two labelled sets, embeddings per engine (cached), pairs.
+
+Each image is embedded twice per engine: as a photo (``FaceEngine.analyse``) and as a simulated ID-card chip
+photo (face-centred 102×126 portrait, JPEG q25, then ``analyse_id_photo``). The chip crop uses the ONNX
+detector's box for both engines so that they see the same chip.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import itertools
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from realname.adapters.vision.chip_photo import simulate_chip_photo
+from realname.adapters.vision.images import PillowImageDecoder
+from realname.adapters.vision.onnx_models import OnnxFaceModels
+from realname.app.matching import FaceEngine
+from realname.domain.face import ImageRejected
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+MAX_PIXELS = 40_000_000
+# Bump when an engine's embedding changes, to invalidate its cached embeddings.
+EMBEDDING_VERSION = {"onnx": "v8", "dlib": "v8"}
+
+
+@dataclass(frozen=True, slots=True)
+class FaceImage:
+    path: Path
+    identity: str
+    source: str
+    group: str
+
+
+@dataclass(frozen=True, slots=True)
+class FaceSet:
+    name: str
+    images: tuple[FaceImage, ...]
+
+
+def load_sets(shared: Path = SHARED_DATA) -> list[FaceSet]:
+    """``faces`` (Western, 5 sources) and ``faces_east_asian`` (LFW East Asian + NUAA webcam frames)."""
+    western: list[FaceImage] = []
+    with (shared / "faces" / "identities.csv").open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            source = row["source_repo"].split("/")[-1]
+            group = "bbt" if source in {"face-recognition.js", "face-api.js"} else "western_" + source
+            western.append(FaceImage(shared / "faces" / row["file"], row["identity"], source, group))
+    east: list[FaceImage] = []
+    with (shared / "faces_east_asian" / "images.csv").open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            raw_group = row["group"].split(" ")[0].split("(")[0].strip().lower()
+            group = "chinese_nuaa_webcam" if row["source"] != "lfw" else f"{raw_group}_lfw"
+            east.append(
+                FaceImage(shared / "faces_east_asian" / "images" / row["file"], row["identity"], row["source"], group)
+            )
+    return [FaceSet("faces", tuple(western)), FaceSet("faces_east_asian", tuple(east))]
+
+
+@dataclass(frozen=True, slots=True)
+class Embeddings:
+    """Per image: photo embedding and chip embedding (rows of NaN when no face was found)."""
+
+    photo: np.ndarray
+    chip: np.ndarray
+
+
+def embed_set(face_set: FaceSet, engine: FaceEngine, detector: OnnxFaceModels, cache_dir: Path | None) -> Embeddings:
+    key = hashlib.sha256(
+        ("|".join(str(i.path) for i in face_set.images) + engine.name + EMBEDDING_VERSION.get(engine.name, "")).encode()
+    ).hexdigest()[:16]
+    cache = cache_dir / f"{face_set.name}-{engine.name}-{key}.npz" if cache_dir else None
+    if cache is not None and cache.is_file():
+        stored = np.load(cache)
+        return Embeddings(stored["photo"], stored["chip"])
+    decoder = PillowImageDecoder()
+    photos: list[np.ndarray | None] = []
+    chips: list[np.ndarray | None] = []
+    for image in face_set.images:
+        try:
+            decoded = decoder.decode(image.path.read_bytes(), max_pixels=MAX_PIXELS)
+        except ImageRejected:
+            photos.append(None)
+            chips.append(None)
+            continue
+        photos.append(engine.analyse(decoded).embedding)
+        boxes = detector.detect(decoded.rgb)
+        if not boxes:
+            chips.append(None)
+            continue
+        box = max(boxes, key=lambda b: b.height)
+        chip_image = decoder.decode(
+            simulate_chip_photo(decoded.rgb, (box.x0, box.y0, box.x1, box.y1)), max_pixels=MAX_PIXELS
+        )
+        chips.append(engine.analyse_id_photo(chip_image).embedding)
+    dims = next(len(e) for e in photos if e is not None)
+    photo = np.array([e if e is not None else np.full(dims, np.nan) for e in photos], dtype=np.float32)
+    chip = np.array([e if e is not None else np.full(dims, np.nan) for e in chips], dtype=np.float32)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, photo=photo, chip=chip)
+    return Embeddings(photo, chip)
+
+
+def genuine_pairs(face_set: FaceSet) -> Iterator[tuple[int, int]]:
+    for i, j in itertools.combinations(range(len(face_set.images)), 2):
+        if face_set.images[i].identity == face_set.images[j].identity:
+            yield i, j
+
+
+def impostor_pairs(face_set: FaceSet) -> Iterator[tuple[int, int]]:
+    """Pairs of different people from the same source (pairs across sources are trivially rejected)."""
+    for i, j in itertools.combinations(range(len(face_set.images)), 2):
+        a, b = face_set.images[i], face_set.images[j]
+        if a.identity != b.identity and a.source == b.source:
+            yield i, j
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine similarity; NaN (no face on a side) stays NaN."""
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))

@@ -1,0 +1,167 @@
+"""Speed of one 1:1 match, onnx vs dlib, on the same images: ms per pair (1 thread), pairs/s with 2 worker
+processes (the 2-core machine), and worker RSS with the models loaded.
+
+A pair = a simulated 102×126 ID chip photo + a 640×480 live capture, each decoded, analysed (detect, landmarks,
+embedding; for the live side also the quality gates: pose, eyes, sharpness) and compared.
+
+    .venv/bin/python benchmarks/face_speed.py            # about 1 min
+    .venv/bin/python benchmarks/face_speed.py --pairs 10 # quicker
+
+Uses ../shared/data/faces_east_asian when present, else two public-domain portraits. Writes
+benchmarks/results/face_speed.{json,md}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+RESULTS = REPO_ROOT / "benchmarks" / "results"
+SHARED = REPO_ROOT.parent / "shared" / "data" / "faces_east_asian" / "images"
+
+
+def build_pairs(count: int, models_dir: Path) -> list[tuple[bytes, bytes]]:
+    """(chip JPEG, live 640×480 JPEG) pairs; the live capture is the photo enlarged onto a 640×480 frame."""
+    import io
+
+    from realname.adapters.vision.chip_photo import simulate_chip_photo
+    from realname.bootstrap.vision import load_onnx_models
+
+    detector = load_onnx_models(models_dir, 1)
+    if SHARED.is_dir():
+        paths = sorted(SHARED.glob("*__lfw__01.jpg"))[: count * 2]
+        photos = [np.asarray(Image.open(p).convert("RGB")) for p in paths]
+    else:
+        import matplotlib.cbook
+
+        grace = Path(str(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)))
+        astronaut = REPO_ROOT / "tests" / "fixtures" / "faces" / "astronaut_eileen_collins.jpg"
+        photos = [np.asarray(Image.open(p).convert("RGB")) for p in (grace, astronaut)] * count
+    pairs = []
+    for index in range(count):
+        id_rgb, live_rgb = photos[(2 * index) % len(photos)], photos[(2 * index + 1) % len(photos)]
+        box = detector.detect(id_rgb)[0]
+        chip = simulate_chip_photo(id_rgb, (box.x0, box.y0, box.x1, box.y1))
+        frame = Image.new("RGB", (640, 480), (90, 90, 90))
+        scale = 480 / live_rgb.shape[0]
+        enlarged = Image.fromarray(live_rgb).resize((int(live_rgb.shape[1] * scale), 480), Image.Resampling.BILINEAR)
+        frame.paste(enlarged, ((640 - enlarged.width) // 2, 0))
+        buffer = io.BytesIO()
+        frame.save(buffer, format="JPEG", quality=90)
+        pairs.append((chip, buffer.getvalue()))
+    return pairs
+
+
+def _engine(name: str, models_dir: Path, threads: int) -> Any:
+    from realname.bootstrap.vision import build_face_engine
+    from realname.domain.policy import Policy
+
+    return build_face_engine(name, models_dir, threads, Policy())  # type: ignore[arg-type]
+
+
+def _run_pairs(engine: Any, pairs: list[tuple[bytes, bytes]]) -> list[float]:
+    from realname.adapters.vision.images import PillowImageDecoder
+    from realname.app.matching import compare_faces
+    from realname.domain.policy import Policy
+
+    decoder, policy, times = PillowImageDecoder(), Policy(), []
+    for chip, live in pairs:
+        started = time.perf_counter()
+        compare_faces(chip, live, engine, policy, decoder)
+        times.append((time.perf_counter() - started) * 1000.0)
+    return times
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def _worker(name: str, models_dir: str, pairs: list[tuple[bytes, bytes]], queue: Any) -> None:
+    engine = _engine(name, Path(models_dir), 1)
+    _run_pairs(engine, pairs[:1])
+    queue.put(("ready", _rss_mb()))
+    started = time.perf_counter()
+    _run_pairs(engine, pairs)
+    queue.put(("done", time.perf_counter() - started))
+
+
+def measure(name: str, models_dir: Path, pairs: list[tuple[bytes, bytes]], workers: int) -> dict[str, Any]:
+    engine = _engine(name, models_dir, 1)
+    _run_pairs(engine, pairs[:2])
+    single = _run_pairs(engine, pairs)
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    processes = [context.Process(target=_worker, args=(name, str(models_dir), pairs, queue)) for _ in range(workers)]
+    for process in processes:
+        process.start()
+    rss = [queue.get()[1] for _ in processes]
+    wall_started = time.perf_counter()
+    for _ in processes:
+        queue.get()
+    wall = time.perf_counter() - wall_started
+    for process in processes:
+        process.join()
+    return {
+        "engine": name,
+        "pairs": len(pairs),
+        "ms_per_pair_median": round(statistics.median(single), 1),
+        "ms_per_pair_p90": round(float(np.percentile(single, 90)), 1),
+        "pairs_per_second_2_workers": round(workers * len(pairs) / wall, 1),
+        "worker_rss_mb": round(max(rss), 0),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", type=int, default=25)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--models-dir", type=Path, default=REPO_ROOT / "var" / "models")
+    args = parser.parse_args()
+    pairs = build_pairs(args.pairs, args.models_dir)
+    load_before = os.getloadavg()[0]
+    rows = [measure(name, args.models_dir, pairs, args.workers) for name in ("onnx", "dlib")]
+    speedup = rows[1]["ms_per_pair_median"] / rows[0]["ms_per_pair_median"]
+    load = (round(load_before, 2), round(os.getloadavg()[0], 2))
+    report = {
+        "rows": rows,
+        "onnx_speedup_vs_dlib": round(speedup, 1),
+        "data": "shared" if SHARED.is_dir() else "fixtures",
+        "load_average_1min_before_after": load,
+        "cpus": os.cpu_count(),
+    }
+    lines = [
+        "| engine | ms/pair (median, 1 thread) | p90 | pairs/s (2 workers) | worker RSS MB |",
+        "| --- | --- | --- | --- | --- |",
+        *(
+            f"| {r['engine']} | {r['ms_per_pair_median']} | {r['ms_per_pair_p90']} | "
+            f"{r['pairs_per_second_2_workers']} | {r['worker_rss_mb']:.0f} |"
+            for r in rows
+        ),
+        "",
+        f"onnx is {speedup:.1f}x faster than dlib per pair ({len(pairs)} pairs: 102x126 chip + 640x480 capture).",
+        f"Machine: {os.cpu_count()} CPUs, 1-min load average {load[0]} before / {load[1]} after (shared machine:"
+        " other processes inflate the times).",
+    ]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "face_speed.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    (RESULTS / "face_speed.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+// Review queue: a reviewer lists the open cases the API returns and records a decision with a reason.
+// Four-eyes on overrides is the server's rule; the page shows what state the case is in afterwards.
+"use strict";
+
+(function () {
+  const R = window.Realname;
+  const $ = (id) => document.getElementById(id);
+
+  const KIND_TEXT = {
+    manual_path: "Manual path requested (customer declined the face check)",
+    borderline: "Borderline rejection",
+    not_mine: "Reported as not mine by the subscriber",
+  };
+  const STATE_TEXT = { open: "open", awaiting_second: "awaiting a second reviewer", closed: "closed" };
+
+  async function guarded(work) {
+    R.showError(null);
+    try {
+      await work();
+    } catch (err) {
+      if (err instanceof R.ApiError && err.status === 401) signOut();
+      R.showError(err);
+    }
+  }
+
+  function notice(message) {
+    $("notice").textContent = message;
+    $("notice").hidden = !message;
+  }
+
+  function whoAmI() {
+    R.text("who", sessionStorage.getItem("realname.review_who") || "");
+    $("sign-out").hidden = !R.hasToken();
+  }
+
+  function signOut() {
+    R.setToken("");
+    sessionStorage.removeItem("realname.review_who");
+    whoAmI();
+    R.showState("signin");
+  }
+
+  $("signin-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    guarded(async () => {
+      const body = await R.call("POST", "/v1/auth/token", {
+        json: { staff_id: form.staff_id.value.trim(), credential: form.credential.value },
+      });
+      form.reset();
+      R.setToken(body.token);
+      sessionStorage.setItem("realname.review_who", body.role + " · " + body.outlet);
+      whoAmI();
+      await loadCases();
+    });
+  });
+  $("sign-out").addEventListener("click", signOut);
+  $("refresh").addEventListener("click", () => guarded(loadCases));
+
+  function fact(list, label, value) {
+    if (value === null || value === undefined || value === "") return;
+    const term = document.createElement("dt");
+    term.textContent = label;
+    const detail = document.createElement("dd");
+    detail.textContent = value;
+    list.append(term, detail);
+  }
+
+  async function loadCases() {
+    const cases = await R.call("GET", "/v1/review/cases");
+    const list = $("case-list");
+    list.replaceChildren();
+    for (const item of cases) {
+      const node = $("case-template").content.firstElementChild.cloneNode(true);
+      node.dataset.caseId = item.id;
+      node.dataset.kind = item.kind;
+      node.querySelector(".kind").textContent = KIND_TEXT[item.kind] || item.kind;
+      node.querySelector(".state").textContent = STATE_TEXT[item.state] || item.state;
+      const facts = node.querySelector(".case-facts");
+      fact(facts, "Opened", R.formatTime(item.opened_at));
+      fact(facts, "Number", item.number);
+      fact(facts, "Attempt", item.attempt_id);
+      fact(facts, "Proposed", item.proposed_decision ? item.proposed_decision + " by " + item.proposed_by : "");
+      node.querySelector("form").addEventListener("submit", (event) => {
+        event.preventDefault();
+        const form = event.currentTarget;
+        guarded(async () => {
+          const decided = await R.call("POST", "/v1/review/cases/" + encodeURIComponent(item.id) + "/decision", {
+            json: { decision: form.decision.value, reason: form.reason.value.trim() },
+          });
+          await loadCases();
+          notice("Decision recorded: the case is " + (STATE_TEXT[decided.state] || decided.state) + ".");
+        });
+      });
+      list.append(node);
+    }
+    if (!cases.length) {
+      const empty = document.createElement("li");
+      empty.className = "card muted";
+      empty.textContent = "No open case.";
+      list.append(empty);
+    }
+    R.showState("cases");
+  }
+
+  whoAmI();
+  if (R.hasToken()) guarded(loadCases);
+  else R.showState("signin");
+})();

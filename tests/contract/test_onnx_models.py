@@ -1,0 +1,78 @@
+"""OnnxFaceModels, the interface the liveness analysis also uses: shapes, ranges and measured behaviour."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from realname.adapters.vision.onnx_models import OnnxFaceModels, five_points_from_68, similarity_transform
+from realname.bootstrap.vision import build_face_engine
+from realname.domain.errors import DependencyUnavailable
+from realname.domain.policy import Policy
+from tests.contract.conftest import astronaut_rgb, grace_hopper_rgb
+
+
+def test_detect_returns_sorted_pixel_boxes_inside_the_image(onnx_models: OnnxFaceModels) -> None:
+    grace = cv2.resize(grace_hopper_rgb(), (256, 300))
+    astronaut = cv2.resize(astronaut_rgb(), (300, 300))[:, 22:278]
+    both = np.ascontiguousarray(np.hstack([grace, astronaut]))
+    boxes = onnx_models.detect(both)
+    assert len(boxes) == 2
+    assert boxes[0].confidence >= boxes[1].confidence >= 0.7
+    centres = sorted((b.x0 + b.x1) / 2 for b in boxes)
+    assert centres[0] < 256 < centres[1]
+    for box in boxes:
+        assert 0 <= box.x0 < box.x1 <= both.shape[1] and 0 <= box.y0 < box.y1 <= both.shape[0]
+
+
+def test_detect_finds_nothing_on_a_plain_image(onnx_models: OnnxFaceModels) -> None:
+    assert onnx_models.detect(np.full((240, 320, 3), 90, dtype=np.uint8)) == []
+
+
+def test_landmarks_and_embedding_shapes(onnx_models: OnnxFaceModels) -> None:
+    rgb = grace_hopper_rgb()
+    box = onnx_models.detect(rgb)[0]
+    points = onnx_models.landmarks(rgb, box)
+    assert points.shape == (68, 2) and points.dtype == np.float32
+    assert box.x0 - 20 <= points[:, 0].min() and points[:, 0].max() <= box.x1 + 20
+    left_eye, right_eye = points[36:42].mean(axis=0), points[42:48].mean(axis=0)
+    assert left_eye[0] < right_eye[0]  # point 36-41 is the eye on the image's left
+    assert points[30, 1] > left_eye[1]  # the nose tip is below the eyes
+    embedding = onnx_models.embed(rgb, points)
+    assert embedding.shape == (512,) and embedding.dtype == np.float32
+    assert float(np.linalg.norm(embedding)) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_live_probability_eyes_and_pose_ranges(onnx_models: OnnxFaceModels) -> None:
+    rgb = grace_hopper_rgb()
+    box = onnx_models.detect(rgb)[0]
+    live = onnx_models.live_probability(rgb, box)
+    assert 0.0 <= live <= 1.0
+    left, right = onnx_models.eyes_closed_probability(rgb, onnx_models.landmarks(rgb, box))
+    assert left < 0.5 and right < 0.5  # her eyes are open
+    yaw, pitch, roll = onnx_models.head_pose(rgb, box)
+    assert abs(yaw) < 20 and abs(pitch) < 25 and abs(roll) < 20
+
+
+def test_similarity_transform_recovers_a_known_transform() -> None:
+    source = np.array([[10, 10], [50, 12], [30, 40], [15, 60], [45, 62]], dtype=np.float64)
+    angle, scale, shift = np.deg2rad(12), 1.7, np.array([5.0, -3.0])
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    target = source @ (scale * rotation).T + shift
+    matrix = similarity_transform(source, target)
+    assert np.allclose(matrix[:, :2], scale * rotation, atol=1e-9)
+    assert np.allclose(matrix[:, 2], shift, atol=1e-9)
+
+
+def test_five_points_need_68() -> None:
+    with pytest.raises(ValueError, match="68"):
+        five_points_from_68(np.zeros((5, 2), dtype=np.float32))
+
+
+def test_engine_refuses_a_policy_stricter_than_its_calibration(face_models_dir: Path) -> None:
+    with pytest.raises(DependencyUnavailable) as caught:
+        build_face_engine("onnx", face_models_dir, 1, Policy(target_fmr=1e-6))
+    assert caught.value.code == "models.uncalibrated"
