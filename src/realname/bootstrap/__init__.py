@@ -232,6 +232,20 @@ class Container:
             inference_slots=max(1, self.settings.inference_threads),
         )
 
+    def demo_container(self, data_dir: Path, random: RandomSource, challenge_actions: int) -> Container:
+        """A separate service on ``data_dir`` for ``realname demo`` (its own database and keys, same models)."""
+        policy = self.settings.policy.model_copy(update={"challenge_actions": challenge_actions})
+        settings = self.settings.model_copy(
+            update={
+                "data_dir": data_dir,
+                "database_url": None,
+                "key_file": None,
+                "models_dir": self.settings.resolved_models_dir,
+                "policy": policy,
+            }
+        )
+        return Container(settings, clock=self.clock, random=random)
+
     def _check_keys(self) -> None:
         self.key_provider.current_kek_version()
 

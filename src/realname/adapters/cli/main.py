@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from realname.adapters.cli.demo_commands import demo_command
 from realname.adapters.cli.face_commands import face_group, models_group
 from realname.adapters.cli.id_commands import id_group
 from realname.adapters.cli.liveness_commands import liveness_group
@@ -48,6 +49,7 @@ for command in (
     keys_group,
     purge_command,
     privacy_group,
+    demo_command,
 ):
     cli.add_command(command)
 

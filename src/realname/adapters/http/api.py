@@ -76,7 +76,7 @@ def document_input(body: s.DocumentRequest) -> DocumentInput:
         expiry=expiry,
         issued=body.issued,
         printed_birth_date=body.birth_date,
-        printed_sex=Sex(body.sex) if body.sex else None,
+        printed_sex={"M": Sex.MALE, "F": Sex.FEMALE}[body.sex] if body.sex else None,
     )
 
 
