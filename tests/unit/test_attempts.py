@@ -186,3 +186,10 @@ def test_consent_text_is_pinned_to_its_version() -> None:
     digest = hashlib.sha256(CONSENT_TEXT.encode("utf-8")).hexdigest()
     assert CONSENT_VERSION in PUBLISHED_CONSENT_SHA256, "a new consent version must be published here"
     assert PUBLISHED_CONSENT_SHA256[CONSENT_VERSION] == digest, "consent text changed: bump CONSENT_VERSION"
+
+
+@pytest.mark.parametrize("device_id", ["11010519491231002X", "kiosk-13800138000", "bad id", ""])
+def test_device_ids_that_could_carry_personal_data_are_refused(device_id: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        Attempt.start("a", Purpose.REGISTER, "BJ-001", "staff:1", device_id, T0, 30)
+    assert caught.value.code == "attempt.device_invalid"

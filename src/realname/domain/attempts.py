@@ -14,11 +14,15 @@ Clerks see the outcome and a reason *category*, never similarities.
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from realname.domain.errors import Conflict, InvalidInput
 from realname.domain.subscribers import BlindIndex
+
+
+_LONG_DIGIT_RUN = re.compile(r"\d{11,}")
 
 
 class AttemptState(enum.StrEnum):
@@ -120,6 +124,9 @@ class Attempt:
     ) -> Attempt:
         if not device_id or len(device_id) > 64 or not device_id.replace("-", "").replace("_", "").isalnum():
             raise InvalidInput("a device id is 1–64 letters, digits, '-' or '_'", code="attempt.device_invalid")
+        if _LONG_DIGIT_RUN.search(device_id):
+            # Device ids are stored and audited in clear: refuse anything shaped like an ID or phone number.
+            raise InvalidInput("a device id must not contain 11 or more digits in a row", code="attempt.device_invalid")
         return cls(
             id=attempt_id,
             purpose=purpose,

@@ -33,7 +33,11 @@ def _b64url(data: bytes) -> str:
 
 def _unb64url(text: str) -> bytes:
     padded = text + "=" * (-len(text) % 4)
-    return base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
+    data = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
+    if _b64url(data) != text:
+        # Non-canonical encodings (different unused trailing bits) would let one token have many spellings.
+        raise ValueError("non-canonical base64url")
+    return data
 
 
 def _invalid(cause: str = "the token is invalid") -> Unauthenticated:
