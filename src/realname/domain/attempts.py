@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from realname.domain.errors import Conflict, InvalidInput
 from realname.domain.subscribers import BlindIndex
 
-
 _LONG_DIGIT_RUN = re.compile(r"\d{11,}")
 
 
