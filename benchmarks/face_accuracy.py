@@ -47,6 +47,7 @@ class Scores:
     genuine: np.ndarray
     impostor: np.ndarray
     impostor_groups: np.ndarray  # group name per impostor score ("mixed" when the two differ)
+    genuine_groups: np.ndarray | None = None  # group of the person of each genuine score
 
 
 def upper_bound_fmr(false_matches: int, pairs: int, confidence: float = 0.95) -> float:
@@ -124,7 +125,8 @@ def pair_scores(face_set: FaceSet, emb: Embeddings, condition: str) -> Scores:
     else:  # both orders: chip of a vs photo of b, chip of b vs photo of a
         genuine_mask, impostor_mask = same_id & not_self, ~same_id & same_source
     pair_groups = np.where(groups[:, None] == groups[None, :], groups[:, None], "mixed")
-    return Scores(matrix[genuine_mask], matrix[impostor_mask], pair_groups[impostor_mask])
+    genuine_groups = np.broadcast_to(groups[:, None], (n, n))[genuine_mask]
+    return Scores(matrix[genuine_mask], matrix[impostor_mask], pair_groups[impostor_mask], genuine_groups)
 
 
 def multi_frame_scores(face_set: FaceSet, emb: Embeddings, k: int) -> tuple[Scores, np.ndarray]:
@@ -177,8 +179,8 @@ def calibrate(all_scores: dict[tuple[str, str], Scores], target_fmr: float) -> t
 
 
 def write_lock_thresholds(engine_results: dict[str, dict[str, Any]], target_fmr: float) -> list[Path]:
-    """Rewrite the thresholds of models.lock (repository root and the package-data copy)."""
-    document = read_lock_document(REPO_ROOT / LOCK_FILE_NAME)
+    """Rewrite the thresholds of models.lock (the package-data file; the repository root links to it)."""
+    document = read_lock_document(REPO_ROOT / "src" / "realname" / LOCK_FILE_NAME)
     for engine, result in engine_results.items():
         worst = result["calibration"]["worst"]
         document["thresholds"][engine] = {
@@ -193,7 +195,7 @@ def write_lock_thresholds(engine_results: dict[str, dict[str, Any]], target_fmr:
             ),
         }
     text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
-    targets = [REPO_ROOT / LOCK_FILE_NAME, REPO_ROOT / "src" / "realname" / LOCK_FILE_NAME]
+    targets = [REPO_ROOT / "src" / "realname" / LOCK_FILE_NAME]
     for path in targets:
         path.write_text(text, encoding="utf-8")
     return targets
@@ -260,6 +262,7 @@ def main() -> int:
             "shipped_threshold": shipped,
             "results": [],
             "group_fmr_at_shipped": [],
+            "group_fnmr_at_shipped": [],
             "multi_frame": [],
         }
         curves[engine_name] = {}
@@ -278,6 +281,18 @@ def main() -> int:
                     fnmr_at(scores.genuine, threshold_at(scores.impostor, target)), 4
                 )
             engine_report["results"].append(row)
+            assert scores.genuine_groups is not None
+            for group in sorted(set(scores.genuine_groups.tolist())):
+                genuine = scores.genuine[scores.genuine_groups == group]
+                engine_report["group_fnmr_at_shipped"].append(
+                    {
+                        "set": set_name,
+                        "condition": condition,
+                        "group": group,
+                        "genuine_pairs": len(genuine),
+                        "fnmr": round(fnmr_at(genuine, shipped), 4),
+                    }
+                )
             for group in sorted(set(scores.impostor_groups.tolist())):
                 values = scores.impostor[scores.impostor_groups == group]
                 rate, hits, pairs = fmr_at(values, shipped)
@@ -337,6 +352,12 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {row['set']} | {row['condition']} | {row['genuine_pairs']} | {row['impostor_pairs']} | "
                 f"{row['auc']:.4f} | {row['fnmr_at_fmr_0.01']:.1%} | {row['fnmr_at_fmr_0.001']:.1%} | "
                 f"{row['fnmr_at_fmr_0.0001']:.1%} | {row['fnmr_at_shipped']:.1%} |"
+            )
+        lines += ["", "FNMR of each group at the shipped threshold:", ""]
+        lines += ["| set | condition | group | genuine pairs | FNMR |", "| --- | --- | --- | --- | --- |"]
+        for row in result["group_fnmr_at_shipped"]:
+            lines.append(
+                f"| {row['set']} | {row['condition']} | {row['group']} | {row['genuine_pairs']} | {row['fnmr']:.1%} |"
             )
         lines += ["", "FMR each group gets at the shipped threshold (95 % upper bound):", ""]
         lines += [

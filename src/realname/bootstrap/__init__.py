@@ -117,6 +117,7 @@ class Container:
                 self.models_dir(),
                 self.settings.inference_threads,
                 self.policy(),
+                onnx_models=lambda: self.onnx_models,
             )
         return self._engines[chosen]
 

