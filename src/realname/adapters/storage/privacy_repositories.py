@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import sqlalchemy as sa
 
 from realname.adapters.storage import tables as t
 from realname.adapters.storage.repositories import SqlAuditLog
+from realname.adapters.storage.transaction import SqlTransaction
 from realname.app.privacy import (
     AuditArchive,
     AuditTrail,
@@ -26,7 +26,6 @@ from realname.app.privacy import (
     RetentionRepository,
 )
 from realname.domain.audit_checkpoints import Checkpoint
-from realname.domain.errors import Conflict, DependencyUnavailable
 from realname.domain.subscribers import BlindIndex
 
 privacy_metadata = sa.MetaData(naming_convention=t.metadata.naming_convention)
@@ -236,56 +235,12 @@ class SqlEvidenceRepository:
         return None if value is None else bytes(value)
 
 
-class SqlPrivacyUnitOfWork:
-    """One connection and transaction; rolls back on exit unless committed. Database failures become
-    ``DependencyUnavailable`` and integrity violations ``Conflict`` (fail closed)."""
+class SqlPrivacyUnitOfWork(SqlTransaction):
+    """The privacy repositories on one transaction (see :class:`SqlTransaction`)."""
 
-    def __init__(self, engine: sa.Engine) -> None:
-        self._engine = engine
-        self._connection: sa.Connection | None = None
-        self._transaction: sa.RootTransaction | None = None
-
-    def __enter__(self) -> Self:
-        try:
-            self._connection = self._engine.connect()
-            self._transaction = self._connection.begin()
-        except sa.exc.SQLAlchemyError as exc:
-            self._close()
-            raise DependencyUnavailable("the database is unavailable", code="database.unavailable") from exc
-        c = self._connection
+    def _bind(self, c: sa.Connection) -> None:
         self.audit: AuditTrail = SqlAuditLog(c)
         self.archive: AuditArchive = SqlAuditArchive(c)
         self.ciphertexts: CiphertextRepository = SqlCiphertextRepository(c)
         self.retention: RetentionRepository = SqlRetentionRepository(c)
         self.evidence: EvidenceRepository = SqlEvidenceRepository(c)
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        try:
-            if self._transaction is not None and self._transaction.is_active:
-                self._transaction.rollback()
-            self._transaction = None
-        finally:
-            self._close()
-        if isinstance(exc, sa.exc.IntegrityError):
-            raise Conflict("the change conflicts with the current state; try again", code="storage.conflict") from exc
-        if isinstance(exc, sa.exc.SQLAlchemyError):
-            raise DependencyUnavailable("the database is unavailable", code="database.unavailable") from exc
-
-    def commit(self) -> None:
-        if self._transaction is None:
-            raise RuntimeError("commit outside the unit of work")
-        try:
-            self._transaction.commit()
-        except sa.exc.IntegrityError as exc:
-            raise Conflict("the change conflicts with the current state; try again", code="storage.conflict") from exc
-        except sa.exc.SQLAlchemyError as exc:
-            raise DependencyUnavailable("the database is unavailable", code="database.unavailable") from exc
-        self._transaction = None
-
-    def _close(self) -> None:
-        if self._connection is not None:
-            self._connection.close()
-            self._connection = None
