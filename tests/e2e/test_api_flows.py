@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from realname.adapters.http.app import create_app
@@ -94,7 +95,11 @@ def liveness_dir() -> Path:
 
 @pytest.fixture
 def store(tmp_path: Path, liveness_dir: Path) -> Iterator[Store]:
-    settings = settings_for(tmp_path / "data", policy=PolicySettings(challenge_actions=2))
+    yield from open_store(tmp_path, liveness_dir)
+
+
+def open_store(tmp_path: Path, liveness_dir: Path, **policy: Any) -> Iterator[Store]:
+    settings = settings_for(tmp_path / "data", policy=PolicySettings(challenge_actions=2, **policy))
     container = Container(settings, random=ClipOrder())
     container.initialise()
     registry = container.registry()
@@ -303,3 +308,21 @@ def test_subscriber_sees_records_and_reports_a_number(store: Store) -> None:
         headers=reviewer_2,
     )
     assert confirmed.json()["state"] == "closed"
+
+
+def evidence_rows(store: Store) -> list[bytes]:
+    with store.container.engine.connect() as c:
+        return [bytes(r[0]) for r in c.execute(sa.text("SELECT ciphertext FROM evidence"))]
+
+
+def test_no_biometric_evidence_is_kept_by_default(store: Store) -> None:
+    assert store.verified(store.staff())["passed"] is True
+    assert evidence_rows(store) == []
+
+
+def test_evidence_switch_keeps_the_best_frame_encrypted(tmp_path: Path, liveness_dir: Path) -> None:
+    for store in open_store(tmp_path, liveness_dir, keep_evidence=True):
+        assert store.verified(store.staff())["passed"] is True
+        rows = evidence_rows(store)
+        assert len(rows) == 1
+        assert b"\xff\xd8\xff" not in rows[0] and b"JFIF" not in rows[0]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from realname.app.actors import Actor
-from realname.app.liveness import ChallengeStore, LivenessChecker, LivenessResponse, check_liveness
+from realname.app.liveness import ChallengeStore, ImageRgb, LivenessChecker, LivenessResponse, check_liveness
 from realname.app.liveness import issue_challenge as issue_liveness_challenge
 from realname.app.matching import DecodedImage, FaceEngine, ImageDecoder, match_frames
 from realname.app.ports import BlindIndexer, Clock, EncryptionContext, FieldCipher, IdGenerator, RandomSource
@@ -98,6 +98,8 @@ class RegistrationDeps:
     liveness: Callable[[], LivenessChecker]
     face_engine: Callable[[], FaceEngine]
     image_decoder: ImageDecoder
+    keep_evidence: Callable[[str, ImageRgb], object] | None = None
+    """Keeps the best live frame as encrypted evidence; wired only when ``policy.keep_evidence`` is on."""
 
 
 def subject_key(check: DocumentCheck) -> str:
@@ -342,6 +344,8 @@ class Registration:
                 },
             )
             uow.commit()
+        if approved and self._d.policy.keep_evidence and self._d.keep_evidence and checked.best_frames_rgb:
+            self._d.keep_evidence(attempt.id, checked.best_frames_rgb[0])
         return Decision(
             attempt=attempt,
             outcome=outcome,

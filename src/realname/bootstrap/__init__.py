@@ -21,18 +21,19 @@ from realname.adapters.storage.database import check_database, create_database_e
 from realname.adapters.storage.migrate import pending, upgrade
 from realname.adapters.storage.unit_of_work import SqlUnitOfWork
 from realname.adapters.system import SecretsRandom, SystemClock, Uuid4Ids
-from realname.adapters.vision.images import PillowImageDecoder
+from realname.adapters.vision.images import PillowImageDecoder, encode_jpeg
 from realname.adapters.vision.onnx_models import OnnxFaceModels
 from realname.app.attempts import Registration, RegistrationDeps
 from realname.app.keys import RewrappingCipher, TokenIssuer
-from realname.app.liveness import LivenessChecker
+from realname.app.liveness import ImageRgb, LivenessChecker
 from realname.app.matching import FaceEngine
 from realname.app.ports import BlindIndexer, Clock, RandomSource, SecretHasher, Signer
+from realname.app.privacy import keep_evidence
 from realname.app.registry import Registry, RegistryDeps
 from realname.app.staff_auth import StaffAuth
 from realname.bootstrap import crypto
 from realname.bootstrap.liveness import build_liveness_checker
-from realname.bootstrap.privacy import PrivacyJobs, build_privacy_services
+from realname.bootstrap.privacy import PrivacyJobs, build_privacy_services, privacy_unit_of_work
 from realname.bootstrap.vision import build_face_engine, load_onnx_models
 from realname.config import DEV_TOKEN_SECRET, Settings
 from realname.domain.errors import DependencyUnavailable
@@ -169,7 +170,19 @@ class Container:
                 liveness=self.liveness_checker,
                 face_engine=self.face_engine,
                 image_decoder=PillowImageDecoder(),
+                keep_evidence=self._keep_evidence,
             )
+        )
+
+    def _keep_evidence(self, attempt_id: str, frame_rgb: ImageRgb) -> object:
+        return keep_evidence(
+            privacy_unit_of_work(self.engine),
+            policy=self.policy(),
+            cipher=self.cipher,
+            clock=self.clock,
+            ids=Uuid4Ids(),
+            attempt_id=attempt_id,
+            frame_jpeg=encode_jpeg(frame_rgb),
         )
 
     @cached_property

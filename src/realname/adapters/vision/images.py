@@ -86,3 +86,10 @@ def to_rgb_array(image: Image.Image) -> np.ndarray[tuple[int, int, int], np.dtyp
         image = Image.alpha_composite(background, rgba)
     rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
     return np.ascontiguousarray(rgb)
+
+
+def encode_jpeg(rgb: np.ndarray[tuple[int, int, int], np.dtype[np.uint8]], *, quality: int = 90) -> bytes:
+    """JPEG bytes of an RGB frame, in memory (used only for evidence the operator chose to keep)."""
+    buffer = io.BytesIO()
+    Image.fromarray(rgb, mode="RGB").save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
