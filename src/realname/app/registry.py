@@ -368,9 +368,14 @@ class Registry:
         actor.require(Role.CLERK, Role.REVIEWER, Role.ADMIN, Role.AUDITOR)
         with self._d.uow() as uow:
             subscriber = uow.subscribers.find(id_index)
-            if subscriber is None:
-                return []
-            return uow.bindings.active_of_subscriber(subscriber.id)
+            held = uow.bindings.active_of_subscriber(subscriber.id) if subscriber else []
+            # Reading a subscriber's data is an audit event like any change (they see it on /me).
+            uow.audit.append(
+                AuditRecord("subscriber.numbers_viewed", actor.ref, actor.outlet_code, id_index.reference),
+                self._d.clock.now(),
+            )
+            uow.commit()
+            return held
 
     # -- audit --------------------------------------------------------------------------------------
 
