@@ -15,7 +15,7 @@ from tests.integration.test_registry_storage import CLERK, id_index, make_regist
 THREADS = 20
 
 
-def race(work: Callable[[int], None]) -> tuple[list[int], list[Exception]]:
+def race(work: Callable[[int], object]) -> tuple[list[int], list[Exception]]:
     """Start ``THREADS`` threads at one barrier; return who won and what the losers raised."""
     barrier = threading.Barrier(THREADS)
     winners: list[int] = []

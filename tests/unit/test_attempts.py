@@ -132,11 +132,21 @@ def test_clerks_see_one_category(reasons: tuple[str, ...], category: ReasonCateg
 
 def test_fifth_failure_locks_the_id_for_the_lockout_period() -> None:
     failures = [T0 + timedelta(minutes=i) for i in range(5)]
-    args = {"device_failures": (), "max_failed": 5, "lockout_minutes": 60}
-    assert lockout_reason(id_failures=failures[:4], now=T0 + timedelta(minutes=5), **args) is None
-    assert lockout_reason(id_failures=failures, now=T0 + timedelta(minutes=5), **args) is not None
-    assert lockout_reason(id_failures=failures, now=T0 + timedelta(minutes=63, seconds=59), **args) is not None
-    assert lockout_reason(id_failures=failures, now=T0 + timedelta(minutes=64), **args) is None
+
+    def locked(failures: list[datetime], minutes: float) -> bool:
+        reason = lockout_reason(
+            id_failures=failures,
+            device_failures=(),
+            now=T0 + timedelta(minutes=minutes),
+            max_failed=5,
+            lockout_minutes=60,
+        )
+        return reason is not None
+
+    assert not locked(failures[:4], 5)
+    assert locked(failures, 5)
+    assert locked(failures, 63.99)
+    assert not locked(failures, 64)
 
 
 def test_terminal_is_locked_too() -> None:

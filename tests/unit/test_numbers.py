@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import product
 
@@ -34,7 +35,7 @@ def number_in(state: NumberState) -> PhoneNumber:
 
 def drive(number: PhoneNumber, target: NumberState) -> None:
     """Ask the entity for the one operation that leads to ``target`` from its state."""
-    operations = {
+    operations: dict[NumberState, Callable[[], None]] = {
         S.RESERVED: lambda: number.reserve("attempt-1", NOW, 600),
         S.ACTIVE: lambda: (
             number.activate("attempt-1", NOW) if number.state in (S.AVAILABLE, S.RESERVED) else number.reinstate()

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fake_vault_transit import VAULT_KEY, VAULT_URL, FakeVaultTransit
 
 from realname.adapters.crypto.keyfile import LocalKeyFileProvider, create_key_file
 from realname.adapters.crypto.vault import VaultTransitKeyProvider
 from realname.app.keys import KeyProvider
+from tests.contract.crypto.fake_vault_transit import VAULT_KEY, VAULT_URL, FakeVaultTransit
 
 
 @pytest.fixture

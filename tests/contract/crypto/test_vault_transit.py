@@ -8,13 +8,13 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from fake_vault_transit import VAULT_KEY, VAULT_URL, FakeVaultTransit
 
 from realname.adapters.crypto.envelope import EnvelopeCipher
 from realname.adapters.crypto.vault import VaultTransitKeyProvider
 from realname.app.keys import KekStatus, WrappedKey
 from realname.app.ports import EncryptionContext
 from realname.domain.errors import Conflict, DependencyUnavailable
+from tests.contract.crypto.fake_vault_transit import VAULT_KEY, VAULT_URL, FakeVaultTransit
 
 CONTEXT = EncryptionContext("subscribers", "sub-1", "address")
 

@@ -7,7 +7,10 @@ from datetime import date
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from identity_samples import (
+
+from realname.domain.identity import LONG_TERM, DocumentCheck, DocumentKind, LongTerm, check_document
+from realname.domain.identity.mrz import check_digit
+from tests.unit.identity.identity_samples import (
     MIN_AGE,
     REGIONS,
     SPECIMEN_CODES,
@@ -18,9 +21,6 @@ from identity_samples import (
     TODAY,
     td3,
 )
-
-from realname.domain.identity import LONG_TERM, DocumentCheck, DocumentKind, LongTerm, check_document
-from realname.domain.identity.mrz import check_digit
 
 SPECIMENS = {"TD1": TD1_SPECIMEN, "TD2": TD2_SPECIMEN, "TD3": TD3_SPECIMEN}
 

@@ -6,18 +6,6 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 import pytest
-from identity_samples import (
-    MIN_AGE,
-    REGIONS,
-    SPECIMEN_CODES,
-    SPECIMEN_TODAY,
-    TD1_SPECIMEN,
-    TD3_SPECIMEN,
-    TODAY,
-    foreign_permanent_number,
-    resident_number,
-    td3,
-)
 
 from realname.domain.identity import (
     REASONS,
@@ -31,6 +19,18 @@ from realname.domain.identity import (
     parse_kind_choice,
 )
 from realname.domain.identity.icao import ICAO_COUNTRY_CODES
+from tests.unit.identity.identity_samples import (
+    MIN_AGE,
+    REGIONS,
+    SPECIMEN_CODES,
+    SPECIMEN_TODAY,
+    TD1_SPECIMEN,
+    TD3_SPECIMEN,
+    TODAY,
+    foreign_permanent_number,
+    resident_number,
+    td3,
+)
 
 
 @dataclass(frozen=True)
@@ -70,10 +70,10 @@ def _specimen(zone: str) -> Example:
 
 EXAMPLES: dict[str, Example] = {
     "document.kind_unknown": Example("not a document"),
-    "id.format": Example("11010519800101123", kind="cn_resident"),
+    "id.format": Example("11010519800101123", kind=DocumentKind.CN_RESIDENT),
     "id.check_digit": Example(resident_number()[:-1] + ("0" if resident_number()[-1] != "0" else "1")),
     "id.region_unknown": Example(resident_number("119999")),
-    "id.region_not_allowed": Example(resident_number("110105"), kind="cn_residence_permit"),
+    "id.region_not_allowed": Example(resident_number("110105"), kind=DocumentKind.CN_RESIDENCE_PERMIT),
     "id.nationality_unknown": Example("QQQ110085031021"),
     "id.birth_date_invalid": Example(resident_number(birth="19810229")),
     "id.birth_date_future": Example(resident_number(birth="20300101")),
@@ -125,14 +125,14 @@ def test_hk_macau_permit() -> None:
         assert result.fields["issuer"] == issuer
         assert result.fields["renewal_count"] == renewals
     for bad in ("K12345678", "H1234567", "H123456789", "H12345678012"):
-        assert Example(bad, kind="hk_macau_permit").run().reasons == ("id.format",)
+        assert Example(bad, kind=DocumentKind.HK_MACAU_PERMIT).run().reasons == ("id.format",)
 
 
 def test_taiwan_permit() -> None:
     assert detect_kind("01234567") is DocumentKind.TAIWAN_PERMIT
     assert Example("01234567").run().valid
     for bad in ("0123456", "012345678", "0123456A"):
-        assert Example(bad, kind="taiwan_permit").run().reasons == ("id.format",)
+        assert Example(bad, kind=DocumentKind.TAIWAN_PERMIT).run().reasons == ("id.format",)
 
 
 def test_permits_check_age_from_the_printed_birth_date_and_expiry() -> None:
@@ -162,7 +162,7 @@ def test_result_carries_the_canonical_number_masked(value: str, canonical: str) 
 
 
 def test_unreadable_layout_has_no_number() -> None:
-    assert Example("1101051949123100", kind="cn_resident").run().number is None
+    assert Example("1101051949123100", kind=DocumentKind.CN_RESIDENT).run().number is None
     assert Example("P<UTO\nL898902C3").run().number is None
 
 

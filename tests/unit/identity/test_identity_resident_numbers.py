@@ -8,14 +8,6 @@ from datetime import date, timedelta
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from identity_samples import (
-    COUNTY_CODES,
-    MIN_AGE,
-    REGIONS,
-    TODAY,
-    foreign_permanent_number,
-    resident_number,
-)
 
 from realname.domain.identity import (
     LONG_TERM,
@@ -29,6 +21,14 @@ from realname.domain.identity import (
     detect_kind,
 )
 from realname.domain.identity.resident_id import MOD11_2_CHECK_CHARS, MOD11_2_WEIGHTS, mod11_2_check_char
+from tests.unit.identity.identity_samples import (
+    COUNTY_CODES,
+    MIN_AGE,
+    REGIONS,
+    TODAY,
+    foreign_permanent_number,
+    resident_number,
+)
 
 CHARACTERS = "0123456789X"
 
@@ -67,7 +67,7 @@ valid_numbers = st.builds(
 
 @given(valid_numbers)
 def test_generated_valid_numbers_pass(number: str) -> None:
-    result = check(number, "cn_resident")
+    result = check(number, DocumentKind.CN_RESIDENT)
     assert result.reasons == ()
     assert result.valid
     assert result.fields["birth_date"] == date(int(number[6:10]), int(number[10:12]), int(number[12:14])).isoformat()
@@ -82,7 +82,7 @@ def test_every_single_character_substitution_is_rejected(number: str) -> None:
             if replacement == number[position]:
                 continue
             mutated = number[:position] + replacement + number[position + 1 :]
-            result = check(mutated, "cn_resident")
+            result = check(mutated, DocumentKind.CN_RESIDENT)
             assert not result.valid, (position, replacement)
             # The check character alone catches it, whatever the other rules say.
             assert {"id.check_digit", "id.format"} & set(result.reasons), (position, replacement)
@@ -95,7 +95,7 @@ def test_every_adjacent_transposition_is_rejected(number: str) -> None:
         if number[position] == number[position + 1]:
             continue
         mutated = number[:position] + number[position + 1] + number[position] + number[position + 2 :]
-        result = check(mutated, "cn_resident")
+        result = check(mutated, DocumentKind.CN_RESIDENT)
         assert not result.valid, position
         assert {"id.check_digit", "id.format"} & set(result.reasons), position
 
@@ -118,7 +118,7 @@ def test_known_check_characters() -> None:
 
 def test_lower_case_x_is_accepted_and_normalised() -> None:
     number = "11010519491231002X"
-    result = check(number.lower(), "cn_resident")
+    result = check(number.lower(), DocumentKind.CN_RESIDENT)
     assert result.valid
     assert result.fields["number_masked"] == "1101**********002X"
 
@@ -126,14 +126,14 @@ def test_lower_case_x_is_accepted_and_normalised() -> None:
 def test_reports_every_failed_rule_at_once() -> None:
     body = "119999" + "20300230" + "124"
     wrong_check = "0" if mod11_2_check_char(body) != "0" else "1"
-    result = check(body + wrong_check, "cn_resident")
+    result = check(body + wrong_check, DocumentKind.CN_RESIDENT)
     assert set(result.reasons) == {"id.check_digit", "id.region_unknown", "id.birth_date_invalid"}
     assert result.fields["sex"] == "female"
 
 
 @pytest.mark.parametrize("value", ["1101051980010112", "1101051980010112345", "11010519800101123A", ""])
 def test_rejects_wrong_length_or_characters_as_format(value: str) -> None:
-    assert check(value, "cn_resident").reasons == ("id.format",)
+    assert check(value, DocumentKind.CN_RESIDENT).reasons == ("id.format",)
 
 
 def test_retired_region_codes_stay_valid() -> None:
@@ -196,8 +196,8 @@ def test_residence_permits_use_only_the_three_permit_regions() -> None:
         result = check(number)
         assert result.valid, region
         assert result.kind is DocumentKind.CN_RESIDENCE_PERMIT
-    assert check(resident_number("110105"), "cn_residence_permit").reasons == ("id.region_not_allowed",)
-    assert check(resident_number("810000"), "cn_resident").reasons == ("id.region_not_allowed",)
+    assert check(resident_number("110105"), DocumentKind.CN_RESIDENCE_PERMIT).reasons == ("id.region_not_allowed",)
+    assert check(resident_number("810000"), DocumentKind.CN_RESIDENT).reasons == ("id.region_not_allowed",)
 
 
 def test_foreign_permanent_2023_number() -> None:
@@ -211,7 +211,7 @@ def test_foreign_permanent_2023_number() -> None:
     assert check(foreign_permanent_number(province="99")).reasons == ("id.region_unknown",)
     broken = number[:-1] + ("0" if number[-1] != "0" else "1")
     assert check(broken).reasons == ("id.check_digit",)
-    assert check(resident_number(), "cn_foreign_permanent").reasons == ("id.format",)
+    assert check(resident_number(), DocumentKind.CN_FOREIGN_PERMANENT).reasons == ("id.format",)
 
 
 def test_foreign_permanent_old_15_character_format() -> None:
@@ -220,7 +220,7 @@ def test_foreign_permanent_old_15_character_format() -> None:
     assert result.valid
     assert result.fields["nationality"] == "USA"
     assert check("QQQ110085031021").reasons == ("id.nationality_unknown",)
-    assert check("US1110085031021", "cn_foreign_permanent").reasons == ("id.format",)
+    assert check("US1110085031021", DocumentKind.CN_FOREIGN_PERMANENT).reasons == ("id.format",)
 
 
 def test_id_number_masks_itself() -> None:
@@ -233,7 +233,7 @@ def test_id_number_masks_itself() -> None:
 
 def test_results_never_hold_the_number_in_clear() -> None:
     number = resident_number()
-    for kind in ("cn_resident", "cn_residence_permit", "cn_foreign_permanent"):
+    for kind in (DocumentKind.CN_RESIDENT, DocumentKind.CN_RESIDENCE_PERMIT, DocumentKind.CN_FOREIGN_PERMANENT):
         result = check(number, kind)
         assert number not in repr(result)
         assert number not in repr(result.as_dict())
