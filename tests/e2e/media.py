@@ -37,3 +37,23 @@ def jpeg_bytes(rgb: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(rgb).save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
+
+
+_CODECS = {"mp4": "libx264", "webm": "libvpx"}
+
+
+def blank_clip(container_format: str = "mp4", *, frames: int = 10, side_px: int = 64, fps: int = 10) -> bytes:
+    """A tiny clip of flat grey frames, made in memory: there is no face in it, so a liveness check fails fast."""
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format=container_format) as container:
+        stream = container.add_stream(_CODECS[container_format], rate=fps)
+        assert isinstance(stream, av.VideoStream)
+        stream.width = stream.height = side_px
+        stream.pix_fmt = "yuv420p"
+        for i in range(frames):
+            grey = np.full((side_px, side_px, 3), 96 + 8 * i, np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(grey, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return buffer.getvalue()

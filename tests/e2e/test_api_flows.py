@@ -20,10 +20,10 @@ from realname.adapters.http.app import create_app
 from realname.app.actors import OPERATOR_CLI
 from realname.bootstrap import Container
 from realname.config import PolicySettings
-from realname.domain.consent import CONSENT_VERSION
 from realname.domain.numbers import Msisdn
 from realname.domain.organisation import Role
 from tests.conftest import require_shared_data
+from tests.e2e import flows
 from tests.e2e.conftest import Service, settings_for
 from tests.e2e.media import chip_photo
 from tests.fakes import FixedRandom
@@ -64,28 +64,13 @@ class Store(Service):
         return {**decision.json(), "attempt_id": attempt}
 
     def start(self, headers: dict[str, str], purpose: str = "register") -> str:
-        response = self.client.post("/v1/attempts", json={"purpose": purpose, "device_id": "kiosk-1"}, headers=headers)
-        assert response.status_code == 201, response.text
-        return str(response.json()["id"])
+        return flows.start_attempt(self.client, headers, purpose)
 
     def prepare(self, headers: dict[str, str], attempt: str, id_number: str) -> None:
-        checked = self.client.post(f"/v1/attempts/{attempt}/document", json={"value": id_number}, headers=headers)
-        assert checked.json()["check"]["valid"], checked.text
-        consent = self.client.post(
-            f"/v1/attempts/{attempt}/consent", json={"version": CONSENT_VERSION, "accepted": True}, headers=headers
-        )
-        assert consent.status_code == 200, consent.text
+        flows.prepare_attempt(self.client, headers, attempt, id_number)
 
     def answer(self, headers: dict[str, str], attempt: str, nonce: str, clip: str = REAL) -> Any:
-        return self.client.post(
-            f"/v1/attempts/{attempt}/liveness",
-            data={"nonce": nonce},
-            files={
-                "clip": ("clip.mp4", self.clip(clip), "video/mp4"),
-                "id_photo": ("chip.jpg", self.id_photo, "image/jpeg"),
-            },
-            headers=headers,
-        )
+        return flows.answer_liveness(self.client, headers, attempt, nonce, self.clip(clip), self.id_photo)
 
 
 @pytest.fixture(scope="module")

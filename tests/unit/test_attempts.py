@@ -139,6 +139,7 @@ def test_fifth_failure_locks_the_id_for_the_lockout_period() -> None:
             device_failures=(),
             now=T0 + timedelta(minutes=minutes),
             max_failed=5,
+            window_minutes=30,
             lockout_minutes=60,
         )
         return reason is not None
@@ -149,9 +150,41 @@ def test_fifth_failure_locks_the_id_for_the_lockout_period() -> None:
     assert not locked(failures, 64)
 
 
+def test_failures_spread_wider_than_the_window_do_not_lock() -> None:
+    spread = [T0 + timedelta(minutes=10 * i) for i in range(5)]  # 40 minutes from first to fifth
+    now = spread[-1]
+    assert (
+        lockout_reason(
+            id_failures=spread, device_failures=(), now=now, max_failed=5, window_minutes=30, lockout_minutes=60
+        )
+        is None
+    )
+    assert (
+        lockout_reason(
+            id_failures=spread, device_failures=(), now=now, max_failed=5, window_minutes=40, lockout_minutes=60
+        )
+        is not None
+    )
+
+
+def test_a_later_run_of_failures_locks_even_after_an_earlier_lone_failure() -> None:
+    failures = [T0] + [T0 + timedelta(minutes=100 + i) for i in range(5)]
+    reason = lockout_reason(
+        id_failures=failures,
+        device_failures=(),
+        now=T0 + timedelta(minutes=104),
+        max_failed=5,
+        window_minutes=30,
+        lockout_minutes=60,
+    )
+    assert reason is not None
+
+
 def test_terminal_is_locked_too() -> None:
     failures = [T0] * 5
-    reason = lockout_reason(id_failures=(), device_failures=failures, now=T0, max_failed=5, lockout_minutes=60)
+    reason = lockout_reason(
+        id_failures=(), device_failures=failures, now=T0, max_failed=5, window_minutes=30, lockout_minutes=60
+    )
     assert reason is not None and "terminal" in reason
 
 

@@ -123,7 +123,10 @@ class Registration:
 
     # -- loading with scope -------------------------------------------------------------------------
 
-    def _attempt(self, uow: UnitOfWork, actor: Actor, attempt_id: str) -> Attempt:
+    def _attempt(self, uow: UnitOfWork, actor: Actor, attempt_id: str, *, read_only: bool = False) -> Attempt:
+        if not read_only:
+            # Auditors inspect attempts; only the staff who serve customers (and the subscriber) act on them.
+            actor.require(Role.CLERK, Role.REVIEWER, Role.ADMIN, Role.SUBSCRIBER)
         attempt = uow.attempts.get(attempt_id, for_update=True)
         if attempt is None:
             raise NotFound("no such attempt", code="attempt.not_found")
@@ -195,7 +198,7 @@ class Registration:
 
     def get_attempt(self, actor: Actor, attempt_id: str) -> Attempt:
         with self._d.uow() as uow:
-            attempt = self._attempt(uow, actor, attempt_id)
+            attempt = self._attempt(uow, actor, attempt_id, read_only=True)
             if attempt.expire_if_due(self._d.clock.now()):
                 uow.attempts.save(attempt)
                 uow.commit()
@@ -236,12 +239,14 @@ class Registration:
     def _refuse_if_locked(self, uow: UnitOfWork, id_index: BlindIndex | None, device_id: str) -> None:
         now = self._d.clock.now()
         policy = self._d.policy
-        since = now - timedelta(minutes=policy.lockout_window_minutes)
+        # A lock that began up to ``lockout_minutes`` ago may stem from failures up to a window before it.
+        since = now - timedelta(minutes=policy.lockout_window_minutes + policy.lockout_minutes)
         reason = lockout_reason(
             id_failures=uow.failures.recent_for_id(id_index, since) if id_index else (),
             device_failures=uow.failures.recent_for_device(device_id, since),
             now=now,
             max_failed=policy.max_failed_attempts,
+            window_minutes=policy.lockout_window_minutes,
             lockout_minutes=policy.lockout_minutes,
         )
         if reason is not None:

@@ -22,18 +22,23 @@ def lockout_reason(
     device_failures: Sequence[datetime],
     now: datetime,
     max_failed: int,
+    window_minutes: int,
     lockout_minutes: int,
 ) -> str | None:
     """A message when the ID or the device is locked now, else None.
 
-    ``*_failures`` are the failure times within the counting window. The lock starts at the failure that
-    reached ``max_failed`` and lasts ``lockout_minutes``.
+    ``*_failures`` are failure times from at least ``window_minutes + lockout_minutes`` back. A lock starts
+    at any failure that completes ``max_failed`` failures within ``window_minutes`` and lasts
+    ``lockout_minutes`` from there, so it holds its full length after its failures have aged out of the
+    window, while failures spread wider than the window never add up to one.
     """
+    window = timedelta(minutes=window_minutes)
+    lock = timedelta(minutes=lockout_minutes)
     for what, failures in (("this ID", id_failures), ("this terminal", device_failures)):
-        if len(failures) >= max_failed:
-            ordered = sorted(failures)
-            locked_from = ordered[max_failed - 1]
-            until = locked_from + timedelta(minutes=lockout_minutes)
-            if now < until:
-                return f"{what} is locked after {len(failures)} failed checks; try again after {until:%H:%M} UTC"
+        ordered = sorted(failures)
+        for last in range(max_failed - 1, len(ordered)):
+            locked_from = ordered[last]
+            if locked_from - ordered[last - max_failed + 1] <= window and locked_from <= now < locked_from + lock:
+                until = locked_from + lock
+                return f"{what} is locked after {max_failed} failed checks; try again after {until:%H:%M} UTC"
     return None

@@ -8,6 +8,7 @@ frame by frame with the device's capture times. Library errors become ``liveness
 from __future__ import annotations
 
 import io
+import warnings
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ import av
 import cv2
 import numpy as np
 import numpy.typing as npt
+from PIL import Image, UnidentifiedImageError
 
 from realname.app.liveness import BurstFrame, DecodedFrame
 from realname.domain.liveness import ClipInvalid, ClipTooLarge, ClipTooLong
@@ -61,7 +63,8 @@ class PyAvClipDecoder:
             raise ClipInvalid("the clip is empty")
         frames: list[DecodedFrame] = []
         try:
-            with av.open(io.BytesIO(data), mode="r") as container:
+            # Container and stream tags are never read; undecodable ones must not fail the upload.
+            with av.open(io.BytesIO(data), mode="r", metadata_errors="ignore") as container:
                 if not container.streams.video:
                     raise ClipInvalid("the upload has no video stream")
                 stream = container.streams.video[0]
@@ -124,7 +127,7 @@ class PyAvClipDecoder:
         limited here.
 
         Raises:
-            ClipTooLarge: more than ``max_bytes`` in total, or too many frames.
+            ClipTooLarge: more than ``max_bytes`` in total, too many frames, or a frame larger than 4K.
             ClipTooLong: captures spanning more than ``max_seconds``.
             ClipInvalid: an empty burst or a frame that is not a decodable image.
         """
@@ -138,7 +141,13 @@ class PyAvClipDecoder:
             raise ClipTooLong(f"the burst spans more than {self.max_seconds:g} s")
         decoded: list[DecodedFrame] = []
         for frame in frames:
-            bgr = cv2.imdecode(np.frombuffer(frame.jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
+            width, height = _burst_frame_size(frame.jpeg)
+            if width * height > _MAX_FRAME_PIXELS:
+                raise ClipTooLarge("a burst frame is larger than 4K")
+            try:
+                bgr = cv2.imdecode(np.frombuffer(frame.jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
+            except cv2.error as exc:
+                raise ClipInvalid("a burst frame is not a decodable image") from exc
             if bgr is None:
                 raise ClipInvalid("a burst frame is not a decodable image")
             height, width = bgr.shape[:2]
@@ -148,3 +157,17 @@ class PyAvClipDecoder:
             rgb = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
             decoded.append(DecodedFrame((frame.captured_at_ms - first) / 1000.0, rgb))
         return decoded
+
+
+def _burst_frame_size(data: bytes) -> tuple[int, int]:
+    """Width and height from a burst frame's header, read before any pixel is decoded (no decompression bombs)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+    except Image.DecompressionBombError as exc:
+        raise ClipTooLarge("a burst frame is larger than 4K") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ClipInvalid("a burst frame is not a decodable image") from exc
+    return int(width), int(height)
