@@ -56,17 +56,20 @@ class AnalyserSettings:
     """How densely each model runs, in sampled frames (15 fps). Faces are detected every ``detect_every`` frames
     (frames in between carry the last count, so with ``min_multiple_face_frames = 3`` a second face must be
     seen by two detections); anti-spoofing and embeddings run only on frames
-    with a fresh detection."""
+    with a fresh detection. fr_eye runs only on the frames whose pose is measured (it rates them for
+    picking the frames to match) unless ``eye_model_every_frame``: blinks are read from the landmarks' eye
+    aspect ratio, which every frame has; switch it on to detect blinks with ``EyeSignal.EYE_MODEL``."""
 
     min_face_confidence: float = 0.5
     extra_face_min_confidence: float = 0.9
     embed_min_face_confidence: float = 0.9
     detect_every: int = 2
-    pose_every: int = 3
+    pose_every: int = 4
     yaw_source: YawSource = YawSource.LANDMARKS
     live_every_seconds: float = 0.4
     embed_every_seconds: float = 1.0
     frontal_max_degrees: float = 15.0
+    eye_model_every_frame: bool = False
 
 
 def _iou(a: FaceBox, b: FaceBox) -> float:
@@ -149,10 +152,15 @@ class OnnxFrameAnalyser:
                 others = sum(1 for b in boxes if b is not box and b.confidence >= s.extra_face_min_confidence)
             previous_box = box
             landmarks = self._models.landmarks(image, box)
-            eyes = self._models.eyes_closed_probability(image, landmarks)
+            pose_frame = index % s.pose_every == 0
+            eyes = (
+                self._models.eyes_closed_probability(image, landmarks)
+                if pose_frame or s.eye_model_every_frame
+                else None
+            )
             yaw: float | None = landmark_yaw_degrees(landmarks) if s.yaw_source is YawSource.LANDMARKS else None
             pitch = None
-            if index % s.pose_every == 0:
+            if pose_frame:
                 model_yaw, model_pitch, _ = self._models.head_pose(image, box)
                 pitch = -model_pitch
                 if s.yaw_source is YawSource.POSE_MODEL:
