@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 DATA_DIR ?= var
 export REALNAME_DATA_DIR ?= $(DATA_DIR)
 
-.PHONY: run test setup setup-test models lint typecheck imports pytest bench clean
+.PHONY: run test setup setup-test models lint typecheck imports pytest bench fuzz clean
 
 run: setup models
 	$(BIN)/realname init
@@ -46,8 +46,19 @@ imports:
 pytest:
 	REALNAME_MODELS_DIR=$(abspath $(DATA_DIR))/models $(BIN)/pytest
 
+# Every benchmark (about 10 minutes; the face ones need ../shared/data). Figures: benchmarks/README.md.
 bench: setup-test models
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/id_check_batch.py
+	$(BIN)/python benchmarks/liveness_bench.py
+	$(BIN)/python benchmarks/face_speed.py
+	$(BIN)/python benchmarks/face_accuracy.py
+
+# Coverage-guided fuzzing of the image decoder, the clip decoder and the document parser (about a minute).
+fuzz: setup-test
+	$(BIN)/pip install --quiet -e '.[test,fuzz]'
+	$(BIN)/python tests/fuzz/atheris_fuzz.py image -runs=500000
+	$(BIN)/python tests/fuzz/atheris_fuzz.py clip -runs=20000
+	$(BIN)/python tests/fuzz/atheris_fuzz.py document -runs=1000000
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis test-artifacts
