@@ -1,4 +1,5 @@
-"""The kiosk page in Debian's Chromium with a real clip as the camera: a registration end to end, a replay refused.
+"""The pages in Debian's Chromium with a real clip as the camera: a registration end to end, a replay refused, a
+returning owner's re-verification, SIM replacement and surrender, the self-service report and its review.
 
 Each test runs the real app (live server), feeds Chromium a Y4M made now from a clip in ../shared/data/liveness,
 and waits for explicit page states (``<main data-state>``), taking a PNG of every step into
@@ -7,15 +8,19 @@ test-artifacts/screenshots/.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from realname.app.actors import OPERATOR_CLI
+from realname.domain.numbers import Msisdn
 from realname.domain.organisation import Role
 from tests.e2e.browser_support import (
     CHROMIUM,
@@ -64,12 +69,22 @@ def test_pages_are_served_with_a_strict_content_security_policy(service: Service
     policy = response.headers["content-security-policy"]
     assert "default-src 'none'" in policy and "script-src 'self'" in policy and "unsafe-inline" not in policy
     assert 'data-state="' in response.text and "http://" not in response.text and "https://" not in response.text
+    # The kiosk and the self-service page carry the shared identity-check screens, put in by the server.
+    assert "<!-- include" not in response.text
+    assert response.text.count('data-screen="challenge"') == (0 if path == "/review" else 1)
 
 
 def test_only_listed_assets_are_served(service: Service) -> None:
-    script = service.client.get("/static/kiosk.js")
-    assert script.status_code == 200 and script.headers["content-type"].startswith("text/javascript")
-    for path in ("/static/router.py", "/static/..%2Frouter.py", "/static/missing.js"):
+    referenced = {
+        m for page in ("/", "/me", "/review") for m in re.findall(r'"(/static/[^"]+)"', service.client.get(page).text)
+    }
+    assert {"/static/kiosk.js", "/static/verification.js"} <= referenced
+    for path in referenced:  # every asset a page names is on the allow-list
+        asset = service.client.get(path)
+        assert asset.status_code == 200 and asset.headers["content-type"].startswith(("text/javascript", "text/css")), (
+            path
+        )
+    for path in ("/static/router.py", "/static/..%2Frouter.py", "/static/missing.js", "/static/verification.html"):
         response = service.client.get(path)
         assert response.status_code == 404 and response.json()["code"] in ("page.not_found", "not_found"), path
 
@@ -88,6 +103,8 @@ class Kiosk:
     server: LiveServer
     viewport: Viewport
     shots: list[Path]
+    traffic: list[str] = field(default_factory=list)
+    """The page's API calls with their status, console errors and page errors: said when a wait fails."""
 
     def switch(self, name: str) -> None:
         """Name the screenshots that follow (a new page or viewport), numbering them from 1 again."""
@@ -95,7 +112,16 @@ class Kiosk:
         self.shots = []
 
     def wait_state(self, state: str, timeout_ms: int = 30_000) -> None:
-        self.p.wait_for_selector(f'main#app[data-state="{state}"]', timeout=timeout_ms)
+        try:
+            self.p.wait_for_selector(f'main#app[data-state="{state}"]', timeout=timeout_ms)
+        except PlaywrightTimeoutError:
+            self.shot(f"not-{state}")
+            shown = self.p.get_attribute("main#app", "data-state")
+            banner = self.p.text_content("#error") if self.p.is_visible("#error") else "none"
+            raise AssertionError(
+                f"waited for {state!r}, the page shows {shown!r}; error banner: {banner}; "
+                f"latest traffic: {self.traffic[-8:]}"
+            ) from None
 
     def shot(self, step: str) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -103,7 +129,7 @@ class Kiosk:
         self.p.screenshot(path=str(path), full_page=True)
         self.shots.append(path)
 
-    def sign_in_and_reach_challenge(self, id_photo: Path) -> None:
+    def sign_in(self) -> None:
         p = self.p
         p.goto(self.server.base_url + "/")
         self.wait_state("signin")
@@ -113,12 +139,23 @@ class Kiosk:
         p.click("#signin-form button[type=submit]")
         self.wait_state("start")
         self.shot("start")
-        p.click("#start-attempt")
+
+    def sign_in_and_reach_challenge(self, id_photo: Path) -> None:
+        self.sign_in()
+        self.reach_challenge(id_photo, "register")
+
+    def reach_challenge(self, id_photo: Path | None, purpose: str) -> None:
+        """Start a visit for ``purpose`` and check the customer up to the recording; ``id_photo=None`` keeps
+        the details already in the form (the same customer's second service)."""
+        p = self.p
+        p.click(f'[data-screen=start] button[data-purpose="{purpose}"]')
         self.wait_state("document")
-        p.fill("input[name=value]", ID_NUMBER)
-        p.check("input[name=long_term]")
-        p.fill("input[name=birth_date]", "1949-12-31")
-        p.set_input_files("input[name=id_photo]", str(id_photo))
+        assert p.get_attribute("main#app", "data-purpose") == purpose
+        if id_photo is not None:
+            p.fill("input[name=value]", ID_NUMBER)
+            p.check("input[name=long_term]")
+            p.fill("input[name=birth_date]", "1949-12-31")
+            p.set_input_files("input[name=id_photo]", str(id_photo))
         self.shot("document")
         p.click("#document-form button[type=submit]")
         self.wait_state("document_result")
@@ -163,7 +200,12 @@ def open_kiosk(tmp_path: Path, clip: Path, viewport: Viewport, first_actions: Se
             )
             page = context.new_page()
             page.set_default_timeout(30_000)
-            yield Kiosk(page, server, viewport, [])
+            kiosk = Kiosk(page, server, viewport, [])
+            page.on("response", lambda r: kiosk.traffic.append(f"{r.request.method} {r.url} {r.status}"))
+            page.on("requestfailed", lambda r: kiosk.traffic.append(f"{r.method} {r.url} failed: {r.failure}"))
+            page.on("console", lambda m: kiosk.traffic.append(f"console {m.type}: {m.text}"))
+            page.on("pageerror", lambda e: kiosk.traffic.append(f"page error: {e}"))
+            yield kiosk
         finally:
             browser.close()
 
@@ -294,14 +336,18 @@ def test_document_reasons_are_readable_and_declining_consent_requests_manual_rev
     with open_kiosk(tmp_path, liveness_clips / REAL_CLIP, PHONE, REAL_CLIP_ACTIONS) as kiosk:
         kiosk.switch("phone-declined")
         p = kiosk.p
+        # A device id stored by an older page, shaped like a phone number: the API refuses it, the page drops it.
         p.goto(kiosk.server.base_url + "/")
-        kiosk.wait_state("signin")
-        p.fill("input[name=staff_id]", kiosk.server.staff_id)
-        p.fill("input[name=credential]", kiosk.server.credential)
-        p.click("#signin-form button[type=submit]")
-        kiosk.wait_state("start")
+        p.evaluate("localStorage.setItem('realname.device_id', 'kiosk-13800138000')")
+        kiosk.sign_in()
+        p.click("#start-attempt")
+        p.wait_for_selector('#error[data-code="attempt.device_invalid"]:not([hidden])')
+        assert p.get_attribute("main#app", "data-state") == "start"
+        device = p.text_content("#device-id") or ""
+        assert re.fullmatch(r"kiosk(-[0-9a-f]{4}){4}", device), device
         p.click("#start-attempt")
         kiosk.wait_state("document")
+        assert p.is_hidden("#error")
         p.fill("input[name=value]", ID_NUMBER[:-1] + "1")  # one wrong check character
         p.set_input_files(
             "input[name=id_photo]", str(make_id_photo(liveness_clips / REAL_CLIP, 5.3, tmp_path / "p.jpg"))
@@ -325,3 +371,118 @@ def test_document_reasons_are_readable_and_declining_consent_requests_manual_rev
         kiosk.wait_state("manual_review")
         kiosk.shot("manual-review")
         assert "Manual review requested" in (p.text_content("section[data-screen=manual_review] h1") or "")
+
+
+def _number_now(server: LiveServer, msisdn: str) -> tuple[str, str | None]:
+    """The number's state and the ICCID of its active binding (None when no SIM serves it), from the database."""
+    with server.container.unit_of_work() as uow:
+        number = uow.numbers.get(Msisdn(msisdn))
+        binding = uow.bindings.active_for(Msisdn(msisdn))
+    assert number is not None
+    return number.state.value, binding.iccid if binding else None
+
+
+@contextmanager
+def _clerk_api(server: LiveServer) -> Iterator[httpx.Client]:
+    """An HTTP client signed in as the kiosk's clerk, to read what the API says after the screens."""
+    with httpx.Client(base_url=server.base_url, timeout=30) as client:
+        token = client.post("/v1/auth/token", json={"staff_id": server.staff_id, "credential": server.credential})
+        client.headers["Authorization"] = f"Bearer {token.json()['token']}"
+        yield client
+
+
+@pytest.mark.browser
+@pytest.mark.shared
+def test_returning_owner_reverifies_replaces_the_sim_and_surrenders_at_the_kiosk(
+    liveness_clips: Path, tmp_path: Path
+) -> None:
+    clip = liveness_clips / REAL_CLIP
+    id_photo = make_id_photo(clip, FRONTAL_AT_SECONDS, tmp_path / "chip-photo.jpg")
+    msisdn, shown = "13800138005", "138****8005"
+    first_sim, new_sim = luhn_complete("898601" + "4" * 12), luhn_complete("898601" + "5" * 12)
+    with open_kiosk(tmp_path, clip, TABLET, REAL_CLIP_ACTIONS) as kiosk, _clerk_api(kiosk.server) as api:
+        server, p = kiosk.server, kiosk.p
+        register_via_api(server, ID_NUMBER, clip, id_photo, msisdn, first_sim)
+        server.container.registry().suspend_number(OPERATOR_CLI, Msisdn(msisdn), "flagged by anti-fraud")
+        assert _number_now(server, msisdn) == ("suspended", first_sim)
+        kiosk.switch("tablet-owner")
+        kiosk.sign_in()
+
+        def verified_service(purpose: str, id_photo: Path | None) -> None:
+            kiosk.reach_challenge(id_photo, purpose)
+            assert kiosk.wait_decision() == "approved", last_decision_details(server.container)
+            assert p.is_visible("#to-service") and not p.is_visible("#to-numbers")
+            p.click("#to-service")
+            kiosk.wait_state("service")
+            p.fill("#service-form input[name=msisdn]", msisdn)
+
+        def receipt() -> dict[str, str]:
+            terms = p.locator("#receipt dt").all_text_contents()
+            return dict(zip(terms, p.locator("#receipt dd").all_text_contents(), strict=True))
+
+        # The number was suspended: the customer re-verifies it.
+        verified_service("reverify", id_photo)
+        assert not p.is_visible("#service-form input[name=iccid]")
+        kiosk.shot("reverify")
+        p.click("#service-submit")
+        kiosk.wait_state("receipt")
+        kiosk.shot("reverified")
+        assert p.text_content("#receipt-title") == "Number active again"
+        assert p.text_content("#receipt-what") == f"Number {shown} is active again."
+        assert receipt()["Number"] == shown and receipt()["Visit"] == "completed"
+        assert msisdn not in (p.text_content("main") or "")
+        assert _number_now(server, msisdn) == ("active", first_sim)
+        reverify_attempt = api.get(f"/v1/attempts/{receipt()['Reference']}").json()
+        assert (reverify_attempt["purpose"], reverify_attempt["state"]) == ("reverify", "completed")
+
+        # Same customer, new SIM: the details stay in the form, the face is checked again.
+        p.click("#same-customer")
+        kiosk.wait_state("start")
+        assert p.is_visible("#same-customer-note")
+        assert p.input_value("input[name=value]") == ID_NUMBER
+        verified_service("sim_replacement", None)
+        for iccid, code in (
+            (first_sim, "iccid.same"),
+            (new_sim[:-1] + str((int(new_sim[-1]) + 1) % 10), "iccid.check_digit"),
+        ):
+            p.fill("#service-form input[name=iccid]", iccid)
+            p.click("#service-submit")
+            p.wait_for_selector(f'#error[data-code="{code}"]:not([hidden])')
+            assert p.get_attribute("main#app", "data-state") == "service"
+        kiosk.shot("sim-refused")
+        p.fill("#service-form input[name=iccid]", new_sim)
+        p.click("#service-submit")
+        kiosk.wait_state("receipt")
+        kiosk.shot("sim-replaced")
+        assert p.is_hidden("#error")
+        assert p.text_content("#receipt-title") == "SIM card replaced"
+        masked_sim = new_sim[:6] + "*" * (len(new_sim) - 10) + new_sim[-4:]
+        assert receipt()["Number"] == shown and receipt()["New SIM"] == masked_sim
+        assert receipt()["Numbers held under this ID"] == "1"
+        assert "old SIM card no longer works" in (p.text_content("#receipt-what") or "")
+        assert new_sim not in (p.text_content("main") or "")
+        assert _number_now(server, msisdn) == ("active", new_sim)
+
+        # Same customer gives the number up.
+        p.click("#same-customer")
+        kiosk.wait_state("start")
+        verified_service("surrender", None)
+        assert p.get_attribute("#service-form input[name=confirm]", "required") is not None
+        p.check("#service-form input[name=confirm]")
+        kiosk.shot("surrender")
+        p.click("#service-submit")
+        kiosk.wait_state("receipt")
+        kiosk.shot("surrendered")
+        assert p.text_content("#receipt-title") == "Number surrendered"
+        assert shown in (p.text_content("#receipt-what") or "") and "cooling-off" in (
+            p.text_content("#receipt-next") or ""
+        )
+        assert "similarity" not in (p.text_content("main") or "").lower()
+        assert _number_now(server, msisdn) == ("cooling", None)
+        surrender_attempt = api.get(f"/v1/attempts/{receipt()['Reference']}").json()
+        assert (surrender_attempt["purpose"], surrender_attempt["state"]) == ("surrender", "completed")
+        assert api.get("/v1/numbers/available", params={"prefix": msisdn}).json()["numbers"] == []
+
+        p.click("#next-customer")
+        kiosk.wait_state("start")
+        assert p.input_value("input[name=value]") == "" and not p.is_visible("#same-customer-note")

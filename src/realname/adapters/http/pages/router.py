@@ -1,7 +1,8 @@
 """Routes that serve the pages and their static assets, with a strict Content-Security-Policy.
 
 Only the files listed in ``ASSETS`` are served (no path from the request ever reaches the file system),
-read from package data on first request and kept in memory.
+read from package data on first request and kept in memory. A page may name a part shared with other pages
+(``<!-- include verification.html -->``); the part is put in its place when the page is first read.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ MEDIA_TYPES: Final = {
 }
 
 PAGES: Final = {"/": "kiosk.html", "/me": "me.html", "/review": "review.html"}
-ASSETS: Final = frozenset({"pages.css", "api.js", "capture.js", "kiosk.js", "me.js", "review.js"})
+PARTS: Final = ("verification.html",)
+"""Markup shared by pages (never served on its own)."""
+ASSETS: Final = frozenset({"pages.css", "api.js", "capture.js", "verification.js", "kiosk.js", "me.js", "review.js"})
 
 
 class AssetNotFound(NotFound):
@@ -56,9 +59,18 @@ def _read(name: str) -> bytes:
     return resources.files("realname.adapters.http.pages").joinpath("static", name).read_bytes()
 
 
+@cache
+def _page(name: str) -> bytes:
+    page = _read(name)
+    for part in PARTS:
+        page = page.replace(f"<!-- include {part} -->".encode(), _read(part).rstrip())
+    return page
+
+
 def _respond(name: str) -> Response:
-    media_type = MEDIA_TYPES[name[name.rindex(".") :]]
-    return Response(content=_read(name), media_type=media_type, headers=PAGE_HEADERS)
+    suffix = name[name.rindex(".") :]
+    content = _page(name) if suffix == ".html" else _read(name)
+    return Response(content=content, media_type=MEDIA_TYPES[suffix], headers=PAGE_HEADERS)
 
 
 def build_pages_router() -> APIRouter:
@@ -67,7 +79,7 @@ def build_pages_router() -> APIRouter:
 
     @router.get("/", response_class=Response)
     def kiosk() -> Response:
-        """The clerk's kiosk: sign-in, ID, consent, challenge, number, SIM, receipt."""
+        """The clerk's kiosk: sign-in, the visit's purpose, ID, consent, challenge, then the service and its receipt."""
         return _respond(PAGES["/"])
 
     @router.get("/me", response_class=Response)

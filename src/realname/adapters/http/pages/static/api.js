@@ -100,6 +100,45 @@
     banner.hidden = false;
   }
 
+  // Run one user action: clear the banner, and show its error there if it fails. A 401 goes to the page's
+  // handler first (the kiosk signs the clerk out), so an expired token never leaves a half-working screen.
+  let unauthenticated = null;
+
+  function onUnauthenticated(handler) {
+    unauthenticated = handler;
+  }
+
+  async function guard(work) {
+    showError(null);
+    try {
+      await work();
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 401 && unauthenticated) unauthenticated();
+      showError(err);
+    }
+  }
+
+  // A stable id for this browser, kept in localStorage under storageKey (the API locks out per device). It is
+  // written in groups of four ("kiosk-3f9a-0c41-…") so that it never looks like a phone or ID number.
+  function deviceId(storageKey, prefix) {
+    let id = localStorage.getItem(storageKey);
+    if (!id) {
+      id = prefix + "-" + crypto.randomUUID().replace(/-/g, "").slice(0, 16).match(/.{4}/g).join("-");
+      localStorage.setItem(storageKey, id);
+    }
+    return id;
+  }
+
+  // Call work(deviceId); if the API refuses the id (one stored by an older page), the next call gets a new one.
+  async function withDeviceId(storageKey, prefix, work) {
+    try {
+      return await work(deviceId(storageKey, prefix));
+    } catch (err) {
+      if (err instanceof ApiError && err.code === "attempt.device_invalid") localStorage.removeItem(storageKey);
+      throw err;
+    }
+  }
+
   function text(id, value) {
     document.getElementById(id).textContent = value;
   }
@@ -110,5 +149,20 @@
     return isNaN(when.getTime()) ? String(iso) : when.toLocaleString();
   }
 
-  window.Realname = { REASON_TEXT, CATEGORY_TEXT, ApiError, call, setToken, hasToken: () => Boolean(token), showState, showError, text, formatTime };
+  window.Realname = {
+    REASON_TEXT,
+    CATEGORY_TEXT,
+    ApiError,
+    call,
+    setToken,
+    hasToken: () => Boolean(token),
+    showState,
+    showError,
+    guard,
+    onUnauthenticated,
+    deviceId,
+    withDeviceId,
+    text,
+    formatTime,
+  };
 })();

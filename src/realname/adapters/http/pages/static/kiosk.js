@@ -1,10 +1,13 @@
-// The store kiosk: one customer visit from the clerk's sign-in to the receipt.
+// The store kiosk: one customer visit from the clerk's sign-in to the receipt. The clerk says what the visit is
+// for (a new number, a SIM replacement, a surrender, a re-verification), the customer's identity is checked
+// (verification.js), then the service is done and its receipt shown.
 // Every screen is a <section data-screen>; <main data-state> names the one shown, so tests wait for it.
 // The page only calls the API and shows its answers; every decision is the server's.
 "use strict";
 
 (function () {
   const R = window.Realname;
+  const V = window.RealnameVerification;
   const $ = (id) => document.getElementById(id);
 
   const NEXT_STEP_TEXT = {
@@ -16,43 +19,63 @@
     retry_or_review: "Next: try again with a new challenge, or end the visit and ask for a manual review.",
   };
 
-  const visit = {
+  // The services a verified owner can ask for, by the purpose the API knows them by, and by the next step
+  // the API names after a passed face check. Whether a service may happen is the API's answer, not the page's.
+  const OWNER_SERVICES = {
+    sim_replacement: {
+      nextStep: "scan_new_sim",
+      path: "sim-replacement",
+      hint: "Ask the customer for the number whose SIM card is replaced, then scan the new SIM card.",
+      submit: "Bind the new SIM card",
+      title: "SIM card replaced",
+      happened: (number, receipt) =>
+        "The new SIM card " + receipt.iccid + " now serves " + number + ". The old SIM card no longer works.",
+      next: "Give the customer the new SIM card and keep the old one for destruction.",
+    },
+    surrender: {
+      nextStep: "confirm_surrender",
+      path: "surrender",
+      hint: "Ask the customer for the number they give up. It stops working at once.",
+      submit: "Surrender the number",
+      title: "Number surrendered",
+      happened: (number) => "Number " + number + " no longer belongs to this customer and has stopped working.",
+      next:
+        "Take back the SIM card for destruction. The number rests for a cooling-off period before anyone else " +
+        "can have it.",
+    },
+    reverify: {
+      nextStep: "confirm_reverification",
+      path: "reverification",
+      hint: "Ask the customer for the suspended number.",
+      submit: "Re-activate the number",
+      title: "Number active again",
+      happened: (number) => "Number " + number + " is active again.",
+      next: "The customer can use the number with their current SIM card straight away.",
+    },
+  };
+  const PURPOSE_TEXT = {
+    register: "Register a new number",
+    sim_replacement: "Replace a SIM card",
+    surrender: "Surrender a number",
+    reverify: "Re-verify a suspended number",
+  };
+
+  const NO_VISIT = {
     attemptId: null,
-    photo: null,
-    photoUrl: null,
+    purpose: null,
+    service: null,
     msisdn: null,
     idempotencyKey: null,
     numbersAfter: "",
   };
-
-  function deviceId() {
-    let id = localStorage.getItem("realname.device_id");
-    if (!id) {
-      id = "kiosk-" + crypto.randomUUID().replace(/-/g, "").slice(0, 16);
-      localStorage.setItem("realname.device_id", id);
-    }
-    return id;
-  }
-
-  async function guarded(work) {
-    R.showError(null);
-    try {
-      await work();
-    } catch (err) {
-      if (err instanceof R.ApiError && err.status === 401) {
-        signOut();
-      }
-      R.showError(err);
-    }
-  }
+  const visit = { ...NO_VISIT };
 
   function busy(button, on) {
     if (button) button.disabled = on;
   }
 
   function whoAmI() {
-    const who = sessionStorage.getItem("realname.who") || "";
-    R.text("who", who);
+    R.text("who", sessionStorage.getItem("realname.who") || "");
     $("sign-out").hidden = !R.hasToken();
   }
 
@@ -64,19 +87,33 @@
     R.showState("signin");
   }
 
-  function resetVisit() {
-    if (visit.photoUrl) URL.revokeObjectURL(visit.photoUrl);
-    Object.assign(visit, { attemptId: null, photo: null, photoUrl: null, msisdn: null, idempotencyKey: null, numbersAfter: "" });
-    $("document-form").reset();
-    $("photo-preview").hidden = true;
+  function showPurpose(purpose) {
+    $("app").dataset.purpose = purpose || "";
+    R.text("visit-purpose", purpose ? "Visit: " + PURPOSE_TEXT[purpose] : "");
+    $("visit-purpose").hidden = !purpose;
   }
 
-  // --- sign-in and start ------------------------------------------------------------------------------------
+  // End the visit: forget the attempt and, unless the same customer stays for another service, the customer.
+  function endVisit({ sameCustomer }) {
+    Object.assign(visit, NO_VISIT);
+    if (!sameCustomer) V.forget();
+    $("numbers-form").reset();
+    $("service-form").reset();
+    showPurpose(null);
+    $("same-customer-note").hidden = !sameCustomer;
+    R.showState("start");
+  }
+
+  function resetVisit() {
+    endVisit({ sameCustomer: false });
+  }
+
+  // --- sign-in and the visit's purpose ----------------------------------------------------------------------
 
   $("signin-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const form = event.currentTarget;
-    guarded(async () => {
+    R.guard(async () => {
       const body = await R.call("POST", "/v1/auth/token", {
         json: { staff_id: form.staff_id.value.trim(), credential: form.credential.value },
       });
@@ -89,149 +126,69 @@
   });
 
   $("sign-out").addEventListener("click", signOut);
+  R.onUnauthenticated(signOut);
 
-  $("start-attempt").addEventListener("click", (event) => {
-    const button = event.currentTarget;
-    busy(button, true);
-    guarded(async () => {
-      resetVisit();
-      const attempt = await R.call("POST", "/v1/attempts", { json: { purpose: "register", device_id: deviceId() } });
-      visit.attemptId = attempt.id;
-      R.showState("document");
-    }).finally(() => busy(button, false));
-  });
+  const DEVICE_KEY = "realname.device_id";
 
-  // --- document ---------------------------------------------------------------------------------------------
-
-  $("document-form").id_photo.addEventListener("change", (event) => {
-    const file = event.currentTarget.files[0];
-    if (visit.photoUrl) URL.revokeObjectURL(visit.photoUrl);
-    visit.photo = file || null;
-    visit.photoUrl = file ? URL.createObjectURL(file) : null;
-    $("photo-preview").src = visit.photoUrl || "";
-    $("photo-preview").hidden = !file;
-  });
-
-  $("document-form").long_term.addEventListener("change", (event) => {
-    $("document-form").expiry.disabled = event.currentTarget.checked;
-  });
-
-  $("document-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    const form = event.currentTarget;
-    guarded(async () => {
-      const body = {
-        kind: form.kind.value,
-        value: form.value.value.trim(),
-        expiry: form.long_term.checked ? "long_term" : form.expiry.value || null,
-        birth_date: form.birth_date.value || null,
-        sex: form.sex.value || null,
-      };
-      const answer = await R.call("POST", "/v1/attempts/" + visit.attemptId + "/document", { json: body });
-      showDocumentResult(answer.check);
-    });
-  });
-
-  function showDocumentResult(check) {
-    const list = $("document-reasons");
-    list.replaceChildren();
-    for (const reason of check.reasons) {
-      const item = document.createElement("li");
-      item.textContent = R.REASON_TEXT[reason] || reason;
-      item.dataset.reason = reason;
-      list.append(item);
-    }
-    $("document-verdict").textContent = check.valid ? "Document accepted" : "Document not accepted";
-    $("document-verdict").className = "verdict " + (check.valid ? "ok" : "bad");
-    $("to-consent").hidden = !check.valid;
-    R.showState("document_result");
+  function showDeviceId() {
+    R.text("device-id", R.deviceId(DEVICE_KEY, "kiosk"));
   }
 
-  $("document-again").addEventListener("click", () => R.showState("document"));
-
-  // --- consent ----------------------------------------------------------------------------------------------
-
-  let consentVersion = null;
-
-  $("to-consent").addEventListener("click", () =>
-    guarded(async () => {
-      const consent = await R.call("GET", "/v1/consent");
-      consentVersion = consent.version;
-      R.text("consent-version", consent.version);
-      R.text("consent-text", consent.text);
-      R.showState("consent");
-    })
-  );
-
-  function answerConsent(accepted) {
-    guarded(async () => {
-      const attempt = await R.call("POST", "/v1/attempts/" + visit.attemptId + "/consent", {
-        json: { version: consentVersion, accepted },
+  for (const button of document.querySelectorAll("[data-screen=start] button[data-purpose]")) {
+    button.addEventListener("click", () => {
+      busy(button, true);
+      R.guard(async () => {
+        const purpose = button.dataset.purpose;
+        const attempt = await R.withDeviceId(DEVICE_KEY, "kiosk", (device_id) =>
+          R.call("POST", "/v1/attempts", { json: { purpose, device_id } })
+        );
+        visit.attemptId = attempt.id;
+        visit.purpose = attempt.purpose;
+        showPurpose(attempt.purpose);
+        $("same-customer-note").hidden = true;
+        V.begin(attempt.id);
+      }).finally(() => {
+        busy(button, false);
+        showDeviceId();
       });
-      if (attempt.state === "manual_review") R.showState("manual_review");
-      else await runChallenge();
     });
   }
 
-  $("consent-accept").addEventListener("click", () => answerConsent(true));
-  $("consent-decline").addEventListener("click", () => answerConsent(false));
+  $("forget-customer").addEventListener("click", resetVisit);
 
-  // --- challenge: camera, prompts, recording, upload --------------------------------------------------------
+  // --- identity check (verification.js) and its decision ----------------------------------------------------
 
-  async function runChallenge() {
-    RealnameCapture.reset();
-    R.showState("challenge");
-    try {
-      const challenge = await R.call("POST", "/v1/attempts/" + visit.attemptId + "/challenge");
-      const clip = await RealnameCapture.capture(challenge);
-      R.showState("uploading");
-      const form = new FormData();
-      form.append("nonce", challenge.nonce);
-      form.append("clip", clip.blob, clip.fileName);
-      form.append("id_photo", visit.photo, visit.photo.name || "id-photo.jpg");
-      const decision = await R.call("POST", "/v1/attempts/" + visit.attemptId + "/liveness", { form });
-      showDecision(decision);
-    } catch (err) {
-      showDecision(null);
-      throw err;
-    }
+  V.setup({
+    verdicts: {
+      passed: "Verified: the customer is who the ID says",
+      rejected: "Not verified",
+      error: "The face check could not be completed",
+    },
+    onManualReview: () => R.showState("manual_review"),
+    onDecision: (decision) => {
+      const passed = decision !== null && decision.passed;
+      const nextStep = decision === null ? "retry_or_review" : decision.next_step;
+      R.text("decision-next", NEXT_STEP_TEXT[nextStep] || "");
+      visit.service = passed ? ownerServiceFor(nextStep) : null;
+      $("to-numbers").hidden = !(passed && nextStep === "choose_number");
+      $("to-service").hidden = !visit.service;
+      R.text("to-service", visit.service ? "Continue: " + PURPOSE_TEXT[visit.service].toLowerCase() : "");
+    },
+  });
+
+  function ownerServiceFor(nextStep) {
+    return Object.keys(OWNER_SERVICES).find((purpose) => OWNER_SERVICES[purpose].nextStep === nextStep) || null;
   }
-
-  function showDecision(decision) {
-    const verdict = $("decision-verdict");
-    const root = $("app");
-    if (decision === null) {
-      root.dataset.outcome = "error";
-      verdict.textContent = "The face check could not be completed";
-      verdict.className = "verdict bad";
-      R.text("decision-category", "");
-      R.text("decision-next", NEXT_STEP_TEXT.retry_or_review);
-    } else {
-      root.dataset.outcome = decision.passed ? "approved" : "rejected";
-      verdict.textContent = decision.passed ? "Verified: the customer is who the ID says" : "Not verified";
-      verdict.className = "verdict " + (decision.passed ? "ok" : "bad");
-      const category = decision.reason_category;
-      $("decision-category").dataset.category = category || "";
-      R.text("decision-category", category ? "Reason: " + (R.CATEGORY_TEXT[category] || category) + " (" + category + ")" : "");
-      R.text("decision-next", NEXT_STEP_TEXT[decision.next_step] || "");
-    }
-    const passed = decision !== null && decision.passed;
-    $("to-numbers").hidden = !passed;
-    $("retry-challenge").hidden = passed;
-    R.showState("decision");
-  }
-
-  $("retry-challenge").addEventListener("click", () => guarded(runChallenge));
 
   $("abandon").addEventListener("click", () =>
-    guarded(async () => {
+    R.guard(async () => {
       await R.call("POST", "/v1/attempts/" + visit.attemptId + "/abandon");
       resetVisit();
       R.showState("ended");
     })
   );
 
-  // --- number picker, SIM, receipt --------------------------------------------------------------------------
+  // --- a new number: picker, SIM, receipt -------------------------------------------------------------------
 
   async function loadNumbers(after) {
     const form = $("numbers-form");
@@ -247,7 +204,7 @@
       button.className = "number";
       button.textContent = number.msisdn;
       button.dataset.msisdn = number.msisdn;
-      button.addEventListener("click", () => guarded(() => reserve(number.msisdn)));
+      button.addEventListener("click", () => R.guard(() => reserve(number.msisdn)));
       item.append(button);
       list.append(item);
     }
@@ -263,17 +220,17 @@
   }
 
   $("to-numbers").addEventListener("click", () =>
-    guarded(async () => {
+    R.guard(async () => {
       await loadNumbers("");
       R.showState("numbers");
     })
   );
   $("numbers-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    guarded(() => loadNumbers(""));
+    R.guard(() => loadNumbers(""));
   });
-  $("numbers-more").addEventListener("click", () => guarded(() => loadNumbers(visit.numbersAfter)));
-  $("numbers-first").addEventListener("click", () => guarded(() => loadNumbers("")));
+  $("numbers-more").addEventListener("click", () => R.guard(() => loadNumbers(visit.numbersAfter)));
+  $("numbers-first").addEventListener("click", () => R.guard(() => loadNumbers("")));
 
   async function reserve(msisdn) {
     const held = await R.call("POST", "/v1/attempts/" + visit.attemptId + "/reservation", { json: { msisdn } });
@@ -289,26 +246,99 @@
     const form = event.currentTarget;
     const button = form.querySelector("button[type=submit]");
     busy(button, true);
-    guarded(async () => {
+    R.guard(async () => {
       // The same key on every retry of this completion: the server answers a retry with the first result.
       const receipt = await R.call("POST", "/v1/attempts/" + visit.attemptId + "/registration", {
         json: { msisdn: visit.msisdn, iccid: form.iccid.value.replace(/\s+/g, "") },
         headers: { "Idempotency-Key": visit.idempotencyKey },
       });
       form.reset();
-      showReceipt(receipt);
+      showReceipt({
+        title: "Registered",
+        happened: "Number " + receipt.number + " is registered to the customer.",
+        rows: receiptRows(receipt, "SIM"),
+        next: "Give the customer the SIM card; the number works once it is inserted.",
+      });
     }).finally(() => busy(button, false));
   });
 
-  function showReceipt(receipt) {
-    const rows = [
+  // --- services for the verified owner of a number ----------------------------------------------------------
+
+  $("to-service").addEventListener("click", () => {
+    const form = $("service-form");
+    const service = visit.service;
+    const texts = OWNER_SERVICES[service];
+    R.text("service-title", PURPOSE_TEXT[service]);
+    R.text("service-hint", texts.hint);
+    R.text("service-submit", texts.submit);
+    // Only the fields this service sends are shown, required and enabled.
+    for (const label of form.querySelectorAll("label[data-for]")) {
+      const used = label.dataset.for === service;
+      label.hidden = !used;
+      for (const input of label.querySelectorAll("input")) {
+        input.disabled = !used;
+        input.required = used;
+      }
+    }
+    R.showState("service");
+  });
+
+  $("service-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    const button = $("service-submit");
+    const texts = OWNER_SERVICES[visit.service];
+    busy(button, true);
+    R.guard(async () => {
+      const body = { msisdn: form.msisdn.value.trim() };
+      if (!form.iccid.disabled) body.iccid = form.iccid.value.replace(/\s+/g, "");
+      const answer = await R.call("POST", "/v1/attempts/" + visit.attemptId + "/" + texts.path, { json: body });
+      form.reset();
+      // A SIM replacement answers with a receipt (number and SIM masked by the server); a surrender or a
+      // re-verification with the completed attempt, which does not carry the number: it is masked here.
+      const number = answer.number || masked(body.msisdn);
+      showReceipt({
+        title: texts.title,
+        happened: texts.happened(number, answer),
+        rows: answer.number ? receiptRows(answer, "New SIM") : attemptRows(answer, number),
+        next: texts.next,
+      });
+    }).finally(() => busy(button, false));
+  });
+
+  function masked(msisdn) {
+    const digits = msisdn.replace(/\D/g, "");
+    const keepEnd = digits.length > 8 ? 4 : 2;
+    return digits.slice(0, 3) + "*".repeat(Math.max(0, digits.length - 3 - keepEnd)) + digits.slice(-keepEnd);
+  }
+
+  // --- receipts ---------------------------------------------------------------------------------------------
+
+  function receiptRows(receipt, simLabel) {
+    return [
       ["Number", receipt.number],
-      ["SIM", receipt.iccid],
+      [simLabel, receipt.iccid],
       ["Outlet", receipt.outlet],
       ["Numbers held under this ID", String(receipt.numbers_held_under_this_id)],
       ["Issued", R.formatTime(receipt.issued_at)],
       ["Reference", receipt.attempt_id],
     ];
+  }
+
+  function attemptRows(attempt, number) {
+    return [
+      ["Number", number],
+      ["Visit", attempt.state],
+      ["Outlet", attempt.outlet],
+      ["Started", R.formatTime(attempt.created_at)],
+      ["Reference", attempt.id],
+    ];
+  }
+
+  function showReceipt({ title, happened, rows, next }) {
+    R.text("receipt-title", title);
+    R.text("receipt-what", happened);
+    R.text("receipt-next", "Next: " + next);
     const list = $("receipt");
     list.replaceChildren();
     for (const [label, value] of rows) {
@@ -321,16 +351,14 @@
     R.showState("receipt");
   }
 
+  $("same-customer").addEventListener("click", () => endVisit({ sameCustomer: true }));
   for (const id of ["next-customer", "manual-next", "ended-next"]) {
-    $(id).addEventListener("click", () => {
-      resetVisit();
-      R.showState("start");
-    });
+    $(id).addEventListener("click", resetVisit);
   }
 
   // --- boot -------------------------------------------------------------------------------------------------
 
-  R.text("device-id", deviceId());
+  showDeviceId();
   whoAmI();
   R.showState(R.hasToken() ? "start" : "signin");
 })();

@@ -1,0 +1,152 @@
+// The identity check shared by the kiosk and the self-service page: the ID document and its check, biometric
+// consent, then the face check (challenge, capture, upload) that ends in the API's decision.
+// It drives the screens of verification.html and, on the page's own decision screen, the elements
+// decision-verdict, decision-category and retry-challenge. The page says which attempt is checked, the verdict
+// wording, and what follows a decision. Every verdict is the server's; nothing is decided here.
+"use strict";
+
+(function () {
+  const R = window.Realname;
+  const $ = (id) => document.getElementById(id);
+  const person = { attemptId: null, photo: null, photoUrl: null, consentVersion: null };
+  let page = null;
+
+  function attemptPath(step) {
+    return "/v1/attempts/" + person.attemptId + "/" + step;
+  }
+
+  // Check the person for this attempt. What was typed for the same person before stays in the form.
+  function begin(attemptId) {
+    person.attemptId = attemptId;
+    R.showState("document");
+  }
+
+  // Forget the person: document details, chip photo and its preview.
+  function forget() {
+    if (person.photoUrl) URL.revokeObjectURL(person.photoUrl);
+    Object.assign(person, { attemptId: null, photo: null, photoUrl: null, consentVersion: null });
+    const form = $("document-form");
+    form.reset();
+    form.expiry.disabled = false;
+    $("photo-preview").hidden = true;
+    $("photo-preview").removeAttribute("src");
+  }
+
+  // --- document ---------------------------------------------------------------------------------------------
+
+  function wireDocument() {
+    const form = $("document-form");
+    form.id_photo.addEventListener("change", (event) => {
+      const file = event.currentTarget.files[0];
+      if (person.photoUrl) URL.revokeObjectURL(person.photoUrl);
+      person.photo = file || null;
+      person.photoUrl = file ? URL.createObjectURL(file) : null;
+      $("photo-preview").src = person.photoUrl || "";
+      $("photo-preview").hidden = !file;
+    });
+    form.long_term.addEventListener("change", (event) => {
+      form.expiry.disabled = event.currentTarget.checked;
+    });
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      R.guard(async () => {
+        const answer = await R.call("POST", attemptPath("document"), {
+          json: {
+            kind: form.kind.value,
+            value: form.value.value.trim(),
+            expiry: form.long_term.checked ? "long_term" : form.expiry.value || null,
+            birth_date: form.birth_date.value || null,
+            sex: form.sex.value || null,
+          },
+        });
+        showDocumentCheck(answer.check);
+      });
+    });
+    $("document-again").addEventListener("click", () => R.showState("document"));
+  }
+
+  function showDocumentCheck(check) {
+    const list = $("document-reasons");
+    list.replaceChildren();
+    for (const reason of check.reasons) {
+      const item = document.createElement("li");
+      item.textContent = R.REASON_TEXT[reason] || reason;
+      item.dataset.reason = reason;
+      list.append(item);
+    }
+    $("document-verdict").textContent = check.valid ? "Document accepted" : "Document not accepted";
+    $("document-verdict").className = "verdict " + (check.valid ? "ok" : "bad");
+    $("to-consent").hidden = !check.valid;
+    R.showState("document_result");
+  }
+
+  // --- consent ----------------------------------------------------------------------------------------------
+
+  function wireConsent() {
+    $("to-consent").addEventListener("click", () =>
+      R.guard(async () => {
+        const consent = await R.call("GET", "/v1/consent");
+        person.consentVersion = consent.version;
+        R.text("consent-version", consent.version);
+        R.text("consent-text", consent.text);
+        R.showState("consent");
+      })
+    );
+    const answer = (accepted) =>
+      R.guard(async () => {
+        const attempt = await R.call("POST", attemptPath("consent"), {
+          json: { version: person.consentVersion, accepted },
+        });
+        if (attempt.state === "manual_review") page.onManualReview(attempt);
+        else await runChallenge();
+      });
+    $("consent-accept").addEventListener("click", () => answer(true));
+    $("consent-decline").addEventListener("click", () => answer(false));
+  }
+
+  // --- face check: challenge, capture, upload, decision -----------------------------------------------------
+
+  async function runChallenge() {
+    RealnameCapture.reset();
+    R.showState("challenge");
+    try {
+      const challenge = await R.call("POST", attemptPath("challenge"));
+      const clip = await RealnameCapture.capture(challenge);
+      R.showState("uploading");
+      const form = new FormData();
+      form.append("nonce", challenge.nonce);
+      form.append("clip", clip.blob, clip.fileName);
+      form.append("id_photo", person.photo, person.photo.name || "id-photo.jpg");
+      showDecision(await R.call("POST", attemptPath("liveness"), { form }));
+    } catch (err) {
+      showDecision(null);
+      throw err;
+    }
+  }
+
+  // decision is the API's answer, or null when the check could not be completed (the error is shown too).
+  function showDecision(decision) {
+    const passed = decision !== null && decision.passed;
+    $("app").dataset.outcome = decision === null ? "error" : passed ? "approved" : "rejected";
+    const verdict = $("decision-verdict");
+    verdict.textContent = page.verdicts[passed ? "passed" : decision === null ? "error" : "rejected"];
+    verdict.className = "verdict " + (passed ? "ok" : "bad");
+    const category = decision && decision.reason_category;
+    $("decision-category").dataset.category = category || "";
+    const reason = category ? (R.CATEGORY_TEXT[category] || category) + " (" + category + ")" : "";
+    R.text("decision-category", reason ? "Reason: " + reason : "");
+    $("retry-challenge").hidden = passed;
+    page.onDecision(decision);
+    R.showState("decision");
+  }
+
+  // page: {verdicts: {passed, rejected, error}, onManualReview(attempt), onDecision(decision or null)}.
+  function setup(pageHooks) {
+    page = pageHooks;
+    wireDocument();
+    wireConsent();
+    $("retry-challenge").addEventListener("click", () => R.guard(runChallenge));
+  }
+
+  window.RealnameVerification = { setup, begin, forget };
+})();
