@@ -135,7 +135,7 @@ class World:
             "sim-replacement": {"msisdn": MSISDN, "iccid": ICCID},
             "surrender": {"msisdn": MSISDN},
             "reverification": {"msisdn": MSISDN},
-            "reports": {"msisdn": MSISDN},
+            "reports": {"number_ref": "no-such-ref"},
             "sessions": {"device_id": "phone-1"},
             "decision": {"decision": "reject", "reason": "access matrix"},
         }

@@ -269,8 +269,13 @@ def test_subscriber_sees_records_and_reports_a_number(store: Store) -> None:
     assert ID_A not in str(records)
 
     assert store.client.get("/v1/numbers/available", headers=me).status_code == 403
-    reported = store.client.post("/v1/self/reports", json={"msisdn": "13800130011"}, headers=me)
+    someone_elses = store.client.post("/v1/self/reports", json={"number_ref": "not-a-ref"}, headers=me)
+    assert someone_elses.status_code == 404 and someone_elses.json()["code"] == "number.not_held"
+    (held,) = records["numbers"]
+    reported = store.client.post("/v1/self/reports", json={"number_ref": held["ref"]}, headers=me)
     assert reported.status_code == 202
+    again = store.client.get("/v1/self/records", headers=me).json()
+    assert [n["state"] for n in again["numbers"]] == ["suspended"]
 
     reviewer_1, reviewer_2 = store.staff(Role.REVIEWER, name="R1"), store.staff(Role.REVIEWER, name="R2")
     cases = store.client.get("/v1/review/cases", headers=reviewer_1).json()

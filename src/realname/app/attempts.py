@@ -604,6 +604,7 @@ class Registration:
                     number = uow.numbers.get(binding.msisdn)
                     numbers.append(
                         HeldNumber(
+                            binding.id,
                             binding.msisdn.masked,
                             number.state.value if number else "unknown",
                             binding.started_at.isoformat(timespec="seconds"),
@@ -629,11 +630,21 @@ class Registration:
             uow.commit()
         return SubscriberRecords(tuple(numbers), attempts, accesses)
 
-    def report_not_mine(self, actor: Actor, attempt_id: str, msisdn: Msisdn) -> None:
-        """The verified person says a number under their ID is not theirs: suspend it and open a case."""
+    def report_not_mine(self, actor: Actor, attempt_id: str, number_ref: str) -> None:
+        """The verified person says a number under their ID is not theirs: suspend it and open a case.
+
+        ``number_ref`` is the ``ref`` of a number in :meth:`subscriber_records` (the page never needs the
+        number in clear).
+        """
         now = self._d.clock.now()
         with self._d.uow() as uow:
             attempt = self._owner_attempt(uow, actor, attempt_id, Purpose.SELF_SERVICE)
+            subscriber = uow.subscribers.find(attempt.id_index) if attempt.id_index else None
+            held = uow.bindings.active_of_subscriber(subscriber.id) if subscriber else ()
+            binding = next((b for b in held if b.id == number_ref), None)
+            if binding is None:
+                raise NotFound("the verified person holds no such number", code="number.not_held")
+            msisdn = binding.msisdn
             number, _, _ = self._owned_binding(uow, attempt, msisdn)
             if number.state is NumberState.ACTIVE:
                 number.suspend()
@@ -737,6 +748,9 @@ def _matches(digits: str, pattern: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class HeldNumber:
+    """One of the verified person's numbers, masked; ``ref`` names it in a "not mine" report."""
+
+    ref: str
     msisdn_masked: str
     state: str
     since: str

@@ -246,7 +246,7 @@ def build_router() -> APIRouter:
         records = svc.registration.subscriber_records(actor, _own_attempt(actor))
         return s.RecordsView(
             numbers=[
-                s.HeldNumberView(number=n.msisdn_masked, state=n.state, since=n.since, outlet=n.outlet_code)
+                s.HeldNumberView(ref=n.ref, number=n.msisdn_masked, state=n.state, since=n.since, outlet=n.outlet_code)
                 for n in records.numbers
             ],
             attempts=[
@@ -260,9 +260,10 @@ def build_router() -> APIRouter:
         )
 
     @router.post("/self/reports", status_code=202, tags=["self-service"])
-    def report_not_mine(body: s.OwnerStepRequest, svc: Services, actor: CurrentActor) -> dict[str, str]:
-        """Report a number under your ID as not yours: it is suspended and a reviewer looks into it."""
-        svc.registration.report_not_mine(actor, _own_attempt(actor), Msisdn.parse(body.msisdn))
+    def report_not_mine(body: s.NotMineReport, svc: Services, actor: CurrentActor) -> dict[str, str]:
+        """Report a number under your ID as not yours (by its ``ref`` from your records): it is suspended and a
+        reviewer looks into it."""
+        svc.registration.report_not_mine(actor, _own_attempt(actor), body.number_ref)
         return {"status": "reported", "number_state": "suspended"}
 
     @router.get("/review/cases", response_model=list[s.ReviewCaseView], tags=["review"])

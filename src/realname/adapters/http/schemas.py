@@ -142,6 +142,10 @@ class OwnerStepRequest(Strict):
     msisdn: str = Field(min_length=7, max_length=20)
 
 
+class NotMineReport(Strict):
+    number_ref: str = Field(min_length=1, max_length=64, description="The number's ref from /v1/self/records")
+
+
 class SimReplacementRequest(Strict):
     msisdn: str = Field(min_length=7, max_length=20)
     iccid: str = Field(min_length=19, max_length=24)
@@ -158,6 +162,7 @@ class SelfServiceSession(BaseModel):
 
 
 class HeldNumberView(BaseModel):
+    ref: str = Field(description='Names this number in a "not mine" report')
     number: str
     state: str
     since: str

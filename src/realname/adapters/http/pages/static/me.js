@@ -39,7 +39,8 @@
       const row = document.createElement("tr");
       for (const value of cells) {
         const cell = document.createElement("td");
-        cell.textContent = value === null || value === undefined ? "" : String(value);
+        if (value instanceof Node) cell.append(value);
+        else cell.textContent = value === null || value === undefined ? "" : String(value);
         row.append(cell);
       }
       body.append(row);
@@ -47,7 +48,7 @@
     if (!rows.length) {
       const row = document.createElement("tr");
       const cell = document.createElement("td");
-      cell.colSpan = 4;
+      cell.colSpan = $(id).querySelectorAll("thead th").length;
       cell.className = "muted";
       cell.textContent = empty;
       row.append(cell);
@@ -59,7 +60,7 @@
     const records = await R.call("GET", "/v1/self/records");
     fillTable(
       "numbers-table",
-      records.numbers.map((n) => [n.number, n.state, R.formatTime(n.since), n.outlet]),
+      records.numbers.map((n) => [n.number, n.state, R.formatTime(n.since), n.outlet, notMineButton(n)]),
       "No number is registered under your ID."
     );
     fillTable(
@@ -78,19 +79,29 @@
   $("to-records").addEventListener("click", () => R.guard(showRecords));
   $("back-to-records").addEventListener("click", () => R.guard(showRecords));
 
-  $("report-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    const form = event.currentTarget;
+  // The server names each number by an opaque ref: the page never needs the number in clear.
+  function notMineButton(number) {
+    if (number.state !== "active") return "";
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "not-mine";
+    button.dataset.ref = number.ref;
+    button.dataset.number = number.number;
+    button.textContent = "Not mine";
+    button.addEventListener("click", () => reportNotMine(number.ref));
+    return button;
+  }
+
+  function reportNotMine(ref) {
     R.guard(async () => {
-      const answer = await R.call("POST", "/v1/self/reports", { json: { msisdn: form.msisdn.value.trim() } });
-      form.reset();
+      const answer = await R.call("POST", "/v1/self/reports", { json: { number_ref: ref } });
       R.text(
         "reported-text",
         "The number is now " + answer.number_state + ". A reviewer will look into it; the store that registered it will be asked for its evidence."
       );
       R.showState("reported");
     });
-  });
+  }
 
   R.setToken("");
   R.showState("intro");
