@@ -47,4 +47,5 @@ def build_face_engine(
     if name == "dlib":
         return DlibFaceEngine.load(pinned.threshold, lock=lock)
     models = onnx_models() if onnx_models else OnnxFaceModels.load(models_dir, threads=threads, lock=lock)
-    return OnnxFaceEngine(models, pinned.threshold)
+    # With two or more threads per call, the mirror image is embedded on a second thread (lower latency).
+    return OnnxFaceEngine(models, pinned.threshold, mirror_in_parallel=threads >= 2)

@@ -6,6 +6,9 @@ quality from the face crop, fr_pose (yaw, pitch) and fr_eye. Stateless per call;
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from realname.adapters.vision.onnx_models import FaceBox, FloatArray, ImageArray, OnnxFaceModels
@@ -23,10 +26,17 @@ ID_PHOTO_MIN_HEIGHT_PX = 252
 class OnnxFaceEngine:
     """Matching with fr_feature cosine similarity; ``threshold`` comes calibrated from ``models.lock``."""
 
-    def __init__(self, models: OnnxFaceModels, threshold: float, *, name: str = "onnx") -> None:
+    def __init__(
+        self, models: OnnxFaceModels, threshold: float, *, name: str = "onnx", mirror_in_parallel: bool = False
+    ) -> None:
+        """``mirror_in_parallel``: embed the mirror image on a second thread while the caller's thread embeds
+        the face (onnxruntime releases the GIL), for when a second core is there to take it."""
         self._models = models
         self._threshold = threshold
         self._name = name
+        self._mirror_in_parallel = mirror_in_parallel
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     @property
     def name(self) -> str:
@@ -59,9 +69,19 @@ class OnnxFaceEngine:
         """
         aligned = self._models.aligned_face(rgb, landmarks)
         mirrored = np.ascontiguousarray(aligned[:, ::-1])
-        total = self._models.embed_aligned(aligned) + self._models.embed_aligned(mirrored)
+        if self._mirror_in_parallel:
+            pending = self._mirror_pool().submit(self._models.embed_aligned, mirrored)
+            total = self._models.embed_aligned(aligned) + pending.result()
+        else:
+            total = self._models.embed_aligned(aligned) + self._models.embed_aligned(mirrored)
         normalised: FloatArray = (total / np.linalg.norm(total)).astype(np.float32)
         return normalised
+
+    def _mirror_pool(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-mirror")
+            return self._pool
 
     def _analyse(self, unpadded: ImageArray, *, measure_live_quality: bool) -> FaceAnalysis:
         rgb = pad_for_detection(unpadded)
