@@ -231,13 +231,21 @@ def test_owner_surrenders_replaces_sim_and_reverifies(store: Store) -> None:
     reverified = store.client.post(
         f"/v1/attempts/{again['attempt_id']}/reverification", json={"msisdn": "13800130005"}, headers=clerk
     )
-    assert reverified.status_code == 200 and reverified.json()["state"] == "completed"
+    assert reverified.status_code == 200, reverified.text
+    assert reverified.json()["number"] == "138****0005" and reverified.json()["number_state"] == "active"
+    assert reverified.json()["cooling_until"] is None
+    assert store.client.get(f"/v1/attempts/{again['attempt_id']}", headers=clerk).json()["state"] == "completed"
 
     leaving = store.verified(clerk, purpose="surrender")
     gone = store.client.post(
         f"/v1/attempts/{leaving['attempt_id']}/surrender", json={"msisdn": "13800130005"}, headers=clerk
     )
-    assert gone.status_code == 200
+    assert gone.status_code == 200, gone.text
+    receipt = gone.json()
+    assert receipt["number"] == "138****0005" and receipt["number_state"] == "cooling"
+    assert receipt["numbers_held_under_this_id"] == 0
+    assert receipt["cooling_until"] > receipt["issued_at"]
+    assert "13800130005" not in gone.text
     page = store.client.get("/v1/numbers/available", params={"prefix": "13800130005"}, headers=clerk).json()
     assert page["numbers"] == []  # cooling off, not offered
 

@@ -428,7 +428,7 @@ def test_returning_owner_reverifies_replaces_the_sim_and_surrenders_at_the_kiosk
         kiosk.shot("reverified")
         assert p.text_content("#receipt-title") == "Number active again"
         assert p.text_content("#receipt-what") == f"Number {shown} is active again."
-        assert receipt()["Number"] == shown and receipt()["Visit"] == "completed"
+        assert receipt()["Number"] == shown and receipt()["Number is now"] == "active"
         assert msisdn not in (p.text_content("main") or "")
         assert _number_now(server, msisdn) == ("active", first_sim)
         reverify_attempt = api.get(f"/v1/attempts/{receipt()['Reference']}").json()
@@ -476,6 +476,8 @@ def test_returning_owner_reverifies_replaces_the_sim_and_surrenders_at_the_kiosk
         assert shown in (p.text_content("#receipt-what") or "") and "cooling-off" in (
             p.text_content("#receipt-next") or ""
         )
+        assert receipt()["Number is now"] == "cooling" and "Offered again after" in receipt()
+        assert receipt()["Numbers held under this ID"] == "0"
         assert "similarity" not in (p.text_content("main") or "").lower()
         assert _number_now(server, msisdn) == ("cooling", None)
         surrender_attempt = api.get(f"/v1/attempts/{receipt()['Reference']}").json()

@@ -12,7 +12,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from realname.app.actors import Actor
 from realname.app.liveness import ChallengeStore, ImageRgb, LivenessChecker, LivenessResponse, check_liveness
@@ -78,6 +78,31 @@ class Receipt:
             "attempt_id": self.attempt_id,
             "number": self.msisdn_masked,
             "iccid": self.iccid_masked,
+            "outlet": self.outlet_code,
+            "numbers_held_under_this_id": self.held_numbers,
+            "issued_at": self.issued_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerReceipt:
+    """What a surrender or a re-verification did, masked: the number's new state and, after a surrender, when
+    it may be offered again."""
+
+    attempt_id: str
+    msisdn_masked: str
+    number_state: str
+    cooling_until: str | None
+    outlet_code: str
+    held_numbers: int
+    issued_at: str
+
+    def as_dict(self) -> dict[str, JsonValue]:
+        return {
+            "attempt_id": self.attempt_id,
+            "number": self.msisdn_masked,
+            "number_state": self.number_state,
+            "cooling_until": self.cooling_until,
             "outlet": self.outlet_code,
             "numbers_held_under_this_id": self.held_numbers,
             "issued_at": self.issued_at,
@@ -531,7 +556,7 @@ class Registration:
             raise NotFound("the verified person holds no such number", code="number.not_held")
         return number, binding, subscriber.id
 
-    def complete_surrender(self, actor: Actor, attempt_id: str, msisdn: Msisdn) -> Attempt:
+    def complete_surrender(self, actor: Actor, attempt_id: str, msisdn: Msisdn) -> OwnerReceipt:
         """The verified owner gives the number up; it cools off before anyone else can have it."""
         now = self._d.clock.now()
         with self._d.uow() as uow:
@@ -544,8 +569,9 @@ class Registration:
             attempt.complete(now, str(msisdn))
             uow.attempts.save(attempt)
             self._audit(uow, actor, "number.surrendered", attempt, {"number": msisdn.masked})
+            held = len(uow.bindings.active_of_subscriber(subscriber_id))
             uow.commit()
-        return attempt
+        return _owner_receipt(attempt, msisdn, number, held, now)
 
     def replace_sim(self, actor: Actor, attempt_id: str, msisdn: Msisdn, iccid: Iccid) -> Receipt:
         """Bind a new SIM to the verified owner's number; the old SIM's binding ends (the card is dead)."""
@@ -576,19 +602,20 @@ class Registration:
             attempt.id, msisdn.masked, iccid.masked, attempt.outlet_code, held, now.isoformat(timespec="seconds")
         )
 
-    def complete_reverification(self, actor: Actor, attempt_id: str, msisdn: Msisdn) -> Attempt:
+    def complete_reverification(self, actor: Actor, attempt_id: str, msisdn: Msisdn) -> OwnerReceipt:
         """The verified owner of a suspended number re-verified in person: the number is active again."""
         now = self._d.clock.now()
         with self._d.uow() as uow:
             attempt = self._owner_attempt(uow, actor, attempt_id, Purpose.REVERIFY)
-            number, _, _ = self._owned_binding(uow, attempt, msisdn)
+            number, _, subscriber_id = self._owned_binding(uow, attempt, msisdn)
             number.reinstate()
             uow.numbers.save(number)
             attempt.complete(now, str(msisdn))
             uow.attempts.save(attempt)
             self._audit(uow, actor, "number.reverified", attempt, {"number": msisdn.masked})
+            held = len(uow.bindings.active_of_subscriber(subscriber_id))
             uow.commit()
-        return attempt
+        return _owner_receipt(attempt, msisdn, number, held, now)
 
     # -- self-service (一证通查) ----------------------------------------------------------------------
 
@@ -720,6 +747,19 @@ def is_borderline(match: FaceMatch | None, liveness_passed: bool) -> bool:
     if not liveness_passed or match is None or match.matched or match.similarity is None or match.reasons:
         return False
     return match.similarity >= match.threshold - BORDERLINE_MARGIN
+
+
+def _owner_receipt(attempt: Attempt, msisdn: Msisdn, number: PhoneNumber, held: int, now: datetime) -> OwnerReceipt:
+    cooling = number.cooling_until.isoformat(timespec="seconds") if number.cooling_until else None
+    return OwnerReceipt(
+        attempt.id,
+        msisdn.masked,
+        number.state.value,
+        cooling,
+        attempt.outlet_code,
+        held,
+        now.isoformat(timespec="seconds"),
+    )
 
 
 def self_actor(attempt_id: str) -> Actor:

@@ -133,6 +133,16 @@ class ReceiptView(BaseModel):
     issued_at: str
 
 
+class OwnerReceiptView(BaseModel):
+    attempt_id: str
+    number: str
+    number_state: str
+    cooling_until: str | None = Field(description="After a surrender: when the number may be offered again")
+    outlet: str
+    numbers_held_under_this_id: int
+    issued_at: str
+
+
 class HealthView(BaseModel):
     status: str
     version: str

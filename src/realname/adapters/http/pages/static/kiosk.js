@@ -294,23 +294,16 @@
       if (!form.iccid.disabled) body.iccid = form.iccid.value.replace(/\s+/g, "");
       const answer = await R.call("POST", "/v1/attempts/" + visit.attemptId + "/" + texts.path, { json: body });
       form.reset();
-      // A SIM replacement answers with a receipt (number and SIM masked by the server); a surrender or a
-      // re-verification with the completed attempt, which does not carry the number: it is masked here.
-      const number = answer.number || masked(body.msisdn);
+      // Every owner service answers with a receipt whose number (and SIM) the server has masked.
       showReceipt({
         title: texts.title,
-        happened: texts.happened(number, answer),
-        rows: answer.number ? receiptRows(answer, "New SIM") : attemptRows(answer, number),
+        happened: texts.happened(answer.number, answer),
+        rows: answer.iccid ? receiptRows(answer, "New SIM") : ownerRows(answer),
         next: texts.next,
       });
     }).finally(() => busy(button, false));
   });
 
-  function masked(msisdn) {
-    const digits = msisdn.replace(/\D/g, "");
-    const keepEnd = digits.length > 8 ? 4 : 2;
-    return digits.slice(0, 3) + "*".repeat(Math.max(0, digits.length - 3 - keepEnd)) + digits.slice(-keepEnd);
-  }
 
   // --- receipts ---------------------------------------------------------------------------------------------
 
@@ -325,14 +318,18 @@
     ];
   }
 
-  function attemptRows(attempt, number) {
-    return [
-      ["Number", number],
-      ["Visit", attempt.state],
-      ["Outlet", attempt.outlet],
-      ["Started", R.formatTime(attempt.created_at)],
-      ["Reference", attempt.id],
+  function ownerRows(receipt) {
+    const rows = [
+      ["Number", receipt.number],
+      ["Number is now", receipt.number_state],
     ];
+    if (receipt.cooling_until) rows.push(["Offered again after", R.formatTime(receipt.cooling_until)]);
+    return rows.concat([
+      ["Outlet", receipt.outlet],
+      ["Numbers held under this ID", String(receipt.numbers_held_under_this_id)],
+      ["Issued", R.formatTime(receipt.issued_at)],
+      ["Reference", receipt.attempt_id],
+    ]);
   }
 
   function showReceipt({ title, happened, rows, next }) {
