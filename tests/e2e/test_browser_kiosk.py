@@ -247,7 +247,10 @@ def test_real_clip_registers_a_number_end_to_end(liveness_clips: Path, tmp_path:
         receipt = p.text_content("#receipt") or ""
         assert msisdn not in receipt and msisdn[:3] in receipt and msisdn[-4:] in receipt
         assert "BJ-001" in receipt
-        assert p.locator("#receipt dd").nth(3).text_content() == "1"  # numbers held under this ID
+        shown_rows = dict(
+            zip(p.locator("#receipt dt").all_text_contents(), p.locator("#receipt dd").all_text_contents(), strict=True)
+        )
+        assert shown_rows["Numbers held under this ID"] == "1" and shown_rows["Number is now"] == "active"
 
 
 @pytest.mark.browser

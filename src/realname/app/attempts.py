@@ -66,12 +66,17 @@ class Decision:
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
+    """What a registration or an owner service did, masked. ``iccid_masked`` is the SIM now serving the number
+    (after a surrender: the SIM taken back); ``cooling_until`` is set after a surrender."""
+
     attempt_id: str
     msisdn_masked: str
     iccid_masked: str
     outlet_code: str
     held_numbers: int
     issued_at: str
+    number_state: str = "active"
+    cooling_until: str | None = None
 
     def as_dict(self) -> dict[str, JsonValue]:
         return {
@@ -81,31 +86,8 @@ class Receipt:
             "outlet": self.outlet_code,
             "numbers_held_under_this_id": self.held_numbers,
             "issued_at": self.issued_at,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class OwnerReceipt:
-    """What a surrender or a re-verification did, masked: the number's new state and, after a surrender, when
-    it may be offered again."""
-
-    attempt_id: str
-    msisdn_masked: str
-    number_state: str
-    cooling_until: str | None
-    outlet_code: str
-    held_numbers: int
-    issued_at: str
-
-    def as_dict(self) -> dict[str, JsonValue]:
-        return {
-            "attempt_id": self.attempt_id,
-            "number": self.msisdn_masked,
             "number_state": self.number_state,
             "cooling_until": self.cooling_until,
-            "outlet": self.outlet_code,
-            "numbers_held_under_this_id": self.held_numbers,
-            "issued_at": self.issued_at,
         }
 
 
@@ -556,7 +538,7 @@ class Registration:
             raise NotFound("the verified person holds no such number", code="number.not_held")
         return number, binding, subscriber.id
 
-    def complete_surrender(self, actor: Actor, attempt_id: str, msisdn: Msisdn) -> OwnerReceipt:
+    def complete_surrender(self, actor: Actor, attempt_id: str, msisdn: Msisdn) -> Receipt:
         """The verified owner gives the number up; it cools off before anyone else can have it."""
         now = self._d.clock.now()
         with self._d.uow() as uow:
@@ -571,7 +553,7 @@ class Registration:
             self._audit(uow, actor, "number.surrendered", attempt, {"number": msisdn.masked})
             held = len(uow.bindings.active_of_subscriber(subscriber_id))
             uow.commit()
-        return _owner_receipt(attempt, msisdn, number, held, now)
+        return _owner_receipt(attempt, msisdn, number, binding, held, now)
 
     def replace_sim(self, actor: Actor, attempt_id: str, msisdn: Msisdn, iccid: Iccid) -> Receipt:
         """Bind a new SIM to the verified owner's number; the old SIM's binding ends (the card is dead)."""
@@ -602,12 +584,12 @@ class Registration:
             attempt.id, msisdn.masked, iccid.masked, attempt.outlet_code, held, now.isoformat(timespec="seconds")
         )
 
-    def complete_reverification(self, actor: Actor, attempt_id: str, msisdn: Msisdn) -> OwnerReceipt:
+    def complete_reverification(self, actor: Actor, attempt_id: str, msisdn: Msisdn) -> Receipt:
         """The verified owner of a suspended number re-verified in person: the number is active again."""
         now = self._d.clock.now()
         with self._d.uow() as uow:
             attempt = self._owner_attempt(uow, actor, attempt_id, Purpose.REVERIFY)
-            number, _, subscriber_id = self._owned_binding(uow, attempt, msisdn)
+            number, binding, subscriber_id = self._owned_binding(uow, attempt, msisdn)
             number.reinstate()
             uow.numbers.save(number)
             attempt.complete(now, str(msisdn))
@@ -615,7 +597,7 @@ class Registration:
             self._audit(uow, actor, "number.reverified", attempt, {"number": msisdn.masked})
             held = len(uow.bindings.active_of_subscriber(subscriber_id))
             uow.commit()
-        return _owner_receipt(attempt, msisdn, number, held, now)
+        return _owner_receipt(attempt, msisdn, number, binding, held, now)
 
     # -- self-service (一证通查) ----------------------------------------------------------------------
 
@@ -749,16 +731,18 @@ def is_borderline(match: FaceMatch | None, liveness_passed: bool) -> bool:
     return match.similarity >= match.threshold - BORDERLINE_MARGIN
 
 
-def _owner_receipt(attempt: Attempt, msisdn: Msisdn, number: PhoneNumber, held: int, now: datetime) -> OwnerReceipt:
-    cooling = number.cooling_until.isoformat(timespec="seconds") if number.cooling_until else None
-    return OwnerReceipt(
+def _owner_receipt(
+    attempt: Attempt, msisdn: Msisdn, number: PhoneNumber, binding: Binding, held: int, now: datetime
+) -> Receipt:
+    return Receipt(
         attempt.id,
         msisdn.masked,
-        number.state.value,
-        cooling,
+        Iccid.parse(binding.iccid).masked,
         attempt.outlet_code,
         held,
         now.isoformat(timespec="seconds"),
+        number.state.value,
+        number.cooling_until.isoformat(timespec="seconds") if number.cooling_until else None,
     )
 
 

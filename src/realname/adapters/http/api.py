@@ -215,11 +215,11 @@ def build_router() -> APIRouter:
         )
         return s.ReceiptView(**receipt.as_dict())
 
-    @router.post("/attempts/{attempt_id}/surrender", response_model=s.OwnerReceiptView, tags=["owner"])
-    def surrender(attempt_id: str, body: s.OwnerStepRequest, svc: Services, actor: CurrentActor) -> s.OwnerReceiptView:
+    @router.post("/attempts/{attempt_id}/surrender", response_model=s.ReceiptView, tags=["owner"])
+    def surrender(attempt_id: str, body: s.OwnerStepRequest, svc: Services, actor: CurrentActor) -> s.ReceiptView:
         """The verified owner surrenders a number; it cools off before it is offered again."""
         receipt = svc.registration.complete_surrender(actor, attempt_id, Msisdn.parse(body.msisdn))
-        return s.OwnerReceiptView(**receipt.as_dict())
+        return s.ReceiptView(**receipt.as_dict())
 
     @router.post("/attempts/{attempt_id}/sim-replacement", response_model=s.ReceiptView, tags=["owner"])
     def sim_replacement(
@@ -229,13 +229,11 @@ def build_router() -> APIRouter:
         receipt = svc.registration.replace_sim(actor, attempt_id, Msisdn.parse(body.msisdn), Iccid.parse(body.iccid))
         return s.ReceiptView(**receipt.as_dict())
 
-    @router.post("/attempts/{attempt_id}/reverification", response_model=s.OwnerReceiptView, tags=["owner"])
-    def reverification(
-        attempt_id: str, body: s.OwnerStepRequest, svc: Services, actor: CurrentActor
-    ) -> s.OwnerReceiptView:
+    @router.post("/attempts/{attempt_id}/reverification", response_model=s.ReceiptView, tags=["owner"])
+    def reverification(attempt_id: str, body: s.OwnerStepRequest, svc: Services, actor: CurrentActor) -> s.ReceiptView:
         """The verified owner of a suspended number re-verified: the number is active again."""
         receipt = svc.registration.complete_reverification(actor, attempt_id, Msisdn.parse(body.msisdn))
-        return s.OwnerReceiptView(**receipt.as_dict())
+        return s.ReceiptView(**receipt.as_dict())
 
     @router.post("/self/sessions", response_model=s.SelfServiceSession, status_code=201, tags=["self-service"])
     def self_service_start(body: s.SelfServiceStart, svc: Services) -> s.SelfServiceSession:

@@ -127,20 +127,12 @@ class CompleteRequest(Strict):
 class ReceiptView(BaseModel):
     attempt_id: str
     number: str
-    iccid: str
+    iccid: str = Field(description="The SIM now serving the number (after a surrender: the SIM taken back)")
     outlet: str
     numbers_held_under_this_id: int
     issued_at: str
-
-
-class OwnerReceiptView(BaseModel):
-    attempt_id: str
-    number: str
     number_state: str
     cooling_until: str | None = Field(description="After a surrender: when the number may be offered again")
-    outlet: str
-    numbers_held_under_this_id: int
-    issued_at: str
 
 
 class HealthView(BaseModel):

@@ -25,6 +25,7 @@
     sim_replacement: {
       nextStep: "scan_new_sim",
       path: "sim-replacement",
+      simLabel: "New SIM",
       hint: "Ask the customer for the number whose SIM card is replaced, then scan the new SIM card.",
       submit: "Bind the new SIM card",
       title: "SIM card replaced",
@@ -35,6 +36,7 @@
     surrender: {
       nextStep: "confirm_surrender",
       path: "surrender",
+      simLabel: "SIM taken back",
       hint: "Ask the customer for the number they give up. It stops working at once.",
       submit: "Surrender the number",
       title: "Number surrendered",
@@ -46,6 +48,7 @@
     reverify: {
       nextStep: "confirm_reverification",
       path: "reverification",
+      simLabel: "SIM",
       hint: "Ask the customer for the suspended number.",
       submit: "Re-activate the number",
       title: "Number active again",
@@ -298,7 +301,7 @@
       showReceipt({
         title: texts.title,
         happened: texts.happened(answer.number, answer),
-        rows: answer.iccid ? receiptRows(answer, "New SIM") : ownerRows(answer),
+        rows: receiptRows(answer, texts.simLabel),
         next: texts.next,
       });
     }).finally(() => busy(button, false));
@@ -308,23 +311,13 @@
   // --- receipts ---------------------------------------------------------------------------------------------
 
   function receiptRows(receipt, simLabel) {
-    return [
-      ["Number", receipt.number],
-      [simLabel, receipt.iccid],
-      ["Outlet", receipt.outlet],
-      ["Numbers held under this ID", String(receipt.numbers_held_under_this_id)],
-      ["Issued", R.formatTime(receipt.issued_at)],
-      ["Reference", receipt.attempt_id],
-    ];
-  }
-
-  function ownerRows(receipt) {
     const rows = [
       ["Number", receipt.number],
       ["Number is now", receipt.number_state],
     ];
     if (receipt.cooling_until) rows.push(["Offered again after", R.formatTime(receipt.cooling_until)]);
     return rows.concat([
+      [simLabel, receipt.iccid],
       ["Outlet", receipt.outlet],
       ["Numbers held under this ID", String(receipt.numbers_held_under_this_id)],
       ["Issued", R.formatTime(receipt.issued_at)],
