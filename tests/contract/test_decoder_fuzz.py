@@ -28,6 +28,7 @@ from realname.app.liveness import BurstFrame
 from realname.config import PolicySettings
 from realname.domain.face import FaceReason, ImageRejected
 from realname.domain.liveness import ClipInvalid, ClipTooLarge, ClipTooLong
+from tests.contract.test_images import encode
 from tests.e2e import flows
 from tests.e2e.conftest import Service, open_service
 from tests.e2e.media import blank_clip
@@ -61,12 +62,6 @@ def report(capsys: pytest.CaptureFixture[str], name: str, outcomes: Counter[str]
 # -- seeds: small valid files, made in memory ----------------------------------------------------------------
 
 
-def _encoded(image: Image.Image, fmt: str, **options: object) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **options)
-    return buffer.getvalue()
-
-
 def _gradient(width: int = 40, height: int = 30) -> Image.Image:
     x = np.linspace(0, 255, width, dtype=np.uint8)
     rgb = np.stack([np.tile(x, (height, 1)), np.full((height, width), 90, np.uint8), np.tile(x[::-1], (height, 1))], 2)
@@ -95,16 +90,16 @@ def jpeg_declaring(seed: bytes, width: int, height: int) -> bytes:
 
 
 GRADIENT = _gradient()
-JPEG = _encoded(GRADIENT, "JPEG", quality=85)
+JPEG = encode(GRADIENT, "JPEG", quality=85)
 IMAGE_SEEDS = (
     JPEG,
-    _encoded(GRADIENT, "JPEG", quality=60, progressive=True),
-    _encoded(GRADIENT.convert("L"), "JPEG"),
-    _encoded(GRADIENT, "PNG"),
-    _encoded(GRADIENT.convert("RGBA"), "PNG"),
-    _encoded(GRADIENT.convert("P"), "PNG"),
-    _encoded(GRADIENT, "WEBP", quality=80),
-    _encoded(GRADIENT.convert("RGBA"), "WEBP", lossless=True),
+    encode(GRADIENT, "JPEG", quality=60, progressive=True),
+    encode(GRADIENT.convert("L"), "JPEG"),
+    encode(GRADIENT, "PNG"),
+    encode(GRADIENT.convert("RGBA"), "PNG"),
+    encode(GRADIENT.convert("P"), "PNG"),
+    encode(GRADIENT, "WEBP", quality=80),
+    encode(GRADIENT.convert("RGBA"), "WEBP", lossless=True),
 )
 SIGNATURES = (
     b"\xff\xd8\xff",
