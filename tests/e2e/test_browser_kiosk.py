@@ -84,7 +84,13 @@ def test_only_listed_assets_are_served(service: Service) -> None:
         assert asset.status_code == 200 and asset.headers["content-type"].startswith(("text/javascript", "text/css")), (
             path
         )
-    for path in ("/static/router.py", "/static/..%2Frouter.py", "/static/missing.js", "/static/verification.html"):
+    for path in (
+        "/static/router.py",
+        "/static/..%2Frouter.py",
+        "/static/missing.js",
+        "/static/verification.html",
+        "/static/signin.html",
+    ):
         response = service.client.get(path)
         assert response.status_code == 404 and response.json()["code"] in ("page.not_found", "not_found"), path
 

@@ -45,7 +45,7 @@ MEDIA_TYPES: Final = {
 }
 
 PAGES: Final = {"/": "kiosk.html", "/me": "me.html", "/review": "review.html"}
-PARTS: Final = ("verification.html",)
+PARTS: Final = ("verification.html", "signin.html")
 """Markup shared by pages (never served on its own)."""
 ASSETS: Final = frozenset({"pages.css", "api.js", "capture.js", "verification.js", "kiosk.js", "me.js", "review.js"})
 
@@ -63,7 +63,7 @@ def _read(name: str) -> bytes:
 def _page(name: str) -> bytes:
     page = _read(name)
     for part in PARTS:
-        page = page.replace(f"<!-- include {part} -->".encode(), _read(part).rstrip())
+        page = page.replace(f"<!-- include {part} -->".encode(), _read(part).strip())
     return page
 
 

@@ -149,6 +149,44 @@
     return isNaN(when.getTime()) ? String(iso) : when.toLocaleString();
   }
 
+  // Staff sign-in shared by the kiosk and the review page: the form #signin-form, the #who line and the
+  // #sign-out button. whoKey keeps "role · outlet" in sessionStorage; onSignedIn/onSignedOut move the page on.
+  function staffSession({ whoKey, onSignedIn, onSignedOut }) {
+    const $ = (id) => document.getElementById(id);
+
+    function showWho() {
+      text("who", sessionStorage.getItem(whoKey) || "");
+      $("sign-out").hidden = !token;
+    }
+
+    function signOut() {
+      setToken("");
+      sessionStorage.removeItem(whoKey);
+      showWho();
+      onSignedOut();
+      showState("signin");
+    }
+
+    $("signin-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      const form = event.currentTarget;
+      guard(async () => {
+        const body = await call("POST", "/v1/auth/token", {
+          json: { staff_id: form.staff_id.value.trim(), credential: form.credential.value },
+        });
+        form.reset();
+        setToken(body.token);
+        sessionStorage.setItem(whoKey, body.role + " · " + body.outlet);
+        showWho();
+        await onSignedIn();
+      });
+    });
+    $("sign-out").addEventListener("click", signOut);
+    onUnauthenticated(signOut);
+    showWho();
+    return { signOut };
+  }
+
   window.Realname = {
     REASON_TEXT,
     CATEGORY_TEXT,
@@ -160,6 +198,7 @@
     showError,
     guard,
     onUnauthenticated,
+    staffSession,
     deviceId,
     withDeviceId,
     text,

@@ -77,19 +77,6 @@
     if (button) button.disabled = on;
   }
 
-  function whoAmI() {
-    R.text("who", sessionStorage.getItem("realname.who") || "");
-    $("sign-out").hidden = !R.hasToken();
-  }
-
-  function signOut() {
-    R.setToken("");
-    sessionStorage.removeItem("realname.who");
-    whoAmI();
-    resetVisit();
-    R.showState("signin");
-  }
-
   function showPurpose(purpose) {
     $("app").dataset.purpose = purpose || "";
     R.text("visit-purpose", purpose ? "Visit: " + PURPOSE_TEXT[purpose] : "");
@@ -113,23 +100,11 @@
 
   // --- sign-in and the visit's purpose ----------------------------------------------------------------------
 
-  $("signin-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    const form = event.currentTarget;
-    R.guard(async () => {
-      const body = await R.call("POST", "/v1/auth/token", {
-        json: { staff_id: form.staff_id.value.trim(), credential: form.credential.value },
-      });
-      form.reset();
-      R.setToken(body.token);
-      sessionStorage.setItem("realname.who", body.role + " · " + body.outlet);
-      whoAmI();
-      R.showState("start");
-    });
+  R.staffSession({
+    whoKey: "realname.who",
+    onSignedIn: () => R.showState("start"),
+    onSignedOut: resetVisit,
   });
-
-  $("sign-out").addEventListener("click", signOut);
-  R.onUnauthenticated(signOut);
 
   const DEVICE_KEY = "realname.device_id";
 
@@ -349,6 +324,5 @@
   // --- boot -------------------------------------------------------------------------------------------------
 
   showDeviceId();
-  whoAmI();
   R.showState(R.hasToken() ? "start" : "signin");
 })();

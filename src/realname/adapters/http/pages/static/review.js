@@ -13,49 +13,17 @@
   };
   const STATE_TEXT = { open: "open", awaiting_second: "awaiting a second reviewer", closed: "closed" };
 
-  async function guarded(work) {
-    R.showError(null);
-    try {
-      await work();
-    } catch (err) {
-      if (err instanceof R.ApiError && err.status === 401) signOut();
-      R.showError(err);
-    }
-  }
-
   function notice(message) {
     $("notice").textContent = message;
     $("notice").hidden = !message;
   }
 
-  function whoAmI() {
-    R.text("who", sessionStorage.getItem("realname.review_who") || "");
-    $("sign-out").hidden = !R.hasToken();
-  }
-
-  function signOut() {
-    R.setToken("");
-    sessionStorage.removeItem("realname.review_who");
-    whoAmI();
-    R.showState("signin");
-  }
-
-  $("signin-form").addEventListener("submit", (event) => {
-    event.preventDefault();
-    const form = event.currentTarget;
-    guarded(async () => {
-      const body = await R.call("POST", "/v1/auth/token", {
-        json: { staff_id: form.staff_id.value.trim(), credential: form.credential.value },
-      });
-      form.reset();
-      R.setToken(body.token);
-      sessionStorage.setItem("realname.review_who", body.role + " · " + body.outlet);
-      whoAmI();
-      await loadCases();
-    });
+  R.staffSession({
+    whoKey: "realname.review_who",
+    onSignedIn: () => loadCases(),
+    onSignedOut: () => {},
   });
-  $("sign-out").addEventListener("click", signOut);
-  $("refresh").addEventListener("click", () => guarded(loadCases));
+  $("refresh").addEventListener("click", () => R.guard(loadCases));
 
   function fact(list, label, value) {
     if (value === null || value === undefined || value === "") return;
@@ -84,7 +52,7 @@
       node.querySelector("form").addEventListener("submit", (event) => {
         event.preventDefault();
         const form = event.currentTarget;
-        guarded(async () => {
+        R.guard(async () => {
           const decided = await R.call("POST", "/v1/review/cases/" + encodeURIComponent(item.id) + "/decision", {
             json: { decision: form.decision.value, reason: form.reason.value.trim() },
           });
@@ -103,7 +71,6 @@
     R.showState("cases");
   }
 
-  whoAmI();
-  if (R.hasToken()) guarded(loadCases);
+  if (R.hasToken()) R.guard(loadCases);
   else R.showState("signin");
 })();
