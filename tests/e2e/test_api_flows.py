@@ -250,6 +250,30 @@ def test_owner_surrenders_replaces_sim_and_reverifies(store: Store) -> None:
     assert page["numbers"] == []  # cooling off, not offered
 
 
+def test_owner_services_retried_with_the_same_key_return_the_first_receipt(store: Store) -> None:
+    clerk = store.staff()
+    register(store, clerk, "13800130007")
+    sim = store.verified(clerk, purpose="sim_replacement")
+    path = f"/v1/attempts/{sim['attempt_id']}/sim-replacement"
+    body = {"msisdn": "13800130007", "iccid": SIM_2}
+    first = store.client.post(path, json=body, headers={**clerk, "Idempotency-Key": "sim-swap-0001"})
+    retry = store.client.post(path, json=body, headers={**clerk, "Idempotency-Key": "sim-swap-0001"})
+    assert first.status_code == retry.status_code == 200 and retry.json() == first.json()
+    other = store.client.post(
+        path, json={**body, "iccid": SIM_1}, headers={**clerk, "Idempotency-Key": "sim-swap-0001"}
+    )
+    assert other.status_code == 422 and other.json()["code"] == "idempotency.mismatch"
+    without_key = store.client.post(path, json=body, headers=clerk)
+    assert without_key.status_code == 409  # the attempt is completed; nothing happens twice
+
+    leaving = store.verified(clerk, purpose="surrender")
+    path = f"/v1/attempts/{leaving['attempt_id']}/surrender"
+    first = store.client.post(path, json={"msisdn": "13800130007"}, headers={**clerk, "Idempotency-Key": "leave-0001"})
+    retry = store.client.post(path, json={"msisdn": "13800130007"}, headers={**clerk, "Idempotency-Key": "leave-0001"})
+    assert first.status_code == retry.status_code == 200
+    assert retry.json() == first.json() and first.json()["number_state"] == "cooling"
+
+
 def test_someone_else_cannot_surrender_my_number(store: Store) -> None:
     clerk = store.staff()
     register(store, clerk, "13800130009", id_number=ID_A)

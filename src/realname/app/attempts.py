@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, timedelta
 
 from realname.app.actors import Actor
@@ -462,16 +462,12 @@ class Registration:
         A retry with the same idempotency key returns the same receipt; another payload with the same key
         is refused (``idempotency.mismatch``).
         """
-        request_hash = hashlib.sha256(f"{attempt_id}|{msisdn}|{iccid.digits}".encode()).hexdigest()
+        request_hash = _request_hash(attempt_id, str(msisdn), iccid.digits)
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            stored = uow.idempotency.get(idempotency_key, actor.ref)
-            if stored is not None:
-                if stored[0] != request_hash:
-                    raise Unprocessable(
-                        "this Idempotency-Key was used with another request", code="idempotency.mismatch"
-                    )
-                return Receipt(**json.loads(stored[1]))
+            replayed = _replayed(uow, idempotency_key, actor, request_hash)
+            if replayed is not None:
+                return replayed
             attempt = self._attempt(uow, actor, attempt_id)
             if attempt.purpose is not Purpose.REGISTER:
                 raise Conflict("this attempt is not a registration", code="attempt.wrong_purpose")
@@ -506,7 +502,7 @@ class Registration:
                 held_numbers=assignment.held_numbers,
                 issued_at=now.isoformat(timespec="seconds"),
             )
-            uow.idempotency.put(idempotency_key, actor.ref, request_hash, json.dumps(_receipt_fields(receipt)), now)
+            _remember(uow, idempotency_key, actor, request_hash, receipt, now)
             uow.audit.append(
                 AuditRecord(
                     "number.assigned",
@@ -538,10 +534,18 @@ class Registration:
             raise NotFound("the verified person holds no such number", code="number.not_held")
         return number, binding, subscriber.id
 
-    def complete_surrender(self, actor: Actor, attempt_id: str, msisdn: Msisdn) -> Receipt:
-        """The verified owner gives the number up; it cools off before anyone else can have it."""
+    def complete_surrender(
+        self, actor: Actor, attempt_id: str, msisdn: Msisdn, idempotency_key: str | None = None
+    ) -> Receipt:
+        """The verified owner gives the number up; it cools off before anyone else can have it.
+
+        With an idempotency key, a retry returns the first receipt (as for every owner service)."""
         now = self._d.clock.now()
+        request_hash = _request_hash(Purpose.SURRENDER.value, attempt_id, str(msisdn))
         with self._d.uow() as uow:
+            replayed = _replayed(uow, idempotency_key, actor, request_hash)
+            if replayed is not None:
+                return replayed
             attempt = self._owner_attempt(uow, actor, attempt_id, Purpose.SURRENDER)
             number, binding, subscriber_id = self._owned_binding(uow, attempt, msisdn)
             number.surrender(now, self._d.policy.cooling_off_days)
@@ -552,13 +556,21 @@ class Registration:
             uow.attempts.save(attempt)
             self._audit(uow, actor, "number.surrendered", attempt, {"number": msisdn.masked})
             held = len(uow.bindings.active_of_subscriber(subscriber_id))
+            receipt = _owner_receipt(attempt, msisdn, number, binding, held, now)
+            _remember(uow, idempotency_key, actor, request_hash, receipt, now)
             uow.commit()
-        return _owner_receipt(attempt, msisdn, number, binding, held, now)
+        return receipt
 
-    def replace_sim(self, actor: Actor, attempt_id: str, msisdn: Msisdn, iccid: Iccid) -> Receipt:
+    def replace_sim(
+        self, actor: Actor, attempt_id: str, msisdn: Msisdn, iccid: Iccid, idempotency_key: str | None = None
+    ) -> Receipt:
         """Bind a new SIM to the verified owner's number; the old SIM's binding ends (the card is dead)."""
         now = self._d.clock.now()
+        request_hash = _request_hash(Purpose.SIM_REPLACEMENT.value, attempt_id, str(msisdn), iccid.digits)
         with self._d.uow() as uow:
+            replayed = _replayed(uow, idempotency_key, actor, request_hash)
+            if replayed is not None:
+                return replayed
             attempt = self._owner_attempt(uow, actor, attempt_id, Purpose.SIM_REPLACEMENT)
             number, binding, subscriber_id = self._owned_binding(uow, attempt, msisdn)
             if number.state is not NumberState.ACTIVE:
@@ -579,15 +591,23 @@ class Registration:
             uow.attempts.save(attempt)
             self._audit(uow, actor, "sim.replaced", attempt, {"number": msisdn.masked, "iccid": iccid.masked})
             held = len(uow.bindings.active_of_subscriber(subscriber_id))
+            receipt = Receipt(
+                attempt.id, msisdn.masked, iccid.masked, attempt.outlet_code, held, now.isoformat(timespec="seconds")
+            )
+            _remember(uow, idempotency_key, actor, request_hash, receipt, now)
             uow.commit()
-        return Receipt(
-            attempt.id, msisdn.masked, iccid.masked, attempt.outlet_code, held, now.isoformat(timespec="seconds")
-        )
+        return receipt
 
-    def complete_reverification(self, actor: Actor, attempt_id: str, msisdn: Msisdn) -> Receipt:
+    def complete_reverification(
+        self, actor: Actor, attempt_id: str, msisdn: Msisdn, idempotency_key: str | None = None
+    ) -> Receipt:
         """The verified owner of a suspended number re-verified in person: the number is active again."""
         now = self._d.clock.now()
+        request_hash = _request_hash(Purpose.REVERIFY.value, attempt_id, str(msisdn))
         with self._d.uow() as uow:
+            replayed = _replayed(uow, idempotency_key, actor, request_hash)
+            if replayed is not None:
+                return replayed
             attempt = self._owner_attempt(uow, actor, attempt_id, Purpose.REVERIFY)
             number, binding, subscriber_id = self._owned_binding(uow, attempt, msisdn)
             number.reinstate()
@@ -596,8 +616,10 @@ class Registration:
             uow.attempts.save(attempt)
             self._audit(uow, actor, "number.reverified", attempt, {"number": msisdn.masked})
             held = len(uow.bindings.active_of_subscriber(subscriber_id))
+            receipt = _owner_receipt(attempt, msisdn, number, binding, held, now)
+            _remember(uow, idempotency_key, actor, request_hash, receipt, now)
             uow.commit()
-        return _owner_receipt(attempt, msisdn, number, binding, held, now)
+        return receipt
 
     # -- self-service (一证通查) ----------------------------------------------------------------------
 
@@ -751,15 +773,29 @@ def self_actor(attempt_id: str) -> Actor:
     return Actor(f"self:{attempt_id}", Role.SUBSCRIBER, SELF_SERVICE_OUTLET)
 
 
-def _receipt_fields(receipt: Receipt) -> dict[str, JsonValue]:
-    return {
-        "attempt_id": receipt.attempt_id,
-        "msisdn_masked": receipt.msisdn_masked,
-        "iccid_masked": receipt.iccid_masked,
-        "outlet_code": receipt.outlet_code,
-        "held_numbers": receipt.held_numbers,
-        "issued_at": receipt.issued_at,
-    }
+def _request_hash(*parts: str) -> str:
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def _replayed(uow: UnitOfWork, key: str | None, actor: Actor, request_hash: str) -> Receipt | None:
+    """The receipt stored under an idempotency key for this actor, if the same request was done before.
+
+    Raises:
+        Unprocessable: the key was used with another request (``idempotency.mismatch``).
+    """
+    stored = uow.idempotency.get(key, actor.ref) if key is not None else None
+    if stored is None:
+        return None
+    if stored[0] != request_hash:
+        raise Unprocessable("this Idempotency-Key was used with another request", code="idempotency.mismatch")
+    return Receipt(**json.loads(stored[1]))
+
+
+def _remember(
+    uow: UnitOfWork, key: str | None, actor: Actor, request_hash: str, receipt: Receipt, now: datetime
+) -> None:
+    if key is not None:
+        uow.idempotency.put(key, actor.ref, request_hash, json.dumps(asdict(receipt)), now)
 
 
 def _matches(digits: str, pattern: str) -> bool:

@@ -48,6 +48,15 @@ def current_actor(svc: Services, authorization: Annotated[str | None, Header()] 
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=8,
+        max_length=128,
+        description="Optional: a retry with the same key returns the first receipt",
+    ),
+]
 
 
 def attempt_view(attempt: Attempt) -> s.AttemptView:
@@ -216,23 +225,43 @@ def build_router() -> APIRouter:
         return s.ReceiptView(**receipt.as_dict())
 
     @router.post("/attempts/{attempt_id}/surrender", response_model=s.ReceiptView, tags=["owner"])
-    def surrender(attempt_id: str, body: s.OwnerStepRequest, svc: Services, actor: CurrentActor) -> s.ReceiptView:
+    def surrender(
+        attempt_id: str,
+        body: s.OwnerStepRequest,
+        svc: Services,
+        actor: CurrentActor,
+        idempotency_key: IdempotencyKey = None,
+    ) -> s.ReceiptView:
         """The verified owner surrenders a number; it cools off before it is offered again."""
-        receipt = svc.registration.complete_surrender(actor, attempt_id, Msisdn.parse(body.msisdn))
+        receipt = svc.registration.complete_surrender(actor, attempt_id, Msisdn.parse(body.msisdn), idempotency_key)
         return s.ReceiptView(**receipt.as_dict())
 
     @router.post("/attempts/{attempt_id}/sim-replacement", response_model=s.ReceiptView, tags=["owner"])
     def sim_replacement(
-        attempt_id: str, body: s.SimReplacementRequest, svc: Services, actor: CurrentActor
+        attempt_id: str,
+        body: s.SimReplacementRequest,
+        svc: Services,
+        actor: CurrentActor,
+        idempotency_key: IdempotencyKey = None,
     ) -> s.ReceiptView:
         """The verified owner gets a new SIM for their number; the old SIM stops working."""
-        receipt = svc.registration.replace_sim(actor, attempt_id, Msisdn.parse(body.msisdn), Iccid.parse(body.iccid))
+        receipt = svc.registration.replace_sim(
+            actor, attempt_id, Msisdn.parse(body.msisdn), Iccid.parse(body.iccid), idempotency_key
+        )
         return s.ReceiptView(**receipt.as_dict())
 
     @router.post("/attempts/{attempt_id}/reverification", response_model=s.ReceiptView, tags=["owner"])
-    def reverification(attempt_id: str, body: s.OwnerStepRequest, svc: Services, actor: CurrentActor) -> s.ReceiptView:
+    def reverification(
+        attempt_id: str,
+        body: s.OwnerStepRequest,
+        svc: Services,
+        actor: CurrentActor,
+        idempotency_key: IdempotencyKey = None,
+    ) -> s.ReceiptView:
         """The verified owner of a suspended number re-verified: the number is active again."""
-        receipt = svc.registration.complete_reverification(actor, attempt_id, Msisdn.parse(body.msisdn))
+        receipt = svc.registration.complete_reverification(
+            actor, attempt_id, Msisdn.parse(body.msisdn), idempotency_key
+        )
         return s.ReceiptView(**receipt.as_dict())
 
     @router.post("/self/sessions", response_model=s.SelfServiceSession, status_code=201, tags=["self-service"])

@@ -69,6 +69,7 @@
     service: null,
     msisdn: null,
     idempotencyKey: null,
+    serviceRequest: null,
     numbersAfter: "",
   };
   const visit = { ...NO_VISIT };
@@ -270,7 +271,16 @@
     R.guard(async () => {
       const body = { msisdn: form.msisdn.value.trim() };
       if (!form.iccid.disabled) body.iccid = form.iccid.value.replace(/\s+/g, "");
-      const answer = await R.call("POST", "/v1/attempts/" + visit.attemptId + "/" + texts.path, { json: body });
+      // Resubmitting the same form (after a lost answer) reuses its key, so the server answers with the first
+      // receipt; a corrected form is a new request with a new key.
+      const request = JSON.stringify(body);
+      if (!visit.serviceRequest || visit.serviceRequest.body !== request) {
+        visit.serviceRequest = { body: request, key: crypto.randomUUID() };
+      }
+      const answer = await R.call("POST", "/v1/attempts/" + visit.attemptId + "/" + texts.path, {
+        json: body,
+        headers: { "Idempotency-Key": visit.serviceRequest.key },
+      });
       form.reset();
       // Every owner service answers with a receipt whose number (and SIM) the server has masked.
       showReceipt({
