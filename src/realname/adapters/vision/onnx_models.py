@@ -147,10 +147,18 @@ class OnnxFaceModels:
         points[:, 1] = points[:, 1] * (y1 - y0) + y0
         return points
 
-    def aligned_face(self, image_rgb: ImageArray, landmarks68: FloatArray) -> ImageArray:
-        """The 112×112 RGB crop fr_feature expects, by a least-squares similarity transform on 5 points."""
+    def aligned_face(self, image_rgb: ImageArray, landmarks68: FloatArray, scale: float = 1.0) -> ImageArray:
+        """The 112×112 RGB crop fr_feature expects, by a least-squares similarity transform on 5 points.
+
+        ``scale`` != 1 shrinks or enlarges the target points about their centroid (the face fills less or more
+        of the crop), for averaging embeddings over the alignment's uncertainty.
+        """
         source = five_points_from_68(landmarks68)
-        matrix = similarity_transform(source, ALIGNED_FIVE_POINTS)
+        target = ALIGNED_FIVE_POINTS
+        if scale != 1.0:
+            centroid = ALIGNED_FIVE_POINTS.mean(axis=0)
+            target = centroid + (ALIGNED_FIVE_POINTS - centroid) * scale
+        matrix = similarity_transform(source, target)
         aligned = cv2.warpAffine(
             image_rgb, matrix, (112, 112), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
         )
