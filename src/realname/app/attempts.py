@@ -556,7 +556,7 @@ class Registration:
             uow.attempts.save(attempt)
             self._audit(uow, actor, "number.surrendered", attempt, {"number": msisdn.masked})
             held = len(uow.bindings.active_of_subscriber(subscriber_id))
-            receipt = _owner_receipt(attempt, msisdn, number, binding, held, now)
+            receipt = _owner_receipt(attempt, msisdn, number, binding.iccid, held, now)
             _remember(uow, idempotency_key, actor, request_hash, receipt, now)
             uow.commit()
         return receipt
@@ -591,9 +591,7 @@ class Registration:
             uow.attempts.save(attempt)
             self._audit(uow, actor, "sim.replaced", attempt, {"number": msisdn.masked, "iccid": iccid.masked})
             held = len(uow.bindings.active_of_subscriber(subscriber_id))
-            receipt = Receipt(
-                attempt.id, msisdn.masked, iccid.masked, attempt.outlet_code, held, now.isoformat(timespec="seconds")
-            )
+            receipt = _owner_receipt(attempt, msisdn, number, iccid.digits, held, now)
             _remember(uow, idempotency_key, actor, request_hash, receipt, now)
             uow.commit()
         return receipt
@@ -616,7 +614,7 @@ class Registration:
             uow.attempts.save(attempt)
             self._audit(uow, actor, "number.reverified", attempt, {"number": msisdn.masked})
             held = len(uow.bindings.active_of_subscriber(subscriber_id))
-            receipt = _owner_receipt(attempt, msisdn, number, binding, held, now)
+            receipt = _owner_receipt(attempt, msisdn, number, binding.iccid, held, now)
             _remember(uow, idempotency_key, actor, request_hash, receipt, now)
             uow.commit()
         return receipt
@@ -673,10 +671,10 @@ class Registration:
             subscriber = uow.subscribers.find(attempt.id_index) if attempt.id_index else None
             held = uow.bindings.active_of_subscriber(subscriber.id) if subscriber else ()
             binding = next((b for b in held if b.id == number_ref), None)
-            if binding is None:
+            number = uow.numbers.get(binding.msisdn, for_update=True) if binding else None
+            if binding is None or number is None:
                 raise NotFound("the verified person holds no such number", code="number.not_held")
             msisdn = binding.msisdn
-            number, _, _ = self._owned_binding(uow, attempt, msisdn)
             if number.state is NumberState.ACTIVE:
                 number.suspend()
                 uow.numbers.save(number)
@@ -754,12 +752,13 @@ def is_borderline(match: FaceMatch | None, liveness_passed: bool) -> bool:
 
 
 def _owner_receipt(
-    attempt: Attempt, msisdn: Msisdn, number: PhoneNumber, binding: Binding, held: int, now: datetime
+    attempt: Attempt, msisdn: Msisdn, number: PhoneNumber, iccid_digits: str, held: int, now: datetime
 ) -> Receipt:
+    """The masked receipt of an owner service; ``iccid_digits`` is the SIM now serving (or taken back from) it."""
     return Receipt(
         attempt.id,
         msisdn.masked,
-        Iccid.parse(binding.iccid).masked,
+        Iccid.parse(iccid_digits).masked,
         attempt.outlet_code,
         held,
         now.isoformat(timespec="seconds"),
