@@ -21,10 +21,10 @@ MIN_DETECTION_CONFIDENCE = 0.7
 # detections in the background are ignored; a second person at the kiosk is not).
 SECOND_FACE_MIN_RELATIVE_HEIGHT = 0.35
 ID_PHOTO_MIN_HEIGHT_PX = 252
-# The chip photo is embedded with the face aligned at these sizes (1.0 = the standard 112×112 layout), each
-# with its mirror image, and the embeddings averaged; a live capture only at 1.0 (per-frame cost).
+# Both the chip photo and a live capture are embedded with the face aligned at these sizes (1.0 = the standard
+# 112×112 layout), each with its mirror image, and the embeddings averaged (see ``analyse_id_photo``, ``analyse``).
 ID_PHOTO_ALIGNMENT_SCALES = (0.9, 1.0, 1.1)
-LIVE_ALIGNMENT_SCALES = (1.0,)
+LIVE_ALIGNMENT_SCALES = (0.9, 1.0, 1.1)
 
 
 class OnnxFaceEngine:
@@ -38,16 +38,19 @@ class OnnxFaceEngine:
         name: str = "onnx",
         mirror_in_parallel: bool = False,
         id_photo_scales: tuple[float, ...] = ID_PHOTO_ALIGNMENT_SCALES,
+        live_scales: tuple[float, ...] = LIVE_ALIGNMENT_SCALES,
     ) -> None:
         """``mirror_in_parallel``: embed the mirror image on a second thread while the caller's thread embeds
         the face (onnxruntime releases the GIL), for when a second core is there to take it.
-        ``id_photo_scales``: the alignment scales averaged for an ID photo (the threshold in ``models.lock`` is
-        calibrated for the default; other values are for measuring what the averaging costs)."""
+        ``id_photo_scales``, ``live_scales``: the alignment scales averaged for an ID photo and for a live
+        capture (the threshold in ``models.lock`` is calibrated for the defaults; other values are only for
+        measuring what the averaging costs)."""
         self._models = models
         self._threshold = threshold
         self._name = name
         self._mirror_in_parallel = mirror_in_parallel
         self._id_photo_scales = id_photo_scales
+        self._live_scales = live_scales
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
@@ -64,7 +67,15 @@ class OnnxFaceEngine:
         return self._models
 
     def analyse(self, image: DecodedImage) -> FaceAnalysis:
-        return self._analyse(image.rgb, measure_live_quality=True)
+        """A live capture: quality-gated, embedded at ``LIVE_ALIGNMENT_SCALES`` with mirrors (six int8 runs).
+
+        Averaging the live side over alignment scales too was measured after fr_feature became int8
+        (benchmarks/face_accuracy.py, thresholds recalibrated each time): faces_east_asian chip FNMR at the
+        calibrated threshold 47.3 % -> 41.9 % (threshold 0.5878 -> 0.5788), at FMR 1e-3 13.5 % -> 13.3 %, at FMR
+        1e-4 24.2 % -> 24.4 %; photo-vs-photo at the threshold 12.6 % -> 10.2 %. Cost: 88 -> 124 ms per pair on
+        one thread (benchmarks/face_speed.py), and four more runs (about 28 ms) per matched frame.
+        """
+        return self._analyse(image.rgb, measure_live_quality=True, alignment_scales=self._live_scales)
 
     def analyse_id_photo(self, image: DecodedImage) -> FaceAnalysis:
         """The chip photo (e.g. 102×126) is enlarged before detection so landmarks have pixels to work on.
@@ -74,8 +85,8 @@ class OnnxFaceEngine:
         The embedding averages three alignment scales (``ID_PHOTO_ALIGNMENT_SCALES``) and their mirrors: on a
         102×126 chip the landmarks, and so the alignment's scale, are uncertain by a few per cent, and averaging
         over that makes the chip's embedding steadier. Cost: six fr_feature runs instead of two (measured
-        37 -> 97 ms per call on one core, 21 -> 52 ms with the mirror thread; machine at load 1.1). Measured
-        with benchmarks/face_accuracy.py (simulated q25 chips, threshold recalibrated on the worst group):
+        37 -> 97 ms per call on one core with the float32 model, before the int8 build). Measured
+        with benchmarks/face_accuracy.py (float32 fr_feature) (simulated q25 chips, threshold recalibrated on the worst group):
         faces_east_asian chip FNMR at the calibrated threshold 47.5 % -> 42.9 % (threshold 0.5887 -> 0.5780),
         at FMR 1e-3 13.7 % -> 13.2 %, at FMR 1e-4 25.8 % -> 23.1 %; faces (Western) chip 66.6 % -> 62.5 %,
         19.2 % -> 18.7 %, 23.9 % -> 24.5 % (one impostor pair in 10,746 sets that point: noise). Most of the
@@ -91,7 +102,7 @@ class OnnxFaceEngine:
     def _mean_embedding(self, rgb: ImageArray, landmarks: FloatArray, scales: tuple[float, ...]) -> FloatArray:
         """Mean of the embeddings of the face aligned at each scale and of their mirror images, L2-normalised.
 
-        The mirror costs one more fr_feature run per aligned face (about 11 ms). Measured on faces_east_asian
+        The mirror costs one more fr_feature run per aligned face (about 7 ms int8). Measured on faces_east_asian
         against simulated chip photos (before chip smoothing was added): FNMR at FMR 1e-3 17.4 % -> 16.2 %, and
         at the worst group's FMR-1e-4 threshold 60.7 % -> 54.1 %.
         """
@@ -121,7 +132,7 @@ class OnnxFaceEngine:
         unpadded: ImageArray,
         *,
         measure_live_quality: bool,
-        alignment_scales: tuple[float, ...] = LIVE_ALIGNMENT_SCALES,
+        alignment_scales: tuple[float, ...],
     ) -> FaceAnalysis:
         rgb = pad_for_detection(unpadded)
         boxes = self._models.detect(rgb, min_confidence=MIN_DETECTION_CONFIDENCE)
