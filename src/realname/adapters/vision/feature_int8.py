@@ -65,12 +65,7 @@ def rewrite_prelu(model: Any) -> int:
             helper.make_node("Add", [f"{stem}_neg", f"{stem}_pos"], [node.output[0]], name=f"{stem}_add"),
         ]
         count += 1
-    used = {name for node in nodes for name in node.input}
-    kept = [tensor for tensor in graph.initializer if tensor.name in used]
-    del graph.node[:]
-    graph.node.extend(nodes)
-    del graph.initializer[:]
-    graph.initializer.extend(kept + added)
+    _replace_graph(graph, nodes, added)
     return count
 
 
@@ -146,36 +141,13 @@ def quantize(model: Any, plan: Int8Plan) -> int:
             bias = numpy_helper.to_array(initializers[node.input[2]]).astype(np.float64)
         weight_q, weight_scale = _quantize_weights(weights, bias, input_scale)
         stem = f"{node.name}__w"
-        added += [
-            numpy_helper.from_array(weight_q, f"{stem}_q"),
-            numpy_helper.from_array(weight_scale, f"{stem}_scale"),
-            numpy_helper.from_array(np.zeros(weight_q.shape[0], dtype=np.int8), f"{stem}_zero"),
-        ]
-        nodes.append(
-            helper.make_node(
-                "DequantizeLinear", [f"{stem}_q", f"{stem}_scale", f"{stem}_zero"], [stem], axis=0, name=stem
-            )
-        )
+        added += _constant_dequantized(nodes, stem, weight_q, weight_scale)
         inputs = [input_name, stem]
         if bias is not None:
             bias_scale = (np.float64(input_scale) * weight_scale.astype(np.float64)).astype(np.float32)
             bias_q = np.round(bias / bias_scale.astype(np.float64)).astype(np.int32)
-            bias_stem = f"{node.name}__b"
-            added += [
-                numpy_helper.from_array(bias_q, f"{bias_stem}_q"),
-                numpy_helper.from_array(bias_scale, f"{bias_stem}_scale"),
-                numpy_helper.from_array(np.zeros(bias_q.shape[0], dtype=np.int32), f"{bias_stem}_zero"),
-            ]
-            nodes.append(
-                helper.make_node(
-                    "DequantizeLinear",
-                    [f"{bias_stem}_q", f"{bias_stem}_scale", f"{bias_stem}_zero"],
-                    [bias_stem],
-                    axis=0,
-                    name=bias_stem,
-                )
-            )
-            inputs.append(bias_stem)
+            added += _constant_dequantized(nodes, f"{node.name}__b", bias_q, bias_scale)
+            inputs.append(f"{node.name}__b")
         output = node.output[0]
         float_output = f"{output}__float"
         conv = helper.make_node("Conv", inputs, [float_output], name=node.name)
@@ -184,12 +156,7 @@ def quantize(model: Any, plan: Int8Plan) -> int:
         nodes += [conv, *qdq]
         dequantized[output] = (output, scale)  # a following Conv reads the already dequantized output
         count += 1
-    used = {name for node in nodes for name in node.input}
-    kept = [tensor for tensor in graph.initializer if tensor.name in used]
-    del graph.node[:]
-    graph.node.extend(nodes)
-    del graph.initializer[:]
-    graph.initializer.extend(kept + added)
+    _replace_graph(graph, nodes, added)
     _set_opset(model, QDQ_OPSET)
     return count
 
@@ -242,6 +209,32 @@ def measure_ranges(
         name: (float(np.quantile(lows[name], 1.0 - quantile)), float(np.quantile(highs[name], quantile)))
         for name in tensors
     }
+
+
+def _constant_dequantized(
+    nodes: list[Any], name: str, quantized: npt.NDArray[Any], scale: npt.NDArray[np.float32]
+) -> list[Any]:
+    """Append a per-output-channel DequantizeLinear producing ``name``; returns the initializers it reads."""
+    from onnx import helper, numpy_helper
+
+    nodes.append(
+        helper.make_node("DequantizeLinear", [f"{name}_q", f"{name}_scale", f"{name}_zero"], [name], axis=0, name=name)
+    )
+    return [
+        numpy_helper.from_array(quantized, f"{name}_q"),
+        numpy_helper.from_array(scale, f"{name}_scale"),
+        numpy_helper.from_array(np.zeros(quantized.shape[0], dtype=quantized.dtype), f"{name}_zero"),
+    ]
+
+
+def _replace_graph(graph: Any, nodes: list[Any], added: list[Any]) -> None:
+    """Set the graph's nodes, keep the initializers they still read, and add the new ones."""
+    used = {name for node in nodes for name in node.input}
+    kept = [tensor for tensor in graph.initializer if tensor.name in used]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    del graph.initializer[:]
+    graph.initializer.extend(kept + added)
 
 
 def _activation_params(value_range: tuple[float, float]) -> tuple[float, int]:
