@@ -1,7 +1,7 @@
 """Liveness benchmark on ../shared/data/liveness: per-action precision/recall, APCER/BPCER, ms per clip.
 
     .venv/bin/python benchmarks/liveness_bench.py [--data ../shared/data/liveness] [--models var/models]
-        [--threads 2] [--out benchmarks/results/liveness.json]
+        [--threads 1] [--out benchmarks/results/liveness.json]
 
 What it measures (the set is tiny — 11 labelled clips, 4 unlabelled, 3 stills — so every figure is a count
 of a handful of events, reported with its numerator and denominator, not a rate to trust):
@@ -46,6 +46,7 @@ from realname.adapters.vision.clips import PyAvClipDecoder
 from realname.adapters.vision.liveness_analyser import AnalyserSettings, OnnxFrameAnalyser, YawSource
 from realname.adapters.vision.onnx_models import OnnxFaceModels
 from realname.app.liveness import AnalysedFrame, DecodedFrame
+from realname.bootstrap.vision import SESSION_THREADS
 from realname.domain.liveness import Action, DetectedAction, EyeSignal, LivenessThresholds, evaluate_clip
 from realname.domain.policy import Policy
 
@@ -150,7 +151,7 @@ def main() -> None:
     parser.add_argument(
         "--models", type=Path, default=Path(os.environ.get("REALNAME_MODELS_DIR", REPO / "var" / "models"))
     )
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=SESSION_THREADS, help="intra-op threads per ONNX session")
     parser.add_argument("--yaw-source", type=YawSource, default=YawSource.LANDMARKS, choices=list(YawSource))
     parser.add_argument("--detect-every", type=int, default=AnalyserSettings().detect_every)
     parser.add_argument("--pose-every", type=int, default=AnalyserSettings().pose_every)

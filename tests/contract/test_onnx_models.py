@@ -8,7 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
+from realname.adapters.vision.onnx_engine import OnnxFaceEngine
 from realname.adapters.vision.onnx_models import OnnxFaceModels, five_points_from_68, similarity_transform
+from realname.app.matching import DecodedImage
 from realname.bootstrap.vision import build_face_engine
 from realname.domain.errors import DependencyUnavailable
 from realname.domain.policy import Policy
@@ -76,3 +78,22 @@ def test_engine_refuses_a_policy_stricter_than_its_calibration(face_models_dir: 
     with pytest.raises(DependencyUnavailable) as caught:
         build_face_engine("onnx", face_models_dir, 1, Policy(target_fmr=1e-6))
     assert caught.value.code == "models.uncalibrated"
+
+
+@pytest.mark.parametrize("crop_threads", [2, 3])
+def test_embedding_crops_on_several_threads_gives_the_same_embedding(
+    onnx_models: OnnxFaceModels, crop_threads: int
+) -> None:
+    image = DecodedImage(grace_hopper_rgb())
+    sequential = OnnxFaceEngine(onnx_models, 0.5, crop_threads=1)
+    threaded = OnnxFaceEngine(onnx_models, 0.5, crop_threads=crop_threads)
+    for analyse in ("analyse", "analyse_id_photo"):
+        expected = getattr(sequential, analyse)(image).embedding
+        actual = getattr(threaded, analyse)(image).embedding
+        assert expected is not None and actual is not None
+        np.testing.assert_allclose(actual, expected, atol=1e-6)
+
+
+def test_crop_threads_must_be_positive(onnx_models: OnnxFaceModels) -> None:
+    with pytest.raises(ValueError, match="crop_threads"):
+        OnnxFaceEngine(onnx_models, 0.5, crop_threads=0)

@@ -106,7 +106,7 @@ class Container:
 
     @cached_property
     def onnx_models(self) -> OnnxFaceModels:
-        return load_onnx_models(self.models_dir(), self.settings.inference_threads)
+        return load_onnx_models(self.models_dir())
 
     def face_engine(self, name: str | None = None) -> FaceEngine:
         chosen = name or self.settings.face_engine

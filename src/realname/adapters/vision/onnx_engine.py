@@ -36,19 +36,22 @@ class OnnxFaceEngine:
         threshold: float,
         *,
         name: str = "onnx",
-        mirror_in_parallel: bool = False,
+        crop_threads: int = 1,
         id_photo_scales: tuple[float, ...] = ID_PHOTO_ALIGNMENT_SCALES,
         live_scales: tuple[float, ...] = LIVE_ALIGNMENT_SCALES,
     ) -> None:
-        """``mirror_in_parallel``: embed the mirror image on a second thread while the caller's thread embeds
-        the face (onnxruntime releases the GIL), for when a second core is there to take it.
+        """``crop_threads``: how many threads embed one face's aligned crops (scales × mirror) side by side: the
+        caller's and ``crop_threads - 1`` pool threads (onnxruntime releases the GIL). Meant for single-threaded
+        sessions; see ``realname.bootstrap.vision.SESSION_THREADS``.
         ``id_photo_scales``, ``live_scales``: the alignment scales averaged for an ID photo and for a live
         capture (the threshold in ``models.lock`` is calibrated for the defaults; other values are only for
         measuring what the averaging costs)."""
         self._models = models
         self._threshold = threshold
         self._name = name
-        self._mirror_in_parallel = mirror_in_parallel
+        if crop_threads < 1:
+            raise ValueError("crop_threads must be at least 1")
+        self._crop_threads = crop_threads
         self._id_photo_scales = id_photo_scales
         self._live_scales = live_scales
         self._pool: ThreadPoolExecutor | None = None
@@ -110,21 +113,29 @@ class OnnxFaceEngine:
         for scale in scales:
             aligned = self._models.aligned_face(rgb, landmarks, scale)
             crops += [aligned, np.ascontiguousarray(aligned[:, ::-1])]
-        if self._mirror_in_parallel:
-            # The mirror images on the second thread, the rest on the caller's (onnxruntime releases the GIL).
-            pending = [self._mirror_pool().submit(self._models.embed_aligned, crop) for crop in crops[1::2]]
-            embeddings = [self._models.embed_aligned(crop) for crop in crops[0::2]]
-            embeddings += [future.result() for future in pending]
+        if self._crop_threads > 1:
+            # Crop i goes to thread i % crop_threads; thread 0 is the caller's. A mirror lands on another thread
+            # than its face when crop_threads is even.
+            pending = [
+                self._crop_pool().submit(self._embed_all, crops[i :: self._crop_threads])
+                for i in range(1, self._crop_threads)
+            ]
+            embeddings = self._embed_all(crops[0 :: self._crop_threads])
+            for future in pending:
+                embeddings += future.result()
         else:
-            embeddings = [self._models.embed_aligned(crop) for crop in crops]
+            embeddings = self._embed_all(crops)
         total = np.sum(embeddings, axis=0)
         normalised: FloatArray = (total / np.linalg.norm(total)).astype(np.float32)
         return normalised
 
-    def _mirror_pool(self) -> ThreadPoolExecutor:
+    def _embed_all(self, crops: list[ImageArray]) -> list[FloatArray]:
+        return [self._models.embed_aligned(crop) for crop in crops]
+
+    def _crop_pool(self) -> ThreadPoolExecutor:
         with self._pool_lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-mirror")
+                self._pool = ThreadPoolExecutor(max_workers=self._crop_threads - 1, thread_name_prefix="onnx-crops")
             return self._pool
 
     def _analyse(
