@@ -52,7 +52,7 @@ from realname.adapters.vision.models import (
     read_lock_document,
 )
 from realname.adapters.vision.onnx_engine import ID_PHOTO_MIN_HEIGHT_PX
-from realname.adapters.vision.onnx_models import OnnxFaceModels
+from realname.adapters.vision.onnx_models import OnnxFaceModels, centred_tensor
 from realname.adapters.vision.quality import upscale_small
 from realname.bootstrap.vision import load_onnx_models
 
@@ -60,10 +60,6 @@ RESULTS = REPO_ROOT / "benchmarks" / "results"
 LOCK_PATH = REPO_ROOT / "src" / "realname" / LOCK_FILE_NAME
 FEATURE = "fr_feature.onnx"
 Tensor = npt.NDArray[np.float32]
-
-
-def to_tensor(aligned: npt.NDArray[np.uint8]) -> Tensor:
-    return np.ascontiguousarray(((aligned.astype(np.float32) - 127.0) / 128.0).transpose(2, 0, 1)[np.newaxis])
 
 
 def aligned_crops(paths: list[Path], models: OnnxFaceModels) -> list[npt.NDArray[np.uint8]]:
@@ -138,9 +134,9 @@ def main() -> int:
     western, east = (face_set for face_set in load_sets(args.shared))
     crops = aligned_crops([image.path for image in western.images], detector)
     east_crops = aligned_crops([image.path for image in east.images][::4], detector)
-    calibration = [to_tensor(crop) for crop in crops[0::2]]
-    held_out = [to_tensor(crop) for crop in crops[1::2]]
-    east_held_out = [to_tensor(crop) for crop in east_crops]
+    calibration = [centred_tensor(crop) for crop in crops[0::2]]
+    held_out = [centred_tensor(crop) for crop in crops[1::2]]
+    east_held_out = [centred_tensor(crop) for crop in east_crops]
     print(f"{len(calibration)} calibration crops, {len(held_out)} held out, {len(east_held_out)} East Asian")
 
     ranges = measure_ranges(model, calibration, activation_tensors(model))

@@ -120,8 +120,7 @@ class OnnxFaceModels:
         """Faces in the image, non-maximum suppressed, most confident first."""
         height, width = _check_image(image_rgb)
         resized = cv2.resize(image_rgb, (DETECT_WIDTH, DETECT_HEIGHT), interpolation=cv2.INTER_LINEAR)
-        tensor = ((resized.astype(np.float32) - 127.0) / 128.0).transpose(2, 0, 1)[np.newaxis]
-        scores, boxes = self._detect.run(["scores", "boxes"], {"input": np.ascontiguousarray(tensor)})
+        scores, boxes = self._detect.run(["scores", "boxes"], {"input": centred_tensor(resized)})
         face_scores = scores[0, :, 1]
         keep = face_scores >= min_confidence
         if not keep.any():
@@ -170,8 +169,7 @@ class OnnxFaceModels:
         return self.embed_aligned(self.aligned_face(image_rgb, landmarks68))
 
     def embed_aligned(self, aligned_rgb: ImageArray) -> FloatArray:
-        tensor = ((aligned_rgb.astype(np.float32) - 127.0) / 128.0).transpose(2, 0, 1)[np.newaxis]
-        (output,) = self._feature.run(["output"], {"input": np.ascontiguousarray(tensor)})
+        (output,) = self._feature.run(["output"], {"input": centred_tensor(aligned_rgb)})
         vector: FloatArray = np.asarray(output, dtype=np.float32)[0]
         norm = float(np.linalg.norm(vector))
         if not np.isfinite(norm) or norm == 0.0:
@@ -232,6 +230,12 @@ class OnnxFaceModels:
         tensor = ((crop.astype(np.float32) / 255.0 - _IMAGENET_MEAN) / _IMAGENET_STD).transpose(2, 0, 1)[None]
         yaw, pitch, roll = self._pose.run(["output", "617", "618"], {"input": np.ascontiguousarray(tensor)})
         return (_expected_angle(yaw[0]), _expected_angle(pitch[0]), _expected_angle(roll[0]))
+
+
+def centred_tensor(rgb: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+    """The 1×3×H×W float32 input of fr_detect and fr_feature: RGB, (x - 127) / 128."""
+    tensor = ((rgb.astype(np.float32) - 127.0) / 128.0).transpose(2, 0, 1)[np.newaxis]
+    return np.ascontiguousarray(tensor)
 
 
 def five_points_from_68(landmarks68: FloatArray) -> npt.NDArray[np.float64]:
