@@ -77,7 +77,7 @@ def _engine(name: str, models_dir: Path, threads: int) -> Any:
         return OnnxFaceEngine(
             shipped.models,
             shipped.threshold,
-            crop_threads=threads,
+            threads=threads,
             id_photo_scales=(1.0,),
             live_scales=(1.0,),
         )

@@ -183,3 +183,14 @@ def test_match_frames_on_clip_frames(shared_data: Path, onnx_engine: FaceEngine)
     result = match_frames(id_photo, frames[1:], onnx_engine, k=2).match
     assert result.frames_used == 2
     assert result.matched
+
+
+def test_analyse_all_gives_what_separate_calls_give(face_engine: FaceEngine) -> None:
+    grace = DecodedImage(grace_hopper_rgb())
+    others = [DecodedImage(astronaut_rgb()), DecodedImage(np.full((200, 200, 3), 128, dtype=np.uint8))]
+    id_analysis, live = face_engine.analyse_all(grace, others)
+    assert id_analysis == face_engine.analyse_id_photo(grace)
+    assert live == [face_engine.analyse(image) for image in others]
+    assert live[1].face_count == 0
+    assert id_analysis.embedding is not None and live[0].embedding is not None
+    assert float(np.dot(id_analysis.embedding, live[0].embedding)) < face_engine.threshold

@@ -80,20 +80,31 @@ def test_engine_refuses_a_policy_stricter_than_its_calibration(face_models_dir: 
     assert caught.value.code == "models.uncalibrated"
 
 
-@pytest.mark.parametrize("crop_threads", [2, 3])
-def test_embedding_crops_on_several_threads_gives_the_same_embedding(
-    onnx_models: OnnxFaceModels, crop_threads: int
-) -> None:
-    image = DecodedImage(grace_hopper_rgb())
-    sequential = OnnxFaceEngine(onnx_models, 0.5, crop_threads=1)
-    threaded = OnnxFaceEngine(onnx_models, 0.5, crop_threads=crop_threads)
+@pytest.mark.parametrize("threads", [2, 3])
+def test_analysing_on_several_threads_gives_the_same_results(onnx_models: OnnxFaceModels, threads: int) -> None:
+    grace = DecodedImage(grace_hopper_rgb())
+    astronaut = DecodedImage(astronaut_rgb())
+    blank = DecodedImage(np.full((240, 320, 3), 90, dtype=np.uint8))
+    sequential = OnnxFaceEngine(onnx_models, 0.5, threads=1)
+    threaded = OnnxFaceEngine(onnx_models, 0.5, threads=threads)
     for analyse in ("analyse", "analyse_id_photo"):
-        expected = getattr(sequential, analyse)(image).embedding
-        actual = getattr(threaded, analyse)(image).embedding
+        expected = getattr(sequential, analyse)(grace).embedding
+        actual = getattr(threaded, analyse)(grace).embedding
         assert expected is not None and actual is not None
-        np.testing.assert_allclose(actual, expected, atol=1e-6)
+        np.testing.assert_array_equal(actual, expected)
+    id_analysis, live = threaded.analyse_all(grace, [astronaut, blank, grace])
+    expected_all = [sequential.analyse_id_photo(grace), *(sequential.analyse(i) for i in (astronaut, blank, grace))]
+    for got, want in zip([id_analysis, *live], expected_all, strict=True):
+        assert got == want  # face count and quality (the embedding is not part of equality)
+        if want.embedding is None:
+            assert got.embedding is None
+        else:
+            np.testing.assert_array_equal(got.embedding, want.embedding)
+    assert live[1].face_count == 0 and live[1].embedding is None
+    assert live[0].quality is not None and live[0].quality.yaw_degrees is not None  # live gates measured
+    assert id_analysis.quality is not None and id_analysis.quality.yaw_degrees is None  # the ID photo is not gated
 
 
-def test_crop_threads_must_be_positive(onnx_models: OnnxFaceModels) -> None:
-    with pytest.raises(ValueError, match="crop_threads"):
-        OnnxFaceEngine(onnx_models, 0.5, crop_threads=0)
+def test_threads_must_be_positive(onnx_models: OnnxFaceModels) -> None:
+    with pytest.raises(ValueError, match="threads"):
+        OnnxFaceEngine(onnx_models, 0.5, threads=0)

@@ -79,6 +79,13 @@ class FaceEngine(Protocol):
         """Like :meth:`analyse`, for a small compressed ID-card photo (upscaled as the engine needs)."""
         ...
 
+    def analyse_all(
+        self, id_photo: DecodedImage, live: Sequence[DecodedImage]
+    ) -> tuple[FaceAnalysis, list[FaceAnalysis]]:
+        """``analyse_id_photo(id_photo)`` and ``analyse`` of each live image, with the same results; an engine
+        may work on them concurrently."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class FaceComparison:
@@ -123,8 +130,14 @@ def compare_faces(
     """
     id_image, id_reasons = decode_or_reason(decoder, id_photo_bytes, policy)
     live_image, live_reasons = decode_or_reason(decoder, live_photo_bytes, policy)
-    id_analysis = engine.analyse_id_photo(id_image) if id_image is not None else None
-    live_analysis = engine.analyse(live_image) if live_image is not None else None
+    id_analysis: FaceAnalysis | None = None
+    live_analysis: FaceAnalysis | None = None
+    if id_image is not None and live_image is not None:
+        id_analysis, (live_analysis,) = engine.analyse_all(id_image, [live_image])
+    elif id_image is not None:
+        id_analysis = engine.analyse_id_photo(id_image)
+    elif live_image is not None:
+        live_analysis = engine.analyse(live_image)
     return decide_comparison(id_analysis, live_analysis, engine, gates or QualityGates(), id_reasons, live_reasons)
 
 
@@ -173,9 +186,8 @@ def match_frames(
     if not frames:
         raise ValueError("match_frames needs at least one frame")
     gates = gates or QualityGates()
-    id_analysis = engine.analyse_id_photo(id_photo)
+    id_analysis, analyses = engine.analyse_all(id_photo, frames)
     id_reasons = id_photo_reasons(id_analysis)
-    analyses = [engine.analyse(frame) for frame in frames]
     usable = [a for a in analyses if not live_capture_reasons(a, gates)]
     if not usable:
         closest = min(analyses, key=lambda a: (a.face_count == 0, len(live_capture_reasons(a, gates))))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from realname.app.matching import DecodedImage
@@ -72,3 +74,8 @@ class FakeFaceEngine:
     def analyse_id_photo(self, image: DecodedImage) -> FaceAnalysis:
         self.calls.append(("id", self._names[int(image.rgb[0, 0, 0])]))
         return self._lookup(image)
+
+    def analyse_all(
+        self, id_photo: DecodedImage, live: Sequence[DecodedImage]
+    ) -> tuple[FaceAnalysis, list[FaceAnalysis]]:
+        return self.analyse_id_photo(id_photo), [self.analyse(image) for image in live]

@@ -9,6 +9,7 @@ dlib holds the GIL while it computes, so calls are serialised by a lock.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,12 @@ class DlibFaceEngine:
 
     def analyse_id_photo(self, image: DecodedImage) -> FaceAnalysis:
         return self.analyse(DecodedImage(upscale_small(image.rgb, ID_PHOTO_MIN_HEIGHT_PX)))
+
+    def analyse_all(
+        self, id_photo: DecodedImage, live: Sequence[DecodedImage]
+    ) -> tuple[FaceAnalysis, list[FaceAnalysis]]:
+        """One after the other: dlib holds the GIL, so threads would not run it side by side."""
+        return self.analyse_id_photo(id_photo), [self.analyse(image) for image in live]
 
 
 def models_path_hint() -> Path:

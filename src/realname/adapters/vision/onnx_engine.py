@@ -6,15 +6,19 @@ quality from the face crop, fr_pose (yaw, pitch) and fr_eye. Stateless per call;
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from realname.adapters.vision.onnx_models import FaceBox, FloatArray, ImageArray, OnnxFaceModels
 from realname.adapters.vision.quality import main_face_index, measure_quality, pad_for_detection, upscale_small
+from realname.adapters.vision.task_queue import TaskQueue
 from realname.app.matching import DecodedImage
-from realname.domain.face import FaceAnalysis
+from realname.domain.face import FaceAnalysis, FaceQuality
 
 MIN_DETECTION_CONFIDENCE = 0.7
 # A second face counts when it is at least this fraction of the main face's height (tiny far-away
@@ -27,6 +31,25 @@ ID_PHOTO_ALIGNMENT_SCALES = (0.9, 1.0, 1.1)
 LIVE_ALIGNMENT_SCALES = (0.9, 1.0, 1.1)
 
 
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One image to analyse: padded pixels, whether it is a live capture, and its alignment scales."""
+
+    rgb: ImageArray
+    live: bool
+    scales: tuple[float, ...]
+
+
+@dataclass(slots=True)
+class _Found:
+    """What analysing one image has found so far; ``embeddings[i]`` is filled by the task for ``crops[i]``."""
+
+    face_count: int = 0
+    quality: FaceQuality | None = None
+    crops: list[ImageArray] = field(default_factory=list)
+    embeddings: list[FloatArray | None] = field(default_factory=list)
+
+
 class OnnxFaceEngine:
     """Matching with fr_feature cosine similarity; ``threshold`` comes calibrated from ``models.lock``."""
 
@@ -36,22 +59,22 @@ class OnnxFaceEngine:
         threshold: float,
         *,
         name: str = "onnx",
-        crop_threads: int = 1,
+        threads: int = 1,
         id_photo_scales: tuple[float, ...] = ID_PHOTO_ALIGNMENT_SCALES,
         live_scales: tuple[float, ...] = LIVE_ALIGNMENT_SCALES,
     ) -> None:
-        """``crop_threads``: how many threads embed one face's aligned crops (scales × mirror) side by side: the
-        caller's and ``crop_threads - 1`` pool threads (onnxruntime releases the GIL). Meant for single-threaded
-        sessions; see ``realname.bootstrap.vision.SESSION_THREADS``.
+        """``threads``: how many threads share the work of one call — the caller's and ``threads - 1`` pool
+        threads (onnxruntime and OpenCV release the GIL). Meant for single-threaded sessions; see
+        ``realname.bootstrap.vision.SESSION_THREADS``. Results do not depend on it.
         ``id_photo_scales``, ``live_scales``: the alignment scales averaged for an ID photo and for a live
         capture (the threshold in ``models.lock`` is calibrated for the defaults; other values are only for
         measuring what the averaging costs)."""
         self._models = models
         self._threshold = threshold
         self._name = name
-        if crop_threads < 1:
-            raise ValueError("crop_threads must be at least 1")
-        self._crop_threads = crop_threads
+        if threads < 1:
+            raise ValueError("threads must be at least 1")
+        self._threads = threads
         self._id_photo_scales = id_photo_scales
         self._live_scales = live_scales
         self._pool: ThreadPoolExecutor | None = None
@@ -78,7 +101,7 @@ class OnnxFaceEngine:
         1e-4 24.2 % -> 24.4 %; photo-vs-photo at the threshold 12.6 % -> 10.2 %. Cost: 88 -> 124 ms per pair on
         one thread (benchmarks/face_speed.py), and four more runs (about 28 ms) per matched frame.
         """
-        return self._analyse(image.rgb, measure_live_quality=True, alignment_scales=self._live_scales)
+        return self._run([self._live_job(image)])[0]
 
     def analyse_id_photo(self, image: DecodedImage) -> FaceAnalysis:
         """The chip photo (e.g. 102×126) is enlarged before detection so landmarks have pixels to work on.
@@ -96,80 +119,94 @@ class OnnxFaceEngine:
         gain at the threshold is a lower impostor tail in the NUAA webcam group; with q40 chips the gain was
         small (30.7 % -> 30.3 % at the recalibrated threshold, 31.9 % -> 30.9 % at a fixed one).
         """
-        return self._analyse(
-            upscale_small(image.rgb, ID_PHOTO_MIN_HEIGHT_PX),
-            measure_live_quality=False,
-            alignment_scales=self._id_photo_scales,
-        )
+        return self._run([self._id_photo_job(image)])[0]
 
-    def _mean_embedding(self, rgb: ImageArray, landmarks: FloatArray, scales: tuple[float, ...]) -> FloatArray:
-        """Mean of the embeddings of the face aligned at each scale and of their mirror images, L2-normalised.
+    def analyse_all(
+        self, id_photo: DecodedImage, live: Sequence[DecodedImage]
+    ) -> tuple[FaceAnalysis, list[FaceAnalysis]]:
+        """The ID photo and the live captures in one call: with ``threads`` > 1 their detections, quality gates
+        and fr_feature runs are spread over the threads together, so no thread idles while another finishes."""
+        results = self._run([self._id_photo_job(id_photo), *(self._live_job(image) for image in live)])
+        return results[0], results[1:]
 
-        The mirror costs one more fr_feature run per aligned face (about 7 ms int8). Measured on faces_east_asian
-        against simulated chip photos (before chip smoothing was added): FNMR at FMR 1e-3 17.4 % -> 16.2 %, and
-        at the worst group's FMR-1e-4 threshold 60.7 % -> 54.1 %.
+    def _live_job(self, image: DecodedImage) -> _Job:
+        return _Job(pad_for_detection(image.rgb), live=True, scales=self._live_scales)
+
+    def _id_photo_job(self, image: DecodedImage) -> _Job:
+        enlarged = upscale_small(image.rgb, ID_PHOTO_MIN_HEIGHT_PX)
+        return _Job(pad_for_detection(enlarged), live=False, scales=self._id_photo_scales)
+
+    def _run(self, jobs: list[_Job]) -> list[FaceAnalysis]:
+        """Analyse the images: one task per image (detect, align, gates) and one per aligned crop (embed).
+
+        An image's task queues its crops before measuring its quality gates, so other threads embed them
+        meanwhile. Each crop's embedding lands in its own slot and they are summed in crop order: the result
+        is the same for any number of threads.
         """
-        crops: list[ImageArray] = []
-        for scale in scales:
-            aligned = self._models.aligned_face(rgb, landmarks, scale)
-            crops += [aligned, np.ascontiguousarray(aligned[:, ::-1])]
-        if self._crop_threads > 1:
-            # Crop i goes to thread i % crop_threads; thread 0 is the caller's. A mirror lands on another thread
-            # than its face when crop_threads is even.
-            pending = [
-                self._crop_pool().submit(self._embed_all, crops[i :: self._crop_threads])
-                for i in range(1, self._crop_threads)
-            ]
-            embeddings = self._embed_all(crops[0 :: self._crop_threads])
-            for future in pending:
-                embeddings += future.result()
-        else:
-            embeddings = self._embed_all(crops)
-        total = np.sum(embeddings, axis=0)
-        normalised: FloatArray = (total / np.linalg.norm(total)).astype(np.float32)
-        return normalised
+        queue = TaskQueue()
+        found = [_Found() for _ in jobs]
+        for job, result in zip(jobs, found, strict=True):
+            queue.add(functools.partial(self._detect_and_align, job, result, queue))
+        for _ in range(self._threads - 1):
+            self._thread_pool().submit(queue.work)
+        queue.work()
+        queue.raise_failure()
+        return [self._result(result) for result in found]
 
-    def _embed_all(self, crops: list[ImageArray]) -> list[FloatArray]:
-        return [self._models.embed_aligned(crop) for crop in crops]
-
-    def _crop_pool(self) -> ThreadPoolExecutor:
-        with self._pool_lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=self._crop_threads - 1, thread_name_prefix="onnx-crops")
-            return self._pool
-
-    def _analyse(
-        self,
-        unpadded: ImageArray,
-        *,
-        measure_live_quality: bool,
-        alignment_scales: tuple[float, ...],
-    ) -> FaceAnalysis:
-        rgb = pad_for_detection(unpadded)
-        boxes = self._models.detect(rgb, min_confidence=MIN_DETECTION_CONFIDENCE)
+    def _detect_and_align(self, job: _Job, found: _Found, queue: TaskQueue) -> None:
+        boxes = self._models.detect(job.rgb, min_confidence=MIN_DETECTION_CONFIDENCE)
         if not boxes:
-            return FaceAnalysis(face_count=0)
-        main = boxes[main_face_index([_box_tuple(b) for b in boxes], rgb.shape[1], rgb.shape[0])]
-        count = sum(1 for b in boxes if b.height >= SECOND_FACE_MIN_RELATIVE_HEIGHT * main.height)
-        landmarks = self._models.landmarks(rgb, main)
-        embedding = self._mean_embedding(rgb, landmarks, alignment_scales)
+            return
+        main = boxes[main_face_index([_box_tuple(b) for b in boxes], job.rgb.shape[1], job.rgb.shape[0])]
+        found.face_count = sum(1 for b in boxes if b.height >= SECOND_FACE_MIN_RELATIVE_HEIGHT * main.height)
+        landmarks = self._models.landmarks(job.rgb, main)
+        for scale in job.scales:
+            aligned = self._models.aligned_face(job.rgb, landmarks, scale)
+            found.crops += [aligned, np.ascontiguousarray(aligned[:, ::-1])]
+        found.embeddings = [None] * len(found.crops)
+        for index in range(len(found.crops)):
+            queue.add(functools.partial(self._embed_crop, found, index))
         yaw: float | None = None
         pitch: float | None = None
         eyes_closed: float | None = None
-        if measure_live_quality:
-            yaw, pitch, _roll = self._models.head_pose(rgb, main)
-            left_closed, right_closed = self._models.eyes_closed_probability(rgb, landmarks)
+        if job.live:
+            yaw, pitch, _roll = self._models.head_pose(job.rgb, main)
+            left_closed, right_closed = self._models.eyes_closed_probability(job.rgb, landmarks)
             # Both eyes must read closed: one eye misread (glare, glasses) must not reject a capture.
             eyes_closed = min(left_closed, right_closed)
-        quality = measure_quality(
-            rgb,
+        found.quality = measure_quality(
+            job.rgb,
             _box_tuple(main),
             yaw_degrees=yaw,
             pitch_degrees=pitch,
             eyes_closed_probability=eyes_closed,
             detection_confidence=main.confidence,
         )
-        return FaceAnalysis(face_count=count, quality=quality, embedding=embedding)
+
+    def _embed_crop(self, found: _Found, index: int) -> None:
+        found.embeddings[index] = self._models.embed_aligned(found.crops[index])
+
+    def _result(self, found: _Found) -> FaceAnalysis:
+        """The face count, quality and mean embedding (of every crop and mirror, L2-normalised) of one image.
+
+        The mirror costs one more fr_feature run per aligned face (5–6 ms int8). Measured on faces_east_asian
+        against simulated chip photos (before chip smoothing was added): FNMR at FMR 1e-3 17.4 % -> 16.2 %, and at
+        the worst group's FMR-1e-4 threshold 60.7 % -> 54.1 %.
+        """
+        if found.face_count == 0:
+            return FaceAnalysis(face_count=0)
+        embeddings = [embedding for embedding in found.embeddings if embedding is not None]
+        if not embeddings or len(embeddings) != len(found.crops):
+            raise RuntimeError("an aligned crop was not embedded")
+        total = np.sum(embeddings, axis=0)
+        embedding: FloatArray = (total / np.linalg.norm(total)).astype(np.float32)
+        return FaceAnalysis(face_count=found.face_count, quality=found.quality, embedding=embedding)
+
+    def _thread_pool(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self._threads - 1, thread_name_prefix="onnx-engine")
+            return self._pool
 
 
 def _box_tuple(box: FaceBox) -> tuple[float, float, float, float]:
