@@ -26,9 +26,11 @@ MIN_DETECTION_CONFIDENCE = 0.7
 SECOND_FACE_MIN_RELATIVE_HEIGHT = 0.35
 ID_PHOTO_MIN_HEIGHT_PX = 252
 # Both the chip photo and a live capture are embedded with the face aligned at these sizes (1.0 = the standard
-# 112×112 layout), each with its mirror image, and the embeddings averaged (see ``analyse_id_photo``, ``analyse``).
-ID_PHOTO_ALIGNMENT_SCALES = (0.9, 1.0, 1.1)
-LIVE_ALIGNMENT_SCALES = (0.9, 1.0, 1.1)
+# 112×112 layout), each with its mirror image, and the embeddings averaged: four fr_feature runs per face.
+# Chosen on 2026-12-06 from 15 scale sets measured on the same pairs (benchmarks/README.md, "alignment scales"):
+# 0.9 and 1.1 did as well as 0.9, 1.0 and 1.1 with a third fewer runs.
+ID_PHOTO_ALIGNMENT_SCALES = (0.9, 1.1)
+LIVE_ALIGNMENT_SCALES = (0.9, 1.1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +95,14 @@ class OnnxFaceEngine:
         return self._models
 
     def analyse(self, image: DecodedImage) -> FaceAnalysis:
-        """A live capture: quality-gated, embedded at ``LIVE_ALIGNMENT_SCALES`` with mirrors (six int8 runs).
+        """A live capture: quality-gated, embedded at ``LIVE_ALIGNMENT_SCALES`` with mirrors (four int8 runs).
 
-        Averaging the live side over alignment scales too was measured after fr_feature became int8
-        (benchmarks/face_accuracy.py, thresholds recalibrated each time): faces_east_asian chip FNMR at the
-        calibrated threshold 47.3 % -> 41.9 % (threshold 0.5878 -> 0.5788), at FMR 1e-3 13.5 % -> 13.3 %, at FMR
-        1e-4 24.2 % -> 24.4 %; photo-vs-photo at the threshold 12.6 % -> 10.2 %. Cost: 88 -> 124 ms per pair on
-        one thread (benchmarks/face_speed.py), and four more runs (about 28 ms) per matched frame.
+        Averaging the live side over alignment scales as well as the chip was measured after fr_feature became
+        int8 (benchmarks/face_accuracy.py, thresholds recalibrated each time): faces_east_asian chip FNMR at the
+        calibrated threshold 47.3 % -> 41.9 % with scales 0.9/1.0/1.1 on both sides, at FMR 1e-3 13.5 % -> 13.3 %,
+        at FMR 1e-4 24.2 % -> 24.4 %. Dropping the middle scale on both sides (2026-12-06, same pairs, scales
+        0.9/1.1): 41.1 % -> 36.7 % at the threshold, 13.2 % -> 13.6 % at 1e-3, 24.3 % -> 25.9 % at 1e-4, with 8
+        instead of 12 runs per pair.
         """
         return self._run([self._live_job(image)])[0]
 
@@ -108,16 +111,14 @@ class OnnxFaceEngine:
 
         Pose and eye state are not measured: the ID photo is not gated, so they would only cost time.
 
-        The embedding averages three alignment scales (``ID_PHOTO_ALIGNMENT_SCALES``) and their mirrors: on a
-        102×126 chip the landmarks, and so the alignment's scale, are uncertain by a few per cent, and averaging
-        over that makes the chip's embedding steadier. Cost: six fr_feature runs instead of two (measured
-        37 -> 97 ms per call on one core with the float32 model, before the int8 build). Measured
-        with benchmarks/face_accuracy.py (float32 fr_feature) (simulated q25 chips, threshold recalibrated on the worst group):
-        faces_east_asian chip FNMR at the calibrated threshold 47.5 % -> 42.9 % (threshold 0.5887 -> 0.5780),
-        at FMR 1e-3 13.7 % -> 13.2 %, at FMR 1e-4 25.8 % -> 23.1 %; faces (Western) chip 66.6 % -> 62.5 %,
-        19.2 % -> 18.7 %, 23.9 % -> 24.5 % (one impostor pair in 10,746 sets that point: noise). Most of the
-        gain at the threshold is a lower impostor tail in the NUAA webcam group; with q40 chips the gain was
-        small (30.7 % -> 30.3 % at the recalibrated threshold, 31.9 % -> 30.9 % at a fixed one).
+        The embedding averages the face aligned at two scales (``ID_PHOTO_ALIGNMENT_SCALES``) and their
+        mirrors: on a 102×126 chip the landmarks, and so the alignment's scale, are uncertain by a few per cent,
+        and averaging over that makes the chip's embedding steadier. Measured with benchmarks/face_accuracy.py
+        (float32 fr_feature, simulated q25 chips, threshold recalibrated on the worst group), scales 0.9/1.0/1.1
+        against 1.0 alone: faces_east_asian chip FNMR at the calibrated threshold 47.5 % -> 42.9 % (threshold
+        0.5887 -> 0.5780), at FMR 1e-3 13.7 % -> 13.2 %, at FMR 1e-4 25.8 % -> 23.1 %. Most of the gain at the
+        threshold is a lower impostor tail in the NUAA webcam group; with q40 chips the gain was small (30.7 % ->
+        30.3 % at the recalibrated threshold).
         """
         return self._run([self._id_photo_job(image)])[0]
 
