@@ -31,12 +31,21 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from face_data import REPO_ROOT, SHARED_DATA, Embeddings, FaceSet, embed_set, load_sets
+from face_data import (
+    REPO_ROOT,
+    RESULTS,
+    Embeddings,
+    FaceSet,
+    add_data_arguments,
+    embed_set,
+    load_sets,
+    shared_data_missing,
+    write_results,
+)
 from realname.adapters.vision.models import LOCK_FILE_NAME, read_lock_document
 from realname.bootstrap.vision import build_face_engine, load_onnx_models
 from realname.domain.policy import Policy
 
-RESULTS = REPO_ROOT / "benchmarks" / "results"
 FMR_POINTS = (1e-2, 1e-3, 1e-4)
 MULTI_FRAME_K = 3
 CALIBRATION_MARGIN = 1e-4
@@ -233,12 +242,9 @@ def main() -> int:
     parser.add_argument("--engines", default="onnx,dlib")
     parser.add_argument("--calibrate", action="store_true", help="rewrite thresholds in models.lock")
     parser.add_argument("--target-fmr", type=float, default=Policy().target_fmr)
-    parser.add_argument("--models-dir", type=Path, default=REPO_ROOT / "var" / "models")
-    parser.add_argument("--cache-dir", type=Path, default=REPO_ROOT / "var" / "bench-cache")
-    parser.add_argument("--shared", type=Path, default=SHARED_DATA)
+    add_data_arguments(parser)
     args = parser.parse_args()
-    if not args.shared.is_dir():
-        print(f"needs the shared data at {args.shared}", file=sys.stderr)
+    if shared_data_missing(args.shared):
         return 2
     sets = load_sets(args.shared)
     detector = load_onnx_models(args.models_dir, 1)
@@ -323,10 +329,8 @@ def main() -> int:
                 }
             )
         report["engines"][engine_name] = engine_report
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    write_results("face_accuracy", report, markdown(report))
     det_plot(curves, RESULTS / "face_det.png")
-    (RESULTS / "face_accuracy.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (RESULTS / "face_accuracy.md").write_text(markdown(report), encoding="utf-8")
     if args.calibrate:
         for path in write_lock_thresholds(report["engines"], args.target_fmr):
             print(f"thresholds written to {path}", file=sys.stderr)

@@ -7,12 +7,16 @@ detector's box for both engines so that they see the same chip.
 
 from __future__ import annotations
 
+import argparse
 import csv
 import hashlib
 import itertools
+import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,9 +28,35 @@ from realname.domain.face import ImageRejected
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+RESULTS = REPO_ROOT / "benchmarks" / "results"
+MODELS_DIR = REPO_ROOT / "var" / "models"
 MAX_PIXELS = 40_000_000
 # Bump when an engine's embedding changes, to invalidate its cached embeddings.
 EMBEDDING_VERSION = {"onnx": "v13", "dlib": "v8"}
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, *, cache: bool = True) -> None:
+    """``--models-dir``, ``--shared`` and (with ``cache``) ``--cache-dir``, as every face benchmark takes them."""
+    parser.add_argument("--models-dir", type=Path, default=MODELS_DIR)
+    if cache:
+        parser.add_argument("--cache-dir", type=Path, default=REPO_ROOT / "var" / "bench-cache")
+    parser.add_argument("--shared", type=Path, default=SHARED_DATA)
+
+
+def shared_data_missing(shared: Path) -> bool:
+    """True (after saying so on stderr) when the shared face sets are not at ``shared``."""
+    if (shared / "faces").is_dir() and (shared / "faces_east_asian").is_dir():
+        return False
+    print(f"needs the shared face sets in {shared}", file=sys.stderr)
+    return True
+
+
+def write_results(stem: str, report: Any, markdown: str | None = None) -> None:
+    """``benchmarks/results/STEM.json`` (and ``STEM.md`` when given)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if markdown is not None:
+        (RESULTS / f"{stem}.md").write_text(markdown, encoding="utf-8")
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from face_data import REPO_ROOT, SHARED_DATA, load_sets
+from face_data import REPO_ROOT, add_data_arguments, load_sets, shared_data_missing, write_results
 from realname.adapters.vision.chip_photo import simulate_chip_photo
 from realname.adapters.vision.feature_int8 import (
     Int8Plan,
@@ -57,7 +57,6 @@ from realname.adapters.vision.onnx_models import OnnxFaceModels, centred_tensor
 from realname.bootstrap.vision import load_onnx_models
 from realname.domain.face import FaceAnalysis
 
-RESULTS = REPO_ROOT / "benchmarks" / "results"
 LOCK_PATH = REPO_ROOT / "src" / "realname" / LOCK_FILE_NAME
 FEATURE = "fr_feature.onnx"
 Tensor = npt.NDArray[np.float32]
@@ -141,12 +140,10 @@ def cosine_change(reference: npt.NDArray[np.float64], other: npt.NDArray[np.floa
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--float-convs", type=int, default=10, help="how many of the most sensitive Convs stay float")
-    parser.add_argument("--models-dir", type=Path, default=REPO_ROOT / "var" / "models")
-    parser.add_argument("--shared", type=Path, default=SHARED_DATA)
+    add_data_arguments(parser, cache=False)
     parser.add_argument("--tarball", type=Path, help="an already downloaded package tarball")
     args = parser.parse_args()
-    if not (args.shared / "faces").is_dir():
-        print(f"needs {args.shared}/faces (the shared face set)", file=sys.stderr)
+    if shared_data_missing(args.shared):
         return 2
 
     import onnx
@@ -215,8 +212,7 @@ def main() -> int:
             }
     LOCK_PATH.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     fetch_models(args.models_dir, read_lock(LOCK_PATH), tarball=args.tarball)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "face_quantize.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_results("face_quantize", report)
     print(json.dumps(report, indent=2))
     return 0
 

@@ -14,7 +14,6 @@ Writes benchmarks/results/face_scales.{json,md}. Not part of ``make bench``: it 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,14 +23,22 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from face_accuracy import Scores, calibrate, fnmr_at, pair_scores, threshold_at
-from face_data import EMBEDDING_VERSION, REPO_ROOT, SHARED_DATA, Embeddings, FaceSet, embed_set, load_sets
+from face_data import (
+    EMBEDDING_VERSION,
+    Embeddings,
+    FaceSet,
+    add_data_arguments,
+    embed_set,
+    load_sets,
+    shared_data_missing,
+    write_results,
+)
 from realname.adapters.vision.onnx_engine import ID_PHOTO_ALIGNMENT_SCALES, LIVE_ALIGNMENT_SCALES, OnnxFaceEngine
 from realname.adapters.vision.onnx_models import FloatArray
 from realname.bootstrap.vision import build_face_engine, load_onnx_models
 from realname.domain.face import FaceAnalysis
 from realname.domain.policy import Policy
 
-RESULTS = REPO_ROOT / "benchmarks" / "results"
 SCALES = (0.85, 0.9, 0.95, 1.0, 1.05, 1.1, 1.15)
 EMBEDDING = 512
 # (ID-photo scales, live scales), each crop with its mirror unless the name says otherwise.
@@ -110,12 +117,9 @@ def evaluate(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models-dir", type=Path, default=REPO_ROOT / "var" / "models")
-    parser.add_argument("--cache-dir", type=Path, default=REPO_ROOT / "var" / "bench-cache")
-    parser.add_argument("--shared", type=Path, default=SHARED_DATA)
+    add_data_arguments(parser)
     args = parser.parse_args()
-    if not args.shared.is_dir():
-        print(f"needs the shared data at {args.shared}", file=sys.stderr)
+    if shared_data_missing(args.shared):
         return 2
     shipped = build_face_engine("onnx", args.models_dir, 1, Policy())
     assert isinstance(shipped, OnnxFaceEngine)
@@ -139,9 +143,7 @@ def main() -> int:
             f" {row['east_asian_chip_fnmr_1e-4']} % | {row['east_asian_chip_fnmr_at_threshold']} % |"
             f" {row['east_asian_photo_fnmr_at_threshold']} % | {row['western_chip_fnmr_at_threshold']} % |"
         )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "face_scales.json").write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
-    (RESULTS / "face_scales.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_results("face_scales", rows, "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 

@@ -14,7 +14,6 @@ benchmarks/results/face_speed.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import statistics
@@ -26,9 +25,11 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-RESULTS = REPO_ROOT / "benchmarks" / "results"
-SHARED = REPO_ROOT.parent / "shared" / "data" / "faces_east_asian" / "images"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from face_data import MODELS_DIR, REPO_ROOT, SHARED_DATA, write_results
+
+SHARED = SHARED_DATA / "faces_east_asian" / "images"
 
 
 def build_pairs(count: int, models_dir: Path) -> list[tuple[bytes, bytes]]:
@@ -147,7 +148,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=25)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--models-dir", type=Path, default=REPO_ROOT / "var" / "models")
+    parser.add_argument("--models-dir", type=Path, default=MODELS_DIR)
     args = parser.parse_args()
     pairs = build_pairs(args.pairs, args.models_dir)
     load_before = os.getloadavg()[0]
@@ -179,9 +180,7 @@ def main() -> int:
         f"Machine: {os.cpu_count()} CPUs, 1-min load average {load[0]} before / {load[1]} after (shared machine:"
         " other processes inflate the times).",
     ]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "face_speed.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    (RESULTS / "face_speed.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_results("face_speed", report, "\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0
 
