@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -61,17 +62,47 @@ def test_the_first_failure_stops_the_queue_and_is_raised() -> None:
 
 def test_a_waiting_thread_is_released_when_another_thread_fails() -> None:
     queue = TaskQueue()
-    started = threading.Event()
+    taken, go = threading.Event(), threading.Event()
 
-    def slow_failure() -> None:
-        started.set()
+    def failing() -> None:
+        taken.set()
+        go.wait(timeout=5)
         raise RuntimeError("model failed")
 
-    queue.add(slow_failure)
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    queue.add(failing)
+    with ThreadPoolExecutor(max_workers=2) as pool:
         running = pool.submit(queue.work)
-        started.wait(timeout=5)
-        queue.work()  # returns: the only task failed
+        assert taken.wait(timeout=5)
+        waiting = pool.submit(queue.work)  # no task left, but one is unfinished: it waits
+        time.sleep(0.05)
+        assert not waiting.done()
+        go.set()
+        waiting.result(timeout=5)
         running.result(timeout=5)
     with pytest.raises(RuntimeError, match="model failed"):
         queue.raise_failure()
+
+
+def test_a_waiting_thread_returns_only_when_the_tasks_a_running_task_adds_are_done() -> None:
+    queue = TaskQueue()
+    taken, go = threading.Event(), threading.Event()
+    ran_on: list[str] = []
+
+    def parent() -> None:
+        taken.set()
+        go.wait(timeout=5)
+        queue.add(lambda: ran_on.append(threading.current_thread().name))
+
+    queue.add(parent)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="parent") as parent_pool:
+        running = parent_pool.submit(queue.work)
+        assert taken.wait(timeout=5)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="helper") as helper_pool:
+            waiting = helper_pool.submit(queue.work)
+            time.sleep(0.05)
+            assert not waiting.done()
+            go.set()
+            waiting.result(timeout=5)
+            assert len(ran_on) == 1  # the added task ran (on either thread) before work() returned
+        running.result(timeout=5)
+    queue.raise_failure()
