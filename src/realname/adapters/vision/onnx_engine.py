@@ -27,7 +27,7 @@ SECOND_FACE_MIN_RELATIVE_HEIGHT = 0.35
 ID_PHOTO_MIN_HEIGHT_PX = 252
 # Both the chip photo and a live capture are embedded with the face aligned at these sizes (1.0 = the standard
 # 112×112 layout), each with its mirror image, and the embeddings averaged: four fr_feature runs per face.
-# Chosen on 2026-12-06 from 15 scale sets measured on the same pairs (benchmarks/README.md, "alignment scales"):
+# Chosen on 2026-12-06 from 16 scale sets measured on the same pairs (benchmarks/README.md, "alignment scales"):
 # 0.9 and 1.1 did as well as 0.9, 1.0 and 1.1 with a third fewer runs.
 ID_PHOTO_ALIGNMENT_SCALES = (0.9, 1.1)
 LIVE_ALIGNMENT_SCALES = (0.9, 1.1)
@@ -35,7 +35,8 @@ LIVE_ALIGNMENT_SCALES = (0.9, 1.1)
 
 @dataclass(frozen=True, slots=True)
 class _Job:
-    """One image to analyse: padded pixels, whether it is a live capture, and its alignment scales."""
+    """One image to analyse: its pixels (an ID photo already enlarged), whether it is a live capture, and its
+    alignment scales."""
 
     rgb: ImageArray
     live: bool
@@ -131,11 +132,10 @@ class OnnxFaceEngine:
         return results[0], results[1:]
 
     def _live_job(self, image: DecodedImage) -> _Job:
-        return _Job(pad_for_detection(image.rgb), live=True, scales=self._live_scales)
+        return _Job(image.rgb, live=True, scales=self._live_scales)
 
     def _id_photo_job(self, image: DecodedImage) -> _Job:
-        enlarged = upscale_small(image.rgb, ID_PHOTO_MIN_HEIGHT_PX)
-        return _Job(pad_for_detection(enlarged), live=False, scales=self._id_photo_scales)
+        return _Job(image.rgb, live=False, scales=self._id_photo_scales)
 
     def _run(self, jobs: list[_Job]) -> list[FaceAnalysis]:
         """Analyse the images: one task per image (detect, align, gates) and one per aligned crop (embed).
@@ -155,14 +155,15 @@ class OnnxFaceEngine:
         return [self._result(result) for result in found]
 
     def _detect_and_align(self, job: _Job, found: _Found, queue: TaskQueue) -> None:
-        boxes = self._models.detect(job.rgb, min_confidence=MIN_DETECTION_CONFIDENCE)
+        rgb = pad_for_detection(job.rgb if job.live else upscale_small(job.rgb, ID_PHOTO_MIN_HEIGHT_PX))
+        boxes = self._models.detect(rgb, min_confidence=MIN_DETECTION_CONFIDENCE)
         if not boxes:
             return
-        main = boxes[main_face_index([_box_tuple(b) for b in boxes], job.rgb.shape[1], job.rgb.shape[0])]
+        main = boxes[main_face_index([_box_tuple(b) for b in boxes], rgb.shape[1], rgb.shape[0])]
         found.face_count = sum(1 for b in boxes if b.height >= SECOND_FACE_MIN_RELATIVE_HEIGHT * main.height)
-        landmarks = self._models.landmarks(job.rgb, main)
+        landmarks = self._models.landmarks(rgb, main)
         for scale in job.scales:
-            aligned = self._models.aligned_face(job.rgb, landmarks, scale)
+            aligned = self._models.aligned_face(rgb, landmarks, scale)
             found.crops += [aligned, np.ascontiguousarray(aligned[:, ::-1])]
         found.embeddings = [None] * len(found.crops)
         for index in range(len(found.crops)):
@@ -171,12 +172,12 @@ class OnnxFaceEngine:
         pitch: float | None = None
         eyes_closed: float | None = None
         if job.live:
-            yaw, pitch, _roll = self._models.head_pose(job.rgb, main)
-            left_closed, right_closed = self._models.eyes_closed_probability(job.rgb, landmarks)
+            yaw, pitch, _roll = self._models.head_pose(rgb, main)
+            left_closed, right_closed = self._models.eyes_closed_probability(rgb, landmarks)
             # Both eyes must read closed: one eye misread (glare, glasses) must not reject a capture.
             eyes_closed = min(left_closed, right_closed)
         found.quality = measure_quality(
-            job.rgb,
+            rgb,
             _box_tuple(main),
             yaw_degrees=yaw,
             pitch_degrees=pitch,
