@@ -73,6 +73,32 @@ class FaceSet:
     images: tuple[FaceImage, ...]
 
 
+def calib_fold(identity: str) -> str:
+    """``"train"`` or ``"calibrate"``: the fixed identity split of ``faces_east_asian_calib``.
+
+    Training (scripts/train_chip_student.py) may use only the ``train`` fold; thresholds and every accuracy figure
+    use the ``calibrate`` fold (and ``faces_east_asian``, which training never sees). Identities, not images, are
+    split, so no person is on both sides; a person in both sources of the set has one label and one fold."""
+    return "train" if hashlib.sha256(identity.encode("utf-8")).digest()[0] % 2 == 0 else "calibrate"
+
+
+def load_calib_set(shared: Path = SHARED_DATA, fold: str | None = "calibrate") -> FaceSet:
+    """``faces_east_asian_calib`` (bbasian thumbnails and starface photos), restricted to one fold of
+    :func:`calib_fold` (all of it when ``fold`` is None). Groups: ``chinese_bbasian``, ``japanese_bbasian``,
+    ``korean_bbasian`` and ``starface`` (nationality not stated; the 75 people also in bbasian keep theirs)."""
+    images: list[FaceImage] = []
+    root = shared / "faces_east_asian_calib"
+    with (root / "identities.csv").open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            if fold is not None and calib_fold(row["identity"]) != fold:
+                continue
+            nationality = row["group"].split(" ")[0].lower()
+            known = nationality in {"chinese", "japanese", "korean"}
+            group = f"{nationality}_{row['source']}" if known and row["source"] == "bbasian" else row["source"]
+            images.append(FaceImage(root / row["file"], row["identity"], row["source"], group))
+    return FaceSet(f"faces_east_asian_calib_{fold or 'all'}", tuple(images))
+
+
 def load_sets(shared: Path = SHARED_DATA) -> list[FaceSet]:
     """``faces`` (Western, 5 sources) and ``faces_east_asian`` (LFW East Asian + NUAA webcam frames)."""
     western: list[FaceImage] = []
