@@ -208,6 +208,29 @@ def test_two_clerks_completing_the_same_number_one_wins(store: Store) -> None:
     assert sorted(results) == [200, 409]
 
 
+def test_one_sim_cannot_serve_two_numbers_of_two_people(store: Store) -> None:
+    clerk = store.staff()
+    register(store, clerk, "13800130001", id_number=ID_A)  # SIM_1
+    other = store.verified(clerk, id_number=ID_B)
+    attempt = other["attempt_id"]
+    reserved = store.client.post(f"/v1/attempts/{attempt}/reservation", json={"msisdn": "13800130002"}, headers=clerk)
+    assert reserved.status_code == 200
+    refused = store.client.post(
+        f"/v1/attempts/{attempt}/registration",
+        json={"msisdn": "13800130002", "iccid": SIM_1},
+        headers={**clerk, "Idempotency-Key": "second-person-0001"},
+    )
+    assert refused.status_code == 409 and refused.json()["code"] == "sim.in_use", refused.text
+    with store.container.engine.connect() as c:
+        assert c.execute(sa.text("SELECT COUNT(*) FROM binding")).scalar_one() == 1
+    registered = store.client.post(
+        f"/v1/attempts/{attempt}/registration",
+        json={"msisdn": "13800130002", "iccid": SIM_2},
+        headers={**clerk, "Idempotency-Key": "second-person-0002"},
+    )
+    assert registered.status_code == 200, registered.text
+
+
 def test_owner_surrenders_replaces_sim_and_reverifies(store: Store) -> None:
     clerk = store.staff()
     register(store, clerk, "13800130005")

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.tamper import drop_audit_guards_in_file
+
 REALNAME = Path(sys.executable).with_name("realname")
 
 
@@ -85,6 +87,9 @@ def test_audit_verify_catches_a_row_edited_by_hand(tmp_path: Path) -> None:
     assert run(data_dir, "init").returncode == 0
     for code in ("AA-1", "BB-2", "CC-3"):
         assert run(data_dir, "outlet", "add", code, f"Store {code}").returncode == 0
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"), sqlite3.connect(data_dir / "realname.db") as db:
+        db.execute("UPDATE audit_event SET outlet = 'ZZ-9' WHERE seq = 2")
+    drop_audit_guards_in_file(data_dir / "realname.db")  # what only the database file's owner can do
     with sqlite3.connect(data_dir / "realname.db") as db:
         db.execute("UPDATE audit_event SET outlet = 'ZZ-9' WHERE seq = 2")
     result = run(data_dir, "audit", "verify")
@@ -97,6 +102,7 @@ def test_audit_verify_catches_a_deleted_last_row(tmp_path: Path) -> None:
     run(data_dir, "init")
     run(data_dir, "outlet", "add", "AA-1", "Store")
     run(data_dir, "outlet", "add", "BB-2", "Store")
+    drop_audit_guards_in_file(data_dir / "realname.db")
     with sqlite3.connect(data_dir / "realname.db") as db:
         db.execute("DELETE FROM audit_event WHERE seq = 2")
     result = run(data_dir, "audit", "verify")

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from realname.app.actors import OPERATOR_CLI
 from realname.domain.errors import Conflict
 from realname.domain.numbers import NumberState
-from tests.integration.test_registry_storage import CLERK, id_index, make_registry, n
+from tests.integration.test_registry_storage import CLERK, id_index, make_registry, n, sim
 
 THREADS = 20
 
@@ -52,7 +52,7 @@ def test_twenty_clerks_racing_for_one_number_one_wins(engine: sa.Engine) -> None
             msisdn=n(0),
             attempt_id=f"a{i}",
             id_index=id_index(f"{110105194912310000 + i}"),
-            iccid="1",
+            iccid=sim(i),
             outlet_code="BJ-001",
         )
     )
@@ -71,11 +71,13 @@ def test_twenty_numbers_racing_for_the_last_quota_slot_one_wins(engine: sa.Engin
     registry.add_outlet(OPERATOR_CLI, "BJ-001", "Beijing")
     registry.import_numbers(OPERATOR_CLI, [n(i) for i in range(40)], source="test")
     for i in range(4):  # quota - 1
-        registry.assign_number(CLERK, msisdn=n(i), attempt_id="a", id_index=id_index(), iccid="1", outlet_code="BJ-001")
+        registry.assign_number(
+            CLERK, msisdn=n(i), attempt_id="a", id_index=id_index(), iccid=sim(i), outlet_code="BJ-001"
+        )
 
     winners, failures = race(
         lambda i: registry.assign_number(
-            CLERK, msisdn=n(10 + i), attempt_id=f"a{i}", id_index=id_index(), iccid="1", outlet_code="BJ-001"
+            CLERK, msisdn=n(10 + i), attempt_id=f"a{i}", id_index=id_index(), iccid=sim(10 + i), outlet_code="BJ-001"
         )
     )
 

@@ -18,6 +18,7 @@ from realname.domain.audit import AuditRecord, canonical_json, next_event
 from realname.domain.errors import Forbidden
 from realname.domain.organisation import Role
 from tests.integration.privacy_world import PrivacyWorld, build_world
+from tests.integration.tamper import drop_audit_guards
 
 AUDITOR = Actor("staff:auditor-1", Role.AUDITOR, None)
 
@@ -54,6 +55,7 @@ def test_only_admins_take_checkpoints(world: PrivacyWorld) -> None:
 
 def test_edited_checkpoint_signature_is_detected(world: PrivacyWorld) -> None:
     with world.engine.begin() as c:
+        drop_audit_guards(c)
         c.execute(audit_checkpoint.update().where(audit_checkpoint.c.seq == 20).values(signature=b"\x00" * 64))
     result = world.audit_admin().verify(AUDITOR)
     assert not result.intact and result.first_bad_seq == 20
@@ -62,6 +64,7 @@ def test_edited_checkpoint_signature_is_detected(world: PrivacyWorld) -> None:
 
 def test_edited_checkpoint_hash_is_detected(world: PrivacyWorld) -> None:
     with world.engine.begin() as c:
+        drop_audit_guards(c)
         c.execute(audit_checkpoint.update().where(audit_checkpoint.c.seq == 20).values(last_hash="0" * 64))
     result = world.audit_admin().verify(AUDITOR)
     assert not result.intact and result.first_bad_seq == 20
@@ -69,6 +72,7 @@ def test_edited_checkpoint_hash_is_detected(world: PrivacyWorld) -> None:
 
 def test_events_deleted_below_the_last_checkpoint_are_detected_even_with_a_matching_head(world: PrivacyWorld) -> None:
     with world.engine.begin() as c:
+        drop_audit_guards(c)
         kept_hash = c.execute(sa.select(t.audit_event.c.hash).where(t.audit_event.c.seq == 15)).scalar_one()
         c.execute(t.audit_event.delete().where(t.audit_event.c.seq > 15))
         c.execute(t.audit_head.update().values(last_seq=15, last_hash=kept_hash))

@@ -24,6 +24,7 @@ from realname.app.actors import OPERATOR_CLI
 from realname.bootstrap.privacy import PrivacyJobs, build_privacy_services
 from realname.domain.policy import Policy
 from tests.integration.privacy_world import PrivacyWorld, build_world
+from tests.integration.tamper import drop_audit_guards
 
 
 @dataclass
@@ -102,6 +103,7 @@ def test_audit_checkpoint_verify_and_export(world: PrivacyWorld, tmp_path: Path)
 def test_audit_verify_fails_with_the_first_bad_sequence_number(world: PrivacyWorld) -> None:
     invoke(world, "audit", "checkpoint")
     with world.engine.begin() as c:
+        drop_audit_guards(c)
         c.execute(t.audit_event.update().where(t.audit_event.c.seq == 7).values(actor="cli:someone-else"))
     code, _, err = invoke(world, "audit", "verify")
     assert code == 1 and "sequence number 7" in err

@@ -72,7 +72,8 @@ class NumberRepository(Protocol):
 
 class BindingRepository(Protocol):
     def add(self, binding: Binding) -> None:
-        """Raise Conflict when the number already has an active binding (enforced by a unique index)."""
+        """Raise Conflict when the number (``number.unavailable``) or the SIM (``sim.in_use``) already has an
+        active binding (both enforced by partial unique indexes)."""
         ...
 
     def active_for(self, msisdn: Msisdn) -> Binding | None: ...
@@ -144,7 +145,12 @@ class FailureRepository(Protocol):
 
 class IdempotencyStore(Protocol):
     def get(self, key: str, scope: str) -> tuple[str, str] | None:
-        """(request hash, stored response) for a key already used by ``scope``."""
+        """(request hash, stored response) for a key already used by ``scope``.
+
+        Also claims the key for the rest of the transaction: a concurrent transaction asking for the same
+        key and scope waits until this one commits or rolls back, then sees what it stored, so two
+        retries at once replay one receipt instead of racing.
+        """
         ...
 
     def put(self, key: str, scope: str, request_sha256: str, response: str, at: datetime) -> None: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -149,11 +150,23 @@ class SqlFailureRepository:
         return [r[0] for r in rows]
 
 
+def _advisory_lock_id(*parts: str) -> int:
+    """A signed 64-bit PostgreSQL advisory-lock id for ``parts`` (collisions only make two keys wait)."""
+    digest = hashlib.sha256(b"realname/idempotency|" + "|".join(parts).encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 class SqlIdempotencyStore:
     def __init__(self, connection: sa.Connection) -> None:
         self._c = connection
 
     def get(self, key: str, scope: str) -> tuple[str, str] | None:
+        # Claim the key first. On PostgreSQL a transaction-scoped advisory lock makes a concurrent retry
+        # wait until the first request commits (releasing it), and READ COMMITTED then lets the
+        # following SELECT see the stored receipt. SQLite needs nothing: BEGIN IMMEDIATE already
+        # serialises every write transaction.
+        if self._c.dialect.name == "postgresql":
+            self._c.execute(sa.select(sa.func.pg_advisory_xact_lock(_advisory_lock_id(key, scope))))
         k = t.idempotency_key
         row = self._c.execute(
             sa.select(k.c.request_sha256, k.c.response).where(k.c.key == key, k.c.scope == scope)

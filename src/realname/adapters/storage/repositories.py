@@ -202,7 +202,17 @@ class SqlBindingRepository:
                     )
                 )
         except sa.exc.IntegrityError as exc:
+            # Two partial unique indexes can refuse the row; the loser of a race sees the winner's
+            # committed binding here (PostgreSQL waits for it before reporting the violation).
+            if self.active_for(binding.msisdn) is None and self._sim_in_use(binding.iccid):
+                raise Conflict("this SIM is bound to another number already", code="sim.in_use") from exc
             raise Conflict(f"number {binding.msisdn.masked} is bound already", code="number.unavailable") from exc
+
+    def _sim_in_use(self, iccid: str) -> bool:
+        row = self._c.execute(
+            sa.select(t.binding.c.id).where(t.binding.c.iccid == iccid, t.binding.c.ended_at.is_(None))
+        ).first()
+        return row is not None
 
     def active_for(self, msisdn: Msisdn) -> Binding | None:
         row = self._c.execute(

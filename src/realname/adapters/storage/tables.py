@@ -1,9 +1,12 @@
 """SQLAlchemy Core tables. The schema carries the invariants; migrations in ``migrations/`` create it.
 
-- ``binding``: a partial unique index allows one active (``ended_at IS NULL``) binding per number.
+- ``binding``: partial unique indexes allow one active (``ended_at IS NULL``) binding per number and one
+  per SIM (ICCID).
 - ``subscriber.held_numbers``: the per-ID quota is taken by a conditional increment; CHECK keeps it ≥ 0.
 - ``subscriber.id_index``: unique keyed blind index; the ID number itself only as ciphertext.
-- ``audit_event`` is append-only, chained by hashes; ``audit_head`` serialises writers.
+- ``audit_event`` is append-only, chained by hashes; ``audit_head`` serialises writers. Triggers (migration
+  0004) refuse UPDATE and DELETE on events and checkpoints and let the head only advance by one.
+- ``key_fingerprint``: fingerprints (never keys) of the key material the data was written with.
 """
 
 from __future__ import annotations
@@ -116,6 +119,13 @@ binding = sa.Table(
         sqlite_where=sa.text("ended_at IS NULL"),
         postgresql_where=sa.text("ended_at IS NULL"),
     ),
+    sa.Index(
+        "uq_binding_active_iccid",
+        "iccid",
+        unique=True,
+        sqlite_where=sa.text("ended_at IS NULL"),
+        postgresql_where=sa.text("ended_at IS NULL"),
+    ),
     sa.Index("ix_binding_subscriber_id", "subscriber_id"),
 )
 
@@ -141,6 +151,16 @@ audit_head = sa.Table(
     sa.Column("last_seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=False),
     sa.Column("last_hash", sa.String(64), nullable=False),
     sa.CheckConstraint("id = 1", name="single_row"),
+)
+
+key_fingerprint = sa.Table(
+    "key_fingerprint",
+    metadata,
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("key_id", sa.String(64), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),
+    sa.Column("recorded_at", UtcDateTime(), nullable=False),
+    sa.Column("retired_at", UtcDateTime(), nullable=True),
 )
 
 attempt = sa.Table(

@@ -1,0 +1,258 @@
+"""Integrity the database itself enforces, attacked directly, on SQLite and PostgreSQL: one SIM per live
+binding, concurrent retries with one Idempotency-Key, and an audit log that refuses edits."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import NoReturn
+
+import pytest
+import sqlalchemy as sa
+
+from realname.adapters.documents.regions import load_region_directory
+from realname.adapters.storage import tables as t
+from realname.adapters.storage.attempt_repositories import SqlChallengeStore
+from realname.adapters.storage.privacy_repositories import audit_checkpoint
+from realname.adapters.storage.unit_of_work import SqlUnitOfWork
+from realname.adapters.vision.images import PillowImageDecoder
+from realname.app.actors import OPERATOR_CLI
+from realname.app.attempts import Receipt, Registration, RegistrationDeps
+from realname.domain.attempts import Attempt, Outcome, Purpose
+from realname.domain.audit import AuditRecord
+from realname.domain.errors import Conflict
+from realname.domain.policy import Policy
+from realname.domain.sim import Iccid
+from tests.fakes import FakeBlindIndexer, FixedClock, FixedRandom, ReversibleFakeCipher, SequentialIds
+from tests.integration.test_concurrency import race
+from tests.integration.test_registry_storage import CLERK, id_index, make_registry, n
+
+SIM = "89860012345678901238"
+
+
+@pytest.fixture
+def pool(engine: sa.Engine) -> sa.Engine:
+    registry = make_registry(engine)
+    registry.add_outlet(OPERATOR_CLI, "BJ-001", "Beijing Xidan")
+    registry.import_numbers(OPERATOR_CLI, [n(i) for i in range(30)], source="test")
+    return engine
+
+
+# -- one SIM, one live binding ------------------------------------------------------------------
+
+
+def test_a_sim_bound_to_one_number_is_refused_for_another_with_sim_in_use(pool: sa.Engine) -> None:
+    registry = make_registry(pool)
+    registry.assign_number(CLERK, msisdn=n(0), attempt_id="a", id_index=id_index(), iccid=SIM, outlet_code="BJ-001")
+    with pytest.raises(Conflict) as caught:
+        registry.assign_number(
+            CLERK, msisdn=n(1), attempt_id="b", id_index=id_index("110105194912310037"), iccid=SIM, outlet_code="BJ-001"
+        )
+    assert caught.value.code == "sim.in_use"
+    with pool.begin() as c:
+        assert c.execute(sa.text("SELECT COUNT(*) FROM binding")).scalar_one() == 1
+        assert c.execute(sa.text("SELECT held_numbers FROM subscriber WHERE held_numbers > 0")).scalar_one() == 1
+
+
+def test_the_database_refuses_a_second_live_binding_of_one_sim(pool: sa.Engine) -> None:
+    make_registry(pool).assign_number(
+        CLERK, msisdn=n(0), attempt_id="a", id_index=id_index(), iccid=SIM, outlet_code="BJ-001"
+    )
+    with pool.begin() as c:
+        subscriber_id = c.execute(sa.text("SELECT id FROM subscriber")).scalar_one()
+    with pytest.raises(sa.exc.IntegrityError), pool.begin() as c:
+        c.execute(
+            t.binding.insert().values(
+                id="by-hand",
+                msisdn=str(n(1)),
+                subscriber_id=subscriber_id,
+                iccid=SIM,
+                outlet_code="BJ-001",
+                started_at=FixedClock().now(),
+            )
+        )
+
+
+def test_a_sim_is_free_again_once_its_binding_ended(pool: sa.Engine) -> None:
+    registry = make_registry(pool)
+    registry.assign_number(CLERK, msisdn=n(0), attempt_id="a", id_index=id_index(), iccid=SIM, outlet_code="BJ-001")
+    registry.end_service(CLERK, n(0), id_index(), cancel=False, reason="customer request")
+    registry.assign_number(CLERK, msisdn=n(1), attempt_id="b", id_index=id_index(), iccid=SIM, outlet_code="BJ-001")
+
+
+def test_twenty_registrations_racing_with_one_sim_one_wins(pool: sa.Engine) -> None:
+    registry = make_registry(pool)
+    winners, failures = race(
+        lambda i: registry.assign_number(
+            CLERK,
+            msisdn=n(i),
+            attempt_id=f"a{i}",
+            id_index=id_index(f"{110105194912310000 + i}"),
+            iccid=SIM,
+            outlet_code="BJ-001",
+        )
+    )
+    assert len(winners) == 1
+    assert {getattr(f, "code", type(f).__name__) for f in failures} == {"sim.in_use"}
+    with pool.begin() as c:
+        assert c.execute(sa.text("SELECT COUNT(*) FROM binding WHERE ended_at IS NULL")).scalar_one() == 1
+        assert c.execute(sa.text("SELECT SUM(held_numbers) FROM subscriber")).scalar_one() == 1
+        assert c.execute(sa.text("SELECT COUNT(*) FROM number WHERE state = 'active'")).scalar_one() == 1
+
+
+# -- concurrent retries with one Idempotency-Key ------------------------------------------------
+
+
+class SlowFirstIds(SequentialIds):
+    """The first id is handed out slowly, so the first registration holds its transaction open while the
+    retry arrives (what a slow disk or a busy database does)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._first = threading.Lock()
+        self._slowed = False
+
+    def new_id(self) -> str:
+        with self._first:
+            slow, self._slowed = not self._slowed, True
+        if slow:
+            time.sleep(0.5)
+        return super().new_id()
+
+
+def _unused() -> NoReturn:
+    raise AssertionError("not used by completing a registration")
+
+
+def approved_attempt(engine: sa.Engine, clock: FixedClock) -> str:
+    attempt = Attempt.start("att-1", Purpose.REGISTER, "BJ-001", CLERK.ref, "kiosk-1", clock.now(), 30)
+    attempt.record_document(valid=True, reasons=(), kind="cn_resident", id_index=id_index(), now=clock.now())
+    attempt.record_consent(accepted=True, version="v1", current_version="v1", now=clock.now())
+    attempt.record_challenge(clock.now())
+    attempt.record_decision(Outcome.APPROVED, (), clock.now())
+    with SqlUnitOfWork(engine) as uow:
+        uow.attempts.add(attempt)
+        uow.commit()
+    return attempt.id
+
+
+def test_two_retries_at_once_with_one_idempotency_key_both_get_the_receipt(pool: sa.Engine) -> None:
+    clock = FixedClock()
+    registration = Registration(
+        RegistrationDeps(
+            uow=lambda: SqlUnitOfWork(pool),
+            clock=clock,
+            ids=SlowFirstIds(),
+            random=FixedRandom(),
+            policy=Policy(),
+            cipher=ReversibleFakeCipher(),
+            blind_index=FakeBlindIndexer(),
+            regions=load_region_directory(),
+            challenges=SqlChallengeStore(pool),
+            liveness=_unused,
+            face_engine=_unused,
+            image_decoder=PillowImageDecoder(),
+        )
+    )
+    attempt_id = approved_attempt(pool, clock)
+    receipts: list[Receipt] = []
+    failures: list[Exception] = []
+    barrier = threading.Barrier(2)
+
+    def retry(delay_seconds: float) -> None:
+        barrier.wait()
+        time.sleep(delay_seconds)  # the second request arrives while the first is still inside
+        try:
+            receipts.append(
+                registration.complete_registration(
+                    CLERK, attempt_id, msisdn=n(3), iccid=Iccid.parse(SIM), idempotency_key="register-0001"
+                )
+            )
+        except Exception as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=retry, args=(delay,)) for delay in (0.0, 0.15)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert failures == []
+    assert len(receipts) == 2 and receipts[0] == receipts[1]
+    with pool.begin() as c:
+        assert c.execute(sa.text("SELECT COUNT(*) FROM binding")).scalar_one() == 1
+        assert c.execute(sa.text("SELECT COUNT(*) FROM idempotency_key")).scalar_one() == 1
+
+
+# -- the audit log is append-only in the database -----------------------------------------------
+
+
+def _audited(engine: sa.Engine, count: int = 3) -> None:
+    clock = FixedClock()
+    with SqlUnitOfWork(engine) as uow:
+        for i in range(count):
+            uow.audit.append(AuditRecord(f"test.event{i}", "cli:operator", None, None), clock.now())
+        uow.commit()
+    with engine.begin() as c:
+        head_hash = c.execute(sa.select(t.audit_head.c.last_hash)).scalar_one()
+        c.execute(
+            audit_checkpoint.insert().values(
+                seq=count, last_hash=head_hash, created_at=clock.now(), key_id="k", signature=b"s" * 64
+            )
+        )
+
+
+def _refused(engine: sa.Engine, statement: str) -> None:
+    with pytest.raises(sa.exc.DBAPIError) as caught, engine.begin() as c:
+        c.execute(sa.text(statement))
+    text = str(caught.value.orig).lower()
+    assert "append-only" in text or "audit_head" in text, text
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit_event SET actor = 'staff:evil' WHERE seq = 2",
+        "DELETE FROM audit_event WHERE seq = 3",
+        "DELETE FROM audit_event",
+        "UPDATE audit_checkpoint SET last_hash = 'x'",
+        "DELETE FROM audit_checkpoint",
+        "UPDATE audit_head SET last_seq = 2",
+        "UPDATE audit_head SET last_seq = 4, last_hash = 'forged'",
+        "DELETE FROM audit_head",
+    ],
+    ids=[
+        "edit-event",
+        "delete-event",
+        "delete-all-events",
+        "edit-checkpoint",
+        "delete-checkpoints",
+        "head-backwards",
+        "head-to-nowhere",
+        "delete-head",
+    ],
+)
+def test_the_database_refuses_to_change_the_audit_log(engine: sa.Engine, statement: str) -> None:
+    _audited(engine)
+    _refused(engine, statement)
+    with engine.begin() as c:
+        assert c.execute(sa.text("SELECT COUNT(*) FROM audit_event")).scalar_one() == 3
+        assert c.execute(sa.text("SELECT last_seq FROM audit_head")).scalar_one() == 3
+        assert c.execute(sa.text("SELECT COUNT(*) FROM audit_checkpoint")).scalar_one() == 1
+    assert make_registry(engine).verify_audit(OPERATOR_CLI).intact
+
+
+@pytest.mark.parametrize("table", ["audit_event", "audit_checkpoint", "audit_head"])
+def test_the_database_refuses_to_empty_an_audit_table(engine: sa.Engine, table: str) -> None:
+    _audited(engine)
+    # PostgreSQL's TRUNCATE bypasses row triggers, so it has a statement trigger of its own; SQLite has
+    # no TRUNCATE (its "truncate optimisation" of DELETE is disabled by the triggers).
+    _refused(engine, f"TRUNCATE {table} CASCADE" if engine.dialect.name == "postgresql" else f"DELETE FROM {table}")
+
+
+def test_appending_still_works_with_the_guards_in_place(engine: sa.Engine) -> None:
+    _audited(engine, 5)
+    registry = make_registry(engine)
+    registry.add_outlet(OPERATOR_CLI, "BJ-001", "Beijing Xidan")
+    result = registry.verify_audit(OPERATOR_CLI)
+    assert result.intact and result.events_checked == 6
