@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     token_secret: SecretStr = SecretStr(DEV_TOKEN_SECRET)
     token_ttl_minutes: int = Field(15, ge=1, le=24 * 60)
     audit_checkpoint_every: int = Field(1000, ge=1)
+    audit_checkpoint_minutes: float = Field(5.0, gt=0)
+    audit_witness_dir: Path | None = None
+    audit_witness_url: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     policy: PolicySettings = PolicySettings()
 
@@ -74,6 +77,19 @@ class Settings(BaseSettings):
             raise ValueError("REALNAME_TOKEN_SECRET must be at least 32 characters when REALNAME_ENV=prod")
         return self
 
+    @model_validator(mode="after")
+    def _witness_outside_the_data_folder(self) -> Settings:
+        data_dir = self.data_dir.resolve()
+        witness = self.resolved_audit_witness_dir.resolve()
+        if witness == data_dir or witness.is_relative_to(data_dir):
+            raise ValueError(
+                "REALNAME_AUDIT_WITNESS_DIR must be outside the data folder (whoever can change the data "
+                "folder must not be able to change the witness)"
+            )
+        if self.audit_witness_url is not None and not self.audit_witness_url.startswith(("https://", "http://")):
+            raise ValueError("REALNAME_AUDIT_WITNESS_URL must be an http:// or https:// URL")
+        return self
+
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'realname.db').as_posix()}"
@@ -81,6 +97,14 @@ class Settings(BaseSettings):
     @property
     def resolved_key_file(self) -> Path:
         return self.key_file or self.data_dir / "keys.json"
+
+    @property
+    def resolved_audit_witness_dir(self) -> Path:
+        """The witness folder; by default beside the data folder (``<data folder>-audit-witness``)."""
+        if self.audit_witness_dir is not None:
+            return self.audit_witness_dir
+        data_dir = self.data_dir.absolute()
+        return data_dir.parent / f"{data_dir.name}-audit-witness"
 
     @property
     def resolved_models_dir(self) -> Path:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from realname.adapters.crypto.keyfile import create_key_file
 from realname.domain.consent import CONSENT_VERSION
 from realname.domain.organisation import Role
 from tests.e2e.conftest import Service
@@ -119,3 +122,21 @@ def test_database_failure_fails_closed(service: Service) -> None:
     service.container.settings.data_dir.joinpath("realname.db").mkdir()
     response = service.client.post("/v1/attempts", json={"device_id": "kiosk-1"}, headers=clerk)
     assert response.status_code == 503 and response.json()["code"] == "database.unavailable"
+
+
+def test_a_key_file_swapped_under_the_running_service_fails_closed(service: Service, tmp_path: Path) -> None:
+    clerk = service.staff()
+    attempt = start(service, clerk)
+    ready = service.client.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["checks"]["keys"] == "ok"
+    other = tmp_path / "other" / "keys.json"
+    create_key_file(other)
+    other.replace(service.container.settings.resolved_key_file)  # well-formed, but not this database's keys
+
+    ready = service.client.get("/readyz")
+    assert ready.status_code == 503 and ready.json()["checks"]["keys"] == "unavailable"
+    document = service.client.post(f"/v1/attempts/{attempt}/document", json={"value": VALID_ID}, headers=clerk)
+    assert document.status_code == 503 and document.json()["code"] == "keys.mismatch"
+    with service.container.unit_of_work() as uow:  # nothing was written under the other keys
+        stored = uow.attempts.get(attempt)
+    assert stored is not None and stored.id_index is None

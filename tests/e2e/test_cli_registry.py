@@ -16,10 +16,13 @@ from tests.integration.tamper import drop_audit_guards_in_file
 REALNAME = Path(sys.executable).with_name("realname")
 
 
-def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "REALNAME_DATA_DIR": str(data_dir), "REALNAME_LOG_LEVEL": "WARNING"}
-    env.pop("REALNAME_DATABASE_URL", None)
-    return subprocess.run([str(REALNAME), *args], capture_output=True, text=True, env=env, timeout=120, check=False)
+def run(data_dir: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "REALNAME_DATA_DIR": str(data_dir), "REALNAME_LOG_LEVEL": "WARNING"}
+    environment.pop("REALNAME_DATABASE_URL", None)
+    environment.update(env or {})
+    return subprocess.run(
+        [str(REALNAME), *args], capture_output=True, text=True, env=environment, timeout=120, check=False
+    )
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
-"""Audit administration: signed checkpoints (on demand and every N events), verification of the chain
-with its checkpoints, and export of a range for inspectors as JSON Lines they can verify offline.
+"""Audit administration: signed checkpoints (on demand, every N events and every N minutes) and their
+witnesses outside the database, verification of the chain with its stored and witnessed checkpoints,
+and export of a range for inspectors as JSON Lines they can verify offline.
 
 Export format (one JSON object per line, ``type`` first in meaning):
 
@@ -18,16 +19,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from realname.app.actors import SYSTEM, Actor
 from realname.app.ports import Clock
-from realname.app.privacy import CheckpointSigner, PrivacyUnitOfWorkFactory
+from realname.app.privacy import AuditWitness, CheckpointSigner, PrivacyUnitOfWorkFactory, WitnessLog
 from realname.domain.audit import AuditEvent, AuditRecord, JsonValue, canonical_json
 from realname.domain.audit_checkpoints import Checkpoint, TrailVerification, checkpoint_due, verify_trail
-from realname.domain.errors import Conflict, InvalidInput
+from realname.domain.errors import Conflict, DependencyUnavailable, InvalidInput
 from realname.domain.organisation import Role
 
 EXPORT_FORMAT = "realname-audit-export/1"
@@ -58,25 +59,44 @@ class ExportRange:
 
 class AuditAdmin:
     """Use cases over the audit chain's checkpoints. Checkpoints are taken by admins or the system;
-    verification and export by admins and auditors."""
+    verification and export by admins and auditors.
+
+    Every checkpoint is stored in the database and then *witnessed*: appended to ``witness`` (the
+    append-only witness file outside the data folder) and posted to each of ``remote_witnesses``.
+    """
 
     def __init__(
-        self, uow: PrivacyUnitOfWorkFactory, signer: CheckpointSigner, clock: Clock, *, every_events: int = 1000
+        self,
+        uow: PrivacyUnitOfWorkFactory,
+        signer: CheckpointSigner,
+        clock: Clock,
+        *,
+        every_events: int = 1000,
+        every_minutes: float | None = None,
+        witness: WitnessLog | None = None,
+        remote_witnesses: Sequence[AuditWitness] = (),
     ) -> None:
         if every_events < 1:
             raise ValueError("checkpoints are taken every one or more events")
+        if every_minutes is not None and every_minutes <= 0:
+            raise ValueError("checkpoints are taken every so many minutes, more than zero")
         self._uow = uow
         self._signer = signer
         self._clock = clock
         self._every_events = every_events
+        self._every_minutes = every_minutes
+        self._witness = witness
+        self._remote_witnesses = tuple(remote_witnesses)
 
     def checkpoint(self, actor: Actor) -> Checkpoint | None:
-        """Sign the chain's current head. Returns the checkpoint (an existing one if the head has not
-        moved since), or None when the chain is empty.
+        """Sign the chain's current head, store the checkpoint and witness it. Returns the checkpoint (an
+        existing one if the head has not moved since; it is witnessed now if it was not yet), or None
+        when the chain is empty.
 
         Raises:
             Forbidden: the actor is not an admin.
-            DependencyUnavailable: the database or the signing key is unavailable.
+            DependencyUnavailable: the database or the signing key is unavailable; or
+                ``audit.witness_unavailable``: the checkpoint is stored but a witness did not take it.
         """
         actor.require(Role.ADMIN)
         with self._uow() as work:
@@ -85,6 +105,7 @@ class AuditAdmin:
             if head_seq == 0:
                 return None
             if latest is not None and latest.seq >= head_seq:
+                self._catch_up_witness(latest)
                 return latest
             created_at = self._clock.now()
             key_id = self._signer.key_id
@@ -93,17 +114,33 @@ class AuditAdmin:
             if not work.archive.add_checkpoint(checkpoint):
                 return work.archive.latest_checkpoint()
             work.commit()
+        # Witnessed only once committed, so a witness never holds a checkpoint the database lacks
+        # (a crash in between leaves it unwitnessed, and the next run witnesses it).
+        self._witness_new(checkpoint)
         return checkpoint
 
     def checkpoint_if_due(self) -> Checkpoint | None:
-        """Sign the head if ``every_events`` events were appended since the newest checkpoint.
+        """Sign the head if ``every_events`` events were appended since the newest checkpoint, or any
+        event was and the newest checkpoint is ``every_minutes`` old. Also witnesses the newest stored
+        checkpoint if an earlier attempt to witness it failed.
 
-        Cheap when nothing is due (two single-row reads); call it after appends or from a scheduler.
+        Cheap when nothing is due (two single-row reads and the witness file's last line); call it
+        after appends or from a scheduler.
         """
         with self._uow() as work:
             head_seq, _ = work.audit.head()
             latest = work.archive.latest_checkpoint()
-        if not checkpoint_due(head_seq, 0 if latest is None else latest.seq, self._every_events):
+        due = checkpoint_due(
+            head_seq,
+            0 if latest is None else latest.seq,
+            self._every_events,
+            last_checkpoint_at=None if latest is None else latest.created_at,
+            now=self._clock.now(),
+            every_minutes=self._every_minutes,
+        )
+        if not due:
+            if latest is not None:
+                self._catch_up_witness(latest)
             return None
         try:
             return self.checkpoint(SYSTEM)
@@ -111,8 +148,12 @@ class AuditAdmin:
             return None
 
     def verify(self, actor: Actor) -> TrailVerification:
-        """Verify the whole chain, every checkpoint's signature and position, and the writer's head."""
+        """Verify the whole chain, every checkpoint's signature and position, the writer's head, and the
+        chain against every witnessed checkpoint (reporting witnessed checkpoints the database lacks)."""
         actor.require(Role.ADMIN, Role.AUDITOR)
+        # The witness is read first: a checkpoint is witnessed only after it is committed, so one read
+        # there is in the database read below.
+        witnessed = self._witness.checkpoints() if self._witness is not None else ()
         with self._uow() as work:
             head_seq_before, _ = work.audit.head()
             checkpoints = work.archive.checkpoints()
@@ -123,6 +164,33 @@ class AuditAdmin:
                 self._signature_valid,
                 head=work.audit.head,
                 head_seq_before=head_seq_before,
+                witnessed=witnessed,
+            )
+
+    def _catch_up_witness(self, latest: Checkpoint) -> None:
+        if self._witness is None:
+            return
+        witnessed = self._witness.latest()
+        if witnessed is None or witnessed.seq < latest.seq:
+            self._witness_new(latest)
+
+    def _witness_new(self, checkpoint: Checkpoint) -> None:
+        """Append to the witness file, then post to the remote witnesses; report what did not take it."""
+        refused: list[str] = []
+        if self._witness is not None:
+            try:
+                self._witness.publish(checkpoint)
+            except DependencyUnavailable as exc:
+                refused.append(exc.message)
+        for remote in self._remote_witnesses:
+            try:
+                remote.publish(checkpoint)
+            except DependencyUnavailable as exc:
+                refused.append(exc.message)
+        if refused:
+            raise DependencyUnavailable(
+                f"the checkpoint at {checkpoint.seq} is stored but not witnessed: {'; '.join(refused)}",
+                code="audit.witness_unavailable",
             )
 
     def export(self, actor: Actor, export_range: ExportRange) -> Iterator[str]:
@@ -293,6 +361,23 @@ def _event_from(item: Mapping[str, object]) -> AuditEvent:
         prev_hash=str(item["prev_hash"]),
         hash=str(item["hash"]),
     )
+
+
+def checkpoint_from_line(line: str) -> Checkpoint:
+    """The checkpoint in a line written by :func:`checkpoint_line`.
+
+    Raises:
+        InvalidInput: ``audit.checkpoint_invalid`` — not such a line.
+    """
+    try:
+        item = json.loads(line)
+        if not isinstance(item, dict) or item.get("type") != "checkpoint":
+            raise ValueError("not a checkpoint line")
+        checkpoint = _checkpoint_from(item)
+        checkpoint.message()  # refuses a naive time or a sequence number below 1
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise InvalidInput("not a checkpoint line", code="audit.checkpoint_invalid") from exc
+    return checkpoint
 
 
 def _checkpoint_from(item: Mapping[str, object]) -> Checkpoint:

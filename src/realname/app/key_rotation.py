@@ -13,6 +13,9 @@ Order matters and is the whole point:
 4. After a short grace period for reads in flight, the old versions are retired. Retirement erases
    their key bytes (crypto-erasure), so a record still under a retired version would be lost: if any record could not be re-wrapped,
    nothing is retired and the run fails with the number of such records.
+
+With key custody, the new version's fingerprint is recorded in the database right after step 1 and
+the retirements after step 4, so the database always knows which key file it needs.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from realname.app.actors import Actor
+from realname.app.key_custody import KeyCustody
 from realname.app.keys import KekStatus, KekVersion, KeyProvider, RewrappingCipher
 from realname.app.ports import Clock
 from realname.app.privacy import CIPHERTEXT_COLUMNS, CiphertextColumn, PrivacyUnitOfWorkFactory
@@ -92,6 +96,7 @@ class KeyRotation:
         max_passes: int = MAX_PASSES,
         retire_grace_seconds: float = DEFAULT_RETIRE_GRACE_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
+        custody: KeyCustody | None = None,
     ) -> None:
         self._uow = uow
         self._keys = keys
@@ -101,6 +106,7 @@ class KeyRotation:
         self._max_passes = max_passes
         self._retire_grace_seconds = retire_grace_seconds
         self._sleep = sleep
+        self._custody = custody
 
     def rotate(
         self,
@@ -122,7 +128,10 @@ class KeyRotation:
         actor.require(Role.ADMIN)
         if batch_size < 1:
             raise ValueError("batch_size must be positive")
+        if self._custody is not None:
+            self._custody.check()
         target = self._keys.rotate() if new_version else self._keys.current_kek_version()
+        self._record_keys(actor)
         self._audit(actor, "keys.rotated", {"version": target, "new_version": new_version})
         rewrapped_total = 0
         for pass_number in range(1, self._max_passes + 1):
@@ -143,6 +152,7 @@ class KeyRotation:
                 # give in-flight reads a moment before the old key bytes are erased.
                 self._sleep(self._retire_grace_seconds)
                 retired = self._retire_old(target)
+                self._record_keys(actor)
                 self._audit(
                     actor,
                     "keys.retired",
@@ -219,6 +229,10 @@ class KeyRotation:
                 self._keys.retire(version.version)
                 retired.append(version.version)
         return tuple(retired)
+
+    def _record_keys(self, actor: Actor) -> None:
+        if self._custody is not None:
+            self._custody.record(actor)
 
     def _audit(self, actor: Actor, action: str, details: dict[str, JsonValue]) -> None:
         with self._uow() as work:

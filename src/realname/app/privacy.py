@@ -67,6 +67,26 @@ class CheckpointSigner(Protocol):
     def public_key(self, key_id: str) -> bytes | None: ...
 
 
+class AuditWitness(Protocol):
+    """Keeps a copy of signed checkpoints outside the database (an external service, a file)."""
+
+    def publish(self, checkpoint: Checkpoint) -> None:
+        """Hand ``checkpoint`` over. Raises ``DependencyUnavailable`` (``audit.witness_unavailable``)."""
+        ...
+
+
+class WitnessLog(AuditWitness, Protocol):
+    """A witness that can be read back: the append-only witness file outside the data folder."""
+
+    def checkpoints(self) -> Sequence[Checkpoint]:
+        """Every checkpoint witnessed so far, oldest first."""
+        ...
+
+    def latest(self) -> Checkpoint | None:
+        """The newest witnessed checkpoint (cheap: read from the end)."""
+        ...
+
+
 class AuditTrail(Protocol):
     """The audit chain (``SqlAuditLog``): append in the current transaction, read in order."""
 

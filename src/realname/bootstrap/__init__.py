@@ -11,19 +11,22 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from realname.adapters.cli.privacy_commands import PrivacyServices
+from realname.adapters.cli.privacy_commands import KeyCustodyServices, PrivacyServices
 from realname.adapters.cli.registry_commands import InitReport
+from realname.adapters.crypto.key_custody import KeyFileBackups, KeyFileKeys
 from realname.adapters.crypto.keyfile import LocalKeyFileProvider
 from realname.adapters.documents.regions import load_region_directory
 from realname.adapters.http.services import HttpServices
 from realname.adapters.storage.attempt_repositories import SqlChallengeStore
-from realname.adapters.storage.database import check_database, create_database_engine
+from realname.adapters.storage.database import check_database, create_database_engine, database_file_missing
 from realname.adapters.storage.migrate import pending, upgrade
 from realname.adapters.storage.unit_of_work import SqlUnitOfWork
 from realname.adapters.system import SecretsRandom, SystemClock, Uuid4Ids
 from realname.adapters.vision.images import PillowImageDecoder, encode_jpeg
 from realname.adapters.vision.onnx_models import OnnxFaceModels
+from realname.app.actors import SYSTEM
 from realname.app.attempts import Registration, RegistrationDeps
+from realname.app.key_custody import KeyCustody
 from realname.app.keys import RewrappingCipher, TokenIssuer
 from realname.app.liveness import ImageRgb, LivenessChecker
 from realname.app.matching import FaceEngine
@@ -33,7 +36,13 @@ from realname.app.registry import Registry, RegistryDeps
 from realname.app.staff_auth import StaffAuth
 from realname.bootstrap import crypto
 from realname.bootstrap.liveness import build_liveness_checker
-from realname.bootstrap.privacy import PrivacyJobs, build_privacy_services, privacy_unit_of_work
+from realname.bootstrap.privacy import (
+    PrivacyJobs,
+    build_key_custody,
+    build_privacy_services,
+    build_witnesses,
+    privacy_unit_of_work,
+)
 from realname.bootstrap.vision import build_face_engine, load_onnx_models
 from realname.config import DEV_TOKEN_SECRET, Settings
 from realname.domain.errors import DependencyUnavailable
@@ -187,6 +196,7 @@ class Container:
 
     @cached_property
     def _privacy(self) -> PrivacyServices:
+        witness, remote = build_witnesses(self.settings.resolved_audit_witness_dir, self.settings.audit_witness_url)
         return build_privacy_services(
             engine=self.engine,
             keys=self.key_provider,
@@ -195,11 +205,25 @@ class Container:
             clock=self.clock,
             policy=self.policy(),
             checkpoint_every=self.settings.audit_checkpoint_every,
+            checkpoint_minutes=self.settings.audit_checkpoint_minutes,
+            witness=witness,
+            remote_witnesses=remote,
+            custody=self.key_custody,
         )
 
     def privacy_services(self) -> PrivacyServices:
         self._require_initialised()
         return self._privacy
+
+    @cached_property
+    def key_custody(self) -> KeyCustody:
+        # The key file is loaded only when an operation needs it (never by `holds_data` or a restore).
+        return build_key_custody(self.engine, self.clock, lambda: KeyFileKeys(self.key_provider))
+
+    def key_custody_services(self) -> KeyCustodyServices:
+        """Custody and backups: needs an up-to-date schema, not a key file (``keys restore`` brings it)."""
+        self._require_schema()
+        return KeyCustodyServices(self.key_custody, KeyFileBackups(self.settings.resolved_key_file))
 
     @cached_property
     def staff_auth(self) -> StaffAuth:
@@ -208,21 +232,42 @@ class Container:
     # -- process-level operations ---------------------------------------------------------------
 
     def initialise(self) -> InitReport:
-        """Create the data folder (0700), the key file (0600) and apply migrations. Idempotent."""
+        """Create the data folder (0700) and the witness folder (0700), apply migrations, create the key
+        file (0600) for an empty database only, and record (or check) the key fingerprints. Idempotent.
+
+        Raises:
+            DependencyUnavailable: ``database.unavailable``; ``keys.missing`` — the database holds data
+                but there is no key file (restore it: a new one would make the data unreadable);
+                ``keys.mismatch`` — the key file is not the one the data was written with.
+        """
         data_dir = self.settings.data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
         data_dir.chmod(0o700)
-        created = crypto.ensure_key_file(self.settings.resolved_key_file)
+        self.settings.resolved_audit_witness_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         upgrade(self.engine)
-        return InitReport(
-            data_dir, _safe_url(self.settings.resolved_database_url), self.settings.resolved_key_file, created
+        key_file = self.settings.resolved_key_file
+        created = False
+        if not key_file.exists() and not key_file.is_symlink():
+            if self.key_custody.holds_data():
+                raise self._missing_keys_of_existing_data()
+            created = crypto.ensure_key_file(key_file)
+        self.key_custody.record(SYSTEM)
+        return InitReport(data_dir, _safe_url(self.settings.resolved_database_url), key_file, created)
+
+    def check_ready(self) -> None:
+        """What a server worker checks before it serves: schema current, key file present and matching."""
+        self._require_initialised()
+
+    def _missing_keys_of_existing_data(self) -> DependencyUnavailable:
+        return DependencyUnavailable(
+            f"no key file at {self.settings.resolved_key_file}, but the database holds data written with one; "
+            "restore it with `realname keys restore BACKUP` (a new key file would make that data unreadable)",
+            code="keys.missing",
         )
 
-    def _require_initialised(self) -> None:
-        if not self.settings.resolved_key_file.exists():
-            raise DependencyUnavailable(
-                f"no key file at {self.settings.resolved_key_file}; run `realname init` first", code="keys.missing"
-            )
+    def _require_schema(self) -> None:
+        if database_file_missing(self.settings.resolved_database_url):
+            raise DependencyUnavailable("no database yet; run `realname init` first", code="database.schema")
         try:
             behind = pending(self.engine)
         except sa.exc.SQLAlchemyError as exc:
@@ -232,6 +277,17 @@ class Container:
                 "the database schema is not up to date; run `realname init`", code="database.schema"
             )
 
+    def _require_initialised(self) -> None:
+        key_file = self.settings.resolved_key_file
+        if not key_file.exists() and database_file_missing(self.settings.resolved_database_url):
+            raise DependencyUnavailable(f"no key file at {key_file}; run `realname init` first", code="keys.missing")
+        self._require_schema()
+        if not key_file.exists() and not key_file.is_symlink():
+            if self.key_custody.holds_data():
+                raise self._missing_keys_of_existing_data()
+            raise DependencyUnavailable(f"no key file at {key_file}; run `realname init` first", code="keys.missing")
+        self.key_custody.check()
+
     def http_services(self) -> HttpServices:
         return HttpServices(
             registry=self.registry(),
@@ -240,7 +296,7 @@ class Container:
             policy=self.policy(),
             readiness_checks={
                 "database": lambda: check_database(self.engine),
-                "keys": self._check_keys,
+                "keys": self.key_custody.check,
                 "models": self._check_models,
             },
             inference_slots=max(1, self.settings.inference_threads),
@@ -259,9 +315,6 @@ class Container:
             }
         )
         return Container(settings, clock=self.clock, random=random)
-
-    def _check_keys(self) -> None:
-        self.key_provider.current_kek_version()
 
     def _check_models(self) -> None:
         self.onnx_models  # noqa: B018 - loading verifies every model file's hash

@@ -1,23 +1,27 @@
-"""Builds the privacy use cases (audit checkpoints and export, key rotation, retention) for the container,
-and the scheduled privacy jobs of ``serve``."""
+"""Builds the privacy use cases (audit checkpoints with their witnesses, export, key rotation, key custody,
+retention) for the container, and the scheduled privacy jobs of ``serve``."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import sqlalchemy as sa
 
+from realname.adapters.audit_witness import FileAuditWitness, HttpAuditWitness
 from realname.adapters.cli.privacy_commands import PrivacyServices
 from realname.adapters.crypto.signing import Ed25519Signer
 from realname.adapters.storage.privacy_repositories import SqlPrivacyUnitOfWork
 from realname.app.actors import SYSTEM
 from realname.app.audit_admin import AuditAdmin
+from realname.app.key_custody import CustodyKeys, KeyCustody
 from realname.app.key_rotation import KeyRotation
 from realname.app.keys import KeyProvider, RewrappingCipher, SecretMaterial
 from realname.app.ports import Clock
-from realname.app.privacy import PrivacyUnitOfWorkFactory
+from realname.app.privacy import AuditWitness, PrivacyUnitOfWorkFactory, WitnessLog
 from realname.app.retention import Retention
 from realname.domain.errors import RealnameError
 from realname.domain.policy import Policy
@@ -34,6 +38,17 @@ def build_checkpoint_signer(material: SecretMaterial) -> Ed25519Signer:
     return Ed25519Signer(keys.private_key, keys.public_keys)
 
 
+def build_key_custody(engine: sa.Engine, clock: Clock, keys: Callable[[], CustodyKeys]) -> KeyCustody:
+    """Key custody over the database; ``keys`` loads the live key material when an operation needs it."""
+    return KeyCustody(lambda: SqlPrivacyUnitOfWork(engine), clock, keys)
+
+
+def build_witnesses(witness_dir: Path | None, witness_url: str | None) -> tuple[WitnessLog | None, list[AuditWitness]]:
+    """The witness file (in ``witness_dir``) and the external witness (at ``witness_url``), where configured."""
+    remote: list[AuditWitness] = [HttpAuditWitness(witness_url)] if witness_url else []
+    return (FileAuditWitness(witness_dir) if witness_dir is not None else None), remote
+
+
 def build_privacy_services(
     *,
     engine: sa.Engine,
@@ -43,18 +58,31 @@ def build_privacy_services(
     clock: Clock,
     policy: Policy,
     checkpoint_every: int,
+    checkpoint_minutes: float | None = None,
+    witness: WitnessLog | None = None,
+    remote_witnesses: Sequence[AuditWitness] = (),
+    custody: KeyCustody | None = None,
 ) -> PrivacyServices:
     """The use cases behind ``realname keys|audit checkpoint|audit export|purge``."""
     uow = privacy_unit_of_work(engine)
     return PrivacyServices(
-        audit_admin=AuditAdmin(uow, build_checkpoint_signer(material), clock, every_events=checkpoint_every),
-        key_rotation=KeyRotation(uow, keys, cipher, clock),
+        audit_admin=AuditAdmin(
+            uow,
+            build_checkpoint_signer(material),
+            clock,
+            every_events=checkpoint_every,
+            every_minutes=checkpoint_minutes,
+            witness=witness,
+            remote_witnesses=remote_witnesses,
+        ),
+        key_rotation=KeyRotation(uow, keys, cipher, clock, custody=custody),
         retention=Retention(uow, clock, policy),
     )
 
 
 class PrivacyJobs:
-    """The scheduled privacy work of ``serve``: an audit checkpoint when due, and the retention purge.
+    """The scheduled privacy work of ``serve``: an audit checkpoint when due (every N events or every N
+    minutes, witnessed outside the database), and the retention purge.
 
     ``run_once`` is safe to call from several workers at once (checkpoints are unique per sequence
     number, purges lock the rows they clear). Logs carry counts only.
@@ -66,9 +94,13 @@ class PrivacyJobs:
         self._last_purge: float | None = None
 
     def run_once(self, monotonic_now: float) -> None:
-        checkpoint = self._services.audit_admin.checkpoint_if_due()
-        if checkpoint is not None:
-            log.info("audit checkpoint signed", extra={"seq": checkpoint.seq, "key_id": checkpoint.key_id})
+        try:
+            checkpoint = self._services.audit_admin.checkpoint_if_due()
+        except RealnameError as exc:  # e.g. stored but not witnessed: the purge still runs
+            log.warning("audit checkpoint not completed", extra={"code": exc.code})
+        else:
+            if checkpoint is not None:
+                log.info("audit checkpoint signed", extra={"seq": checkpoint.seq, "key_id": checkpoint.key_id})
         if self._last_purge is None or monotonic_now - self._last_purge >= self._purge_every_seconds:
             report = self._services.retention.purge(SYSTEM)
             self._last_purge = monotonic_now

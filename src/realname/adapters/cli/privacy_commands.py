@@ -1,5 +1,5 @@
-"""Operator commands of the privacy features: key rotation, audit checkpoints and export, retention
-purge, and the privacy self-scan.
+"""Operator commands of the privacy features: key rotation, backup and restore, audit checkpoints and
+export, retention purge, and the privacy self-scan.
 
 ``keys_group``, ``purge_command`` and ``privacy_group`` are added to the root group;
 ``audit_admin_commands`` (``checkpoint``, ``export``, ``verify-export``) are added to the existing
@@ -9,6 +9,7 @@ purge, and the privacy self-scan.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from realname.adapters.cli.errors import reports_errors
 from realname.adapters.privacy_scan import scan
 from realname.app.actors import OPERATOR_CLI
 from realname.app.audit_admin import AuditAdmin, ExportRange, verify_export
+from realname.app.key_custody import KeyBackups, KeyCustody
 from realname.app.key_rotation import KeyRotation, RotationProgress
 from realname.app.retention import Retention
 from realname.domain.audit_checkpoints import TrailVerification
@@ -40,18 +42,32 @@ class PrivacyServices:
     retention: Retention
 
 
+@dataclass(frozen=True, slots=True)
+class KeyCustodyServices:
+    """Key custody and key-file backups; usable without a (matching) key file, for ``keys restore``."""
+
+    custody: KeyCustody
+    backups: KeyBackups
+
+
 class PrivacyCliWiring(Protocol):
     """What these commands need from the composition root."""
 
     def privacy_services(self) -> PrivacyServices: ...
 
+    def key_custody_services(self) -> KeyCustodyServices: ...
 
-def services() -> PrivacyServices:
+
+def _wiring() -> PrivacyCliWiring:
     obj = click.get_current_context().obj
     if obj is None:
         raise click.UsageError("the realname CLI was started without its composition root")
     wired: PrivacyCliWiring = obj
-    return wired.privacy_services()
+    return wired
+
+
+def services() -> PrivacyServices:
+    return _wiring().privacy_services()
 
 
 def _moment(text: str | None, option: str) -> datetime | None:
@@ -70,7 +86,68 @@ def _moment(text: str | None, option: str) -> datetime | None:
 
 @click.group("keys")
 def keys_group() -> None:
-    """Key-encryption keys: status and rotation."""
+    """Key-encryption keys: status, rotation, backup and restore."""
+
+
+PASSPHRASE_ENV = "REALNAME_KEY_BACKUP_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
+
+
+def _passphrase(passphrase_file: Path | None, *, confirm: bool) -> str:
+    """From --passphrase-file, else REALNAME_KEY_BACKUP_PASSPHRASE, else a hidden prompt."""
+    if passphrase_file is not None:
+        try:
+            lines = passphrase_file.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"cannot read {passphrase_file}", code="keys.passphrase_file") from exc
+        return lines[0] if lines else ""
+    from_env = os.environ.get(PASSPHRASE_ENV)
+    if from_env:
+        return from_env
+    if not sys.stdin.isatty():
+        raise InvalidInput(
+            f"give the passphrase with --passphrase-file or {PASSPHRASE_ENV}", code="keys.passphrase_missing"
+        )
+    entered: str = click.prompt("backup passphrase", hide_input=True, confirmation_prompt=confirm, err=True)
+    return entered
+
+
+_passphrase_option = click.option(
+    "--passphrase-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help=f"First line is the passphrase (else {PASSPHRASE_ENV}, else a prompt).",
+)
+
+
+@keys_group.command("backup")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_passphrase_option
+@reports_errors
+def keys_backup(file: Path, passphrase_file: Path | None) -> None:
+    """Write the key material to FILE, sealed under a passphrase (scrypt + AES-256-GCM), mode 0600.
+
+    Keep FILE and its passphrase apart, and both away from the data folder: with them the data can be
+    read, without them (and without the key file) it is lost.
+    """
+    custody = _wiring().key_custody_services()
+    custody.custody.backup(OPERATOR_CLI, custody.backups, file, _passphrase(passphrase_file, confirm=True))
+    click.echo(f"key material backed up to {file} (mode 0600, sealed under the passphrase)")
+
+
+@keys_group.command("restore")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_passphrase_option
+@click.option("--replace", is_flag=True, help="Move an existing (wrong) key file aside instead of refusing.")
+@reports_errors
+def keys_restore(file: Path, passphrase_file: Path | None, replace: bool) -> None:
+    """Put the key file from a backup in place, once it is checked to match the database."""
+    custody = _wiring().key_custody_services()
+    report = custody.custody.restore(
+        OPERATOR_CLI, custody.backups, file, _passphrase(passphrase_file, confirm=False), replace_existing=replace
+    )
+    if report.key_file_moved_to is not None:
+        click.echo(f"the previous key file was moved to {report.key_file_moved_to}")
+    click.echo("key file restored; it matches the database")
 
 
 @keys_group.command("rotate")
@@ -123,8 +200,14 @@ def echo_trail_verification(result: TrailVerification) -> int:
     if result.intact:
         click.echo(
             f"audit chain intact: {result.events_checked} events, {result.checkpoints_checked} signed checkpoints"
-            f" (signed through {result.signed_through_seq})"
+            f" (signed through {result.signed_through_seq}, witnessed through {result.witnessed_through_seq})"
         )
+        if result.newest_stored_seq > result.witnessed_through_seq:
+            click.echo(
+                f"warning: checkpoints after {result.witnessed_through_seq} are not witnessed outside the database"
+                " yet (run `realname audit checkpoint`)",
+                err=True,
+            )
         return 0
     click.echo(f"audit chain BROKEN at sequence number {result.first_bad_seq}: {result.problem}", err=True)
     return 1

@@ -8,6 +8,11 @@ runs) by its inode/mtime/size, checked on every wrap and on every miss of an unk
 
 A retired KEK loses its key bytes: retirement is crypto-erasure, so only retire a version once every
 stored data key has been re-wrapped under a newer one.
+
+A file changed on disk is taken up only if it continues the loaded one (same bytes for every KEK both
+hold, same blind-index key, every signing key still there): a file swapped for another one under a
+running process is refused (``keys.mismatch``) instead of being used for new data. ``key_fingerprints``
+gives what the database records of this material (:mod:`realname.app.key_custody`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import base64
 import binascii
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import secrets
@@ -33,6 +39,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from realname.adapters.crypto.signing import key_id_for
+from realname.app.key_custody import KeyFingerprint, KeyKind, KeyMismatch
 from realname.app.keys import KekStatus, KekVersion, SigningKeys, WrappedKey
 from realname.domain.errors import Conflict, DependencyUnavailable
 
@@ -41,6 +48,8 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 MAX_KEY_FILE_BYTES = 1024 * 1024
 _WRAP_AAD_PREFIX = b"realname/kek-wrap/v1|"
+_FINGERPRINT_LABEL = b"realname/key-fingerprint/v1|"
+BLIND_INDEX_KEY_ID = "current"
 
 _Stamp = tuple[int, int, int]
 
@@ -97,6 +106,46 @@ def _new_key_file() -> _KeyFile:
         signing_keys=(signing,),
         token_key=secrets.token_bytes(KEY_BYTES),
     )
+
+
+def fingerprint(kind: KeyKind, key_id: str, secret: bytes) -> str:
+    """Hex SHA-256 of a key under a label naming its kind and id: it identifies the key and reveals
+    nothing of it (the keys are 32 random bytes)."""
+    label = _FINGERPRINT_LABEL + kind.value.encode("ascii") + b"|" + key_id.encode("ascii") + b"|"
+    return hashlib.sha256(label + secret).hexdigest()
+
+
+def _fingerprints(contents: _KeyFile) -> tuple[KeyFingerprint, ...]:
+    keks = tuple(
+        KeyFingerprint(
+            KeyKind.KEK,
+            str(k.version),
+            None if k.key is None else fingerprint(KeyKind.KEK, str(k.version), k.key),
+        )
+        for k in contents.keks
+    )
+    blind = KeyFingerprint(
+        KeyKind.BLIND_INDEX,
+        BLIND_INDEX_KEY_ID,
+        fingerprint(KeyKind.BLIND_INDEX, BLIND_INDEX_KEY_ID, contents.blind_index_key),
+    )
+    signing = tuple(
+        KeyFingerprint(KeyKind.SIGNING, s.key_id, fingerprint(KeyKind.SIGNING, s.key_id, s.public_key))
+        for s in contents.signing_keys
+    )
+    return (*keks, blind, *signing)
+
+
+def _continues(loaded: _KeyFile, changed: _KeyFile) -> bool:
+    """Whether ``changed`` is ``loaded`` moved on by rotation, not another key file."""
+    if changed.blind_index_key != loaded.blind_index_key:
+        return False
+    for kek in loaded.keks:
+        other = changed.kek(kek.version)
+        if other is None or (kek.key is not None and other.key is not None and other.key != kek.key):
+            return False
+    signing_ids = {s.key_id for s in changed.signing_keys}
+    return all(s.key_id in signing_ids for s in loaded.signing_keys)
 
 
 # --- the JSON format ---------------------------------------------------------------------------
@@ -309,6 +358,50 @@ def create_key_file(path: Path) -> None:
         raise DependencyUnavailable(f"key file {path} cannot be created", code="keys.write_failed") from exc
 
 
+def key_file_bytes(path: Path) -> bytes:
+    """The key file's contents, checked and re-encoded (what a backup keeps)."""
+    contents, _ = _read(path)
+    return _encode(contents)
+
+
+def write_key_file(path: Path, raw: bytes) -> None:
+    """Write ``raw`` (checked to be a key file) to a new file ``path``, mode 0600, durably.
+
+    Raises:
+        ValueError: ``raw`` is not a key file.
+        FileExistsError: ``path`` exists.
+    """
+    try:
+        contents = _decode(raw)
+    except (KeyError, TypeError, AttributeError, binascii.Error) as exc:
+        raise ValueError("not a key file") from exc
+    _write_new(path, _encode(contents))
+    _fsync_directory(path.parent)
+
+
+def install_key_file(staged: Path, path: Path, *, replace_existing: bool) -> Path | None:
+    """Put ``staged`` (beside ``path``) in ``path``'s place without ever deleting a key file. An existing
+    file is moved to ``<path>.replaced-<UTC time>`` when ``replace_existing``; returns where.
+
+    Raises:
+        Conflict: ``keys.exists`` — ``path`` exists and ``replace_existing`` is False.
+    """
+    moved: Path | None = None
+    with _exclusive_lock(path):
+        if path.exists() or path.is_symlink():
+            if not replace_existing:
+                raise Conflict(f"key file {path} exists; pass --replace to move it aside", code="keys.exists")
+            moved = path.with_name(f"{path.name}.replaced-{_now().strftime('%Y%m%dT%H%M%S%fZ')}")
+            path.rename(moved)
+        try:
+            os.link(staged, path)  # never overwrites: fails if a key file appeared meanwhile
+        except FileExistsError as exc:
+            raise Conflict(f"key file {path} appeared meanwhile", code="keys.exists") from exc
+        staged.unlink()
+        _fsync_directory(path.parent)
+    return moved
+
+
 # --- the provider ------------------------------------------------------------------------------
 
 
@@ -395,6 +488,11 @@ class LocalKeyFileProvider:
     def token_key(self) -> bytes:
         return self._contents.token_key
 
+    # KeyFingerprintSource
+
+    def key_fingerprints(self) -> tuple[KeyFingerprint, ...]:
+        return _fingerprints(self._fresh())
+
     def rotate_signing_key(self) -> str:
         """A new Ed25519 key becomes current; older private keys are erased, their public keys kept."""
 
@@ -408,16 +506,24 @@ class LocalKeyFileProvider:
     # internals
 
     def _fresh(self) -> _KeyFile:
-        """The loaded contents, reloaded first if another process changed the file."""
+        """The loaded contents, reloaded first if another process changed the file (by rotation only)."""
         if _stamp(self._path) != self._loaded_stamp:
             with self._lock:
                 if _stamp(self._path) != self._loaded_stamp:
-                    self._contents, self._loaded_stamp = _read(self._path)
+                    changed, stamp = _read(self._path)
+                    if not _continues(self._contents, changed):
+                        raise KeyMismatch(
+                            f"key file {self._path} was replaced by a different one while in use; "
+                            "put the original back (`realname keys restore BACKUP`)"
+                        )
+                    self._contents, self._loaded_stamp = changed, stamp
         return self._contents
 
     def _change(self, change: Callable[[_KeyFile], _KeyFile]) -> _KeyFile:
         with self._lock, _exclusive_lock(self._path):
             contents, _ = _read(self._path)
+            if not _continues(self._contents, contents):
+                raise KeyMismatch(f"key file {self._path} was replaced by a different one while in use")
             updated = change(contents)
             _replace_atomically(self._path, _encode(updated))
             self._contents, self._loaded_stamp = _read(self._path)

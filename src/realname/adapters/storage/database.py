@@ -57,6 +57,17 @@ def _configure_sqlite(engine: sa.Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def database_file_missing(url: str) -> bool:
+    """True for a SQLite database whose file does not exist yet (so nothing is created by looking)."""
+    try:
+        parsed = sa.make_url(normalise_url(url))
+    except sa.exc.ArgumentError:
+        return False
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return False
+    return not Path(parsed.database).exists()
+
+
 def check_database(engine: sa.Engine) -> None:
     """Raise DependencyUnavailable when the database cannot answer a trivial query."""
     try:

@@ -20,10 +20,19 @@ def _config() -> Config:
 
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` inside one transaction."""
+    """Bring the schema to ``revision`` inside one transaction.
+
+    Raises:
+        DependencyUnavailable: ``database.unavailable`` when no connection can be made (a server down,
+            a wrong address or password), ``database.migration_failed`` when a migration itself fails.
+    """
     config = _config()
     try:
-        with engine.begin() as connection:
+        connection = engine.connect()
+    except sa.exc.SQLAlchemyError as exc:
+        raise DependencyUnavailable("the database is unavailable", code="database.unavailable") from exc
+    try:
+        with connection, connection.begin():
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
     except sa.exc.SQLAlchemyError as exc:

@@ -1,5 +1,5 @@
 """Storage of the privacy operations: audit checkpoints, kept evidence, ciphertext walks for key
-rotation, retention queries, and a unit of work that bundles them with the audit log.
+rotation, retention queries, key custody records, and a unit of work that bundles them with the audit log.
 
 The two tables (``audit_checkpoint``, ``evidence``) are created by migration 0003 and declared here on
 their own ``MetaData`` so this module adds nothing to ``tables.metadata`` at import time.
@@ -14,8 +14,10 @@ from typing import Any
 import sqlalchemy as sa
 
 from realname.adapters.storage import tables as t
+from realname.adapters.storage.key_records import SqlKeyRecords
 from realname.adapters.storage.repositories import SqlAuditLog
 from realname.adapters.storage.transaction import SqlTransaction
+from realname.app.key_custody import KeyRecords
 from realname.app.privacy import (
     AuditArchive,
     AuditTrail,
@@ -244,3 +246,4 @@ class SqlPrivacyUnitOfWork(SqlTransaction):
         self.ciphertexts: CiphertextRepository = SqlCiphertextRepository(c)
         self.retention: RetentionRepository = SqlRetentionRepository(c)
         self.evidence: EvidenceRepository = SqlEvidenceRepository(c)
+        self.keys: KeyRecords = SqlKeyRecords(c)

@@ -25,6 +25,13 @@ def _insert(connection: sa.Connection, table: sa.Table) -> Any:
     return sqlite.insert(table)
 
 
+def insert_ignoring_duplicates(
+    connection: sa.Connection, table: sa.Table, values: dict[str, Any], index_elements: list[str]
+) -> Any:
+    """An INSERT of one row that does nothing when a row with the same ``index_elements`` exists."""
+    return _insert(connection, table).values(values).on_conflict_do_nothing(index_elements=index_elements)
+
+
 class SqlOutletRepository:
     def __init__(self, connection: sa.Connection) -> None:
         self._c = connection
