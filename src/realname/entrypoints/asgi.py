@@ -1,4 +1,9 @@
-"""ASGI entry point: ``uvicorn --factory realname.entrypoints.asgi:build_app``."""
+"""ASGI entry point: ``uvicorn --factory realname.entrypoints.asgi:build_app``.
+
+A worker only checks that the data folder is ready (schema current, key file present and matching the
+database); it never creates keys or migrates: ``realname init`` (or ``realname serve``, which runs it
+once before starting its workers) does that.
+"""
 
 from __future__ import annotations
 
@@ -14,5 +19,5 @@ def build_app() -> FastAPI:
     settings = Settings()
     configure_logging(settings.log_level)
     container = Container(settings)
-    container.initialise()
+    container.check_ready()
     return create_app(container.http_services())

@@ -134,6 +134,31 @@ def test_checkpoint_is_due_after_every_n_events() -> None:
     assert not checkpoint_due(head_seq=1500, last_checkpoint_seq=1000, every_events=1000)
 
 
+def test_checkpoint_is_due_every_n_minutes_once_anything_was_appended() -> None:
+    def due(head: int, last: int, last_at: datetime | None, minutes_later: float) -> bool:
+        now = START + timedelta(minutes=minutes_later)
+        return checkpoint_due(head, last, 1000, last_checkpoint_at=last_at, now=now, every_minutes=5)
+
+    assert due(3, 0, None, 0)  # the first events are signed at once
+    assert not due(12, 10, START, 4.9)
+    assert due(12, 10, START, 5)
+    assert not due(10, 10, START, 60)  # nothing appended since: nothing to sign
+    assert not checkpoint_due(12, 10, 1000, last_checkpoint_at=START, now=START + timedelta(hours=9))  # no minutes
+
+
+def test_witnessed_checkpoints_pin_the_chain_and_must_be_in_the_database() -> None:
+    events = chain(30)
+    stored, witnessed = [sign_at(events, 10)], [sign_at(events, 10), sign_at(events, 20)]
+    result = verify_trail(events, stored, SIGNER.valid, head=(30, events[-1].hash), witnessed=witnessed)
+    assert not result.intact and result.first_bad_seq == 20
+    assert "missing from the database: checkpoint rows were deleted" in (result.problem or "")
+    both = verify_trail(events, witnessed, SIGNER.valid, head=(30, events[-1].hash), witnessed=witnessed)
+    assert both.intact and (both.signed_through_seq, both.witnessed_through_seq, both.newest_stored_seq) == (20, 20, 20)
+    truncated = verify_trail(events[:15], stored, SIGNER.valid, head=(15, events[14].hash), witnessed=witnessed)
+    assert not truncated.intact and truncated.first_bad_seq == 16
+    assert "below the witnessed checkpoint at 20" in (truncated.problem or "")
+
+
 def test_checkpoint_message_is_canonical_and_needs_aware_times() -> None:
     message = checkpoint_message(3, "a" * 64, START, "k1")
     assert message == checkpoint_message(3, "a" * 64, START.astimezone(), "k1")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import click
 
+from realname.adapters.cli.database_commands import db_group
 from realname.adapters.cli.demo_commands import demo_command
 from realname.adapters.cli.face_commands import face_group, models_group
 from realname.adapters.cli.id_commands import id_group
@@ -50,6 +51,7 @@ for command in (
     purge_command,
     privacy_group,
     demo_command,
+    db_group,
 ):
     cli.add_command(command)
 
