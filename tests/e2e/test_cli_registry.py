@@ -110,3 +110,26 @@ def test_audit_verify_catches_a_deleted_last_row(tmp_path: Path) -> None:
         db.execute("DELETE FROM audit_event WHERE seq = 2")
     result = run(data_dir, "audit", "verify")
     assert result.returncode == 1 and "sequence number 2" in result.stderr
+
+
+def test_outlet_names_cannot_smuggle_terminal_control_characters(data_dir: Path) -> None:
+    refused = run(data_dir, "outlet", "add", "ESC-1", "Store\x1b[2J\x1b[31m")
+    assert refused.returncode == 2 and "outlet.name_invalid" in refused.stderr
+    with sqlite3.connect(data_dir / "realname.db") as db:  # one written before names were checked
+        db.execute(
+            "INSERT INTO outlet (code, name, created_at) VALUES "
+            "('OLD-1', 'Old' || char(27) || '[2J' || char(10) || 'FAKE-9' || char(9) || 'x' || char(8238) || 'gnp', "
+            "'2026-01-01 00:00:00')"
+        )
+    listed = run(data_dir, "outlet", "list")
+    assert listed.returncode == 0
+    line = next(line for line in listed.stdout.splitlines() if line.startswith("OLD-1"))
+    assert line == "OLD-1\tOld\\x1b[2J\\nFAKE-9\\tx\\u202egnp"
+    assert "\x1b" not in listed.stdout and "\u202e" not in listed.stdout
+
+
+def test_an_absurd_number_range_is_refused_before_anything_is_built(data_dir: Path) -> None:
+    result = run(data_dir, "numbers", "import", "--prefix", "13", "--from", "000000000", "--to", "999999999")
+    assert result.returncode == 2 and "numbers.too_many" in result.stderr and "1,000,000" in result.stderr
+    too_long = run(data_dir, "numbers", "import", "--prefix", "1390000", "--from", "000000000", "--to", "000000009")
+    assert too_long.returncode == 2 and "number.invalid" in too_long.stderr

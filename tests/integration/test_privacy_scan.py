@@ -19,6 +19,7 @@ from realname.adapters.storage.database import create_database_engine
 from realname.adapters.storage.migrate import upgrade
 from realname.bootstrap import Container
 from realname.config import Settings
+from tests.e2e.media import blank_clip
 from tests.integration.privacy_world import build_world
 
 ID_NUMBER = "11010519491231002X"
@@ -73,6 +74,27 @@ def test_scan_finds_every_planted_item_with_file_and_offset(planted: Path) -> No
     assert jpeg.offset == 5000
     wal = next(f for f in findings if f.kind == "needle" and f.path.name == "realname.db-wal")
     assert wal.offset == 100 and ID_NUMBER not in wal.line()
+
+
+@pytest.mark.parametrize("container_format", ["mp4", "webm"])
+def test_scan_finds_clips_and_their_base64(tmp_path: Path, container_format: str) -> None:
+    clip = blank_clip(container_format)
+    encoded = base64.b64encode(clip).decode()
+    data = tmp_path / "data"
+    (data / "logs").mkdir(parents=True)
+    (data / "realname.db").write_bytes(os.urandom(4096) + clip + os.urandom(100))
+    (data / "logs" / "app.log").write_text(f'{{"clip": "{encoded}"}}\n', encoding="utf-8")
+    (data / "logs" / "page.log").write_text(
+        f"src=data:video/{container_format};base64,{encoded[:40]}\n", encoding="utf-8"
+    )
+    findings = scan([data])
+    found = {(f.path.name, f.kind) for f in findings}
+    assert found == {
+        ("realname.db", f"video.{container_format}"),
+        ("app.log", "video.base64"),
+        ("page.log", "video.base64"),
+    }
+    assert next(f for f in findings if f.path.name == "realname.db").offset == 4096
 
 
 def test_scan_command_exits_1_listing_findings(planted: Path, tmp_path: Path) -> None:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from realname.adapters.storage.repositories import SqlNumberRepository
 from realname.adapters.storage.unit_of_work import SqlUnitOfWork
 from realname.app.actors import OPERATOR_CLI, Actor
-from realname.app.registry import Registry, RegistryDeps
+from realname.app.registry import IMPORT_BATCH, Registry, RegistryDeps
+from realname.app.unit_of_work import UnitOfWorkFactory
 from realname.domain.errors import Conflict, Forbidden, NotFound
-from realname.domain.numbers import Msisdn, NumberState, NumberUnavailable, QuotaExceeded
+from realname.domain.numbers import Msisdn, NumberState, NumberUnavailable, PhoneNumber, QuotaExceeded
 from realname.domain.organisation import Role
 from realname.domain.policy import Policy
 from realname.domain.subscribers import BlindIndex
@@ -23,10 +26,12 @@ CLERK = Actor("staff:clerk-1", Role.CLERK, "BJ-001")
 OTHER_CLERK = Actor("staff:clerk-2", Role.CLERK, "SH-001")
 
 
-def make_registry(engine: sa.Engine, clock: FixedClock | None = None, **policy: Any) -> Registry:
+def make_registry(
+    engine: sa.Engine, clock: FixedClock | None = None, *, uow: UnitOfWorkFactory | None = None, **policy: Any
+) -> Registry:
     return Registry(
         RegistryDeps(
-            uow=lambda: SqlUnitOfWork(engine),
+            uow=uow or (lambda: SqlUnitOfWork(engine)),
             clock=clock or FixedClock(),
             ids=SequentialIds(),
             random=FixedRandom(),
@@ -80,6 +85,38 @@ def test_import_adds_only_new_numbers(registry: Registry) -> None:
     offered, added = registry.import_numbers(OPERATOR_CLI, [n(19), n(20), n(21)], source="test")
     assert (offered, added) == (3, 2)
     assert registry.count_numbers(OPERATOR_CLI)[NumberState.AVAILABLE] == 22
+
+
+class CountingNumberRepository(SqlNumberRepository):
+    """The real repository, counting how many numbers have been handed to the database so far."""
+
+    written = 0
+
+    def add_many(self, numbers: Sequence[PhoneNumber]) -> int:
+        CountingNumberRepository.written += len(numbers)
+        return super().add_many(numbers)
+
+
+class CountingUnitOfWork(SqlUnitOfWork):
+    def _bind(self, c: sa.Connection) -> None:
+        super()._bind(c)
+        self.numbers = CountingNumberRepository(c)
+
+
+def test_a_large_import_is_streamed_in_batches_not_built_in_memory(engine: sa.Engine) -> None:
+    registry = make_registry(engine, uow=lambda: CountingUnitOfWork(engine))
+    CountingNumberRepository.written = 0
+    largest_lead = 0
+
+    def numbers() -> Iterator[Msisdn]:
+        nonlocal largest_lead
+        for i in range(12_001):
+            largest_lead = max(largest_lead, i - CountingNumberRepository.written)
+            yield Msisdn(f"139{i:08d}")
+
+    assert registry.import_numbers(OPERATOR_CLI, numbers(), source="test") == (12_001, 12_001)
+    assert largest_lead <= IMPORT_BATCH  # never more than one batch read ahead of what was written
+    assert registry.count_numbers(OPERATOR_CLI)[NumberState.AVAILABLE] == 12_001
 
 
 def test_list_filters_by_state_and_prefix_and_pages(registry: Registry) -> None:

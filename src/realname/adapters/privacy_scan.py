@@ -4,6 +4,9 @@ folder (the SQLite file, its ``-wal``/``-shm``, logs, anything else) for what mu
 - ``image.jpeg|png|gif|webp``: image file signatures (JPEG only with a JFIF/Exif/DQT header, so random
   ciphertext does not trip it);
 - ``image.base64``: base64 or data-URI encoded images;
+- ``video.mp4|webm``: MP4/MOV (an ``ftyp`` box) and WebM/Matroska (an EBML header naming its doc type)
+  signatures, the containers liveness clips come in; ``video.base64``: the same base64 or data-URI
+  encoded;
 - ``embedding.float32|float64``: 128 or 512 consecutive floats that look like a face embedding
   (all finite, small, nearly all non-zero, with a plausible vector norm) at any byte alignment;
 - ``needle``: the plaintext of known test identities (ID numbers, names) in UTF-8 or UTF-16.
@@ -41,8 +44,14 @@ _SIGNATURES: tuple[tuple[re.Pattern[bytes], str], ...] = (
     (re.compile(rb"iVBORw0KGgo[A-Za-z0-9+/]{20}"), "image.base64"),
     (re.compile(rb"R0lGOD[lh]h[A-Za-z0-9+/]{20}"), "image.base64"),
     (re.compile(rb"UklGR[A-Za-z0-9+/]{6}XRUJQ"), "image.base64"),
+    (re.compile(rb"\x00\x00\x00[\x08-\x7f]ftyp[A-Za-z0-9 ]{4}"), "video.mp4"),
+    (re.compile(rb"\x1a\x45\xdf\xa3.{1,64}?\x42\x82[\x81-\x88](?:webm|matroska)", re.DOTALL), "video.webm"),
+    (re.compile(rb"data:video/[A-Za-z0-9+.-]{1,16};base64,"), "video.base64"),
+    # "\0\0\0<size>ftyp" and the EBML magic 1A 45 DF A3, as they start a base64 text.
+    (re.compile(rb"AAAA[A-Za-z0-9+/]{2}Z0eXB[A-Za-z0-9+/]{10}"), "video.base64"),
+    (re.compile(rb"GkXfo[A-Za-z0-9+/]{20}"), "video.base64"),
 )
-_LONGEST_SIGNATURE = 64
+_LONGEST_SIGNATURE = 96
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,8 @@ domain, record the audit event in the same transaction, commit once.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Iterable, Sequence
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,6 +38,7 @@ from realname.domain.policy import Policy
 from realname.domain.subscribers import BlindIndex, Subscriber
 
 MAX_IMPORT = 1_000_000
+IMPORT_BATCH = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +112,17 @@ def bind_number(
     return Assignment(binding, subscriber.held_numbers + 1)
 
 
+def _batches(items: Iterable[Msisdn], size: int) -> Iterator[list[Msisdn]]:
+    batch: list[Msisdn] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
 class Registry:
     """Use cases of the registry core."""
 
@@ -119,7 +132,15 @@ class Registry:
     # -- organisation -------------------------------------------------------------------------------
 
     def add_outlet(self, actor: Actor, code: str, name: str) -> Outlet:
+        """Add an outlet.
+
+        Raises:
+            InvalidInput: a bad code, or a name that is empty, too long or holds control characters.
+            Conflict: the code exists already.
+        """
         actor.require(Role.ADMIN)
+        if any(unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") for char in name):
+            raise InvalidInput("an outlet name holds no control characters", code="outlet.name_invalid")
         outlet = Outlet(OutletCode(code.strip().upper()), name.strip(), self._d.clock.now())
         with self._d.uow() as uow:
             if uow.outlets.get(outlet.code) is not None:
@@ -176,27 +197,37 @@ class Registry:
     # -- number pool --------------------------------------------------------------------------------
 
     def import_numbers(self, actor: Actor, msisdns: Iterable[Msisdn], *, source: str) -> tuple[int, int]:
-        """Add numbers to the pool as AVAILABLE. Returns (offered, newly added); existing ones are kept."""
+        """Add numbers to the pool as AVAILABLE, all or none. Returns (offered, newly added); numbers already
+        in the pool (or offered twice) are kept as they are.
+
+        ``msisdns`` is read in batches of ``IMPORT_BATCH`` as they are written, so a generator over a large
+        range or file is never held in memory as a whole.
+
+        Raises:
+            InvalidInput: ``numbers.empty``; ``numbers.too_many`` — more than ``MAX_IMPORT`` offered.
+        """
         actor.require(Role.ADMIN)
-        unique = list(dict.fromkeys(msisdns))
-        if not unique:
-            raise InvalidInput("no numbers to import", code="numbers.empty")
-        if len(unique) > MAX_IMPORT:
-            raise InvalidInput(f"at most {MAX_IMPORT} numbers per import", code="numbers.too_many")
+        offered = added = 0
         with self._d.uow() as uow:
-            added = uow.numbers.add_many([PhoneNumber(m) for m in unique])
+            for batch in _batches(msisdns, IMPORT_BATCH):
+                offered += len(batch)
+                if offered > MAX_IMPORT:
+                    raise InvalidInput(f"at most {MAX_IMPORT:,} numbers per import", code="numbers.too_many")
+                added += uow.numbers.add_many([PhoneNumber(m) for m in dict.fromkeys(batch)])
+            if offered == 0:
+                raise InvalidInput("no numbers to import", code="numbers.empty")
             uow.audit.append(
                 AuditRecord(
                     "numbers.imported",
                     actor.ref,
                     None,
                     None,
-                    {"offered": len(unique), "added": added, "source": source},
+                    {"offered": offered, "added": added, "source": source},
                 ),
                 self._d.clock.now(),
             )
             uow.commit()
-        return len(unique), added
+        return offered, added
 
     def list_numbers(
         self,

@@ -9,6 +9,7 @@ from typing import ParamSpec, TypeVar
 
 import click
 
+from realname.adapters.cli.terminal import printable
 from realname.domain import errors
 
 EXIT_CODES: tuple[tuple[type[errors.RealnameError], int], ...] = (
@@ -34,7 +35,7 @@ def exit_code_for(error: errors.RealnameError) -> int:
 
 def fail(message: str, code: int = 2) -> None:
     """Print one line on stderr and exit with ``code``."""
-    click.echo(f"error: {message}", err=True)
+    click.echo(f"error: {printable(message)}", err=True)
     sys.exit(code)
 
 
@@ -46,7 +47,7 @@ def reports_errors(func: Callable[P, R]) -> Callable[P, R]:
         try:
             return func(*args, **kwargs)
         except errors.RealnameError as exc:
-            click.echo(f"error: [{exc.code}] {exc.message}", err=True)
+            click.echo(f"error: [{exc.code}] {printable(exc.message)}", err=True)
             sys.exit(exit_code_for(exc))
 
     return wrapper

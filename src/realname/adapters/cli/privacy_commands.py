@@ -21,6 +21,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from realname.adapters.cli.errors import reports_errors
+from realname.adapters.cli.terminal import printable
 from realname.adapters.privacy_scan import scan
 from realname.app.actors import OPERATOR_CLI
 from realname.app.audit_admin import AuditAdmin, ExportRange, verify_export
@@ -209,7 +210,9 @@ def echo_trail_verification(result: TrailVerification) -> int:
                 err=True,
             )
         return 0
-    click.echo(f"audit chain BROKEN at sequence number {result.first_bad_seq}: {result.problem}", err=True)
+    click.echo(
+        f"audit chain BROKEN at sequence number {result.first_bad_seq}: {printable(result.problem or '')}", err=True
+    )
     return 1
 
 
@@ -275,9 +278,11 @@ def audit_verify_export_command(file: Path) -> None:
     with file.open(encoding="utf-8") as handle:
         verdict = verify_export(handle, ed25519_valid)
     result = verdict.result
-    click.echo(f"signing keys in the export: {', '.join(sorted(verdict.key_ids)) or 'none'}")
+    click.echo(f"signing keys in the export: {printable(', '.join(sorted(verdict.key_ids))) or 'none'}")
     if not result.intact:
-        click.echo(f"export BROKEN at sequence number {result.first_bad_seq}: {result.problem}", err=True)
+        click.echo(
+            f"export BROKEN at sequence number {result.first_bad_seq}: {printable(result.problem or '')}", err=True
+        )
         raise SystemExit(1)
     click.echo(
         f"export intact: events {verdict.first_seq}..{verdict.last_seq}, signed through {result.signed_through_seq}"

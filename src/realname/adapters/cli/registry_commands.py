@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import csv
-import io
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -12,8 +12,9 @@ from typing import Protocol
 import click
 
 from realname.adapters.cli.errors import reports_errors
+from realname.adapters.cli.terminal import printable
 from realname.app.actors import OPERATOR_CLI
-from realname.app.registry import Registry
+from realname.app.registry import MAX_IMPORT, Registry
 from realname.domain.errors import InvalidInput
 from realname.domain.numbers import Msisdn, NumberState
 from realname.domain.organisation import STAFF_ROLES, Role
@@ -85,7 +86,7 @@ def outlet_add(code: str, name: str) -> None:
 def outlet_list() -> None:
     """List outlets."""
     for outlet in wiring().registry().list_outlets(OPERATOR_CLI):
-        click.echo(f"{outlet.code}\t{outlet.name}")
+        click.echo(f"{outlet.code}\t{printable(outlet.name)}")
 
 
 @click.group("staff")
@@ -111,31 +112,37 @@ def numbers_group() -> None:
     """The number pool."""
 
 
-def _range(prefix: str, first: str, last: str) -> list[Msisdn]:
+def _range(prefix: str, first: str, last: str) -> Iterator[Msisdn]:
+    """The numbers of a range, one at a time; refused at once when it is malformed or larger than one import."""
     if not (prefix.isdigit() and first.isdigit() and last.isdigit()) or len(first) != len(last):
         raise InvalidInput(
             "--prefix, --from and --to are digits; --from and --to of equal length", code="numbers.range"
         )
     if int(first) > int(last):
         raise InvalidInput("--from is after --to", code="numbers.range")
+    count = int(last) - int(first) + 1
+    if count > MAX_IMPORT:
+        raise InvalidInput(
+            f"the range holds {count:,} numbers; one import takes at most {MAX_IMPORT:,} (import it in parts)",
+            code="numbers.too_many",
+        )
     width = len(first)
-    return [Msisdn(f"{prefix}{i:0{width}d}") for i in range(int(first), int(last) + 1)]
+    Msisdn(f"{prefix}{first}")  # refuses a range of numbers too long or short before anything is written
+    return (Msisdn(f"{prefix}{i:0{width}d}") for i in range(int(first), int(last) + 1))
 
 
-def _from_csv(text: str) -> list[Msisdn]:
-    reader = csv.reader(io.StringIO(text))
-    numbers: list[Msisdn] = []
-    for line_no, row in enumerate(reader, start=1):
+def _from_csv(lines: Iterable[str]) -> Iterator[Msisdn]:
+    """The numbers in the first column, read line by line (a header line is skipped)."""
+    for line_no, row in enumerate(csv.reader(lines), start=1):
         if not row or not row[0].strip():
             continue
         cell = row[0].strip()
         if line_no == 1 and not cell.lstrip("+").isdigit():
             continue  # header
         try:
-            numbers.append(Msisdn.parse(cell))
+            yield Msisdn.parse(cell)
         except InvalidInput as exc:
             raise InvalidInput(f"line {line_no}: {exc.message}", code=exc.code) from exc
-    return numbers
 
 
 @numbers_group.command("import")
@@ -150,15 +157,19 @@ def numbers_import(file: Path | None, prefix: str | None, first: str | None, las
         raise InvalidInput("give either FILE or --prefix/--from/--to, not both", code="numbers.source")
     if file is not None:
         try:
-            text = file.read_text(encoding="utf-8-sig")
+            with file.open(encoding="utf-8-sig", newline="") as handle:
+                offered, added = (
+                    wiring().registry().import_numbers(OPERATOR_CLI, _from_csv(handle), source=f"file:{file.name}")
+                )
         except (OSError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"cannot read {file}: {exc}", code="numbers.file") from exc
-        numbers, source = _from_csv(text), f"file:{file.name}"
     elif prefix and first and last:
-        numbers, source = _range(prefix, first, last), f"range:{prefix}[{first}-{last}]"
+        numbers = _range(prefix, first, last)
+        offered, added = (
+            wiring().registry().import_numbers(OPERATOR_CLI, numbers, source=f"range:{prefix}[{first}-{last}]")
+        )
     else:
         raise InvalidInput("give a CSV FILE or all of --prefix, --from and --to", code="numbers.source")
-    offered, added = wiring().registry().import_numbers(OPERATOR_CLI, numbers, source=source)
     click.echo(f"imported {added} new numbers ({offered - added} already in the pool)")
 
 
