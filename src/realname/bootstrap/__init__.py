@@ -303,13 +303,16 @@ class Container:
         )
 
     def demo_container(self, data_dir: Path, random: RandomSource, challenge_actions: int) -> Container:
-        """A separate service on ``data_dir`` for ``realname demo`` (its own database and keys, same models)."""
+        """A separate service on ``data_dir`` for ``realname demo`` (its own database, keys and audit witness;
+        the same models)."""
         policy = self.settings.policy.model_copy(update={"challenge_actions": challenge_actions})
         settings = self.settings.model_copy(
             update={
                 "data_dir": data_dir,
                 "database_url": None,
                 "key_file": None,
+                "audit_witness_dir": None,  # beside the demo's folder: never the real deployment's witness
+                "audit_witness_url": None,
                 "models_dir": self.settings.resolved_models_dir,
                 "policy": policy,
             }
