@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import NoReturn
 
 import pytest
@@ -13,6 +15,8 @@ import sqlalchemy as sa
 from realname.adapters.documents.regions import load_region_directory
 from realname.adapters.storage import tables as t
 from realname.adapters.storage.attempt_repositories import SqlChallengeStore
+from realname.adapters.storage.database import create_database_engine
+from realname.adapters.storage.migrate import upgrade
 from realname.adapters.storage.privacy_repositories import audit_checkpoint
 from realname.adapters.storage.unit_of_work import SqlUnitOfWork
 from realname.adapters.vision.images import PillowImageDecoder
@@ -20,10 +24,11 @@ from realname.app.actors import OPERATOR_CLI
 from realname.app.attempts import Receipt, Registration, RegistrationDeps
 from realname.domain.attempts import Attempt, Outcome, Purpose
 from realname.domain.audit import AuditRecord
-from realname.domain.errors import Conflict
+from realname.domain.errors import Conflict, DependencyUnavailable
 from realname.domain.policy import Policy
 from realname.domain.sim import Iccid
 from tests.fakes import FakeBlindIndexer, FixedClock, FixedRandom, ReversibleFakeCipher, SequentialIds
+from tests.integration.conftest import _postgres_engine
 from tests.integration.test_concurrency import race
 from tests.integration.test_registry_storage import CLERK, id_index, make_registry, n
 
@@ -256,3 +261,43 @@ def test_appending_still_works_with_the_guards_in_place(engine: sa.Engine) -> No
     registry.add_outlet(OPERATOR_CLI, "BJ-001", "Beijing Xidan")
     result = registry.verify_audit(OPERATOR_CLI)
     assert result.intact and result.events_checked == 6
+
+
+# -- upgrading a database written before these guarantees ---------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine_at_0003(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    """A database at the revision before 0004_integrity."""
+    if request.param == "sqlite":
+        created = create_database_engine(f"sqlite:///{tmp_path / 'old.db'}")
+        upgrade(created, "0003")
+        yield created
+        created.dispose()
+        return
+    for created in _postgres_engine():
+        upgrade(created, "0003")
+        yield created
+
+
+def test_upgrading_a_database_with_one_sim_on_two_numbers_is_refused_until_it_is_fixed(
+    engine_at_0003: sa.Engine,
+) -> None:
+    registry = make_registry(engine_at_0003)
+    registry.add_outlet(OPERATOR_CLI, "BJ-001", "Beijing Xidan")
+    registry.import_numbers(OPERATOR_CLI, [n(0), n(1)], source="test")
+    for i, who in enumerate(("11010519491231002X", "110105194912310037")):
+        registry.assign_number(
+            CLERK, msisdn=n(i), attempt_id=f"a{i}", id_index=id_index(who), iccid=SIM, outlet_code="BJ-001"
+        )
+    with pytest.raises(DependencyUnavailable) as caught:
+        upgrade(engine_at_0003)
+    assert caught.value.code == "database.migration_refused" and "1 SIM cards" in caught.value.message
+    with engine_at_0003.begin() as c:  # nothing of 0004 was applied
+        assert c.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
+        c.execute(t.binding.update().where(t.binding.c.msisdn == str(n(1))).values(ended_at=FixedClock().now()))
+    upgrade(engine_at_0003)
+    with pytest.raises(Conflict):
+        registry.assign_number(
+            CLERK, msisdn=n(1), attempt_id="a2", id_index=id_index(), iccid=SIM, outlet_code="BJ-001"
+        )

@@ -102,6 +102,7 @@ def _refuse_if_a_sim_is_on_two_live_bindings() -> None:
 
 
 def upgrade() -> None:
+    _refuse_if_a_sim_is_on_two_live_bindings()
     op.create_table(
         "key_fingerprint",
         sa.Column("kind", sa.String(32), primary_key=True),
@@ -110,7 +111,6 @@ def upgrade() -> None:
         sa.Column("recorded_at", UtcDateTime(), nullable=False),
         sa.Column("retired_at", UtcDateTime(), nullable=True),
     )
-    _refuse_if_a_sim_is_on_two_live_bindings()
     op.create_index(
         "uq_binding_active_iccid",
         "binding",
