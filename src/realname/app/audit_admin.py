@@ -104,9 +104,12 @@ class AuditAdmin:
             latest = work.archive.latest_checkpoint()
             if head_seq == 0:
                 return None
-            if latest is not None and latest.seq >= head_seq:
-                self._catch_up_witness(latest)
-                return latest
+            unmoved = latest is not None and latest.seq >= head_seq
+        if unmoved and latest is not None:
+            self._catch_up_witness(latest)  # outside the transaction: no lock held while writing the file
+            return latest
+        with self._uow() as work:
+            head_seq, head_hash = work.audit.head()
             created_at = self._clock.now()
             key_id = self._signer.key_id
             unsigned = Checkpoint(head_seq, head_hash, created_at, key_id, b"")
