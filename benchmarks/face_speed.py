@@ -77,7 +77,7 @@ def _engine(name: str, models_dir: Path, threads: int) -> Any:
         assert isinstance(shipped, OnnxFaceEngine)
         return OnnxFaceEngine(
             shipped.models,
-            shipped.threshold,
+            shipped.thresholds,
             threads=threads,
             id_photo_scales=(1.0,),
             live_scales=(1.0,),
