@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from realname.adapters.vision.chip_photo import chip_portrait
 from realname.adapters.vision.onnx_engine import OnnxFaceEngine
 from realname.adapters.vision.onnx_models import (
     Embedders,
@@ -141,14 +142,24 @@ def test_without_a_pinned_student_both_sides_use_the_base_sface(face_models_dir:
     assert embedders.live is embedders.id_photo and embedders.live.name == "sface"
 
 
-def test_the_reference_side_uses_its_own_embedder(face_models_dir: Path, onnx_models: OnnxFaceModels) -> None:
-    """Live captures and ID photos go to their own networks (here visibly different ones: 512-d and 128-d)."""
+def test_a_chip_reference_uses_the_reference_embedder_and_a_photo_reference_the_live_one(
+    face_models_dir: Path, onnx_models: OnnxFaceModels
+) -> None:
+    """Live captures and chip-sized references go to their own networks (here visibly different ones: 512-d and
+    128-d); a reference of the photo kind is embedded as a live capture is."""
     sface = load_sface_embedders(face_models_dir).live
     engine = OnnxFaceEngine(onnx_models, HALF, embedders=Embedders(live=onnx_models.feature, id_photo=sface))
-    grace = DecodedImage(grace_hopper_rgb())
-    id_analysis, (live,) = engine.analyse_all(grace, [grace])
+    grace_rgb = grace_hopper_rgb()
+    box = onnx_models.detect(grace_rgb)[0]
+    chip = DecodedImage(chip_portrait(grace_rgb, (box.x0, box.y0, box.x1, box.y1)))
+    grace = DecodedImage(grace_rgb)
+    assert chip.reference_kind is ReferenceKind.CHIP and grace.reference_kind is ReferenceKind.PHOTO
+    id_analysis, (live,) = engine.analyse_all(chip, [grace])
     assert id_analysis.embedding is not None and id_analysis.embedding.shape == (128,)
     assert live.embedding is not None and live.embedding.shape == (512,)
+    photo_reference = engine.analyse_id_photo(grace).embedding
+    assert photo_reference is not None and photo_reference.shape == (512,)
+    np.testing.assert_array_equal(photo_reference, live.embedding)  # same network, scales and mirrors
 
 
 def test_sface_engine_thresholds_come_from_the_lock_per_reference_kind(sface_engine: OnnxFaceEngine) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from realname.adapters.vision.feature_int8 import build_prelu_rewritten
 from realname.adapters.vision.models import (
     DerivedFile,
     ModelLock,
@@ -42,6 +43,17 @@ def copied_models(face_models_dir: Path, tmp_path: Path) -> Path:
 def shipped_member(sface_wheel: Path) -> bytes:
     with zipfile.ZipFile(sface_wheel) as archive:
         return archive.read(read_lock().sface.files[0].member)
+
+
+@pytest.fixture(scope="module")
+def folded(sface_wheel: Path) -> bytes:
+    """The folded float32 graph: what a delta's names refer to (the installed file may be rewritten further)."""
+    return sface_source_models(sface_wheel, read_lock().sface)[SFACE]
+
+
+def _finished(model_bytes: bytes) -> bytes:
+    """What the install makes of a folded graph (base or student): the lock's speed-up rewrite, if any."""
+    return build_prelu_rewritten(model_bytes) if read_lock().sface.files[0].rewrite_prelu else model_bytes
 
 
 def _npz(**arrays: np.ndarray) -> bytes:
@@ -166,10 +178,11 @@ def _run(model_bytes: bytes, tensor: np.ndarray) -> np.ndarray:
     return np.asarray(session.run(None, {session.get_inputs()[0].name: tensor})[0])
 
 
-def test_folded_sface_keeps_the_shipped_outputs(shipped_member: bytes) -> None:
+def test_folded_and_installed_sface_keep_the_shipped_outputs(shipped_member: bytes, face_models_dir: Path) -> None:
     import onnx
 
     folded = fold_block_quantized(shipped_member)
+    installed = (face_models_dir / SFACE).read_bytes()
     model = onnx.load_from_string(folded)
     assert [value.name for value in model.graph.input] == ["data"]
     assert not {node.op_type for node in model.graph.node} & {"DequantizeLinear", "Reshape"}
@@ -182,12 +195,13 @@ def test_folded_sface_keeps_the_shipped_outputs(shipped_member: bytes) -> None:
         expected, actual = _run(reference, tensor), _run(folded, tensor)
         assert actual.shape == (1, 128)
         np.testing.assert_allclose(actual, expected, atol=1e-5)
+        np.testing.assert_allclose(_run(installed, tensor), expected, atol=1e-5)
 
 
 def test_folding_is_deterministic_and_gives_the_pinned_file(shipped_member: bytes) -> None:
     first, second = fold_block_quantized(shipped_member), fold_block_quantized(shipped_member)
     assert first == second
-    assert hashlib.sha256(first).hexdigest() == read_lock().sface.files[0].installed_sha256
+    assert hashlib.sha256(_finished(first)).hexdigest() == read_lock().sface.files[0].installed_sha256
 
 
 def test_fold_dequantizes_blocks_along_their_axis() -> None:
@@ -232,11 +246,11 @@ def test_fold_dequantizes_blocks_along_their_axis() -> None:
 # -- the chip student ------------------------------------------------------------------------------------------
 
 
-def test_delta_values_replace_the_named_initializers(face_models_dir: Path) -> None:
+def test_delta_values_replace_the_named_initializers(folded: bytes) -> None:
     import onnx
     from onnx import numpy_helper
 
-    base = (face_models_dir / SFACE).read_bytes()
+    base = folded
     before = {t.name: numpy_helper.to_array(t) for t in onnx.load_from_string(base).graph.initializer}
     new_beta = (before[BETA] + 0.25).astype(np.float16)  # float16 in the file, float32 in the model
     student = onnx.load_from_string(apply_delta(base, read_delta(_npz(**{BETA: new_beta}))))
@@ -247,8 +261,8 @@ def test_delta_values_replace_the_named_initializers(face_models_dir: Path) -> N
     assert all(np.array_equal(after[name], before[name]) for name in before if name != BETA)
 
 
-def test_delta_with_an_unknown_name_or_a_wrong_shape_is_refused(face_models_dir: Path) -> None:
-    base = (face_models_dir / SFACE).read_bytes()
+def test_delta_with_an_unknown_name_or_a_wrong_shape_is_refused(folded: bytes) -> None:
+    base = folded
     with pytest.raises(ValueError, match="conv_99_weight"):
         apply_delta(base, read_delta(_npz(conv_99_weight=np.zeros(3, dtype=np.float32))))
     with pytest.raises(ValueError, match=BETA):
@@ -265,16 +279,15 @@ def test_delta_must_be_a_float_npz_without_pickles() -> None:
 
 
 def test_fetch_builds_the_pinned_chip_student(
-    copied_models: Path, sface_wheel: Path, tmp_path: Path, face_models_dir: Path
+    copied_models: Path, sface_wheel: Path, tmp_path: Path, folded: bytes
 ) -> None:
     import onnx
     from onnx import numpy_helper
 
-    base = (face_models_dir / SFACE).read_bytes()
-    beta = {t.name: numpy_helper.to_array(t) for t in onnx.load_from_string(base).graph.initializer}[BETA]
+    beta = {t.name: numpy_helper.to_array(t) for t in onnx.load_from_string(folded).graph.initializer}[BETA]
     delta = tmp_path / "sface_chip_delta.npz"
     delta.write_bytes(_npz(**{BETA: beta - 0.5}))
-    lock = _with_student(read_lock(), delta, base)
+    lock = _with_student(read_lock(), delta, folded)
     report = fetch_models(copied_models, lock, npm_command="definitely-not-npm", wheel=sface_wheel)
     assert set(report.installed) == {SFACE, STUDENT}
     assert STUDENT in verify_installed(copied_models, lock)
@@ -298,12 +311,11 @@ def test_fetch_refuses_a_student_delta_that_does_not_fit(
 
 
 def test_fetch_refuses_a_student_whose_delta_or_result_hash_differs(
-    copied_models: Path, sface_wheel: Path, tmp_path: Path, face_models_dir: Path
+    copied_models: Path, sface_wheel: Path, tmp_path: Path, folded: bytes
 ) -> None:
-    base = (face_models_dir / SFACE).read_bytes()
     delta = tmp_path / "sface_chip_delta.npz"
     delta.write_bytes(_npz(**{BETA: np.zeros(32, dtype=np.float32)}))
-    lock = _with_student(read_lock(), delta, base)
+    lock = _with_student(read_lock(), delta, folded)
     delta.write_bytes(_npz(**{BETA: np.ones(32, dtype=np.float32)}))  # changed after pinning
     with pytest.raises(DependencyUnavailable) as caught:
         fetch_models(copied_models, lock, wheel=sface_wheel)
@@ -318,6 +330,5 @@ def test_fetch_refuses_a_student_whose_delta_or_result_hash_differs(
     assert caught.value.code == "models.missing"
 
 
-def test_source_models_are_built_from_the_wheel(sface_wheel: Path) -> None:
-    built = sface_source_models(sface_wheel, read_lock().sface)
-    assert hashlib.sha256(built[SFACE]).hexdigest() == read_lock().sface.files[0].installed_sha256
+def test_source_models_are_the_folded_graph_of_the_installed_file(folded: bytes, face_models_dir: Path) -> None:
+    assert hashlib.sha256(_finished(folded)).hexdigest() == sha256_file(face_models_dir / SFACE)

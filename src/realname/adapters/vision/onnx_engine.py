@@ -40,8 +40,14 @@ ID_PHOTO_MIN_HEIGHT_PX = 252
 # 0.9 and 1.1 did as well as 0.9, 1.0 and 1.1 with a third fewer runs.
 ID_PHOTO_ALIGNMENT_SCALES = (0.9, 1.1)
 LIVE_ALIGNMENT_SCALES = (0.9, 1.1)
-# The sface engine's scales (each with its mirror): MEASURE
-SFACE_ID_PHOTO_ALIGNMENT_SCALES = (1.0,)
+# The sface engine's scales (each with its mirror): a chip reference at 0.9 and 1.1 (four SFace runs, once per
+# verification), a live capture at 1.0 (two runs per frame). Measured on 2026-12-06 on faces_east_asian with
+# JPEG 2000 chips at 1,024 / 1,536 bytes, impostors same-source (docs/models/sface.md, "alignment scales"): against
+# 1.0 with its mirror on both sides, the chip at 0.9/1.1 lowered chip FNMR at FMR 1e-4 from 78.4 / 48.1 % to
+# 77.1 / 46.2 % and at the worst group's FMR-1e-4 threshold from 92.1 / 57.3 % to 89.5 / 52.2 %; the live side at
+# 0.9/1.1 as well gained at most 2-3 points more (noise at these pair counts) for four more runs per frame, and
+# photo-vs-photo pairs gained nothing from any scale set.
+SFACE_ID_PHOTO_ALIGNMENT_SCALES = (0.9, 1.1)
 SFACE_LIVE_ALIGNMENT_SCALES = (1.0,)
 
 
@@ -138,13 +144,15 @@ class OnnxFaceEngine:
         return self._run([self._live_job(image)])[0]
 
     def analyse_id_photo(self, image: DecodedImage) -> FaceAnalysis:
-        """The chip photo (e.g. 102×126) is enlarged before detection so landmarks have pixels to work on.
+        """The reference portrait. A chip photo (e.g. 102×126) is enlarged before detection so landmarks have
+        pixels to work on. Pose and eye state are not measured: the ID photo is not gated, so they would only cost
+        time.
 
-        Pose and eye state are not measured: the ID photo is not gated, so they would only cost time.
-
-        The embedding (by the reference embedder) averages the face aligned at the ID-photo scales and their
-        mirrors. For ``onnx`` (``ID_PHOTO_ALIGNMENT_SCALES``, two scales): on a 102×126 chip the landmarks, and so the alignment's scale, are uncertain by a few per cent,
-        and averaging over that makes the chip's embedding steadier. Measured with benchmarks/face_accuracy.py
+        A chip-sized reference is embedded by the reference embedder, averaging the face aligned at the ID-photo
+        scales and their mirrors; a sharper reference (photo kind) as a live capture is (see ``_id_photo_job``).
+        For ``onnx`` (``ID_PHOTO_ALIGNMENT_SCALES``, two scales): on a 102×126 chip the landmarks, and so the
+        alignment's scale, are uncertain by a few per cent, and averaging over that makes the chip's embedding
+        steadier. Measured with benchmarks/face_accuracy.py
         (float32 fr_feature, simulated q25 chips, threshold recalibrated on the worst group), scales 0.9/1.0/1.1
         against 1.0 alone: faces_east_asian chip FNMR at the calibrated threshold 47.5 % -> 42.9 % (threshold
         0.5887 -> 0.5780), at FMR 1e-3 13.7 % -> 13.2 %, at FMR 1e-4 25.8 % -> 23.1 %. Most of the gain at the
@@ -165,7 +173,12 @@ class OnnxFaceEngine:
         return _Job(image.rgb, live=True, scales=self._live_scales, embedder=self._embedders.live)
 
     def _id_photo_job(self, image: DecodedImage) -> _Job:
-        return _Job(image.rgb, live=False, scales=self._id_photo_scales, embedder=self._embedders.id_photo)
+        """A chip-sized reference gets the reference embedder and scales; a sharper reference (the photo kind: a
+        printed portrait, an ordinary photo) is embedded as a live capture is (live embedder and scales, no gates),
+        which is also what the photo threshold is calibrated on (photo-vs-photo pairs)."""
+        if image.reference_kind is ReferenceKind.CHIP:
+            return _Job(image.rgb, live=False, scales=self._id_photo_scales, embedder=self._embedders.id_photo)
+        return _Job(image.rgb, live=False, scales=self._live_scales, embedder=self._embedders.live)
 
     def _run(self, jobs: list[_Job]) -> list[FaceAnalysis]:
         """Analyse the images: one task per image (detect, align, gates) and one per aligned crop (embed).
