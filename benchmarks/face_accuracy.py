@@ -246,11 +246,12 @@ def det_plot(curves: dict[str, dict[str, Scores]], path: Path) -> None:
     for axis, key in zip(axes[0], keys, strict=True):
         for engine, by_key in curves.items():
             scores = by_key[key]
-            thresholds = np.unique(np.nan_to_num(np.concatenate([scores.genuine, scores.impostor]), nan=-2))
-            impostor = np.nan_to_num(scores.impostor, nan=-2)
-            genuine = np.nan_to_num(scores.genuine, nan=-2)
-            fmr = np.array([(impostor >= t).mean() for t in thresholds[::4]])
-            fnmr = np.array([(genuine < t).mean() for t in thresholds[::4]])
+            # sorted scores and searchsorted, not one pass over every pair per threshold (~10^6 calib impostor pairs)
+            impostor = np.sort(np.nan_to_num(scores.impostor, nan=-2))
+            genuine = np.sort(np.nan_to_num(scores.genuine, nan=-2))
+            thresholds = np.linspace(-1.0, 1.0, 2001)
+            fmr = 1.0 - np.searchsorted(impostor, thresholds, side="left") / max(len(impostor), 1)
+            fnmr = np.searchsorted(genuine, thresholds, side="left") / max(len(genuine), 1)
             keep = (fmr > 0) & (fnmr > 0)
             axis.loglog(fmr[keep], fnmr[keep], label=engine)
         axis.set_title(key)
