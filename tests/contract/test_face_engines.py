@@ -10,7 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realname.adapters.vision.chip_photo import simulate_chip_photo
+from realname.adapters.vision.chip_photo import JPEG2000_1536, JPEG_Q25, ChipCompression, simulate_chip_photo
 from realname.adapters.vision.images import PillowImageDecoder
 from realname.adapters.vision.onnx_models import OnnxFaceModels
 from realname.app.matching import DecodedImage, FaceEngine, compare_faces, match_frames
@@ -22,9 +22,16 @@ POLICY = Policy()
 DECODER = PillowImageDecoder()
 
 
-def chip_of(rgb: np.ndarray, models: OnnxFaceModels) -> bytes:
+# The chip each engine is expected to match its source photo from. sface (the default) gets a realistic chip (JPEG
+# 2000 at 1,536 bytes). onnx and dlib keep the milder JPEG q25 chip: on the realistic chip of Grace Hopper onnx
+# reaches 0.510 against its threshold 0.5625 and dlib 0.928 / 0.944 (both portraits) against 0.967 — they reject
+# most realistic chips (docs/models/sface.md, "Measured accuracy"), so these tests would only restate that.
+CHIP_FOR_ENGINE: dict[str, ChipCompression] = {"sface": JPEG2000_1536, "onnx": JPEG_Q25, "dlib": JPEG_Q25}
+
+
+def chip_of(rgb: np.ndarray, models: OnnxFaceModels, compression: ChipCompression = JPEG2000_1536) -> bytes:
     box = models.detect(rgb)[0]
-    return simulate_chip_photo(rgb, (box.x0, box.y0, box.x1, box.y1))
+    return simulate_chip_photo(rgb, (box.x0, box.y0, box.x1, box.y1), compression=compression)
 
 
 def compare(engine: FaceEngine, id_bytes: bytes, live_bytes: bytes):  # type: ignore[no-untyped-def]
@@ -36,7 +43,7 @@ def compare(engine: FaceEngine, id_bytes: bytes, live_bytes: bytes):  # type: ig
 
 def test_chip_photo_matches_the_photo_it_was_made_from(face_engine: FaceEngine, onnx_models: OnnxFaceModels) -> None:
     for rgb in (grace_hopper_rgb(), astronaut_rgb()):
-        result = compare(face_engine, chip_of(rgb, onnx_models), jpeg_bytes(rgb))
+        result = compare(face_engine, chip_of(rgb, onnx_models, CHIP_FOR_ENGINE[face_engine.name]), jpeg_bytes(rgb))
         assert result.matched, result
         assert result.reference is ReferenceKind.CHIP
         assert result.similarity is not None and result.similarity >= face_engine.threshold_for(ReferenceKind.CHIP)
