@@ -1,8 +1,8 @@
-"""Shared loading for the face benchmarks: the two labelled sets, embeddings per engine (cached), pairs.
+"""Shared loading for the face benchmarks: the labelled sets, embeddings per engine (cached), pairs.
 
-Each image is embedded twice per engine: as a photo (``FaceEngine.analyse``) and as a simulated ID-card chip
-photo (face-centred 102×126 portrait, JPEG q25, then ``analyse_id_photo``). The chip crop uses the ONNX
-detector's box for both engines so that they see the same chip.
+Each image is embedded per engine as a photo (``FaceEngine.analyse``) and as a simulated ID-card chip photo
+(face-centred 102×126 portrait, compressed as the given ``ChipCompression`` — JPEG q25 by default — decoded, then
+``analyse_id_photo``). The chip crop uses the ONNX detector's box for every engine so that they see the same chip.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from realname.adapters.vision.chip_photo import simulate_chip_photo
+from realname.adapters.vision.chip_photo import JPEG_Q25, ChipCompression, simulate_chip_photo
 from realname.adapters.vision.images import PillowImageDecoder
 from realname.adapters.vision.onnx_models import OnnxFaceModels
 from realname.app.matching import DecodedImage, FaceEngine
@@ -32,7 +32,7 @@ RESULTS = REPO_ROOT / "benchmarks" / "results"
 MODELS_DIR = REPO_ROOT / "var" / "models"
 MAX_PIXELS = 40_000_000
 # Bump when an engine's embedding changes, to invalidate its cached embeddings.
-EMBEDDING_VERSION = {"onnx": "v13", "dlib": "v8"}
+EMBEDDING_VERSION = {"sface": "v1", "onnx": "v13", "dlib": "v8"}
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, *, cache: bool = True) -> None:
@@ -126,19 +126,37 @@ class Embeddings:
     chip: np.ndarray
 
 
-def simulated_chip(photo: DecodedImage, detector: OnnxFaceModels, decoder: PillowImageDecoder) -> DecodedImage | None:
-    """The photo's largest face as a simulated 102×126 ID-chip photo (JPEG q25), decoded; None without a face.
-    The ONNX detector picks the face for both engines, so that they see the same chip."""
+def simulated_chip(
+    photo: DecodedImage,
+    detector: OnnxFaceModels,
+    decoder: PillowImageDecoder,
+    compression: ChipCompression = JPEG_Q25,
+) -> DecodedImage | None:
+    """The photo's largest face as a simulated 102×126 ID-chip photo (``compression``), decoded; None without a
+    face. The ONNX detector picks the face for every engine, so that they see the same chip."""
     boxes = detector.detect(photo.rgb)
     if not boxes:
         return None
     box = max(boxes, key=lambda b: b.height)
-    return decoder.decode(simulate_chip_photo(photo.rgb, (box.x0, box.y0, box.x1, box.y1)), max_pixels=MAX_PIXELS)
+    chip = simulate_chip_photo(photo.rgb, (box.x0, box.y0, box.x1, box.y1), compression=compression)
+    return decoder.decode(chip, max_pixels=MAX_PIXELS)
 
 
-def embed_set(face_set: FaceSet, engine: FaceEngine, detector: OnnxFaceModels, cache_dir: Path | None) -> Embeddings:
+def embed_set(
+    face_set: FaceSet,
+    engine: FaceEngine,
+    detector: OnnxFaceModels,
+    cache_dir: Path | None,
+    compression: ChipCompression = JPEG_Q25,
+) -> Embeddings:
+    chip_name = "" if compression == JPEG_Q25 else compression.name  # q25 keeps its old cache key
     key = hashlib.sha256(
-        ("|".join(str(i.path) for i in face_set.images) + engine.name + EMBEDDING_VERSION.get(engine.name, "")).encode()
+        (
+            "|".join(str(i.path) for i in face_set.images)
+            + engine.name
+            + EMBEDDING_VERSION.get(engine.name, "")
+            + chip_name
+        ).encode()
     ).hexdigest()[:16]
     cache = cache_dir / f"{face_set.name}-{engine.name}-{key}.npz" if cache_dir else None
     if cache is not None and cache.is_file():
@@ -155,7 +173,7 @@ def embed_set(face_set: FaceSet, engine: FaceEngine, detector: OnnxFaceModels, c
             chips.append(None)
             continue
         photos.append(engine.analyse(decoded).embedding)
-        chip_image = simulated_chip(decoded, detector, decoder)
+        chip_image = simulated_chip(decoded, detector, decoder, compression)
         chips.append(None if chip_image is None else engine.analyse_id_photo(chip_image).embedding)
     dims = next(len(e) for e in photos if e is not None)
     photo = np.array([e if e is not None else np.full(dims, np.nan) for e in photos], dtype=np.float32)

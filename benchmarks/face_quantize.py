@@ -60,9 +60,9 @@ from realname.adapters.vision.models import (
     read_lock_document,
 )
 from realname.adapters.vision.onnx_engine import OnnxFaceEngine
-from realname.adapters.vision.onnx_models import OnnxFaceModels, centred_tensor
+from realname.adapters.vision.onnx_models import OnnxEmbedder, OnnxFaceModels, centred_tensor
 from realname.bootstrap.vision import load_onnx_models
-from realname.domain.face import FaceAnalysis
+from realname.domain.face import FaceAnalysis, ReferenceThresholds
 
 LOCK_PATH = REPO_ROOT / "src" / "realname" / LOCK_FILE_NAME
 FEATURE = "fr_feature.onnx"
@@ -73,10 +73,10 @@ class CropEngine(OnnxFaceEngine):
     """The shipped onnx engine, but it returns the aligned crops it would embed instead of embedding them."""
 
     def __init__(self, models: OnnxFaceModels) -> None:
-        super().__init__(models, threshold=1.0)
+        super().__init__(models, ReferenceThresholds(chip=1.0, photo=1.0))
         self.crops: list[npt.NDArray[np.uint8]] = []
 
-    def _embed_crop(self, found: Any, index: int) -> None:  # benchmark only: collect, do not embed
+    def _embed_crop(self, embedder: OnnxEmbedder, found: Any, index: int) -> None:  # benchmark only: collect
         return None
 
     def _result(self, found: Any) -> FaceAnalysis:

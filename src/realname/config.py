@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     database_url: str | None = None
     key_file: Path | None = None
     models_dir: Path | None = None
-    face_engine: Literal["onnx", "dlib"] = "onnx"
+    face_engine: Literal["sface", "onnx", "dlib"] = "sface"
     inference_threads: int = Field(2, ge=1, le=64)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)

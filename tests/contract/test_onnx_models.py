@@ -8,13 +8,24 @@ import cv2
 import numpy as np
 import pytest
 
+from realname.adapters.vision.chip_photo import chip_portrait
 from realname.adapters.vision.onnx_engine import OnnxFaceEngine
-from realname.adapters.vision.onnx_models import OnnxFaceModels, five_points_from_68, similarity_transform
+from realname.adapters.vision.onnx_models import (
+    Embedders,
+    OnnxFaceModels,
+    PixelScaling,
+    five_points_from_68,
+    load_sface_embedders,
+    similarity_transform,
+)
 from realname.app.matching import DecodedImage
 from realname.bootstrap.vision import build_face_engine
 from realname.domain.errors import DependencyUnavailable
+from realname.domain.face import ReferenceKind, ReferenceThresholds
 from realname.domain.policy import Policy
 from tests.contract.conftest import astronaut_rgb, grace_hopper_rgb
+
+HALF = ReferenceThresholds(chip=0.5, photo=0.5)
 
 
 def test_detect_returns_sorted_pixel_boxes_inside_the_image(onnx_models: OnnxFaceModels) -> None:
@@ -85,8 +96,8 @@ def test_analysing_on_several_threads_gives_the_same_results(onnx_models: OnnxFa
     grace = DecodedImage(grace_hopper_rgb())
     astronaut = DecodedImage(astronaut_rgb())
     blank = DecodedImage(np.full((240, 320, 3), 90, dtype=np.uint8))
-    sequential = OnnxFaceEngine(onnx_models, 0.5, threads=1)
-    threaded = OnnxFaceEngine(onnx_models, 0.5, threads=threads)
+    sequential = OnnxFaceEngine(onnx_models, HALF, threads=1)
+    threaded = OnnxFaceEngine(onnx_models, HALF, threads=threads)
     for analyse in ("analyse", "analyse_id_photo"):
         expected = getattr(sequential, analyse)(grace).embedding
         actual = getattr(threaded, analyse)(grace).embedding
@@ -107,4 +118,54 @@ def test_analysing_on_several_threads_gives_the_same_results(onnx_models: OnnxFa
 
 def test_threads_must_be_positive(onnx_models: OnnxFaceModels) -> None:
     with pytest.raises(ValueError, match="threads"):
-        OnnxFaceEngine(onnx_models, 0.5, threads=0)
+        OnnxFaceEngine(onnx_models, HALF, threads=0)
+
+
+def test_sface_embeds_raw_pixels_into_128_dimensions(face_models_dir: Path, onnx_models: OnnxFaceModels) -> None:
+    sface = load_sface_embedders(face_models_dir).live
+    assert sface.scaling is PixelScaling.RAW and onnx_models.feature.scaling is PixelScaling.CENTRED
+    rgb = grace_hopper_rgb()
+    aligned = onnx_models.aligned_face(rgb, onnx_models.landmarks(rgb, onnx_models.detect(rgb)[0]))
+    tensor = sface.tensor(aligned)
+    assert tensor.shape == (1, 3, 112, 112) and tensor.dtype == np.float32
+    assert tensor.max() > 200  # raw 0-255: SFace normalises inside its graph
+    embedding = sface.embed_aligned(aligned)
+    assert embedding.shape == (128,) and embedding.dtype == np.float32
+    assert float(np.linalg.norm(embedding)) == pytest.approx(1.0, abs=1e-5)
+    assert float(np.dot(embedding, sface.embed_aligned(np.ascontiguousarray(aligned[:, ::-1])))) > 0.8  # its mirror
+    with pytest.raises(ValueError, match="112x112"):
+        sface.embed_aligned(aligned[:100])
+
+
+def test_without_a_pinned_student_both_sides_use_the_base_sface(face_models_dir: Path) -> None:
+    embedders = load_sface_embedders(face_models_dir)
+    assert embedders.live is embedders.id_photo and embedders.live.name == "sface"
+
+
+def test_a_chip_reference_uses_the_reference_embedder_and_a_photo_reference_the_live_one(
+    face_models_dir: Path, onnx_models: OnnxFaceModels
+) -> None:
+    """Live captures and chip-sized references go to their own networks (here visibly different ones: 512-d and
+    128-d); a reference of the photo kind is embedded as a live capture is."""
+    sface = load_sface_embedders(face_models_dir).live
+    engine = OnnxFaceEngine(onnx_models, HALF, embedders=Embedders(live=onnx_models.feature, id_photo=sface))
+    grace_rgb = grace_hopper_rgb()
+    box = onnx_models.detect(grace_rgb)[0]
+    chip = DecodedImage(chip_portrait(grace_rgb, (box.x0, box.y0, box.x1, box.y1)))
+    grace = DecodedImage(grace_rgb)
+    assert chip.reference_kind is ReferenceKind.CHIP and grace.reference_kind is ReferenceKind.PHOTO
+    id_analysis, (live,) = engine.analyse_all(chip, [grace])
+    assert id_analysis.embedding is not None and id_analysis.embedding.shape == (128,)
+    assert live.embedding is not None and live.embedding.shape == (512,)
+    photo_reference = engine.analyse_id_photo(grace).embedding
+    assert photo_reference is not None and photo_reference.shape == (512,)
+    np.testing.assert_array_equal(photo_reference, live.embedding)  # same network, scales and mirrors
+
+
+def test_sface_engine_thresholds_come_from_the_lock_per_reference_kind(sface_engine: OnnxFaceEngine) -> None:
+    from realname.adapters.vision.models import read_lock
+
+    pinned = read_lock().threshold_for("sface").thresholds
+    assert sface_engine.name == "sface"
+    assert sface_engine.threshold_for(ReferenceKind.CHIP) == pinned.chip
+    assert sface_engine.threshold_for(ReferenceKind.PHOTO) == pinned.photo

@@ -12,11 +12,12 @@ import pytest
 from click.testing import CliRunner
 
 from realname.adapters.cli.face_commands import face_group, models_group
-from realname.adapters.vision.chip_photo import simulate_chip_photo
+from realname.adapters.vision.chip_photo import JPEG_Q25, simulate_chip_photo
 from realname.adapters.vision.models import fetch_models, read_lock, verify_installed
 from realname.app.matching import FaceEngine
 from realname.bootstrap.vision import build_face_engine, load_onnx_models
 from realname.domain.errors import DependencyUnavailable
+from realname.domain.face import ReferenceKind
 from realname.domain.policy import Policy
 from tests.contract.conftest import astronaut_rgb, grace_hopper_rgb, installed_models_dir, jpeg_bytes
 
@@ -59,14 +60,16 @@ def photos(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, rgb in (("grace", grace_hopper_rgb()), ("astronaut", astronaut_rgb())):
         (folder / f"{name}.jpg").write_bytes(jpeg_bytes(rgb))
         box = detector.detect(rgb)[0]
-        (folder / f"{name}_chip.jpg").write_bytes(simulate_chip_photo(rgb, (box.x0, box.y0, box.x1, box.y1)))
+        # JPEG q25: the CLI is exercised with every engine, and onnx and dlib reject most realistic chips
+        chip = simulate_chip_photo(rgb, (box.x0, box.y0, box.x1, box.y1), compression=JPEG_Q25)
+        (folder / f"{name}_chip.jpg").write_bytes(chip)
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     blank = np.full((300, 300, 3), 128, dtype=np.uint8)
     (folder / "blank.jpg").write_bytes(jpeg_bytes(blank))
     return folder
 
 
-@pytest.mark.parametrize("engine", ["onnx", "dlib"])
+@pytest.mark.parametrize("engine", ["sface", "onnx", "dlib"])
 def test_compare_json_for_same_and_different_people(models_dir: Path, photos: Path, engine: str) -> None:
     runner = CliRunner()
     wiring = CliWiring(models_dir)
@@ -83,8 +86,10 @@ def test_compare_json_for_same_and_different_people(models_dir: Path, photos: Pa
     assert same.exit_code == 0, same.output
     assert other.exit_code == 0, other.output
     same_result, other_result = json.loads(same.output), json.loads(other.output)
-    assert set(same_result) == {"match", "similarity", "threshold", "engine", "reasons"}
+    assert set(same_result) == {"match", "similarity", "threshold", "reference", "engine", "reasons"}
     assert same_result["match"] is True and same_result["engine"] == engine and same_result["reasons"] == []
+    assert same_result["reference"] == "chip"
+    assert same_result["threshold"] == _engine(engine, models_dir).threshold_for(ReferenceKind.CHIP)
     assert other_result["match"] is False
     assert other_result["similarity"] < other_result["threshold"] <= same_result["similarity"]
 
@@ -99,7 +104,8 @@ def test_compare_reports_reasons_with_exit_zero(models_dir: Path, photos: Path) 
     assert json.loads(result.output) == {
         "match": False,
         "similarity": None,
-        "threshold": _engine("onnx", models_dir).threshold,
+        "threshold": _engine("onnx", models_dir).threshold_for(ReferenceKind.PHOTO),
+        "reference": "photo",
         "engine": "onnx",
         "reasons": ["face.none"],
     }
@@ -158,7 +164,7 @@ def test_models_verify_and_idempotent_fetch(models_dir: Path) -> None:
     runner = CliRunner()
     verified = runner.invoke(models_group, ["verify", "--dir", str(models_dir)], obj=CliWiring(models_dir))
     assert verified.exit_code == 0, verified.output
-    assert "ok  fr_feature.onnx" in verified.output
+    assert "ok  fr_feature.onnx" in verified.output and "ok  sface.onnx" in verified.output
     fetched = runner.invoke(models_group, ["fetch", "--dest", str(models_dir)], obj=CliWiring(models_dir))
     assert fetched.exit_code == 0
     assert "already verified" in fetched.output

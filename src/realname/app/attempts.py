@@ -351,6 +351,7 @@ class Registration:
                     "engine": match.engine if match else None,
                     "similarity": round(match.similarity, 4) if match and match.similarity is not None else None,
                     "threshold": match.threshold if match else None,
+                    "reference": match.reference.value if match else None,
                     "frames_used": match.frames_used if match else 0,
                     "spoof_suspected": checked.result.spoof_suspected,
                 },

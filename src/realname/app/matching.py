@@ -2,7 +2,9 @@
 
 ``compare_faces`` matches one live photo to an ID photo; ``match_frames`` matches the best frames of a live
 capture (e.g. the liveness challenge clip) to it. Both return a :class:`FaceComparison` — a mismatch or a
-failed quality gate is an outcome with reasons, not an error.
+failed quality gate is an outcome with reasons, not an error. The threshold that decides is the engine's for the
+kind of reference portrait (:func:`realname.domain.face.reference_kind` of the decoded ID photo's size): a soft
+chip portrait and a sharp photo are calibrated separately.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from realname.domain.face import (
     FaceReason,
     ImageRejected,
     QualityGates,
+    ReferenceKind,
     combine_reasons,
     cosine_similarity,
     fuse_similarities,
     id_photo_reasons,
     is_match,
     live_capture_reasons,
+    reference_kind,
     select_frames,
 )
 from realname.domain.policy import Policy
@@ -49,6 +53,11 @@ class DecodedImage:
     def height(self) -> int:
         return int(self.rgb.shape[0])
 
+    @property
+    def reference_kind(self) -> ReferenceKind:
+        """What this image is when it is the reference portrait: a chip-sized portrait or a sharper photo."""
+        return reference_kind(self.width, self.height)
+
 
 class ImageDecoder(Protocol):
     def decode(self, data: bytes, *, max_pixels: int) -> DecodedImage:
@@ -66,9 +75,8 @@ class FaceEngine(Protocol):
     @property
     def name(self) -> str: ...
 
-    @property
-    def threshold(self) -> float:
-        """The calibrated cosine-similarity threshold (decision: ``similarity >= threshold``)."""
+    def threshold_for(self, kind: ReferenceKind) -> float:
+        """The cosine-similarity threshold calibrated for references of ``kind`` (``similarity >= threshold``)."""
         ...
 
     def analyse(self, image: DecodedImage) -> FaceAnalysis:
@@ -126,14 +134,15 @@ def compare_faces(
     Args:
         id_photo_bytes: the ID-card photo (JPEG/PNG/WebP; chip resolution is fine).
         live_photo_bytes: the live capture.
-        engine: the face engine; its threshold decides.
+        engine: the face engine; its threshold for the ID photo's reference kind decides.
         policy: limits (``max_image_pixels``).
         decoder: turns bytes into pixels.
         gates: quality limits for the live capture (defaults when None).
 
     Returns:
         A comparison whose ``match.matched`` is True only if both images are usable, the live capture
-        passes every gate and the similarity reaches the engine's threshold.
+        passes every gate and the similarity reaches the engine's threshold. An undecodable ID photo counts as
+        a chip (the stricter reading is irrelevant then: nothing matches without it).
     """
     id_image, id_reasons = decode_or_reason(decoder, id_photo_bytes, policy)
     live_image, live_reasons = decode_or_reason(decoder, live_photo_bytes, policy)
@@ -145,7 +154,10 @@ def compare_faces(
         id_analysis = engine.analyse_id_photo(id_image)
     elif live_image is not None:
         live_analysis = engine.analyse(live_image)
-    return decide_comparison(id_analysis, live_analysis, engine, gates or QualityGates(), id_reasons, live_reasons)
+    kind = id_image.reference_kind if id_image is not None else ReferenceKind.CHIP
+    return decide_comparison(
+        id_analysis, live_analysis, engine, gates or QualityGates(), kind, id_reasons, live_reasons
+    )
 
 
 def decide_comparison(
@@ -153,10 +165,12 @@ def decide_comparison(
     live_analysis: FaceAnalysis | None,
     engine: FaceEngine,
     gates: QualityGates,
+    reference: ReferenceKind,
     id_reasons: tuple[FaceReason, ...] = (),
     live_reasons: tuple[FaceReason, ...] = (),
 ) -> FaceComparison:
-    """The decision on two analyses already made (used by batch runs that analyse each image once)."""
+    """The decision on two analyses already made (used by batch runs that analyse each image once);
+    ``reference`` is the kind of the decoded ID photo, which picks the threshold."""
     if id_analysis is not None:
         id_reasons = combine_reasons(id_reasons, id_photo_reasons(id_analysis))
     if live_analysis is not None:
@@ -170,9 +184,10 @@ def decide_comparison(
     ):
         similarity = cosine_similarity(id_analysis.embedding, live_analysis.embedding)
     reasons = combine_reasons(id_reasons, live_reasons)
-    matched = similarity is not None and not reasons and is_match(similarity, engine.threshold)
+    threshold = engine.threshold_for(reference)
+    matched = similarity is not None and not reasons and is_match(similarity, threshold)
     return FaceComparison(
-        FaceMatch(matched, similarity, engine.threshold, engine.name, reasons), id_reasons, live_reasons
+        FaceMatch(matched, similarity, threshold, engine.name, reasons, reference=reference), id_reasons, live_reasons
     )
 
 
@@ -187,12 +202,15 @@ def match_frames(
 
     Frames with no face, several faces or a failed gate are not used. The usable frames are ranked by
     :func:`realname.domain.face.quality_rank`; the similarities of the best ``k`` are fused by
-    :func:`realname.domain.face.fuse_similarities` (mean) and compared with the engine's threshold.
+    :func:`realname.domain.face.fuse_similarities` (mean) and compared with the engine's threshold for the ID
+    photo's reference kind.
     When no frame is usable, the reasons of the frame that came closest (a face, fewest reasons) are returned.
     """
     if not frames:
         raise ValueError("match_frames needs at least one frame")
     gates = gates or QualityGates()
+    reference = id_photo.reference_kind
+    threshold = engine.threshold_for(reference)
     id_analysis, analyses = engine.analyse_all(id_photo, frames)
     id_reasons = id_photo_reasons(id_analysis)
     usable = [a for a in analyses if not live_capture_reasons(a, gates)]
@@ -200,15 +218,17 @@ def match_frames(
         closest = min(analyses, key=lambda a: (a.face_count == 0, len(live_capture_reasons(a, gates))))
         live_reasons = live_capture_reasons(closest, gates)
         reasons = combine_reasons(id_reasons, live_reasons)
-        failed = FaceMatch(False, None, engine.threshold, engine.name, reasons, frames_used=0)
+        failed = FaceMatch(False, None, threshold, engine.name, reasons, frames_used=0, reference=reference)
         return FaceComparison(failed, id_reasons, live_reasons)
     qualities = [a.quality for a in usable if a.quality is not None]
     chosen = [usable[i] for i in select_frames(qualities, k)]
     if id_analysis.embedding is None:
-        failed = FaceMatch(False, None, engine.threshold, engine.name, id_reasons, frames_used=0)
+        failed = FaceMatch(False, None, threshold, engine.name, id_reasons, frames_used=0, reference=reference)
         return FaceComparison(failed, id_reasons, ())
     similarities = [cosine_similarity(id_analysis.embedding, a.embedding) for a in chosen if a.embedding is not None]
     fused = fuse_similarities(similarities)
-    matched = not id_reasons and is_match(fused, engine.threshold)
-    result = FaceMatch(matched, fused, engine.threshold, engine.name, id_reasons, frames_used=len(similarities))
+    matched = not id_reasons and is_match(fused, threshold)
+    result = FaceMatch(
+        matched, fused, threshold, engine.name, id_reasons, frames_used=len(similarities), reference=reference
+    )
     return FaceComparison(result, id_reasons, ())

@@ -43,7 +43,7 @@ from realname.bootstrap.privacy import (
     build_witnesses,
     privacy_unit_of_work,
 )
-from realname.bootstrap.vision import build_face_engine, load_onnx_models
+from realname.bootstrap.vision import FACE_ENGINE_NAMES, build_face_engine, load_onnx_models
 from realname.config import DEV_TOKEN_SECRET, Settings
 from realname.domain.errors import DependencyUnavailable
 from realname.domain.identity.regions import RegionDirectory
@@ -119,11 +119,11 @@ class Container:
 
     def face_engine(self, name: str | None = None) -> FaceEngine:
         chosen = name or self.settings.face_engine
-        if chosen not in ("onnx", "dlib"):
+        if chosen not in FACE_ENGINE_NAMES:
             raise ValueError(f"unknown face engine {chosen!r}")
         if chosen not in self._engines:
             self._engines[chosen] = build_face_engine(
-                chosen,  # type: ignore[arg-type]
+                chosen,
                 self.models_dir(),
                 self.settings.inference_threads,
                 self.policy(),

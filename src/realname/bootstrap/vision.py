@@ -8,8 +8,12 @@ from typing import Literal
 
 from realname.adapters.vision.dlib_engine import DlibFaceEngine
 from realname.adapters.vision.models import read_lock
-from realname.adapters.vision.onnx_engine import OnnxFaceEngine
-from realname.adapters.vision.onnx_models import OnnxFaceModels
+from realname.adapters.vision.onnx_engine import (
+    SFACE_ID_PHOTO_ALIGNMENT_SCALES,
+    SFACE_LIVE_ALIGNMENT_SCALES,
+    OnnxFaceEngine,
+)
+from realname.adapters.vision.onnx_models import OnnxFaceModels, load_sface_embedders
 from realname.app.matching import FaceEngine
 from realname.domain.errors import DependencyUnavailable
 from realname.domain.policy import Policy
@@ -20,6 +24,8 @@ from realname.domain.policy import Policy
 # single-threaded sessions; a liveness clip was no faster with 2 intra-op threads (median 578–610 vs 515–694 ms
 # over three runs each) and used more CPU (783–817 vs 569–719 ms per 5 s clip).
 SESSION_THREADS = 1
+FaceEngineName = Literal["sface", "onnx", "dlib"]
+FACE_ENGINE_NAMES: tuple[FaceEngineName, ...] = ("sface", "onnx", "dlib")
 
 
 def load_onnx_models(models_dir: Path, threads: int = SESSION_THREADS) -> OnnxFaceModels:
@@ -28,14 +34,17 @@ def load_onnx_models(models_dir: Path, threads: int = SESSION_THREADS) -> OnnxFa
 
 
 def build_face_engine(
-    name: Literal["onnx", "dlib"],
+    name: FaceEngineName,
     models_dir: Path,
     threads: int,
     policy: Policy,
     *,
     onnx_models: Callable[[], OnnxFaceModels] | None = None,
 ) -> FaceEngine:
-    """The named engine with the threshold calibrated for ``policy.target_fmr``.
+    """The named engine with the thresholds (chip and photo reference) calibrated for ``policy.target_fmr``.
+
+    ``sface`` and ``onnx`` share the faceplugin detection, landmarks and quality gates and differ in the embedding
+    network: SFace (the chip student on the reference side when one is pinned) or fr_feature.
 
     Raises:
         DependencyUnavailable: a model file is missing or altered, or no threshold is calibrated for the
@@ -52,6 +61,16 @@ def build_face_engine(
             code="models.uncalibrated",
         )
     if name == "dlib":
-        return DlibFaceEngine.load(pinned.threshold, lock=lock)
+        return DlibFaceEngine.load(pinned.thresholds, lock=lock)
     models = onnx_models() if onnx_models else OnnxFaceModels.load(models_dir, threads=SESSION_THREADS, lock=lock)
-    return OnnxFaceEngine(models, pinned.threshold, threads=threads)
+    if name == "onnx":
+        return OnnxFaceEngine(models, pinned.thresholds, threads=threads)
+    return OnnxFaceEngine(
+        models,
+        pinned.thresholds,
+        name="sface",
+        threads=threads,
+        embedders=load_sface_embedders(models_dir, threads=SESSION_THREADS, lock=lock),
+        id_photo_scales=SFACE_ID_PHOTO_ALIGNMENT_SCALES,
+        live_scales=SFACE_LIVE_ALIGNMENT_SCALES,
+    )

@@ -1,5 +1,6 @@
-"""Face matching rules: similarity and the threshold decision, quality gates with stable reason codes,
-frame selection and the multi-frame fusion rule, and the values a comparison produces.
+"""Face matching rules: similarity and the threshold decision, the kind of reference portrait (which threshold
+applies), quality gates with stable reason codes, frame selection and the multi-frame fusion rule, and the values a
+comparison produces.
 
 Pure: standard library and numpy only. Engines (adapters) measure; this module decides.
 """
@@ -16,6 +17,47 @@ import numpy.typing as npt
 from realname.domain.errors import InvalidInput
 
 Embedding = npt.NDArray[np.float32]
+
+# A second-generation ID card's chip portrait is 102×126; a reader hands it over decoded at that size.
+CHIP_PORTRAIT_WIDTH_PX = 102
+CHIP_PORTRAIT_HEIGHT_PX = 126
+# A reference up to this factor larger than the chip portrait in both directions is still treated as a chip
+# (a reader or its bridge may rescale it a little); anything larger is a sharper photo.
+CHIP_SIZE_TOLERANCE = 1.5
+
+
+class ReferenceKind(StrEnum):
+    """What the reference portrait (the "ID photo" side of a comparison) is; each kind has its own threshold.
+
+    ``CHIP``: the card's chip portrait as a reader delivers it (102×126, wavelet-compressed to about 1 KB, soft).
+    ``PHOTO``: anything sharper, e.g. the card's printed portrait from a document camera or an ordinary photo.
+    The values are stable: they name the thresholds in ``models.lock`` and appear in audit records.
+    """
+
+    CHIP = "chip"
+    PHOTO = "photo"
+
+
+def reference_kind(width_px: int, height_px: int) -> ReferenceKind:
+    """``CHIP`` when the decoded reference is at most 1.5× the chip portrait's width and height, else ``PHOTO``."""
+    if width_px <= 0 or height_px <= 0:
+        raise ValueError("an image has a positive width and height")
+    chip_sized = (
+        width_px <= CHIP_SIZE_TOLERANCE * CHIP_PORTRAIT_WIDTH_PX
+        and height_px <= CHIP_SIZE_TOLERANCE * CHIP_PORTRAIT_HEIGHT_PX
+    )
+    return ReferenceKind.CHIP if chip_sized else ReferenceKind.PHOTO
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceThresholds:
+    """An engine's calibrated cosine-similarity thresholds, one per reference kind."""
+
+    chip: float
+    photo: float
+
+    def for_kind(self, kind: ReferenceKind) -> float:
+        return self.chip if kind is ReferenceKind.CHIP else self.photo
 
 
 class FaceReason(StrEnum):
@@ -95,7 +137,8 @@ class FaceAnalysis:
 class FaceMatch:
     """The result of matching a live capture to an ID photo. ``similarity`` is None when not computable.
 
-    ``matched`` is True only when the similarity reaches the threshold AND no reason was raised.
+    ``matched`` is True only when the similarity reaches the threshold AND no reason was raised. ``threshold`` is the
+    one used: the engine's threshold for the ``reference`` kind.
     """
 
     matched: bool
@@ -104,6 +147,7 @@ class FaceMatch:
     engine: str
     reasons: tuple[FaceReason, ...] = ()
     frames_used: int = 1
+    reference: ReferenceKind = field(kw_only=True)
 
     @property
     def reason_codes(self) -> list[str]:

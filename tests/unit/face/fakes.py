@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from realname.app.matching import DecodedImage, analyse_in_turn
-from realname.domain.face import FaceAnalysis, FaceQuality, FaceReason, ImageRejected
+from realname.domain.face import FaceAnalysis, FaceQuality, FaceReason, ImageRejected, ReferenceKind
 
 GOOD_QUALITY = FaceQuality(
     face_height_px=200.0,
@@ -29,12 +29,19 @@ def face(embedding: np.ndarray, quality: FaceQuality = GOOD_QUALITY, count: int 
 
 
 class MarkedDecoder:
-    """Decodes ``b"img:<name>"`` into a 4×4 image whose first pixel encodes the name's index; other bytes
-    raise the image.* error named in ``errors``."""
+    """Decodes ``b"img:<name>"`` into an image whose first pixel encodes the name's index (4×4, a chip-sized
+    reference, unless ``sizes`` gives the name's width and height); other bytes raise the image.* error named in
+    ``errors``."""
 
-    def __init__(self, names: list[str], errors: dict[bytes, FaceReason] | None = None) -> None:
+    def __init__(
+        self,
+        names: list[str],
+        errors: dict[bytes, FaceReason] | None = None,
+        sizes: dict[str, tuple[int, int]] | None = None,
+    ) -> None:
         self._names = names
         self._errors = errors or {}
+        self._sizes = sizes or {}
         self.max_pixels_seen: list[int] = []
 
     def decode(self, data: bytes, *, max_pixels: int) -> DecodedImage:
@@ -42,27 +49,37 @@ class MarkedDecoder:
         if data in self._errors:
             raise ImageRejected("rejected by the fake", code=self._errors[data])
         name = data.decode().removeprefix("img:")
-        rgb = np.zeros((4, 4, 3), dtype=np.uint8)
+        width, height = self._sizes.get(name, (4, 4))
+        rgb = np.zeros((height, width, 3), dtype=np.uint8)
         rgb[0, 0, 0] = self._names.index(name)
         return DecodedImage(rgb)
 
 
 class FakeFaceEngine:
-    """Returns the analysis registered for the image's marker; records calls."""
+    """Returns the analysis registered for the image's marker; records calls. ``threshold`` is for chip
+    references, ``photo_threshold`` (default: the same) for photo references."""
 
-    def __init__(self, names: list[str], analyses: dict[str, FaceAnalysis], threshold: float = 0.5) -> None:
+    def __init__(
+        self,
+        names: list[str],
+        analyses: dict[str, FaceAnalysis],
+        threshold: float = 0.5,
+        photo_threshold: float | None = None,
+    ) -> None:
         self._names = names
         self._analyses = analyses
-        self._threshold = threshold
+        self._thresholds = {
+            ReferenceKind.CHIP: threshold,
+            ReferenceKind.PHOTO: threshold if photo_threshold is None else photo_threshold,
+        }
         self.calls: list[tuple[str, str]] = []
 
     @property
     def name(self) -> str:
         return "fake"
 
-    @property
-    def threshold(self) -> float:
-        return self._threshold
+    def threshold_for(self, kind: ReferenceKind) -> float:
+        return self._thresholds[kind]
 
     def _lookup(self, image: DecodedImage) -> FaceAnalysis:
         return self._analyses[self._names[int(image.rgb[0, 0, 0])]]

@@ -6,12 +6,12 @@ from dataclasses import replace
 
 import pytest
 
-from realname.app.matching import compare_faces, match_frames
-from realname.domain.face import FaceAnalysis, FaceReason
+from realname.app.matching import compare_faces, decide_comparison, match_frames
+from realname.domain.face import FaceAnalysis, FaceReason, QualityGates, ReferenceKind
 from realname.domain.policy import Policy
 from tests.unit.face.fakes import GOOD_QUALITY, FakeFaceEngine, MarkedDecoder, face, unit_vector
 
-NAMES = ["id", "same", "other", "blurred", "nobody", "crowd", "near", "far", "closed"]
+NAMES = ["id", "same", "other", "blurred", "nobody", "crowd", "near", "far", "closed", "printed"]
 ANALYSES: dict[str, FaceAnalysis] = {
     "id": face(unit_vector(1, 0, 0)),
     "same": face(unit_vector(1, 0.2, 0)),  # cos ≈ 0.98
@@ -22,13 +22,17 @@ ANALYSES: dict[str, FaceAnalysis] = {
     "near": face(unit_vector(1, 0.9, 0)),  # cos ≈ 0.74
     "far": face(unit_vector(1, 2.0, 0)),  # cos ≈ 0.45
     "closed": face(unit_vector(1, 0, 0), replace(GOOD_QUALITY, eyes_closed_probability=0.99)),
+    "printed": face(unit_vector(1, 0, 0)),  # the same face as "id", decoded at a printed portrait's size
 }
+SIZES = {"printed": (358, 441)}
 POLICY = Policy(max_image_pixels=1234)
 
 
-def run(id_name: str, live_name: str, threshold: float = 0.5):  # type: ignore[no-untyped-def]
-    engine = FakeFaceEngine(NAMES, ANALYSES, threshold)
-    decoder = MarkedDecoder(NAMES, {b"broken": FaceReason.IMAGE_INVALID, b"huge": FaceReason.IMAGE_TOO_LARGE})
+def run(id_name: str, live_name: str, threshold: float = 0.5, photo_threshold: float | None = None):  # type: ignore[no-untyped-def]
+    engine = FakeFaceEngine(NAMES, ANALYSES, threshold, photo_threshold)
+    decoder = MarkedDecoder(
+        NAMES, {b"broken": FaceReason.IMAGE_INVALID, b"huge": FaceReason.IMAGE_TOO_LARGE}, sizes=SIZES
+    )
     id_bytes = id_name.encode() if id_name in {"broken", "huge"} else f"img:{id_name}".encode()
     live_bytes = live_name.encode() if live_name in {"broken", "huge"} else f"img:{live_name}".encode()
     return compare_faces(id_bytes, live_bytes, engine, POLICY, decoder), engine, decoder
@@ -89,8 +93,38 @@ def test_threshold_comes_from_the_engine() -> None:
     assert not run("id", "near", threshold=0.8)[0].match.matched
 
 
+def test_a_chip_sized_reference_is_decided_by_the_chip_threshold() -> None:
+    comparison, _, _ = run("id", "near", threshold=0.7, photo_threshold=0.8)
+    assert comparison.match.reference is ReferenceKind.CHIP
+    assert comparison.match.threshold == 0.7
+    assert comparison.match.matched  # cos 0.74
+
+
+def test_a_larger_reference_is_decided_by_the_photo_threshold() -> None:
+    comparison, _, _ = run("printed", "near", threshold=0.7, photo_threshold=0.8)
+    assert comparison.match.reference is ReferenceKind.PHOTO
+    assert comparison.match.threshold == 0.8
+    assert not comparison.match.matched  # cos 0.74 < 0.8
+    assert run("printed", "near", threshold=0.8, photo_threshold=0.7)[0].match.matched
+
+
+def test_an_undecodable_reference_records_the_chip_threshold() -> None:
+    comparison, _, _ = run("broken", "same", threshold=0.6, photo_threshold=0.9)
+    assert comparison.match.reference is ReferenceKind.CHIP and comparison.match.threshold == 0.6
+    assert not comparison.match.matched
+
+
+def test_decide_comparison_uses_the_given_reference_kind() -> None:
+    engine = FakeFaceEngine(NAMES, ANALYSES, threshold=0.7, photo_threshold=0.8)
+    for kind, matched in ((ReferenceKind.CHIP, True), (ReferenceKind.PHOTO, False)):
+        comparison = decide_comparison(ANALYSES["id"], ANALYSES["near"], engine, QualityGates(), kind)
+        assert comparison.match.reference is kind
+        assert comparison.match.threshold == engine.threshold_for(kind)
+        assert comparison.match.matched is matched
+
+
 def _frames(*names: str):  # type: ignore[no-untyped-def]
-    decoder = MarkedDecoder(NAMES)
+    decoder = MarkedDecoder(NAMES, sizes=SIZES)
     return [decoder.decode(f"img:{n}".encode(), max_pixels=10) for n in names]
 
 
@@ -118,6 +152,16 @@ def test_match_frames_with_no_usable_frame_returns_reasons() -> None:
     assert not comparison.match.matched
     assert comparison.match.frames_used == 0
     assert comparison.match.reasons == (FaceReason.BLURRED,)
+
+
+def test_match_frames_picks_the_threshold_from_the_reference_kind() -> None:
+    engine = FakeFaceEngine(NAMES, ANALYSES, threshold=0.6, photo_threshold=0.9)
+    chip, printed, *frames = _frames("id", "printed", "near", "same")
+    on_chip = match_frames(chip, frames, engine, k=2).match
+    on_print = match_frames(printed, frames, engine, k=2).match
+    assert on_chip.similarity == pytest.approx(on_print.similarity)
+    assert (on_chip.reference, on_chip.threshold, on_chip.matched) == (ReferenceKind.CHIP, 0.6, True)
+    assert (on_print.reference, on_print.threshold, on_print.matched) == (ReferenceKind.PHOTO, 0.9, False)
 
 
 def test_match_frames_needs_frames() -> None:

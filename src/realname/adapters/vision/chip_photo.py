@@ -119,9 +119,10 @@ def simulate_chip_photo(
     image_rgb: npt.NDArray[np.uint8],
     face_box: tuple[float, float, float, float],
     *,
-    compression: ChipCompression = JPEG_Q25,
+    compression: ChipCompression = JPEG2000_1536,
 ) -> bytes:
-    """A simulated chip portrait of the face at ``face_box``, decoded and returned as PNG bytes."""
+    """A simulated chip portrait of the face at ``face_box``, decoded and returned as PNG bytes. By default a
+    realistic chip (JPEG 2000 at 1,536 bytes)."""
     decoded = compress_chip(chip_portrait(image_rgb, face_box), compression)
     buffer = io.BytesIO()
     Image.fromarray(decoded).save(buffer, format="PNG")

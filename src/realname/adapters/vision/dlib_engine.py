@@ -25,7 +25,7 @@ from realname.adapters.vision.quality import (
 )
 from realname.app.matching import DecodedImage, analyse_in_turn
 from realname.domain.errors import DependencyUnavailable
-from realname.domain.face import FaceAnalysis
+from realname.domain.face import FaceAnalysis, ReferenceKind, ReferenceThresholds
 
 SHAPE_PREDICTOR = "shape_predictor_5_face_landmarks.dat"
 DESCRIPTOR_MODEL = "dlib_face_recognition_resnet_model_v1.dat"
@@ -39,15 +39,15 @@ UPSAMPLE_BELOW_HEIGHT_PX = 480
 
 
 class DlibFaceEngine:
-    def __init__(self, detector: Any, predictor: Any, descriptor: Any, threshold: float) -> None:
+    def __init__(self, detector: Any, predictor: Any, descriptor: Any, thresholds: ReferenceThresholds) -> None:
         self._detector = detector
         self._predictor = predictor
         self._descriptor = descriptor
-        self._threshold = threshold
+        self._thresholds = thresholds
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, threshold: float | None = None, *, lock: ModelLock | None = None) -> DlibFaceEngine:
+    def load(cls, thresholds: ReferenceThresholds | None = None, *, lock: ModelLock | None = None) -> DlibFaceEngine:
         """Verify the dlib model files' hashes and load them.
 
         Raises:
@@ -63,16 +63,15 @@ class DlibFaceEngine:
             descriptor = dlib.face_recognition_model_v1(str(paths[DESCRIPTOR_MODEL]))
         except (ImportError, RuntimeError) as exc:
             raise DependencyUnavailable(f"cannot load the dlib engine: {exc}", code="models.invalid") from exc
-        chosen = threshold if threshold is not None else pins.threshold_for("dlib").threshold
+        chosen = thresholds if thresholds is not None else pins.threshold_for("dlib").thresholds
         return cls(detector, predictor, descriptor, chosen)
 
     @property
     def name(self) -> str:
         return "dlib"
 
-    @property
-    def threshold(self) -> float:
-        return self._threshold
+    def threshold_for(self, kind: ReferenceKind) -> float:
+        return self._thresholds.for_kind(kind)
 
     def analyse(self, image: DecodedImage) -> FaceAnalysis:
         upsample = 1 if image.height < UPSAMPLE_BELOW_HEIGHT_PX else 0

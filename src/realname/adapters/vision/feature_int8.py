@@ -1,6 +1,8 @@
-"""Install-time build of the int8 fr_feature: a faster, nearly equal embedding model made from the pinned one.
+"""Install-time builds of faster embedding models from the pinned ones: the int8 fr_feature, and the SFace models
+with their PRelu rewritten (:func:`build_prelu_rewritten`).
 
-Two deterministic graph rewrites, applied by ``realname models fetch`` after the denormal flush:
+Deterministic graph rewrites, applied by ``realname models fetch`` after the denormal flush (fr_feature) or after
+the block-quantized weights are folded and a chip student's delta is applied (SFace):
 
 1. :func:`rewrite_prelu` replaces every ``PRelu(y, a)`` by ``y·a + relu(y)·(1-a)``, which is the same function.
    ONNX Runtime runs PRelu with per-channel slopes slowly and outside its blocked convolution layout; the
@@ -168,6 +170,20 @@ def build_int8_feature(model_bytes: bytes, plan: Int8Plan) -> bytes:
     model = onnx.load_from_string(model_bytes)
     rewrite_prelu(model)
     quantize(model, plan)
+    onnx.checker.check_model(model)
+    serialised: bytes = model.SerializeToString()
+    return serialised
+
+
+def build_prelu_rewritten(model_bytes: bytes) -> bytes:
+    """The float32 model with every PRelu rewritten (:func:`rewrite_prelu`): the same function, faster.
+
+    On SFace (27 PRelu after its convolutions) PRelu took about half of a run; rewritten, a run took about half the
+    time, with outputs within 1.1e-6 of the original's (docs/models/sface.md)."""
+    import onnx
+
+    model = onnx.load_from_string(model_bytes)
+    rewrite_prelu(model)
     onnx.checker.check_model(model)
     serialised: bytes = model.SerializeToString()
     return serialised

@@ -1,7 +1,9 @@
-"""``OnnxFaceEngine``: the default :class:`~realname.app.matching.FaceEngine`, on the faceplugin ONNX models.
+"""``OnnxFaceEngine``: the :class:`~realname.app.matching.FaceEngine` on ONNX models, engines ``onnx`` and ``sface``.
 
-Detect (fr_detect) → 68 points (fr_landmark) → 5-point similarity alignment → 512-d embedding (fr_feature);
-quality from the face crop, fr_pose (yaw, pitch) and fr_eye. Stateless per call; safe to share between threads.
+Detect (fr_detect) → 68 points (fr_landmark) → 5-point similarity alignment → embedding of the aligned crops by a
+pluggable network (:class:`~realname.adapters.vision.onnx_models.Embedders`): fr_feature (512-d) for ``onnx``,
+SFace (128-d) for ``sface``, whose reference side may use a chip student. Quality from the face crop, fr_pose
+(yaw, pitch) and fr_eye. Stateless per call; safe to share between threads.
 """
 
 from __future__ import annotations
@@ -14,11 +16,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from realname.adapters.vision.onnx_models import FaceBox, FloatArray, ImageArray, OnnxFaceModels
+from realname.adapters.vision.onnx_models import (
+    Embedders,
+    FaceBox,
+    FloatArray,
+    ImageArray,
+    OnnxEmbedder,
+    OnnxFaceModels,
+)
 from realname.adapters.vision.quality import main_face_index, measure_quality, pad_for_detection, upscale_small
 from realname.adapters.vision.task_queue import TaskQueue
 from realname.app.matching import DecodedImage
-from realname.domain.face import FaceAnalysis, FaceQuality
+from realname.domain.face import FaceAnalysis, FaceQuality, ReferenceKind, ReferenceThresholds
 
 MIN_DETECTION_CONFIDENCE = 0.7
 # A second face counts when it is at least this fraction of the main face's height (tiny far-away
@@ -31,16 +40,25 @@ ID_PHOTO_MIN_HEIGHT_PX = 252
 # 0.9 and 1.1 did as well as 0.9, 1.0 and 1.1 with a third fewer runs.
 ID_PHOTO_ALIGNMENT_SCALES = (0.9, 1.1)
 LIVE_ALIGNMENT_SCALES = (0.9, 1.1)
+# The sface engine's scales (each with its mirror): a chip reference at 0.9 and 1.1 (four SFace runs, once per
+# verification), a live capture at 1.0 (two runs per frame). Measured on 2026-12-06 on faces_east_asian with
+# JPEG 2000 chips at 1,024 / 1,536 bytes, impostors same-source (docs/models/sface.md, "alignment scales"): against
+# 1.0 with its mirror on both sides, the chip at 0.9/1.1 lowered chip FNMR at FMR 1e-4 from 78.4 / 48.1 % to
+# 77.1 / 46.2 % and at the worst group's FMR-1e-4 threshold from 92.1 / 57.3 % to 89.5 / 52.2 %; the live side at
+# 0.9/1.1 as well gained at most 2-3 points more (noise at these pair counts) for four more runs per frame, and
+# photo-vs-photo pairs gained nothing from any scale set.
+SFACE_ID_PHOTO_ALIGNMENT_SCALES = (0.9, 1.1)
+SFACE_LIVE_ALIGNMENT_SCALES = (1.0,)
 
 
 @dataclass(frozen=True, slots=True)
 class _Job:
-    """One image to analyse: its pixels (an ID photo already enlarged), whether it is a live capture, and its
-    alignment scales."""
+    """One image to analyse: its pixels, whether it is a live capture, its alignment scales and its embedder."""
 
     rgb: ImageArray
     live: bool
     scales: tuple[float, ...]
+    embedder: OnnxEmbedder
 
 
 @dataclass(slots=True)
@@ -54,26 +72,29 @@ class _Found:
 
 
 class OnnxFaceEngine:
-    """Matching with fr_feature cosine similarity; ``threshold`` comes calibrated from ``models.lock``."""
+    """Matching by cosine similarity of the embedders' vectors; ``thresholds`` come calibrated from ``models.lock``."""
 
     def __init__(
         self,
         models: OnnxFaceModels,
-        threshold: float,
+        thresholds: ReferenceThresholds,
         *,
         name: str = "onnx",
         threads: int = 1,
+        embedders: Embedders | None = None,
         id_photo_scales: tuple[float, ...] = ID_PHOTO_ALIGNMENT_SCALES,
         live_scales: tuple[float, ...] = LIVE_ALIGNMENT_SCALES,
     ) -> None:
         """``threads``: how many threads share the work of one call — the caller's and ``threads - 1`` pool
         threads (onnxruntime and OpenCV release the GIL). Meant for single-threaded sessions; see
         ``realname.bootstrap.vision.SESSION_THREADS``. Results do not depend on it.
+        ``embedders``: the networks that embed live captures and reference portraits (default: fr_feature for both).
         ``id_photo_scales``, ``live_scales``: the alignment scales averaged for an ID photo and for a live
-        capture (the threshold in ``models.lock`` is calibrated for the defaults; other values are only for
-        measuring what the averaging costs)."""
+        capture (the thresholds in ``models.lock`` are calibrated for the engine's shipped scales; other values are
+        only for measuring what the averaging costs)."""
         self._models = models
-        self._threshold = threshold
+        self._thresholds = thresholds
+        self._embedders = embedders if embedders is not None else Embedders.same(models.feature)
         self._name = name
         if threads < 1:
             raise ValueError("threads must be at least 1")
@@ -88,17 +109,32 @@ class OnnxFaceEngine:
         return self._name
 
     @property
-    def threshold(self) -> float:
-        return self._threshold
+    def thresholds(self) -> ReferenceThresholds:
+        return self._thresholds
+
+    def threshold_for(self, kind: ReferenceKind) -> float:
+        return self._thresholds.for_kind(kind)
 
     @property
     def models(self) -> OnnxFaceModels:
         return self._models
 
-    def analyse(self, image: DecodedImage) -> FaceAnalysis:
-        """A live capture: quality-gated, embedded at ``LIVE_ALIGNMENT_SCALES`` with mirrors (four int8 runs).
+    @property
+    def embedders(self) -> Embedders:
+        return self._embedders
 
-        Averaging the live side over alignment scales as well as the chip was measured after fr_feature became
+    @property
+    def id_photo_scales(self) -> tuple[float, ...]:
+        return self._id_photo_scales
+
+    @property
+    def live_scales(self) -> tuple[float, ...]:
+        return self._live_scales
+
+    def analyse(self, image: DecodedImage) -> FaceAnalysis:
+        """A live capture: quality-gated, embedded by the live embedder at the live scales with mirrors.
+
+        For ``onnx`` (``LIVE_ALIGNMENT_SCALES``, four int8 fr_feature runs): averaging the live side over alignment scales as well as the chip was measured after fr_feature became
         int8 (benchmarks/face_accuracy.py, thresholds recalibrated each time): faces_east_asian chip FNMR at the
         calibrated threshold 47.3 % -> 41.9 % with scales 0.9/1.0/1.1 on both sides, at FMR 1e-3 13.5 % -> 13.3 %,
         at FMR 1e-4 24.2 % -> 24.4 %. Dropping the middle scale on both sides (2026-12-06, same pairs, scales
@@ -108,13 +144,15 @@ class OnnxFaceEngine:
         return self._run([self._live_job(image)])[0]
 
     def analyse_id_photo(self, image: DecodedImage) -> FaceAnalysis:
-        """The chip photo (e.g. 102×126) is enlarged before detection so landmarks have pixels to work on.
+        """The reference portrait. A chip photo (e.g. 102×126) is enlarged before detection so landmarks have
+        pixels to work on. Pose and eye state are not measured: the ID photo is not gated, so they would only cost
+        time.
 
-        Pose and eye state are not measured: the ID photo is not gated, so they would only cost time.
-
-        The embedding averages the face aligned at two scales (``ID_PHOTO_ALIGNMENT_SCALES``) and their
-        mirrors: on a 102×126 chip the landmarks, and so the alignment's scale, are uncertain by a few per cent,
-        and averaging over that makes the chip's embedding steadier. Measured with benchmarks/face_accuracy.py
+        A chip-sized reference is embedded by the reference embedder, averaging the face aligned at the ID-photo
+        scales and their mirrors; a sharper reference (photo kind) as a live capture is (see ``_id_photo_job``).
+        For ``onnx`` (``ID_PHOTO_ALIGNMENT_SCALES``, two scales): on a 102×126 chip the landmarks, and so the
+        alignment's scale, are uncertain by a few per cent, and averaging over that makes the chip's embedding
+        steadier. Measured with benchmarks/face_accuracy.py
         (float32 fr_feature, simulated q25 chips, threshold recalibrated on the worst group), scales 0.9/1.0/1.1
         against 1.0 alone: faces_east_asian chip FNMR at the calibrated threshold 47.5 % -> 42.9 % (threshold
         0.5887 -> 0.5780), at FMR 1e-3 13.7 % -> 13.2 %, at FMR 1e-4 25.8 % -> 23.1 %. Most of the gain at the
@@ -127,15 +165,20 @@ class OnnxFaceEngine:
         self, id_photo: DecodedImage, live: Sequence[DecodedImage]
     ) -> tuple[FaceAnalysis, list[FaceAnalysis]]:
         """The ID photo and the live captures in one call: with ``threads`` > 1 their detections, quality gates
-        and fr_feature runs are spread over the threads together, so no thread idles while another finishes."""
+        and embedding runs are spread over the threads together, so no thread idles while another finishes."""
         results = self._run([self._id_photo_job(id_photo), *(self._live_job(image) for image in live)])
         return results[0], results[1:]
 
     def _live_job(self, image: DecodedImage) -> _Job:
-        return _Job(image.rgb, live=True, scales=self._live_scales)
+        return _Job(image.rgb, live=True, scales=self._live_scales, embedder=self._embedders.live)
 
     def _id_photo_job(self, image: DecodedImage) -> _Job:
-        return _Job(image.rgb, live=False, scales=self._id_photo_scales)
+        """A chip-sized reference gets the reference embedder and scales; a sharper reference (the photo kind: a
+        printed portrait, an ordinary photo) is embedded as a live capture is (live embedder and scales, no gates),
+        which is also what the photo threshold is calibrated on (photo-vs-photo pairs)."""
+        if image.reference_kind is ReferenceKind.CHIP:
+            return _Job(image.rgb, live=False, scales=self._id_photo_scales, embedder=self._embedders.id_photo)
+        return _Job(image.rgb, live=False, scales=self._live_scales, embedder=self._embedders.live)
 
     def _run(self, jobs: list[_Job]) -> list[FaceAnalysis]:
         """Analyse the images: one task per image (detect, align, gates) and one per aligned crop (embed).
@@ -167,7 +210,7 @@ class OnnxFaceEngine:
             found.crops += [aligned, np.ascontiguousarray(aligned[:, ::-1])]
         found.embeddings = [None] * len(found.crops)
         for index in range(len(found.crops)):
-            queue.add(functools.partial(self._embed_crop, found, index))
+            queue.add(functools.partial(self._embed_crop, job.embedder, found, index))
         yaw: float | None = None
         pitch: float | None = None
         eyes_closed: float | None = None
@@ -185,13 +228,13 @@ class OnnxFaceEngine:
             detection_confidence=main.confidence,
         )
 
-    def _embed_crop(self, found: _Found, index: int) -> None:
-        found.embeddings[index] = self._models.embed_aligned(found.crops[index])
+    def _embed_crop(self, embedder: OnnxEmbedder, found: _Found, index: int) -> None:
+        found.embeddings[index] = embedder.embed_aligned(found.crops[index])
 
     def _result(self, found: _Found) -> FaceAnalysis:
         """The face count, quality and mean embedding (of every crop and mirror, L2-normalised) of one image.
 
-        The mirror costs one more fr_feature run per aligned face (5–6 ms int8). Measured on faces_east_asian
+        The mirror costs one more embedding run per aligned face (5–6 ms int8 fr_feature). Measured on faces_east_asian
         against simulated chip photos (before chip smoothing was added): FNMR at FMR 1e-3 17.4 % -> 16.2 %, and at
         the worst group's FMR-1e-4 threshold 60.7 % -> 54.1 %.
         """
@@ -207,7 +250,9 @@ class OnnxFaceEngine:
     def _thread_pool(self) -> ThreadPoolExecutor:
         with self._pool_lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=self._threads - 1, thread_name_prefix="onnx-engine")
+                self._pool = ThreadPoolExecutor(
+                    max_workers=self._threads - 1, thread_name_prefix=f"{self._name}-engine"
+                )
             return self._pool
 
 

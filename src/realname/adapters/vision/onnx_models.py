@@ -1,15 +1,18 @@
-"""The faceplugin ONNX models run with onnxruntime on the CPU: detection, landmarks, embedding, anti-spoofing,
-eye state and head pose, each with its own pre- and post-processing.
+"""The ONNX face models run with onnxruntime on the CPU: the faceplugin detection, landmarks, embedding,
+anti-spoofing, eye state and head pose (:class:`OnnxFaceModels`), each with its own pre- and post-processing, and
+the embedding networks the engines can use on the aligned crops (:class:`OnnxEmbedder`: fr_feature, or SFace and
+its chip student, :func:`load_sface_embedders`).
 
 Every call takes an RGB ``uint8`` image (H×W×3) in pixel coordinates. Sessions are created once by
-:meth:`OnnxFaceModels.load`, after the files were verified against ``models.lock``; thread pools are sized
-explicitly and do not spin (several spinning sessions in one process slow each other down). One instance
-may be shared by threads: onnxruntime sessions are safe for concurrent ``run`` calls.
+:meth:`OnnxFaceModels.load` / :func:`load_sface_embedders`, after the files were verified against ``models.lock``;
+thread pools are sized explicitly and do not spin (several spinning sessions in one process slow each other
+down). One instance may be shared by threads: onnxruntime sessions are safe for concurrent ``run`` calls.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,108 @@ MODEL_FILES = (
     "fr_eye.onnx",
     "fr_pose.onnx",
 )
+SFACE_FILE = "sface.onnx"
+ALIGNED_SIZE_PX = 112
+
+
+class PixelScaling(Enum):
+    """How an embedding network wants the pixels of its 112×112 RGB crop."""
+
+    CENTRED = "centred"  # (x - 127) / 128, as fr_feature was trained
+    RAW = "raw"  # 0-255 as float32; SFace normalises inside its graph
+
+
+class OnnxEmbedder:
+    """One embedding network: an aligned 112×112 RGB crop → its L2-normalised embedding."""
+
+    def __init__(self, session: Any, name: str, scaling: PixelScaling) -> None:
+        self._session = session
+        self._input = session.get_inputs()[0].name
+        self._output = session.get_outputs()[0].name
+        self.name = name
+        self.scaling = scaling
+
+    def tensor(self, aligned_rgb: ImageArray) -> npt.NDArray[np.float32]:
+        """The network's 1×3×112×112 input for the crop."""
+        if self.scaling is PixelScaling.CENTRED:
+            return centred_tensor(aligned_rgb)
+        return np.ascontiguousarray(aligned_rgb.astype(np.float32).transpose(2, 0, 1)[np.newaxis])
+
+    def embed_aligned(self, aligned_rgb: ImageArray) -> FloatArray:
+        """The embedding of an aligned crop (see :meth:`OnnxFaceModels.aligned_face`)."""
+        if aligned_rgb.shape != (ALIGNED_SIZE_PX, ALIGNED_SIZE_PX, 3) or aligned_rgb.dtype != np.uint8:
+            raise ValueError("expected a 112x112x3 uint8 aligned face")
+        (output,) = self._session.run([self._output], {self._input: self.tensor(aligned_rgb)})
+        vector: FloatArray = np.asarray(output, dtype=np.float32).reshape(-1)
+        norm = float(np.linalg.norm(vector))
+        if not np.isfinite(norm) or norm == 0.0:
+            raise DependencyUnavailable(
+                f"the {self.name} embedding model returned a degenerate vector", code="models.invalid"
+            )
+        normalised: FloatArray = (vector / norm).astype(np.float32)
+        return normalised
+
+
+@dataclass(frozen=True, slots=True)
+class Embedders:
+    """The embedding networks of an engine: one for live captures, one for the reference (ID) portrait. They may
+    be the same network; when they differ, both must embed into one space (a student distilled from the live
+    side's network), so their embeddings can be compared."""
+
+    live: OnnxEmbedder
+    id_photo: OnnxEmbedder
+
+    @classmethod
+    def same(cls, embedder: OnnxEmbedder) -> Embedders:
+        return cls(embedder, embedder)
+
+
+def session_options(threads: int) -> Any:
+    """CPU session options: ``threads`` intra-op threads that do not spin, one inter-op thread, all optimisations."""
+    import onnxruntime as ort  # heavy: imported only when models are actually loaded
+
+    if threads < 1:
+        raise ValueError("threads must be at least 1")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    options.log_severity_level = 3
+    return options
+
+
+def open_session(path: Path, options: Any) -> Any:
+    """An onnxruntime CPU session for the (already verified) file; load failures become ``models.invalid``."""
+    import onnxruntime as ort
+
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own untyped errors
+        raise DependencyUnavailable(
+            f"cannot load face model {path.name}: {type(exc).__name__}", code="models.invalid"
+        ) from exc
+
+
+def load_sface_embedders(models_dir: Path, *, threads: int = 1, lock: ModelLock | None = None) -> Embedders:
+    """SFace for live captures, and for the reference portrait the chip student when ``models.lock`` pins one
+    (else SFace again), after verifying their files.
+
+    Raises:
+        DependencyUnavailable: ``models.missing`` / ``models.invalid`` (file absent, altered, unreadable).
+    """
+    pins = lock if lock is not None else read_lock()
+    student = pins.sface.chip_student
+    names = [SFACE_FILE] + ([student.name] if student is not None else [])
+    paths = verify_installed(models_dir, pins, names)
+    options = session_options(threads)
+    base = OnnxEmbedder(open_session(paths[SFACE_FILE], options), "sface", PixelScaling.RAW)
+    if student is None:
+        return Embedders.same(base)
+    chip = OnnxEmbedder(open_session(paths[student.name], options), "sface_chip", PixelScaling.RAW)
+    return Embedders(live=base, id_photo=chip)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +180,7 @@ class OnnxFaceModels:
     def __init__(self, sessions: dict[str, Any], lock: ModelLock) -> None:
         self._detect = sessions["fr_detect.onnx"]
         self._landmark = sessions["fr_landmark.onnx"]
-        self._feature = sessions["fr_feature.onnx"]
+        self.feature = OnnxEmbedder(sessions["fr_feature.onnx"], "fr_feature", PixelScaling.CENTRED)
         self._liveness = sessions["fr_liveness.onnx"]
         self._eye = sessions["fr_eye.onnx"]
         self._pose = sessions["fr_pose.onnx"]
@@ -88,31 +193,10 @@ class OnnxFaceModels:
         Raises:
             DependencyUnavailable: ``models.missing`` / ``models.invalid`` (file absent, altered, unreadable).
         """
-        import onnxruntime as ort  # heavy: imported only when models are actually loaded
-
-        if threads < 1:
-            raise ValueError("threads must be at least 1")
+        options = session_options(threads)
         pins = lock if lock is not None else read_lock()
-        paths = verify_installed(models_dir, pins)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        options.log_severity_level = 3
-        sessions: dict[str, Any] = {}
-        for name in MODEL_FILES:
-            try:
-                sessions[name] = ort.InferenceSession(
-                    str(paths[name]), sess_options=options, providers=["CPUExecutionProvider"]
-                )
-            except Exception as exc:  # onnxruntime raises its own untyped errors
-                raise DependencyUnavailable(
-                    f"cannot load face model {name}: {type(exc).__name__}", code="models.invalid"
-                ) from exc
-        return cls(sessions, pins)
+        paths = verify_installed(models_dir, pins, MODEL_FILES)
+        return cls({name: open_session(paths[name], options) for name in MODEL_FILES}, pins)
 
     # -- detection -------------------------------------------------------------------------------------
 
@@ -147,7 +231,7 @@ class OnnxFaceModels:
         return points
 
     def aligned_face(self, image_rgb: ImageArray, landmarks68: FloatArray, scale: float = 1.0) -> ImageArray:
-        """The 112×112 RGB crop fr_feature expects, by a least-squares similarity transform on 5 points.
+        """The 112×112 RGB crop fr_feature and SFace expect, by a least-squares similarity transform on 5 points.
 
         ``scale`` != 1 shrinks or enlarges the target points about their centroid (the face fills less or more
         of the crop), for averaging embeddings over the alignment's uncertainty.
@@ -159,23 +243,19 @@ class OnnxFaceModels:
             target = centroid + (ALIGNED_FIVE_POINTS - centroid) * scale
         matrix = similarity_transform(source, target)
         aligned = cv2.warpAffine(
-            image_rgb, matrix, (112, 112), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0
+            image_rgb,
+            matrix,
+            (ALIGNED_SIZE_PX, ALIGNED_SIZE_PX),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
         )
         return np.asarray(aligned, dtype=np.uint8)
 
     def embed(self, image_rgb: ImageArray, landmarks68: FloatArray) -> FloatArray:
-        """The (512,) float32 L2-normalised embedding of the face at ``landmarks68``."""
+        """The (512,) float32 L2-normalised fr_feature embedding of the face at ``landmarks68``."""
         _check_image(image_rgb)
-        return self.embed_aligned(self.aligned_face(image_rgb, landmarks68))
-
-    def embed_aligned(self, aligned_rgb: ImageArray) -> FloatArray:
-        (output,) = self._feature.run(["output"], {"input": centred_tensor(aligned_rgb)})
-        vector: FloatArray = np.asarray(output, dtype=np.float32)[0]
-        norm = float(np.linalg.norm(vector))
-        if not np.isfinite(norm) or norm == 0.0:
-            raise DependencyUnavailable("the embedding model returned a degenerate vector", code="models.invalid")
-        normalised: FloatArray = (vector / norm).astype(np.float32)
-        return normalised
+        return self.feature.embed_aligned(self.aligned_face(image_rgb, landmarks68))
 
     # -- liveness, eyes, pose -----------------------------------------------------------------------------
 
