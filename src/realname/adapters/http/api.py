@@ -163,14 +163,30 @@ def build_router() -> APIRouter:
         nonce: Annotated[str, Form(min_length=32, max_length=32)],
         clip: Annotated[UploadFile, File(description="WebM or MP4 from the kiosk camera, unmirrored")],
         id_photo: Annotated[UploadFile, File(description="Photo read from the ID card's chip (JPEG/PNG/WebP)")],
+        card_front: Annotated[
+            UploadFile | None,
+            File(
+                description="Optional: the document camera's image of the ID card's front (JPEG/PNG/WebP). Its "
+                "printed portrait must be the chip photo's photograph; the live face is then matched against it"
+            ),
+        ] = None,
     ) -> s.DecisionView:
-        """Answer the challenge with a clip; liveness, then 1:1 match against the ID photo, then the decision."""
+        """Answer the challenge with a clip; liveness, then 1:1 match against the ID photo (or, with a card front
+        whose printed portrait is the chip photo's photograph, against that portrait), then the decision."""
+        image_limit = min(svc.policy.max_upload_bytes, 10 * 1024 * 1024)
         clip_bytes = await read_upload(clip, svc.policy.max_upload_bytes, "clip")
-        photo_bytes = await read_upload(id_photo, min(svc.policy.max_upload_bytes, 10 * 1024 * 1024), "image")
+        photo_bytes = await read_upload(id_photo, image_limit, "image")
+        card_bytes = await read_upload(card_front, image_limit, "image") if card_front is not None else None
         decision = await svc.run_blocking(
-            svc.registration.verify, actor, attempt_id, nonce=nonce, clip=clip_bytes, id_photo=photo_bytes
+            svc.registration.verify,
+            actor,
+            attempt_id,
+            nonce=nonce,
+            clip=clip_bytes,
+            id_photo=photo_bytes,
+            card_front=card_bytes,
         )
-        del clip_bytes, photo_bytes
+        del clip_bytes, photo_bytes, card_bytes
         privileged = actor.role in (Role.REVIEWER, Role.AUDITOR)
         approved = decision.outcome is Outcome.APPROVED
         return s.DecisionView(
