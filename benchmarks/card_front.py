@@ -31,6 +31,7 @@ import argparse
 import hashlib
 import itertools
 import json
+import pickle
 import sys
 import time
 from dataclasses import dataclass, field
@@ -71,12 +72,13 @@ from realname.domain.face import ImageRejected, ReferenceKind
 from realname.domain.policy import Policy
 
 CHIPS = (JPEG2000_1024, JPEG2000_1536)
-RANDOM_IMPOSTORS = 3000
+PAIR_LIMIT = 3000
 LOOKALIKES_PER_CARD = 3
-MAX_SAME_PERSON_PAIRS = 3000
 GENUINE_REFUSED = 0.01
 FMR_POINTS = (1e-3, 1e-4)
 SEED = 20261206
+# Bump when the simulation or the check changes, to invalidate cached per-set results.
+RESULT_VERSION = "v1"
 
 
 @dataclass
@@ -100,12 +102,13 @@ class CheckPairs:
 class SetResult:
     located: np.ndarray  # per image: the card's portrait was found
     printed: np.ndarray  # per image: sface embedding of the printed portrait (NaN rows when not found)
+    photo_kind: int = 0  # located portraits large enough to be a photo reference
     # scores[variant][chip condition][kind] -> list of similarities (NaN when unmeasurable)
     scores: dict[str, dict[str, dict[str, list[float]]]] = field(default_factory=dict)
     seconds_per_check: float = 0.0
 
 
-def check_pairs(face_set: FaceSet, photo: np.ndarray, rng: np.random.Generator) -> CheckPairs:
+def check_pairs(face_set: FaceSet, photo: np.ndarray | None, rng: np.random.Generator, limit: int) -> CheckPairs:
     images = face_set.images
     n = len(images)
     genuine = [(i, i) for i in range(n)]
@@ -115,16 +118,18 @@ def check_pairs(face_set: FaceSet, photo: np.ndarray, rng: np.random.Generator) 
         if images[i].identity == images[j].identity
         for pair in ((i, j), (j, i))
     ]
-    if len(same) > MAX_SAME_PERSON_PAIRS:
-        same = [same[k] for k in sorted(rng.choice(len(same), MAX_SAME_PERSON_PAIRS, replace=False))]
+    if len(same) > limit:
+        same = [same[k] for k in sorted(rng.choice(len(same), limit, replace=False))]
     candidates = [
         (i, j)
         for i in range(n)
         for j in range(n)
         if images[i].identity != images[j].identity and images[i].source == images[j].source
     ]
-    chosen = rng.choice(len(candidates), min(RANDOM_IMPOSTORS, len(candidates)), replace=False)
+    chosen = rng.choice(len(candidates), min(limit, len(candidates)), replace=False)
     random_pairs = [candidates[k] for k in sorted(chosen)]
+    if photo is None:
+        return CheckPairs(genuine, same, random_pairs, [])
     normed = photo / np.linalg.norm(photo, axis=1, keepdims=True)
     similarity = np.nan_to_num(normed @ normed.T, nan=-2.0)
     lookalikes: list[tuple[int, int]] = []
@@ -146,12 +151,16 @@ def run_set(
     face_set: FaceSet,
     engine: FaceEngine,
     models: OnnxFaceModels,
-    photo: np.ndarray,
+    photo: np.ndarray | None,
+    limit: int,
 ) -> SetResult:
+    """Simulate each image's card front, locate its portrait, run every check pair; with ``photo`` (embeddings) also
+    embed the printed portraits and add the lookalike pairs. ``limit`` caps the random and same-person pairs."""
+    with_matching = photo is not None
     decoder = PillowImageDecoder()
     reader = OnnxPrintedPortraitReader(models, 0.0)
     rng = np.random.default_rng(SEED)
-    pairs = check_pairs(face_set, photo, rng)
+    pairs = check_pairs(face_set, photo, rng, limit)
     n = len(face_set.images)
     photos: list[np.ndarray | None] = []
     boxes: list[tuple[float, float, float, float] | None] = []
@@ -181,7 +190,7 @@ def run_set(
             entries.append(None if points is None else (chip_rgb, points))
         chips[compression.name] = entries
     located = np.zeros(n, dtype=bool)
-    printed = np.full((n, photo.shape[1]), np.nan, dtype=np.float32)
+    printed = np.full((n, 128 if photo is None else photo.shape[1]), np.nan, dtype=np.float32)
     result = SetResult(located, printed)
     grouped = pairs.by_card()
     checks = 0
@@ -198,10 +207,11 @@ def run_set(
         points = None if portrait is None else reader.five_points(portrait.rgb, portrait.rgb.shape[0])
         if portrait is not None:
             located[card] = True
-            analysis = engine.analyse_id_photo(portrait)
-            assert portrait.reference_kind is ReferenceKind.PHOTO
-            if analysis.embedding is not None:
-                printed[card] = analysis.embedding
+            if with_matching:
+                analysis = engine.analyse_id_photo(portrait)
+                if analysis.embedding is not None:
+                    printed[card] = analysis.embedding
+            result.photo_kind += portrait.reference_kind is ReferenceKind.PHOTO
         for kind, chip_index in grouped.get(card, []):
             for compression in CHIPS:
                 chip_entry = chips[compression.name][chip_index]
@@ -236,6 +246,8 @@ def check_report(result: SetResult, threshold: float | None) -> dict[str, Any]:
             row["genuine_p01"] = round(float(np.percentile(valid, 1)), 4)
             row["genuine_refused"] = _rate(~(genuine >= at))
             for kind in ("random_impostor", "lookalike", "same_person"):
+                if kind not in kinds:
+                    continue
                 values = np.array(kinds[kind])
                 accepted = int(np.sum(values >= at))
                 row[kind] = {
@@ -327,6 +339,12 @@ def main() -> int:
     add_data_arguments(parser)
     parser.add_argument("--calibrate", action="store_true", help=f"pin the check's threshold in {LOCK_FILE_NAME}")
     parser.add_argument("--sets", default="calib,faces_east_asian", help="comma-separated: calib, faces_east_asian")
+    parser.add_argument(
+        "--check-only",
+        default="calib",
+        help="sets measured for the check alone (no embeddings, matching or lookalikes; comma-separated)",
+    )
+    parser.add_argument("--pair-limit", type=int, default=PAIR_LIMIT, help="random and same-person pairs per set")
     args = parser.parse_args()
     if shared_data_missing(args.shared):
         return 2
@@ -343,19 +361,32 @@ def main() -> int:
     results: dict[str, SetResult] = {}
     for face_set in sets:
         print(f"{face_set.name}: {len(face_set.images)} images", file=sys.stderr)
-        chip_embeddings = {c.name: embed_set(face_set, engine, models, args.cache_dir, c) for c in CHIPS}
-        photo = chip_embeddings[JPEG2000_1024.name].photo
-        result = run_set(face_set, engine, models, photo)
+        check_only = face_set.name.startswith("faces_east_asian_calib") and "calib" in args.check_only.split(",")
+        check_only = check_only or face_set.name in args.check_only.split(",")
+        chip_embeddings = (
+            {} if check_only else {c.name: embed_set(face_set, engine, models, args.cache_dir, c) for c in CHIPS}
+        )
+        photo = None if check_only else chip_embeddings[JPEG2000_1024.name].photo
+        cache = args.cache_dir / f"card_front-{face_set.name}-{RESULT_VERSION}-{args.pair_limit}-{int(check_only)}.pkl"
+        if cache.is_file():
+            result = pickle.loads(cache.read_bytes())  # our own cache file, written below
+        else:
+            result = run_set(face_set, engine, models, photo, args.pair_limit)
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_bytes(pickle.dumps(result))
         results[face_set.name] = result
-        report["sets"][face_set.name] = {
+        entry: dict[str, Any] = {
             "images": len(face_set.images),
             "portrait_located": int(result.located.sum()),
+            "photo_kind": result.photo_kind,
             "ms_per_check": round(1000 * result.seconds_per_check, 1),
-            "matching": matching_report(
-                face_set, result, photo, {c: e.chip for c, e in chip_embeddings.items()}, photo_threshold
-            ),
             "check_at_own_1pct": check_report(result, None),
         }
+        if photo is not None:
+            entry["matching"] = matching_report(
+                face_set, result, photo, {c: e.chip for c, e in chip_embeddings.items()}, photo_threshold
+            )
+        report["sets"][face_set.name] = entry
     calib_name = "faces_east_asian_calib_calibrate"
     if calib_name in results:
         genuine = {
@@ -365,12 +396,13 @@ def main() -> int:
         report["calibrated"] = {variant: round(value, 4) for variant, value in genuine.items()}
         for name, result in results.items():
             report["sets"][name]["check_at_calibrated"] = {
-                variant: check_report(SetResult(result.located, result.printed, {variant: by_chip}), genuine[variant])[
-                    variant
-                ]
+                variant: check_report(
+                    SetResult(result.located, result.printed, scores={variant: by_chip}), genuine[variant]
+                )[variant]
                 for variant, by_chip in result.scores.items()
             }
-    write_results("card_front", report)
+    if len(results) > 1 or args.calibrate:
+        write_results("card_front", report)
     print(json.dumps(report, indent=2))
     if args.calibrate and "calibrated" in report:
         shipped = report["calibrated"]["ncc_glare_masked"]

@@ -107,9 +107,7 @@ def test_a_swapped_printed_photo_is_refused_even_when_the_live_face_matches_it()
 def test_a_verified_printed_portrait_still_rejects_another_person() -> None:
     engine, reader, decoder = _setup()
     printed = read_card_front(reader, decoder, b"img:card", POLICY)
-    result = match_with_card_front(
-        _image(decoder, "chip"), printed, [_image(decoder, "stranger")], engine, reader, k=3
-    )
+    result = match_with_card_front(_image(decoder, "chip"), printed, [_image(decoder, "stranger")], engine, reader, k=3)
     assert result.decided_by is DecidingReference.PRINTED_PORTRAIT
     assert not result.comparison.match.matched and result.comparison.match.reasons == ()
 
