@@ -276,13 +276,19 @@ class Registration:
         return attempt
 
     def issue_challenge(self, actor: Actor, attempt_id: str) -> Challenge:
-        """Issue a fresh, single-use liveness challenge bound to the attempt and its device."""
+        """Issue a fresh, single-use liveness challenge bound to the attempt and its device.
+
+        It burns the attempt's unanswered challenges; the count is audited and shown to reviewers.
+
+        Raises:
+            ChallengeLimitReached: the attempt has had ``policy.max_challenges_per_attempt`` challenges.
+        """
         now = self._d.clock.now()
         with self._d.uow() as uow:
             attempt = self._attempt(uow, actor, attempt_id)
             self._refuse_if_locked(uow, attempt.id_index, attempt.device_id)
             attempt.record_challenge(now)
-            challenge = issue_liveness_challenge(
+            issued = issue_liveness_challenge(
                 store=uow.challenges,
                 clock=self._d.clock,
                 random=self._d.random,
@@ -291,9 +297,20 @@ class Registration:
                 device_id=attempt.device_id,
             )
             uow.attempts.save(attempt)
-            self._audit(uow, actor, "challenge.issued", attempt, {"actions": [a.value for a in challenge.actions]})
+            self._audit(
+                uow,
+                actor,
+                "challenge.issued",
+                attempt,
+                {
+                    "actions": [a.value for a in issued.challenge.actions],
+                    "number": issued.number,
+                    "of": self._d.policy.max_challenges_per_attempt,
+                    "superseded": issued.superseded,
+                },
+            )
             uow.commit()
-        return challenge
+        return issued.challenge
 
     def verify(self, actor: Actor, attempt_id: str, *, nonce: str, clip: bytes, id_photo: bytes) -> Decision:
         """Liveness on the clip, then 1:1 match of its best frames against the ID photo; decide.

@@ -49,6 +49,8 @@ class ReviewCase:
     proposed_reason: str | None = None
     decided_by: str | None = None
     closed_at: datetime | None = None
+    challenges_issued: int = 0
+    """Liveness challenges the case's attempt drew (read from the challenges; many hint at choosing one)."""
 
     def decide(self, reviewer_ref: str, decision: CaseDecision, reason: str, now: datetime) -> bool:
         """Record a reviewer's decision. Returns True when the case is closed by it.

@@ -201,6 +201,9 @@ class ReviewCaseView(BaseModel):
     number: str | None
     proposed_decision: str | None
     proposed_by: str | None
+    challenges_issued: int = Field(
+        0, description="Liveness challenges the attempt drew (of policy.max_challenges_per_attempt)"
+    )
 
 
 class ReviewDecisionRequest(Strict):
