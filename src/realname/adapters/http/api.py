@@ -89,6 +89,11 @@ def document_input(body: s.DocumentRequest) -> DocumentInput:
     )
 
 
+def max_id_photo_bytes(max_upload_bytes: int) -> int:
+    """The ID photo's upload limit: the clip's, but never more than 10 MiB (a chip photo is a few kB)."""
+    return min(max_upload_bytes, 10 * 1024 * 1024)
+
+
 async def read_upload(upload: UploadFile, max_bytes: int, what: str) -> bytes:
     """Read an upload in memory, refusing it once it passes ``max_bytes`` (never spooled to our disk)."""
     data = await upload.read(max_bytes + 1)
@@ -166,7 +171,7 @@ def build_router() -> APIRouter:
     ) -> s.DecisionView:
         """Answer the challenge with a clip; liveness, then 1:1 match against the ID photo, then the decision."""
         clip_bytes = await read_upload(clip, svc.policy.max_upload_bytes, "clip")
-        photo_bytes = await read_upload(id_photo, min(svc.policy.max_upload_bytes, 10 * 1024 * 1024), "image")
+        photo_bytes = await read_upload(id_photo, max_id_photo_bytes(svc.policy.max_upload_bytes), "image")
         decision = await svc.run_blocking(
             svc.registration.verify, actor, attempt_id, nonce=nonce, clip=clip_bytes, id_photo=photo_bytes
         )

@@ -59,7 +59,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "request.too_large"}.get(
+        code = {400: "request.malformed", 404: "not_found", 405: "method_not_allowed", 413: "request.too_large"}.get(
             exc.status_code, "http.error"
         )
         return error_response(request, exc.status_code, code, str(exc.detail))
