@@ -35,6 +35,8 @@ def _attempt_from_row(row: sa.Row[Any]) -> Attempt:
         reasons=tuple(json.loads(row.reasons)),
         msisdn=row.msisdn,
         decided_at=row.decided_at,
+        terminal_id=row.terminal_id,
+        reader_digest=row.reader_digest,
         version=row.version,
     )
 
@@ -64,6 +66,8 @@ class SqlAttemptRepository:
             "reasons": json.dumps(list(attempt.reasons)),
             "msisdn": attempt.msisdn,
             "decided_at": attempt.decided_at,
+            "terminal_id": attempt.terminal_id,
+            "reader_digest": attempt.reader_digest,
         }
 
     def get(self, attempt_id: str, *, for_update: bool = False) -> Attempt | None:
@@ -73,11 +77,14 @@ class SqlAttemptRepository:
         row = self._c.execute(query).first()
         return None if row is None else _attempt_from_row(row)
 
-    def save(self, attempt: Attempt, *, id_ciphertext: bytes | None = None) -> None:
+    def save(
+        self, attempt: Attempt, *, id_ciphertext: bytes | None = None, name_ciphertext: bytes | None = None
+    ) -> None:
         values = self._values(attempt)
         values["version"] = attempt.version + 1
         if id_ciphertext is not None or attempt.id_index is None:
             values["id_ciphertext"] = id_ciphertext
+            values["name_ciphertext"] = name_ciphertext
         result = self._c.execute(
             t.attempt.update()
             .where(t.attempt.c.id == attempt.id, t.attempt.c.version == attempt.version)
@@ -89,6 +96,10 @@ class SqlAttemptRepository:
 
     def id_ciphertext(self, attempt_id: str) -> bytes | None:
         value = self._c.execute(sa.select(t.attempt.c.id_ciphertext).where(t.attempt.c.id == attempt_id)).scalar()
+        return None if value is None else bytes(value)
+
+    def name_ciphertext(self, attempt_id: str) -> bytes | None:
+        value = self._c.execute(sa.select(t.attempt.c.name_ciphertext).where(t.attempt.c.id == attempt_id)).scalar()
         return None if value is None else bytes(value)
 
     def of_subscriber(self, id_index: BlindIndex, limit: int = 200) -> Sequence[Attempt]:
@@ -103,8 +114,11 @@ class SqlAttemptRepository:
     def purge_biometric_free_before(self, cutoff: datetime) -> int:
         result = self._c.execute(
             t.attempt.update()
-            .where(t.attempt.c.created_at < cutoff, t.attempt.c.id_ciphertext.is_not(None))
-            .values(id_ciphertext=None)
+            .where(
+                t.attempt.c.created_at < cutoff,
+                sa.or_(t.attempt.c.id_ciphertext.is_not(None), t.attempt.c.name_ciphertext.is_not(None)),
+            )
+            .values(id_ciphertext=None, name_ciphertext=None)
         )
         return int(result.rowcount)
 

@@ -289,6 +289,17 @@ class SqlSubscriberRepository:
             t.subscriber.update().where(t.subscriber.c.id == subscriber_id).values(id_ciphertext=ciphertext)
         )
 
+    def set_name_ciphertext(self, subscriber_id: str, ciphertext: bytes) -> None:
+        self._c.execute(
+            t.subscriber.update().where(t.subscriber.c.id == subscriber_id).values(name_ciphertext=ciphertext)
+        )
+
+    def name_ciphertext(self, subscriber_id: str) -> bytes | None:
+        value = self._c.execute(
+            sa.select(t.subscriber.c.name_ciphertext).where(t.subscriber.c.id == subscriber_id)
+        ).scalar()
+        return None if value is None else bytes(value)
+
     def free_quota_slot(self, subscriber_id: str, at: datetime) -> None:
         self._c.execute(
             t.subscriber.update()
