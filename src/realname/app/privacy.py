@@ -41,6 +41,9 @@ SUBSCRIBER_ID_NUMBER = CiphertextColumn("subscriber", "id_ciphertext", "id_numbe
 SUBSCRIBER_NAME = CiphertextColumn("subscriber", "name_ciphertext", "name")
 ATTEMPT_ID_NUMBER = CiphertextColumn("attempt", "id_ciphertext", "id_number")
 EVIDENCE_FRAME = CiphertextColumn("evidence", "ciphertext", "live_frame")
+PARTY_SECRET = CiphertextColumn("relying_party", "secret_ciphertext", "client_secret")
+PARTY_CONTACT = CiphertextColumn("relying_party", "contact_ciphertext", "contact")
+CHECK_CONSENT = CiphertextColumn("party_check", "consent_ciphertext", "consent_reference")
 
 CIPHERTEXT_COLUMNS: tuple[CiphertextColumn, ...] = (
     STAFF_NAME,
@@ -48,6 +51,9 @@ CIPHERTEXT_COLUMNS: tuple[CiphertextColumn, ...] = (
     SUBSCRIBER_NAME,
     ATTEMPT_ID_NUMBER,
     EVIDENCE_FRAME,
+    PARTY_SECRET,
+    PARTY_CONTACT,
+    CHECK_CONSENT,
 )
 
 

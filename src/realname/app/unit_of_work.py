@@ -98,6 +98,10 @@ class SubscriberRepository(Protocol):
 
     def set_id_ciphertext(self, subscriber_id: str, ciphertext: bytes) -> None: ...
 
+    def set_name(self, subscriber_id: str, ciphertext: bytes, name_index: str) -> None:
+        """The name as read from the card (ciphertext) and its blind index bound to this subscriber."""
+        ...
+
 
 class AuditLog(Protocol):
     def append(self, record: AuditRecord, occurred_at: datetime) -> AuditEvent:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from realname.adapters.storage import tables as t
 from realname.adapters.storage.key_records import SqlKeyRecords
+from realname.adapters.storage.party_repositories import party_check, relying_party
 from realname.adapters.storage.repositories import SqlAuditLog
 from realname.adapters.storage.transaction import SqlTransaction
 from realname.app.key_custody import KeyRecords
@@ -59,6 +60,8 @@ _TABLES: dict[str, sa.Table] = {
     "subscriber": t.subscriber,
     "attempt": t.attempt,
     "evidence": evidence,
+    "relying_party": relying_party,
+    "party_check": party_check,
 }
 
 
@@ -195,7 +198,7 @@ class SqlRetentionRepository:
         result = self._c.execute(
             s.update()
             .where(s.c.id.in_(list(row_ids)), self._subscriber_due(cutoff))
-            .values(id_ciphertext=None, name_ciphertext=None)
+            .values(id_ciphertext=None, name_ciphertext=None, name_index=None)
         )
         return int(result.rowcount)
 

@@ -289,6 +289,13 @@ class SqlSubscriberRepository:
             t.subscriber.update().where(t.subscriber.c.id == subscriber_id).values(id_ciphertext=ciphertext)
         )
 
+    def set_name(self, subscriber_id: str, ciphertext: bytes, name_index: str) -> None:
+        self._c.execute(
+            t.subscriber.update()
+            .where(t.subscriber.c.id == subscriber_id)
+            .values(name_ciphertext=ciphertext, name_index=name_index)
+        )
+
     def free_quota_slot(self, subscriber_id: str, at: datetime) -> None:
         self._c.execute(
             t.subscriber.update()
