@@ -195,6 +195,10 @@ class PartyRepository(Protocol):
 
     def get(self, party_id: str, *, for_update: bool = False) -> RelyingParty | None: ...
 
+    def get_with_secret(self, party_id: str) -> tuple[RelyingParty, bytes] | None:
+        """The party and its sealed client secret, in one read."""
+        ...
+
     def secret_ciphertext(self, party_id: str) -> bytes | None: ...
 
     def contact_ciphertext(self, party_id: str) -> bytes | None: ...
@@ -449,11 +453,11 @@ class NumberChecks:
         timestamp = signed.require_well_formed()
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            party = uow.parties.get(signed.party_id)
-            sealed = uow.parties.secret_ciphertext(signed.party_id) if party else None
-            if party is None or sealed is None:
+            found = uow.parties.get_with_secret(signed.party_id)
+            if found is None:
                 # An unknown party looks like a forged signature: party ids are not enumerable.
                 raise Unauthenticated("the request signature does not verify", code="party.signature_invalid")
+            party, sealed = found
             require_valid_signature(self._secret(party, sealed), signed)
             require_fresh(timestamp, now, self._d.policy.replay_window_seconds)
             if not uow.nonces.claim(party.id, signed.nonce, now):

@@ -129,6 +129,9 @@ def test_every_ciphertext_column_is_walked() -> None:
         "subscriber.name_ciphertext",
         "attempt.id_ciphertext",
         "evidence.ciphertext",
+        "relying_party.secret_ciphertext",
+        "relying_party.contact_ciphertext",
+        "party_check.consent_ciphertext",
     }
 
 

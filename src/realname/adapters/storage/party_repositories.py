@@ -1,16 +1,5 @@
-"""Storage of the relying parties and their checks (migration 0007_parties), and the unit of work the
-check use cases run on.
-
-Tables, declared on their own ``MetaData`` so this module adds nothing to ``tables.metadata``:
-
-- ``relying_party``: the party, its client secret and contact only as envelope ciphertext.
-- ``party_nonce``: every nonce a party used (primary key: a replay is an integrity violation).
-- ``party_usage``: conditional counters per party, window kind and window start (quota, rate).
-- ``party_check``: each check; the number's holder at the time, a party-scoped probe reference of the ID
-  asked about (never its blind index), the result, the consent reference as ciphertext.
-- ``check_block``: a subscriber's blocks of one number or one party.
-- ``party_case``: which relying party (and check) a review case is about.
-"""
+"""Repositories of the relying parties and their checks (tables in ``party_tables``), and the unit of work
+the check use cases run on."""
 
 from __future__ import annotations
 
@@ -19,9 +8,19 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from realname.adapters.storage import tables as t
 from realname.adapters.storage.attempt_repositories import SqlAttemptRepository, SqlReviewRepository
+from realname.adapters.storage.party_tables import (
+    check_block,
+    party_case,
+    party_check,
+    party_nonce,
+    party_usage,
+    relying_party,
+    subscriber_name,
+)
 from realname.adapters.storage.repositories import (
     SqlAuditLog,
     SqlBindingRepository,
@@ -46,82 +45,10 @@ from realname.domain.errors import Conflict
 from realname.domain.relying_parties import BindingSpan, CheckKind, CheckResult, PartyStatus, RelyingParty
 from realname.domain.subscribers import BlindIndex
 
-party_metadata = sa.MetaData(naming_convention=t.metadata.naming_convention)
 
-relying_party = sa.Table(
-    "relying_party",
-    party_metadata,
-    sa.Column("id", sa.String(48), primary_key=True),
-    sa.Column("name", sa.String(200), nullable=False),
-    sa.Column("purpose", sa.String(500), nullable=False),
-    sa.Column("allowed_kinds", sa.String(128), nullable=False),
-    sa.Column("daily_quota", sa.Integer, nullable=False),
-    sa.Column("per_minute_limit", sa.Integer, nullable=False),
-    sa.Column("sees_elements", sa.Boolean, nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("secret_ciphertext", sa.LargeBinary, nullable=False),
-    sa.Column("secret_version", sa.Integer, nullable=False),
-    sa.Column("contact_ciphertext", sa.LargeBinary, nullable=False),
-    sa.Column("created_at", t.UtcDateTime(), nullable=False),
-    sa.Column("status_changed_at", t.UtcDateTime(), nullable=True),
-)
-
-party_nonce = sa.Table(
-    "party_nonce",
-    party_metadata,
-    sa.Column("party_id", sa.String(48), primary_key=True),
-    sa.Column("nonce", sa.String(64), primary_key=True),
-    sa.Column("seen_at", t.UtcDateTime(), nullable=False),
-)
-
-party_usage = sa.Table(
-    "party_usage",
-    party_metadata,
-    sa.Column("party_id", sa.String(48), primary_key=True),
-    sa.Column("window", sa.String(8), primary_key=True),
-    sa.Column("window_start", t.UtcDateTime(), primary_key=True),
-    sa.Column("used", sa.Integer, nullable=False),
-)
-
-party_check = sa.Table(
-    "party_check",
-    party_metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("party_id", sa.String(48), nullable=False),
-    sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("msisdn", sa.String(15), nullable=False),
-    sa.Column("subscriber_id", sa.String(64), nullable=True),
-    sa.Column("probe", sa.String(32), nullable=True),
-    sa.Column("result", sa.String(16), nullable=False),
-    sa.Column("checked_at", t.UtcDateTime(), nullable=False),
-    sa.Column("consent_ciphertext", sa.LargeBinary, nullable=False),
-    sa.Column("consent_given_at", t.UtcDateTime(), nullable=False),
-    sa.Column("reported_at", t.UtcDateTime(), nullable=True),
-    sa.Index("ix_party_check_subscriber_id", "subscriber_id", "checked_at"),
-    sa.Index("ix_party_check_probe", "party_id", "probe", "checked_at"),
-    sa.Index("ix_party_check_msisdn", "party_id", "msisdn", "checked_at"),
-)
-
-check_block = sa.Table(
-    "check_block",
-    party_metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("subscriber_id", sa.String(64), nullable=False),
-    sa.Column("msisdn", sa.String(15), nullable=True),
-    sa.Column("party_id", sa.String(48), nullable=True),
-    sa.Column("created_at", t.UtcDateTime(), nullable=False),
-    sa.Column("lifted_at", t.UtcDateTime(), nullable=True),
-    sa.Index("ix_check_block_subscriber_id", "subscriber_id"),
-)
-
-party_case = sa.Table(
-    "party_case",
-    party_metadata,
-    sa.Column("case_id", sa.String(64), primary_key=True),
-    sa.Column("party_id", sa.String(48), nullable=False),
-    sa.Column("check_id", sa.String(64), nullable=True),
-    sa.Index("ix_party_case_party_id", "party_id"),
-)
+def _upsert(connection: sa.Connection, table: sa.Table) -> Any:
+    """A dialect-specific INSERT that supports ``on_conflict_do_update``."""
+    return (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(table)
 
 
 def _party_from_row(row: sa.Row[Any]) -> RelyingParty:
@@ -175,6 +102,12 @@ class SqlPartyRepository:
         row = self._c.execute(query).first()
         return None if row is None else _party_from_row(row)
 
+    def get_with_secret(self, party_id: str) -> tuple[RelyingParty, bytes] | None:
+        row: Any = self._c.execute(
+            sa.select(*_PARTY_COLUMNS, relying_party.c.secret_ciphertext).where(relying_party.c.id == party_id)
+        ).first()
+        return None if row is None else (_party_from_row(row), bytes(row.secret_ciphertext))
+
     def _cell(self, party_id: str, column: sa.Column[Any]) -> bytes | None:
         value = self._c.execute(sa.select(column).where(relying_party.c.id == party_id)).scalar()
         return None if value is None else bytes(value)
@@ -222,25 +155,19 @@ class SqlUsageCounters:
         self._c = connection
 
     def take(self, party_id: str, window: str, window_start: datetime, limit: int) -> int | None:
-        self._c.execute(
-            insert_ignoring_duplicates(
-                self._c,
-                party_usage,
-                {"party_id": party_id, "window": window, "window_start": window_start, "used": 0},
-                ["party_id", "window", "window_start"],
+        # One statement: insert the window's first use, or count one more while below the limit. A full
+        # window returns no row. Concurrent takers of one window queue on its row.
+        statement = (
+            _upsert(self._c, party_usage)
+            .values(party_id=party_id, window=window, window_start=window_start, used=1)
+            .on_conflict_do_update(
+                index_elements=["party_id", "window", "window_start"],
+                set_={"used": party_usage.c.used + 1},
+                where=party_usage.c.used < limit,
             )
-        )
-        row = self._c.execute(
-            party_usage.update()
-            .where(
-                party_usage.c.party_id == party_id,
-                party_usage.c.window == window,
-                party_usage.c.window_start == window_start,
-                party_usage.c.used < limit,
-            )
-            .values(used=party_usage.c.used + 1)
             .returning(party_usage.c.used)
-        ).first()
+        )
+        row = self._c.execute(statement).first()
         return None if row is None else int(row.used) - 1
 
 
@@ -382,7 +309,7 @@ class SqlHolderRepository:
         self._c = connection
 
     def holder(self, subscriber_id: str) -> Holder | None:
-        s = t.subscriber
+        s = subscriber_name
         row = self._c.execute(sa.select(s.c.id_index, s.c.name_index).where(s.c.id == subscriber_id)).first()
         return None if row is None else Holder(BlindIndex(row.id_index), row.name_index)
 

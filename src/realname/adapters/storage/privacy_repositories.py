@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from realname.adapters.storage import tables as t
 from realname.adapters.storage.key_records import SqlKeyRecords
-from realname.adapters.storage.party_repositories import party_check, relying_party
+from realname.adapters.storage.party_tables import party_check, relying_party, subscriber_name
 from realname.adapters.storage.repositories import SqlAuditLog
 from realname.adapters.storage.transaction import SqlTransaction
 from realname.app.key_custody import KeyRecords
@@ -195,10 +195,12 @@ class SqlRetentionRepository:
         if not row_ids:
             return 0
         s = t.subscriber
+        due = sa.select(s.c.id).where(s.c.id.in_(list(row_ids)), self._subscriber_due(cutoff))
+        self._c.execute(subscriber_name.update().where(subscriber_name.c.id.in_(due)).values(name_index=None))
         result = self._c.execute(
             s.update()
             .where(s.c.id.in_(list(row_ids)), self._subscriber_due(cutoff))
-            .values(id_ciphertext=None, name_ciphertext=None, name_index=None)
+            .values(id_ciphertext=None, name_ciphertext=None)
         )
         return int(result.rowcount)
 

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from realname.adapters.storage import tables as t
+from realname.adapters.storage.party_tables import subscriber_name
 from realname.domain.audit import GENESIS_HASH, AuditEvent, AuditRecord, canonical_json, next_event
 from realname.domain.errors import Conflict, DependencyUnavailable
 from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber
@@ -291,9 +292,10 @@ class SqlSubscriberRepository:
 
     def set_name(self, subscriber_id: str, ciphertext: bytes, name_index: str) -> None:
         self._c.execute(
-            t.subscriber.update()
-            .where(t.subscriber.c.id == subscriber_id)
-            .values(name_ciphertext=ciphertext, name_index=name_index)
+            t.subscriber.update().where(t.subscriber.c.id == subscriber_id).values(name_ciphertext=ciphertext)
+        )
+        self._c.execute(
+            subscriber_name.update().where(subscriber_name.c.id == subscriber_id).values(name_index=name_index)
         )
 
     def free_quota_slot(self, subscriber_id: str, at: datetime) -> None:

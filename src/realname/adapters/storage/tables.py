@@ -95,8 +95,6 @@ subscriber = sa.Table(
     sa.Column("id_index", sa.String(64), nullable=False, unique=True),
     sa.Column("id_ciphertext", sa.LargeBinary, nullable=True),
     sa.Column("name_ciphertext", sa.LargeBinary, nullable=True),
-    # Blind index of the normalised name bound to this row (migration 0007), for three-element checks.
-    sa.Column("name_index", sa.String(64), nullable=True),
     sa.Column("held_numbers", sa.Integer, nullable=False, server_default="0"),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("last_service_ended_at", UtcDateTime(), nullable=True),
