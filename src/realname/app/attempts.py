@@ -20,6 +20,7 @@ from realname.app.liveness import ChallengeStore, ImageRgb, LivenessChecker, Liv
 from realname.app.liveness import issue_challenge as issue_liveness_challenge
 from realname.app.matching import DecodedImage, FaceEngine, ImageDecoder, match_frames
 from realname.app.ports import BlindIndexer, Clock, EncryptionContext, FieldCipher, IdGenerator, RandomSource
+from realname.app.privacy import SUBSCRIBER_NAME
 from realname.app.registry import Assignment, bind_number
 from realname.app.terminals import SignatureVerifier, audit_refused_read, verify_reader_read
 from realname.app.unit_of_work import UnitOfWork, UnitOfWorkFactory
@@ -36,6 +37,7 @@ from realname.domain.lockout import LockedOut, lockout_reason
 from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber
 from realname.domain.organisation import SELF_SERVICE_OUTLET, Role
 from realname.domain.policy import Policy
+from realname.domain.relying_parties import name_index_key, normalise_name
 from realname.domain.reviews import CaseDecision, CaseKind, ReviewCase
 from realname.domain.self_service import SelfServicePortraitRefused
 from realname.domain.sim import Iccid
@@ -589,14 +591,23 @@ class Registration:
         return number
 
     def complete_registration(
-        self, actor: Actor, attempt_id: str, *, msisdn: Msisdn, iccid: Iccid, idempotency_key: str
+        self,
+        actor: Actor,
+        attempt_id: str,
+        *,
+        msisdn: Msisdn,
+        iccid: Iccid,
+        idempotency_key: str,
+        name: str | None = None,
     ) -> Receipt:
         """Bind the number to the verified customer, once, with quota and number state re-checked.
 
-        A retry with the same idempotency key returns the same receipt; another payload with the same key
-        is refused (``idempotency.mismatch``).
+        ``name`` (as the card reader read it) is stored encrypted with its blind index, for relying parties'
+        three-element checks. A retry with the same idempotency key returns the same receipt; another payload
+        with the same key is refused (``idempotency.mismatch``).
         """
-        request_hash = _request_hash(attempt_id, str(msisdn), iccid.digits)
+        normalised_name = normalise_name(name) if name is not None else None
+        request_hash = _request_hash(attempt_id, str(msisdn), iccid.digits, *([name] if name is not None else []))
         now = self._d.clock.now()
         with self._d.uow() as uow:
             replayed = _replayed(uow, idempotency_key, actor, request_hash)
@@ -627,11 +638,15 @@ class Registration:
                     self._d.cipher.encrypt(clear, EncryptionContext("subscriber", subscriber_id, "id_number")),
                 )
             name_ct = uow.attempts.name_ciphertext(attempt.id)
-            if name_ct is not None:
-                name = self._d.cipher.decrypt(name_ct, EncryptionContext("attempt", attempt.id, "name"))
+            if name_ct is not None:  # the name the card reader read at the document step wins over a typed one
+                name = self._d.cipher.decrypt(name_ct, EncryptionContext("attempt", attempt.id, "name")).decode()
+                normalised_name = normalise_name(name)
+            if name is not None and normalised_name is not None:
                 subscriber_id = assignment.binding.subscriber_id
-                uow.subscribers.set_name_ciphertext(
-                    subscriber_id, self._d.cipher.encrypt(name, EncryptionContext("subscriber", subscriber_id, "name"))
+                uow.subscribers.set_name(
+                    subscriber_id,
+                    self._d.cipher.encrypt(name.strip().encode(), SUBSCRIBER_NAME.context(subscriber_id)),
+                    self._d.blind_index.index(name_index_key(subscriber_id, normalised_name)),
                 )
             attempt.complete(now, str(msisdn))
             uow.attempts.save(attempt)
@@ -788,6 +803,10 @@ class Registration:
                 CaseKind.MANUAL_PATH: (CaseDecision.APPROVE, CaseDecision.REJECT),
                 CaseKind.BORDERLINE: (CaseDecision.APPROVE, CaseDecision.REJECT),
                 CaseKind.NOT_MINE: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REINSTATE),
+                # A relying party's case records the reviewers' finding; an admin acts on the party
+                # (`realname party enable|disable`).
+                CaseKind.PARTY_ENUMERATION: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REINSTATE),
+                CaseKind.UNWANTED_CHECK: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REJECT),
             }[case.kind]
             if decision not in allowed:
                 raise InvalidInput(
@@ -797,13 +816,13 @@ class Registration:
             if closed and decision is CaseDecision.APPROVE and attempt is not None:
                 attempt.approve_by_review(now)
                 uow.attempts.save(attempt)
-            if closed and decision is CaseDecision.SUSPEND_CONFIRMED and case.msisdn:
+            if closed and decision is CaseDecision.SUSPEND_CONFIRMED and case.kind is CaseKind.NOT_MINE and case.msisdn:
                 # A "not mine" report only opens the case; the number is suspended once a reviewer confirms.
                 number = uow.numbers.get(Msisdn(case.msisdn), for_update=True)
                 if number is not None and number.state is NumberState.ACTIVE:
                     number.suspend()
                     uow.numbers.save(number)
-            if closed and decision is CaseDecision.REINSTATE and case.msisdn:
+            if closed and decision is CaseDecision.REINSTATE and case.kind is CaseKind.NOT_MINE and case.msisdn:
                 number = uow.numbers.get(Msisdn(case.msisdn), for_update=True)
                 if number is not None and number.state is NumberState.SUSPENDED:
                     number.reinstate()

@@ -35,10 +35,12 @@ from realname.app.matching import FaceEngine
 from realname.app.ports import BlindIndexer, Clock, RandomSource, SecretHasher, Signer
 from realname.app.privacy import keep_evidence
 from realname.app.registry import Registry, RegistryDeps
+from realname.app.relying_party_checks import PartyAdmin
 from realname.app.self_service import CodeSender, SelfService, SelfServiceDeps
 from realname.app.staff_auth import StaffAuth
 from realname.app.terminals import Terminals
 from realname.bootstrap import crypto
+from realname.bootstrap.checks import CheckServices, build_check_services
 from realname.bootstrap.liveness import build_liveness_checker
 from realname.bootstrap.privacy import (
     PrivacyJobs,
@@ -263,6 +265,25 @@ class Container:
         return KeyCustodyServices(self.key_custody, KeyFileBackups(self.settings.resolved_key_file))
 
     @cached_property
+    def _checks(self) -> CheckServices:
+        return build_check_services(
+            engine=self.engine,
+            clock=self.clock,
+            cipher=self.cipher,
+            blind_index=self.blind_indexer,
+            regions=self.region_directory(),
+            policy=self.settings.checks.to_domain(),
+        )
+
+    def check_services(self) -> CheckServices:
+        """Relying parties: administration, the signed check, the subscriber's side."""
+        self._require_initialised()
+        return self._checks
+
+    def party_admin(self) -> PartyAdmin:
+        return self.check_services().admin
+
+    @cached_property
     def staff_auth(self) -> StaffAuth:
         return StaffAuth(
             self.unit_of_work, self.secret_hasher, self.token_issuer, self.clock, Uuid4Ids(), self.policy()
@@ -340,6 +361,8 @@ class Container:
                 "models": self._check_models,
             },
             inference_slots=max(1, self.settings.inference_threads),
+            party_checks=self.check_services().checks,
+            subscriber_checks=self.check_services().subscriber,
         )
 
     def demo_container(self, data_dir: Path, random: RandomSource, challenge_actions: int) -> Container:

@@ -245,6 +245,7 @@ def build_router() -> APIRouter:
             msisdn=Msisdn.parse(body.msisdn),
             iccid=Iccid.parse(body.iccid),
             idempotency_key=idempotency_key,
+            name=body.name,
         )
         return s.ReceiptView(**receipt.as_dict())
 

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from realname.domain import errors
+from realname.domain.relying_parties import RateLimited
 
 log = logging.getLogger("realname.http")
 
@@ -22,6 +23,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.RealnameError], int], ...] = (
     (errors.NotFound, 404),
     (errors.Conflict, 409),
     (errors.DependencyUnavailable, 503),
+    (RateLimited, 429),
     (errors.RealnameError, 400),
 )
 

@@ -123,6 +123,12 @@ class ReservationView(BaseModel):
 class CompleteRequest(Strict):
     msisdn: str = Field(min_length=7, max_length=20)
     iccid: str = Field(min_length=19, max_length=24)
+    name: str | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description="The holder's name as the card reader read it: stored encrypted, for three-element checks",
+    )
 
 
 class ReceiptView(BaseModel):
