@@ -345,6 +345,12 @@ def main() -> int:
         help="sets measured for the check alone (no embeddings, matching or lookalikes; comma-separated)",
     )
     parser.add_argument("--pair-limit", type=int, default=PAIR_LIMIT, help="random and same-person pairs per set")
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse a set's cached result made with other --pair-limit/--calib-images"
+    )
+    parser.add_argument(
+        "--calib-images", type=int, default=0, help="use a seeded sample of this many calib-fold images (0: all)"
+    )
     args = parser.parse_args()
     if shared_data_missing(args.shared):
         return 2
@@ -355,7 +361,11 @@ def main() -> int:
     wanted = args.sets.split(",")
     sets: list[FaceSet] = []
     if "calib" in wanted:
-        sets.append(load_calib_set(args.shared))
+        calib = load_calib_set(args.shared)
+        if 0 < args.calib_images < len(calib.images):
+            chosen = np.random.default_rng(SEED).choice(len(calib.images), args.calib_images, replace=False)
+            calib = FaceSet(calib.name, tuple(calib.images[i] for i in sorted(chosen)))
+        sets.append(calib)
     sets += [s for s in load_sets(args.shared) if s.name in wanted]
     report: dict[str, Any] = {"engine": engine.name, "sets": {}}
     results: dict[str, SetResult] = {}
@@ -367,8 +377,14 @@ def main() -> int:
             {} if check_only else {c.name: embed_set(face_set, engine, models, args.cache_dir, c) for c in CHIPS}
         )
         photo = None if check_only else chip_embeddings[JPEG2000_1024.name].photo
-        cache = args.cache_dir / f"card_front-{face_set.name}-{RESULT_VERSION}-{args.pair_limit}-{int(check_only)}.pkl"
+        cache = args.cache_dir / (
+            f"card_front-{face_set.name}-{len(face_set.images)}-{RESULT_VERSION}-{args.pair_limit}-{int(check_only)}.pkl"
+        )
+        earlier = sorted(args.cache_dir.glob(f"card_front-{face_set.name}-*-{RESULT_VERSION}-*.pkl"))
+        if args.reuse and earlier:
+            cache = earlier[-1]
         if cache.is_file():
+            print(f"  using {cache.name}", file=sys.stderr)
             result = pickle.loads(cache.read_bytes())  # our own cache file, written below
         else:
             result = run_set(face_set, engine, models, photo, args.pair_limit)

@@ -15,8 +15,10 @@ from realname.adapters.cli.privacy_commands import KeyCustodyServices, PrivacySe
 from realname.adapters.cli.registry_commands import InitReport
 from realname.adapters.crypto.key_custody import KeyFileBackups, KeyFileKeys
 from realname.adapters.crypto.keyfile import LocalKeyFileProvider
+from realname.adapters.crypto.terminal_keys import Ed25519TerminalKeys
 from realname.adapters.documents.regions import load_region_directory
 from realname.adapters.http.services import HttpServices
+from realname.adapters.notifications import ConsoleCodeSender
 from realname.adapters.storage.attempt_repositories import SqlChallengeStore
 from realname.adapters.storage.database import check_database, create_database_engine, database_file_missing
 from realname.adapters.storage.migrate import pending, upgrade
@@ -34,8 +36,12 @@ from realname.app.matching import FaceEngine
 from realname.app.ports import BlindIndexer, Clock, RandomSource, SecretHasher, Signer
 from realname.app.privacy import keep_evidence
 from realname.app.registry import Registry, RegistryDeps
+from realname.app.relying_party_checks import PartyAdmin
+from realname.app.self_service import CodeSender, SelfService, SelfServiceDeps
 from realname.app.staff_auth import StaffAuth
+from realname.app.terminals import Terminals
 from realname.bootstrap import crypto
+from realname.bootstrap.checks import CheckServices, build_check_services
 from realname.bootstrap.liveness import build_liveness_checker
 from realname.bootstrap.privacy import (
     PrivacyJobs,
@@ -59,11 +65,20 @@ from realname.domain.policy import Policy
 class Container:
     """Holds the wired adapters and use cases for one process."""
 
-    def __init__(self, settings: Settings, *, clock: Clock | None = None, random: RandomSource | None = None) -> None:
-        """``clock`` and ``random`` replace the system's for tests and demos (e.g. a fixed challenge order)."""
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        random: RandomSource | None = None,
+        code_sender: CodeSender | None = None,
+    ) -> None:
+        """``clock`` and ``random`` replace the system's for tests and demos (e.g. a fixed challenge order);
+        ``code_sender`` replaces the development console sender of one-time codes (an SMS gateway)."""
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.random: RandomSource = random or SecretsRandom()
+        self.code_sender: CodeSender = code_sender or ConsoleCodeSender(reveal_codes=settings.env != "prod")
 
     # -- plain values ---------------------------------------------------------------------------
 
@@ -193,10 +208,34 @@ class Container:
                 liveness=self.liveness_checker,
                 face_engine=self.face_engine,
                 image_decoder=PillowImageDecoder(),
+                verifier=Ed25519TerminalKeys(),
                 keep_evidence=self._keep_evidence,
                 printed_portraits=self.printed_portrait_reader,
             )
         )
+
+    @cached_property
+    def self_service(self) -> SelfService:
+        return SelfService(
+            SelfServiceDeps(
+                uow=self.unit_of_work,
+                clock=self.clock,
+                ids=Uuid4Ids(),
+                random=self.random,
+                policy=self.policy(),
+                cipher=self.cipher,
+                blind_index=self.blind_indexer,
+                sender=self.code_sender,
+            )
+        )
+
+    @cached_property
+    def _terminals(self) -> Terminals:
+        return Terminals(self.unit_of_work, self.clock, Uuid4Ids(), Ed25519TerminalKeys())
+
+    def terminals(self) -> Terminals:
+        self._require_initialised()
+        return self._terminals
 
     def _keep_evidence(self, attempt_id: str, frame_rgb: ImageRgb) -> object:
         return keep_evidence(
@@ -241,8 +280,29 @@ class Container:
         return KeyCustodyServices(self.key_custody, KeyFileBackups(self.settings.resolved_key_file))
 
     @cached_property
+    def _checks(self) -> CheckServices:
+        return build_check_services(
+            engine=self.engine,
+            clock=self.clock,
+            cipher=self.cipher,
+            blind_index=self.blind_indexer,
+            regions=self.region_directory(),
+            policy=self.settings.checks.to_domain(),
+        )
+
+    def check_services(self) -> CheckServices:
+        """Relying parties: administration, the signed check, the subscriber's side."""
+        self._require_initialised()
+        return self._checks
+
+    def party_admin(self) -> PartyAdmin:
+        return self.check_services().admin
+
+    @cached_property
     def staff_auth(self) -> StaffAuth:
-        return StaffAuth(self.unit_of_work, self.secret_hasher, self.token_issuer, self.clock)
+        return StaffAuth(
+            self.unit_of_work, self.secret_hasher, self.token_issuer, self.clock, Uuid4Ids(), self.policy()
+        )
 
     # -- process-level operations ---------------------------------------------------------------
 
@@ -307,6 +367,7 @@ class Container:
         return HttpServices(
             registry=self.registry(),
             registration=self.registration,
+            self_service=self.self_service,
             staff_auth=self.staff_auth,
             policy=self.policy(),
             readiness_checks={
@@ -315,6 +376,8 @@ class Container:
                 "models": self._check_models,
             },
             inference_slots=max(1, self.settings.inference_threads),
+            party_checks=self.check_services().checks,
+            subscriber_checks=self.check_services().subscriber,
         )
 
     def demo_container(self, data_dir: Path, random: RandomSource, challenge_actions: int) -> Container:
