@@ -16,9 +16,10 @@ from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, timedelta
 
 from realname.app.actors import Actor
+from realname.app.card_front import CardFrontMatch, PrintedPortraitReader, match_with_card_front, read_card_front
 from realname.app.liveness import ChallengeStore, ImageRgb, LivenessChecker, LivenessResponse, check_liveness
 from realname.app.liveness import issue_challenge as issue_liveness_challenge
-from realname.app.matching import DecodedImage, FaceEngine, ImageDecoder, match_frames
+from realname.app.matching import DecodedImage, FaceEngine, ImageDecoder
 from realname.app.ports import BlindIndexer, Clock, EncryptionContext, FieldCipher, IdGenerator, RandomSource
 from realname.app.privacy import SUBSCRIBER_NAME
 from realname.app.registry import Assignment, bind_number
@@ -27,7 +28,15 @@ from realname.app.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from realname.domain.attempts import Attempt, Outcome, Purpose, ReasonCategory
 from realname.domain.audit import AuditRecord, JsonValue
 from realname.domain.consent import CONSENT_TEXT_SHA256, CONSENT_VERSION
-from realname.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated, Unprocessable
+from realname.domain.errors import (
+    Conflict,
+    DependencyUnavailable,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+    Unprocessable,
+)
 from realname.domain.face import FaceMatch
 from realname.domain.identity.document_check import check_document
 from realname.domain.identity.documents import DocumentCheck, DocumentKind, LongTerm, Sex, parse_kind_choice
@@ -135,6 +144,8 @@ class RegistrationDeps:
     verifier: SignatureVerifier
     keep_evidence: Callable[[str, ImageRgb], object] | None = None
     """Keeps the best live frame as encrypted evidence; wired only when ``policy.keep_evidence`` is on."""
+    printed_portraits: Callable[[], PrintedPortraitReader] | None = None
+    """Reads a card-front image's printed portrait (``verify(card_front=…)``); without it a card front is refused."""
 
 
 def subject_key(check: DocumentCheck) -> str:
@@ -393,15 +404,21 @@ class Registration:
         clip: bytes,
         id_photo: bytes,
         reader: ReaderSignature | None = None,
+        card_front: bytes | None = None,
     ) -> Decision:
         """Liveness on the clip, then 1:1 match of its best frames against the ID photo; decide.
 
-        The challenge is burnt before analysis. Any dependency failure (database, keys, model) raises
-        and leaves the attempt undecided: never an approval.
+        With ``card_front`` (a document-camera image of the ID card's front), its printed portrait must be the chip
+        portrait's photograph (else the decision is a rejection with ``document.portrait_mismatch``), and the live
+        frames are matched against it instead of the chip (``realname.app.card_front``). The card front is only
+        read here, never stored.
+
+        The challenge is burnt before analysis (the images are decoded and the printed portrait found first). Any
+        dependency failure (database, keys, model) raises and leaves the attempt undecided: never an approval.
 
         Raises:
             Challenge errors (expired, replayed, wrong attempt/device, unknown nonce), clip/image errors,
-            LockedOut, DependencyUnavailable.
+            PortraitNotFound (``document.portrait_not_found``), LockedOut, DependencyUnavailable.
         """
         try:
             with self._d.uow() as uow:
@@ -420,6 +437,13 @@ class Registration:
                 audit_refused_read(self._d.uow, self._d.clock, actor, actor.outlet_code, attempt_id, exc)
             raise
         id_image = self._d.image_decoder.decode(id_photo, max_pixels=self._d.policy.max_image_pixels)
+        portraits: PrintedPortraitReader | None = None
+        printed: DecodedImage | None = None
+        if card_front is not None:
+            if self._d.printed_portraits is None:
+                raise DependencyUnavailable("card-front images are not supported here", code="models.missing")
+            portraits = self._d.printed_portraits()
+            printed = read_card_front(portraits, self._d.image_decoder, card_front, self._d.policy)
         _, checked = check_liveness(
             response=LivenessResponse(attempt_id=attempt.id, device_id=attempt.device_id, nonce=nonce, clip=clip),
             store=self._d.challenges,
@@ -427,13 +451,17 @@ class Registration:
             checker=self._d.liveness(),
         )
         match: FaceMatch | None = None
+        card: CardFrontMatch | None = None
         reasons: list[str] = [r.value for r in checked.result.reasons]
         if checked.passed:
             if not checked.best_frames_rgb:
                 reasons.append("face.none")
             else:
                 frames = [DecodedImage(rgb) for rgb in checked.best_frames_rgb]
-                match = match_frames(id_image, frames, self._d.face_engine(), k=FRAMES_FOR_MATCHING).match
+                card = match_with_card_front(
+                    id_image, printed, frames, self._d.face_engine(), portraits, k=FRAMES_FOR_MATCHING
+                )
+                match = card.comparison.match
                 reasons.extend(match.reason_codes)
                 if not match.matched and not match.reasons:
                     reasons.append("face.mismatch")
@@ -468,6 +496,7 @@ class Registration:
                     "reference": match.reference.value if match else None,
                     "frames_used": match.frames_used if match else 0,
                     "spoof_suspected": checked.result.spoof_suspected,
+                    **card_front_audit(card_front is not None, card),
                 },
             )
             uow.commit()
@@ -844,6 +873,20 @@ class Registration:
 
 BORDERLINE_MARGIN = 0.05
 """A live person whose similarity falls this close below the threshold goes to the review queue."""
+
+
+def card_front_audit(given: bool, card: CardFrontMatch | None) -> dict[str, JsonValue]:
+    """The audit fields of a verification with a card front (none without one): the same-photograph similarity
+    and threshold, and which reference decided."""
+    if not given:
+        return {}
+    check = card.check if card is not None else None
+    return {
+        "card_front": True,
+        "same_photograph": None if check is None or check.similarity is None else round(check.similarity, 4),
+        "same_photograph_threshold": check.threshold if check is not None else None,
+        "decided_by": card.decided_by.value if card is not None and card.decided_by is not None else None,
+    }
 
 
 def is_borderline(match: FaceMatch | None, liveness_passed: bool) -> bool:

@@ -28,6 +28,7 @@ from realname.adapters.vision.images import PillowImageDecoder, encode_jpeg
 from realname.adapters.vision.onnx_models import OnnxFaceModels
 from realname.app.actors import SYSTEM
 from realname.app.attempts import Registration, RegistrationDeps
+from realname.app.card_front import PrintedPortraitReader
 from realname.app.key_custody import KeyCustody
 from realname.app.keys import RewrappingCipher, TokenIssuer
 from realname.app.liveness import ImageRgb, LivenessChecker
@@ -49,7 +50,12 @@ from realname.bootstrap.privacy import (
     build_witnesses,
     privacy_unit_of_work,
 )
-from realname.bootstrap.vision import FACE_ENGINE_NAMES, build_face_engine, load_onnx_models
+from realname.bootstrap.vision import (
+    FACE_ENGINE_NAMES,
+    build_face_engine,
+    build_printed_portrait_reader,
+    load_onnx_models,
+)
 from realname.config import DEV_TOKEN_SECRET, Settings
 from realname.domain.errors import DependencyUnavailable
 from realname.domain.identity.regions import RegionDirectory
@@ -147,6 +153,14 @@ class Container:
         return self._engines[chosen]
 
     @cached_property
+    def _printed_portraits(self) -> PrintedPortraitReader:
+        return build_printed_portrait_reader(self.onnx_models)
+
+    def printed_portrait_reader(self) -> PrintedPortraitReader:
+        """Finds and checks a card front's printed portrait (faceplugin detector and landmarks, shared)."""
+        return self._printed_portraits
+
+    @cached_property
     def _engines(self) -> dict[str, FaceEngine]:
         return {}
 
@@ -196,6 +210,7 @@ class Container:
                 image_decoder=PillowImageDecoder(),
                 verifier=Ed25519TerminalKeys(),
                 keep_evidence=self._keep_evidence,
+                printed_portraits=self.printed_portrait_reader,
             )
         )
 
