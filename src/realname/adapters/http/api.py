@@ -190,7 +190,8 @@ def build_router() -> APIRouter:
 
         The chip photo is accepted only signed by the terminal whose reader read this attempt's card
         (``X-Reader-*`` headers with ``X-Reader-Fields-SHA256``); never on a self-service attempt
-        (403 ``self.portrait_refused``)."""
+        (403 ``self.portrait_refused``). With a card front whose printed portrait is the chip photo's photograph,
+        the live face is matched against that sharper portrait."""
         clip_bytes = await read_upload(clip, svc.policy.max_upload_bytes, "clip")
         photo_bytes = await read_upload(id_photo, max_id_photo_bytes(svc.policy.max_upload_bytes), "image")
         card_bytes = (

@@ -127,7 +127,8 @@ class CompleteRequest(Strict):
         None,
         min_length=1,
         max_length=100,
-        description="The holder's name as the card reader read it: stored encrypted, for three-element checks",
+        description="The holder's name, stored encrypted for three-element checks; used only when the document step "
+        "carried no name (the name the enrolled terminal's reader signed there wins)",
     )
 
 
