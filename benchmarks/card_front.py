@@ -10,7 +10,7 @@ product's own code then locates the printed portrait, brings it into the chip's 
 Measured, per set:
 
 - the check: genuine cards refused (printed portrait made from the chip's photograph); another person's printed
-  photo caught (random same-source people, and each card's three most similar-looking other people by the engine's
+  photo caught (random same-source people, and each card's most similar-looking other person by the engine's
   photo embedding); another photograph of the same person caught;
 - matching: live (another photo of the person) vs printed portrait, vs chip, and the fusion rules (mean, max), FNMR
   at FMR 1e-3 / 1e-4 (each rule at its own threshold on its own impostors) and at the shipped photo threshold.
@@ -73,7 +73,7 @@ from realname.domain.policy import Policy
 
 CHIPS = (JPEG2000_1024, JPEG2000_1536)
 PAIR_LIMIT = 3000
-LOOKALIKES_PER_CARD = 3
+LOOKALIKES_PER_CARD = 1
 GENUINE_REFUSED = 0.01
 FMR_POINTS = (1e-3, 1e-4)
 SEED = 20261206
@@ -118,8 +118,9 @@ def check_pairs(face_set: FaceSet, photo: np.ndarray | None, rng: np.random.Gene
         if images[i].identity == images[j].identity
         for pair in ((i, j), (j, i))
     ]
-    if len(same) > limit:
-        same = [same[k] for k in sorted(rng.choice(len(same), limit, replace=False))]
+    same_limit = limit // 3
+    if len(same) > same_limit:
+        same = [same[k] for k in sorted(rng.choice(len(same), same_limit, replace=False))]
     candidates = [
         (i, j)
         for i in range(n)
@@ -153,6 +154,7 @@ def run_set(
     models: OnnxFaceModels,
     photo: np.ndarray | None,
     limit: int,
+    shard: tuple[int, int] = (0, 1),
 ) -> SetResult:
     """Simulate each image's card front, locate its portrait, run every check pair; with ``photo`` (embeddings) also
     embed the printed portraits and add the lookalike pairs. ``limit`` caps the random and same-person pairs."""
@@ -161,6 +163,8 @@ def run_set(
     reader = OnnxPrintedPortraitReader(models, 0.0)
     rng = np.random.default_rng(SEED)
     pairs = check_pairs(face_set, photo, rng, limit)
+    in_shard = [i for i in range(len(face_set.images)) if i % shard[1] == shard[0]]
+    grouped = pairs.by_card()
     n = len(face_set.images)
     photos: list[np.ndarray | None] = []
     boxes: list[tuple[float, float, float, float] | None] = []
@@ -179,10 +183,11 @@ def run_set(
         boxes.append(None if largest is None else (largest.x0, largest.y0, largest.x1, largest.y1))
     # Chips and their alignment points (per budget).
     chips: dict[str, list[tuple[np.ndarray, np.ndarray] | None]] = {}
+    needed = {chip for card in in_shard for _, chip in grouped.get(card, [])}
     for compression in CHIPS:
         entries: list[tuple[np.ndarray, np.ndarray] | None] = []
-        for rgb, box in zip(photos, boxes, strict=True):
-            if rgb is None or box is None:
+        for index, (rgb, box) in enumerate(zip(photos, boxes, strict=True)):
+            if rgb is None or box is None or index not in needed:
                 entries.append(None)
                 continue
             chip_rgb = decoder.decode(simulate_chip_photo(rgb, box, compression=compression), max_pixels=MAX_PIXELS).rgb
@@ -192,10 +197,9 @@ def run_set(
     located = np.zeros(n, dtype=bool)
     printed = np.full((n, 128 if photo is None else photo.shape[1]), np.nan, dtype=np.float32)
     result = SetResult(located, printed)
-    grouped = pairs.by_card()
     checks = 0
     started = time.perf_counter()
-    for card in range(n):
+    for card in range(shard[0], n, shard[1]):
         rgb, box = photos[card], boxes[card]
         if rgb is None or box is None:
             continue
@@ -229,6 +233,23 @@ def run_set(
             print(f"  {face_set.name}: card {card}/{n}", file=sys.stderr)
     result.seconds_per_check = (time.perf_counter() - started) / max(checks, 1)
     return result
+
+
+def merge_shards(parts: list[SetResult]) -> SetResult:
+    """One set's result from its shards (each measured a disjoint part of the cards)."""
+    located = np.any([p.located for p in parts], axis=0)
+    printed = parts[0].printed.copy()
+    for part in parts[1:]:
+        rows = ~np.isnan(part.printed).all(axis=1)
+        printed[rows] = part.printed[rows]
+    merged = SetResult(located, printed, photo_kind=sum(p.photo_kind for p in parts))
+    for part in parts:
+        for variant, by_chip in part.scores.items():
+            for chip, kinds in by_chip.items():
+                for kind, values in kinds.items():
+                    merged.scores.setdefault(variant, {}).setdefault(chip, {}).setdefault(kind, []).extend(values)
+    merged.seconds_per_check = float(np.mean([p.seconds_per_check for p in parts]))
+    return merged
 
 
 def check_report(result: SetResult, threshold: float | None) -> dict[str, Any]:
@@ -321,6 +342,54 @@ def matching_report(
     return rows
 
 
+def markdown(report: dict[str, Any]) -> str:
+    """The report's tables: the check at the calibrated threshold, and matching rules."""
+    lines = ["# Card front (benchmarks/card_front.py)", ""]
+    calibrated = report.get("calibrated", {})
+    lines.append(f"Calibrated thresholds (1st percentile of genuine cards, calib fold): {calibrated}")
+    lines += [
+        "",
+        "| set | score | chip | threshold | genuine refused | another person caught (random) | lookalikes caught "
+        "| same person, other photo caught | genuine median / 1st pct |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, entry in report["sets"].items():
+        rows = entry.get("check_at_calibrated") or entry["check_at_own_1pct"]
+        for variant, by_chip in rows.items():
+            for chip, row in by_chip.items():
+                cells = []
+                for kind in ("random_impostor", "lookalike", "same_person"):
+                    if kind in row:
+                        k = row[kind]
+                        cells.append(f"{100 * k['caught']:.2f} % ({k['pairs'] - k['accepted']}/{k['pairs']})")
+                    else:
+                        cells.append("—")
+                refused = row["genuine_refused"]
+                lines.append(
+                    f"| {name} | {variant} | {chip} | {row['threshold']} | {100 * refused['rate']:.2f} % "
+                    f"({refused['count']}/{refused['of']}) | {cells[0]} | {cells[1]} | {cells[2]} "
+                    f"| {row['genuine_median']} / {row['genuine_p01']} |"
+                )
+    for name, entry in report["sets"].items():
+        if "matching" not in entry:
+            continue
+        lines += ["", f"Matching on {name} (live = another photo of the person; impostors same-source):", ""]
+        lines += ["| rule | FNMR @1e-3 | FNMR @1e-4 | genuine / impostor pairs |", "| --- | --- | --- | --- |"]
+        for rule, row in entry["matching"].items():
+            lines.append(
+                f"| {rule} | {100 * row['fnmr_at_0.001']:.1f} % | {100 * row['fnmr_at_0.0001']:.1f} % "
+                f"| {row['genuine_pairs']} / {row['impostor_pairs']} |"
+            )
+        printed = entry["matching"]["printed"]
+        fmr = printed["fmr_at_photo_threshold"]
+        lines.append(
+            f"\nPrinted portrait at the shipped photo threshold {printed['photo_threshold']}: FNMR "
+            f"{100 * printed['fnmr_at_photo_threshold']:.1f} %, FMR {fmr['hits']}/{fmr['pairs']} "
+            f"(95 % upper bound {fmr['upper_95']:.2g})"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def write_lock_threshold(threshold: float, detail: dict[str, Any]) -> list[Path]:
     path = default_lock_path()
     document = read_lock_document(path)
@@ -344,7 +413,8 @@ def main() -> int:
         default="calib",
         help="sets measured for the check alone (no embeddings, matching or lookalikes; comma-separated)",
     )
-    parser.add_argument("--pair-limit", type=int, default=PAIR_LIMIT, help="random and same-person pairs per set")
+    parser.add_argument("--pair-limit", type=int, default=PAIR_LIMIT, help="random other-person pairs per set (a third as many same-person pairs)")
+    parser.add_argument("--shard", default="0/1", help="I/N: measure only the cards whose index is I modulo N")
     parser.add_argument(
         "--reuse", action="store_true", help="reuse a set's cached result made with other --pair-limit/--calib-images"
     )
@@ -380,14 +450,16 @@ def main() -> int:
         cache = args.cache_dir / (
             f"card_front-{face_set.name}-{len(face_set.images)}-{RESULT_VERSION}-{args.pair_limit}-{int(check_only)}.pkl"
         )
-        earlier = sorted(args.cache_dir.glob(f"card_front-{face_set.name}-*-{RESULT_VERSION}-*.pkl"))
-        if args.reuse and earlier:
-            cache = earlier[-1]
-        if cache.is_file():
-            print(f"  using {cache.name}", file=sys.stderr)
-            result = pickle.loads(cache.read_bytes())  # our own cache file, written below
+        shard_index, shard_count = (int(x) for x in args.shard.split("/"))
+        cache = cache.with_name(cache.stem + f"-shard{shard_index}of{shard_count}.pkl")
+        shards = sorted(args.cache_dir.glob(f"card_front-{face_set.name}-*-{RESULT_VERSION}-*-shard*.pkl"))
+        if args.reuse and shards:
+            print(f"  merging {[p.name for p in shards]}", file=sys.stderr)
+            result = merge_shards([pickle.loads(p.read_bytes()) for p in shards])  # our own cache files
+        elif cache.is_file():
+            result = pickle.loads(cache.read_bytes())
         else:
-            result = run_set(face_set, engine, models, photo, args.pair_limit)
+            result = run_set(face_set, engine, models, photo, args.pair_limit, (shard_index, shard_count))
             cache.parent.mkdir(parents=True, exist_ok=True)
             cache.write_bytes(pickle.dumps(result))
         results[face_set.name] = result
@@ -418,7 +490,7 @@ def main() -> int:
                 for variant, by_chip in result.scores.items()
             }
     if len(results) > 1 or args.calibrate:
-        write_results("card_front", report)
+        write_results("card_front", report, markdown(report))
     print(json.dumps(report, indent=2))
     if args.calibrate and "calibrated" in report:
         shipped = report["calibrated"]["ncc_glare_masked"]
