@@ -370,7 +370,8 @@ def markdown(report: dict[str, Any]) -> str:
     """The report's tables: the check at the calibrated threshold, and matching rules."""
     lines = ["# Card front (benchmarks/card_front.py)", ""]
     calibrated = report.get("calibrated", {})
-    lines.append(f"Calibrated thresholds (1st percentile of genuine cards, calib fold): {calibrated}")
+    rule = report.get("calibration_rule", "")
+    lines.append(f"Calibrated thresholds ({rule}): {calibrated}")
     lines += [
         "",
         "| set | score | chip | threshold | genuine refused | another person caught (random) | lookalikes caught "
