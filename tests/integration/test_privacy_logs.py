@@ -161,6 +161,7 @@ def exercise(base: str, staff_id: str, credential: str, server: subprocess.Popen
             files={
                 "clip": ("clip.mp4", clip_bytes(), "video/mp4"),
                 "id_photo": ("photo.jpg", jpeg_photo(), "image/jpeg"),
+                "card_front": ("card_front.jpg", jpeg_photo(), "image/jpeg"),
             },
             headers=headers,
         )
