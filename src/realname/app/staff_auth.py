@@ -8,6 +8,7 @@ id exists.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -103,7 +104,7 @@ class StaffAuth:
         if locked_until is not None:
             raise TooManyRequests(
                 f"too many failed sign-ins for this staff id; try again after {locked_until:%H:%M} UTC",
-                retry_after_seconds=int((locked_until - now).total_seconds()) + 1,
+                retry_after_seconds=math.ceil((locked_until - now).total_seconds()),
                 code="auth.locked",
             )
         if not ok or usable is None:
