@@ -71,7 +71,7 @@ class DocumentInput:
             expiry,
             self.issued.isoformat() if self.issued else None,
             self.printed_birth_date.isoformat() if self.printed_birth_date else None,
-            self.printed_sex.value if self.printed_sex else None,
+            {Sex.MALE: "M", Sex.FEMALE: "F"}.get(self.printed_sex) if self.printed_sex else None,
             self.name,
         )
 
