@@ -609,13 +609,7 @@ class Registration:
                     subscriber_id,
                     self._d.cipher.encrypt(clear, EncryptionContext("subscriber", subscriber_id, "id_number")),
                 )
-            name_ct = uow.attempts.name_ciphertext(attempt.id)
-            if name_ct is not None:
-                name = self._d.cipher.decrypt(name_ct, EncryptionContext("attempt", attempt.id, "name"))
-                subscriber_id = assignment.binding.subscriber_id
-                uow.subscribers.set_name_ciphertext(
-                    subscriber_id, self._d.cipher.encrypt(name, EncryptionContext("subscriber", subscriber_id, "name"))
-                )
+            self._keep_name(uow, attempt, assignment.binding.subscriber_id)
             attempt.complete(now, str(msisdn))
             uow.attempts.save(attempt)
             receipt = Receipt(
@@ -639,6 +633,17 @@ class Registration:
             )
             uow.commit()
         return receipt
+
+    def _keep_name(self, uow: UnitOfWork, attempt: Attempt, subscriber_id: str) -> None:
+        """Record (or update) the subscriber's name as the store's reader read it with this attempt's card;
+        self-service at home compares against it."""
+        name_ct = uow.attempts.name_ciphertext(attempt.id)
+        if name_ct is None:
+            return
+        name = self._d.cipher.decrypt(name_ct, EncryptionContext("attempt", attempt.id, "name"))
+        uow.subscribers.set_name_ciphertext(
+            subscriber_id, self._d.cipher.encrypt(name, EncryptionContext("subscriber", subscriber_id, "name"))
+        )
 
     # -- steps by the verified owner of a number ----------------------------------------------------
 
@@ -713,6 +718,7 @@ class Registration:
             )
             attempt.complete(now, str(msisdn))
             uow.attempts.save(attempt)
+            self._keep_name(uow, attempt, subscriber_id)
             self._audit(uow, actor, "sim.replaced", attempt, {"number": msisdn.masked, "iccid": iccid.masked})
             held = len(uow.bindings.active_of_subscriber(subscriber_id))
             receipt = _owner_receipt(attempt, msisdn, number, iccid.digits, held, now)
@@ -736,6 +742,7 @@ class Registration:
             uow.numbers.save(number)
             attempt.complete(now, str(msisdn))
             uow.attempts.save(attempt)
+            self._keep_name(uow, attempt, subscriber_id)
             self._audit(uow, actor, "number.reverified", attempt, {"number": msisdn.masked})
             held = len(uow.bindings.active_of_subscriber(subscriber_id))
             receipt = _owner_receipt(attempt, msisdn, number, binding.iccid, held, now)
