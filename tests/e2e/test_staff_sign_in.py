@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlalchemy as sa
+
 from realname.adapters.system import Uuid4Ids
 from realname.app.actors import OPERATOR_CLI
 from realname.app.staff_auth import StaffAuth
@@ -32,6 +34,9 @@ def test_five_wrong_credentials_lock_the_staff_id_until_the_lockout_has_passed(s
     for _ in range(policy.max_failed_attempts):
         assert sign_in(service_on, "no-such-staff", "guess")[0] == 401
     assert sign_in(service_on, "no-such-staff", "guess")[2]["code"] == "auth.locked"
+    with service_on.container.engine.connect() as c:  # counted under a keyed hash of what was typed
+        subjects = [r[0] for r in c.execute(sa.text("SELECT subject FROM throttle_event"))]
+    assert subjects and not any("no-such-staff" in x or member.staff_id in x for x in subjects)
     # Others are served; after the lock-out the member is again.
     other = service_on.container.registry().add_staff(OPERATOR_CLI, "Han Mei", Role.CLERK, "BJ-001")
     assert sign_in(service_on, other.staff_id, other.credential)[0] == 200
@@ -58,7 +63,13 @@ def test_unknown_ids_cost_the_same_argon2_verification_as_a_wrong_credential(ser
     container = service.container
     hasher = RecordingHasher(container.secret_hasher)
     auth = StaffAuth(
-        container.unit_of_work, hasher, container.token_issuer, container.clock, Uuid4Ids(), container.policy()
+        container.unit_of_work,
+        hasher,
+        container.token_issuer,
+        container.clock,
+        Uuid4Ids(),
+        container.policy(),
+        container.blind_indexer,
     )
     member = container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
 

@@ -226,6 +226,10 @@ class ThrottleLog(Protocol):
 
     def since(self, scope: str, subject: str, since: datetime) -> Sequence[datetime]: ...
 
+    def forget_before(self, scope: str, subject: str, cutoff: datetime) -> None:
+        """Drop this subject's events older than ``cutoff`` (no longer counted by any window)."""
+        ...
+
 
 class UnitOfWork(Protocol):
     outlets: OutletRepository
