@@ -62,7 +62,14 @@ MATRIX: dict[str, frozenset[str]] = {
     "GET /v1/review/cases": frozenset({"reviewer", "admin", "auditor"}),
     "POST /v1/review/cases/{case_id}/decision": frozenset({"reviewer"}),
     "POST /v1/documents/check": frozenset({"clerk", "reviewer", "admin"}),
+    # Relying parties sign their requests (HMAC); no bearer token of any kind is served.
+    "POST /v1/checks": frozenset(),
+    "GET /v1/self/checks": frozenset({"subscriber"}),
+    "POST /v1/self/check-blocks": frozenset({"subscriber"}),
+    "DELETE /v1/self/check-blocks/{block_id}": frozenset({"subscriber"}),
+    "POST /v1/self/checks/{check_id}/report": frozenset({"subscriber"}),
 }
+PARTY_SIGNED = frozenset({"POST /v1/checks"})
 ATTEMPT_SCOPED = sorted(route for route in MATRIX if "{attempt_id}" in route)
 
 # The codes that mean "not for you"; a served caller must never see one of them.
@@ -142,10 +149,18 @@ class World:
             "code": {"name": "Zhang San"},
             "verify": {"code": "123456"},
             "decision": {"decision": "reject", "reason": "access matrix"},
+            "checks": {
+                "kind": "status",
+                "number": MSISDN,
+                "consent": {"reference": "c-1", "given_at": "2026-12-01T00:00:00Z"},
+            },
+            "check-blocks": {"party": "no-such-party"},
         }
         extra = {"Idempotency-Key": f"matrix-{path}"} if suffix == "registration" else {}
         if method == "GET":
             return self.client.get(path, headers=headers)
+        if method == "DELETE":
+            return self.client.delete(path, headers=headers)
         body = bodies.get(suffix)
         if suffix == "document" and body is not None:  # signed by the outlet's enrolled kiosk
             extra = flows.reader_headers(self.client, headers, path.split("/")[3], body)
@@ -179,6 +194,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 def refusal(route: str, principal: str) -> tuple[int, str]:
     """The status and code a caller that ``route`` does not serve must get."""
+    if route in PARTY_SIGNED:
+        return 401, "party.signature_missing"
     if principal in UNAUTHENTICATED:
         return 401, UNAUTHENTICATED[principal]
     if principal == "subscriber" and "{attempt_id}" in route:

@@ -16,17 +16,27 @@ from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, timedelta
 
 from realname.app.actors import Actor
+from realname.app.card_front import CardFrontMatch, PrintedPortraitReader, match_with_card_front, read_card_front
 from realname.app.liveness import ChallengeStore, ImageRgb, LivenessChecker, LivenessResponse, check_liveness
 from realname.app.liveness import issue_challenge as issue_liveness_challenge
-from realname.app.matching import DecodedImage, FaceEngine, ImageDecoder, match_frames
+from realname.app.matching import DecodedImage, FaceEngine, ImageDecoder
 from realname.app.ports import BlindIndexer, Clock, EncryptionContext, FieldCipher, IdGenerator, RandomSource
+from realname.app.privacy import SUBSCRIBER_NAME
 from realname.app.registry import Assignment, bind_number
 from realname.app.terminals import SignatureVerifier, audit_refused_read, verify_reader_read
 from realname.app.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from realname.domain.attempts import Attempt, Outcome, Purpose, ReasonCategory
 from realname.domain.audit import AuditRecord, JsonValue
 from realname.domain.consent import CONSENT_TEXT_SHA256, CONSENT_VERSION
-from realname.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated, Unprocessable
+from realname.domain.errors import (
+    Conflict,
+    DependencyUnavailable,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+    Unprocessable,
+)
 from realname.domain.face import FaceMatch
 from realname.domain.identity.document_check import check_document
 from realname.domain.identity.documents import DocumentCheck, DocumentKind, LongTerm, Sex, parse_kind_choice
@@ -36,6 +46,7 @@ from realname.domain.lockout import LockedOut, lockout_reason
 from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber
 from realname.domain.organisation import SELF_SERVICE_OUTLET, Role
 from realname.domain.policy import Policy
+from realname.domain.relying_parties import name_index_key, normalise_name
 from realname.domain.reviews import CaseDecision, CaseKind, ReviewCase
 from realname.domain.self_service import SelfServicePortraitRefused
 from realname.domain.sim import Iccid
@@ -133,6 +144,8 @@ class RegistrationDeps:
     verifier: SignatureVerifier
     keep_evidence: Callable[[str, ImageRgb], object] | None = None
     """Keeps the best live frame as encrypted evidence; wired only when ``policy.keep_evidence`` is on."""
+    printed_portraits: Callable[[], PrintedPortraitReader] | None = None
+    """Reads a card-front image's printed portrait (``verify(card_front=…)``); without it a card front is refused."""
 
 
 def subject_key(check: DocumentCheck) -> str:
@@ -346,13 +359,19 @@ class Registration:
         return attempt
 
     def issue_challenge(self, actor: Actor, attempt_id: str) -> Challenge:
-        """Issue a fresh, single-use liveness challenge bound to the attempt and its device."""
+        """Issue a fresh, single-use liveness challenge bound to the attempt and its device.
+
+        It burns the attempt's unanswered challenges; the count is audited and shown to reviewers.
+
+        Raises:
+            ChallengeLimitReached: the attempt has had ``policy.max_challenges_per_attempt`` challenges.
+        """
         now = self._d.clock.now()
         with self._d.uow() as uow:
             attempt = self._attempt(uow, actor, attempt_id)
             self._refuse_if_locked(uow, attempt.id_index, attempt)
             attempt.record_challenge(now)
-            challenge = issue_liveness_challenge(
+            issued = issue_liveness_challenge(
                 store=uow.challenges,
                 clock=self._d.clock,
                 random=self._d.random,
@@ -361,9 +380,20 @@ class Registration:
                 device_id=attempt.device_id,
             )
             uow.attempts.save(attempt)
-            self._audit(uow, actor, "challenge.issued", attempt, {"actions": [a.value for a in challenge.actions]})
+            self._audit(
+                uow,
+                actor,
+                "challenge.issued",
+                attempt,
+                {
+                    "actions": [a.value for a in issued.challenge.actions],
+                    "number": issued.number,
+                    "of": self._d.policy.max_challenges_per_attempt,
+                    "superseded": issued.superseded,
+                },
+            )
             uow.commit()
-        return challenge
+        return issued.challenge
 
     def verify(
         self,
@@ -374,15 +404,21 @@ class Registration:
         clip: bytes,
         id_photo: bytes,
         reader: ReaderSignature | None = None,
+        card_front: bytes | None = None,
     ) -> Decision:
         """Liveness on the clip, then 1:1 match of its best frames against the ID photo; decide.
 
-        The challenge is burnt before analysis. Any dependency failure (database, keys, model) raises
-        and leaves the attempt undecided: never an approval.
+        With ``card_front`` (a document-camera image of the ID card's front), its printed portrait must be the chip
+        portrait's photograph (else the decision is a rejection with ``document.portrait_mismatch``), and the live
+        frames are matched against it instead of the chip (``realname.app.card_front``). The card front is only
+        read here, never stored.
+
+        The challenge is burnt before analysis (the images are decoded and the printed portrait found first). Any
+        dependency failure (database, keys, model) raises and leaves the attempt undecided: never an approval.
 
         Raises:
             Challenge errors (expired, replayed, wrong attempt/device, unknown nonce), clip/image errors,
-            LockedOut, DependencyUnavailable.
+            PortraitNotFound (``document.portrait_not_found``), LockedOut, DependencyUnavailable.
         """
         try:
             with self._d.uow() as uow:
@@ -401,6 +437,13 @@ class Registration:
                 audit_refused_read(self._d.uow, self._d.clock, actor, actor.outlet_code, attempt_id, exc)
             raise
         id_image = self._d.image_decoder.decode(id_photo, max_pixels=self._d.policy.max_image_pixels)
+        portraits: PrintedPortraitReader | None = None
+        printed: DecodedImage | None = None
+        if card_front is not None:
+            if self._d.printed_portraits is None:
+                raise DependencyUnavailable("card-front images are not supported here", code="models.missing")
+            portraits = self._d.printed_portraits()
+            printed = read_card_front(portraits, self._d.image_decoder, card_front, self._d.policy)
         _, checked = check_liveness(
             response=LivenessResponse(attempt_id=attempt.id, device_id=attempt.device_id, nonce=nonce, clip=clip),
             store=self._d.challenges,
@@ -408,13 +451,17 @@ class Registration:
             checker=self._d.liveness(),
         )
         match: FaceMatch | None = None
+        card: CardFrontMatch | None = None
         reasons: list[str] = [r.value for r in checked.result.reasons]
         if checked.passed:
             if not checked.best_frames_rgb:
                 reasons.append("face.none")
             else:
                 frames = [DecodedImage(rgb) for rgb in checked.best_frames_rgb]
-                match = match_frames(id_image, frames, self._d.face_engine(), k=FRAMES_FOR_MATCHING).match
+                card = match_with_card_front(
+                    id_image, printed, frames, self._d.face_engine(), portraits, k=FRAMES_FOR_MATCHING
+                )
+                match = card.comparison.match
                 reasons.extend(match.reason_codes)
                 if not match.matched and not match.reasons:
                     reasons.append("face.mismatch")
@@ -449,6 +496,7 @@ class Registration:
                     "reference": match.reference.value if match else None,
                     "frames_used": match.frames_used if match else 0,
                     "spoof_suspected": checked.result.spoof_suspected,
+                    **card_front_audit(card_front is not None, card),
                 },
             )
             uow.commit()
@@ -572,14 +620,24 @@ class Registration:
         return number
 
     def complete_registration(
-        self, actor: Actor, attempt_id: str, *, msisdn: Msisdn, iccid: Iccid, idempotency_key: str
+        self,
+        actor: Actor,
+        attempt_id: str,
+        *,
+        msisdn: Msisdn,
+        iccid: Iccid,
+        idempotency_key: str,
+        name: str | None = None,
     ) -> Receipt:
         """Bind the number to the verified customer, once, with quota and number state re-checked.
 
-        A retry with the same idempotency key returns the same receipt; another payload with the same key
-        is refused (``idempotency.mismatch``).
+        ``name`` (as the card reader read it) is stored encrypted with its blind index, for relying parties'
+        three-element checks. A retry with the same idempotency key returns the same receipt; another payload
+        with the same key is refused (``idempotency.mismatch``).
         """
-        request_hash = _request_hash(attempt_id, str(msisdn), iccid.digits)
+        if name is not None:
+            normalise_name(name)  # a malformed typed name is refused before any work
+        request_hash = _request_hash(attempt_id, str(msisdn), iccid.digits, *([name] if name is not None else []))
         now = self._d.clock.now()
         with self._d.uow() as uow:
             replayed = _replayed(uow, idempotency_key, actor, request_hash)
@@ -609,7 +667,7 @@ class Registration:
                     subscriber_id,
                     self._d.cipher.encrypt(clear, EncryptionContext("subscriber", subscriber_id, "id_number")),
                 )
-            self._keep_name(uow, attempt, assignment.binding.subscriber_id)
+            self._keep_name(uow, attempt, assignment.binding.subscriber_id, typed=name)
             attempt.complete(now, str(msisdn))
             uow.attempts.save(attempt)
             receipt = Receipt(
@@ -634,15 +692,24 @@ class Registration:
             uow.commit()
         return receipt
 
-    def _keep_name(self, uow: UnitOfWork, attempt: Attempt, subscriber_id: str) -> None:
-        """Record (or update) the subscriber's name as the store's reader read it with this attempt's card;
-        self-service at home compares against it."""
+    def _keep_name(self, uow: UnitOfWork, attempt: Attempt, subscriber_id: str, *, typed: str | None = None) -> None:
+        """Record (or update) the subscriber's name, encrypted and with its blind index: the name the store's
+        card reader read with this attempt's card wins over a typed one. Self-service at home and relying
+        parties' three-element checks compare against it."""
+        name = typed
         name_ct = uow.attempts.name_ciphertext(attempt.id)
-        if name_ct is None:
+        if name_ct is not None:
+            name = self._d.cipher.decrypt(name_ct, EncryptionContext("attempt", attempt.id, "name")).decode()
+        if name is None:
             return
-        name = self._d.cipher.decrypt(name_ct, EncryptionContext("attempt", attempt.id, "name"))
-        uow.subscribers.set_name_ciphertext(
-            subscriber_id, self._d.cipher.encrypt(name, EncryptionContext("subscriber", subscriber_id, "name"))
+        try:
+            normalised = normalise_name(name)
+        except InvalidInput:
+            return  # a name the reader read that cannot be compared is not recorded
+        uow.subscribers.set_name(
+            subscriber_id,
+            self._d.cipher.encrypt(name.strip().encode(), SUBSCRIBER_NAME.context(subscriber_id)),
+            self._d.blind_index.index(name_index_key(subscriber_id, normalised)),
         )
 
     # -- steps by the verified owner of a number ----------------------------------------------------
@@ -778,6 +845,10 @@ class Registration:
                 CaseKind.MANUAL_PATH: (CaseDecision.APPROVE, CaseDecision.REJECT),
                 CaseKind.BORDERLINE: (CaseDecision.APPROVE, CaseDecision.REJECT),
                 CaseKind.NOT_MINE: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REINSTATE),
+                # A relying party's case records the reviewers' finding; an admin acts on the party
+                # (`realname party enable|disable`).
+                CaseKind.PARTY_ENUMERATION: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REINSTATE),
+                CaseKind.UNWANTED_CHECK: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REJECT),
             }[case.kind]
             if decision not in allowed:
                 raise InvalidInput(
@@ -787,13 +858,13 @@ class Registration:
             if closed and decision is CaseDecision.APPROVE and attempt is not None:
                 attempt.approve_by_review(now)
                 uow.attempts.save(attempt)
-            if closed and decision is CaseDecision.SUSPEND_CONFIRMED and case.msisdn:
+            if closed and decision is CaseDecision.SUSPEND_CONFIRMED and case.kind is CaseKind.NOT_MINE and case.msisdn:
                 # A "not mine" report only opens the case; the number is suspended once a reviewer confirms.
                 number = uow.numbers.get(Msisdn(case.msisdn), for_update=True)
                 if number is not None and number.state is NumberState.ACTIVE:
                     number.suspend()
                     uow.numbers.save(number)
-            if closed and decision is CaseDecision.REINSTATE and case.msisdn:
+            if closed and decision is CaseDecision.REINSTATE and case.kind is CaseKind.NOT_MINE and case.msisdn:
                 number = uow.numbers.get(Msisdn(case.msisdn), for_update=True)
                 if number is not None and number.state is NumberState.SUSPENDED:
                     number.reinstate()
@@ -815,6 +886,20 @@ class Registration:
 
 BORDERLINE_MARGIN = 0.05
 """A live person whose similarity falls this close below the threshold goes to the review queue."""
+
+
+def card_front_audit(given: bool, card: CardFrontMatch | None) -> dict[str, JsonValue]:
+    """The audit fields of a verification with a card front (none without one): the same-photograph similarity
+    and threshold, and which reference decided."""
+    if not given:
+        return {}
+    check = card.check if card is not None else None
+    return {
+        "card_front": True,
+        "same_photograph": None if check is None or check.similarity is None else round(check.similarity, 4),
+        "same_photograph_threshold": check.threshold if check is not None else None,
+        "decided_by": card.decided_by.value if card is not None and card.decided_by is not None else None,
+    }
 
 
 def is_borderline(match: FaceMatch | None, liveness_passed: bool) -> bool:

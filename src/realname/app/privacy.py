@@ -42,6 +42,9 @@ SUBSCRIBER_NAME = CiphertextColumn("subscriber", "name_ciphertext", "name")
 ATTEMPT_ID_NUMBER = CiphertextColumn("attempt", "id_ciphertext", "id_number")
 ATTEMPT_NAME = CiphertextColumn("attempt", "name_ciphertext", "name")
 EVIDENCE_FRAME = CiphertextColumn("evidence", "ciphertext", "live_frame")
+PARTY_SECRET = CiphertextColumn("relying_party", "secret_ciphertext", "client_secret")
+PARTY_CONTACT = CiphertextColumn("relying_party", "contact_ciphertext", "contact")
+CHECK_CONSENT = CiphertextColumn("party_check", "consent_ciphertext", "consent_reference")
 
 CIPHERTEXT_COLUMNS: tuple[CiphertextColumn, ...] = (
     STAFF_NAME,
@@ -50,6 +53,9 @@ CIPHERTEXT_COLUMNS: tuple[CiphertextColumn, ...] = (
     ATTEMPT_ID_NUMBER,
     ATTEMPT_NAME,
     EVIDENCE_FRAME,
+    PARTY_SECRET,
+    PARTY_CONTACT,
+    CHECK_CONSENT,
 )
 
 

@@ -28,6 +28,7 @@ from realname.adapters.vision.images import PillowImageDecoder, encode_jpeg
 from realname.adapters.vision.onnx_models import OnnxFaceModels
 from realname.app.actors import SYSTEM
 from realname.app.attempts import Registration, RegistrationDeps
+from realname.app.card_front import PrintedPortraitReader
 from realname.app.key_custody import KeyCustody
 from realname.app.keys import RewrappingCipher, TokenIssuer
 from realname.app.liveness import ImageRgb, LivenessChecker
@@ -35,10 +36,12 @@ from realname.app.matching import FaceEngine
 from realname.app.ports import BlindIndexer, Clock, RandomSource, SecretHasher, Signer
 from realname.app.privacy import keep_evidence
 from realname.app.registry import Registry, RegistryDeps
+from realname.app.relying_party_checks import PartyAdmin
 from realname.app.self_service import CodeSender, SelfService, SelfServiceDeps
 from realname.app.staff_auth import StaffAuth
 from realname.app.terminals import Terminals
 from realname.bootstrap import crypto
+from realname.bootstrap.checks import CheckServices, build_check_services
 from realname.bootstrap.liveness import build_liveness_checker
 from realname.bootstrap.privacy import (
     PrivacyJobs,
@@ -47,7 +50,12 @@ from realname.bootstrap.privacy import (
     build_witnesses,
     privacy_unit_of_work,
 )
-from realname.bootstrap.vision import FACE_ENGINE_NAMES, build_face_engine, load_onnx_models
+from realname.bootstrap.vision import (
+    FACE_ENGINE_NAMES,
+    build_face_engine,
+    build_printed_portrait_reader,
+    load_onnx_models,
+)
 from realname.config import DEV_TOKEN_SECRET, Settings
 from realname.domain.errors import DependencyUnavailable
 from realname.domain.identity.regions import RegionDirectory
@@ -145,6 +153,14 @@ class Container:
         return self._engines[chosen]
 
     @cached_property
+    def _printed_portraits(self) -> PrintedPortraitReader:
+        return build_printed_portrait_reader(self.onnx_models)
+
+    def printed_portrait_reader(self) -> PrintedPortraitReader:
+        """Finds and checks a card front's printed portrait (faceplugin detector and landmarks, shared)."""
+        return self._printed_portraits
+
+    @cached_property
     def _engines(self) -> dict[str, FaceEngine]:
         return {}
 
@@ -194,6 +210,7 @@ class Container:
                 image_decoder=PillowImageDecoder(),
                 verifier=Ed25519TerminalKeys(),
                 keep_evidence=self._keep_evidence,
+                printed_portraits=self.printed_portrait_reader,
             )
         )
 
@@ -261,6 +278,25 @@ class Container:
         """Custody and backups: needs an up-to-date schema, not a key file (``keys restore`` brings it)."""
         self._require_schema()
         return KeyCustodyServices(self.key_custody, KeyFileBackups(self.settings.resolved_key_file))
+
+    @cached_property
+    def _checks(self) -> CheckServices:
+        return build_check_services(
+            engine=self.engine,
+            clock=self.clock,
+            cipher=self.cipher,
+            blind_index=self.blind_indexer,
+            regions=self.region_directory(),
+            policy=self.settings.checks.to_domain(),
+        )
+
+    def check_services(self) -> CheckServices:
+        """Relying parties: administration, the signed check, the subscriber's side."""
+        self._require_initialised()
+        return self._checks
+
+    def party_admin(self) -> PartyAdmin:
+        return self.check_services().admin
 
     @cached_property
     def staff_auth(self) -> StaffAuth:
@@ -346,6 +382,8 @@ class Container:
                 "models": self._check_models,
             },
             inference_slots=max(1, self.settings.inference_threads),
+            party_checks=self.check_services().checks,
+            subscriber_checks=self.check_services().subscriber,
         )
 
     def demo_container(self, data_dir: Path, random: RandomSource, challenge_actions: int) -> Container:

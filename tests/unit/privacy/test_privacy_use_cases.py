@@ -130,6 +130,9 @@ def test_every_ciphertext_column_is_walked() -> None:
         "attempt.id_ciphertext",
         "attempt.name_ciphertext",
         "evidence.ciphertext",
+        "relying_party.secret_ciphertext",
+        "relying_party.contact_ciphertext",
+        "party_check.consent_ciphertext",
     }
 
 

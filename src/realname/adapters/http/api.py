@@ -93,6 +93,11 @@ def document_input(body: s.DocumentRequest) -> DocumentInput:
     )
 
 
+def max_id_photo_bytes(max_upload_bytes: int) -> int:
+    """The ID photo's upload limit: the clip's, but never more than 10 MiB (a chip photo is a few kB)."""
+    return min(max_upload_bytes, 10 * 1024 * 1024)
+
+
 async def read_upload(upload: UploadFile, max_bytes: int, what: str) -> bytes:
     """Read an upload in memory, refusing it once it passes ``max_bytes`` (never spooled to our disk)."""
     data = await upload.read(max_bytes + 1)
@@ -172,14 +177,27 @@ def build_router() -> APIRouter:
         clip: Annotated[UploadFile, File(description="WebM or MP4 from the kiosk camera, unmirrored")],
         id_photo: Annotated[UploadFile, File(description="Photo read from the ID card's chip (JPEG/PNG/WebP)")],
         reader: Reader,
+        card_front: Annotated[
+            UploadFile | None,
+            File(
+                description="Optional: the document camera's image of the ID card's front (JPEG/PNG/WebP). Its "
+                "printed portrait must be the chip photo's photograph; the live face is then matched against it"
+            ),
+        ] = None,
     ) -> s.DecisionView:
         """Answer the challenge with a clip; liveness, then 1:1 match against the ID photo, then the decision.
 
         The chip photo is accepted only signed by the terminal whose reader read this attempt's card
         (``X-Reader-*`` headers with ``X-Reader-Fields-SHA256``); never on a self-service attempt
-        (403 ``self.portrait_refused``)."""
+        (403 ``self.portrait_refused``). With a card front whose printed portrait is the chip photo's photograph,
+        the live face is matched against that sharper portrait."""
         clip_bytes = await read_upload(clip, svc.policy.max_upload_bytes, "clip")
-        photo_bytes = await read_upload(id_photo, min(svc.policy.max_upload_bytes, 10 * 1024 * 1024), "image")
+        photo_bytes = await read_upload(id_photo, max_id_photo_bytes(svc.policy.max_upload_bytes), "image")
+        card_bytes = (
+            await read_upload(card_front, max_id_photo_bytes(svc.policy.max_upload_bytes), "image")
+            if card_front is not None
+            else None
+        )
         decision = await svc.run_blocking(
             svc.registration.verify,
             actor,
@@ -188,8 +206,9 @@ def build_router() -> APIRouter:
             clip=clip_bytes,
             id_photo=photo_bytes,
             reader=reader,
+            card_front=card_bytes,
         )
-        del clip_bytes, photo_bytes
+        del clip_bytes, photo_bytes, card_bytes
         privileged = actor.role in (Role.REVIEWER, Role.AUDITOR)
         approved = decision.outcome is Outcome.APPROVED
         return s.DecisionView(
@@ -240,6 +259,7 @@ def build_router() -> APIRouter:
             msisdn=Msisdn.parse(body.msisdn),
             iccid=Iccid.parse(body.iccid),
             idempotency_key=idempotency_key,
+            name=body.name,
         )
         return s.ReceiptView(**receipt.as_dict())
 
@@ -381,6 +401,7 @@ def _case_view(case: ReviewCase) -> s.ReviewCaseView:
         number=Msisdn(case.msisdn).masked if case.msisdn else None,
         proposed_decision=case.proposed_decision.value if case.proposed_decision else None,
         proposed_by=case.proposed_by,
+        challenges_issued=case.challenges_issued,
     )
 
 

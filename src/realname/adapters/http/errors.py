@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from realname.domain import errors
+from realname.domain.relying_parties import RateLimited
 
 log = logging.getLogger("realname.http")
 
@@ -22,6 +23,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.RealnameError], int], ...] = (
     (errors.NotFound, 404),
     (errors.Conflict, 409),
     (errors.DependencyUnavailable, 503),
+    (RateLimited, 429),
     (errors.RealnameError, 400),
 )
 
@@ -65,7 +67,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "request.too_large"}.get(
+        code = {400: "request.malformed", 404: "not_found", 405: "method_not_allowed", 413: "request.too_large"}.get(
             exc.status_code, "http.error"
         )
         return error_response(request, exc.status_code, code, str(exc.detail))

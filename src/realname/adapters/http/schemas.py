@@ -123,6 +123,13 @@ class ReservationView(BaseModel):
 class CompleteRequest(Strict):
     msisdn: str = Field(min_length=7, max_length=20)
     iccid: str = Field(min_length=19, max_length=24)
+    name: str | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description="The holder's name, stored encrypted for three-element checks; used only when the document step "
+        "carried no name (the name the enrolled terminal's reader signed there wins)",
+    )
 
 
 class ReceiptView(BaseModel):
@@ -209,6 +216,9 @@ class ReviewCaseView(BaseModel):
     number: str | None
     proposed_decision: str | None
     proposed_by: str | None
+    challenges_issued: int = Field(
+        0, description="Liveness challenges the attempt drew (of policy.max_challenges_per_attempt)"
+    )
 
 
 class ReviewDecisionRequest(Strict):

@@ -209,7 +209,19 @@ def _case_from_row(row: sa.Row[Any]) -> ReviewCase:
         proposed_reason=row.proposed_reason,
         decided_by=row.decided_by,
         closed_at=row.closed_at,
+        challenges_issued=row.challenges_issued or 0,
     )
+
+
+def _case_query() -> sa.Select[Any]:
+    """Review cases with the number of challenges their attempt drew (reviewers see it)."""
+    challenges = (
+        sa.select(sa.func.count())
+        .select_from(t.challenge)
+        .where(t.challenge.c.attempt_id == t.review_case.c.attempt_id)
+        .scalar_subquery()
+    )
+    return sa.select(t.review_case, challenges.label("challenges_issued"))
 
 
 class SqlReviewRepository:
@@ -238,15 +250,15 @@ class SqlReviewRepository:
         )
 
     def get(self, case_id: str, *, for_update: bool = False) -> ReviewCase | None:
-        query = sa.select(t.review_case).where(t.review_case.c.id == case_id)
+        query = _case_query().where(t.review_case.c.id == case_id)
         if for_update:
-            query = query.with_for_update()
+            query = query.with_for_update(of=t.review_case)
         row = self._c.execute(query).first()
         return None if row is None else _case_from_row(row)
 
     def pending(self, limit: int = 100) -> Sequence[ReviewCase]:
         rows = self._c.execute(
-            sa.select(t.review_case)
+            _case_query()
             .where(t.review_case.c.state != CaseState.CLOSED.value)
             .order_by(t.review_case.c.opened_at)
             .limit(limit)
@@ -291,6 +303,20 @@ class SqlChallengeRepository:
         row = self._c.execute(sa.select(t.challenge).where(t.challenge.c.nonce == nonce)).first()
         return None if row is None else _challenge_from_row(row)
 
+    def issued_for(self, attempt_id: str) -> int:
+        query = sa.select(sa.func.count()).select_from(t.challenge).where(t.challenge.c.attempt_id == attempt_id)
+        return int(self._c.execute(query).scalar_one())
+
+    def supersede_live(self, attempt_id: str, now: datetime) -> int:
+        # A burnt challenge is marked by its life being cut at the moment it was used (``used_at ==
+        # expires_at``): an answered one is always used before it expires, so the two never look alike.
+        done = self._c.execute(
+            t.challenge.update()
+            .where(t.challenge.c.attempt_id == attempt_id, t.challenge.c.used_at.is_(None))
+            .values(used_at=now, expires_at=now)
+        )
+        return int(done.rowcount)
+
     def consume(self, nonce: str, attempt_id: str, device_id: str, now: datetime) -> Challenge:
         row = self._c.execute(sa.select(t.challenge).where(t.challenge.c.nonce == nonce).with_for_update()).first()
         if row is None:
@@ -315,6 +341,7 @@ def _challenge_from_row(row: sa.Row[Any]) -> Challenge:
         issued_at=row.issued_at,
         ttl_seconds=max(1, round((row.expires_at - row.issued_at).total_seconds())),
         used=row.used_at is not None,
+        superseded=row.used_at is not None and row.used_at == row.expires_at,
     )
 
 
@@ -331,6 +358,14 @@ class SqlChallengeStore:
     def get(self, nonce: str) -> Challenge | None:
         found: Challenge | None = self._run(lambda repo: repo.get(nonce))
         return found
+
+    def issued_for(self, attempt_id: str) -> int:
+        count: int = self._run(lambda repo: repo.issued_for(attempt_id))
+        return count
+
+    def supersede_live(self, attempt_id: str, now: datetime) -> int:
+        count: int = self._run(lambda repo: repo.supersede_live(attempt_id, now))
+        return count
 
     def consume(self, nonce: str, attempt_id: str, device_id: str, now: datetime) -> Challenge:
         used: Challenge = self._run(lambda repo: repo.consume(nonce, attempt_id, device_id, now))

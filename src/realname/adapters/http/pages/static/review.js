@@ -46,6 +46,7 @@
       node.querySelector(".state").textContent = STATE_TEXT[item.state] || item.state;
       const facts = node.querySelector(".case-facts");
       fact(facts, "Opened", R.formatTime(item.opened_at));
+      if (item.attempt_id) fact(facts, "Challenges drawn", String(item.challenges_issued));
       fact(facts, "Number", item.number);
       fact(facts, "Attempt", item.attempt_id);
       fact(facts, "Proposed", item.proposed_decision ? item.proposed_decision + " by " + item.proposed_by : "");
