@@ -10,7 +10,7 @@ product's own code then locates the printed portrait, brings it into the chip's 
 Measured, per set:
 
 - the check: genuine cards refused (printed portrait made from the chip's photograph); another person's printed
-  photo caught (random same-source people, and each card's three most similar-looking other people by the engine's
+  photo caught (random same-source people, and each card's most similar-looking other person by the engine's
   photo embedding); another photograph of the same person caught;
 - matching: live (another photo of the person) vs printed portrait, vs chip, and the fusion rules (mean, max), FNMR
   at FMR 1e-3 / 1e-4 (each rule at its own threshold on its own impostors) and at the shipped photo threshold.
@@ -31,6 +31,7 @@ import argparse
 import hashlib
 import itertools
 import json
+import pickle
 import sys
 import time
 from dataclasses import dataclass, field
@@ -71,12 +72,13 @@ from realname.domain.face import ImageRejected, ReferenceKind
 from realname.domain.policy import Policy
 
 CHIPS = (JPEG2000_1024, JPEG2000_1536)
-RANDOM_IMPOSTORS = 3000
-LOOKALIKES_PER_CARD = 3
-MAX_SAME_PERSON_PAIRS = 3000
+PAIR_LIMIT = 3000
+LOOKALIKES_PER_CARD = 1
 GENUINE_REFUSED = 0.01
 FMR_POINTS = (1e-3, 1e-4)
 SEED = 20261206
+# Bump when the simulation or the check changes, to invalidate cached per-set results.
+RESULT_VERSION = "v1"
 
 
 @dataclass
@@ -100,12 +102,13 @@ class CheckPairs:
 class SetResult:
     located: np.ndarray  # per image: the card's portrait was found
     printed: np.ndarray  # per image: sface embedding of the printed portrait (NaN rows when not found)
+    photo_kind: int = 0  # located portraits large enough to be a photo reference
     # scores[variant][chip condition][kind] -> list of similarities (NaN when unmeasurable)
     scores: dict[str, dict[str, dict[str, list[float]]]] = field(default_factory=dict)
     seconds_per_check: float = 0.0
 
 
-def check_pairs(face_set: FaceSet, photo: np.ndarray, rng: np.random.Generator) -> CheckPairs:
+def check_pairs(face_set: FaceSet, photo: np.ndarray | None, rng: np.random.Generator, limit: int) -> CheckPairs:
     images = face_set.images
     n = len(images)
     genuine = [(i, i) for i in range(n)]
@@ -115,16 +118,19 @@ def check_pairs(face_set: FaceSet, photo: np.ndarray, rng: np.random.Generator) 
         if images[i].identity == images[j].identity
         for pair in ((i, j), (j, i))
     ]
-    if len(same) > MAX_SAME_PERSON_PAIRS:
-        same = [same[k] for k in sorted(rng.choice(len(same), MAX_SAME_PERSON_PAIRS, replace=False))]
+    same_limit = limit // 3
+    if len(same) > same_limit:
+        same = [same[k] for k in sorted(rng.choice(len(same), same_limit, replace=False))]
     candidates = [
         (i, j)
         for i in range(n)
         for j in range(n)
         if images[i].identity != images[j].identity and images[i].source == images[j].source
     ]
-    chosen = rng.choice(len(candidates), min(RANDOM_IMPOSTORS, len(candidates)), replace=False)
+    chosen = rng.choice(len(candidates), min(limit, len(candidates)), replace=False)
     random_pairs = [candidates[k] for k in sorted(chosen)]
+    if photo is None:
+        return CheckPairs(genuine, same, random_pairs, [])
     normed = photo / np.linalg.norm(photo, axis=1, keepdims=True)
     similarity = np.nan_to_num(normed @ normed.T, nan=-2.0)
     lookalikes: list[tuple[int, int]] = []
@@ -146,12 +152,19 @@ def run_set(
     face_set: FaceSet,
     engine: FaceEngine,
     models: OnnxFaceModels,
-    photo: np.ndarray,
+    photo: np.ndarray | None,
+    limit: int,
+    shard: tuple[int, int] = (0, 1),
 ) -> SetResult:
+    """Simulate each image's card front, locate its portrait, run every check pair; with ``photo`` (embeddings) also
+    embed the printed portraits and add the lookalike pairs. ``limit`` caps the random and same-person pairs."""
+    with_matching = photo is not None
     decoder = PillowImageDecoder()
     reader = OnnxPrintedPortraitReader(models, 0.0)
     rng = np.random.default_rng(SEED)
-    pairs = check_pairs(face_set, photo, rng)
+    pairs = check_pairs(face_set, photo, rng, limit)
+    in_shard = [i for i in range(len(face_set.images)) if i % shard[1] == shard[0]]
+    grouped = pairs.by_card()
     n = len(face_set.images)
     photos: list[np.ndarray | None] = []
     boxes: list[tuple[float, float, float, float] | None] = []
@@ -170,10 +183,11 @@ def run_set(
         boxes.append(None if largest is None else (largest.x0, largest.y0, largest.x1, largest.y1))
     # Chips and their alignment points (per budget).
     chips: dict[str, list[tuple[np.ndarray, np.ndarray] | None]] = {}
+    needed = {chip for card in in_shard for _, chip in grouped.get(card, [])}
     for compression in CHIPS:
         entries: list[tuple[np.ndarray, np.ndarray] | None] = []
-        for rgb, box in zip(photos, boxes, strict=True):
-            if rgb is None or box is None:
+        for index, (rgb, box) in enumerate(zip(photos, boxes, strict=True)):
+            if rgb is None or box is None or index not in needed:
                 entries.append(None)
                 continue
             chip_rgb = decoder.decode(simulate_chip_photo(rgb, box, compression=compression), max_pixels=MAX_PIXELS).rgb
@@ -181,12 +195,11 @@ def run_set(
             entries.append(None if points is None else (chip_rgb, points))
         chips[compression.name] = entries
     located = np.zeros(n, dtype=bool)
-    printed = np.full((n, photo.shape[1]), np.nan, dtype=np.float32)
+    printed = np.full((n, 128 if photo is None else photo.shape[1]), np.nan, dtype=np.float32)
     result = SetResult(located, printed)
-    grouped = pairs.by_card()
     checks = 0
     started = time.perf_counter()
-    for card in range(n):
+    for card in range(shard[0], n, shard[1]):
         rgb, box = photos[card], boxes[card]
         if rgb is None or box is None:
             continue
@@ -198,10 +211,11 @@ def run_set(
         points = None if portrait is None else reader.five_points(portrait.rgb, portrait.rgb.shape[0])
         if portrait is not None:
             located[card] = True
-            analysis = engine.analyse_id_photo(portrait)
-            assert portrait.reference_kind is ReferenceKind.PHOTO
-            if analysis.embedding is not None:
-                printed[card] = analysis.embedding
+            if with_matching:
+                analysis = engine.analyse_id_photo(portrait)
+                if analysis.embedding is not None:
+                    printed[card] = analysis.embedding
+            result.photo_kind += portrait.reference_kind is ReferenceKind.PHOTO
         for kind, chip_index in grouped.get(card, []):
             for compression in CHIPS:
                 chip_entry = chips[compression.name][chip_index]
@@ -221,6 +235,23 @@ def run_set(
     return result
 
 
+def merge_shards(parts: list[SetResult]) -> SetResult:
+    """One set's result from its shards (each measured a disjoint part of the cards)."""
+    located = np.any([p.located for p in parts], axis=0)
+    printed = parts[0].printed.copy()
+    for part in parts[1:]:
+        rows = ~np.isnan(part.printed).all(axis=1)
+        printed[rows] = part.printed[rows]
+    merged = SetResult(located, printed, photo_kind=sum(p.photo_kind for p in parts))
+    for part in parts:
+        for variant, by_chip in part.scores.items():
+            for chip, kinds in by_chip.items():
+                for kind, values in kinds.items():
+                    merged.scores.setdefault(variant, {}).setdefault(chip, {}).setdefault(kind, []).extend(values)
+    merged.seconds_per_check = float(np.mean([p.seconds_per_check for p in parts]))
+    return merged
+
+
 def check_report(result: SetResult, threshold: float | None) -> dict[str, Any]:
     """Per variant and chip: genuine refused and each swap caught at ``threshold`` (None: at the threshold that
     refuses 1 % of this set's genuine cards)."""
@@ -236,6 +267,8 @@ def check_report(result: SetResult, threshold: float | None) -> dict[str, Any]:
             row["genuine_p01"] = round(float(np.percentile(valid, 1)), 4)
             row["genuine_refused"] = _rate(~(genuine >= at))
             for kind in ("random_impostor", "lookalike", "same_person"):
+                if kind not in kinds:
+                    continue
                 values = np.array(kinds[kind])
                 accepted = int(np.sum(values >= at))
                 row[kind] = {
@@ -309,6 +342,54 @@ def matching_report(
     return rows
 
 
+def markdown(report: dict[str, Any]) -> str:
+    """The report's tables: the check at the calibrated threshold, and matching rules."""
+    lines = ["# Card front (benchmarks/card_front.py)", ""]
+    calibrated = report.get("calibrated", {})
+    lines.append(f"Calibrated thresholds (1st percentile of genuine cards, calib fold): {calibrated}")
+    lines += [
+        "",
+        "| set | score | chip | threshold | genuine refused | another person caught (random) | lookalikes caught "
+        "| same person, other photo caught | genuine median / 1st pct |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, entry in report["sets"].items():
+        rows = entry.get("check_at_calibrated") or entry["check_at_own_1pct"]
+        for variant, by_chip in rows.items():
+            for chip, row in by_chip.items():
+                cells = []
+                for kind in ("random_impostor", "lookalike", "same_person"):
+                    if kind in row:
+                        k = row[kind]
+                        cells.append(f"{100 * k['caught']:.2f} % ({k['pairs'] - k['accepted']}/{k['pairs']})")
+                    else:
+                        cells.append("—")
+                refused = row["genuine_refused"]
+                lines.append(
+                    f"| {name} | {variant} | {chip} | {row['threshold']} | {100 * refused['rate']:.2f} % "
+                    f"({refused['count']}/{refused['of']}) | {cells[0]} | {cells[1]} | {cells[2]} "
+                    f"| {row['genuine_median']} / {row['genuine_p01']} |"
+                )
+    for name, entry in report["sets"].items():
+        if "matching" not in entry:
+            continue
+        lines += ["", f"Matching on {name} (live = another photo of the person; impostors same-source):", ""]
+        lines += ["| rule | FNMR @1e-3 | FNMR @1e-4 | genuine / impostor pairs |", "| --- | --- | --- | --- |"]
+        for rule, row in entry["matching"].items():
+            lines.append(
+                f"| {rule} | {100 * row['fnmr_at_0.001']:.1f} % | {100 * row['fnmr_at_0.0001']:.1f} % "
+                f"| {row['genuine_pairs']} / {row['impostor_pairs']} |"
+            )
+        printed = entry["matching"]["printed"]
+        fmr = printed["fmr_at_photo_threshold"]
+        lines.append(
+            f"\nPrinted portrait at the shipped photo threshold {printed['photo_threshold']}: FNMR "
+            f"{100 * printed['fnmr_at_photo_threshold']:.1f} %, FMR {fmr['hits']}/{fmr['pairs']} "
+            f"(95 % upper bound {fmr['upper_95']:.2g})"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def write_lock_threshold(threshold: float, detail: dict[str, Any]) -> list[Path]:
     path = default_lock_path()
     document = read_lock_document(path)
@@ -327,6 +408,19 @@ def main() -> int:
     add_data_arguments(parser)
     parser.add_argument("--calibrate", action="store_true", help=f"pin the check's threshold in {LOCK_FILE_NAME}")
     parser.add_argument("--sets", default="calib,faces_east_asian", help="comma-separated: calib, faces_east_asian")
+    parser.add_argument(
+        "--check-only",
+        default="calib",
+        help="sets measured for the check alone (no embeddings, matching or lookalikes; comma-separated)",
+    )
+    parser.add_argument("--pair-limit", type=int, default=PAIR_LIMIT, help="random other-person pairs per set (a third as many same-person pairs)")
+    parser.add_argument("--shard", default="0/1", help="I/N: measure only the cards whose index is I modulo N")
+    parser.add_argument(
+        "--reuse", action="store_true", help="reuse a set's cached result made with other --pair-limit/--calib-images"
+    )
+    parser.add_argument(
+        "--calib-images", type=int, default=0, help="use a seeded sample of this many calib-fold images (0: all)"
+    )
     args = parser.parse_args()
     if shared_data_missing(args.shared):
         return 2
@@ -337,25 +431,50 @@ def main() -> int:
     wanted = args.sets.split(",")
     sets: list[FaceSet] = []
     if "calib" in wanted:
-        sets.append(load_calib_set(args.shared))
+        calib = load_calib_set(args.shared)
+        if 0 < args.calib_images < len(calib.images):
+            chosen = np.random.default_rng(SEED).choice(len(calib.images), args.calib_images, replace=False)
+            calib = FaceSet(calib.name, tuple(calib.images[i] for i in sorted(chosen)))
+        sets.append(calib)
     sets += [s for s in load_sets(args.shared) if s.name in wanted]
     report: dict[str, Any] = {"engine": engine.name, "sets": {}}
     results: dict[str, SetResult] = {}
     for face_set in sets:
         print(f"{face_set.name}: {len(face_set.images)} images", file=sys.stderr)
-        chip_embeddings = {c.name: embed_set(face_set, engine, models, args.cache_dir, c) for c in CHIPS}
-        photo = chip_embeddings[JPEG2000_1024.name].photo
-        result = run_set(face_set, engine, models, photo)
+        check_only = face_set.name.startswith("faces_east_asian_calib") and "calib" in args.check_only.split(",")
+        check_only = check_only or face_set.name in args.check_only.split(",")
+        chip_embeddings = (
+            {} if check_only else {c.name: embed_set(face_set, engine, models, args.cache_dir, c) for c in CHIPS}
+        )
+        photo = None if check_only else chip_embeddings[JPEG2000_1024.name].photo
+        cache = args.cache_dir / (
+            f"card_front-{face_set.name}-{len(face_set.images)}-{RESULT_VERSION}-{args.pair_limit}-{int(check_only)}.pkl"
+        )
+        shard_index, shard_count = (int(x) for x in args.shard.split("/"))
+        cache = cache.with_name(cache.stem + f"-shard{shard_index}of{shard_count}.pkl")
+        shards = sorted(args.cache_dir.glob(f"card_front-{face_set.name}-*-{RESULT_VERSION}-*-shard*.pkl"))
+        if args.reuse and shards:
+            print(f"  merging {[p.name for p in shards]}", file=sys.stderr)
+            result = merge_shards([pickle.loads(p.read_bytes()) for p in shards])  # our own cache files
+        elif cache.is_file():
+            result = pickle.loads(cache.read_bytes())
+        else:
+            result = run_set(face_set, engine, models, photo, args.pair_limit, (shard_index, shard_count))
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_bytes(pickle.dumps(result))
         results[face_set.name] = result
-        report["sets"][face_set.name] = {
+        entry: dict[str, Any] = {
             "images": len(face_set.images),
             "portrait_located": int(result.located.sum()),
+            "photo_kind": result.photo_kind,
             "ms_per_check": round(1000 * result.seconds_per_check, 1),
-            "matching": matching_report(
-                face_set, result, photo, {c: e.chip for c, e in chip_embeddings.items()}, photo_threshold
-            ),
             "check_at_own_1pct": check_report(result, None),
         }
+        if photo is not None:
+            entry["matching"] = matching_report(
+                face_set, result, photo, {c: e.chip for c, e in chip_embeddings.items()}, photo_threshold
+            )
+        report["sets"][face_set.name] = entry
     calib_name = "faces_east_asian_calib_calibrate"
     if calib_name in results:
         genuine = {
@@ -365,12 +484,13 @@ def main() -> int:
         report["calibrated"] = {variant: round(value, 4) for variant, value in genuine.items()}
         for name, result in results.items():
             report["sets"][name]["check_at_calibrated"] = {
-                variant: check_report(SetResult(result.located, result.printed, {variant: by_chip}), genuine[variant])[
-                    variant
-                ]
+                variant: check_report(
+                    SetResult(result.located, result.printed, scores={variant: by_chip}), genuine[variant]
+                )[variant]
                 for variant, by_chip in result.scores.items()
             }
-    write_results("card_front", report)
+    if len(results) > 1 or args.calibrate:
+        write_results("card_front", report, markdown(report))
     print(json.dumps(report, indent=2))
     if args.calibrate and "calibrated" in report:
         shipped = report["calibrated"]["ncc_glare_masked"]

@@ -163,17 +163,19 @@ def answer_liveness(
     *,
     clip_type: tuple[str, str] = ("clip.mp4", "video/mp4"),
     photo_type: tuple[str, str] = ("chip.jpg", "image/jpeg"),
+    card_front: bytes | None = None,
 ) -> httpx.Response:
-    """Upload the response to a challenge: the clip and the photo read from the ID card's chip."""
+    """Upload the response to a challenge: the clip and the photo read from the ID card's chip (and, when given,
+    the document camera's image of the card's front)."""
     signed = portrait_headers(client, headers, attempt, id_photo)
+    files = {
+        "clip": (clip_type[0], clip, clip_type[1]),
+        "id_photo": (photo_type[0], id_photo, photo_type[1]),
+    }
+    if card_front is not None:
+        files["card_front"] = ("card_front.jpg", card_front, "image/jpeg")
     response: httpx.Response = client.post(
-        f"/v1/attempts/{attempt}/liveness",
-        data={"nonce": nonce},
-        files={
-            "clip": (clip_type[0], clip, clip_type[1]),
-            "id_photo": (photo_type[0], id_photo, photo_type[1]),
-        },
-        headers={**headers, **signed},
+        f"/v1/attempts/{attempt}/liveness", data={"nonce": nonce}, files=files, headers={**headers, **signed}
     )
     return response
 

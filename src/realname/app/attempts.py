@@ -413,13 +413,22 @@ class Registration:
         frames are matched against it instead of the chip (``realname.app.card_front``). The card front is only
         read here, never stored.
 
-        The challenge is burnt before analysis (the images are decoded and the printed portrait found first). Any
+        The challenge is burnt before analysis (the printed portrait is found before anything is spent). Any
         dependency failure (database, keys, model) raises and leaves the attempt undecided: never an approval.
 
         Raises:
             Challenge errors (expired, replayed, wrong attempt/device, unknown nonce), clip/image errors,
             PortraitNotFound (``document.portrait_not_found``), LockedOut, DependencyUnavailable.
         """
+        # The card front is read first: one whose portrait cannot be found is sent back before the card reader's
+        # signed read (and the challenge) is spent, so the clerk just takes the picture again.
+        portraits: PrintedPortraitReader | None = None
+        printed: DecodedImage | None = None
+        if card_front is not None:
+            if self._d.printed_portraits is None:
+                raise DependencyUnavailable("card-front images are not supported here", code="models.missing")
+            portraits = self._d.printed_portraits()
+            printed = read_card_front(portraits, self._d.image_decoder, card_front, self._d.policy)
         try:
             with self._d.uow() as uow:
                 attempt = self._attempt(uow, actor, attempt_id)
@@ -437,13 +446,6 @@ class Registration:
                 audit_refused_read(self._d.uow, self._d.clock, actor, actor.outlet_code, attempt_id, exc)
             raise
         id_image = self._d.image_decoder.decode(id_photo, max_pixels=self._d.policy.max_image_pixels)
-        portraits: PrintedPortraitReader | None = None
-        printed: DecodedImage | None = None
-        if card_front is not None:
-            if self._d.printed_portraits is None:
-                raise DependencyUnavailable("card-front images are not supported here", code="models.missing")
-            portraits = self._d.printed_portraits()
-            printed = read_card_front(portraits, self._d.image_decoder, card_front, self._d.policy)
         _, checked = check_liveness(
             response=LivenessResponse(attempt_id=attempt.id, device_id=attempt.device_id, nonce=nonce, clip=clip),
             store=self._d.challenges,

@@ -185,7 +185,8 @@ def build_router() -> APIRouter:
             ),
         ] = None,
     ) -> s.DecisionView:
-        """Answer the challenge with a clip; liveness, then 1:1 match against the ID photo, then the decision.
+        """Answer the challenge with a clip; liveness, then 1:1 match against the ID photo (or, with a card front
+        whose printed portrait is the chip photo's photograph, against that portrait), then the decision.
 
         The chip photo is accepted only signed by the terminal whose reader read this attempt's card
         (``X-Reader-*`` headers with ``X-Reader-Fields-SHA256``); never on a self-service attempt

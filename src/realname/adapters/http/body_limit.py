@@ -39,8 +39,8 @@ def request_id_from(headers: Headers) -> str:
 
 @dataclass(frozen=True, slots=True)
 class BodyLimits:
-    """The body limit of each path: a liveness upload carries a clip, an ID photo and an optional card-front image
-    (each image at most ``max_photo_bytes``), the rest 1 MiB."""
+    """The body limit of each path: a liveness upload carries a clip, an ID photo and optionally a card-front image
+    (each image within ``max_photo_bytes``), the rest 1 MiB."""
 
     max_clip_bytes: int
     max_photo_bytes: int
