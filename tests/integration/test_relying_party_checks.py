@@ -316,6 +316,14 @@ def test_forged_expired_and_replayed_signatures_are_refused(world: World) -> Non
     # Inside the window, a timestamp 299 s off is fine.
     ok = world.ask(CheckKind.STATUS, 13, timestamp=int(world.clock.now().timestamp()) - 299)
     assert ok[0] is CheckResult.ACTIVE
+    # Nonces are forgotten once a request carrying them would be refused by its timestamp anyway.
+    assert world.admin.forget_nonces(OPERATOR_CLI) == 0
+    world.clock.advance(seconds=601)
+    assert world.admin.forget_nonces(OPERATOR_CLI) == 2
+    stale = int(world.clock.now().timestamp()) - 601
+    with pytest.raises(Unauthenticated) as too_old:
+        world.ask(CheckKind.STATUS, 13, nonce="nonce-0000000000000001", timestamp=stale)
+    assert too_old.value.code == "party.signature_expired"
 
 
 def test_a_tampered_body_or_path_or_unknown_party_does_not_verify(world: World) -> None:

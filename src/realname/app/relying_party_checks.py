@@ -215,6 +215,10 @@ class NonceStore(Protocol):
         """Record the nonce; False when this party used it before (a replay)."""
         ...
 
+    def forget_before(self, cutoff: datetime) -> int:
+        """Delete nonces first seen before ``cutoff``; how many."""
+        ...
+
 
 class UsageCounters(Protocol):
     def take(self, party_id: str, windows: dict[str, tuple[datetime, int]]) -> set[str]:
@@ -410,6 +414,16 @@ class PartyAdmin:
             self._audit(uow, actor, "party.secret_rotated", party_id, {"secret_version": version})
             uow.commit()
         return NewPartyCredential(party_id, secret, version)
+
+    def forget_nonces(self, actor: Actor) -> int:
+        """Delete the nonces older than twice the replay window: a request that old is refused by its
+        timestamp anyway, so the nonce store need not grow without end."""
+        actor.require(Role.ADMIN)
+        cutoff = self._d.clock.now() - timedelta(seconds=2 * self._d.policy.replay_window_seconds)
+        with self._d.uow() as uow:
+            forgotten = uow.nonces.forget_before(cutoff)
+            uow.commit()
+        return forgotten
 
     def _set_status(self, actor: Actor, party_id: str, status: PartyStatus, action: str) -> None:
         actor.require(Role.ADMIN)

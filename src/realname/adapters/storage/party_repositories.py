@@ -151,6 +151,9 @@ class SqlNonceStore:
         )
         return self._c.execute(statement.returning(party_nonce.c.nonce)).first() is not None
 
+    def forget_before(self, cutoff: datetime) -> int:
+        return int(self._c.execute(party_nonce.delete().where(party_nonce.c.seen_at < cutoff)).rowcount)
+
 
 class SqlUsageCounters:
     def __init__(self, connection: sa.Connection) -> None:
