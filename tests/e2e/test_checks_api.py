@@ -186,8 +186,20 @@ def test_subscriber_sees_blocks_and_reports_checks_on_their_number(store: Store)
 
     reported = store.client.post(f"/v1/self/checks/{checks[1]['id']}/report", headers=me)
     assert reported.status_code == 202, reported.text
-    cases = store.client.get("/v1/review/cases", headers=store.staff(Role.REVIEWER, name="R1")).json()
-    assert any(c["kind"] == "unwanted_check" and c["number"] == "138****0021" for c in cases)
+    reviewer = store.staff(Role.REVIEWER, name="R1")
+    cases = store.client.get("/v1/review/cases", headers=reviewer).json()
+    (case,) = [c for c in cases if c["kind"] == "unwanted_check"]
+    assert (case["number"], case["party"]) == ("138****0021", "demo-bank")
+    wrong = store.client.post(
+        f"/v1/review/cases/{case['id']}/decision", json={"decision": "approve", "reason": "x"}, headers=reviewer
+    )
+    assert (wrong.status_code, wrong.json()["code"]) == (400, "review.decision_invalid")
+    decided = store.client.post(
+        f"/v1/review/cases/{case['id']}/decision",
+        json={"decision": "suspend_confirmed", "reason": "the bank had no consent on file"},
+        headers=reviewer,
+    )
+    assert decided.status_code == 200 and decided.json()["state"] == "closed", decided.text
     assert store.client.post(f"/v1/self/checks/{checks[1]['id']}/report", headers=me).status_code == 409
 
 

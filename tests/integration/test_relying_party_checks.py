@@ -440,6 +440,10 @@ def test_many_numbers_against_one_id_suspends_the_party_and_opens_a_case(engine:
     assert party.party.status is PartyStatus.SUSPENDED
     assert rows(engine, "SELECT kind, state FROM review_case") == [("party_enumeration", "open")]
     assert rows(engine, "SELECT party_id FROM party_case") == [(world.bank.party_id,)]
+    with SqlChecksUnitOfWork(engine) as uow:
+        (case,) = uow.reviews.pending()
+        assert (case.kind.value, case.party_id, case.msisdn) == ("party_enumeration", world.bank.party_id, str(n(23)))
+        assert uow.reviews.get(case.id, for_update=True) == case
     events = rows(engine, "SELECT action, details FROM audit_event WHERE action = 'party.suspended'")
     assert len(events) == 1 and ALICE_ID not in str(events)
     # Re-asking the same number with the same ID does not count twice; another party is unaffected.

@@ -54,6 +54,8 @@ class ReviewCase:
     proposed_reason: str | None = None
     decided_by: str | None = None
     closed_at: datetime | None = None
+    party_id: str | None = None
+    """The relying party a ``party_enumeration`` or ``unwanted_check`` case is about."""
 
     def decide(self, reviewer_ref: str, decision: CaseDecision, reason: str, now: datetime) -> bool:
         """Record a reviewer's decision. Returns True when the case is closed by it.

@@ -207,6 +207,7 @@ class ReviewCaseView(BaseModel):
     number: str | None
     proposed_decision: str | None
     proposed_by: str | None
+    party: str | None = Field(None, description="The relying party a party_enumeration or unwanted_check case is about")
 
 
 class ReviewDecisionRequest(Strict):

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from realname.adapters.storage import tables as t
+from realname.adapters.storage.party_tables import party_case
 from realname.domain.attempts import Attempt, AttemptState, Outcome, Purpose
 from realname.domain.errors import Conflict, DependencyUnavailable
 from realname.domain.liveness import Action, Challenge, ChallengeNotFound
@@ -195,7 +196,14 @@ def _case_from_row(row: sa.Row[Any]) -> ReviewCase:
         proposed_reason=row.proposed_reason,
         decided_by=row.decided_by,
         closed_at=row.closed_at,
+        party_id=row.party_id,
     )
+
+
+def _cases() -> sa.Select[Any]:
+    """Review cases with the relying party a case is about (migration 0007), if any."""
+    party = sa.select(party_case.c.party_id).where(party_case.c.case_id == t.review_case.c.id).scalar_subquery()
+    return sa.select(t.review_case, party.label("party_id"))
 
 
 class SqlReviewRepository:
@@ -224,7 +232,7 @@ class SqlReviewRepository:
         )
 
     def get(self, case_id: str, *, for_update: bool = False) -> ReviewCase | None:
-        query = sa.select(t.review_case).where(t.review_case.c.id == case_id)
+        query = _cases().where(t.review_case.c.id == case_id)
         if for_update:
             query = query.with_for_update()
         row = self._c.execute(query).first()
@@ -232,7 +240,7 @@ class SqlReviewRepository:
 
     def pending(self, limit: int = 100) -> Sequence[ReviewCase]:
         rows = self._c.execute(
-            sa.select(t.review_case)
+            _cases()
             .where(t.review_case.c.state != CaseState.CLOSED.value)
             .order_by(t.review_case.c.opened_at)
             .limit(limit)
