@@ -256,6 +256,9 @@ def test_held_since_follows_sim_replacement_but_not_a_new_owner(world: World) ->
     world.clock.advance(days=10)
     assert world.ask(CheckKind.HELD_SINCE, 8, since=opened)[0] is CheckResult.MATCH
     assert world.ask(CheckKind.HELD_SINCE, 8, since=opened - timedelta(days=1))[0] is CheckResult.NO_MATCH
+    with pytest.raises(InvalidInput) as future:
+        world.ask(CheckKind.HELD_SINCE, 8, since=world.clock.now().date() + timedelta(days=1))
+    assert future.value.code == "check.since_invalid"
     # A SIM replacement ends one binding and starts another for the same holder: not a change of hands.
     with SqlUnitOfWork(world.engine) as uow:
         binding = uow.bindings.active_for(n(8))

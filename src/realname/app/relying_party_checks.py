@@ -511,8 +511,8 @@ class NumberChecks:
         name = normalise_name(inquiry.name) if inquiry.kind is CheckKind.THREE_ELEMENT and inquiry.name else None
         if inquiry.kind is CheckKind.THREE_ELEMENT and name is None:
             raise InvalidInput("a three-element check needs a name", code="check.name_invalid")
-        if inquiry.kind is CheckKind.HELD_SINCE and inquiry.since is None:
-            raise InvalidInput("a held-since check needs a date", code="check.since_invalid")
+        if inquiry.kind is CheckKind.HELD_SINCE and (inquiry.since is None or inquiry.since > now.date()):
+            raise InvalidInput("a held-since check needs a date that is not in the future", code="check.since_invalid")
         msisdn = str(inquiry.msisdn)
         probe = probe_ref(party.id, id_index.value) if id_index else None
         if probe is not None:
