@@ -1,6 +1,7 @@
-"""The subscriber's page shows relying parties' checks on their number, in Chromium with a real face on the camera:
-a bank checks the number, the subscriber proves who they are on /me, sees the check, reports it as unwanted and
-blocks checks on the number — and the bank's next check answers ``blocked``."""
+"""Relying parties' checks in Chromium with a real face on the camera: the clerk registers a number at the kiosk
+with the name from the card, a bank checks the number (two- and three-element), the subscriber proves who they are
+on /me, sees the checks, reports one as unwanted and blocks checks on the number — and the bank's next check
+answers ``blocked``."""
 
 from __future__ import annotations
 
@@ -20,12 +21,12 @@ from tests.e2e.browser_support import (
     last_decision_details,
     luhn_complete,
     make_id_photo,
-    register_via_api,
     require_browser_tools,
 )
 from tests.e2e.test_browser_kiosk import FRONTAL_AT_SECONDS, ID_NUMBER, REAL_CLIP, REAL_CLIP_ACTIONS, TABLET, open_kiosk
 
 MSISDN = "13800138009"
+NAME = "欧阳 娜娜"
 
 
 @pytest.fixture
@@ -62,7 +63,20 @@ def test_subscriber_sees_a_bank_check_reports_it_and_blocks_the_number(liveness_
     id_photo = make_id_photo(clip, FRONTAL_AT_SECONDS, tmp_path / "chip-photo.jpg")
     with open_kiosk(tmp_path, clip, TABLET, REAL_CLIP_ACTIONS) as kiosk:
         server = kiosk.server
-        register_via_api(server, ID_NUMBER, clip, id_photo, MSISDN, luhn_complete("898601" + "4" * 12))
+        p = kiosk.p
+        # The clerk registers the number at the kiosk, typing the name as printed on the card.
+        kiosk.sign_in_and_reach_challenge(id_photo)
+        assert kiosk.wait_decision() == "approved", last_decision_details(server.container)
+        p.click("#to-numbers")
+        kiosk.wait_state("numbers")
+        p.fill("input[name=pattern]", "8009")
+        p.click("#numbers-form button[type=submit]")
+        p.click(f'button.number[data-msisdn="{MSISDN}"]')
+        kiosk.wait_state("sim")
+        p.fill("input[name=iccid]", luhn_complete("898601" + "4" * 12))
+        p.fill("input[name=holder_name]", NAME)
+        p.click("#sim-form button[type=submit]")
+        kiosk.wait_state("receipt")
         bank = server.container.party_admin().add(
             OPERATOR_CLI,
             party_id="demo-bank",
@@ -76,8 +90,10 @@ def test_subscriber_sees_a_bank_check_reports_it_and_blocks_the_number(liveness_
         consent = {"reference": "demo-consent/42", "given_at": "2026-12-01T09:30:00+08:00"}
         two = {"kind": "two_element", "number": MSISDN, "id_number": ID_NUMBER, "consent": consent}
         assert signed_check(server.base_url, bank, two)["result"] == "match"
+        three = {**two, "kind": "three_element", "name": NAME}
+        assert signed_check(server.base_url, bank, three)["result"] == "match"
+        assert signed_check(server.base_url, bank, {**three, "name": "王五"})["result"] == "no_match"
 
-        p = kiosk.p
         kiosk.switch("me-checks")
         p.goto(server.base_url + "/me")
         kiosk.wait_state("intro")
@@ -108,9 +124,10 @@ def test_subscriber_sees_a_bank_check_reports_it_and_blocks_the_number(liveness_
             "demo-consent/42",
         ):
             assert shown in checks, shown
-        assert MSISDN not in checks and ID_NUMBER not in checks
+        assert "demo-consent/42" in checks
+        assert MSISDN not in checks and ID_NUMBER not in checks and NAME not in checks
 
-        p.click("#checks-table button.unwanted")
+        p.locator("#checks-table button.unwanted").first.click()
         p.wait_for_selector("#checks-table >> text=reported")
         p.click('#numbers-table button.block-number[data-number="138****8009"]')
         p.wait_for_selector("#blocks-table button.lift-block")
