@@ -112,6 +112,8 @@ def test_signed_checks_answer_and_bad_signatures_get_typed_401s(service: Service
 
     bad = signed_post(service.client, bank, {**two, "id_number": None})
     assert (bad.status_code, bad.json()["code"]) == (422, "request.invalid")
+    huge = signed_post(service.client, bank, {**two, "padding": "x" * 5000})
+    assert (huge.status_code, huge.json()["code"]) == (400, "request.too_large")
     wrong_digit = signed_post(service.client, bank, {**two, "id_number": ID_A[:-1] + "1"})
     assert (wrong_digit.status_code, wrong_digit.json()["code"]) == (400, "check.id_number_invalid")
     assert ID_A[:-1] not in wrong_digit.text

@@ -52,7 +52,6 @@ from realname.domain.relying_parties import (
     Consent,
     Elements,
     PartyStatus,
-    RateLimited,
     RelyingParty,
     SignedRequest,
     enumeration_suspected,
@@ -803,14 +802,3 @@ class SubscriberChecks:
             )
             uow.commit()
         return case_id
-
-
-__all__ = [
-    "CheckAnswer",
-    "CheckInquiry",
-    "ChecksDeps",
-    "NumberChecks",
-    "PartyAdmin",
-    "RateLimited",
-    "SubscriberChecks",
-]
