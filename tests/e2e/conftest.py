@@ -17,6 +17,7 @@ from realname.bootstrap import Container
 from realname.config import Settings
 from realname.domain.organisation import Role
 from tests.conftest import REPO_ROOT
+from tests.e2e.flows import SentCodes, install_kiosks
 
 MODELS_DIR = Path(os.environ.get("REALNAME_MODELS_DIR", REPO_ROOT / "var" / "models"))
 
@@ -34,6 +35,7 @@ def settings_for(data_dir: Path, **overrides: object) -> Settings:
 class Service:
     container: Container
     client: TestClient
+    codes: SentCodes
 
     def staff(self, role: Role = Role.CLERK, outlet: str = "BJ-001", name: str = "Li Lei") -> dict[str, str]:
         """Create a staff member and sign them in; return the Authorization header."""
@@ -51,13 +53,15 @@ def open_service(
     data_dir: Path, *, clock: Clock | None = None, random: RandomSource | None = None, **overrides: object
 ) -> Iterator[Service]:
     """A service with outlets BJ-001 and SH-001; ``clock``/``random`` replace the system's, ``overrides`` settings."""
-    container = Container(settings_for(data_dir, **overrides), clock=clock, random=random)
+    codes = SentCodes()
+    container = Container(settings_for(data_dir, **overrides), clock=clock, random=random, code_sender=codes)
     container.initialise()
     registry = container.registry()
     registry.add_outlet(OPERATOR_CLI, "BJ-001", "Beijing Xidan")
     registry.add_outlet(OPERATOR_CLI, "SH-001", "Shanghai Nanjing Road")
     with TestClient(create_app(container.http_services()), raise_server_exceptions=False) as client:
-        yield Service(container, client)
+        install_kiosks(client, container, ("BJ-001", "SH-001"))
+        yield Service(container, client, codes)
     container.engine.dispose()
 
 

@@ -24,6 +24,7 @@ from realname.domain.numbers import Msisdn
 from realname.domain.organisation import Role
 from realname.domain.relying_parties import CheckKind
 from realname.domain.subscribers import BlindIndex
+from tests.e2e import flows
 from tests.e2e.conftest import Service, open_service
 from tests.e2e.test_api_flows import ID_A, ID_B, SIM_1, Store, liveness_dir, open_store  # noqa: F401 - fixture
 
@@ -144,7 +145,7 @@ def store(tmp_path: Path, liveness_dir: Path) -> Iterator[Store]:  # noqa: F811 
 
 def test_subscriber_sees_blocks_and_reports_checks_on_their_number(store: Store) -> None:
     clerk = store.staff()
-    decision = store.verified(clerk, id_number=ID_A)
+    decision = store.verified(clerk, id_number=ID_A, name=NAME_A)
     assert decision["passed"], decision
     attempt = decision["attempt_id"]
     store.client.post(f"/v1/attempts/{attempt}/reservation", json={"msisdn": "13800130021"}, headers=clerk)
@@ -160,12 +161,7 @@ def test_subscriber_sees_blocks_and_reports_checks_on_their_number(store: Store)
     assert signed_post(store.client, bank, three).json()["result"] == "match"
     assert signed_post(store.client, bank, {**three, "name": "欧阳娜"}).json()["result"] == "no_match"
 
-    session = store.client.post("/v1/self/sessions", json={"device_id": "phone-1"}).json()
-    me = {"Authorization": f"Bearer {session['token']}"}
-    own = session["attempt"]["id"]
-    store.prepare(me, own, ID_A)
-    nonce = store.client.post(f"/v1/attempts/{own}/challenge", headers=me).json()["nonce"]
-    assert store.answer(me, own, nonce).json()["passed"] is True
+    me = flows.prove_at_home(store.client, store.codes, ID_A, NAME_A, "13800130021")
 
     mine = store.client.get("/v1/self/checks", headers=me)
     assert mine.status_code == 200, mine.text

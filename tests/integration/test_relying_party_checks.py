@@ -528,7 +528,7 @@ def test_migration_downgrades_and_upgrades_again(engine: sa.Engine) -> None:
     config = _config()
     with engine.connect() as connection, connection.begin():
         config.attributes["connection"] = connection
-        command.downgrade(config, "0004_integrity")
+        command.downgrade(config, "0005_terminals")
     assert "relying_party" not in sa.inspect(engine).get_table_names()
     assert "name_index" not in {c["name"] for c in sa.inspect(engine).get_columns("subscriber")}
     upgrade(engine)

@@ -21,6 +21,7 @@ from realname.app.ports import Clock, RandomSource
 from realname.domain.liveness import (
     Action,
     Challenge,
+    ChallengeLimitReached,
     FrameObservation,
     LivenessResult,
     LivenessThresholds,
@@ -82,6 +83,14 @@ class ChallengeStore(Protocol):
 
     def get(self, nonce: str) -> Challenge | None: ...
 
+    def issued_for(self, attempt_id: str) -> int:
+        """How many challenges were ever issued to the attempt (answered, burnt or live)."""
+        ...
+
+    def supersede_live(self, attempt_id: str, now: datetime) -> int:
+        """Burn every unanswered challenge of the attempt (they become ``superseded``); return how many."""
+        ...
+
     def consume(self, nonce: str, attempt_id: str, device_id: str, now: datetime) -> Challenge:
         """Mark the challenge used and return it (as it was issued, with ``used=True``).
 
@@ -132,6 +141,15 @@ class LivenessChecker:
         return CheckedClip(result, best)
 
 
+@dataclass(frozen=True, slots=True)
+class IssuedChallenge:
+    """A newly issued challenge, which of the attempt's challenges it is, and how many live ones it burnt."""
+
+    challenge: Challenge
+    number: int
+    superseded: int
+
+
 def issue_challenge(
     *,
     store: ChallengeStore,
@@ -140,27 +158,41 @@ def issue_challenge(
     policy: Policy,
     attempt_id: str,
     device_id: str,
-) -> Challenge:
-    """Issue and store a fresh challenge for an attempt on a device.
+) -> IssuedChallenge:
+    """Issue and store a fresh challenge for an attempt on a device; it is the attempt's only live one.
+
+    Each new challenge burns the attempt's unanswered ones, and an attempt gets at most
+    ``policy.max_challenges_per_attempt``: otherwise a caller holding a pre-recorded clip could draw
+    challenges until one asks for the actions the clip happens to perform, and answer that one.
 
     Args:
         attempt_id: the attempt the response must be submitted to.
         device_id: the kiosk that will record the response.
 
     Returns:
-        The stored challenge (actions to show, nonce to send back, expiry).
+        The stored challenge (actions to show, nonce to send back, expiry) and its number in the attempt.
+
+    Raises:
+        ChallengeLimitReached: the attempt has had its challenges; a new attempt is needed.
     """
+    issued = store.issued_for(attempt_id)
+    if issued >= policy.max_challenges_per_attempt:
+        raise ChallengeLimitReached(
+            f"this attempt has had its {policy.max_challenges_per_attempt} challenges; start a new attempt"
+        )
+    now = clock.now()
+    superseded = store.supersede_live(attempt_id, now)
     order = [Action(name) for name in random.shuffle([a.value for a in Action])]
     challenge = new_challenge(
         attempt_id=attempt_id,
         device_id=device_id,
         policy=policy,
-        now=clock.now(),
+        now=now,
         nonce_bytes=random.token_bytes(16),
         shuffled_actions=order,
     )
     store.save(challenge)
-    return challenge
+    return IssuedChallenge(challenge, issued + 1, superseded)
 
 
 @dataclass(frozen=True, slots=True)

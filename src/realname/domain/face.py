@@ -74,6 +74,9 @@ class FaceReason(StrEnum):
     IMAGE_INVALID = "image.invalid"
     IMAGE_TOO_LARGE = "image.too_large"
     IMAGE_UNSUPPORTED_FORMAT = "image.unsupported_format"
+    # A card front's printed portrait (realname.domain.card_front): not the chip portrait's photograph; not found.
+    PORTRAIT_MISMATCH = "document.portrait_mismatch"
+    PORTRAIT_NOT_FOUND = "document.portrait_not_found"
 
 
 class ImageRejected(InvalidInput):

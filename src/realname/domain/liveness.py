@@ -97,6 +97,18 @@ class ChallengeReplayed(Conflict):
     code = "challenge.replayed"
 
 
+class ChallengeSuperseded(Conflict):
+    """A newer challenge was issued to the attempt: only the newest one may be answered."""
+
+    code = "challenge.superseded"
+
+
+class ChallengeLimitReached(Conflict):
+    """The attempt has had ``policy.max_challenges_per_attempt`` challenges; drawing more could pick one."""
+
+    code = "challenge.limit_reached"
+
+
 class ChallengeWrongAttempt(Forbidden):
     code = "challenge.wrong_attempt"
 
@@ -119,6 +131,8 @@ class Challenge:
     issued_at: datetime
     ttl_seconds: int
     used: bool = False
+    superseded: bool = False
+    """Burnt unanswered because a newer challenge was issued to the same attempt."""
 
     def __post_init__(self) -> None:
         if not self.actions:
@@ -143,6 +157,7 @@ class Challenge:
         Raises:
             ChallengeNotFound: the nonce is not this challenge's.
             ChallengeWrongAttempt / ChallengeWrongDevice: it was issued to another attempt or device.
+            ChallengeSuperseded: a newer challenge was issued to the attempt.
             ChallengeReplayed: it was already used.
             ChallengeExpired: its TTL has passed.
         """
@@ -152,6 +167,8 @@ class Challenge:
             raise ChallengeWrongAttempt("this challenge was issued to another attempt")
         if device_id != self.device_id:
             raise ChallengeWrongDevice("this challenge was issued to another device")
+        if self.superseded:
+            raise ChallengeSuperseded("a newer challenge was issued to this attempt; answer that one")
         if self.used:
             raise ChallengeReplayed("this challenge was already answered; ask for a new one")
         if self.is_expired(now):

@@ -54,6 +54,8 @@ class ReviewCase:
     proposed_reason: str | None = None
     decided_by: str | None = None
     closed_at: datetime | None = None
+    challenges_issued: int = 0
+    """Liveness challenges the case's attempt drew (read from the challenges; many hint at choosing one)."""
     party_id: str | None = None
     """The relying party a ``party_enumeration`` or ``unwanted_check`` case is about."""
 

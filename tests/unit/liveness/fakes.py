@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 import numpy as np
@@ -20,6 +21,15 @@ class InMemoryChallengeStore:
 
     def get(self, nonce: str) -> Challenge | None:
         return self.challenges.get(nonce)
+
+    def issued_for(self, attempt_id: str) -> int:
+        return sum(1 for c in self.challenges.values() if c.attempt_id == attempt_id)
+
+    def supersede_live(self, attempt_id: str, now: datetime) -> int:
+        live = [c for c in self.challenges.values() if c.attempt_id == attempt_id and not c.used]
+        for challenge in live:
+            self.challenges[challenge.nonce] = replace(challenge, used=True, superseded=True)
+        return len(live)
 
     def consume(self, nonce: str, attempt_id: str, device_id: str, now: datetime) -> Challenge:
         challenge = self.challenges.get(nonce)

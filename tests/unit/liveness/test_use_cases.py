@@ -16,8 +16,10 @@ from realname.domain.liveness import (
     Action,
     Challenge,
     ChallengeExpired,
+    ChallengeLimitReached,
     ChallengeNotFound,
     ChallengeReplayed,
+    ChallengeSuperseded,
     ChallengeWrongAttempt,
     LivenessThresholds,
     Reason,
@@ -37,19 +39,20 @@ class World:
     def __init__(self) -> None:
         self.store = InMemoryChallengeStore()
         self.clock = FixedClock()
+        self.random = FixedRandom()
         self.decoder = SeriesDecoder({b"good": GOOD, b"wrong-order": WRONG_ORDER, b"blink": blink(frontal(), 2.0, 2.1)})
         self.checker = LivenessChecker(self.decoder, SeriesAnalyser(self.decoder), LivenessThresholds())
 
-    def issue(self, attempt: str = "att-1", device: str = "kiosk-1") -> str:
-        challenge = issue_challenge(
+    def issue(self, attempt: str = "att-1", device: str = "kiosk-1", policy: Policy | None = None) -> str:
+        issued = issue_challenge(
             store=self.store,
             clock=self.clock,
-            random=FixedRandom(),
-            policy=Policy(),
+            random=self.random,
+            policy=policy or Policy(),
             attempt_id=attempt,
             device_id=device,
         )
-        return challenge.nonce
+        return issued.challenge.nonce
 
     def respond(
         self, nonce: str, clip: bytes = b"good", attempt: str = "att-1", device: str = "kiosk-1"
@@ -151,3 +154,40 @@ def test_a_frame_burst_captured_before_the_challenge_was_issued_is_outside_the_w
     assert not checked.passed
     assert Reason.OUTSIDE_WINDOW in checked.result.reasons
     assert checked.best_frames_rgb == ()
+
+
+def test_a_new_challenge_burns_the_unanswered_one_so_only_the_newest_can_be_answered() -> None:
+    world = World()
+    first = world.issue()
+    second = world.issue()
+    with pytest.raises(ChallengeSuperseded) as caught:
+        world.respond(first)
+    assert caught.value.code == "challenge.superseded"
+    _, checked = world.respond(second)
+    assert checked.passed, checked.result.reasons
+
+
+def test_an_attempt_cannot_draw_more_than_the_policy_allows() -> None:
+    world = World()
+    policy = Policy(max_challenges_per_attempt=3)
+    nonces = [world.issue(policy=policy) for _ in range(3)]
+    with pytest.raises(ChallengeLimitReached) as caught:
+        world.issue(policy=policy)
+    assert caught.value.code == "challenge.limit_reached"
+    # The refused draw changed nothing: the third challenge is still the live one; the others stay burnt.
+    assert [world.store.challenges[n].superseded for n in nonces] == [True, True, False]
+    assert world.store.issued_for("att-1") == 3
+    # Another attempt has its own allowance.
+    world.issue(attempt="att-2", policy=policy)
+
+
+def test_an_answered_challenge_counts_toward_the_limit_and_stays_a_replay() -> None:
+    world = World()
+    policy = Policy(max_challenges_per_attempt=2)
+    answered = world.issue(policy=policy)
+    world.respond(answered)
+    world.issue(policy=policy)
+    with pytest.raises(ChallengeReplayed):
+        world.respond(answered)
+    with pytest.raises(ChallengeLimitReached):
+        world.issue(policy=policy)

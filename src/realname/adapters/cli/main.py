@@ -29,6 +29,7 @@ from realname.adapters.cli.registry_commands import (
     serve_command,
     staff_group,
 )
+from realname.adapters.cli.terminal_commands import terminal_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,6 +43,7 @@ for command in (
     serve_command,
     outlet_group,
     staff_group,
+    terminal_group,
     numbers_group,
     audit_group,
     id_group,

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 
 from realname import __version__
-from realname.adapters.http.api import build_router
+from realname.adapters.http.api import build_router, max_id_photo_bytes
+from realname.adapters.http.body_limit import BodyLimits, RequestBodyLimit, keep_uploads_in_memory, request_id_from
 from realname.adapters.http.checks_api import build_checks_router
 from realname.adapters.http.errors import install_error_handlers
 from realname.adapters.http.pages.router import build_pages_router
@@ -32,14 +32,19 @@ def create_app(services: HttpServices) -> FastAPI:
 
     @app.middleware("http")
     async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        supplied = request.headers.get("X-Request-ID", "")
-        request.state.request_id = supplied if supplied.isalnum() and len(supplied) <= 64 else secrets.token_hex(8)
+        request.state.request_id = request_id_from(request.headers)
         response = await call_next(request)
         response.headers["X-Request-ID"] = request.state.request_id
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
         response.headers["Cache-Control"] = "no-store"
         return response
+
+    # Outermost of our middleware: an oversized body is refused before any other work, while it arrives.
+    max_clip = services.policy.max_upload_bytes
+    limits = BodyLimits(max_clip, max_id_photo_bytes(max_clip))
+    app.add_middleware(RequestBodyLimit, limit_for=limits.for_path)
+    keep_uploads_in_memory(limits.upload_bytes)
 
     app.include_router(_health_router(services))
     app.include_router(build_router())

@@ -15,6 +15,7 @@ from realname.domain.relying_parties import RateLimited
 log = logging.getLogger("realname.http")
 
 STATUS_BY_ERROR: tuple[tuple[type[errors.RealnameError], int], ...] = (
+    (errors.TooManyRequests, 429),
     (errors.Unprocessable, 422),
     (errors.InvalidInput, 400),
     (errors.Unauthenticated, 401),
@@ -38,12 +39,14 @@ def request_id_of(request: Request) -> str:
     return str(getattr(request.state, "request_id", "-"))
 
 
-def error_response(request: Request, status: int, code: str, message: str) -> JSONResponse:
+def error_response(
+    request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     request_id = request_id_of(request)
     return JSONResponse(
         {"code": code, "message": message, "request_id": request_id},
         status_code=status,
-        headers={"X-Request-ID": request_id},
+        headers={"X-Request-ID": request_id, **(headers or {})},
     )
 
 
@@ -52,7 +55,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _project_error(request: Request, exc: errors.RealnameError) -> JSONResponse:
         status = status_for(exc)
         log.info("request failed", extra={"code": exc.code, "status": status})
-        return error_response(request, status, exc.code, exc.message)
+        headers = None
+        if isinstance(exc, errors.TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after_seconds)}
+        return error_response(request, status, exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -61,7 +67,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed", 413: "request.too_large"}.get(
+        code = {400: "request.malformed", 404: "not_found", 405: "method_not_allowed", 413: "request.too_large"}.get(
             exc.status_code, "http.error"
         )
         return error_response(request, exc.status_code, code, str(exc.detail))

@@ -56,6 +56,7 @@ class DocumentRequest(Strict):
     issued: date | None = None
     birth_date: date | None = Field(None, description="Printed on the card or read from its chip")
     sex: Literal["M", "F"] | None = None
+    name: str | None = Field(None, min_length=1, max_length=100, description="The holder's name as read")
 
 
 class DocumentCheckView(BaseModel):
@@ -126,7 +127,8 @@ class CompleteRequest(Strict):
         None,
         min_length=1,
         max_length=100,
-        description="The holder's name as the card reader read it: stored encrypted, for three-element checks",
+        description="The holder's name, stored encrypted for three-element checks; used only when the document step "
+        "carried no name (the name the enrolled terminal's reader signed there wins)",
     )
 
 
@@ -192,10 +194,17 @@ class AccessRecordView(BaseModel):
     outlet: str | None
 
 
+class LockoutView(BaseModel):
+    locked_from: str
+    locked_until: str
+    active: bool
+
+
 class RecordsView(BaseModel):
     numbers: list[HeldNumberView]
     attempts: list[AttemptRecordView]
     accesses: list[AccessRecordView]
+    lockouts: list[LockoutView] = []
 
 
 class ReviewCaseView(BaseModel):
@@ -208,8 +217,31 @@ class ReviewCaseView(BaseModel):
     proposed_decision: str | None
     proposed_by: str | None
     party: str | None = Field(None, description="The relying party a party_enumeration or unwanted_check case is about")
+    challenges_issued: int = Field(
+        0, description="Liveness challenges the attempt drew (of policy.max_challenges_per_attempt)"
+    )
 
 
 class ReviewDecisionRequest(Strict):
     decision: Literal["approve", "reject", "suspend_confirmed", "reinstate"]
     reason: str = Field(min_length=1, max_length=500)
+
+
+class CodeRequest(Strict):
+    name: str = Field(min_length=1, max_length=100, description="Your name as on your ID card")
+
+
+class CodeRequested(BaseModel):
+    status: Literal["sent_if_registered"]
+    expires_at: datetime
+
+
+class CodeVerify(Strict):
+    code: str = Field(min_length=6, max_length=6, pattern=r"^[0-9]{6}$")
+
+
+class CodeCheckView(BaseModel):
+    attempt: AttemptView
+    passed: bool
+    tries_left: int
+    next_step: str

@@ -13,6 +13,7 @@ from anyio import CapacityLimiter
 from realname.app.attempts import Registration
 from realname.app.registry import Registry
 from realname.app.relying_party_checks import NumberChecks, SubscriberChecks
+from realname.app.self_service import SelfService
 from realname.app.staff_auth import StaffAuth
 from realname.domain.policy import Policy
 
@@ -26,6 +27,7 @@ T = TypeVar("T")
 class HttpServices:
     registry: Registry
     registration: Registration
+    self_service: SelfService
     staff_auth: StaffAuth
     policy: Policy
     readiness_checks: dict[str, ReadinessCheck]

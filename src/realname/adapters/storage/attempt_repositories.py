@@ -36,6 +36,8 @@ def _attempt_from_row(row: sa.Row[Any]) -> Attempt:
         reasons=tuple(json.loads(row.reasons)),
         msisdn=row.msisdn,
         decided_at=row.decided_at,
+        terminal_id=row.terminal_id,
+        reader_digest=row.reader_digest,
         version=row.version,
     )
 
@@ -65,6 +67,8 @@ class SqlAttemptRepository:
             "reasons": json.dumps(list(attempt.reasons)),
             "msisdn": attempt.msisdn,
             "decided_at": attempt.decided_at,
+            "terminal_id": attempt.terminal_id,
+            "reader_digest": attempt.reader_digest,
         }
 
     def get(self, attempt_id: str, *, for_update: bool = False) -> Attempt | None:
@@ -74,11 +78,14 @@ class SqlAttemptRepository:
         row = self._c.execute(query).first()
         return None if row is None else _attempt_from_row(row)
 
-    def save(self, attempt: Attempt, *, id_ciphertext: bytes | None = None) -> None:
+    def save(
+        self, attempt: Attempt, *, id_ciphertext: bytes | None = None, name_ciphertext: bytes | None = None
+    ) -> None:
         values = self._values(attempt)
         values["version"] = attempt.version + 1
         if id_ciphertext is not None or attempt.id_index is None:
             values["id_ciphertext"] = id_ciphertext
+            values["name_ciphertext"] = name_ciphertext
         result = self._c.execute(
             t.attempt.update()
             .where(t.attempt.c.id == attempt.id, t.attempt.c.version == attempt.version)
@@ -90,6 +97,10 @@ class SqlAttemptRepository:
 
     def id_ciphertext(self, attempt_id: str) -> bytes | None:
         value = self._c.execute(sa.select(t.attempt.c.id_ciphertext).where(t.attempt.c.id == attempt_id)).scalar()
+        return None if value is None else bytes(value)
+
+    def name_ciphertext(self, attempt_id: str) -> bytes | None:
+        value = self._c.execute(sa.select(t.attempt.c.name_ciphertext).where(t.attempt.c.id == attempt_id)).scalar()
         return None if value is None else bytes(value)
 
     def of_subscriber(self, id_index: BlindIndex, limit: int = 200) -> Sequence[Attempt]:
@@ -104,8 +115,11 @@ class SqlAttemptRepository:
     def purge_biometric_free_before(self, cutoff: datetime) -> int:
         result = self._c.execute(
             t.attempt.update()
-            .where(t.attempt.c.created_at < cutoff, t.attempt.c.id_ciphertext.is_not(None))
-            .values(id_ciphertext=None)
+            .where(
+                t.attempt.c.created_at < cutoff,
+                sa.or_(t.attempt.c.id_ciphertext.is_not(None), t.attempt.c.name_ciphertext.is_not(None)),
+            )
+            .values(id_ciphertext=None, name_ciphertext=None)
         )
         return int(result.rowcount)
 
@@ -196,14 +210,22 @@ def _case_from_row(row: sa.Row[Any]) -> ReviewCase:
         proposed_reason=row.proposed_reason,
         decided_by=row.decided_by,
         closed_at=row.closed_at,
+        challenges_issued=row.challenges_issued or 0,
         party_id=row.party_id,
     )
 
 
-def _cases() -> sa.Select[Any]:
-    """Review cases with the relying party a case is about (migration 0007), if any."""
+def _case_query() -> sa.Select[Any]:
+    """Review cases with the number of challenges their attempt drew (reviewers see it) and the relying party
+    a case is about (migration 0007), if any."""
+    challenges = (
+        sa.select(sa.func.count())
+        .select_from(t.challenge)
+        .where(t.challenge.c.attempt_id == t.review_case.c.attempt_id)
+        .scalar_subquery()
+    )
     party = sa.select(party_case.c.party_id).where(party_case.c.case_id == t.review_case.c.id).scalar_subquery()
-    return sa.select(t.review_case, party.label("party_id"))
+    return sa.select(t.review_case, challenges.label("challenges_issued"), party.label("party_id"))
 
 
 class SqlReviewRepository:
@@ -232,15 +254,15 @@ class SqlReviewRepository:
         )
 
     def get(self, case_id: str, *, for_update: bool = False) -> ReviewCase | None:
-        query = _cases().where(t.review_case.c.id == case_id)
+        query = _case_query().where(t.review_case.c.id == case_id)
         if for_update:
-            query = query.with_for_update()
+            query = query.with_for_update(of=t.review_case)
         row = self._c.execute(query).first()
         return None if row is None else _case_from_row(row)
 
     def pending(self, limit: int = 100) -> Sequence[ReviewCase]:
         rows = self._c.execute(
-            _cases()
+            _case_query()
             .where(t.review_case.c.state != CaseState.CLOSED.value)
             .order_by(t.review_case.c.opened_at)
             .limit(limit)
@@ -285,6 +307,20 @@ class SqlChallengeRepository:
         row = self._c.execute(sa.select(t.challenge).where(t.challenge.c.nonce == nonce)).first()
         return None if row is None else _challenge_from_row(row)
 
+    def issued_for(self, attempt_id: str) -> int:
+        query = sa.select(sa.func.count()).select_from(t.challenge).where(t.challenge.c.attempt_id == attempt_id)
+        return int(self._c.execute(query).scalar_one())
+
+    def supersede_live(self, attempt_id: str, now: datetime) -> int:
+        # A burnt challenge is marked by its life being cut at the moment it was used (``used_at ==
+        # expires_at``): an answered one is always used before it expires, so the two never look alike.
+        done = self._c.execute(
+            t.challenge.update()
+            .where(t.challenge.c.attempt_id == attempt_id, t.challenge.c.used_at.is_(None))
+            .values(used_at=now, expires_at=now)
+        )
+        return int(done.rowcount)
+
     def consume(self, nonce: str, attempt_id: str, device_id: str, now: datetime) -> Challenge:
         row = self._c.execute(sa.select(t.challenge).where(t.challenge.c.nonce == nonce).with_for_update()).first()
         if row is None:
@@ -309,6 +345,7 @@ def _challenge_from_row(row: sa.Row[Any]) -> Challenge:
         issued_at=row.issued_at,
         ttl_seconds=max(1, round((row.expires_at - row.issued_at).total_seconds())),
         used=row.used_at is not None,
+        superseded=row.used_at is not None and row.used_at == row.expires_at,
     )
 
 
@@ -325,6 +362,14 @@ class SqlChallengeStore:
     def get(self, nonce: str) -> Challenge | None:
         found: Challenge | None = self._run(lambda repo: repo.get(nonce))
         return found
+
+    def issued_for(self, attempt_id: str) -> int:
+        count: int = self._run(lambda repo: repo.issued_for(attempt_id))
+        return count
+
+    def supersede_live(self, attempt_id: str, now: datetime) -> int:
+        count: int = self._run(lambda repo: repo.supersede_live(attempt_id, now))
+        return count
 
     def consume(self, nonce: str, attempt_id: str, device_id: str, now: datetime) -> Challenge:
         used: Challenge = self._run(lambda repo: repo.consume(nonce, attempt_id, device_id, now))

@@ -167,7 +167,7 @@ class SqlRetentionRepository:
         result = self._c.execute(
             t.attempt.update()
             .where(t.attempt.c.id.in_(list(row_ids)), t.attempt.c.id_ciphertext.is_not(None))
-            .values(id_ciphertext=None)
+            .values(id_ciphertext=None, name_ciphertext=None)
         )
         return int(result.rowcount)
 

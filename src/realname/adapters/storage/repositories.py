@@ -298,6 +298,12 @@ class SqlSubscriberRepository:
             subscriber_name.update().where(subscriber_name.c.id == subscriber_id).values(name_index=name_index)
         )
 
+    def name_ciphertext(self, subscriber_id: str) -> bytes | None:
+        value = self._c.execute(
+            sa.select(t.subscriber.c.name_ciphertext).where(t.subscriber.c.id == subscriber_id)
+        ).scalar()
+        return None if value is None else bytes(value)
+
     def free_quota_slot(self, subscriber_id: str, at: datetime) -> None:
         self._c.execute(
             t.subscriber.update()

@@ -48,6 +48,7 @@
       node.querySelector(".state").textContent = STATE_TEXT[item.state] || item.state;
       const facts = node.querySelector(".case-facts");
       fact(facts, "Opened", R.formatTime(item.opened_at));
+      if (item.attempt_id) fact(facts, "Challenges drawn", String(item.challenges_issued));
       fact(facts, "Number", item.number);
       fact(facts, "Relying party", item.party);
       fact(facts, "Attempt", item.attempt_id);

@@ -8,7 +8,7 @@ Self-contained (it needs nothing from the 0005/0006 revisions of other work), so
 them by changing ``down_revision`` only.
 
 Revision ID: 0007_parties
-Revises: 0004_integrity
+Revises: 0005_terminals
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from alembic import op
 from realname.adapters.storage.tables import UtcDateTime
 
 revision = "0007_parties"
-down_revision = "0004_integrity"
+down_revision = "0005_terminals"
 branch_labels = None
 depends_on = None
 
