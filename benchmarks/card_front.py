@@ -413,7 +413,12 @@ def main() -> int:
         default="calib",
         help="sets measured for the check alone (no embeddings, matching or lookalikes; comma-separated)",
     )
-    parser.add_argument("--pair-limit", type=int, default=PAIR_LIMIT, help="random other-person pairs per set (a third as many same-person pairs)")
+    parser.add_argument(
+        "--pair-limit",
+        type=int,
+        default=PAIR_LIMIT,
+        help="random other-person pairs per set (a third as many same-person pairs)",
+    )
     parser.add_argument("--shard", default="0/1", help="I/N: measure only the cards whose index is I modulo N")
     parser.add_argument(
         "--reuse", action="store_true", help="reuse a set's cached result made with other --pair-limit/--calib-images"

@@ -56,6 +56,8 @@ class ReviewCase:
     closed_at: datetime | None = None
     challenges_issued: int = 0
     """Liveness challenges the case's attempt drew (read from the challenges; many hint at choosing one)."""
+    party_id: str | None = None
+    """The relying party a ``party_enumeration`` or ``unwanted_check`` case is about."""
 
     def decide(self, reviewer_ref: str, decision: CaseDecision, reason: str, now: datetime) -> bool:
         """Record a reviewer's decision. Returns True when the case is closed by it.

@@ -227,8 +227,10 @@
     busy(button, true);
     R.guard(async () => {
       // The same key on every retry of this completion: the server answers a retry with the first result.
+      const completion = { msisdn: visit.msisdn, iccid: form.iccid.value.replace(/\s+/g, "") };
+      if (form.holder_name.value.trim()) completion.name = form.holder_name.value.trim();
       const receipt = await R.call("POST", "/v1/attempts/" + visit.attemptId + "/registration", {
-        json: { msisdn: visit.msisdn, iccid: form.iccid.value.replace(/\s+/g, "") },
+        json: completion,
         headers: { "Idempotency-Key": visit.idempotencyKey },
       });
       form.reset();

@@ -95,7 +95,7 @@
     const records = await R.call("GET", "/v1/self/records");
     fillTable(
       "numbers-table",
-      records.numbers.map((n) => [n.number, n.state, R.formatTime(n.since), n.outlet, notMineButton(n)]),
+      records.numbers.map((n) => [n.number, n.state, R.formatTime(n.since), n.outlet, numberActions(n)]),
       "No number is registered under your ID."
     );
     fillTable(
@@ -113,7 +113,77 @@
       records.accesses.map((a) => [R.formatTime(a.at), a.actor, a.action, a.outlet || ""]),
       "Nobody has looked at your data."
     );
+    await showChecks();
     R.showState("records");
+  }
+
+  // --- relying parties' checks on my numbers --------------------------------------------------------------
+
+  function actionButton(label, className, data, action) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = className;
+    Object.assign(button.dataset, data);
+    button.textContent = label;
+    button.addEventListener("click", () => R.guard(action));
+    return button;
+  }
+
+  function group(...nodes) {
+    const span = document.createElement("span");
+    span.append(...nodes.filter((n) => n));
+    return span;
+  }
+
+  async function showChecks() {
+    const mine = await R.call("GET", "/v1/self/checks");
+    fillTable(
+      "checks-table",
+      mine.checks.map((c) => [
+        R.formatTime(c.at),
+        c.party_name,
+        c.purpose,
+        c.kind.replace("_", " "),
+        c.number,
+        c.result.replace("_", " "),
+        c.consent_reference,
+        group(
+          c.reported
+            ? document.createTextNode("reported")
+            : actionButton("Unwanted", "unwanted", { check: c.id }, async () => {
+                await R.call("POST", "/v1/self/checks/" + encodeURIComponent(c.id) + "/report");
+                await showChecks();
+              }),
+          actionButton("Block " + c.party_name, "block-party", { party: c.party }, async () => {
+            await R.call("POST", "/v1/self/check-blocks", { json: { party: c.party } });
+            await showChecks();
+          })
+        ),
+      ]),
+      "No bank or platform has checked your numbers."
+    );
+    fillTable(
+      "blocks-table",
+      mine.blocks.map((b) => [
+        R.formatTime(b.since),
+        b.number ? "all checks on " + b.number : "all checks by " + (b.party_name || b.party),
+        actionButton("Lift", "lift-block", { block: b.id }, async () => {
+          await R.call("DELETE", "/v1/self/check-blocks/" + encodeURIComponent(b.id));
+          await showChecks();
+        }),
+      ]),
+      "No blocks."
+    );
+  }
+
+  function numberActions(number) {
+    return group(
+      notMineButton(number),
+      actionButton("Block checks", "block-number", { ref: number.ref, number: number.number }, async () => {
+        await R.call("POST", "/v1/self/check-blocks", { json: { number_ref: number.ref } });
+        await showChecks();
+      })
+    );
   }
 
   $("back-to-records").addEventListener("click", () => R.guard(showRecords));
