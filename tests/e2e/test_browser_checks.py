@@ -1,7 +1,7 @@
-"""Relying parties' checks in Chromium with a real face on the camera: the clerk registers a number at the kiosk
-with the name from the card, a bank checks the number (two- and three-element), the subscriber proves who they are
-on /me, sees the checks, reports one as unwanted and blocks checks on the number — and the bank's next check
-answers ``blocked``."""
+"""Relying parties' checks in Chromium: a number registered at an enrolled kiosk (its reader signed the card's number
+and name; a real clip passed liveness), a bank checks it (two- and three-element), the subscriber proves who they are
+on /me with the one-time code, sees the checks, reports one as unwanted and blocks checks on the number — and the
+bank's next check answers ``blocked``."""
 
 from __future__ import annotations
 
@@ -17,12 +17,7 @@ import pytest
 from realname.app.actors import OPERATOR_CLI
 from realname.app.relying_party_checks import NewPartyCredential
 from realname.domain.relying_parties import CheckKind, sign_request
-from tests.e2e.browser_support import (
-    last_decision_details,
-    luhn_complete,
-    make_id_photo,
-    require_browser_tools,
-)
+from tests.e2e.browser_support import luhn_complete, make_id_photo, register_via_api, require_browser_tools
 from tests.e2e.test_browser_kiosk import FRONTAL_AT_SECONDS, ID_NUMBER, REAL_CLIP, REAL_CLIP_ACTIONS, TABLET, open_kiosk
 
 MSISDN = "13800138009"
@@ -58,31 +53,13 @@ def signed_check(base_url: str, credential: NewPartyCredential, body: dict[str, 
 
 @pytest.mark.browser
 @pytest.mark.shared
-@pytest.mark.xfail(
-    strict=True,
-    reason="the kiosk and /me pages still drive the pre-terminal flows: since secb's merge a store document step needs "
-    "the enrolled terminal's reader signature (401 reader.required) and home self-service a one-time code; this test "
-    "passed on the checks branch before that merge (86fcf82) and must pass again once the pages follow",
-)
 def test_subscriber_sees_a_bank_check_reports_it_and_blocks_the_number(liveness_clips: Path, tmp_path: Path) -> None:
     clip = liveness_clips / REAL_CLIP
     id_photo = make_id_photo(clip, FRONTAL_AT_SECONDS, tmp_path / "chip-photo.jpg")
     with open_kiosk(tmp_path, clip, TABLET, REAL_CLIP_ACTIONS) as kiosk:
         server = kiosk.server
-        p = kiosk.p
-        # The clerk registers the number at the kiosk, typing the name as printed on the card.
-        kiosk.sign_in_and_reach_challenge(id_photo)
-        assert kiosk.wait_decision() == "approved", last_decision_details(server.container)
-        p.click("#to-numbers")
-        kiosk.wait_state("numbers")
-        p.fill("input[name=pattern]", "8009")
-        p.click("#numbers-form button[type=submit]")
-        p.click(f'button.number[data-msisdn="{MSISDN}"]')
-        kiosk.wait_state("sim")
-        p.fill("input[name=iccid]", luhn_complete("898601" + "4" * 12))
-        p.fill("input[name=holder_name]", NAME)
-        p.click("#sim-form button[type=submit]")
-        kiosk.wait_state("receipt")
+        # Registered at an enrolled kiosk whose reader signed the card's number and name.
+        register_via_api(server, ID_NUMBER, clip, id_photo, MSISDN, luhn_complete("898601" + "4" * 12), name=NAME)
         bank = server.container.party_admin().add(
             OPERATOR_CLI,
             party_id="demo-bank",
@@ -100,23 +77,19 @@ def test_subscriber_sees_a_bank_check_reports_it_and_blocks_the_number(liveness_
         assert signed_check(server.base_url, bank, three)["result"] == "match"
         assert signed_check(server.base_url, bank, {**three, "name": "王五"})["result"] == "no_match"
 
+        # At home: ID number and name, then the one-time code sent to the number.
+        p = kiosk.p
         kiosk.switch("me-checks")
         p.goto(server.base_url + "/me")
         kiosk.wait_state("intro")
         p.click("#start")
-        kiosk.wait_state("document")
-        p.fill("input[name=value]", ID_NUMBER)
-        p.check("input[name=long_term]")
-        p.set_input_files("input[name=id_photo]", str(id_photo))
-        p.click("#document-form button[type=submit]")
-        kiosk.wait_state("document_result")
-        p.click("#to-consent")
-        kiosk.wait_state("consent")
-        p.click("#consent-accept")
-        kiosk.wait_state("challenge")
-        outcome = kiosk.wait_decision()
-        assert outcome == "approved", last_decision_details(server.container)
-        p.click("#to-records")
+        kiosk.wait_state("identify")
+        p.fill("#identify-form input[name=value]", ID_NUMBER)
+        p.fill("#identify-form input[name=name]", NAME)
+        p.click("#identify-form button[type=submit]")
+        kiosk.wait_state("code")
+        p.fill("#code-form input[name=code]", server.codes.last_to(MSISDN))
+        p.click("#code-form button[type=submit]")
         kiosk.wait_state("records")
         p.wait_for_selector("#checks-table button.unwanted")
         kiosk.shot("checks")
@@ -125,9 +98,9 @@ def test_subscriber_sees_a_bank_check_reports_it_and_blocks_the_number(liveness_
             "Demo Bank",
             "opening a savings account",
             "two element",
+            "three element",
             "138****8009",
-            "match",
-            "demo-consent/42",
+            "no match",
         ):
             assert shown in checks, shown
         assert "demo-consent/42" in checks
