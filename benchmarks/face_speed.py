@@ -10,9 +10,9 @@ analysed with the 3 best clip frames (``match_frames``, k = 3; three 640×480 ca
     .venv/bin/python benchmarks/face_speed.py                       # a few minutes
     .venv/bin/python benchmarks/face_speed.py --pairs 10 --engines sface,onnx   # quicker
 
-Variants (not shipped, for comparison): ``onnx, one alignment scale``; ``sface, chip at one scale`` (the chip
+Variants (not shipped, for comparison): ``onnx one alignment scale``; ``sface chip at one scale`` (the chip
 embedded at scale 1.0 with its mirror instead of 0.9/1.1); ``sface int8`` when benchmarks/sface_int8.py has left
-its build in the cache folder (``var/bench-cache/sface-int8-fN.onnx``).
+its build in the cache folder (``var/bench-cache/sface-int8-f10.onnx``, or ``--int8-build PATH``).
 
 Uses ../shared/data/faces_east_asian when present, else two public-domain portraits. Writes
 benchmarks/results/face_speed.{json,md}.
@@ -71,10 +71,14 @@ def build_pairs(count: int, models_dir: Path) -> list[tuple[bytes, bytes]]:
     return pairs
 
 
-ONE_SCALE = "onnx, one alignment scale"
-SFACE_ONE_SCALE = "sface, chip at one scale"
+ONE_SCALE = "onnx one alignment scale"
+SFACE_ONE_SCALE = "sface chip at one scale"
 SFACE_INT8 = "sface int8"
-INT8_BUILD = REPO_ROOT / "var" / "bench-cache" / "sface-int8-f10.onnx"
+INT8_ENV = "SFACE_INT8_BUILD"  # --int8-build sets it; spawned workers inherit it
+
+
+def int8_build() -> Path:
+    return Path(os.environ.get(INT8_ENV, str(REPO_ROOT / "var" / "bench-cache" / "sface-int8-f10.onnx")))
 
 
 def _engine(name: str, models_dir: Path, threads: int) -> Any:
@@ -101,7 +105,7 @@ def _engine(name: str, models_dir: Path, threads: int) -> Any:
         if name == SFACE_INT8:
             import onnxruntime as ort
 
-            session = ort.InferenceSession(str(INT8_BUILD), session_options(1), providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(int8_build()), session_options(1), providers=["CPUExecutionProvider"])
             embedders = Embedders.same(OnnxEmbedder(session, "sface", PixelScaling.RAW))
         return OnnxFaceEngine(
             sface.models,
@@ -205,10 +209,15 @@ def main() -> int:
     parser.add_argument(
         "--engines", default=",".join(("sface", "onnx", "dlib", ONE_SCALE, SFACE_ONE_SCALE, SFACE_INT8))
     )
+    parser.add_argument(
+        "--int8-build", type=Path, help="the int8 SFace to time (default var/bench-cache/sface-int8-f10.onnx)"
+    )
     args = parser.parse_args()
     pairs = build_pairs(args.pairs, args.models_dir)
     load_before = os.getloadavg()[0]
-    names = [n for n in args.engines.split(",") if n != SFACE_INT8 or INT8_BUILD.is_file()]
+    if args.int8_build is not None:
+        os.environ[INT8_ENV] = str(args.int8_build)
+    names = [n for n in args.engines.split(",") if n != SFACE_INT8 or int8_build().is_file()]
     rows = [measure(name, args.models_dir, pairs, args.workers) for name in names]
     by_name = {r["engine"]: r for r in rows}
     load = (round(load_before, 2), round(os.getloadavg()[0], 2))
@@ -216,6 +225,7 @@ def main() -> int:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "command": " ".join(["benchmarks/face_speed.py", *sys.argv[1:]]),
         "rows": rows,
+        "int8_build": str(int8_build()) if SFACE_INT8 in names else None,
         "data": "shared" if SHARED.is_dir() else "fixtures",
         "load_average_1min_before_after": load,
         "cpus": os.cpu_count(),
