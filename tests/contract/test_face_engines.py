@@ -127,14 +127,15 @@ def test_small_id_photo_at_chip_resolution_is_accepted(face_engine: FaceEngine, 
 def test_realistic_chip_is_not_gated_for_being_small_or_soft(
     onnx_based_engine: FaceEngine, onnx_models: OnnxFaceModels
 ) -> None:
-    """The softest realistic chip (JPEG 2000, 1,024 bytes) fails the live gates as pixels (its face is about 60 px
-    high), but as the ID photo it is only asked for a face: no reason is raised on the ID side."""
+    """The softest realistic chip (JPEG 2000, 1,024 bytes) as the ID photo is only asked for a face: live gates
+    strict enough to refuse its pixels as a live capture (too small, too soft) raise nothing on the ID side."""
+    strict = QualityGates(min_face_height_px=200.0, min_sharpness=10_000.0)
     for portrait in (grace_hopper_rgb(), astronaut_rgb()):
         chip_bytes = chip_of(portrait, onnx_models, JPEG2000_1024)
         chip = DECODER.decode(chip_bytes, max_pixels=10**6)
-        as_live = live_capture_reasons(onnx_based_engine.analyse(chip), QualityGates())
-        assert FaceReason.TOO_SMALL in as_live
-        comparison = compare_faces(chip_bytes, jpeg_bytes(portrait), onnx_based_engine, POLICY, DECODER)
+        as_live = live_capture_reasons(onnx_based_engine.analyse(chip), strict)
+        assert FaceReason.TOO_SMALL in as_live and FaceReason.BLURRED in as_live
+        comparison = compare_faces(chip_bytes, jpeg_bytes(portrait), onnx_based_engine, POLICY, DECODER, strict)
         assert comparison.id_reasons == ()
         assert comparison.match.similarity is not None
 
