@@ -128,18 +128,144 @@ class OnnxChain(nn.Module):
         return values[self.output_name]
 
 
+class FusedChain(nn.Module):
+    """The same function as :class:`OnnxChain`, faster to train on a CPU: every Conv → BatchNormalization pair
+    becomes one convolution with a bias (the batch norm's stored statistics folded in), PRelu runs as
+    ``functional.prelu``, activations are channels-last. :meth:`delta` turns the trained values back into the
+    graph's initializers (conv weight and batch-norm beta; the stored statistics and gamma stay the teacher's), so
+    ``sface_build.apply_delta`` gives the ONNX graph of the trained function."""
+
+    def __init__(self, chain: OnnxChain) -> None:
+        super().__init__()
+        self.chain_nodes = chain.nodes
+        self.input_name, self.output_name = chain.input_name, chain.output_name
+        self.constants = chain.constants
+        producers = {outputs[0]: (op, inputs) for op, inputs, outputs, _ in chain.nodes}
+        self.fixed: dict[str, torch.Tensor] = {}  # the teacher's values (batch-norm statistics, gammas, constants)
+        self.params = nn.ParameterDict()
+        self.fused: dict[str, tuple[str, str]] = {}  # bn output -> (conv weight name, bn name prefix)
+        self.skip: set[str] = set()
+        consumed = set()
+        for op, inputs, outputs, _ in chain.nodes:
+            if op == "BatchNormalization" and producers.get(inputs[0], ("",))[0] == "Conv":
+                conv_inputs = producers[inputs[0]][1]
+                gamma, beta, mean, var = (chain.params[name].detach() for name in inputs[1:5])
+                self.fused[outputs[0]] = (conv_inputs[1], inputs[2])
+                self.skip.add(inputs[0])
+                consumed.update(inputs[1:5])
+                consumed.add(conv_inputs[1])
+        self.bn_inputs: dict[str, list[str]] = {}
+        for op, inputs, outputs, attributes in chain.nodes:
+            if op == "BatchNormalization" and outputs[0] in self.fused:
+                eps = float(attributes.get("epsilon", 1e-5))
+                gamma, beta, mean, var = (chain.params[name].detach() for name in inputs[1:5])
+                std = torch.sqrt(var + eps)
+                weight_name, beta_name = self.fused[outputs[0]]
+                weight = chain.params[weight_name].detach()
+                self.params[weight_name] = nn.Parameter(weight * (gamma / std).view(-1, 1, 1, 1))
+                self.params[beta_name] = nn.Parameter(beta - gamma * mean / std)
+                self.fixed[outputs[0] + ":scale"] = gamma / std
+                self.fixed[outputs[0] + ":shift"] = gamma * mean / std
+                self.bn_inputs[outputs[0]] = inputs
+        for name in chain.initializer_names:
+            if name not in consumed and name not in self.params:
+                value = chain.params[name].detach().clone()
+                if name.endswith(("_moving_mean", "_moving_var")) or name.startswith("scalar_op"):
+                    self.fixed[name] = value
+                else:
+                    self.params[name] = nn.Parameter(value)
+
+    def forward(self, data: torch.Tensor) -> torch.Tensor:
+        values: dict[str, torch.Tensor] = {self.input_name: data.contiguous(memory_format=torch.channels_last)}
+
+        def get(name: str) -> torch.Tensor:
+            for table in (values, self.constants, self.fixed):
+                if name in table:
+                    return table[name]
+            return self.params[name]
+
+        conv_attributes = {
+            outputs[0]: (inputs, attributes) for op, inputs, outputs, attributes in self.chain_nodes if op == "Conv"
+        }
+        for op, inputs, outputs, attributes in self.chain_nodes:
+            if outputs[0] in self.skip:
+                continue
+            if outputs[0] in self.fused:
+                conv_inputs, conv_attrs = conv_attributes[inputs[0]]
+                weight_name, beta_name = self.fused[outputs[0]]
+                pads = conv_attrs.get("pads", [0, 0, 0, 0])
+                result = functional.conv2d(
+                    get(conv_inputs[0]),
+                    self.params[weight_name],
+                    self.params[beta_name],
+                    stride=tuple(conv_attrs.get("strides", [1, 1])),
+                    padding=(pads[0], pads[1]),
+                    groups=int(conv_attrs.get("group", 1)),
+                )
+            elif op == "Sub":
+                result = get(inputs[0]) - get(inputs[1])
+            elif op == "Mul":
+                result = get(inputs[0]) * get(inputs[1])
+            elif op == "BatchNormalization":
+                result = functional.batch_norm(
+                    get(inputs[0]),
+                    get(inputs[3]),
+                    get(inputs[4]),
+                    get(inputs[1]),
+                    get(inputs[2]),
+                    training=False,
+                    eps=float(attributes.get("epsilon", 1e-5)),
+                )
+            elif op == "PRelu":
+                result = functional.prelu(get(inputs[0]), get(inputs[1]).reshape(-1))
+            elif op == "Dropout":
+                result = get(inputs[0])
+            elif op == "Flatten":
+                result = torch.flatten(get(inputs[0]).contiguous(), int(attributes.get("axis", 1)))
+            elif op == "Gemm":
+                a, b = get(inputs[0]), get(inputs[1])
+                if attributes.get("transB", 0):
+                    b = b.t()
+                result = a @ b + get(inputs[2])
+            else:
+                raise ValueError(f"unexpected node {op}")
+            values[outputs[0]] = result
+        return values[self.output_name]
+
+    def delta(self, base: OnnxChain) -> dict[str, np.ndarray]:
+        """The graph initializers of the trained function that differ from ``base``'s (float32)."""
+        result: dict[str, np.ndarray] = {}
+        for bn_output, (weight_name, beta_name) in self.fused.items():
+            scale = self.fixed[bn_output + ":scale"]
+            shift = self.fixed[bn_output + ":shift"]
+            weight = self.params[weight_name].detach() / scale.view(-1, 1, 1, 1)
+            beta = self.params[beta_name].detach() + shift
+            result[weight_name] = weight.numpy().astype(np.float32)
+            result[beta_name] = beta.numpy().astype(np.float32)
+        for name, parameter in self.params.items():
+            if name not in result:
+                result[name] = parameter.detach().numpy().astype(np.float32)
+        return {
+            name: values
+            for name, values in result.items()
+            if not np.array_equal(values, base.params[name].detach().numpy())
+        }
+
+
 def check(model_bytes: bytes, samples: int = 8, seed: int = 0) -> float:
     """Max. absolute difference between this module and onnxruntime on random 0–255 inputs."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
     module = OnnxChain(model_bytes).eval()
+    fused = FusedChain(module).eval()
     rng = np.random.default_rng(seed)
     data = rng.uniform(0, 255, size=(samples, 3, 112, 112)).astype(np.float32)
     expected = np.concatenate([session.run(None, {"data": data[i : i + 1]})[0] for i in range(samples)])
     with torch.no_grad():
         actual = module(torch.from_numpy(data)).numpy()
-    return float(np.max(np.abs(actual - expected)))
+        actual_fused = fused(torch.from_numpy(data)).numpy()
+    return max(float(np.max(np.abs(actual - expected))), float(np.max(np.abs(actual_fused - expected))))
 
 
 def main() -> int:
