@@ -146,7 +146,7 @@ class Kiosk:
             return  # enrolled earlier in this browser
         self.shot("terminal-setup")
         p.click("#terminal-create")
-        p.wait_for_function("document.getElementById('terminal-public-key').textContent.length > 40")
+        p.wait_for_selector("#terminal-public-key[data-key=shown]")
         public_key = p.text_content("#terminal-public-key") or ""
         terminal = self.server.container.terminals().enroll(OPERATOR_CLI, OUTLET, "Browser kiosk", public_key.encode())
         p.fill("#terminal-form input[name=terminal_id]", terminal.id)
