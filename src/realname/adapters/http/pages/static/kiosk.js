@@ -337,15 +337,22 @@
 
   const T = window.RealnameTerminal;
 
+  // data-key on the element says a key is shown (tests wait for it).
+  function showPublicKey(key) {
+    R.text("terminal-public-key", key || "(none yet)");
+    if (key) $("terminal-public-key").dataset.key = "shown";
+    else delete $("terminal-public-key").dataset.key;
+  }
+
   async function showTerminalSetup() {
-    R.text("terminal-public-key", (await T.publicKey()) || "(none yet)");
+    showPublicKey(await T.publicKey());
     $("terminal-form").terminal_id.value = T.terminalId();
     R.showState("terminal_setup");
   }
 
   $("terminal-create").addEventListener("click", () =>
     R.guard(async () => {
-      R.text("terminal-public-key", await T.createKey());
+      showPublicKey(await T.createKey());
     })
   );
   $("terminal-form").addEventListener("submit", (event) => {
