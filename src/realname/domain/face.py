@@ -74,10 +74,13 @@ class FaceReason(StrEnum):
     IMAGE_INVALID = "image.invalid"
     IMAGE_TOO_LARGE = "image.too_large"
     IMAGE_UNSUPPORTED_FORMAT = "image.unsupported_format"
+    IMAGE_TOO_SMALL = "image.too_small"
+    IMAGE_ASPECT_RATIO = "image.aspect_ratio"
 
 
 class ImageRejected(InvalidInput):
-    """An image that cannot be used at all (unreadable, too large, wrong format). ``code`` is an image.* reason."""
+    """An image that cannot be used at all (unreadable, too large or small, odd shape, wrong format). ``code`` is
+    an image.* reason."""
 
     code = FaceReason.IMAGE_INVALID.value
 
