@@ -339,6 +339,7 @@ def _case_view(case: ReviewCase) -> s.ReviewCaseView:
         proposed_decision=case.proposed_decision.value if case.proposed_decision else None,
         proposed_by=case.proposed_by,
         challenges_issued=case.challenges_issued,
+        decision=case.decision.value if case.decision else None,
     )
 
 

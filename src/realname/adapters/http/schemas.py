@@ -201,6 +201,7 @@ class ReviewCaseView(BaseModel):
     number: str | None
     proposed_decision: str | None
     proposed_by: str | None
+    decision: str | None = Field(None, description="How the case ended (overruled: the override was refused)")
     challenges_issued: int = Field(
         0, description="Liveness challenges the attempt drew (of policy.max_challenges_per_attempt)"
     )

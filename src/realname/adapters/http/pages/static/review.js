@@ -11,7 +11,7 @@
     borderline: "Borderline rejection",
     not_mine: "Reported as not mine by the subscriber",
   };
-  const STATE_TEXT = { open: "open", awaiting_second: "awaiting a second reviewer", closed: "closed" };
+  const STATE_TEXT = { open: "open", awaiting_second: "awaiting a second reviewer", closed: "closed", overruled: "closed: the second reviewer refused the override" };
 
   function notice(message) {
     $("notice").textContent = message;
