@@ -24,7 +24,7 @@ from realname.adapters.vision.chip_photo import JPEG_Q25, ChipCompression, simul
 from realname.adapters.vision.images import PillowImageDecoder
 from realname.adapters.vision.onnx_models import OnnxFaceModels
 from realname.app.matching import DecodedImage, FaceEngine
-from realname.domain.face import ImageRejected
+from realname.domain.face import FaceAnalysis, ImageRejected
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -118,12 +118,25 @@ def load_sets(shared: Path = SHARED_DATA) -> list[FaceSet]:
     return [FaceSet("faces", tuple(western)), FaceSet("faces_east_asian", tuple(east))]
 
 
+QUALITY_FIELDS = (
+    "face_count",
+    "face_height_px",
+    "sharpness",
+    "brightness",
+    "yaw_degrees",
+    "pitch_degrees",
+    "eyes_closed_probability",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Embeddings:
-    """Per image: photo embedding and chip embedding (rows of NaN when no face was found)."""
+    """Per image: photo embedding and chip embedding (rows of NaN when no face was found), and what the engine
+    measured on the photo (``photo_quality``: one column per :data:`QUALITY_FIELDS`, NaN when not measured)."""
 
     photo: np.ndarray
     chip: np.ndarray
+    photo_quality: np.ndarray | None = None
 
 
 def simulated_chip(
@@ -142,6 +155,56 @@ def simulated_chip(
     return decoder.decode(chip, max_pixels=MAX_PIXELS)
 
 
+def quality_row(analysis: FaceAnalysis) -> list[float]:
+    """One row of ``Embeddings.photo_quality`` for an analysis."""
+    quality = analysis.quality
+    row = [float(analysis.face_count)]
+    for name in QUALITY_FIELDS[1:]:
+        value = getattr(quality, name) if quality is not None else None
+        row.append(float("nan") if value is None else float(value))
+    return row
+
+
+def _cache_key(face_set: FaceSet, engine: FaceEngine, suffix: str) -> str:
+    text = "|".join(str(i.path) for i in face_set.images) + engine.name + EMBEDDING_VERSION.get(engine.name, "")
+    return hashlib.sha256((text + suffix).encode()).hexdigest()[:16]
+
+
+def _stack(rows: list[np.ndarray | None]) -> np.ndarray:
+    dims = next(len(e) for e in rows if e is not None)
+    return np.array([e if e is not None else np.full(dims, np.nan) for e in rows], dtype=np.float32)
+
+
+def embed_photos(face_set: FaceSet, engine: FaceEngine, cache_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """Photo embeddings (``FaceEngine.analyse``) and their quality rows, cached per set and engine."""
+    cache = (
+        cache_dir / f"{face_set.name}-{engine.name}-photo-{_cache_key(face_set, engine, 'photo')}.npz"
+        if (cache_dir)
+        else None
+    )
+    if cache is not None and cache.is_file():
+        stored = np.load(cache)
+        return stored["photo"], stored["quality"]
+    decoder = PillowImageDecoder()
+    photos: list[np.ndarray | None] = []
+    qualities: list[list[float]] = []
+    for image in face_set.images:
+        try:
+            decoded = decoder.decode(image.path.read_bytes(), max_pixels=MAX_PIXELS)
+        except ImageRejected:
+            photos.append(None)
+            qualities.append([0.0] + [float("nan")] * (len(QUALITY_FIELDS) - 1))
+            continue
+        analysis = engine.analyse(decoded)
+        photos.append(analysis.embedding)
+        qualities.append(quality_row(analysis))
+    photo, quality = _stack(photos), np.array(qualities, dtype=np.float32)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, photo=photo, quality=quality)
+    return photo, quality
+
+
 def embed_set(
     face_set: FaceSet,
     engine: FaceEngine,
@@ -149,39 +212,28 @@ def embed_set(
     cache_dir: Path | None,
     compression: ChipCompression = JPEG_Q25,
 ) -> Embeddings:
-    chip_name = "" if compression == JPEG_Q25 else compression.name  # q25 keeps its old cache key
-    key = hashlib.sha256(
-        (
-            "|".join(str(i.path) for i in face_set.images)
-            + engine.name
-            + EMBEDDING_VERSION.get(engine.name, "")
-            + chip_name
-        ).encode()
-    ).hexdigest()[:16]
-    cache = cache_dir / f"{face_set.name}-{engine.name}-{key}.npz" if cache_dir else None
+    """Photo embeddings (cached once per set and engine) and chip embeddings at ``compression`` (cached per
+    chip condition)."""
+    photo, quality = embed_photos(face_set, engine, cache_dir)
+    key = _cache_key(face_set, engine, "chip-" + compression.name)
+    cache = cache_dir / f"{face_set.name}-{engine.name}-{compression.name}-{key}.npz" if cache_dir else None
     if cache is not None and cache.is_file():
-        stored = np.load(cache)
-        return Embeddings(stored["photo"], stored["chip"])
+        return Embeddings(photo, np.load(cache)["chip"], quality)
     decoder = PillowImageDecoder()
-    photos: list[np.ndarray | None] = []
     chips: list[np.ndarray | None] = []
     for image in face_set.images:
         try:
             decoded = decoder.decode(image.path.read_bytes(), max_pixels=MAX_PIXELS)
         except ImageRejected:
-            photos.append(None)
             chips.append(None)
             continue
-        photos.append(engine.analyse(decoded).embedding)
         chip_image = simulated_chip(decoded, detector, decoder, compression)
         chips.append(None if chip_image is None else engine.analyse_id_photo(chip_image).embedding)
-    dims = next(len(e) for e in photos if e is not None)
-    photo = np.array([e if e is not None else np.full(dims, np.nan) for e in photos], dtype=np.float32)
-    chip = np.array([e if e is not None else np.full(dims, np.nan) for e in chips], dtype=np.float32)
+    chip = _stack(chips)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(cache, photo=photo, chip=chip)
-    return Embeddings(photo, chip)
+        np.savez(cache, chip=chip)
+    return Embeddings(photo, chip, quality)
 
 
 def genuine_pairs(face_set: FaceSet) -> Iterator[tuple[int, int]]:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from realname.domain.policy import Policy
+from realname.domain.relying_parties import CheckPolicy
 
 DEV_TOKEN_SECRET = "dev-only-token-secret-change-me"  # noqa: S105 - the refused default
 
@@ -45,6 +46,21 @@ class PolicySettings(BaseModel):
         return Policy(**self.model_dump())
 
 
+class CheckSettings(BaseModel):
+    """Mirrors :class:`realname.domain.relying_parties.CheckPolicy`; set with ``REALNAME_CHECKS__FIELD``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    replay_window_seconds: int = Field(300, ge=1, le=3600)
+    enumeration_window_minutes: int = Field(60, ge=1)
+    max_numbers_per_id: int = Field(5, ge=1)
+    max_ids_per_number: int = Field(5, ge=1)
+    max_consent_age_days: int = Field(366, ge=1)
+
+    def to_domain(self) -> CheckPolicy:
+        return CheckPolicy(**self.model_dump())
+
+
 class Settings(BaseSettings):
     """Everything configurable. See the README's Configuration table for each ``REALNAME_*`` name."""
 
@@ -70,6 +86,7 @@ class Settings(BaseSettings):
     audit_witness_url: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     policy: PolicySettings = PolicySettings()
+    checks: CheckSettings = CheckSettings()
 
     @model_validator(mode="after")
     def _refuse_default_secrets_outside_dev(self) -> Settings:

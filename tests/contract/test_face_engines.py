@@ -10,11 +10,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from realname.adapters.vision.chip_photo import JPEG2000_1536, JPEG_Q25, ChipCompression, simulate_chip_photo
+from realname.adapters.vision.chip_photo import (
+    JPEG2000_1024,
+    JPEG2000_1536,
+    JPEG_Q25,
+    ChipCompression,
+    simulate_chip_photo,
+)
 from realname.adapters.vision.images import PillowImageDecoder
 from realname.adapters.vision.onnx_models import OnnxFaceModels
 from realname.app.matching import DecodedImage, FaceEngine, compare_faces, match_frames
-from realname.domain.face import FaceReason, ReferenceKind
+from realname.domain.face import FaceReason, QualityGates, ReferenceKind, live_capture_reasons
 from realname.domain.policy import Policy
 from tests.contract.conftest import astronaut_rgb, grace_hopper_rgb, jpeg_bytes
 
@@ -116,6 +122,21 @@ def test_small_id_photo_at_chip_resolution_is_accepted(face_engine: FaceEngine, 
     assert (chip.width, chip.height) == (102, 126)
     analysis = face_engine.analyse_id_photo(chip)
     assert analysis.face_count == 1 and analysis.embedding is not None
+
+
+def test_realistic_chip_is_not_gated_for_being_small_or_soft(
+    onnx_based_engine: FaceEngine, onnx_models: OnnxFaceModels
+) -> None:
+    """The softest realistic chip (JPEG 2000, 1,024 bytes) fails the live gates as pixels (its face is about 60 px
+    high), but as the ID photo it is only asked for a face: no reason is raised on the ID side."""
+    for portrait in (grace_hopper_rgb(), astronaut_rgb()):
+        chip_bytes = chip_of(portrait, onnx_models, JPEG2000_1024)
+        chip = DECODER.decode(chip_bytes, max_pixels=10**6)
+        as_live = live_capture_reasons(onnx_based_engine.analyse(chip), QualityGates())
+        assert FaceReason.TOO_SMALL in as_live
+        comparison = compare_faces(chip_bytes, jpeg_bytes(portrait), onnx_based_engine, POLICY, DECODER)
+        assert comparison.id_reasons == ()
+        assert comparison.match.similarity is not None
 
 
 # -- with shared data --------------------------------------------------------------------------------------

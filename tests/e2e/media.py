@@ -8,6 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from realname.adapters.vision.card_front_photo import simulate_card_front
 from realname.adapters.vision.chip_photo import simulate_chip_photo
 from realname.adapters.vision.onnx_models import OnnxFaceModels
 
@@ -29,6 +30,15 @@ def chip_photo(models: OnnxFaceModels, clip: Path, t_seconds: float) -> bytes:
     assert faces, f"no face in {clip.name} at {t_seconds} s"
     box = faces[0]
     return simulate_chip_photo(rgb, (box.x0, box.y0, box.x1, box.y1))
+
+
+def card_front_image(models: OnnxFaceModels, rgb: np.ndarray, seed: int = 0) -> bytes:
+    """A simulated document-camera JPEG of a card front whose printed portrait is ``rgb``'s face, framed as
+    :func:`chip_photo` frames the chip."""
+    faces = models.detect(rgb)
+    assert faces, "no face to print on the card"
+    box = max(faces, key=lambda b: b.height)
+    return simulate_card_front(rgb, (box.x0, box.y0, box.x1, box.y1), np.random.default_rng(seed))
 
 
 def jpeg_bytes(rgb: np.ndarray) -> bytes:

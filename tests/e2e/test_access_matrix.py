@@ -56,12 +56,21 @@ MATRIX: dict[str, frozenset[str]] = {
     "GET /v1/numbers/available": frozenset({"clerk", "admin"}),
     # Starting a self-service session needs no token (the subscriber proves who they are inside it).
     "POST /v1/self/sessions": ANYONE,
+    "POST /v1/self/code": frozenset({"subscriber"}),
+    "POST /v1/self/code/verify": frozenset({"subscriber"}),
     "GET /v1/self/records": frozenset({"subscriber"}),
     "POST /v1/self/reports": frozenset({"subscriber"}),
     "GET /v1/review/cases": frozenset({"reviewer", "admin", "auditor"}),
     "POST /v1/review/cases/{case_id}/decision": frozenset({"reviewer"}),
     "POST /v1/documents/check": frozenset({"clerk", "reviewer", "admin"}),
+    # Relying parties sign their requests (HMAC); no bearer token of any kind is served.
+    "POST /v1/checks": frozenset(),
+    "GET /v1/self/checks": frozenset({"subscriber"}),
+    "POST /v1/self/check-blocks": frozenset({"subscriber"}),
+    "DELETE /v1/self/check-blocks/{block_id}": frozenset({"subscriber"}),
+    "POST /v1/self/checks/{check_id}/report": frozenset({"subscriber"}),
 }
+PARTY_SIGNED = frozenset({"POST /v1/checks"})
 ATTEMPT_SCOPED = sorted(route for route in MATRIX if "{attempt_id}" in route)
 
 # The codes that mean "not for you"; a served caller must never see one of them.
@@ -138,12 +147,24 @@ class World:
             "reverification": {"msisdn": MSISDN},
             "reports": {"number_ref": "no-such-ref"},
             "sessions": {"device_id": "phone-1"},
+            "code": {"name": "Zhang San"},
+            "verify": {"code": "123456"},
             "decision": {"decision": "reject", "reason": "access matrix"},
+            "checks": {
+                "kind": "status",
+                "number": MSISDN,
+                "consent": {"reference": "c-1", "given_at": "2026-12-01T00:00:00Z"},
+            },
+            "check-blocks": {"party": "no-such-party"},
         }
         extra = {"Idempotency-Key": f"matrix-{path}"} if suffix == "registration" else {}
         if method == "GET":
             return self.client.get(path, headers=headers)
+        if method == "DELETE":
+            return self.client.delete(path, headers=headers)
         body = bodies.get(suffix)
+        if suffix == "document" and body is not None:  # signed by the outlet's enrolled kiosk
+            extra = flows.reader_headers(self.client, headers, path.split("/")[3], body)
         return self.client.post(path, json=body, headers={**headers, **extra})
 
 
@@ -174,6 +195,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 def refusal(route: str, principal: str) -> tuple[int, str]:
     """The status and code a caller that ``route`` does not serve must get."""
+    if route in PARTY_SIGNED:
+        return 401, "party.signature_missing"
     if principal in UNAUTHENTICATED:
         return 401, UNAUTHENTICATED[principal]
     if principal == "subscriber" and "{attempt_id}" in route:
@@ -291,9 +314,7 @@ def test_list_endpoints_carry_no_personal_data(world: World) -> None:
     world.manual_case()  # a resident ID holder who declined consent
     traveller = world.attempt()
     passport = td3(document_number=TRAVELLER_NUMBER, names="<<".join(TRAVELLER_NAMES))
-    checked = world.client.post(
-        f"/v1/attempts/{traveller}/document", json={"kind": "mrz", "value": passport}, headers=clerk
-    )
+    checked = flows.submit_document(world.client, clerk, traveller, passport, kind="mrz")
     assert checked.status_code == 200 and checked.json()["check"]["valid"], checked.text
     assert flows.record_consent(world.client, clerk, traveller, accepted=False).status_code == 200
 

@@ -9,6 +9,7 @@ import pytest
 from realname.adapters.crypto.keyfile import create_key_file
 from realname.domain.consent import CONSENT_VERSION
 from realname.domain.organisation import Role
+from tests.e2e import flows
 from tests.e2e.conftest import Service
 
 VALID_ID = "11010519491231002X"
@@ -64,7 +65,7 @@ def start(service: Service, headers: dict[str, str]) -> str:
 def test_document_then_consent_then_challenge(service: Service) -> None:
     clerk = service.staff()
     attempt = start(service, clerk)
-    bad = service.client.post(f"/v1/attempts/{attempt}/document", json={"value": "110105194912310021"}, headers=clerk)
+    bad = flows.submit_document(service.client, clerk, attempt, "110105194912310021")
     assert bad.status_code == 200
     assert bad.json()["check"]["valid"] is False and "id.check_digit" in bad.json()["check"]["reasons"]
     assert bad.json()["attempt"]["state"] == "started"
@@ -72,9 +73,7 @@ def test_document_then_consent_then_challenge(service: Service) -> None:
     premature = service.client.post(f"/v1/attempts/{attempt}/challenge", headers=clerk)
     assert premature.status_code == 409 and premature.json()["code"] == "attempt.invalid_state"
 
-    good = service.client.post(
-        f"/v1/attempts/{attempt}/document", json={"value": VALID_ID.lower(), "expiry": "long_term"}, headers=clerk
-    )
+    good = flows.submit_document(service.client, clerk, attempt, VALID_ID.lower(), expiry="long_term")
     assert good.json()["check"]["valid"] is True
     assert good.json()["attempt"]["state"] == "document_checked"
     assert VALID_ID not in good.text
@@ -98,7 +97,7 @@ def test_document_then_consent_then_challenge(service: Service) -> None:
 def test_declined_consent_opens_the_manual_path(service: Service) -> None:
     clerk = service.staff()
     attempt = start(service, clerk)
-    service.client.post(f"/v1/attempts/{attempt}/document", json={"value": VALID_ID}, headers=clerk)
+    flows.submit_document(service.client, clerk, attempt, VALID_ID)
     declined = service.client.post(
         f"/v1/attempts/{attempt}/consent", json={"version": CONSENT_VERSION, "accepted": False}, headers=clerk
     )
@@ -135,7 +134,7 @@ def test_a_key_file_swapped_under_the_running_service_fails_closed(service: Serv
 
     ready = service.client.get("/readyz")
     assert ready.status_code == 503 and ready.json()["checks"]["keys"] == "unavailable"
-    document = service.client.post(f"/v1/attempts/{attempt}/document", json={"value": VALID_ID}, headers=clerk)
+    document = flows.submit_document(service.client, clerk, attempt, VALID_ID)
     assert document.status_code == 503 and document.json()["code"] == "keys.mismatch"
     with service.container.unit_of_work() as uow:  # nothing was written under the other keys
         stored = uow.attempts.get(attempt)

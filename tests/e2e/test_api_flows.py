@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -23,13 +24,15 @@ from realname.config import PolicySettings
 from realname.domain.numbers import Msisdn
 from realname.domain.organisation import Role
 from tests.conftest import require_shared_data
+from tests.contract.conftest import astronaut_rgb
 from tests.e2e import flows
 from tests.e2e.conftest import Service, settings_for
-from tests.e2e.media import chip_photo
+from tests.e2e.media import card_front_image, chip_photo, frame_at, jpeg_bytes
 from tests.fakes import FixedRandom
 
 ID_A = "11010519491231002X"
 ID_B = "110105198507040036"
+NAME_A = "Zhang Wei"
 SIM_1 = "89860012345678901238"
 SIM_2 = "89860012345678901246"
 REAL = "tvl_real_turnR_turnL.mp4"  # subject turns to their own left, then to their own right
@@ -48,16 +51,22 @@ class ClipOrder(FixedRandom):
 class Store(Service):
     liveness_dir: Path
     id_photo: bytes
+    card_front: bytes  # the document camera's image of the same card's front (printed portrait = the chip's photo)
 
     def clip(self, name: str = REAL) -> bytes:
         return (self.liveness_dir / name).read_bytes()
 
     def verified(
-        self, headers: dict[str, str], purpose: str = "register", id_number: str = ID_A, clip: str = REAL
+        self,
+        headers: dict[str, str],
+        purpose: str = "register",
+        id_number: str = ID_A,
+        clip: str = REAL,
+        name: str = NAME_A,
     ) -> dict[str, Any]:
         """Run an attempt up to the decision; return the decision body (with ``attempt_id``)."""
         attempt = self.start(headers, purpose)
-        self.prepare(headers, attempt, id_number)
+        self.prepare(headers, attempt, id_number, name=name)
         challenge = self.client.post(f"/v1/attempts/{attempt}/challenge", headers=headers).json()
         decision = self.answer(headers, attempt, challenge["nonce"], clip)
         assert decision.status_code == 200, decision.text
@@ -66,11 +75,25 @@ class Store(Service):
     def start(self, headers: dict[str, str], purpose: str = "register") -> str:
         return flows.start_attempt(self.client, headers, purpose)
 
-    def prepare(self, headers: dict[str, str], attempt: str, id_number: str) -> None:
-        flows.prepare_attempt(self.client, headers, attempt, id_number)
+    def prepare(self, headers: dict[str, str], attempt: str, id_number: str, **fields: Any) -> None:
+        flows.prepare_attempt(self.client, headers, attempt, id_number, **fields)
 
-    def answer(self, headers: dict[str, str], attempt: str, nonce: str, clip: str = REAL) -> Any:
-        return flows.answer_liveness(self.client, headers, attempt, nonce, self.clip(clip), self.id_photo)
+    def answer(
+        self, headers: dict[str, str], attempt: str, nonce: str, clip: str = REAL, card_front: bytes | None = None
+    ) -> Any:
+        return flows.answer_liveness(
+            self.client, headers, attempt, nonce, self.clip(clip), self.id_photo, card_front=card_front
+        )
+
+    def challenged(self, headers: dict[str, str]) -> tuple[str, str]:
+        attempt = self.start(headers)
+        self.prepare(headers, attempt, ID_A)
+        return attempt, self.client.post(f"/v1/attempts/{attempt}/challenge", headers=headers).json()["nonce"]
+
+    def last_decision(self) -> dict[str, Any]:
+        with self.container.unit_of_work() as uow:
+            decided = [event for event in uow.audit.events() if event.action == "verification.decided"]
+        return dict(decided[-1].details)
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +108,8 @@ def store(tmp_path: Path, liveness_dir: Path) -> Iterator[Store]:
 
 def open_store(tmp_path: Path, liveness_dir: Path, **policy: Any) -> Iterator[Store]:
     settings = settings_for(tmp_path / "data", policy=PolicySettings(challenge_actions=2, **policy))
-    container = Container(settings, random=ClipOrder())
+    codes = flows.SentCodes()
+    container = Container(settings, random=ClipOrder(), code_sender=codes)
     container.initialise()
     registry = container.registry()
     registry.add_outlet(OPERATOR_CLI, "BJ-001", "Beijing Xidan")
@@ -93,8 +117,10 @@ def open_store(tmp_path: Path, liveness_dir: Path, **policy: Any) -> Iterator[St
     registry.import_numbers(OPERATOR_CLI, [Msisdn(f"1380013{i:04d}") for i in range(50)], source="test")
     # The ID photo: a frontal moment of the same clip (0.3 s), reduced to a 102×126 JPEG chip photo.
     photo = chip_photo(container.onnx_models, liveness_dir / REAL, 0.3)
+    card = card_front_image(container.onnx_models, frame_at(liveness_dir / REAL, 0.3))
     with TestClient(create_app(container.http_services()), raise_server_exceptions=False) as client:
-        yield Store(container, client, liveness_dir, photo)
+        flows.install_kiosks(client, container, ("BJ-001", "SH-001"))
+        yield Store(container, client, codes, liveness_dir, photo, card)
     container.engine.dispose()
 
 
@@ -152,6 +178,50 @@ def test_only_reviewers_see_similarity_and_reasons(store: Store) -> None:
     assert decision["passed"] is True
     assert 0.0 < decision["threshold"] <= decision["similarity"] <= 1.0
     assert decision["reasons"] == []
+
+
+def test_a_card_front_of_the_same_card_decides_by_its_printed_portrait(store: Store) -> None:
+    clerk, reviewer = store.staff(), store.staff(Role.REVIEWER)
+    attempt, nonce = store.challenged(clerk)
+    decision = store.answer(clerk, attempt, nonce, card_front=store.card_front)
+    assert decision.status_code == 200, decision.text
+    body = decision.json()
+    assert body["passed"] is True and body["similarity"] is None and body["reasons"] is None
+    audited = store.last_decision()
+    assert audited["card_front"] is True and audited["decided_by"] == "printed_portrait"
+    assert audited["reference"] == "photo"
+    assert audited["same_photograph"] >= audited["same_photograph_threshold"]
+    attempt, nonce = store.challenged(clerk)
+    seen = store.answer(reviewer, attempt, nonce, card_front=store.card_front).json()
+    assert seen["passed"] is True and seen["reasons"] == []
+
+
+def test_a_card_front_with_another_persons_printed_photo_is_refused(store: Store) -> None:
+    clerk, reviewer = store.staff(), store.staff(Role.REVIEWER)
+    swapped = card_front_image(store.container.onnx_models, astronaut_rgb())
+    attempt, nonce = store.challenged(clerk)
+    decision = store.answer(clerk, attempt, nonce, card_front=swapped).json()
+    assert decision["passed"] is False and decision["reason_category"] == "document"
+    assert decision["reasons"] is None  # the clerk sees the category only
+    audited = store.last_decision()
+    assert audited["reasons"] == ["document.portrait_mismatch"] and audited["decided_by"] is None
+    assert audited["same_photograph"] < audited["same_photograph_threshold"]
+    attempt, nonce = store.challenged(clerk)
+    seen = store.answer(reviewer, attempt, nonce, card_front=swapped).json()
+    assert seen["reasons"] == ["document.portrait_mismatch"] and seen["similarity"] is None
+
+
+def test_a_card_front_without_a_portrait_is_a_400_and_keeps_the_challenge(store: Store) -> None:
+    clerk = store.staff()
+    attempt, nonce = store.challenged(clerk)
+    blank = jpeg_bytes(np.full((900, 1200, 3), 230, dtype=np.uint8))
+    refused = store.answer(clerk, attempt, nonce, card_front=blank)
+    assert refused.status_code == 400 and refused.json()["code"] == "document.portrait_not_found"
+    not_an_image = store.answer(clerk, attempt, nonce, card_front=b"%PDF-1.7 not an image")
+    assert not_an_image.status_code == 400 and not_an_image.json()["code"] == "image.invalid"
+    # nothing was decided or burnt: the same challenge is answered with a usable card front
+    retried = store.answer(clerk, attempt, nonce, card_front=store.card_front)
+    assert retried.status_code == 200 and retried.json()["passed"] is True
 
 
 def test_screen_replay_is_rejected_as_spoof(store: Store) -> None:
@@ -307,30 +377,31 @@ def test_someone_else_cannot_surrender_my_number(store: Store) -> None:
     assert refused.status_code == 404 and refused.json()["code"] == "number.not_held"
 
 
-def test_subscriber_sees_records_and_reports_a_number(store: Store) -> None:
+def test_subscriber_proves_it_at_home_sees_records_and_reports_a_number(store: Store) -> None:
     clerk = store.staff()
-    register(store, clerk, "13800130011")
-    session = store.client.post("/v1/self/sessions", json={"device_id": "phone-1"}).json()
-    me = {"Authorization": f"Bearer {session['token']}"}
-    attempt = session["attempt"]["id"]
-    store.prepare(me, attempt, ID_A)
-    nonce = store.client.post(f"/v1/attempts/{attempt}/challenge", headers=me).json()["nonce"]
-    assert store.answer(me, attempt, nonce).json()["passed"] is True
+    register(store, clerk, "13800130011")  # the store's reader read the name "Zhang Wei" with the card
+    me = flows.prove_at_home(store.client, store.codes, ID_A, "zhang  wei", "13800130011")
 
     records = store.client.get("/v1/self/records", headers=me).json()
     assert [n["number"] for n in records["numbers"]] == ["138****0011"]
     assert any(a["purpose"] == "register" and a["outlet"] == "BJ-001" for a in records["attempts"])
     assert any(a["action"] == "number.assigned" for a in records["accesses"])
-    assert ID_A not in str(records)
+    assert records["lockouts"] == []
+    assert ID_A not in str(records) and NAME_A not in str(records)
 
     assert store.client.get("/v1/numbers/available", headers=me).status_code == 403
     someone_elses = store.client.post("/v1/self/reports", json={"number_ref": "not-a-ref"}, headers=me)
     assert someone_elses.status_code == 404 and someone_elses.json()["code"] == "number.not_held"
     (held,) = records["numbers"]
     reported = store.client.post("/v1/self/reports", json={"number_ref": held["ref"]}, headers=me)
-    assert reported.status_code == 202
+    # From home, a report opens a review; the number keeps working until a reviewer confirms.
+    assert reported.status_code == 202 and reported.json() == {
+        "status": "reported",
+        "number_state": "active",
+        "review": "opened",
+    }
     again = store.client.get("/v1/self/records", headers=me).json()
-    assert [n["state"] for n in again["numbers"]] == ["suspended"]
+    assert [n["state"] for n in again["numbers"]] == ["active"]
 
     reviewer_1, reviewer_2 = store.staff(Role.REVIEWER, name="R1"), store.staff(Role.REVIEWER, name="R2")
     cases = store.client.get("/v1/review/cases", headers=reviewer_1).json()
@@ -353,6 +424,18 @@ def test_subscriber_sees_records_and_reports_a_number(store: Store) -> None:
         headers=reviewer_2,
     )
     assert confirmed.json()["state"] == "closed"
+
+    # A second report, which a reviewer confirms: only then is the number suspended.
+    assert store.client.post("/v1/self/reports", json={"number_ref": held["ref"]}, headers=me).status_code == 202
+    case = next(c for c in store.client.get("/v1/review/cases", headers=reviewer_1).json() if c["kind"] == "not_mine")
+    suspended = store.client.post(
+        f"/v1/review/cases/{case['id']}/decision",
+        json={"decision": "suspend_confirmed", "reason": "store could not show evidence"},
+        headers=reviewer_1,
+    )
+    assert suspended.json()["state"] == "closed"
+    final = store.client.get("/v1/self/records", headers=me).json()
+    assert [n["state"] for n in final["numbers"]] == ["suspended"]
 
 
 def evidence_rows(store: Store) -> list[bytes]:

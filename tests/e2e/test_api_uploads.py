@@ -16,19 +16,24 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import av
 import httpx
 import numpy as np
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from realname.adapters.http.reader import document_fields, signed_reader_headers
 from realname.domain.consent import CONSENT_VERSION
 from tests.e2e.conftest import Service
 from tests.e2e.media import jpeg_bytes
 from tests.integration.test_privacy_logs import REALNAME, Run, free_port
 
 VALID_ID = "11010519491231002X"
+DOCUMENT: dict[str, object] = {"value": VALID_ID, "expiry": "long_term"}
 MB = 1024 * 1024
 HUGE_BODY_BYTES = 300 * MB
 BOUNDARY = "realnameUploadBoundary7MA4YWxk"
@@ -102,16 +107,26 @@ class LiveService:
     client: httpx.Client
     headers: dict[str, str]
     tmpdir: Path
+    terminal_id: str
+    terminal_key: Ed25519PrivateKey
+
+    def reader_headers(self, attempt_id: str, portrait: bytes | None = None) -> dict[str, str]:
+        """What the outlet's enrolled kiosk signs: the card it read (and, with the clip, its chip portrait)."""
+        fields = document_fields(DOCUMENT)
+        now = datetime.now(UTC)
+        return signed_reader_headers(
+            self.terminal_key, self.terminal_id, attempt_id, fields=fields, portrait=portrait, now=now
+        )
 
     def challenged_attempt(self) -> tuple[str, str]:
         attempt = self.client.post("/v1/attempts", json={"device_id": "kiosk-1"}, headers=self.headers)
         assert attempt.status_code == 201, attempt.text
         attempt_id = attempt.json()["id"]
-        for path, body in (
-            ("document", {"value": VALID_ID, "expiry": "long_term"}),
-            ("consent", {"version": CONSENT_VERSION, "accepted": True}),
+        for path, body, signed in (
+            ("document", DOCUMENT, self.reader_headers(attempt_id)),
+            ("consent", {"version": CONSENT_VERSION, "accepted": True}, {}),
         ):
-            done = self.client.post(f"/v1/attempts/{attempt_id}/{path}", json=body, headers=self.headers)
+            done = self.client.post(f"/v1/attempts/{attempt_id}/{path}", json=body, headers={**self.headers, **signed})
             assert done.status_code == 200, done.text
         challenge = self.client.post(f"/v1/attempts/{attempt_id}/challenge", headers=self.headers)
         assert challenge.status_code == 200, challenge.text
@@ -128,6 +143,12 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
     run.env["REALNAME_LOG_LEVEL"] = "WARNING"
     run.cli("init")
     run.cli("outlet", "add", "BJ-001", "Beijing Xidan")
+    terminal_key = Ed25519PrivateKey.generate()
+    public_key = root / "terminal.pub"
+    public_key.write_bytes(terminal_key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    terminal_id = run.cli(
+        "terminal", "add", "--outlet", "BJ-001", "--name", "Counter 1", "--public-key", str(public_key)
+    )
     created = run.cli("staff", "add", "Li Lei", "--role", "clerk", "--outlet", "BJ-001")
     staff_id = re.search(r"staff id\s+(\S+)", created)
     credential = re.search(r"credential\s+(\S+)", created)
@@ -154,7 +175,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
                 )
                 assert token.status_code == 200, token.text
                 headers = {"Authorization": f"Bearer {token.json()['token']}"}
-                yield LiveService(server, client, headers, tmpdir)
+                yield LiveService(server, client, headers, tmpdir, terminal_id.strip().splitlines()[0], terminal_key)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -179,7 +200,8 @@ def test_the_temp_file_check_sees_unnamed_temporary_files(tmp_path: Path) -> Non
 def test_a_clip_over_one_megabyte_never_reaches_a_temporary_file(live: LiveService) -> None:
     attempt, nonce = live.challenged_attempt()
     clip = noise_clip()
-    head, clip_part, tail = multipart_parts(nonce, clip, jpeg_bytes(np.full((160, 128, 3), 128, np.uint8)))
+    photo = jpeg_bytes(np.full((160, 128, 3), 128, np.uint8))
+    head, clip_part, tail = multipart_parts(nonce, clip, photo)
     seen_while_uploading: list[str] = []
 
     def body() -> Iterator[bytes]:
@@ -199,6 +221,7 @@ def test_a_clip_over_one_megabyte_never_reaches_a_temporary_file(live: LiveServi
         content=body(),
         headers={
             **live.headers,
+            **live.reader_headers(attempt, photo),
             "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
             "Content-Length": str(length),
         },

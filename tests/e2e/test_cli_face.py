@@ -6,16 +6,19 @@ import json
 import shutil
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from realname.adapters.cli.face_commands import face_group, models_group
+from realname.adapters.vision.card_front_photo import simulate_card_front
 from realname.adapters.vision.chip_photo import JPEG_Q25, simulate_chip_photo
 from realname.adapters.vision.models import fetch_models, read_lock, verify_installed
+from realname.app.card_front import PrintedPortraitReader
 from realname.app.matching import FaceEngine
-from realname.bootstrap.vision import build_face_engine, load_onnx_models
+from realname.bootstrap.vision import build_face_engine, build_printed_portrait_reader, load_onnx_models
 from realname.domain.errors import DependencyUnavailable
 from realname.domain.face import ReferenceKind
 from realname.domain.policy import Policy
@@ -36,6 +39,9 @@ class CliWiring:
 
     def policy(self) -> Policy:
         return Policy()
+
+    def printed_portrait_reader(self) -> PrintedPortraitReader:
+        return build_printed_portrait_reader(load_onnx_models(self._models_dir, 1))
 
 
 @cache
@@ -63,6 +69,8 @@ def photos(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         # JPEG q25: the CLI is exercised with every engine, and onnx and dlib reject most realistic chips
         chip = simulate_chip_photo(rgb, (box.x0, box.y0, box.x1, box.y1), compression=JPEG_Q25)
         (folder / f"{name}_chip.jpg").write_bytes(chip)
+        card = simulate_card_front(rgb, (box.x0, box.y0, box.x1, box.y1), np.random.default_rng(7))
+        (folder / f"{name}_card.jpg").write_bytes(card)
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     blank = np.full((300, 300, 3), 128, dtype=np.uint8)
     (folder / "blank.jpg").write_bytes(jpeg_bytes(blank))
@@ -150,6 +158,81 @@ def test_compare_batch_writes_one_json_line_per_pair_in_order(models_dir: Path, 
     }
     assert lines[4]["similarity"] is None and lines[4]["reasons"] == ["image.invalid"]
     assert set(lines[0]) == {"file_a", "file_b", "similarity", "match", "reasons"}
+
+
+def _compare_with_card(models_dir: Path, photos: Path, card: str) -> Any:
+    return CliRunner().invoke(
+        face_group,
+        [
+            "compare",
+            str(photos / "grace_chip.jpg"),
+            str(photos / "grace.jpg"),
+            "--card-front",
+            str(photos / card),
+            "--engine",
+            "sface",
+            "--json",
+        ],
+        obj=CliWiring(models_dir),
+    )
+
+
+def test_compare_with_the_cards_front_decides_by_the_printed_portrait(models_dir: Path, photos: Path) -> None:
+    result = _compare_with_card(models_dir, photos, "grace_card.jpg")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert body["match"] is True and body["reasons"] == [] and body["reference"] == "photo"
+    assert body["threshold"] == _engine("sface", models_dir).threshold_for(ReferenceKind.PHOTO)
+    check = body["card_front"]
+    assert check["same_photograph"] is True and check["decided_by"] == "printed_portrait"
+    assert check["same_photograph_similarity"] >= check["same_photograph_threshold"]
+
+
+def test_compare_with_another_persons_card_front_is_a_portrait_mismatch(models_dir: Path, photos: Path) -> None:
+    result = _compare_with_card(models_dir, photos, "astronaut_card.jpg")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.output)
+    assert body["match"] is False and body["similarity"] is None
+    assert body["reasons"] == ["document.portrait_mismatch"]
+    assert body["card_front"]["same_photograph"] is False and body["card_front"]["decided_by"] is None
+
+
+def test_compare_with_a_card_front_without_a_portrait_exits_2(models_dir: Path, photos: Path) -> None:
+    result = _compare_with_card(models_dir, photos, "blank.jpg")
+    assert result.exit_code == 2
+    assert "[document.portrait_not_found]" in result.output
+
+
+def test_compare_batch_takes_a_card_front_column(models_dir: Path, photos: Path) -> None:
+    pairs = photos / "cards.csv"
+    pairs.write_text(
+        "file_a,file_b,card_front\n"
+        "grace_chip.jpg,grace.jpg,grace_card.jpg\n"
+        "grace_chip.jpg,grace.jpg,astronaut_card.jpg\n"
+        "grace_chip.jpg,astronaut.jpg,grace_card.jpg\n"
+        "grace_chip.jpg,grace.jpg,\n"
+        "grace_chip.jpg,grace.jpg,blank.jpg\n",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(
+        face_group, ["compare-batch", str(pairs), "--engine", "sface"], obj=CliWiring(models_dir)
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["match"], r["same_photograph"], r["reasons"]) for r in lines] == [
+        (True, True, []),
+        (False, False, ["document.portrait_mismatch"]),
+        (False, True, []),
+        (True, None, []),
+        (False, None, ["document.portrait_not_found"]),
+    ]
+    assert [r["card_front"] for r in lines] == [
+        "grace_card.jpg",
+        "astronaut_card.jpg",
+        "grace_card.jpg",
+        None,
+        "blank.jpg",
+    ]
 
 
 def test_compare_batch_needs_the_header(models_dir: Path, photos: Path) -> None:

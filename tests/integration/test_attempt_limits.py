@@ -10,6 +10,7 @@ from typing import NoReturn
 import pytest
 import sqlalchemy as sa
 
+from realname.adapters.crypto.terminal_keys import Ed25519TerminalKeys
 from realname.adapters.documents.regions import load_region_directory
 from realname.adapters.storage import tables as t
 from realname.adapters.storage.attempt_repositories import SqlChallengeStore
@@ -49,6 +50,7 @@ def make_registration(engine: sa.Engine, clock: FixedClock, **policy: object) ->
             liveness=_unused,
             face_engine=_unused,
             image_decoder=PillowImageDecoder(),
+            verifier=Ed25519TerminalKeys(),
         )
     )
 

@@ -12,6 +12,7 @@ from typing import NoReturn
 import pytest
 import sqlalchemy as sa
 
+from realname.adapters.crypto.terminal_keys import Ed25519TerminalKeys
 from realname.adapters.documents.regions import load_region_directory
 from realname.adapters.storage import tables as t
 from realname.adapters.storage.attempt_repositories import SqlChallengeStore
@@ -157,6 +158,7 @@ def test_two_retries_at_once_with_one_idempotency_key_both_get_the_receipt(pool:
             liveness=_unused,
             face_engine=_unused,
             image_decoder=PillowImageDecoder(),
+            verifier=Ed25519TerminalKeys(),
         )
     )
     attempt_id = approved_attempt(pool, clock)

@@ -9,22 +9,34 @@ event are kept.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, timedelta
 
 from realname.app.actors import Actor
+from realname.app.card_front import CardFrontMatch, PrintedPortraitReader, match_with_card_front, read_card_front
 from realname.app.liveness import ChallengeStore, ImageRgb, LivenessChecker, LivenessResponse, check_liveness
 from realname.app.liveness import issue_challenge as issue_liveness_challenge
-from realname.app.matching import DecodedImage, FaceEngine, ImageDecoder, match_frames
+from realname.app.matching import DecodedImage, FaceEngine, ImageDecoder
 from realname.app.ports import BlindIndexer, Clock, EncryptionContext, FieldCipher, IdGenerator, RandomSource
+from realname.app.privacy import SUBSCRIBER_NAME
 from realname.app.registry import Assignment, bind_number
+from realname.app.terminals import SignatureVerifier, audit_refused_read, verify_reader_read
 from realname.app.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from realname.domain.attempts import Attempt, Outcome, Purpose, ReasonCategory
 from realname.domain.audit import AuditRecord, JsonValue
 from realname.domain.consent import CONSENT_TEXT_SHA256, CONSENT_VERSION
-from realname.domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unprocessable
+from realname.domain.errors import (
+    Conflict,
+    DependencyUnavailable,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+    Unprocessable,
+)
 from realname.domain.face import FaceMatch
 from realname.domain.identity.document_check import check_document
 from realname.domain.identity.documents import DocumentCheck, DocumentKind, LongTerm, Sex, parse_kind_choice
@@ -34,9 +46,18 @@ from realname.domain.lockout import LockedOut, lockout_reason
 from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber
 from realname.domain.organisation import SELF_SERVICE_OUTLET, Role
 from realname.domain.policy import Policy
+from realname.domain.relying_parties import name_index_key, normalise_name
 from realname.domain.reviews import CaseDecision, CaseKind, CaseState, ReviewCase
+from realname.domain.self_service import SelfServicePortraitRefused
 from realname.domain.sim import Iccid
 from realname.domain.subscribers import BlindIndex
+from realname.domain.terminals import (
+    PortraitUntrusted,
+    ReaderRequired,
+    ReaderSignature,
+    Terminal,
+    fields_sha256,
+)
 
 FRAMES_FOR_MATCHING = 3
 NUMBER_STAFF = (Role.CLERK, Role.ADMIN)
@@ -52,6 +73,21 @@ class DocumentInput:
     issued: date | None = None
     printed_birth_date: date | None = None
     printed_sex: Sex | None = None
+    name: str | None = None
+    """The holder's name as the card reader read it (kept encrypted; self-service compares it)."""
+
+    def reader_fields(self) -> tuple[str | None, ...]:
+        """The ID fields a terminal signs, in the order of the signed array (see ``domain/terminals.py``)."""
+        expiry = "long_term" if isinstance(self.expiry, LongTerm) else self.expiry.isoformat() if self.expiry else None
+        return (
+            self.kind,
+            self.value,
+            expiry,
+            self.issued.isoformat() if self.issued else None,
+            self.printed_birth_date.isoformat() if self.printed_birth_date else None,
+            {Sex.MALE: "M", Sex.FEMALE: "F"}.get(self.printed_sex) if self.printed_sex else None,
+            self.name,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +144,11 @@ class RegistrationDeps:
     liveness: Callable[[], LivenessChecker]
     face_engine: Callable[[], FaceEngine]
     image_decoder: ImageDecoder
+    verifier: SignatureVerifier
     keep_evidence: Callable[[str, ImageRgb], object] | None = None
     """Keeps the best live frame as encrypted evidence; wired only when ``policy.keep_evidence`` is on."""
+    printed_portraits: Callable[[], PrintedPortraitReader] | None = None
+    """Reads a card-front image's printed portrait (``verify(card_front=…)``); without it a card front is refused."""
 
 
 def subject_key(check: DocumentCheck) -> str:
@@ -187,25 +226,6 @@ class Registration:
             uow.commit()
         return attempt
 
-    def start_self_service(self, device_id: str) -> Attempt:
-        """Open a self-service attempt (the subscriber's own page); the caller gets a token scoped to it."""
-        now = self._d.clock.now()
-        attempt_id = self._d.ids.new_id()
-        attempt = Attempt.start(
-            attempt_id,
-            Purpose.SELF_SERVICE,
-            SELF_SERVICE_OUTLET,
-            f"self:{attempt_id}",
-            device_id,
-            now,
-            self._d.policy.attempt_ttl_minutes,
-        )
-        with self._d.uow() as uow:
-            uow.attempts.add(attempt)
-            self._audit(uow, self_actor(attempt.id), "attempt.started", attempt, {"purpose": "self_service"})
-            uow.commit()
-        return attempt
-
     def get_attempt(self, actor: Actor, attempt_id: str) -> Attempt:
         with self._d.uow() as uow:
             attempt = self._attempt(uow, actor, attempt_id, read_only=True)
@@ -214,40 +234,103 @@ class Registration:
                 uow.commit()
             return attempt
 
-    def submit_document(self, actor: Actor, attempt_id: str, document: DocumentInput) -> tuple[Attempt, DocumentCheck]:
+    def submit_document(
+        self, actor: Actor, attempt_id: str, document: DocumentInput, reader: ReaderSignature | None = None
+    ) -> tuple[Attempt, DocumentCheck]:
         """Check the ID document; a valid one is remembered by its blind index and as ciphertext only.
 
+        At a store, the document must come from the card reader of an enrolled terminal of the attempt's
+        outlet, signed by it (``reader``); self-service attempts (at home) take a typed document.
+
         Raises:
-            LockedOut: too many failed verifications for this ID recently.
+            LockedOut: too many failed verifications for this ID (at a store) or this device recently.
+            ReaderRequired, TerminalUnknown, TerminalRevoked, TerminalWrongOutlet, ReaderSignatureInvalid,
+            ReaderStale, ReaderReplayed: the reader's signature is missing or not acceptable.
         """
         now = self._d.clock.now()
         check = self._check(document, now.date())
         id_index = BlindIndex(self._d.blind_index.index(subject_key(check))) if check.valid else None
-        with self._d.uow() as uow:
-            attempt = self._attempt(uow, actor, attempt_id)
-            if id_index is not None:
-                self._refuse_if_locked(uow, id_index, attempt.device_id)
-            attempt.record_document(
-                valid=check.valid, reasons=check.reasons, kind=check.kind.value, id_index=id_index, now=now
-            )
-            ciphertext = None
-            if id_index is not None:
-                ciphertext = self._d.cipher.encrypt(
-                    subject_key(check).encode(), EncryptionContext("attempt", attempt.id, "id_number")
+        fields_digest = fields_sha256(document.reader_fields())
+        try:
+            with self._d.uow() as uow:
+                attempt = self._attempt(uow, actor, attempt_id)
+                terminal = self._trusted_read(uow, attempt, reader, portrait_sha256="", id_fields_sha256=fields_digest)
+                if id_index is not None:
+                    self._refuse_if_locked(uow, id_index, attempt)
+                attempt.record_document(
+                    valid=check.valid, reasons=check.reasons, kind=check.kind.value, id_index=id_index, now=now
                 )
-            uow.attempts.save(attempt, id_ciphertext=ciphertext)
-            self._audit(
-                uow,
-                actor,
-                "document.checked",
-                attempt,
-                {"kind": check.kind.value, "valid": check.valid, "reasons": list(check.reasons)},
-            )
-            uow.commit()
+                if terminal is not None:
+                    attempt.record_reader(terminal.id, self._reader_digest(fields_digest))
+                ciphertext = name_ciphertext = None
+                if id_index is not None:
+                    ciphertext = self._d.cipher.encrypt(
+                        subject_key(check).encode(), EncryptionContext("attempt", attempt.id, "id_number")
+                    )
+                    if document.name:
+                        name_ciphertext = self._d.cipher.encrypt(
+                            document.name.encode(), EncryptionContext("attempt", attempt.id, "name")
+                        )
+                uow.attempts.save(attempt, id_ciphertext=ciphertext, name_ciphertext=name_ciphertext)
+                self._audit(
+                    uow,
+                    actor,
+                    "document.checked",
+                    attempt,
+                    {
+                        "kind": check.kind.value,
+                        "valid": check.valid,
+                        "reasons": list(check.reasons),
+                        "terminal": terminal.id if terminal else None,
+                    },
+                )
+                uow.commit()
+        except (Unauthenticated, Forbidden) as exc:
+            if exc.code.startswith(("reader.", "terminal.")):
+                audit_refused_read(self._d.uow, self._d.clock, actor, actor.outlet_code, attempt_id, exc)
+            raise
         return attempt, check
 
-    def _refuse_if_locked(self, uow: UnitOfWork, id_index: BlindIndex | None, device_id: str) -> None:
+    def _reader_digest(self, id_fields_sha256: str) -> str:
+        """A keyed digest of the read fields' hash: binds the portrait read later to the same card, without
+        storing an unkeyed hash of ID data."""
+        return self._d.blind_index.index(f"reader-fields:{id_fields_sha256}")
+
+    def _trusted_read(
+        self,
+        uow: UnitOfWork,
+        attempt: Attempt,
+        reader: ReaderSignature | None,
+        *,
+        portrait_sha256: str,
+        id_fields_sha256: str,
+    ) -> Terminal | None:
+        """The enrolled terminal that signed this read, or None for a self-service attempt (no reader)."""
+        if attempt.purpose is Purpose.SELF_SERVICE:
+            return None
+        if reader is None:
+            raise ReaderRequired(
+                "at a store the ID card is read by the enrolled terminal's reader and signed by it; "
+                "this request carries no terminal signature"
+            )
+        return verify_reader_read(
+            uow,
+            self._d.verifier,
+            reader=reader,
+            outlet_code=attempt.outlet_code,
+            attempt_id=attempt.id,
+            portrait_sha256=portrait_sha256,
+            id_fields_sha256=id_fields_sha256,
+            now_clock=self._d.clock,
+        )
+
+    def _refuse_if_locked(self, uow: UnitOfWork, id_index: BlindIndex | None, attempt: Attempt) -> None:
+        """Refuse when the device, or (at a store) the ID, is locked. Self-service never checks the ID's lock:
+        the owner can always see their records, and a stranger's failures at home never count toward it."""
         now = self._d.clock.now()
+        device_id = attempt.device_id
+        if attempt.purpose is Purpose.SELF_SERVICE:
+            id_index = None
         policy = self._d.policy
         # A lock that began up to ``lockout_minutes`` ago may stem from failures up to a window before it.
         since = now - timedelta(minutes=policy.lockout_window_minutes + policy.lockout_minutes)
@@ -289,7 +372,7 @@ class Registration:
         now = self._d.clock.now()
         with self._d.uow() as uow:
             attempt = self._attempt(uow, actor, attempt_id)
-            self._refuse_if_locked(uow, attempt.id_index, attempt.device_id)
+            self._refuse_if_locked(uow, attempt.id_index, attempt)
             attempt.record_challenge(now)
             issued = issue_liveness_challenge(
                 store=uow.challenges,
@@ -315,20 +398,56 @@ class Registration:
             uow.commit()
         return issued.challenge
 
-    def verify(self, actor: Actor, attempt_id: str, *, nonce: str, clip: bytes, id_photo: bytes) -> Decision:
+    def verify(
+        self,
+        actor: Actor,
+        attempt_id: str,
+        *,
+        nonce: str,
+        clip: bytes,
+        id_photo: bytes,
+        reader: ReaderSignature | None = None,
+        card_front: bytes | None = None,
+    ) -> Decision:
         """Liveness on the clip, then 1:1 match of its best frames against the ID photo; decide.
 
-        The challenge is burnt before analysis. Any dependency failure (database, keys, model) raises
-        and leaves the attempt undecided: never an approval.
+        With ``card_front`` (a document-camera image of the ID card's front), its printed portrait must be the chip
+        portrait's photograph (else the decision is a rejection with ``document.portrait_mismatch``), and the live
+        frames are matched against it instead of the chip (``realname.app.card_front``). The card front is only
+        read here, never stored.
+
+        The challenge is burnt before analysis (the printed portrait is found before anything is spent). Any
+        dependency failure (database, keys, model) raises and leaves the attempt undecided: never an approval.
 
         Raises:
             Challenge errors (expired, replayed, wrong attempt/device, unknown nonce), clip/image errors,
-            LockedOut, DependencyUnavailable.
+            PortraitNotFound (``document.portrait_not_found``), LockedOut, DependencyUnavailable.
         """
-        with self._d.uow() as uow:
-            attempt = self._attempt(uow, actor, attempt_id)
-            attempt.require_challenged(self._d.clock.now())
-            self._refuse_if_locked(uow, attempt.id_index, attempt.device_id)
+        # The card front is read first: one whose portrait cannot be found is sent back before the card reader's
+        # signed read (and the challenge) is spent, so the clerk just takes the picture again.
+        portraits: PrintedPortraitReader | None = None
+        printed: DecodedImage | None = None
+        if card_front is not None:
+            if self._d.printed_portraits is None:
+                raise DependencyUnavailable("card-front images are not supported here", code="models.missing")
+            portraits = self._d.printed_portraits()
+            printed = read_card_front(portraits, self._d.image_decoder, card_front, self._d.policy)
+        try:
+            with self._d.uow() as uow:
+                attempt = self._attempt(uow, actor, attempt_id)
+                if attempt.purpose is Purpose.SELF_SERVICE:
+                    raise SelfServicePortraitRefused(
+                        "a reference portrait is taken only from the card reader of an enrolled terminal at a "
+                        "store; at home, prove your identity with a one-time code"
+                    )
+                attempt.require_challenged(self._d.clock.now())
+                self._refuse_if_locked(uow, attempt.id_index, attempt)
+                self._trusted_portrait(uow, attempt, reader, id_photo)
+                uow.commit()  # the read's nonce is spent whatever the analysis gives
+        except (Unauthenticated, Forbidden) as exc:
+            if exc.code.startswith(("reader.", "terminal.", "self.")):
+                audit_refused_read(self._d.uow, self._d.clock, actor, actor.outlet_code, attempt_id, exc)
+            raise
         id_image = self._d.image_decoder.decode(id_photo, max_pixels=self._d.policy.max_image_pixels)
         _, checked = check_liveness(
             response=LivenessResponse(attempt_id=attempt.id, device_id=attempt.device_id, nonce=nonce, clip=clip),
@@ -337,13 +456,17 @@ class Registration:
             checker=self._d.liveness(),
         )
         match: FaceMatch | None = None
+        card: CardFrontMatch | None = None
         reasons: list[str] = [r.value for r in checked.result.reasons]
         if checked.passed:
             if not checked.best_frames_rgb:
                 reasons.append("face.none")
             else:
                 frames = [DecodedImage(rgb) for rgb in checked.best_frames_rgb]
-                match = match_frames(id_image, frames, self._d.face_engine(), k=FRAMES_FOR_MATCHING).match
+                card = match_with_card_front(
+                    id_image, printed, frames, self._d.face_engine(), portraits, k=FRAMES_FOR_MATCHING
+                )
+                match = card.comparison.match
                 reasons.extend(match.reason_codes)
                 if not match.matched and not match.reasons:
                     reasons.append("face.mismatch")
@@ -354,7 +477,11 @@ class Registration:
             attempt = self._attempt(uow, actor, attempt_id)
             attempt.record_decision(outcome, tuple(dict.fromkeys(reasons)), now)
             if not approved:
-                uow.failures.add(self._d.ids.new_id(), attempt.id_index, attempt.device_id, now)
+                # Only a face mismatch against the chip portrait an enrolled terminal read counts toward the
+                # ID's lock-out; liveness and capture failures count against the device alone, so nobody can
+                # lock a stranger's ID by failing on purpose.
+                against_id = "face.mismatch" in reasons and attempt.terminal_id is not None
+                uow.failures.add(self._d.ids.new_id(), attempt.id_index if against_id else None, attempt.device_id, now)
             if is_borderline(match, checked.passed):
                 uow.reviews.open(
                     self._d.ids.new_id(), CaseKind.BORDERLINE.value, attempt.id, attempt.id_index, None, now
@@ -374,6 +501,7 @@ class Registration:
                     "reference": match.reference.value if match else None,
                     "frames_used": match.frames_used if match else 0,
                     "spoof_suspected": checked.result.spoof_suspected,
+                    **card_front_audit(card_front is not None, card),
                 },
             )
             uow.commit()
@@ -387,6 +515,27 @@ class Registration:
             similarity=match.similarity if match else None,
             threshold=match.threshold if match else None,
             liveness=checked.result,
+        )
+
+    def _trusted_portrait(
+        self, uow: UnitOfWork, attempt: Attempt, reader: ReaderSignature | None, id_photo: bytes
+    ) -> None:
+        """The chip portrait must be signed by the terminal whose reader read this attempt's document, for the
+        same card (the keyed digest of the fields it read)."""
+        if attempt.terminal_id is None:
+            raise PortraitUntrusted("this attempt's document was not read by an enrolled terminal")
+        if reader is None:
+            raise ReaderRequired("the chip portrait must be signed by the terminal that read the card")
+        if reader.terminal_id != attempt.terminal_id or not hmac.compare_digest(
+            self._reader_digest(reader.id_fields_sha256), attempt.reader_digest or ""
+        ):
+            raise PortraitUntrusted("this portrait was not read with this attempt's card at its terminal")
+        self._trusted_read(
+            uow,
+            attempt,
+            reader,
+            portrait_sha256=hashlib.sha256(id_photo).hexdigest(),
+            id_fields_sha256=reader.id_fields_sha256,
         )
 
     def abandon(self, actor: Actor, attempt_id: str) -> Attempt:
@@ -492,14 +641,24 @@ class Registration:
         return number
 
     def complete_registration(
-        self, actor: Actor, attempt_id: str, *, msisdn: Msisdn, iccid: Iccid, idempotency_key: str
+        self,
+        actor: Actor,
+        attempt_id: str,
+        *,
+        msisdn: Msisdn,
+        iccid: Iccid,
+        idempotency_key: str,
+        name: str | None = None,
     ) -> Receipt:
         """Bind the number to the verified customer, once, with quota and number state re-checked.
 
-        A retry with the same idempotency key returns the same receipt; another payload with the same key
-        is refused (``idempotency.mismatch``).
+        ``name`` (as the card reader read it) is stored encrypted with its blind index, for relying parties'
+        three-element checks. A retry with the same idempotency key returns the same receipt; another payload
+        with the same key is refused (``idempotency.mismatch``).
         """
-        request_hash = _request_hash(attempt_id, str(msisdn), iccid.digits)
+        if name is not None:
+            normalise_name(name)  # a malformed typed name is refused before any work
+        request_hash = _request_hash(attempt_id, str(msisdn), iccid.digits, *([name] if name is not None else []))
         now = self._d.clock.now()
         with self._d.uow() as uow:
             replayed = _replayed(uow, idempotency_key, actor, request_hash)
@@ -530,6 +689,7 @@ class Registration:
                     subscriber_id,
                     self._d.cipher.encrypt(clear, EncryptionContext("subscriber", subscriber_id, "id_number")),
                 )
+            self._keep_name(uow, attempt, assignment.binding.subscriber_id, typed=name)
             attempt.complete(now, str(msisdn))
             uow.attempts.save(attempt)
             receipt = Receipt(
@@ -553,6 +713,26 @@ class Registration:
             )
             uow.commit()
         return receipt
+
+    def _keep_name(self, uow: UnitOfWork, attempt: Attempt, subscriber_id: str, *, typed: str | None = None) -> None:
+        """Record (or update) the subscriber's name, encrypted and with its blind index: the name the store's
+        card reader read with this attempt's card wins over a typed one. Self-service at home and relying
+        parties' three-element checks compare against it."""
+        name = typed
+        name_ct = uow.attempts.name_ciphertext(attempt.id)
+        if name_ct is not None:
+            name = self._d.cipher.decrypt(name_ct, EncryptionContext("attempt", attempt.id, "name")).decode()
+        if name is None:
+            return
+        try:
+            normalised = normalise_name(name)
+        except InvalidInput:
+            return  # a name the reader read that cannot be compared is not recorded
+        uow.subscribers.set_name(
+            subscriber_id,
+            self._d.cipher.encrypt(name.strip().encode(), SUBSCRIBER_NAME.context(subscriber_id)),
+            self._d.blind_index.index(name_index_key(subscriber_id, normalised)),
+        )
 
     # -- steps by the verified owner of a number ----------------------------------------------------
 
@@ -627,6 +807,7 @@ class Registration:
             )
             attempt.complete(now, str(msisdn))
             uow.attempts.save(attempt)
+            self._keep_name(uow, attempt, subscriber_id)
             self._audit(uow, actor, "sim.replaced", attempt, {"number": msisdn.masked, "iccid": iccid.masked})
             held = len(uow.bindings.active_of_subscriber(subscriber_id))
             receipt = _owner_receipt(attempt, msisdn, number, iccid.digits, held, now)
@@ -650,77 +831,13 @@ class Registration:
             uow.numbers.save(number)
             attempt.complete(now, str(msisdn))
             uow.attempts.save(attempt)
+            self._keep_name(uow, attempt, subscriber_id)
             self._audit(uow, actor, "number.reverified", attempt, {"number": msisdn.masked})
             held = len(uow.bindings.active_of_subscriber(subscriber_id))
             receipt = _owner_receipt(attempt, msisdn, number, binding.iccid, held, now)
             _remember(uow, idempotency_key, actor, request_hash, receipt, now)
             uow.commit()
         return receipt
-
-    # -- self-service (一证通查) ----------------------------------------------------------------------
-
-    def subscriber_records(self, actor: Actor, attempt_id: str) -> SubscriberRecords:
-        """Everything under the verified person's ID: numbers (masked), attempts, and who accessed it."""
-        with self._d.uow() as uow:
-            attempt = self._owner_attempt(uow, actor, attempt_id, Purpose.SELF_SERVICE)
-            assert attempt.id_index is not None
-            subscriber = uow.subscribers.find(attempt.id_index)
-            numbers: list[HeldNumber] = []
-            if subscriber is not None:
-                for binding in uow.bindings.active_of_subscriber(subscriber.id):
-                    number = uow.numbers.get(binding.msisdn)
-                    numbers.append(
-                        HeldNumber(
-                            binding.id,
-                            binding.msisdn.masked,
-                            number.state.value if number else "unknown",
-                            binding.started_at.isoformat(timespec="seconds"),
-                            binding.outlet_code,
-                        )
-                    )
-            attempts = tuple(
-                AttemptRecord(
-                    a.created_at.isoformat(timespec="seconds"),
-                    a.outlet_code,
-                    a.purpose.value,
-                    a.outcome.value if a.outcome else None,
-                    a.state.value,
-                )
-                for a in uow.attempts.of_subscriber(attempt.id_index)
-            )
-            accesses = tuple(
-                AccessRecord(e.occurred_at.isoformat(timespec="seconds"), e.actor, e.action, e.outlet)
-                for e in uow.audit.about(attempt.id_index.reference)
-                if not e.actor.startswith("self:")
-            )
-            self._audit(uow, actor, "subscriber.records_viewed", attempt, {})
-            uow.commit()
-        return SubscriberRecords(tuple(numbers), attempts, accesses)
-
-    def report_not_mine(self, actor: Actor, attempt_id: str, number_ref: str) -> None:
-        """The verified person says a number under their ID is not theirs: suspend it and open a case.
-
-        ``number_ref`` is the ``ref`` of a number in :meth:`subscriber_records` (the page never needs the
-        number in clear).
-        """
-        now = self._d.clock.now()
-        with self._d.uow() as uow:
-            attempt = self._owner_attempt(uow, actor, attempt_id, Purpose.SELF_SERVICE)
-            subscriber = uow.subscribers.find(attempt.id_index) if attempt.id_index else None
-            held = uow.bindings.active_of_subscriber(subscriber.id) if subscriber else ()
-            binding = next((b for b in held if b.id == number_ref), None)
-            number = uow.numbers.get(binding.msisdn, for_update=True) if binding else None
-            if binding is None or number is None:
-                raise NotFound("the verified person holds no such number", code="number.not_held")
-            msisdn = binding.msisdn
-            if number.state is NumberState.ACTIVE:
-                number.suspend()
-                uow.numbers.save(number)
-            uow.reviews.open(
-                self._d.ids.new_id(), CaseKind.NOT_MINE.value, attempt.id, attempt.id_index, str(msisdn), now
-            )
-            self._audit(uow, actor, "number.reported_not_mine", attempt, {"number": msisdn.masked})
-            uow.commit()
 
     # -- review queue -------------------------------------------------------------------------------
 
@@ -753,6 +870,10 @@ class Registration:
                 CaseKind.MANUAL_PATH: (CaseDecision.APPROVE, CaseDecision.REJECT),
                 CaseKind.BORDERLINE: (CaseDecision.APPROVE, CaseDecision.REJECT),
                 CaseKind.NOT_MINE: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REINSTATE),
+                # A relying party's case records the reviewers' finding; an admin acts on the party
+                # (`realname party enable|disable`).
+                CaseKind.PARTY_ENUMERATION: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REINSTATE),
+                CaseKind.UNWANTED_CHECK: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REJECT),
             }[case.kind]
             if decision not in allowed:
                 raise InvalidInput(
@@ -762,7 +883,13 @@ class Registration:
             if closed and decision is CaseDecision.APPROVE and attempt is not None:
                 attempt.approve_by_review(now)
                 uow.attempts.save(attempt)
-            if closed and decision is CaseDecision.REINSTATE and case.msisdn:
+            if closed and decision is CaseDecision.SUSPEND_CONFIRMED and case.kind is CaseKind.NOT_MINE and case.msisdn:
+                # A "not mine" report only opens the case; the number is suspended once a reviewer confirms.
+                number = uow.numbers.get(Msisdn(case.msisdn), for_update=True)
+                if number is not None and number.state is NumberState.ACTIVE:
+                    number.suspend()
+                    uow.numbers.save(number)
+            if closed and decision is CaseDecision.REINSTATE and case.kind is CaseKind.NOT_MINE and case.msisdn:
                 number = uow.numbers.get(Msisdn(case.msisdn), for_update=True)
                 if number is not None and number.state is NumberState.SUSPENDED:
                     number.reinstate()
@@ -794,6 +921,20 @@ BORDERLINE_MARGIN = 0.05
 """A live person whose similarity falls this close below the threshold goes to the review queue."""
 
 
+def card_front_audit(given: bool, card: CardFrontMatch | None) -> dict[str, JsonValue]:
+    """The audit fields of a verification with a card front (none without one): the same-photograph similarity
+    and threshold, and which reference decided."""
+    if not given:
+        return {}
+    check = card.check if card is not None else None
+    return {
+        "card_front": True,
+        "same_photograph": None if check is None or check.similarity is None else round(check.similarity, 4),
+        "same_photograph_threshold": check.threshold if check is not None else None,
+        "decided_by": card.decided_by.value if card is not None and card.decided_by is not None else None,
+    }
+
+
 def is_borderline(match: FaceMatch | None, liveness_passed: bool) -> bool:
     if not liveness_passed or match is None or match.matched or match.similarity is None or match.reasons:
         return False
@@ -814,11 +955,6 @@ def _owner_receipt(
         number.state.value,
         number.cooling_until.isoformat(timespec="seconds") if number.cooling_until else None,
     )
-
-
-def self_actor(attempt_id: str) -> Actor:
-    """The subscriber behind a self-service attempt: may act on that attempt and their own records only."""
-    return Actor(f"self:{attempt_id}", Role.SUBSCRIBER, SELF_SERVICE_OUTLET)
 
 
 def _request_hash(*parts: str) -> str:
@@ -852,38 +988,3 @@ def _matches(digits: str, pattern: str) -> bool:
         return True
     tail = digits[-len(pattern) :]
     return len(tail) == len(pattern) and all(p in ("?", d) for p, d in zip(pattern, tail, strict=True))
-
-
-@dataclass(frozen=True, slots=True)
-class HeldNumber:
-    """One of the verified person's numbers, masked; ``ref`` names it in a "not mine" report."""
-
-    ref: str
-    msisdn_masked: str
-    state: str
-    since: str
-    outlet_code: str
-
-
-@dataclass(frozen=True, slots=True)
-class AttemptRecord:
-    at: str
-    outlet_code: str
-    purpose: str
-    outcome: str | None
-    state: str
-
-
-@dataclass(frozen=True, slots=True)
-class AccessRecord:
-    at: str
-    actor: str
-    action: str
-    outlet_code: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriberRecords:
-    numbers: tuple[HeldNumber, ...]
-    attempts: tuple[AttemptRecord, ...]
-    accesses: tuple[AccessRecord, ...]

@@ -18,7 +18,9 @@ from realname.domain.audit import AuditEvent, AuditRecord
 from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber
 from realname.domain.organisation import Outlet, OutletCode, StaffMember
 from realname.domain.reviews import ReviewCase
+from realname.domain.self_service import OneTimeCode
 from realname.domain.subscribers import BlindIndex, Subscriber
+from realname.domain.terminals import Terminal
 
 
 class OutletRepository(Protocol):
@@ -102,6 +104,12 @@ class SubscriberRepository(Protocol):
 
     def set_id_ciphertext(self, subscriber_id: str, ciphertext: bytes) -> None: ...
 
+    def set_name(self, subscriber_id: str, ciphertext: bytes, name_index: str) -> None:
+        """The name as read from the card (ciphertext) and its blind index bound to this subscriber."""
+        ...
+
+    def name_ciphertext(self, subscriber_id: str) -> bytes | None: ...
+
 
 class AuditLog(Protocol):
     def append(self, record: AuditRecord, occurred_at: datetime) -> AuditEvent:
@@ -124,11 +132,16 @@ class AttemptRepository(Protocol):
 
     def get(self, attempt_id: str, *, for_update: bool = False) -> Attempt | None: ...
 
-    def save(self, attempt: Attempt, *, id_ciphertext: bytes | None = None) -> None:
-        """Write if still at ``attempt.version`` (then bump it); raise Conflict otherwise."""
+    def save(
+        self, attempt: Attempt, *, id_ciphertext: bytes | None = None, name_ciphertext: bytes | None = None
+    ) -> None:
+        """Write if still at ``attempt.version`` (then bump it); raise Conflict otherwise. The ciphertexts are
+        written when given, and cleared when the attempt has no checked document."""
         ...
 
     def id_ciphertext(self, attempt_id: str) -> bytes | None: ...
+
+    def name_ciphertext(self, attempt_id: str) -> bytes | None: ...
 
     def of_subscriber(self, id_index: BlindIndex, limit: int = 200) -> Sequence[Attempt]: ...
 
@@ -178,6 +191,52 @@ class ReviewRepository(Protocol):
     def save(self, case: ReviewCase) -> None: ...
 
 
+class TerminalRepository(Protocol):
+    def add(self, terminal: Terminal) -> None:
+        """Raise Conflict (``terminal.key_in_use``) when the public key is already enrolled."""
+        ...
+
+    def get(self, terminal_id: str) -> Terminal | None: ...
+
+    def list(self) -> Sequence[Terminal]: ...
+
+    def revoke(self, terminal_id: str, at: datetime) -> bool:
+        """Revoke an active terminal; False when it is unknown or revoked already."""
+        ...
+
+    def claim_nonce(self, terminal_id: str, nonce: str, at: datetime) -> bool:
+        """Record a signed read's nonce; False when this terminal used it before (a replay)."""
+        ...
+
+    def forget_nonces_before(self, cutoff: datetime) -> int: ...
+
+
+class CodeRepository(Protocol):
+    def put(self, code: OneTimeCode) -> None:
+        """Store the attempt's code, replacing (burning) an earlier one."""
+        ...
+
+    def get(self, attempt_id: str) -> OneTimeCode | None:
+        """The attempt's code, locked for the rest of the transaction."""
+        ...
+
+    def save_tries(self, attempt_id: str, tries_left: int) -> None: ...
+
+    def delete(self, attempt_id: str) -> None: ...
+
+
+class ThrottleLog(Protocol):
+    """Times of rate-limited events by scope (e.g. ``self.session``) and subject (a device, an ID's index)."""
+
+    def add(self, event_id: str, scope: str, subject: str, at: datetime) -> None: ...
+
+    def since(self, scope: str, subject: str, since: datetime) -> Sequence[datetime]: ...
+
+    def forget_before(self, scope: str, subject: str, cutoff: datetime) -> None:
+        """Drop this subject's events older than ``cutoff`` (no longer counted by any window)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     outlets: OutletRepository
     staff: StaffRepository
@@ -191,6 +250,9 @@ class UnitOfWork(Protocol):
     failures: FailureRepository
     idempotency: IdempotencyStore
     reviews: ReviewRepository
+    terminals: TerminalRepository
+    codes: CodeRepository
+    throttle: ThrottleLog
 
     def __enter__(self) -> Self: ...
 

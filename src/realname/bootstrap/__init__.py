@@ -15,8 +15,10 @@ from realname.adapters.cli.privacy_commands import KeyCustodyServices, PrivacySe
 from realname.adapters.cli.registry_commands import InitReport
 from realname.adapters.crypto.key_custody import KeyFileBackups, KeyFileKeys
 from realname.adapters.crypto.keyfile import LocalKeyFileProvider
+from realname.adapters.crypto.terminal_keys import Ed25519TerminalKeys
 from realname.adapters.documents.regions import load_region_directory
 from realname.adapters.http.services import HttpServices
+from realname.adapters.notifications import ConsoleCodeSender
 from realname.adapters.storage.attempt_repositories import SqlChallengeStore
 from realname.adapters.storage.database import check_database, create_database_engine, database_file_missing
 from realname.adapters.storage.migrate import pending, upgrade
@@ -26,6 +28,7 @@ from realname.adapters.vision.images import PillowImageDecoder, encode_jpeg
 from realname.adapters.vision.onnx_models import OnnxFaceModels
 from realname.app.actors import SYSTEM
 from realname.app.attempts import Registration, RegistrationDeps
+from realname.app.card_front import PrintedPortraitReader
 from realname.app.key_custody import KeyCustody
 from realname.app.keys import RewrappingCipher, TokenIssuer
 from realname.app.liveness import ImageRgb, LivenessChecker
@@ -33,8 +36,12 @@ from realname.app.matching import FaceEngine
 from realname.app.ports import BlindIndexer, Clock, RandomSource, SecretHasher, Signer
 from realname.app.privacy import keep_evidence
 from realname.app.registry import Registry, RegistryDeps
+from realname.app.relying_party_checks import PartyAdmin
+from realname.app.self_service import CodeSender, SelfService, SelfServiceDeps
 from realname.app.staff_auth import StaffAuth
+from realname.app.terminals import Terminals
 from realname.bootstrap import crypto
+from realname.bootstrap.checks import CheckServices, build_check_services
 from realname.bootstrap.liveness import build_liveness_checker
 from realname.bootstrap.privacy import (
     PrivacyJobs,
@@ -43,7 +50,12 @@ from realname.bootstrap.privacy import (
     build_witnesses,
     privacy_unit_of_work,
 )
-from realname.bootstrap.vision import FACE_ENGINE_NAMES, build_face_engine, load_onnx_models
+from realname.bootstrap.vision import (
+    FACE_ENGINE_NAMES,
+    build_face_engine,
+    build_printed_portrait_reader,
+    load_onnx_models,
+)
 from realname.config import DEV_TOKEN_SECRET, Settings
 from realname.domain.errors import DependencyUnavailable
 from realname.domain.identity.regions import RegionDirectory
@@ -53,11 +65,20 @@ from realname.domain.policy import Policy
 class Container:
     """Holds the wired adapters and use cases for one process."""
 
-    def __init__(self, settings: Settings, *, clock: Clock | None = None, random: RandomSource | None = None) -> None:
-        """``clock`` and ``random`` replace the system's for tests and demos (e.g. a fixed challenge order)."""
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        random: RandomSource | None = None,
+        code_sender: CodeSender | None = None,
+    ) -> None:
+        """``clock`` and ``random`` replace the system's for tests and demos (e.g. a fixed challenge order);
+        ``code_sender`` replaces the development console sender of one-time codes (an SMS gateway)."""
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.random: RandomSource = random or SecretsRandom()
+        self.code_sender: CodeSender = code_sender or ConsoleCodeSender(reveal_codes=settings.env != "prod")
 
     # -- plain values ---------------------------------------------------------------------------
 
@@ -132,6 +153,14 @@ class Container:
         return self._engines[chosen]
 
     @cached_property
+    def _printed_portraits(self) -> PrintedPortraitReader:
+        return build_printed_portrait_reader(self.onnx_models)
+
+    def printed_portrait_reader(self) -> PrintedPortraitReader:
+        """Finds and checks a card front's printed portrait (faceplugin detector and landmarks, shared)."""
+        return self._printed_portraits
+
+    @cached_property
     def _engines(self) -> dict[str, FaceEngine]:
         return {}
 
@@ -179,9 +208,34 @@ class Container:
                 liveness=self.liveness_checker,
                 face_engine=self.face_engine,
                 image_decoder=PillowImageDecoder(),
+                verifier=Ed25519TerminalKeys(),
                 keep_evidence=self._keep_evidence,
+                printed_portraits=self.printed_portrait_reader,
             )
         )
+
+    @cached_property
+    def self_service(self) -> SelfService:
+        return SelfService(
+            SelfServiceDeps(
+                uow=self.unit_of_work,
+                clock=self.clock,
+                ids=Uuid4Ids(),
+                random=self.random,
+                policy=self.policy(),
+                cipher=self.cipher,
+                blind_index=self.blind_indexer,
+                sender=self.code_sender,
+            )
+        )
+
+    @cached_property
+    def _terminals(self) -> Terminals:
+        return Terminals(self.unit_of_work, self.clock, Uuid4Ids(), Ed25519TerminalKeys())
+
+    def terminals(self) -> Terminals:
+        self._require_initialised()
+        return self._terminals
 
     def _keep_evidence(self, attempt_id: str, frame_rgb: ImageRgb) -> object:
         return keep_evidence(
@@ -226,8 +280,35 @@ class Container:
         return KeyCustodyServices(self.key_custody, KeyFileBackups(self.settings.resolved_key_file))
 
     @cached_property
+    def _checks(self) -> CheckServices:
+        return build_check_services(
+            engine=self.engine,
+            clock=self.clock,
+            cipher=self.cipher,
+            blind_index=self.blind_indexer,
+            regions=self.region_directory(),
+            policy=self.settings.checks.to_domain(),
+        )
+
+    def check_services(self) -> CheckServices:
+        """Relying parties: administration, the signed check, the subscriber's side."""
+        self._require_initialised()
+        return self._checks
+
+    def party_admin(self) -> PartyAdmin:
+        return self.check_services().admin
+
+    @cached_property
     def staff_auth(self) -> StaffAuth:
-        return StaffAuth(self.unit_of_work, self.secret_hasher, self.token_issuer, self.clock)
+        return StaffAuth(
+            self.unit_of_work,
+            self.secret_hasher,
+            self.token_issuer,
+            self.clock,
+            Uuid4Ids(),
+            self.policy(),
+            self.blind_indexer,
+        )
 
     # -- process-level operations ---------------------------------------------------------------
 
@@ -292,6 +373,7 @@ class Container:
         return HttpServices(
             registry=self.registry(),
             registration=self.registration,
+            self_service=self.self_service,
             staff_auth=self.staff_auth,
             policy=self.policy(),
             readiness_checks={
@@ -300,6 +382,8 @@ class Container:
                 "models": self._check_models,
             },
             inference_slots=max(1, self.settings.inference_threads),
+            party_checks=self.check_services().checks,
+            subscriber_checks=self.check_services().subscriber,
         )
 
     def demo_container(self, data_dir: Path, random: RandomSource, challenge_actions: int) -> Container:

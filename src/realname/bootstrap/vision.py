@@ -14,6 +14,8 @@ from realname.adapters.vision.onnx_engine import (
     OnnxFaceEngine,
 )
 from realname.adapters.vision.onnx_models import OnnxFaceModels, load_sface_embedders
+from realname.adapters.vision.printed_portrait import OnnxPrintedPortraitReader
+from realname.app.card_front import PrintedPortraitReader
 from realname.app.matching import FaceEngine
 from realname.domain.errors import DependencyUnavailable
 from realname.domain.policy import Policy
@@ -74,3 +76,12 @@ def build_face_engine(
         id_photo_scales=SFACE_ID_PHOTO_ALIGNMENT_SCALES,
         live_scales=SFACE_LIVE_ALIGNMENT_SCALES,
     )
+
+
+def build_printed_portrait_reader(models: OnnxFaceModels) -> PrintedPortraitReader:
+    """The card-front reader with its same-photograph threshold from ``models.lock``.
+
+    Raises:
+        DependencyUnavailable: ``models.uncalibrated`` when the lock pins no threshold for it.
+    """
+    return OnnxPrintedPortraitReader(models, read_lock().same_photograph_threshold())

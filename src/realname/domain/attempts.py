@@ -107,6 +107,10 @@ class Attempt:
     reasons: tuple[str, ...] = ()
     msisdn: str | None = None
     decided_at: datetime | None = None
+    terminal_id: str | None = None
+    """The enrolled terminal whose card reader read this attempt's document (signed); None at home."""
+    reader_digest: str | None = None
+    """Keyed digest of the ID fields that terminal's reader read (binds later reads to the same card)."""
     version: int = 0
     history: list[tuple[AttemptState, datetime]] = field(default_factory=list, repr=False)
 
@@ -173,6 +177,18 @@ class Attempt:
         else:
             self.id_index = None
             self._go(AttemptState.STARTED, now)
+
+    def record_reader(self, terminal_id: str, reader_digest: str) -> None:
+        """The document was read by an enrolled terminal's card reader (its signature was verified)."""
+        self.terminal_id = terminal_id
+        self.reader_digest = reader_digest
+
+    def record_code_sent(self, now: datetime) -> None:
+        """Self-service: a one-time code was issued (the home counterpart of a liveness challenge)."""
+        if self.purpose is not Purpose.SELF_SERVICE:
+            raise AttemptStateError("one-time codes are for self-service attempts")
+        self._require(now, AttemptState.DOCUMENT_CHECKED, AttemptState.CHALLENGED)
+        self._go(AttemptState.CHALLENGED, now)
 
     def record_consent(self, *, accepted: bool, version: str, current_version: str, now: datetime) -> None:
         self._require(now, AttemptState.DOCUMENT_CHECKED)

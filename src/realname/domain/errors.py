@@ -53,3 +53,13 @@ class DependencyUnavailable(RealnameError):
     """A database, key store, audit writer or model failed: fail closed, never approve."""
 
     code = "dependency.unavailable"
+
+
+class TooManyRequests(RealnameError):
+    """A rate limit: the caller may try again after ``retry_after_seconds``."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_seconds: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_seconds = max(1, retry_after_seconds)

@@ -76,6 +76,9 @@ class FaceReason(StrEnum):
     IMAGE_UNSUPPORTED_FORMAT = "image.unsupported_format"
     IMAGE_TOO_SMALL = "image.too_small"
     IMAGE_ASPECT_RATIO = "image.aspect_ratio"
+    # A card front's printed portrait (realname.domain.card_front): not the chip portrait's photograph; not found.
+    PORTRAIT_MISMATCH = "document.portrait_mismatch"
+    PORTRAIT_NOT_FOUND = "document.portrait_not_found"
 
 
 class ImageRejected(InvalidInput):

@@ -42,3 +42,22 @@ def lockout_reason(
                 until = locked_from + lock
                 return f"{what} is locked after {max_failed} failed checks; try again after {until:%H:%M} UTC"
     return None
+
+
+def lockout_periods(
+    failures: Sequence[datetime], *, max_failed: int, window_minutes: int, lockout_minutes: int
+) -> list[tuple[datetime, datetime]]:
+    """Every lock-out the failure times caused, as (from, until), merged where they overlap, oldest first."""
+    window = timedelta(minutes=window_minutes)
+    lock = timedelta(minutes=lockout_minutes)
+    ordered = sorted(failures)
+    periods: list[tuple[datetime, datetime]] = []
+    for last in range(max_failed - 1, len(ordered)):
+        start = ordered[last]
+        if start - ordered[last - max_failed + 1] > window:
+            continue
+        if periods and start <= periods[-1][1]:
+            periods[-1] = (periods[-1][0], max(periods[-1][1], start + lock))
+        else:
+            periods.append((start, start + lock))
+    return periods

@@ -1,4 +1,5 @@
-"""The review queue: manual-path requests, borderline rejections and "not mine" reports.
+"""The review queue: manual-path requests, borderline rejections, "not mine" reports, and relying parties
+suspended for enumeration or reported for an unwanted check.
 
 A reviewer proposes a decision with a reason. Decisions that override the machine (approving what it
 rejected, reinstating a reported number) need a second, different reviewer to confirm (four eyes). Every case
@@ -20,6 +21,10 @@ class CaseKind(enum.StrEnum):
     MANUAL_PATH = "manual_path"
     BORDERLINE = "borderline"
     NOT_MINE = "not_mine"
+    PARTY_ENUMERATION = "party_enumeration"
+    """A relying party's checks looked like enumeration; its key was suspended."""
+    UNWANTED_CHECK = "unwanted_check"
+    """A subscriber reported a relying party's check on their number as unwanted."""
 
 
 class CaseState(enum.StrEnum):
@@ -59,6 +64,8 @@ class ReviewCase:
     closed_at: datetime | None = None
     challenges_issued: int = 0
     """Liveness challenges the case's attempt drew (read from the challenges; many hint at choosing one)."""
+    party_id: str | None = None
+    """The relying party a ``party_enumeration`` or ``unwanted_check`` case is about."""
 
     def decide(self, reviewer_ref: str, decision: CaseDecision, reason: str, now: datetime) -> bool:
         """Record a reviewer's decision. Returns True when the case is closed by it.

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from realname.app.matching import DecodedImage, analyse_in_turn
+from realname.domain.card_front import PortraitNotFound
 from realname.domain.face import FaceAnalysis, FaceQuality, FaceReason, ImageRejected, ReferenceKind
 
 GOOD_QUALITY = FaceQuality(
@@ -96,3 +97,43 @@ class FakeFaceEngine:
         self, id_photo: DecodedImage, live: Sequence[DecodedImage]
     ) -> tuple[FaceAnalysis, list[FaceAnalysis]]:
         return analyse_in_turn(self, id_photo, live)
+
+
+class FakePrintedPortraitReader:
+    """Locates the printed portrait registered for a card-front image's marker (``portraits``: card name → portrait
+    name; a card missing there has no portrait) and returns the same-photograph similarity registered for
+    (portrait, chip) (``similarities``; missing pairs: None, unmeasurable). Records calls."""
+
+    def __init__(
+        self,
+        names: list[str],
+        portraits: dict[str, str],
+        similarities: dict[tuple[str, str], float],
+        threshold: float = 0.9,
+        sizes: dict[str, tuple[int, int]] | None = None,
+    ) -> None:
+        self._names = names
+        self._portraits = portraits
+        self._similarities = similarities
+        self._threshold = threshold
+        self._decoder = MarkedDecoder(names, sizes=sizes)
+        self.calls: list[tuple[str, ...]] = []
+
+    @property
+    def same_photograph_threshold(self) -> float:
+        return self._threshold
+
+    def _name(self, image: DecodedImage) -> str:
+        return self._names[int(image.rgb[0, 0, 0])]
+
+    def locate(self, card_front: DecodedImage) -> DecodedImage:
+        card = self._name(card_front)
+        self.calls.append(("locate", card))
+        if card not in self._portraits:
+            raise PortraitNotFound("the fake finds no portrait")
+        return self._decoder.decode(f"img:{self._portraits[card]}".encode(), max_pixels=10**6)
+
+    def same_photograph_similarity(self, printed_portrait: DecodedImage, chip: DecodedImage) -> float | None:
+        pair = (self._name(printed_portrait), self._name(chip))
+        self.calls.append(("check", *pair))
+        return self._similarities.get(pair)

@@ -128,7 +128,11 @@ def test_every_ciphertext_column_is_walked() -> None:
         "subscriber.id_ciphertext",
         "subscriber.name_ciphertext",
         "attempt.id_ciphertext",
+        "attempt.name_ciphertext",
         "evidence.ciphertext",
+        "relying_party.secret_ciphertext",
+        "relying_party.contact_ciphertext",
+        "party_check.consent_ciphertext",
     }
 
 

@@ -13,6 +13,7 @@ from realname.adapters.cli.demo_commands import demo_command
 from realname.adapters.cli.face_commands import face_group, models_group
 from realname.adapters.cli.id_commands import id_group
 from realname.adapters.cli.liveness_commands import liveness_group
+from realname.adapters.cli.party_commands import party_group
 from realname.adapters.cli.privacy_commands import (
     audit_admin_commands,
     audit_verify_command,
@@ -28,6 +29,7 @@ from realname.adapters.cli.registry_commands import (
     serve_command,
     staff_group,
 )
+from realname.adapters.cli.terminal_commands import terminal_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -41,6 +43,7 @@ for command in (
     serve_command,
     outlet_group,
     staff_group,
+    terminal_group,
     numbers_group,
     audit_group,
     id_group,
@@ -52,6 +55,7 @@ for command in (
     privacy_group,
     demo_command,
     db_group,
+    party_group,
 ):
     cli.add_command(command)
 

@@ -12,6 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 
 from realname.adapters.http import schemas as s
+from realname.adapters.http.reader import reader_signature
 from realname.adapters.http.services import HttpServices
 from realname.app.actors import Actor
 from realname.app.attempts import DocumentInput
@@ -24,6 +25,7 @@ from realname.domain.numbers import Msisdn
 from realname.domain.organisation import Role
 from realname.domain.reviews import CaseDecision, ReviewCase
 from realname.domain.sim import Iccid
+from realname.domain.terminals import ReaderSignature
 
 PROMPTS = {
     Action.BLINK: "Blink both eyes once",
@@ -48,6 +50,7 @@ def current_actor(svc: Services, authorization: Annotated[str | None, Header()] 
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
+Reader = Annotated[ReaderSignature | None, Depends(reader_signature)]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -86,6 +89,7 @@ def document_input(body: s.DocumentRequest) -> DocumentInput:
         issued=body.issued,
         printed_birth_date=body.birth_date,
         printed_sex={"M": Sex.MALE, "F": Sex.FEMALE}[body.sex] if body.sex else None,
+        name=body.name,
     )
 
 
@@ -134,10 +138,14 @@ def build_router() -> APIRouter:
 
     @router.post("/attempts/{attempt_id}/document", response_model=s.DocumentResponse, tags=["attempts"])
     def submit_document(
-        attempt_id: str, body: s.DocumentRequest, svc: Services, actor: CurrentActor
+        attempt_id: str, body: s.DocumentRequest, svc: Services, actor: CurrentActor, reader: Reader
     ) -> s.DocumentResponse:
-        """Check the customer's ID document. A failed check lists every rule it broke."""
-        attempt, check = svc.registration.submit_document(actor, attempt_id, document_input(body))
+        """Check the customer's ID document. A failed check lists every rule it broke.
+
+        At a store the fields are what the enrolled terminal's card reader read, signed by the terminal
+        (``X-Terminal-Id``, ``X-Reader-Nonce``, ``X-Reader-Timestamp``, ``X-Reader-Signature``; 401/403
+        ``reader.*`` / ``terminal.*`` otherwise). On the self-service page the fields are typed, unsigned."""
+        attempt, check = svc.registration.submit_document(actor, attempt_id, document_input(body), reader)
         return s.DocumentResponse(attempt=attempt_view(attempt), check=check_view(check))
 
     @router.post("/attempts/{attempt_id}/consent", response_model=s.AttemptView, tags=["attempts"])
@@ -168,14 +176,40 @@ def build_router() -> APIRouter:
         nonce: Annotated[str, Form(min_length=32, max_length=32)],
         clip: Annotated[UploadFile, File(description="WebM or MP4 from the kiosk camera, unmirrored")],
         id_photo: Annotated[UploadFile, File(description="Photo read from the ID card's chip (JPEG/PNG/WebP)")],
+        reader: Reader,
+        card_front: Annotated[
+            UploadFile | None,
+            File(
+                description="Optional: the document camera's image of the ID card's front (JPEG/PNG/WebP). Its "
+                "printed portrait must be the chip photo's photograph; the live face is then matched against it"
+            ),
+        ] = None,
     ) -> s.DecisionView:
-        """Answer the challenge with a clip; liveness, then 1:1 match against the ID photo, then the decision."""
+        """Answer the challenge with a clip; liveness, then 1:1 match against the ID photo (or, with a card front
+        whose printed portrait is the chip photo's photograph, against that portrait), then the decision.
+
+        The chip photo is accepted only signed by the terminal whose reader read this attempt's card
+        (``X-Reader-*`` headers with ``X-Reader-Fields-SHA256``); never on a self-service attempt
+        (403 ``self.portrait_refused``). With a card front whose printed portrait is the chip photo's photograph,
+        the live face is matched against that sharper portrait."""
         clip_bytes = await read_upload(clip, svc.policy.max_upload_bytes, "clip")
         photo_bytes = await read_upload(id_photo, max_id_photo_bytes(svc.policy.max_upload_bytes), "image")
-        decision = await svc.run_blocking(
-            svc.registration.verify, actor, attempt_id, nonce=nonce, clip=clip_bytes, id_photo=photo_bytes
+        card_bytes = (
+            await read_upload(card_front, max_id_photo_bytes(svc.policy.max_upload_bytes), "image")
+            if card_front is not None
+            else None
         )
-        del clip_bytes, photo_bytes
+        decision = await svc.run_blocking(
+            svc.registration.verify,
+            actor,
+            attempt_id,
+            nonce=nonce,
+            clip=clip_bytes,
+            id_photo=photo_bytes,
+            reader=reader,
+            card_front=card_bytes,
+        )
+        del clip_bytes, photo_bytes, card_bytes
         privileged = actor.role in (Role.REVIEWER, Role.AUDITOR)
         approved = decision.outcome is Outcome.APPROVED
         return s.DecisionView(
@@ -226,6 +260,7 @@ def build_router() -> APIRouter:
             msisdn=Msisdn.parse(body.msisdn),
             iccid=Iccid.parse(body.iccid),
             idempotency_key=idempotency_key,
+            name=body.name,
         )
         return s.ReceiptView(**receipt.as_dict())
 
@@ -271,15 +306,40 @@ def build_router() -> APIRouter:
 
     @router.post("/self/sessions", response_model=s.SelfServiceSession, status_code=201, tags=["self-service"])
     def self_service_start(body: s.SelfServiceStart, svc: Services) -> s.SelfServiceSession:
-        """Start proving your identity on the self-service page; returns a token for this attempt only."""
-        attempt = svc.registration.start_self_service(body.device_id)
+        """Start proving your identity on the self-service page; returns a token for this attempt only.
+
+        Then: ``POST /v1/attempts/{id}/document`` (your ID number), ``POST /v1/self/code`` (your name; a
+        one-time code goes to a number registered under your ID), ``POST /v1/self/code/verify``. Limited per
+        device (429 ``self.rate_limited`` with ``Retry-After``)."""
+        attempt = svc.self_service.start(body.device_id)
         token, expires_at = svc.staff_auth.self_service_token(attempt.id)
         return s.SelfServiceSession(attempt=attempt_view(attempt), token=token, expires_at=expires_at)
 
+    @router.post("/self/code", response_model=s.CodeRequested, status_code=202, tags=["self-service"])
+    def self_service_code(body: s.CodeRequest, svc: Services, actor: CurrentActor) -> s.CodeRequested:
+        """Ask for a one-time code: if your name matches the one recorded under the ID checked in this session
+        and a number is registered under it, the code goes to that number. The answer is the same either way.
+        Limited per ID and per device (429 ``self.rate_limited`` with ``Retry-After``)."""
+        expires_at = svc.self_service.request_code(actor, _own_attempt(actor), body.name)
+        return s.CodeRequested(status="sent_if_registered", expires_at=expires_at)
+
+    @router.post("/self/code/verify", response_model=s.CodeCheckView, tags=["self-service"])
+    def self_service_verify(body: s.CodeVerify, svc: Services, actor: CurrentActor) -> s.CodeCheckView:
+        """Enter the code. Wrong codes count against this session and device; after the last try the attempt is
+        rejected (start again). A right code shows your records."""
+        checked = svc.self_service.verify_code(actor, _own_attempt(actor), body.code)
+        return s.CodeCheckView(
+            attempt=attempt_view(checked.attempt),
+            passed=checked.passed,
+            tries_left=checked.tries_left,
+            next_step="view_records" if checked.passed else "retry_or_start_again",
+        )
+
     @router.get("/self/records", response_model=s.RecordsView, tags=["self-service"])
     def self_records(svc: Services, actor: CurrentActor) -> s.RecordsView:
-        """After verification: your numbers (masked), every attempt made with your ID, every access to your data."""
-        records = svc.registration.subscriber_records(actor, _own_attempt(actor))
+        """After verification: your numbers (masked), every attempt made with your ID, every access to your data,
+        and lock-outs on your ID."""
+        records = svc.self_service.records(actor, _own_attempt(actor))
         return s.RecordsView(
             numbers=[
                 s.HeldNumberView(ref=n.ref, number=n.msisdn_masked, state=n.state, since=n.since, outlet=n.outlet_code)
@@ -293,14 +353,18 @@ def build_router() -> APIRouter:
                 s.AccessRecordView(at=a.at, actor=a.actor, action=a.action, outlet=a.outlet_code)
                 for a in records.accesses
             ],
+            lockouts=[
+                s.LockoutView(locked_from=k.locked_from, locked_until=k.locked_until, active=k.active)
+                for k in records.lockouts
+            ],
         )
 
     @router.post("/self/reports", status_code=202, tags=["self-service"])
     def report_not_mine(body: s.NotMineReport, svc: Services, actor: CurrentActor) -> dict[str, str]:
-        """Report a number under your ID as not yours (by its ``ref`` from your records): it is suspended and a
-        reviewer looks into it."""
-        svc.registration.report_not_mine(actor, _own_attempt(actor), body.number_ref)
-        return {"status": "reported", "number_state": "suspended"}
+        """Report a number under your ID as not yours (by its ``ref`` from your records): a reviewer looks into
+        it; the number is suspended only when a reviewer confirms."""
+        state = svc.self_service.report_not_mine(actor, _own_attempt(actor), body.number_ref)
+        return {"status": "reported", "number_state": state, "review": "opened"}
 
     @router.get("/review/cases", response_model=list[s.ReviewCaseView], tags=["review"])
     def review_cases(svc: Services, actor: CurrentActor) -> list[s.ReviewCaseView]:
@@ -338,6 +402,7 @@ def _case_view(case: ReviewCase) -> s.ReviewCaseView:
         number=Msisdn(case.msisdn).masked if case.msisdn else None,
         proposed_decision=case.proposed_decision.value if case.proposed_decision else None,
         proposed_by=case.proposed_by,
+        party=case.party_id,
         challenges_issued=case.challenges_issued,
         decision=case.decision.value if case.decision else None,
     )

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from realname import __version__
 from realname.adapters.http.api import build_router, max_id_photo_bytes
 from realname.adapters.http.body_limit import BodyLimits, RequestBodyLimit, keep_uploads_in_memory, request_id_from
+from realname.adapters.http.checks_api import build_checks_router
 from realname.adapters.http.errors import install_error_handlers
 from realname.adapters.http.pages.router import build_pages_router
 from realname.adapters.http.services import HttpServices
@@ -47,6 +48,7 @@ def create_app(services: HttpServices) -> FastAPI:
 
     app.include_router(_health_router(services))
     app.include_router(build_router())
+    app.include_router(build_checks_router())
     app.include_router(build_pages_router())
     return app
 

@@ -39,14 +39,15 @@ def request_id_from(headers: Headers) -> str:
 
 @dataclass(frozen=True, slots=True)
 class BodyLimits:
-    """The body limit of each path: a liveness upload carries a clip and an ID photo, the rest 1 MiB."""
+    """The body limit of each path: a liveness upload carries a clip, an ID photo and optionally a card-front image
+    (each image within ``max_photo_bytes``), the rest 1 MiB."""
 
     max_clip_bytes: int
     max_photo_bytes: int
 
     @property
     def upload_bytes(self) -> int:
-        return self.max_clip_bytes + self.max_photo_bytes + MULTIPART_OVERHEAD_BYTES
+        return self.max_clip_bytes + 2 * self.max_photo_bytes + MULTIPART_OVERHEAD_BYTES
 
     def for_path(self, path: str) -> int:
         return self.upload_bytes if _UPLOAD_ROUTE.match(path) else DEFAULT_MAX_BODY_BYTES

@@ -10,10 +10,12 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from realname.domain import errors
+from realname.domain.relying_parties import RateLimited
 
 log = logging.getLogger("realname.http")
 
 STATUS_BY_ERROR: tuple[tuple[type[errors.RealnameError], int], ...] = (
+    (errors.TooManyRequests, 429),
     (errors.Unprocessable, 422),
     (errors.InvalidInput, 400),
     (errors.Unauthenticated, 401),
@@ -21,6 +23,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.RealnameError], int], ...] = (
     (errors.NotFound, 404),
     (errors.Conflict, 409),
     (errors.DependencyUnavailable, 503),
+    (RateLimited, 429),
     (errors.RealnameError, 400),
 )
 
@@ -50,12 +53,14 @@ def request_id_of(request: Request) -> str:
     return str(getattr(request.state, "request_id", "-"))
 
 
-def error_response(request: Request, status: int, code: str, message: str) -> JSONResponse:
+def error_response(
+    request: Request, status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
     request_id = request_id_of(request)
     return JSONResponse(
         {"code": code, "message": message, "request_id": request_id},
         status_code=status,
-        headers={"X-Request-ID": request_id},
+        headers={"X-Request-ID": request_id, **(headers or {})},
     )
 
 
@@ -68,7 +73,10 @@ def install_error_handlers(app: FastAPI) -> None:
             log.warning("dependency unavailable", extra={"code": exc.code, "status": status, "detail": exc.message})
             return error_response(request, status, exc.code, public_dependency_message(exc.code))
         log.info("request failed", extra={"code": exc.code, "status": status})
-        return error_response(request, status, exc.code, exc.message)
+        headers = None
+        if isinstance(exc, errors.TooManyRequests):
+            headers = {"Retry-After": str(exc.retry_after_seconds)}
+        return error_response(request, status, exc.code, exc.message, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

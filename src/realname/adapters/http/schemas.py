@@ -56,6 +56,7 @@ class DocumentRequest(Strict):
     issued: date | None = None
     birth_date: date | None = Field(None, description="Printed on the card or read from its chip")
     sex: Literal["M", "F"] | None = None
+    name: str | None = Field(None, min_length=1, max_length=100, description="The holder's name as read")
 
 
 class DocumentCheckView(BaseModel):
@@ -122,6 +123,13 @@ class ReservationView(BaseModel):
 class CompleteRequest(Strict):
     msisdn: str = Field(min_length=7, max_length=20)
     iccid: str = Field(min_length=19, max_length=24)
+    name: str | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        description="The holder's name, stored encrypted for three-element checks; used only when the document step "
+        "carried no name (the name the enrolled terminal's reader signed there wins)",
+    )
 
 
 class ReceiptView(BaseModel):
@@ -186,10 +194,17 @@ class AccessRecordView(BaseModel):
     outlet: str | None
 
 
+class LockoutView(BaseModel):
+    locked_from: str
+    locked_until: str
+    active: bool
+
+
 class RecordsView(BaseModel):
     numbers: list[HeldNumberView]
     attempts: list[AttemptRecordView]
     accesses: list[AccessRecordView]
+    lockouts: list[LockoutView] = []
 
 
 class ReviewCaseView(BaseModel):
@@ -202,6 +217,7 @@ class ReviewCaseView(BaseModel):
     proposed_decision: str | None
     proposed_by: str | None
     decision: str | None = Field(None, description="How the case ended (overruled: the override was refused)")
+    party: str | None = Field(None, description="The relying party a party_enumeration or unwanted_check case is about")
     challenges_issued: int = Field(
         0, description="Liveness challenges the attempt drew (of policy.max_challenges_per_attempt)"
     )
@@ -210,3 +226,23 @@ class ReviewCaseView(BaseModel):
 class ReviewDecisionRequest(Strict):
     decision: Literal["approve", "reject", "suspend_confirmed", "reinstate"]
     reason: str = Field(min_length=1, max_length=500)
+
+
+class CodeRequest(Strict):
+    name: str = Field(min_length=1, max_length=100, description="Your name as on your ID card")
+
+
+class CodeRequested(BaseModel):
+    status: Literal["sent_if_registered"]
+    expires_at: datetime
+
+
+class CodeVerify(Strict):
+    code: str = Field(min_length=6, max_length=6, pattern=r"^[0-9]{6}$")
+
+
+class CodeCheckView(BaseModel):
+    attempt: AttemptView
+    passed: bool
+    tries_left: int
+    next_step: str

@@ -12,6 +12,8 @@ from anyio import CapacityLimiter
 
 from realname.app.attempts import Registration
 from realname.app.registry import Registry
+from realname.app.relying_party_checks import NumberChecks, SubscriberChecks
+from realname.app.self_service import SelfService
 from realname.app.staff_auth import StaffAuth
 from realname.domain.policy import Policy
 
@@ -25,10 +27,13 @@ T = TypeVar("T")
 class HttpServices:
     registry: Registry
     registration: Registration
+    self_service: SelfService
     staff_auth: StaffAuth
     policy: Policy
     readiness_checks: dict[str, ReadinessCheck]
     inference_slots: int = 2
+    party_checks: NumberChecks | None = None
+    subscriber_checks: SubscriberChecks | None = None
     _limiter: list[CapacityLimiter] = field(default_factory=list, repr=False)
 
     async def run_blocking(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from realname.adapters.storage import tables as t
+from realname.adapters.storage.party_tables import party_case
 from realname.domain.attempts import Attempt, AttemptState, Outcome, Purpose
 from realname.domain.errors import Conflict, DependencyUnavailable
 from realname.domain.liveness import Action, Challenge, ChallengeNotFound
@@ -35,6 +36,8 @@ def _attempt_from_row(row: sa.Row[Any]) -> Attempt:
         reasons=tuple(json.loads(row.reasons)),
         msisdn=row.msisdn,
         decided_at=row.decided_at,
+        terminal_id=row.terminal_id,
+        reader_digest=row.reader_digest,
         version=row.version,
     )
 
@@ -64,6 +67,8 @@ class SqlAttemptRepository:
             "reasons": json.dumps(list(attempt.reasons)),
             "msisdn": attempt.msisdn,
             "decided_at": attempt.decided_at,
+            "terminal_id": attempt.terminal_id,
+            "reader_digest": attempt.reader_digest,
         }
 
     def get(self, attempt_id: str, *, for_update: bool = False) -> Attempt | None:
@@ -73,11 +78,14 @@ class SqlAttemptRepository:
         row = self._c.execute(query).first()
         return None if row is None else _attempt_from_row(row)
 
-    def save(self, attempt: Attempt, *, id_ciphertext: bytes | None = None) -> None:
+    def save(
+        self, attempt: Attempt, *, id_ciphertext: bytes | None = None, name_ciphertext: bytes | None = None
+    ) -> None:
         values = self._values(attempt)
         values["version"] = attempt.version + 1
         if id_ciphertext is not None or attempt.id_index is None:
             values["id_ciphertext"] = id_ciphertext
+            values["name_ciphertext"] = name_ciphertext
         result = self._c.execute(
             t.attempt.update()
             .where(t.attempt.c.id == attempt.id, t.attempt.c.version == attempt.version)
@@ -89,6 +97,10 @@ class SqlAttemptRepository:
 
     def id_ciphertext(self, attempt_id: str) -> bytes | None:
         value = self._c.execute(sa.select(t.attempt.c.id_ciphertext).where(t.attempt.c.id == attempt_id)).scalar()
+        return None if value is None else bytes(value)
+
+    def name_ciphertext(self, attempt_id: str) -> bytes | None:
+        value = self._c.execute(sa.select(t.attempt.c.name_ciphertext).where(t.attempt.c.id == attempt_id)).scalar()
         return None if value is None else bytes(value)
 
     def of_subscriber(self, id_index: BlindIndex, limit: int = 200) -> Sequence[Attempt]:
@@ -103,8 +115,11 @@ class SqlAttemptRepository:
     def purge_biometric_free_before(self, cutoff: datetime) -> int:
         result = self._c.execute(
             t.attempt.update()
-            .where(t.attempt.c.created_at < cutoff, t.attempt.c.id_ciphertext.is_not(None))
-            .values(id_ciphertext=None)
+            .where(
+                t.attempt.c.created_at < cutoff,
+                sa.or_(t.attempt.c.id_ciphertext.is_not(None), t.attempt.c.name_ciphertext.is_not(None)),
+            )
+            .values(id_ciphertext=None, name_ciphertext=None)
         )
         return int(result.rowcount)
 
@@ -196,18 +211,21 @@ def _case_from_row(row: sa.Row[Any]) -> ReviewCase:
         decided_by=row.decided_by,
         closed_at=row.closed_at,
         challenges_issued=row.challenges_issued or 0,
+        party_id=row.party_id,
     )
 
 
 def _case_query() -> sa.Select[Any]:
-    """Review cases with the number of challenges their attempt drew (reviewers see it)."""
+    """Review cases with the number of challenges their attempt drew (reviewers see it) and the relying party
+    a case is about (migration 0007), if any."""
     challenges = (
         sa.select(sa.func.count())
         .select_from(t.challenge)
         .where(t.challenge.c.attempt_id == t.review_case.c.attempt_id)
         .scalar_subquery()
     )
-    return sa.select(t.review_case, challenges.label("challenges_issued"))
+    party = sa.select(party_case.c.party_id).where(party_case.c.case_id == t.review_case.c.id).scalar_subquery()
+    return sa.select(t.review_case, challenges.label("challenges_issued"), party.label("party_id"))
 
 
 class SqlReviewRepository:

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from realname.adapters.storage import tables as t
 from realname.adapters.storage.key_records import SqlKeyRecords
+from realname.adapters.storage.party_tables import party_check, relying_party, subscriber_name
 from realname.adapters.storage.repositories import SqlAuditLog
 from realname.adapters.storage.transaction import SqlTransaction
 from realname.app.key_custody import KeyRecords
@@ -59,6 +60,8 @@ _TABLES: dict[str, sa.Table] = {
     "subscriber": t.subscriber,
     "attempt": t.attempt,
     "evidence": evidence,
+    "relying_party": relying_party,
+    "party_check": party_check,
 }
 
 
@@ -164,7 +167,7 @@ class SqlRetentionRepository:
         result = self._c.execute(
             t.attempt.update()
             .where(t.attempt.c.id.in_(list(row_ids)), t.attempt.c.id_ciphertext.is_not(None))
-            .values(id_ciphertext=None)
+            .values(id_ciphertext=None, name_ciphertext=None)
         )
         return int(result.rowcount)
 
@@ -192,6 +195,8 @@ class SqlRetentionRepository:
         if not row_ids:
             return 0
         s = t.subscriber
+        due = sa.select(s.c.id).where(s.c.id.in_(list(row_ids)), self._subscriber_due(cutoff))
+        self._c.execute(subscriber_name.update().where(subscriber_name.c.id.in_(due)).values(name_index=None))
         result = self._c.execute(
             s.update()
             .where(s.c.id.in_(list(row_ids)), self._subscriber_due(cutoff))

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from realname.adapters.storage import tables as t
+from realname.adapters.storage.party_tables import subscriber_name
 from realname.domain.audit import GENESIS_HASH, AuditEvent, AuditRecord, canonical_json, next_event
 from realname.domain.errors import Conflict, DependencyUnavailable
 from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber
@@ -300,6 +301,20 @@ class SqlSubscriberRepository:
         self._c.execute(
             t.subscriber.update().where(t.subscriber.c.id == subscriber_id).values(id_ciphertext=ciphertext)
         )
+
+    def set_name(self, subscriber_id: str, ciphertext: bytes, name_index: str) -> None:
+        self._c.execute(
+            t.subscriber.update().where(t.subscriber.c.id == subscriber_id).values(name_ciphertext=ciphertext)
+        )
+        self._c.execute(
+            subscriber_name.update().where(subscriber_name.c.id == subscriber_id).values(name_index=name_index)
+        )
+
+    def name_ciphertext(self, subscriber_id: str) -> bytes | None:
+        value = self._c.execute(
+            sa.select(t.subscriber.c.name_ciphertext).where(t.subscriber.c.id == subscriber_id)
+        ).scalar()
+        return None if value is None else bytes(value)
 
     def free_quota_slot(self, subscriber_id: str, at: datetime) -> None:
         self._c.execute(

@@ -7,6 +7,9 @@
 - ``audit_event`` is append-only, chained by hashes; ``audit_head`` serialises writers. Triggers (migration
   0004) refuse UPDATE and DELETE on events and checkpoints and let the head only advance by one.
 - ``key_fingerprint``: fingerprints (never keys) of the key material the data was written with.
+- ``terminal``: enrolled kiosks (public keys only); ``reader_nonce`` makes each signed reader read
+  single-use (primary key); ``self_code`` holds one-time codes as keyed hashes; ``throttle_event``
+  counts rate-limited events (self-service sessions and codes, staff sign-in failures).
 """
 
 from __future__ import annotations
@@ -183,6 +186,9 @@ attempt = sa.Table(
     sa.Column("msisdn", sa.String(15), nullable=True),
     sa.Column("decided_at", UtcDateTime(), nullable=True),
     sa.Column("version", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("terminal_id", sa.String(64), nullable=True),
+    sa.Column("reader_digest", sa.String(64), nullable=True),
+    sa.Column("name_ciphertext", sa.LargeBinary, nullable=True),
     sa.Index("ix_attempt_id_index", "id_index"),
 )
 
@@ -247,4 +253,45 @@ review_case = sa.Table(
     sa.Column("decided_by", sa.String(128), nullable=True),
     sa.Column("closed_at", UtcDateTime(), nullable=True),
     sa.Index("ix_review_case_state", "state", "opened_at"),
+)
+
+terminal = sa.Table(
+    "terminal",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("outlet_code", sa.String(32), sa.ForeignKey("outlet.code"), nullable=False),
+    sa.Column("name", sa.String(80), nullable=False),
+    sa.Column("public_key", sa.LargeBinary, nullable=False, unique=True),
+    sa.Column("enrolled_at", UtcDateTime(), nullable=False),
+    sa.Column("enrolled_by", sa.String(128), nullable=False),
+    sa.Column("revoked_at", UtcDateTime(), nullable=True),
+)
+
+reader_nonce = sa.Table(
+    "reader_nonce",
+    metadata,
+    sa.Column("terminal_id", sa.String(64), sa.ForeignKey("terminal.id"), primary_key=True),
+    sa.Column("nonce", sa.String(64), primary_key=True),
+    sa.Column("seen_at", UtcDateTime(), nullable=False),
+)
+
+self_code = sa.Table(
+    "self_code",
+    metadata,
+    sa.Column("attempt_id", sa.String(64), sa.ForeignKey("attempt.id"), primary_key=True),
+    sa.Column("code_hash", sa.String(64), nullable=False),
+    sa.Column("issued_at", UtcDateTime(), nullable=False),
+    sa.Column("expires_at", UtcDateTime(), nullable=False),
+    sa.Column("tries_left", sa.Integer, nullable=False),
+    sa.CheckConstraint("tries_left >= 0", name="tries_left"),
+)
+
+throttle_event = sa.Table(
+    "throttle_event",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("scope", sa.String(32), nullable=False),
+    sa.Column("subject", sa.String(128), nullable=False),
+    sa.Column("at", UtcDateTime(), nullable=False),
+    sa.Index("ix_throttle_event_scope", "scope", "subject", "at"),
 )

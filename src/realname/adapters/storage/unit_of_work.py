@@ -20,12 +20,14 @@ from realname.adapters.storage.repositories import (
     SqlStaffRepository,
     SqlSubscriberRepository,
 )
+from realname.adapters.storage.terminal_repositories import SqlCodeRepository, SqlTerminalRepository, SqlThrottleLog
 from realname.adapters.storage.transaction import SqlTransaction
 from realname.app.liveness import ChallengeStore
 from realname.app.unit_of_work import (
     AttemptRepository,
     AuditLog,
     BindingRepository,
+    CodeRepository,
     ConsentRepository,
     FailureRepository,
     IdempotencyStore,
@@ -34,6 +36,8 @@ from realname.app.unit_of_work import (
     ReviewRepository,
     StaffRepository,
     SubscriberRepository,
+    TerminalRepository,
+    ThrottleLog,
 )
 
 
@@ -53,3 +57,6 @@ class SqlUnitOfWork(SqlTransaction):
         self.failures: FailureRepository = SqlFailureRepository(c)
         self.idempotency: IdempotencyStore = SqlIdempotencyStore(c)
         self.reviews: ReviewRepository = SqlReviewRepository(c)
+        self.terminals: TerminalRepository = SqlTerminalRepository(c)
+        self.codes: CodeRepository = SqlCodeRepository(c)
+        self.throttle: ThrottleLog = SqlThrottleLog(c)

@@ -56,12 +56,14 @@ def chip_portrait(
     *,
     shift: tuple[float, float] = (0.0, 0.0),
     zoom: float = 1.0,
+    size: tuple[int, int] = (CHIP_WIDTH_PX, CHIP_HEIGHT_PX),
 ) -> npt.NDArray[np.uint8]:
     """The uncompressed 126×102×3 portrait cut around ``face_box`` (x0, y0, x1, y1 in pixels).
 
     The crop may reach outside the photo; the outside is filled with light grey, as an ID photo backdrop.
     ``shift`` (fractions of the crop's width and height) and ``zoom`` (> 1: the face fills more) vary the
-    framing, as real card photos vary.
+    framing, as real card photos vary. ``size`` (width, height) other than the chip's gives the same framing at
+    another resolution (the card's printed portrait: the same photograph at about 3.5× the chip's size).
     """
     x0, y0, x1, y1 = face_box
     side = max(x1 - x0, y1 - y0)
@@ -77,7 +79,7 @@ def chip_portrait(
     inside = (max(box[0], 0), max(box[1], 0), min(box[2], width), min(box[3], height))
     if inside[2] > inside[0] and inside[3] > inside[1]:
         portrait.paste(Image.fromarray(image_rgb).crop(inside), (inside[0] - box[0], inside[1] - box[1]))
-    chip = portrait.resize((CHIP_WIDTH_PX, CHIP_HEIGHT_PX), Image.Resampling.LANCZOS)
+    chip = portrait.resize(size, Image.Resampling.LANCZOS)
     return np.asarray(chip, dtype=np.uint8)
 
 

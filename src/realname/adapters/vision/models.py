@@ -138,6 +138,8 @@ class ModelLock:
     dlib_files: tuple[LockedFile, ...]
     thresholds: Mapping[str, EngineThreshold]
     sface: SfaceModels
+    card_front_threshold: float | None = None
+    """The same-photograph check's threshold (``card_front.same_photograph.threshold``), when calibrated."""
 
     @property
     def installed_hashes(self) -> dict[str, str]:
@@ -151,6 +153,19 @@ class ModelLock:
             if locked.name == name:
                 return locked
         raise DependencyUnavailable(f"{name} is not pinned in {LOCK_FILE_NAME}", code="models.invalid")
+
+    def same_photograph_threshold(self) -> float:
+        """The card-front check's calibrated threshold (benchmarks/card_front.py --calibrate).
+
+        Raises:
+            DependencyUnavailable: ``models.uncalibrated`` when the lock has none.
+        """
+        if self.card_front_threshold is None:
+            raise DependencyUnavailable(
+                f"no same-photograph threshold in {LOCK_FILE_NAME}; run benchmarks/card_front.py --calibrate",
+                code="models.uncalibrated",
+            )
+        return self.card_front_threshold
 
     def threshold_for(self, engine: str) -> EngineThreshold:
         try:
@@ -197,6 +212,8 @@ def read_lock(path: Path | None = None) -> ModelLock:
         thresholds = {engine: _engine_threshold(engine, entry) for engine, entry in document["thresholds"].items()}
         dlib_package = str(document["dlib"]["source"]["package"])
         sface = _sface_models(document["sface"])
+        card_front = document.get("card_front")
+        card_front_threshold = None if card_front is None else float(card_front["same_photograph"]["threshold"])
     except (KeyError, TypeError, ValueError) as exc:
         raise DependencyUnavailable(f"model lock is malformed: {exc!r}", code="models.invalid") from exc
     forbidden = FORBIDDEN_MODEL_NAMES.intersection(f.name for f in onnx_files)
@@ -207,7 +224,7 @@ def read_lock(path: Path | None = None) -> ModelLock:
     names = [f.name for f in onnx_files] + list(sface.installed_hashes)
     if len(set(names)) != len(names):
         raise DependencyUnavailable("model lock pins one installed file name twice", code="models.invalid")
-    return ModelLock(source, onnx_files, dlib_package, dlib_files, thresholds, sface)
+    return ModelLock(source, onnx_files, dlib_package, dlib_files, thresholds, sface, card_front_threshold)
 
 
 def _engine_threshold(engine: str, entry: Mapping[str, Any]) -> EngineThreshold:

@@ -1,0 +1,381 @@
+"""Repositories of the relying parties and their checks (tables in ``party_tables``), and the unit of work
+the check use cases run on."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from realname.adapters.storage import tables as t
+from realname.adapters.storage.attempt_repositories import SqlAttemptRepository, SqlReviewRepository
+from realname.adapters.storage.party_tables import (
+    check_block,
+    party_case,
+    party_check,
+    party_nonce,
+    party_usage,
+    relying_party,
+    subscriber_name,
+)
+from realname.adapters.storage.repositories import (
+    SqlAuditLog,
+    SqlBindingRepository,
+    SqlNumberRepository,
+    insert_ignoring_duplicates,
+)
+from realname.adapters.storage.transaction import SqlTransaction
+from realname.app.relying_party_checks import (
+    BlockRepository,
+    CheckBlock,
+    CheckRecord,
+    CheckRepository,
+    Holder,
+    HolderRepository,
+    NonceStore,
+    NumberLookup,
+    PartyCaseLinks,
+    PartyRepository,
+    UsageCounters,
+)
+from realname.app.unit_of_work import AttemptRepository, AuditLog, BindingRepository, NumberRepository, ReviewRepository
+from realname.domain.errors import Conflict
+from realname.domain.numbers import NumberState
+from realname.domain.relying_parties import BindingSpan, CheckKind, CheckResult, PartyStatus, RelyingParty
+from realname.domain.subscribers import BlindIndex
+
+
+def _upsert(connection: sa.Connection, table: sa.Table) -> Any:
+    """A dialect-specific INSERT that supports ``on_conflict_do_update``."""
+    return (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def _party_from_row(row: sa.Row[Any]) -> RelyingParty:
+    return RelyingParty(
+        id=row.id,
+        name=row.name,
+        purpose=row.purpose,
+        allowed_kinds=frozenset(CheckKind(k) for k in row.allowed_kinds.split(",") if k),
+        daily_quota=row.daily_quota,
+        per_minute_limit=row.per_minute_limit,
+        created_at=row.created_at,
+        status=PartyStatus(row.status),
+        sees_elements=row.sees_elements,
+        secret_version=row.secret_version,
+    )
+
+
+_PARTY_COLUMNS = [c for c in relying_party.c if c.name not in ("secret_ciphertext", "contact_ciphertext")]
+
+
+class SqlPartyRepository:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._c = connection
+
+    def add(self, party: RelyingParty, secret_ciphertext: bytes, contact_ciphertext: bytes) -> None:
+        try:
+            with self._c.begin_nested():
+                self._c.execute(
+                    relying_party.insert().values(
+                        id=party.id,
+                        name=party.name,
+                        purpose=party.purpose,
+                        allowed_kinds=",".join(sorted(k.value for k in party.allowed_kinds)),
+                        daily_quota=party.daily_quota,
+                        per_minute_limit=party.per_minute_limit,
+                        sees_elements=party.sees_elements,
+                        status=party.status.value,
+                        secret_ciphertext=secret_ciphertext,
+                        secret_version=party.secret_version,
+                        contact_ciphertext=contact_ciphertext,
+                        created_at=party.created_at,
+                    )
+                )
+        except sa.exc.IntegrityError as exc:
+            raise Conflict(f"party {party.id} exists already", code="party.exists") from exc
+
+    def get(self, party_id: str, *, for_update: bool = False) -> RelyingParty | None:
+        query = sa.select(*_PARTY_COLUMNS).where(relying_party.c.id == party_id)
+        if for_update:
+            query = query.with_for_update()
+        row = self._c.execute(query).first()
+        return None if row is None else _party_from_row(row)
+
+    def get_with_secret(self, party_id: str) -> tuple[RelyingParty, bytes] | None:
+        row: Any = self._c.execute(
+            sa.select(*_PARTY_COLUMNS, relying_party.c.secret_ciphertext).where(relying_party.c.id == party_id)
+        ).first()
+        return None if row is None else (_party_from_row(row), bytes(row.secret_ciphertext))
+
+    def _cell(self, party_id: str, column: sa.Column[Any]) -> bytes | None:
+        value = self._c.execute(sa.select(column).where(relying_party.c.id == party_id)).scalar()
+        return None if value is None else bytes(value)
+
+    def secret_ciphertext(self, party_id: str) -> bytes | None:
+        return self._cell(party_id, relying_party.c.secret_ciphertext)
+
+    def contact_ciphertext(self, party_id: str) -> bytes | None:
+        return self._cell(party_id, relying_party.c.contact_ciphertext)
+
+    def list(self) -> Sequence[RelyingParty]:
+        rows = self._c.execute(sa.select(*_PARTY_COLUMNS).order_by(relying_party.c.id))
+        return [_party_from_row(r) for r in rows]
+
+    def set_status(self, party_id: str, status: PartyStatus, at: datetime) -> None:
+        self._c.execute(
+            relying_party.update()
+            .where(relying_party.c.id == party_id)
+            .values(status=status.value, status_changed_at=at)
+        )
+
+    def set_secret(self, party_id: str, ciphertext: bytes, version: int) -> None:
+        self._c.execute(
+            relying_party.update()
+            .where(relying_party.c.id == party_id)
+            .values(secret_ciphertext=ciphertext, secret_version=version)
+        )
+
+
+class SqlNonceStore:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._c = connection
+
+    def claim(self, party_id: str, nonce: str, at: datetime) -> bool:
+        # ON CONFLICT DO NOTHING: a concurrent transaction with the same nonce waits for this one and
+        # then inserts nothing, so exactly one of two simultaneous replays is answered.
+        statement = insert_ignoring_duplicates(
+            self._c, party_nonce, {"party_id": party_id, "nonce": nonce, "seen_at": at}, ["party_id", "nonce"]
+        )
+        return self._c.execute(statement.returning(party_nonce.c.nonce)).first() is not None
+
+    def forget_before(self, cutoff: datetime) -> int:
+        return int(self._c.execute(party_nonce.delete().where(party_nonce.c.seen_at < cutoff)).rowcount)
+
+
+class SqlUsageCounters:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._c = connection
+
+    def take(self, party_id: str, windows: dict[str, tuple[datetime, int]]) -> set[str]:
+        # One statement: insert each window's first use, or count one more while below its limit; a full
+        # window returns no row. Concurrent checks of one party queue on these rows until commit.
+        limit = sa.case(*((party_usage.c.window == name, limit) for name, (_, limit) in windows.items()), else_=0)
+        statement = (
+            _upsert(self._c, party_usage)
+            .values(
+                [
+                    {"party_id": party_id, "window": name, "window_start": start, "used": 1}
+                    for name, (start, _) in sorted(windows.items())
+                ]
+            )
+            .on_conflict_do_update(
+                index_elements=["party_id", "window", "window_start"],
+                set_={"used": party_usage.c.used + 1},
+                where=party_usage.c.used < limit,
+            )
+            .returning(party_usage.c.window)
+        )
+        counted = {str(r.window) for r in self._c.execute(statement)}
+        return set(windows) - counted
+
+
+def _check_from_row(row: sa.Row[Any]) -> CheckRecord:
+    return CheckRecord(
+        id=row.id,
+        party_id=row.party_id,
+        kind=CheckKind(row.kind),
+        msisdn=row.msisdn,
+        subscriber_id=row.subscriber_id,
+        probe=row.probe,
+        result=CheckResult(row.result),
+        checked_at=row.checked_at,
+        consent_given_at=row.consent_given_at,
+        reported_at=row.reported_at,
+    )
+
+
+_CHECK_COLUMNS = [c for c in party_check.c if c.name != "consent_ciphertext"]
+
+
+class SqlCheckRepository:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._c = connection
+
+    def add(self, record: CheckRecord, consent_ciphertext: bytes) -> None:
+        self._c.execute(
+            party_check.insert().values(
+                id=record.id,
+                party_id=record.party_id,
+                kind=record.kind.value,
+                msisdn=record.msisdn,
+                subscriber_id=record.subscriber_id,
+                probe=record.probe,
+                result=record.result.value,
+                checked_at=record.checked_at,
+                consent_ciphertext=consent_ciphertext,
+                consent_given_at=record.consent_given_at,
+            )
+        )
+
+    def get(self, check_id: str) -> CheckRecord | None:
+        row = self._c.execute(sa.select(*_CHECK_COLUMNS).where(party_check.c.id == check_id)).first()
+        return None if row is None else _check_from_row(row)
+
+    def consent_ciphertext(self, check_id: str) -> bytes | None:
+        value = self._c.execute(
+            sa.select(party_check.c.consent_ciphertext).where(party_check.c.id == check_id)
+        ).scalar()
+        return None if value is None else bytes(value)
+
+    def of_subscriber(self, subscriber_id: str, limit: int = 200) -> Sequence[CheckRecord]:
+        rows = self._c.execute(
+            sa.select(*_CHECK_COLUMNS)
+            .where(party_check.c.subscriber_id == subscriber_id)
+            .order_by(party_check.c.checked_at.desc(), party_check.c.id.desc())
+            .limit(limit)
+        )
+        return [_check_from_row(r) for r in rows]
+
+    def mark_reported(self, check_id: str, at: datetime) -> bool:
+        result = self._c.execute(
+            party_check.update()
+            .where(party_check.c.id == check_id, party_check.c.reported_at.is_(None))
+            .values(reported_at=at)
+        )
+        return result.rowcount == 1
+
+    def others_in_window(self, party_id: str, probe: str, msisdn: str, since: datetime) -> tuple[int, int]:
+        c = party_check.c
+        numbers = (
+            sa.select(sa.func.count(sa.distinct(c.msisdn)))
+            .where(c.party_id == party_id, c.probe == probe, c.checked_at >= since, c.msisdn != msisdn)
+            .scalar_subquery()
+        )
+        probes = (
+            sa.select(sa.func.count(sa.distinct(c.probe)))
+            .where(
+                c.party_id == party_id,
+                c.msisdn == msisdn,
+                c.checked_at >= since,
+                c.probe.is_not(None),
+                c.probe != probe,
+            )
+            .scalar_subquery()
+        )
+        row = self._c.execute(sa.select(numbers, probes)).one()
+        return int(row[0]), int(row[1])
+
+
+def _block_from_row(row: sa.Row[Any]) -> CheckBlock:
+    return CheckBlock(row.id, row.subscriber_id, row.msisdn, row.party_id, row.created_at)
+
+
+class SqlBlockRepository:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._c = connection
+
+    def add(self, block: CheckBlock) -> None:
+        self._c.execute(
+            check_block.insert().values(
+                id=block.id,
+                subscriber_id=block.subscriber_id,
+                msisdn=block.msisdn,
+                party_id=block.party_id,
+                created_at=block.created_at,
+            )
+        )
+
+    def lift(self, block_id: str, subscriber_id: str, at: datetime) -> bool:
+        result = self._c.execute(
+            check_block.update()
+            .where(
+                check_block.c.id == block_id,
+                check_block.c.subscriber_id == subscriber_id,
+                check_block.c.lifted_at.is_(None),
+            )
+            .values(lifted_at=at)
+        )
+        return result.rowcount == 1
+
+    def active_of(self, subscriber_id: str) -> Sequence[CheckBlock]:
+        rows = self._c.execute(
+            sa.select(check_block)
+            .where(check_block.c.subscriber_id == subscriber_id, check_block.c.lifted_at.is_(None))
+            .order_by(check_block.c.created_at)
+        )
+        return [_block_from_row(r) for r in rows]
+
+
+class SqlHolderRepository:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._c = connection
+
+    def lookup(self, msisdn: str, party_id: str) -> NumberLookup | None:
+        n, b, s, k = t.number, t.binding, subscriber_name, check_block
+        blocked = (
+            sa.exists()
+            .where(
+                k.c.subscriber_id == b.c.subscriber_id,
+                k.c.lifted_at.is_(None),
+                sa.or_(k.c.msisdn == msisdn, k.c.party_id == party_id),
+            )
+            .correlate(b)
+        )
+        row = self._c.execute(
+            sa.select(n.c.state, b.c.subscriber_id, s.c.id_index, s.c.name_index, blocked.label("blocked"))
+            .select_from(
+                n.outerjoin(b, sa.and_(b.c.msisdn == n.c.msisdn, b.c.ended_at.is_(None))).outerjoin(
+                    s, s.c.id == b.c.subscriber_id
+                )
+            )
+            .where(n.c.msisdn == msisdn)
+        ).first()
+        if row is None:
+            return None
+        holder = Holder(BlindIndex(row.id_index), row.name_index) if row.id_index else None
+        bound = row.subscriber_id is not None
+        return NumberLookup(NumberState(row.state), bound, row.subscriber_id, holder, bound and bool(row.blocked))
+
+    def subscriber_id_of(self, id_index: BlindIndex) -> str | None:
+        value = self._c.execute(sa.select(t.subscriber.c.id).where(t.subscriber.c.id_index == id_index.value)).scalar()
+        return None if value is None else str(value)
+
+    def history(self, msisdn: str) -> list[BindingSpan]:
+        b = t.binding
+        rows = self._c.execute(
+            sa.select(b.c.subscriber_id, b.c.started_at, b.c.ended_at, b.c.end_reason)
+            .where(b.c.msisdn == msisdn)
+            .order_by(b.c.started_at, sa.func.coalesce(b.c.ended_at, b.c.started_at))
+        )
+        spans = [BindingSpan(r.subscriber_id, r.started_at, r.ended_at, r.end_reason) for r in rows]
+        # An ended binding and its successor may start at the same moment: put the live one last.
+        return sorted(spans, key=lambda s: (s.started_at, s.ended_at is None))
+
+
+class SqlPartyCaseLinks:
+    def __init__(self, connection: sa.Connection) -> None:
+        self._c = connection
+
+    def link(self, case_id: str, party_id: str, check_id: str | None) -> None:
+        self._c.execute(party_case.insert().values(case_id=case_id, party_id=party_id, check_id=check_id))
+
+
+class SqlChecksUnitOfWork(SqlTransaction):
+    """The checks' repositories, with the registry's they read, on one transaction."""
+
+    def _bind(self, c: sa.Connection) -> None:
+        self.parties: PartyRepository = SqlPartyRepository(c)
+        self.nonces: NonceStore = SqlNonceStore(c)
+        self.usage: UsageCounters = SqlUsageCounters(c)
+        self.checks: CheckRepository = SqlCheckRepository(c)
+        self.blocks: BlockRepository = SqlBlockRepository(c)
+        self.holders: HolderRepository = SqlHolderRepository(c)
+        self.party_cases: PartyCaseLinks = SqlPartyCaseLinks(c)
+        self.numbers: NumberRepository = SqlNumberRepository(c)
+        self.bindings: BindingRepository = SqlBindingRepository(c)
+        self.attempts: AttemptRepository = SqlAttemptRepository(c)
+        self.reviews: ReviewRepository = SqlReviewRepository(c)
+        self.audit: AuditLog = SqlAuditLog(c)

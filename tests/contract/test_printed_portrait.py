@@ -1,0 +1,96 @@
+"""The card-front reader on real models: the printed portrait is found on simulated document-camera images of two
+public-domain portraits, passes the same-photograph check against its own chip at both realistic chip budgets, and
+fails it against the other person's chip; unusable card fronts are typed errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from realname.adapters.vision.card_front_photo import CardFrontConditions, simulate_card_front
+from realname.adapters.vision.chip_photo import JPEG2000_1024, JPEG2000_1536, ChipCompression, simulate_chip_photo
+from realname.adapters.vision.images import PillowImageDecoder
+from realname.adapters.vision.onnx_models import OnnxFaceModels
+from realname.adapters.vision.printed_portrait import correlation_scores
+from realname.app.card_front import PrintedPortraitReader
+from realname.app.matching import DecodedImage
+from realname.bootstrap.vision import build_printed_portrait_reader
+from realname.domain.card_front import PortraitNotFound
+from realname.domain.face import ReferenceKind
+from tests.contract.conftest import astronaut_rgb, grace_hopper_rgb, jpeg_bytes
+
+DECODER = PillowImageDecoder()
+MAX_PIXELS = 40_000_000
+
+
+@pytest.fixture(scope="module")
+def reader(onnx_models: OnnxFaceModels) -> PrintedPortraitReader:
+    return build_printed_portrait_reader(onnx_models)
+
+
+def _box(models: OnnxFaceModels, rgb: np.ndarray) -> tuple[float, float, float, float]:
+    box = max(models.detect(rgb), key=lambda b: b.height)
+    return box.x0, box.y0, box.x1, box.y1
+
+
+def _chip(models: OnnxFaceModels, rgb: np.ndarray, compression: ChipCompression) -> DecodedImage:
+    return DECODER.decode(simulate_chip_photo(rgb, _box(models, rgb), compression=compression), max_pixels=MAX_PIXELS)
+
+
+def _card(models: OnnxFaceModels, rgb: np.ndarray, seed: int, **conditions: object) -> DecodedImage:
+    data = simulate_card_front(rgb, _box(models, rgb), np.random.default_rng(seed), CardFrontConditions(**conditions))  # type: ignore[arg-type]
+    return DECODER.decode(data, max_pixels=MAX_PIXELS)
+
+
+@pytest.mark.parametrize("compression", [JPEG2000_1024, JPEG2000_1536], ids=lambda c: c.name)
+def test_a_printed_portrait_is_the_same_photograph_as_its_chip_and_not_as_anothers(
+    onnx_models: OnnxFaceModels, reader: PrintedPortraitReader, compression: ChipCompression
+) -> None:
+    portraits = {"grace": grace_hopper_rgb(), "astronaut": astronaut_rgb()}
+    chips = {name: _chip(onnx_models, rgb, compression) for name, rgb in portraits.items()}
+    threshold = reader.same_photograph_threshold
+    for seed in range(2):
+        for name, rgb in portraits.items():
+            printed = reader.locate(_card(onnx_models, rgb, seed))
+            assert printed.reference_kind is ReferenceKind.PHOTO
+            assert printed.width > 3 * 102  # the portrait at print resolution, with margin
+            own = reader.same_photograph_similarity(printed, chips[name])
+            other = reader.same_photograph_similarity(printed, chips["astronaut" if name == "grace" else "grace"])
+            assert own is not None and own >= threshold, (name, seed, own)
+            assert other is not None and other < threshold - 0.1, (name, seed, other)
+
+
+def test_a_glare_patch_is_left_out_of_the_correlation(onnx_models: OnnxFaceModels) -> None:
+    chip = _chip(onnx_models, grace_hopper_rgb(), JPEG2000_1024).rgb
+    ys, xs = np.mgrid[0:126, 0:102].astype(np.float32)
+    highlight = 0.9 * np.exp(-0.5 * (((xs - 55) / 12) ** 2 + ((ys - 55) / 9) ** 2))
+    glared = chip + highlight[:, :, None] * (255.0 - chip)
+    printed = np.clip(glared, 0, 255).astype(np.uint8)
+    scores = correlation_scores(chip, printed)
+    assert scores["ncc"] < 0.98  # the patch alone spoils a plain correlation of the very same image
+    assert scores["ncc_glare_masked"] > 0.99
+    unrelated = _chip(onnx_models, astronaut_rgb(), JPEG2000_1024).rgb
+    other = correlation_scores(chip, unrelated)
+    assert other["ncc_glare_masked"] < 0.8  # leaving out bright outliers does not make another photograph alike
+
+
+def test_a_card_front_without_a_face_is_portrait_not_found(reader: PrintedPortraitReader) -> None:
+    blank = DECODER.decode(jpeg_bytes(np.full((900, 1200, 3), 230, dtype=np.uint8)), max_pixels=MAX_PIXELS)
+    with pytest.raises(PortraitNotFound) as raised:
+        reader.locate(blank)
+    assert raised.value.code == "document.portrait_not_found"
+
+
+def test_a_card_front_too_far_away_is_portrait_not_found(
+    onnx_models: OnnxFaceModels, reader: PrintedPortraitReader
+) -> None:
+    card = _card(onnx_models, grace_hopper_rgb(), 0)
+    tiny = DecodedImage(np.ascontiguousarray(card.rgb[::6, ::6]))  # the face about 35 px high
+    with pytest.raises(PortraitNotFound, match="too small"):
+        reader.locate(tiny)
+
+
+def test_a_chip_without_a_face_cannot_be_checked(onnx_models: OnnxFaceModels, reader: PrintedPortraitReader) -> None:
+    printed = reader.locate(_card(onnx_models, grace_hopper_rgb(), 0))
+    grey_chip = DecodedImage(np.full((126, 102, 3), 128, dtype=np.uint8))
+    assert reader.same_photograph_similarity(printed, grey_chip) is None
