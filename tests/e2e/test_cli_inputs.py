@@ -23,6 +23,7 @@ INPUTS = ("/dev/zero", "/dev/urandom", "DIR")
 COMMANDS: dict[str, tuple[str, ...]] = {
     "face compare (ID photo)": ("face", "compare", "FILE", "LIVE"),
     "face compare (live photo)": ("face", "compare", "LIVE", "FILE"),
+    "face compare --card-front": ("face", "compare", "LIVE", "LIVE", "--card-front", "FILE"),
     "face compare-batch": ("face", "compare-batch", "FILE"),
     "liveness detect": ("liveness", "detect", "FILE"),
     "liveness check": ("liveness", "check", "FILE", "--actions", "blink"),
@@ -46,8 +47,9 @@ results = {}
 for name, args, env, stdin in json.loads(sys.argv[1]):
     os.environ.update(env)
     sys.argv = ["realname", *args]
-    err = io.StringIO()
-    with open(stdin, encoding="utf-8", errors="strict") as sys.stdin, contextlib.redirect_stderr(err):
+    err, out = io.StringIO(), io.StringIO()
+    with open(stdin, encoding="utf-8", errors="strict") as sys.stdin, contextlib.redirect_stderr(err), \
+            contextlib.redirect_stdout(out):
         try:
             main()
             code = 0
@@ -58,7 +60,7 @@ for name, args, env, stdin in json.loads(sys.argv[1]):
             code = 1
     for key in env:
         os.environ.pop(key)
-    results[name] = {"code": code, "stderr": err.getvalue()}
+    results[name] = {"code": code, "stderr": err.getvalue(), "stdout": out.getvalue()}
 print(json.dumps(results))
 """
 
@@ -125,6 +127,9 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, obj
             name = _case_name("key file: " + " ".join(key_command), odd)
             cases.append((name, list(key_command), {"REALNAME_KEY_FILE": given}, "/dev/null"))
     cases.append(("id check-batch <- stdin /dev/zero", ["id", "check-batch"], {}, "/dev/zero"))
+    pairs = root / "pairs.csv"
+    pairs.write_text(f"file_a,file_b\n/dev/zero,{live}\n")
+    cases.append(("face compare-batch naming /dev/zero", ["face", "compare-batch", str(pairs)], {}, "/dev/null"))
     return _run_all(data, cases)
 
 
@@ -154,6 +159,15 @@ def test_a_key_file_that_is_a_device_or_a_directory_is_refused(
     result = results[_case_name("key file: " + " ".join(command), odd)]
     stderr = assert_refused(result)
     assert result["code"] == 6 and "[keys.corrupt]" in stderr and "not a regular file" in stderr
+
+
+def test_a_pairs_csv_naming_a_device_answers_that_row_with_an_image_reason(
+    results: dict[str, dict[str, object]],
+) -> None:
+    result = results["face compare-batch naming /dev/zero"]
+    assert result["code"] == 0, result["stderr"]
+    assert "Traceback" not in str(result["stderr"])
+    assert json.loads(str(result["stdout"]).strip().splitlines()[-1])["reasons"] == ["image.invalid"]
 
 
 def test_id_check_batch_refuses_an_endless_line_on_stdin(results: dict[str, dict[str, object]]) -> None:
