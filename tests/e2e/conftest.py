@@ -28,12 +28,7 @@ MODELS_DIR = Path(os.environ.get("REALNAME_MODELS_DIR", REPO_ROOT / "var" / "mod
 
 
 def settings_for(data_dir: Path, **overrides: object) -> Settings:
-    return Settings(
-        env="test",
-        data_dir=data_dir,
-        models_dir=MODELS_DIR,
-        **overrides,  # type: ignore[arg-type]
-    )
+    return Settings(**{"env": "test", "data_dir": data_dir, "models_dir": MODELS_DIR, **overrides})  # type: ignore[arg-type]
 
 
 @dataclass

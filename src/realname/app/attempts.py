@@ -47,7 +47,7 @@ from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber
 from realname.domain.organisation import SELF_SERVICE_OUTLET, Role
 from realname.domain.policy import Policy
 from realname.domain.relying_parties import name_index_key, normalise_name
-from realname.domain.reviews import CaseDecision, CaseKind, ReviewCase
+from realname.domain.reviews import CaseDecision, CaseKind, CaseState, ReviewCase
 from realname.domain.self_service import SelfServicePortraitRefused
 from realname.domain.sim import Iccid
 from realname.domain.subscribers import BlindIndex
@@ -60,6 +60,9 @@ from realname.domain.terminals import (
 )
 
 FRAMES_FOR_MATCHING = 3
+NUMBER_STAFF = (Role.CLERK, Role.ADMIN)
+"""Who binds numbers at the counter: clerks (and admins, who may start attempts too); reviewers decide cases,
+auditors read, neither reserves or registers a number."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -606,15 +609,31 @@ class Registration:
         return found[:limit]
 
     def reserve(self, actor: Actor, attempt_id: str, msisdn: Msisdn) -> PhoneNumber:
+        """Hold a number for the verified customer (``reservation_ttl_seconds``); renewing one it holds is free.
+
+        Raises:
+            Forbidden: the actor is not counter staff (``auth.role_forbidden``).
+            Conflict: the attempt already holds ``max_reservations_per_attempt`` numbers
+                (``reservation.limit_reached``), or the number is taken.
+        """
         now = self._d.clock.now()
         with self._d.uow() as uow:
             attempt = self._attempt(uow, actor, attempt_id)
+            actor.require(*NUMBER_STAFF)  # after the scope check: another outlet's attempt still looks missing
             attempt.require_approved(now)
             if attempt.purpose is not Purpose.REGISTER:
                 raise Conflict("numbers are reserved only when registering", code="attempt.wrong_purpose")
             number = uow.numbers.get(msisdn, for_update=True)
             if number is None:
                 raise NotFound(f"number {msisdn.masked} is not in the pool", code="number.not_found")
+            renewing = number.state is NumberState.RESERVED and number.reserved_by == attempt.id
+            limit = self._d.policy.max_reservations_per_attempt
+            if not renewing and uow.numbers.reserved_for(attempt.id, now) >= limit:
+                # The attempt row is locked (or SQLite serialises writers), so two reservations at once count right.
+                raise Conflict(
+                    f"this attempt already holds {limit} reserved numbers; complete or let one expire",
+                    code="reservation.limit_reached",
+                )
             number.reserve(attempt.id, now, self._d.policy.reservation_ttl_seconds)
             uow.numbers.save(number)
             self._audit(uow, actor, "number.reserved", attempt, {"number": msisdn.masked})
@@ -646,6 +665,7 @@ class Registration:
             if replayed is not None:
                 return replayed
             attempt = self._attempt(uow, actor, attempt_id)
+            actor.require(*NUMBER_STAFF)
             if attempt.purpose is not Purpose.REGISTER:
                 raise Conflict("this attempt is not a registration", code="attempt.wrong_purpose")
             attempt.require_approved(now)
@@ -834,7 +854,10 @@ class Registration:
             return visible
 
     def decide_case(self, actor: Actor, case_id: str, decision: CaseDecision, reason: str) -> ReviewCase:
-        """Record a reviewer's decision; overrides wait for a second reviewer, then take effect."""
+        """Record a reviewer's decision; overrides wait for a second reviewer, then take effect.
+
+        A second reviewer who refuses the override ends the case (``overruled``): the machine's outcome stands.
+        """
         actor.require(Role.REVIEWER)
         now = self._d.clock.now()
         with self._d.uow() as uow:
@@ -872,13 +895,21 @@ class Registration:
                     number.reinstate()
                     uow.numbers.save(number)
             uow.reviews.save(case)
+            details: dict[str, JsonValue] = {
+                "case": case.id,
+                "kind": case.kind.value,
+                "decision": decision.value,
+                "reason": reason[:200],
+            }
+            if case.state is CaseState.OVERRULED and case.proposed_decision is not None:
+                details["overruled"] = case.proposed_decision.value
             uow.audit.append(
                 AuditRecord(
                     "review.decided" if closed else "review.proposed",
                     actor.ref,
                     outlet,
                     case.id_index and BlindIndex(case.id_index).reference,
-                    {"case": case.id, "kind": case.kind.value, "decision": decision.value, "reason": reason[:200]},
+                    details,
                 ),
                 now,
             )

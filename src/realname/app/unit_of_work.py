@@ -67,6 +67,10 @@ class NumberRepository(Protocol):
 
     def count_by_state(self) -> dict[NumberState, int]: ...
 
+    def reserved_for(self, attempt_id: str, now: datetime) -> int:
+        """How many numbers the attempt holds reserved at ``now`` (unexpired reservations)."""
+        ...
+
     def cooled(self, now: datetime, limit: int) -> Sequence[PhoneNumber]:
         """Numbers in COOLING whose cooling-off ended at or before ``now``."""
         ...

@@ -74,13 +74,16 @@ class FaceReason(StrEnum):
     IMAGE_INVALID = "image.invalid"
     IMAGE_TOO_LARGE = "image.too_large"
     IMAGE_UNSUPPORTED_FORMAT = "image.unsupported_format"
+    IMAGE_TOO_SMALL = "image.too_small"
+    IMAGE_ASPECT_RATIO = "image.aspect_ratio"
     # A card front's printed portrait (realname.domain.card_front): not the chip portrait's photograph; not found.
     PORTRAIT_MISMATCH = "document.portrait_mismatch"
     PORTRAIT_NOT_FOUND = "document.portrait_not_found"
 
 
 class ImageRejected(InvalidInput):
-    """An image that cannot be used at all (unreadable, too large, wrong format). ``code`` is an image.* reason."""
+    """An image that cannot be used at all (unreadable, too large or small, odd shape, wrong format). ``code`` is
+    an image.* reason."""
 
     code = FaceReason.IMAGE_INVALID.value
 

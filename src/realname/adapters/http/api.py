@@ -404,6 +404,7 @@ def _case_view(case: ReviewCase) -> s.ReviewCaseView:
         proposed_by=case.proposed_by,
         party=case.party_id,
         challenges_issued=case.challenges_issued,
+        decision=case.decision.value if case.decision else None,
     )
 
 

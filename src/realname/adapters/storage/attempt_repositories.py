@@ -15,7 +15,7 @@ from realname.adapters.storage.party_tables import party_case
 from realname.domain.attempts import Attempt, AttemptState, Outcome, Purpose
 from realname.domain.errors import Conflict, DependencyUnavailable
 from realname.domain.liveness import Action, Challenge, ChallengeNotFound
-from realname.domain.reviews import CaseDecision, CaseKind, CaseState, ReviewCase
+from realname.domain.reviews import ENDED_STATES, CaseDecision, CaseKind, CaseState, ReviewCase
 from realname.domain.subscribers import BlindIndex
 
 
@@ -263,7 +263,7 @@ class SqlReviewRepository:
     def pending(self, limit: int = 100) -> Sequence[ReviewCase]:
         rows = self._c.execute(
             _case_query()
-            .where(t.review_case.c.state != CaseState.CLOSED.value)
+            .where(t.review_case.c.state.notin_([s.value for s in ENDED_STATES]))
             .order_by(t.review_case.c.opened_at)
             .limit(limit)
         )

@@ -13,7 +13,7 @@
     party_enumeration: "Relying party suspended: its checks looked like enumeration",
     unwanted_check: "A relying party's check reported as unwanted by the subscriber",
   };
-  const STATE_TEXT = { open: "open", awaiting_second: "awaiting a second reviewer", closed: "closed" };
+  const STATE_TEXT = { open: "open", awaiting_second: "awaiting a second reviewer", closed: "closed", overruled: "closed: the second reviewer refused the override" };
 
   function notice(message) {
     $("notice").textContent = message;
