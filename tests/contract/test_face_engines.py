@@ -183,8 +183,8 @@ def _east_asian_images(shared_data: Path) -> dict[str, list[Path]]:
 
 def test_east_asian_genuine_and_impostor_rates_on_a_sample(shared_data: Path, face_engine: FaceEngine) -> None:
     """Photo vs photo on 12 LFW East Asian people: no impostor pair matches, and at least the genuine share
-    measured in benchmarks/face_accuracy.py (minus a margin) does: onnx ~88 %, dlib only ~50 % at its
-    threshold calibrated for FMR 1e-4 on East Asian faces."""
+    measured in benchmarks/face_accuracy.py (minus a margin) does: sface ~94 %, onnx ~88 %, dlib only ~29 % at its
+    photo threshold calibrated for FMR 1e-4 on East Asian faces (0.9751; 19 % on this sample)."""
     people = {k: v[:3] for k, v in sorted(_east_asian_images(shared_data).items()) if len(v) >= 3}
     chosen = dict(list(people.items())[:12])
     embeddings = {}
@@ -202,7 +202,7 @@ def test_east_asian_genuine_and_impostor_rates_on_a_sample(shared_data: Path, fa
             (genuine if a[0] == b[0] else impostor).append(similarity)
     threshold = face_engine.threshold_for(ReferenceKind.PHOTO)
     assert sum(s >= threshold for s in impostor) == 0
-    minimum_genuine_share = {"sface": 0.85, "onnx": 0.75, "dlib": 0.3}[face_engine.name]
+    minimum_genuine_share = {"sface": 0.85, "onnx": 0.75, "dlib": 0.1}[face_engine.name]
     assert np.mean([s >= threshold for s in genuine]) >= minimum_genuine_share
 
 
