@@ -135,7 +135,19 @@ def configurations() -> list[tuple[str, QualityGates, bool]]:
     """(label, gates, one face required). "no gate" still needs a face; "one face" is the multiple-faces refusal."""
     shipped = QualityGates()
     off_all = QualityGates(**OFF)
-    configs = [("no gate", off_all, False), ("every gate (shipped)", shipped, True), ("one face alone", off_all, True)]
+    before = dataclasses.replace(
+        shipped,
+        min_face_height_px=80.0,
+        max_abs_yaw_degrees=25.0,
+        max_abs_pitch_degrees=25.0,
+        max_eyes_closed_probability=0.9,
+    )
+    configs = [
+        ("no gate", off_all, False),
+        ("every gate (shipped)", shipped, True),
+        ("the gates until 2026-12-06 (80 px, 25°, eyes 0.9)", before, True),
+        ("one face alone", off_all, True),
+    ]
     for gate, fields in GATE_FIELDS.items():
         gates = dataclasses.replace(off_all, **{f: getattr(shipped, f) for f in fields})
         configs.append((f"{gate} alone", gates, False))

@@ -12,7 +12,8 @@ accuracy, and how much faster is it? A measurement only: nothing is installed or
    faces_east_asian (photo, JPEG 2000 chips at 1,024 / 1,536 bytes) at FMR 1e-3 / 1e-4 and at the shipped sface
    thresholds, against the float32 sface embedded the same way (``face_data.embed_set``, cached).
 
-Writes benchmarks/results/sface_int8.{json,md}.
+Writes benchmarks/results/sface_int8.{json,md}, and each build to the cache folder (``sface-int8-fN.onnx``, which
+face_speed.py times).
 """
 
 from __future__ import annotations
@@ -179,6 +180,8 @@ def main() -> int:
         float_convs = frozenset(ranked[:count])
         plan = Int8Plan(float_convs, {n: ranges[n] for n in activation_tensors(model, float_convs)})
         built = build_int8_feature(float_bytes, plan)
+        args.cache_dir.mkdir(parents=True, exist_ok=True)
+        (args.cache_dir / f"sface-int8-f{count}.onnx").write_bytes(built)  # for face_speed.py
         western_cos = np.sum(reference * embed_all(built, held_out), axis=1)
         east_cos = np.sum(east_reference * embed_all(built, east_held_out), axis=1)
         embedder = OnnxEmbedder(session(built), "sface", PixelScaling.RAW)

@@ -30,6 +30,7 @@ class PolicySettings(BaseModel):
     challenge_actions: int = Field(3, ge=1, le=4)
     challenge_ttl_seconds: int = Field(120, ge=1)
     max_challenges_per_attempt: int = Field(3, ge=1, le=20)
+    max_reservations_per_attempt: int = Field(3, ge=1, le=100)
     target_fmr: float = Field(1e-4, gt=0, lt=1)
     max_image_pixels: int = Field(40_000_000, ge=1)
     max_upload_bytes: int = Field(20 * 1024 * 1024, ge=1)

@@ -89,9 +89,17 @@ def jpeg_declaring(seed: bytes, width: int, height: int) -> bytes:
     return seed[: at + 5] + struct.pack(">HH", height, width) + seed[at + 9 :]
 
 
+def grey_png(width: int, height: int) -> bytes:
+    return encode(Image.new("L", (width, height), 128), "PNG")
+
+
 GRADIENT = _gradient()
 JPEG = encode(GRADIENT, "JPEG", quality=85)
+# Shapes that crashed the service (issue 14): a 2000×1 ID photo made the engine allocate gigabytes to enlarge it,
+# a 1×39,000,000 one (under the pixel limit) and a 1×1 PNG sent as a clip gave 500s.
+ODD_IMAGE_SEEDS = (grey_png(1, 1), grey_png(2000, 1), grey_png(1, 2000), png_declaring(1, 39_000_000, 0))
 IMAGE_SEEDS = (
+    *ODD_IMAGE_SEEDS,
     JPEG,
     encode(GRADIENT, "JPEG", quality=60, progressive=True),
     encode(GRADIENT.convert("L"), "JPEG"),
@@ -173,25 +181,34 @@ def test_image_decoder_returns_pixels_or_a_typed_rejection(capsys: pytest.Captur
                 FaceReason.IMAGE_INVALID,
                 FaceReason.IMAGE_TOO_LARGE,
                 FaceReason.IMAGE_UNSUPPORTED_FORMAT,
+                FaceReason.IMAGE_TOO_SMALL,
+                FaceReason.IMAGE_ASPECT_RATIO,
             )
             outcomes[str(rejected.code)] += 1
             return
         assert image.rgb.dtype == np.uint8 and image.rgb.ndim == 3 and image.rgb.shape[2] == 3
         assert 0 < image.width * image.height <= MAX_PIXELS
+        assert min(image.width, image.height) >= 16 and max(image.width, image.height) <= 4 * min(
+            image.width, image.height
+        )
         outcomes["decoded"] += 1
 
     decode()
     report(capsys, "image decoder", outcomes)
     assert outcomes["decoded"] and outcomes["image.invalid"] and outcomes["image.too_large"]
+    assert outcomes["image.too_small"] and outcomes["image.aspect_ratio"]
 
 
 # -- the clip decoder ----------------------------------------------------------------------------------------
 
 CLIP_SEEDS = (blank_clip("mp4", frames=6, side_px=32), blank_clip("webm", frames=6, side_px=32))
+ODD_CLIP_SEEDS = ODD_IMAGE_SEEDS[:3]
+"""Images uploaded as clips: FFmpeg decodes a PNG as a one-frame video."""
 
 
 def clip_inputs() -> st.SearchStrategy[bytes]:
-    return st.one_of(st.binary(max_size=2048), signature_then_noise(), corrupted(CLIP_SEEDS), sprinkled(CLIP_SEEDS))
+    seeds = CLIP_SEEDS + ODD_CLIP_SEEDS
+    return st.one_of(st.binary(max_size=2048), signature_then_noise(), corrupted(seeds), sprinkled(seeds))
 
 
 @pytest.fixture(scope="module")
@@ -230,6 +247,15 @@ def test_clip_with_tags_that_are_not_utf8_still_decodes(clip_decoder: PyAvClipDe
     broken_tags = seed.replace(b"Lavf", b"\x80avf")
     assert broken_tags != seed
     assert len(clip_decoder.decode_video(broken_tags)) == len(clip_decoder.decode_video(seed))
+
+
+@pytest.mark.parametrize("seed", ODD_CLIP_SEEDS, ids=["1x1", "2000x1", "1x2000"])
+def test_an_image_of_an_odd_shape_sent_as_a_clip_is_refused(clip_decoder: PyAvClipDecoder, seed: bytes) -> None:
+    with pytest.raises(ClipInvalid) as refused:
+        clip_decoder.decode_video(seed)
+    assert "not a camera picture" in refused.value.message
+    with pytest.raises(ClipInvalid):
+        clip_decoder.decode_burst([BurstFrame(seed, 0.0)])
 
 
 def test_burst_decoder_refuses_frames_larger_than_4k(clip_decoder: PyAvClipDecoder) -> None:

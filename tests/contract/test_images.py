@@ -94,12 +94,12 @@ def test_grayscale_cmyk_palette_and_alpha_become_rgb() -> None:
     assert abs(int(cmyk[20, 59, 0]) - 255) < 20
     palette = DECODER.decode(encode(gradient().convert("P"), "PNG"), max_pixels=LIMIT).rgb
     assert palette.shape == (40, 60, 3)
-    transparent = Image.new("RGBA", (10, 10), (0, 0, 0, 0))
+    transparent = Image.new("RGBA", (16, 16), (0, 0, 0, 0))
     assert DECODER.decode(encode(transparent, "PNG"), max_pixels=LIMIT).rgb.min() == 255  # on white
 
 
 def test_sixteen_bit_grayscale_is_scaled_to_eight_bits() -> None:
-    values = np.full((8, 8), 65535 // 2, dtype=np.uint16)
+    values = np.full((16, 16), 65535 // 2, dtype=np.uint16)
     image = Image.fromarray(values)
     decoded = DECODER.decode(encode(image, "PNG"), max_pixels=LIMIT).rgb
     assert 120 <= int(decoded[0, 0, 0]) <= 135
@@ -108,3 +108,33 @@ def test_sixteen_bit_grayscale_is_scaled_to_eight_bits() -> None:
 def test_sniffing_names_the_format() -> None:
     assert sniff_format(encode(gradient(), "WEBP")) == "WEBP"
     assert sniff_format(encode(gradient(), "PNG")) == "PNG"
+
+
+def grey_png(width: int, height: int) -> bytes:
+    """A real, decodable greyscale PNG of any shape (a 1×39,000,000 one is 76 kB)."""
+    return encode(Image.new("L", (width, height), 128), "PNG")
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "reason"),
+    [
+        (1, 1, FaceReason.IMAGE_TOO_SMALL),
+        (2000, 1, FaceReason.IMAGE_TOO_SMALL),
+        (15, 400, FaceReason.IMAGE_TOO_SMALL),
+        (1000, 200, FaceReason.IMAGE_ASPECT_RATIO),
+        (20, 81, FaceReason.IMAGE_ASPECT_RATIO),
+    ],
+)
+def test_shapes_no_photo_has_are_refused_before_decoding(width: int, height: int, reason: FaceReason) -> None:
+    assert reason_of(grey_png(width, height)) == reason
+
+
+def test_a_one_by_39_million_png_is_refused_from_its_header() -> None:
+    # Under the pixel limit (39 M < 40 M), but decoding it would take 117 MB and enlarging it to a face-sized
+    # height would be absurd.
+    assert reason_of(grey_png(1, 39_000_000)) == FaceReason.IMAGE_TOO_SMALL
+
+
+def test_the_extreme_accepted_shapes_still_decode() -> None:
+    assert DECODER.decode(grey_png(16, 64), max_pixels=LIMIT).rgb.shape == (64, 16, 3)
+    assert DECODER.decode(grey_png(400, 100), max_pixels=LIMIT).rgb.shape == (100, 400, 3)

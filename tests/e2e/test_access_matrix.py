@@ -47,8 +47,9 @@ MATRIX: dict[str, frozenset[str]] = {
     "POST /v1/attempts/{attempt_id}/challenge": ATTEMPT_WORKERS,
     "POST /v1/attempts/{attempt_id}/liveness": ATTEMPT_WORKERS,
     "POST /v1/attempts/{attempt_id}/abandon": ATTEMPT_WORKERS,
-    "POST /v1/attempts/{attempt_id}/reservation": ATTEMPT_WORKERS,
-    "POST /v1/attempts/{attempt_id}/registration": ATTEMPT_WORKERS,
+    # Numbers are bound by counter staff only: a reviewer of the outlet is refused (auth.role_forbidden).
+    "POST /v1/attempts/{attempt_id}/reservation": frozenset({"clerk", "admin"}),
+    "POST /v1/attempts/{attempt_id}/registration": frozenset({"clerk", "admin"}),
     "POST /v1/attempts/{attempt_id}/surrender": ATTEMPT_WORKERS,
     "POST /v1/attempts/{attempt_id}/sim-replacement": ATTEMPT_WORKERS,
     "POST /v1/attempts/{attempt_id}/reverification": ATTEMPT_WORKERS,

@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from realname.adapters.http.app import create_app
 from realname.app.actors import OPERATOR_CLI, Actor
 from realname.app.relying_party_checks import NewPartyCredential
+from realname.bootstrap import Container
 from realname.domain.numbers import Msisdn
 from realname.domain.organisation import Role
 from realname.domain.relying_parties import CheckKind
@@ -111,6 +113,8 @@ def test_signed_checks_answer_and_bad_signatures_get_typed_401s(service: Service
 
     bad = signed_post(service.client, bank, {**two, "id_number": None})
     assert (bad.status_code, bad.json()["code"]) == (422, "request.invalid")
+    huge = signed_post(service.client, bank, {**two, "padding": "x" * 5000})
+    assert (huge.status_code, huge.json()["code"]) == (400, "request.too_large")
     wrong_digit = signed_post(service.client, bank, {**two, "id_number": ID_A[:-1] + "1"})
     assert (wrong_digit.status_code, wrong_digit.json()["code"]) == (400, "check.id_number_invalid")
     assert ID_A[:-1] not in wrong_digit.text
@@ -180,6 +184,39 @@ def test_subscriber_sees_blocks_and_reports_checks_on_their_number(store: Store)
 
     reported = store.client.post(f"/v1/self/checks/{checks[1]['id']}/report", headers=me)
     assert reported.status_code == 202, reported.text
-    cases = store.client.get("/v1/review/cases", headers=store.staff(Role.REVIEWER, name="R1")).json()
-    assert any(c["kind"] == "unwanted_check" and c["number"] == "138****0021" for c in cases)
+    reviewer = store.staff(Role.REVIEWER, name="R1")
+    cases = store.client.get("/v1/review/cases", headers=reviewer).json()
+    (case,) = [c for c in cases if c["kind"] == "unwanted_check"]
+    assert (case["number"], case["party"]) == ("138****0021", "demo-bank")
+    wrong = store.client.post(
+        f"/v1/review/cases/{case['id']}/decision", json={"decision": "approve", "reason": "x"}, headers=reviewer
+    )
+    assert (wrong.status_code, wrong.json()["code"]) == (400, "review.decision_invalid")
+    decided = store.client.post(
+        f"/v1/review/cases/{case['id']}/decision",
+        json={"decision": "suspend_confirmed", "reason": "the bank had no consent on file"},
+        headers=reviewer,
+    )
+    assert decided.status_code == 200 and decided.json()["state"] == "closed", decided.text
     assert store.client.post(f"/v1/self/checks/{checks[1]['id']}/report", headers=me).status_code == 409
+
+
+def test_party_secrets_and_consent_references_survive_key_rotation(service: Service) -> None:
+    bank = add_party(service)
+    body = {"kind": "status", "number": "13800130001", "consent": CONSENT}
+    assert signed_post(service.client, bank, body).status_code == 200
+    report = service.container.privacy_services().key_rotation.rotate(OPERATOR_CLI)
+    assert report.retired, report
+    with service.container.engine.connect() as c:
+        versions = {
+            service.container.cipher.kek_version_of(bytes(r[0]))
+            for r in c.exec_driver_sql(
+                "SELECT secret_ciphertext FROM relying_party UNION ALL SELECT consent_ciphertext FROM party_check"
+            )
+        }
+    assert versions == {service.container.key_provider.current_kek_version()}
+    # A fresh process (no secret cached from before) still verifies the party's signature after the rotation.
+    fresh = Container(service.container.settings)
+    with TestClient(create_app(fresh.http_services()), raise_server_exceptions=False) as client:
+        assert signed_post(client, bank, body).json()["result"] == "active"
+    fresh.engine.dispose()

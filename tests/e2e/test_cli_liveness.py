@@ -31,6 +31,9 @@ class Services:
     def liveness_checker(self) -> LivenessChecker:
         return self._checker
 
+    def policy(self) -> Policy:
+        return Policy()
+
 
 def fake_services() -> Services:
     # turn_left 1.0–2.5 s, then a blink at 3.5 s.

@@ -1,5 +1,6 @@
 """Limits an attempt cannot get around, attacked through the use cases on SQLite and PostgreSQL: challenges
-cannot be drawn until one suits a pre-recorded clip."""
+cannot be drawn until one suits a pre-recorded clip, an attempt cannot hold the pool reserved, and a review
+case two reviewers disagree on ends."""
 
 from __future__ import annotations
 
@@ -17,11 +18,12 @@ from realname.adapters.storage.unit_of_work import SqlUnitOfWork
 from realname.adapters.vision.images import PillowImageDecoder
 from realname.app.actors import OPERATOR_CLI, Actor
 from realname.app.attempts import Registration, RegistrationDeps
-from realname.domain.attempts import Attempt, Purpose
-from realname.domain.errors import Conflict
+from realname.domain.attempts import Attempt, Outcome, Purpose
+from realname.domain.errors import Conflict, Forbidden
 from realname.domain.liveness import ChallengeLimitReached, ChallengeSuperseded
 from realname.domain.organisation import Role
 from realname.domain.policy import Policy
+from realname.domain.reviews import CaseDecision, CaseState
 from tests.fakes import FakeBlindIndexer, FixedClock, FixedRandom, ReversibleFakeCipher, SequentialIds
 from tests.integration.test_concurrency import race
 from tests.integration.test_registry_storage import CLERK, id_index, make_registry, n
@@ -136,3 +138,82 @@ def test_challenges_drawn_at_once_leave_one_live_nonce_and_respect_the_limit(out
             sa.select(sa.func.count()).select_from(t.challenge).where(t.challenge.c.used_at.is_(None))
         ).scalar_one()
     assert issued == len(winners) and live == 1
+
+
+# -- one attempt holds a few numbers, not the pool ----------------------------------------------
+
+
+def approved_attempt(engine: sa.Engine, clock: FixedClock) -> str:
+    attempt = Attempt.start("att-9", Purpose.REGISTER, "BJ-001", CLERK.ref, "kiosk-1", clock.now(), 30)
+    attempt.record_document(valid=True, reasons=(), kind="cn_resident", id_index=id_index(), now=clock.now())
+    attempt.record_consent(accepted=True, version="v1", current_version="v1", now=clock.now())
+    attempt.record_challenge(clock.now())
+    attempt.record_decision(Outcome.APPROVED, (), clock.now())
+    with SqlUnitOfWork(engine) as uow:
+        uow.attempts.add(attempt)
+        uow.commit()
+    return attempt.id
+
+
+def _reserved(engine: sa.Engine) -> int:
+    with engine.begin() as c:
+        query = sa.select(sa.func.count()).select_from(t.number).where(t.number.c.state == "reserved")
+        return int(c.execute(query).scalar_one())
+
+
+def test_an_attempt_cannot_reserve_more_numbers_than_the_policy_allows(outlet: sa.Engine) -> None:
+    clock = FixedClock()
+    registration = make_registration(outlet, clock, max_reservations_per_attempt=2)
+    attempt_id = approved_attempt(outlet, clock)
+    registration.reserve(CLERK, attempt_id, n(0))
+    registration.reserve(CLERK, attempt_id, n(1))
+    with pytest.raises(Conflict) as caught:
+        registration.reserve(CLERK, attempt_id, n(2))
+    assert caught.value.code == "reservation.limit_reached"
+    registration.reserve(CLERK, attempt_id, n(0))  # renewing one it holds is not a new one
+    with pytest.raises(Forbidden) as refused:
+        registration.reserve(REVIEWER, attempt_id, n(3))
+    assert refused.value.code == "auth.role_forbidden"
+    assert _reserved(outlet) == 2
+    # Expired reservations no longer count.
+    clock.advance(seconds=Policy().reservation_ttl_seconds + 1)
+    registration.reserve(CLERK, attempt_id, n(2))
+
+
+def test_reservations_made_at_once_stop_at_the_limit(outlet: sa.Engine) -> None:
+    clock = FixedClock()
+    registration = make_registration(outlet, clock, max_reservations_per_attempt=3)
+    attempt_id = approved_attempt(outlet, clock)
+
+    winners, failures = race(lambda i: registration.reserve(CLERK, attempt_id, n(i % 10)))
+
+    assert all(isinstance(f, Conflict) for f in failures), failures
+    assert len(winners) >= 1 and _reserved(outlet) <= 3
+
+
+# -- review cases end ---------------------------------------------------------------------------
+
+
+def test_an_overruled_case_is_stored_ended_and_leaves_the_queue(outlet: sa.Engine) -> None:
+    clock = FixedClock()
+    registration = make_registration(outlet, clock)
+    second = Actor("staff:reviewer-2", Role.REVIEWER, "BJ-001")
+    with SqlUnitOfWork(outlet) as uow:
+        uow.reviews.open("case-1", "not_mine", None, id_index(), str(n(4)), clock.now())
+        uow.commit()
+    registration.decide_case(REVIEWER, "case-1", CaseDecision.REINSTATE, "the owner called")
+    ended = registration.decide_case(second, "case-1", CaseDecision.SUSPEND_CONFIRMED, "not the owner's voice")
+    assert ended.state is CaseState.OVERRULED
+    assert registration.review_cases(REVIEWER) == []
+    with SqlUnitOfWork(outlet) as uow:
+        stored = uow.reviews.get("case-1")
+    assert stored is not None and stored.state is CaseState.OVERRULED
+    assert stored.decision is CaseDecision.SUSPEND_CONFIRMED and stored.proposed_decision is CaseDecision.REINSTATE
+    audited = [json.loads(d) for d in _details(outlet, "review.decided")]
+    assert audited == [{**audited[0], "decision": "suspend_confirmed", "overruled": "reinstate"}]
+
+
+def _details(engine: sa.Engine, action: str) -> list[str]:
+    with engine.begin() as c:
+        query = sa.select(t.audit_event.c.details).where(t.audit_event.c.action == action).order_by("seq")
+        return [str(r.details) for r in c.execute(query)]

@@ -12,12 +12,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from PIL import Image
 
+from realname.adapters.http.reader import document_fields, signed_reader_headers
 from realname.adapters.privacy_scan import scan
 from realname.domain.consent import CONSENT_VERSION
 from tests.conftest import REPO_ROOT, SHARED_DATA
@@ -25,12 +29,14 @@ from tests.conftest import REPO_ROOT, SHARED_DATA
 ID_NUMBER = "11010519491231002X"
 OTHER_ID = "440524188001010014"
 STAFF_NAME = "Ouyang Xiaofeng"
+CUSTOMER_NAME = "Zhuge Kongming"
 REALNAME = Path(sys.executable).parent / "realname"
 MODELS_DIR = Path(os.environ.get("REALNAME_MODELS_DIR", REPO_ROOT / "var" / "models"))
 FORBIDDEN_IN_LOGS: tuple[tuple[str, re.Pattern[bytes]], ...] = (
     ("id number", re.compile(re.escape(ID_NUMBER.encode()), re.IGNORECASE)),
     ("id number", re.compile(re.escape(OTHER_ID.encode()))),
     ("name", re.compile(re.escape(STAFF_NAME.encode()))),
+    ("name", re.compile(re.escape(CUSTOMER_NAME.encode()), re.IGNORECASE)),
     ("base64 run", re.compile(rb"[A-Za-z0-9+/]{60,}={0,2}")),
     ("base64 image", re.compile(rb"/9j/|iVBORw0KGgo|R0lGOD|UklGR|data:image/")),
     ("jpeg bytes", re.compile(rb"\xff\xd8\xff|\\xff\\xd8\\xff")),
@@ -101,12 +107,17 @@ def test_logs_and_data_folder_hold_no_personal_data_or_images(run: Run) -> None:
     assert staff_id and credential
     # The one-time credential printed by `staff add` is expected on stdout; keep it out of the grep.
     (run.logs / f"cli-{run.count}.stdout").write_bytes(b"")
+    key = Ed25519PrivateKey.generate()
+    public = run.logs.parent / "kiosk.pub"
+    public.write_bytes(key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    terminal = run.cli("terminal", "add", "--outlet", "BJ-001", "--name", "Counter 1", "--public-key", str(public))
+    kiosk = (terminal.strip(), key)
 
     port = free_port()
     with (run.logs / "serve.stdout").open("wb") as out, (run.logs / "serve.stderr").open("wb") as err:
         server = subprocess.Popen([str(REALNAME), "serve", "--port", str(port)], env=run.env, stdout=out, stderr=err)
         try:
-            exercise(f"http://127.0.0.1:{port}", staff_id.group(1), credential.group(1), server)
+            exercise(f"http://127.0.0.1:{port}", staff_id.group(1), credential.group(1), server, kiosk)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -121,10 +132,23 @@ def test_logs_and_data_folder_hold_no_personal_data_or_images(run: Run) -> None:
         if pattern.search(content)
     ]
     assert problems == []
-    assert scan([run.data, run.logs], [ID_NUMBER, OTHER_ID, STAFF_NAME]) == []
+    assert scan([run.data, run.logs], [ID_NUMBER, OTHER_ID, STAFF_NAME, CUSTOMER_NAME]) == []
 
 
-def exercise(base: str, staff_id: str, credential: str, server: subprocess.Popen[bytes]) -> None:
+def exercise(
+    base: str,
+    staff_id: str,
+    credential: str,
+    server: subprocess.Popen[bytes],
+    kiosk: tuple[str, Ed25519PrivateKey],
+) -> None:
+    terminal_id, key = kiosk
+
+    def signed(attempt: str, body: dict[str, object], portrait: bytes | None = None) -> dict[str, str]:
+        return signed_reader_headers(
+            key, terminal_id, attempt, fields=document_fields(body), portrait=portrait, now=datetime.now(UTC)
+        )
+
     with httpx.Client(base_url=base, timeout=60) as client:
         deadline = time.monotonic() + 60
         while True:
@@ -143,27 +167,35 @@ def exercise(base: str, staff_id: str, credential: str, server: subprocess.Popen
         attempt = client.post("/v1/attempts", json={"device_id": "kiosk-1"}, headers=headers)
         assert attempt.status_code == 201, attempt.text
         attempt_id = attempt.json()["id"]
-        client.post(f"/v1/attempts/{attempt_id}/document", json={"value": ID_NUMBER[:-1] + "1"}, headers=headers)
-        client.post(
-            f"/v1/attempts/{attempt_id}/document",
-            json={"value": ID_NUMBER, "expiry": "long_term"},
-            headers=headers,
+        wrong: dict[str, object] = {"value": ID_NUMBER[:-1] + "1"}
+        client.post(f"/v1/attempts/{attempt_id}/document", json=wrong, headers={**headers, **signed(attempt_id, wrong)})
+        body: dict[str, object] = {"value": ID_NUMBER, "expiry": "long_term", "name": CUSTOMER_NAME}
+        checked = client.post(
+            f"/v1/attempts/{attempt_id}/document", json=body, headers={**headers, **signed(attempt_id, body)}
         )
+        assert checked.status_code == 200 and checked.json()["check"]["valid"], checked.text
         client.post("/v1/documents/check", json={"value": OTHER_ID}, headers=headers)
         client.post(
             f"/v1/attempts/{attempt_id}/consent", json={"version": CONSENT_VERSION, "accepted": True}, headers=headers
         )
         challenge = client.post(f"/v1/attempts/{attempt_id}/challenge", headers=headers)
         nonce = challenge.json().get("nonce", "0" * 32) if challenge.status_code == 200 else "0" * 32
+        photo = jpeg_photo()
         client.post(
             f"/v1/attempts/{attempt_id}/liveness",
             data={"nonce": nonce},
             files={
                 "clip": ("clip.mp4", clip_bytes(), "video/mp4"),
-                "id_photo": ("photo.jpg", jpeg_photo(), "image/jpeg"),
+                "id_photo": ("photo.jpg", photo, "image/jpeg"),
                 "card_front": ("card_front.jpg", jpeg_photo(), "image/jpeg"),
             },
-            headers=headers,
+            headers={**headers, **signed(attempt_id, body, photo)},
         )
+        # Self-service at home: the ID number, the name, a code request (the development sender logs it).
+        session = client.post("/v1/self/sessions", json={"device_id": "phone-1"}).json()
+        me = {"Authorization": f"Bearer {session['token']}"}
+        client.post(f"/v1/attempts/{session['attempt']['id']}/document", json={"value": ID_NUMBER}, headers=me)
+        client.post("/v1/self/code", json={"name": CUSTOMER_NAME}, headers=me)
+        client.post("/v1/self/code/verify", json={"code": "123456"}, headers=me)
         client.get(f"/v1/attempts/{attempt_id}", headers=headers)
         client.get("/v1/nope", headers=headers)

@@ -256,6 +256,9 @@ def test_held_since_follows_sim_replacement_but_not_a_new_owner(world: World) ->
     world.clock.advance(days=10)
     assert world.ask(CheckKind.HELD_SINCE, 8, since=opened)[0] is CheckResult.MATCH
     assert world.ask(CheckKind.HELD_SINCE, 8, since=opened - timedelta(days=1))[0] is CheckResult.NO_MATCH
+    with pytest.raises(InvalidInput) as future:
+        world.ask(CheckKind.HELD_SINCE, 8, since=world.clock.now().date() + timedelta(days=1))
+    assert future.value.code == "check.since_invalid"
     # A SIM replacement ends one binding and starts another for the same holder: not a change of hands.
     with SqlUnitOfWork(world.engine) as uow:
         binding = uow.bindings.active_for(n(8))
@@ -316,6 +319,14 @@ def test_forged_expired_and_replayed_signatures_are_refused(world: World) -> Non
     # Inside the window, a timestamp 299 s off is fine.
     ok = world.ask(CheckKind.STATUS, 13, timestamp=int(world.clock.now().timestamp()) - 299)
     assert ok[0] is CheckResult.ACTIVE
+    # Nonces are forgotten once a request carrying them would be refused by its timestamp anyway.
+    assert world.admin.forget_nonces(OPERATOR_CLI) == 0
+    world.clock.advance(seconds=601)
+    assert world.admin.forget_nonces(OPERATOR_CLI) == 2
+    stale = int(world.clock.now().timestamp()) - 601
+    with pytest.raises(Unauthenticated) as too_old:
+        world.ask(CheckKind.STATUS, 13, nonce="nonce-0000000000000001", timestamp=stale)
+    assert too_old.value.code == "party.signature_expired"
 
 
 def test_a_tampered_body_or_path_or_unknown_party_does_not_verify(world: World) -> None:
@@ -432,6 +443,10 @@ def test_many_numbers_against_one_id_suspends_the_party_and_opens_a_case(engine:
     assert party.party.status is PartyStatus.SUSPENDED
     assert rows(engine, "SELECT kind, state FROM review_case") == [("party_enumeration", "open")]
     assert rows(engine, "SELECT party_id FROM party_case") == [(world.bank.party_id,)]
+    with SqlChecksUnitOfWork(engine) as uow:
+        (case,) = uow.reviews.pending()
+        assert (case.kind.value, case.party_id, case.msisdn) == ("party_enumeration", world.bank.party_id, str(n(23)))
+        assert uow.reviews.get(case.id, for_update=True) == case
     events = rows(engine, "SELECT action, details FROM audit_event WHERE action = 'party.suspended'")
     assert len(events) == 1 and ALICE_ID not in str(events)
     # Re-asking the same number with the same ID does not count twice; another party is unaffected.

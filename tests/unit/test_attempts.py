@@ -212,10 +212,33 @@ def test_override_needs_a_second_different_reviewer() -> None:
     assert review.decide("staff:r1", CaseDecision.REINSTATE, "called the owner", T0) is False
     with pytest.raises(Forbidden):
         review.decide("staff:r1", CaseDecision.REINSTATE, "again", T0)
-    with pytest.raises(Conflict):
-        review.decide("staff:r2", CaseDecision.SUSPEND_CONFIRMED, "disagree", T0)
     assert review.decide("staff:r2", CaseDecision.REINSTATE, "confirmed", T0) is True
     assert review.state is CaseState.CLOSED and review.decided_by == "staff:r2"
+    assert review.decision is CaseDecision.REINSTATE
+    with pytest.raises(Conflict):
+        review.decide("staff:r3", CaseDecision.SUSPEND_CONFIRMED, "too late", T0)
+
+
+@pytest.mark.parametrize(
+    ("kind", "override", "keep"),
+    [
+        (CaseKind.NOT_MINE, CaseDecision.REINSTATE, CaseDecision.SUSPEND_CONFIRMED),
+        (CaseKind.MANUAL_PATH, CaseDecision.APPROVE, CaseDecision.REJECT),
+        (CaseKind.BORDERLINE, CaseDecision.APPROVE, CaseDecision.REJECT),
+    ],
+)
+def test_a_second_reviewer_who_disagrees_ends_the_case_with_the_outcome_kept(
+    kind: CaseKind, override: CaseDecision, keep: CaseDecision
+) -> None:
+    review = case(kind)
+    assert review.decide("staff:r1", override, "I would override", T0) is False
+    assert review.decide("staff:r2", keep, "I would not", T0) is True
+    assert review.state is CaseState.OVERRULED and review.decided_by == "staff:r2"
+    assert review.decision is keep and review.proposed_decision is override and review.proposed_by == "staff:r1"
+    # Ended: nobody can confirm the refused override afterwards.
+    with pytest.raises(Conflict) as caught:
+        review.decide("staff:r3", override, "but I agree with r1", T0)
+    assert caught.value.code == "review.closed"
 
 
 def test_non_override_closes_at_once_and_needs_a_reason() -> None:

@@ -47,7 +47,7 @@ from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber
 from realname.domain.organisation import SELF_SERVICE_OUTLET, Role
 from realname.domain.policy import Policy
 from realname.domain.relying_parties import name_index_key, normalise_name
-from realname.domain.reviews import CaseDecision, CaseKind, ReviewCase
+from realname.domain.reviews import CaseDecision, CaseKind, CaseState, ReviewCase
 from realname.domain.self_service import SelfServicePortraitRefused
 from realname.domain.sim import Iccid
 from realname.domain.subscribers import BlindIndex
@@ -60,6 +60,9 @@ from realname.domain.terminals import (
 )
 
 FRAMES_FOR_MATCHING = 3
+NUMBER_STAFF = (Role.CLERK, Role.ADMIN)
+"""Who binds numbers at the counter: clerks (and admins, who may start attempts too); reviewers decide cases,
+auditors read, neither reserves or registers a number."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +85,7 @@ class DocumentInput:
             expiry,
             self.issued.isoformat() if self.issued else None,
             self.printed_birth_date.isoformat() if self.printed_birth_date else None,
-            self.printed_sex.value if self.printed_sex else None,
+            {Sex.MALE: "M", Sex.FEMALE: "F"}.get(self.printed_sex) if self.printed_sex else None,
             self.name,
         )
 
@@ -606,15 +609,31 @@ class Registration:
         return found[:limit]
 
     def reserve(self, actor: Actor, attempt_id: str, msisdn: Msisdn) -> PhoneNumber:
+        """Hold a number for the verified customer (``reservation_ttl_seconds``); renewing one it holds is free.
+
+        Raises:
+            Forbidden: the actor is not counter staff (``auth.role_forbidden``).
+            Conflict: the attempt already holds ``max_reservations_per_attempt`` numbers
+                (``reservation.limit_reached``), or the number is taken.
+        """
         now = self._d.clock.now()
         with self._d.uow() as uow:
             attempt = self._attempt(uow, actor, attempt_id)
+            actor.require(*NUMBER_STAFF)  # after the scope check: another outlet's attempt still looks missing
             attempt.require_approved(now)
             if attempt.purpose is not Purpose.REGISTER:
                 raise Conflict("numbers are reserved only when registering", code="attempt.wrong_purpose")
             number = uow.numbers.get(msisdn, for_update=True)
             if number is None:
                 raise NotFound(f"number {msisdn.masked} is not in the pool", code="number.not_found")
+            renewing = number.state is NumberState.RESERVED and number.reserved_by == attempt.id
+            limit = self._d.policy.max_reservations_per_attempt
+            if not renewing and uow.numbers.reserved_for(attempt.id, now) >= limit:
+                # The attempt row is locked (or SQLite serialises writers), so two reservations at once count right.
+                raise Conflict(
+                    f"this attempt already holds {limit} reserved numbers; complete or let one expire",
+                    code="reservation.limit_reached",
+                )
             number.reserve(attempt.id, now, self._d.policy.reservation_ttl_seconds)
             uow.numbers.save(number)
             self._audit(uow, actor, "number.reserved", attempt, {"number": msisdn.masked})
@@ -637,7 +656,8 @@ class Registration:
         three-element checks. A retry with the same idempotency key returns the same receipt; another payload
         with the same key is refused (``idempotency.mismatch``).
         """
-        normalised_name = normalise_name(name) if name is not None else None
+        if name is not None:
+            normalise_name(name)  # a malformed typed name is refused before any work
         request_hash = _request_hash(attempt_id, str(msisdn), iccid.digits, *([name] if name is not None else []))
         now = self._d.clock.now()
         with self._d.uow() as uow:
@@ -645,6 +665,7 @@ class Registration:
             if replayed is not None:
                 return replayed
             attempt = self._attempt(uow, actor, attempt_id)
+            actor.require(*NUMBER_STAFF)
             if attempt.purpose is not Purpose.REGISTER:
                 raise Conflict("this attempt is not a registration", code="attempt.wrong_purpose")
             attempt.require_approved(now)
@@ -668,17 +689,7 @@ class Registration:
                     subscriber_id,
                     self._d.cipher.encrypt(clear, EncryptionContext("subscriber", subscriber_id, "id_number")),
                 )
-            name_ct = uow.attempts.name_ciphertext(attempt.id)
-            if name_ct is not None:  # the name the card reader read at the document step wins over a typed one
-                name = self._d.cipher.decrypt(name_ct, EncryptionContext("attempt", attempt.id, "name")).decode()
-                normalised_name = normalise_name(name)
-            if name is not None and normalised_name is not None:
-                subscriber_id = assignment.binding.subscriber_id
-                uow.subscribers.set_name(
-                    subscriber_id,
-                    self._d.cipher.encrypt(name.strip().encode(), SUBSCRIBER_NAME.context(subscriber_id)),
-                    self._d.blind_index.index(name_index_key(subscriber_id, normalised_name)),
-                )
+            self._keep_name(uow, attempt, assignment.binding.subscriber_id, typed=name)
             attempt.complete(now, str(msisdn))
             uow.attempts.save(attempt)
             receipt = Receipt(
@@ -702,6 +713,26 @@ class Registration:
             )
             uow.commit()
         return receipt
+
+    def _keep_name(self, uow: UnitOfWork, attempt: Attempt, subscriber_id: str, *, typed: str | None = None) -> None:
+        """Record (or update) the subscriber's name, encrypted and with its blind index: the name the store's
+        card reader read with this attempt's card wins over a typed one. Self-service at home and relying
+        parties' three-element checks compare against it."""
+        name = typed
+        name_ct = uow.attempts.name_ciphertext(attempt.id)
+        if name_ct is not None:
+            name = self._d.cipher.decrypt(name_ct, EncryptionContext("attempt", attempt.id, "name")).decode()
+        if name is None:
+            return
+        try:
+            normalised = normalise_name(name)
+        except InvalidInput:
+            return  # a name the reader read that cannot be compared is not recorded
+        uow.subscribers.set_name(
+            subscriber_id,
+            self._d.cipher.encrypt(name.strip().encode(), SUBSCRIBER_NAME.context(subscriber_id)),
+            self._d.blind_index.index(name_index_key(subscriber_id, normalised)),
+        )
 
     # -- steps by the verified owner of a number ----------------------------------------------------
 
@@ -776,6 +807,7 @@ class Registration:
             )
             attempt.complete(now, str(msisdn))
             uow.attempts.save(attempt)
+            self._keep_name(uow, attempt, subscriber_id)
             self._audit(uow, actor, "sim.replaced", attempt, {"number": msisdn.masked, "iccid": iccid.masked})
             held = len(uow.bindings.active_of_subscriber(subscriber_id))
             receipt = _owner_receipt(attempt, msisdn, number, iccid.digits, held, now)
@@ -799,6 +831,7 @@ class Registration:
             uow.numbers.save(number)
             attempt.complete(now, str(msisdn))
             uow.attempts.save(attempt)
+            self._keep_name(uow, attempt, subscriber_id)
             self._audit(uow, actor, "number.reverified", attempt, {"number": msisdn.masked})
             held = len(uow.bindings.active_of_subscriber(subscriber_id))
             receipt = _owner_receipt(attempt, msisdn, number, binding.iccid, held, now)
@@ -821,7 +854,10 @@ class Registration:
             return visible
 
     def decide_case(self, actor: Actor, case_id: str, decision: CaseDecision, reason: str) -> ReviewCase:
-        """Record a reviewer's decision; overrides wait for a second reviewer, then take effect."""
+        """Record a reviewer's decision; overrides wait for a second reviewer, then take effect.
+
+        A second reviewer who refuses the override ends the case (``overruled``): the machine's outcome stands.
+        """
         actor.require(Role.REVIEWER)
         now = self._d.clock.now()
         with self._d.uow() as uow:
@@ -859,13 +895,21 @@ class Registration:
                     number.reinstate()
                     uow.numbers.save(number)
             uow.reviews.save(case)
+            details: dict[str, JsonValue] = {
+                "case": case.id,
+                "kind": case.kind.value,
+                "decision": decision.value,
+                "reason": reason[:200],
+            }
+            if case.state is CaseState.OVERRULED and case.proposed_decision is not None:
+                details["overruled"] = case.proposed_decision.value
             uow.audit.append(
                 AuditRecord(
                     "review.decided" if closed else "review.proposed",
                     actor.ref,
                     outlet,
                     case.id_index and BlindIndex(case.id_index).reference,
-                    {"case": case.id, "kind": case.kind.value, "decision": decision.value, "reason": reason[:200]},
+                    details,
                 ),
                 now,
             )

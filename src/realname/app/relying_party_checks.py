@@ -52,7 +52,6 @@ from realname.domain.relying_parties import (
     Consent,
     Elements,
     PartyStatus,
-    RateLimited,
     RelyingParty,
     SignedRequest,
     enumeration_suspected,
@@ -215,11 +214,15 @@ class NonceStore(Protocol):
         """Record the nonce; False when this party used it before (a replay)."""
         ...
 
+    def forget_before(self, cutoff: datetime) -> int:
+        """Delete nonces first seen before ``cutoff``; how many."""
+        ...
+
 
 class UsageCounters(Protocol):
-    def take(self, party_id: str, window: str, window_start: datetime, limit: int) -> int | None:
-        """Atomically count one use in the window if fewer than ``limit`` were counted; the count before, or
-        None when the window is full."""
+    def take(self, party_id: str, windows: dict[str, tuple[datetime, int]]) -> set[str]:
+        """Atomically count one use in each window (name → (start, limit)) that holds fewer than its limit;
+        return the names of the windows that were full."""
         ...
 
 
@@ -236,12 +239,9 @@ class CheckRepository(Protocol):
         """True if it was not reported before."""
         ...
 
-    def other_numbers_for_probe(self, party_id: str, probe: str, msisdn: str, since: datetime) -> int:
-        """Distinct numbers other than ``msisdn`` this party checked against ``probe`` since ``since``."""
-        ...
-
-    def other_probes_for_number(self, party_id: str, msisdn: str, probe: str, since: datetime) -> int:
-        """Distinct IDs other than ``probe`` this party checked against ``msisdn`` since ``since``."""
+    def others_in_window(self, party_id: str, probe: str, msisdn: str, since: datetime) -> tuple[int, int]:
+        """Since ``since``, from this party: distinct numbers other than ``msisdn`` checked against ``probe``,
+        and distinct IDs other than ``probe`` checked against ``msisdn``."""
         ...
 
 
@@ -252,13 +252,23 @@ class BlockRepository(Protocol):
 
     def active_of(self, subscriber_id: str) -> Sequence[CheckBlock]: ...
 
-    def blocks(self, subscriber_id: str, msisdn: str, party_id: str) -> bool:
-        """Whether the subscriber blocked checks on ``msisdn`` or by ``party_id``."""
-        ...
+
+@dataclass(frozen=True, slots=True)
+class NumberLookup:
+    """A number as a check sees it: its state, its live binding's holder, and whether the holder blocked
+    checks on it or by the asking party."""
+
+    state: NumberState
+    bound: bool
+    subscriber_id: str | None
+    holder: Holder | None
+    blocked: bool
 
 
 class HolderRepository(Protocol):
-    def holder(self, subscriber_id: str) -> Holder | None: ...
+    def lookup(self, msisdn: str, party_id: str) -> NumberLookup | None:
+        """The number (None when it is not in the pool), in one read."""
+        ...
 
     def subscriber_id_of(self, id_index: BlindIndex) -> str | None: ...
 
@@ -404,6 +414,16 @@ class PartyAdmin:
             uow.commit()
         return NewPartyCredential(party_id, secret, version)
 
+    def forget_nonces(self, actor: Actor) -> int:
+        """Delete the nonces older than twice the replay window: a request that old is refused by its
+        timestamp anyway, so the nonce store need not grow without end."""
+        actor.require(Role.ADMIN)
+        cutoff = self._d.clock.now() - timedelta(seconds=2 * self._d.policy.replay_window_seconds)
+        with self._d.uow() as uow:
+            forgotten = uow.nonces.forget_before(cutoff)
+            uow.commit()
+        return forgotten
+
     def _set_status(self, actor: Actor, party_id: str, status: PartyStatus, action: str) -> None:
         actor.require(Role.ADMIN)
         with self._d.uow() as uow:
@@ -490,31 +510,22 @@ class NumberChecks:
         name = normalise_name(inquiry.name) if inquiry.kind is CheckKind.THREE_ELEMENT and inquiry.name else None
         if inquiry.kind is CheckKind.THREE_ELEMENT and name is None:
             raise InvalidInput("a three-element check needs a name", code="check.name_invalid")
-        if inquiry.kind is CheckKind.HELD_SINCE and inquiry.since is None:
-            raise InvalidInput("a held-since check needs a date", code="check.since_invalid")
-        minute = now.replace(second=0, microsecond=0)
-        used = uow.usage.take(party.id, "minute", minute, party.per_minute_limit)
-        if used is None:
-            require_rate(party.per_minute_limit, party)
-        used = uow.usage.take(party.id, "day", minute.replace(hour=0, minute=0), party.daily_quota)
-        if used is None:
-            require_daily_quota(party.daily_quota, party)
-
+        if inquiry.kind is CheckKind.HELD_SINCE and (inquiry.since is None or inquiry.since > now.date()):
+            raise InvalidInput("a held-since check needs a date that is not in the future", code="check.since_invalid")
         msisdn = str(inquiry.msisdn)
         probe = probe_ref(party.id, id_index.value) if id_index else None
         if probe is not None:
             self._refuse_enumeration(uow, party, msisdn, probe, now)
 
-        number = uow.numbers.get(inquiry.msisdn)
-        binding = uow.bindings.active_for(inquiry.msisdn)
-        holder_id = binding.subscriber_id if binding else None
-        holder = uow.holders.holder(holder_id) if holder_id else None
-        in_service = number is not None and binding is not None and number.state is NumberState.ACTIVE
+        found = uow.holders.lookup(msisdn, party.id)
+        holder_id = found.subscriber_id if found else None
+        holder = found.holder if found else None
+        in_service = found is not None and found.bound and found.state is NumberState.ACTIVE
         elements: Elements | None = None
-        if holder_id is not None and uow.blocks.blocks(holder_id, msisdn, party.id):
+        if found is not None and found.blocked:
             result = CheckResult.BLOCKED
         elif inquiry.kind is CheckKind.STATUS:
-            result = _status(number.state if number and binding else None)
+            result = _status(found.state if found and found.bound else None)
         elif inquiry.kind is CheckKind.HELD_SINCE:
             assert inquiry.since is not None
             result = (
@@ -531,6 +542,17 @@ class NumberChecks:
             )
             result = identity_result(elements)
 
+        # The per-party counters and the audit head are rows every check of the party writes: take them
+        # last, so their locks are held only for the final statements and the commit.
+        minute = now.replace(second=0, microsecond=0)
+        full = uow.usage.take(
+            party.id,
+            {"minute": (minute, party.per_minute_limit), "day": (minute.replace(hour=0, minute=0), party.daily_quota)},
+        )
+        if "minute" in full:
+            require_rate(party.per_minute_limit, party)
+        if "day" in full:
+            require_daily_quota(party.daily_quota, party)
         check_id = self._d.ids.new_id()
         uow.checks.add(
             CheckRecord(
@@ -577,8 +599,8 @@ class NumberChecks:
         self, uow: ChecksUnitOfWork, party: RelyingParty, msisdn: str, probe: str, now: datetime
     ) -> None:
         since = now - timedelta(minutes=self._d.policy.enumeration_window_minutes)
-        numbers = uow.checks.other_numbers_for_probe(party.id, probe, msisdn, since) + 1
-        ids = uow.checks.other_probes_for_number(party.id, msisdn, probe, since) + 1
+        others = uow.checks.others_in_window(party.id, probe, msisdn, since)
+        numbers, ids = others[0] + 1, others[1] + 1
         if not enumeration_suspected(numbers, ids, self._d.policy):
             return
         uow.parties.set_status(party.id, PartyStatus.SUSPENDED, now)
@@ -780,14 +802,3 @@ class SubscriberChecks:
             )
             uow.commit()
         return case_id
-
-
-__all__ = [
-    "CheckAnswer",
-    "CheckInquiry",
-    "ChecksDeps",
-    "NumberChecks",
-    "PartyAdmin",
-    "RateLimited",
-    "SubscriberChecks",
-]

@@ -148,6 +148,7 @@ class SelfService:
 
     def _throttle(self, uow: UnitOfWork, scope: str, subject: str, limit: int, what: str, code: str) -> None:
         now = self._d.clock.now()
+        uow.throttle.forget_before(scope, subject, now - RATE_WINDOW)
         refuse_if_throttled(
             uow.throttle.since(scope, subject, now - RATE_WINDOW),
             now=now,

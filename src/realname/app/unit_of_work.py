@@ -67,6 +67,10 @@ class NumberRepository(Protocol):
 
     def count_by_state(self) -> dict[NumberState, int]: ...
 
+    def reserved_for(self, attempt_id: str, now: datetime) -> int:
+        """How many numbers the attempt holds reserved at ``now`` (unexpired reservations)."""
+        ...
+
     def cooled(self, now: datetime, limit: int) -> Sequence[PhoneNumber]:
         """Numbers in COOLING whose cooling-off ended at or before ``now``."""
         ...
@@ -227,6 +231,10 @@ class ThrottleLog(Protocol):
     def add(self, event_id: str, scope: str, subject: str, at: datetime) -> None: ...
 
     def since(self, scope: str, subject: str, since: datetime) -> Sequence[datetime]: ...
+
+    def forget_before(self, scope: str, subject: str, cutoff: datetime) -> None:
+        """Drop this subject's events older than ``cutoff`` (no longer counted by any window)."""
+        ...
 
 
 class UnitOfWork(Protocol):

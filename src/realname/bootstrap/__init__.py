@@ -301,7 +301,13 @@ class Container:
     @cached_property
     def staff_auth(self) -> StaffAuth:
         return StaffAuth(
-            self.unit_of_work, self.secret_hasher, self.token_issuer, self.clock, Uuid4Ids(), self.policy()
+            self.unit_of_work,
+            self.secret_hasher,
+            self.token_issuer,
+            self.clock,
+            Uuid4Ids(),
+            self.policy(),
+            self.blind_indexer,
         )
 
     # -- process-level operations ---------------------------------------------------------------

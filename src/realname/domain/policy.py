@@ -20,6 +20,7 @@ class Policy:
     challenge_actions: int = 3
     challenge_ttl_seconds: int = 120
     max_challenges_per_attempt: int = 3
+    max_reservations_per_attempt: int = 3
     target_fmr: float = 1e-4
     max_image_pixels: int = 40_000_000
     max_upload_bytes: int = 20 * 1024 * 1024
@@ -39,6 +40,7 @@ class Policy:
             "challenge_actions": self.challenge_actions,
             "challenge_ttl_seconds": self.challenge_ttl_seconds,
             "max_challenges_per_attempt": self.max_challenges_per_attempt,
+            "max_reservations_per_attempt": self.max_reservations_per_attempt,
             "max_image_pixels": self.max_image_pixels,
             "max_upload_bytes": self.max_upload_bytes,
             "max_failed_attempts": self.max_failed_attempts,

@@ -149,6 +149,7 @@ class SignedRequest:
             raise missing
         if not (
             party_id_valid(self.party_id)
+            and self.timestamp.isascii()
             and self.timestamp.isdigit()
             and len(self.timestamp) <= 12
             and _NONCE.fullmatch(self.nonce)

@@ -2,7 +2,10 @@
 suspended for enumeration or reported for an unwanted check.
 
 A reviewer proposes a decision with a reason. Decisions that override the machine (approving what it
-rejected, reinstating a reported number) need a second, different reviewer to confirm (four eyes).
+rejected, reinstating a reported number) need a second, different reviewer to confirm (four eyes). Every case
+ends: a second reviewer who disagrees does not leave it waiting, their decision closes it — an override needs
+two reviewers for it, so one against it is enough to refuse it, and the case ends with the decision that keeps
+the machine's outcome (reject, keep the number suspended). The overruled proposal stays on the case.
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ class CaseState(enum.StrEnum):
     OPEN = "open"
     AWAITING_SECOND = "awaiting_second"
     CLOSED = "closed"
+    OVERRULED = "overruled"
+    """Closed by a second reviewer who refused the proposed override: the machine's outcome stands."""
+
+
+ENDED_STATES = frozenset({CaseState.CLOSED, CaseState.OVERRULED})
 
 
 class CaseDecision(enum.StrEnum):
@@ -56,33 +64,45 @@ class ReviewCase:
     closed_at: datetime | None = None
     challenges_issued: int = 0
     """Liveness challenges the case's attempt drew (read from the challenges; many hint at choosing one)."""
+    party_id: str | None = None
+    """The relying party a ``party_enumeration`` or ``unwanted_check`` case is about."""
 
     def decide(self, reviewer_ref: str, decision: CaseDecision, reason: str, now: datetime) -> bool:
         """Record a reviewer's decision. Returns True when the case is closed by it.
 
+        A second reviewer who disagrees with a proposed override closes the case with their own decision
+        (which is never an override: each kind has one override and one decision that keeps the outcome).
+
         Raises:
             Forbidden: the same reviewer tries to confirm their own override.
-            Conflict: the case is closed, or the confirmation differs from the proposal.
+            Conflict: the case is closed.
         """
         if not reason.strip() or len(reason) > 500:
             raise InvalidInput("a decision needs a reason of 1–500 characters", code="review.reason_required")
-        if self.state is CaseState.CLOSED:
+        if self.state in ENDED_STATES:
             raise Conflict("this case is closed", code="review.closed")
         if self.state is CaseState.AWAITING_SECOND:
             if reviewer_ref == self.proposed_by:
                 raise Forbidden("an override needs a second, different reviewer", code="review.four_eyes")
-            if decision is not self.proposed_decision:
-                raise Conflict("the second reviewer must confirm the same decision", code="review.disagreement")
-            self._close(reviewer_ref, now)
+            if decision in OVERRIDES and decision is not self.proposed_decision:
+                raise InvalidInput("a second reviewer confirms or refuses the proposal", code="review.decision_invalid")
+            self._close(reviewer_ref, now, overruled=decision is not self.proposed_decision)
             return True
         self.proposed_decision, self.proposed_by, self.proposed_reason = decision, reviewer_ref, reason
         if decision in OVERRIDES:
             self.state = CaseState.AWAITING_SECOND
             return False
-        self._close(reviewer_ref, now)
+        self._close(reviewer_ref, now, overruled=False)
         return True
 
-    def _close(self, reviewer_ref: str, now: datetime) -> None:
-        self.state = CaseState.CLOSED
+    @property
+    def decision(self) -> CaseDecision | None:
+        """What the ended case decided: the proposal, or — overruled — the decision that keeps the outcome."""
+        if self.state is CaseState.OVERRULED:
+            return CaseDecision.SUSPEND_CONFIRMED if self.kind is CaseKind.NOT_MINE else CaseDecision.REJECT
+        return self.proposed_decision if self.state is CaseState.CLOSED else None
+
+    def _close(self, reviewer_ref: str, now: datetime, *, overruled: bool) -> None:
+        self.state = CaseState.OVERRULED if overruled else CaseState.CLOSED
         self.decided_by = reviewer_ref
         self.closed_at = now

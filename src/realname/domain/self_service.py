@@ -9,6 +9,7 @@ codes count against the device and the session, never against the ID (a stranger
 
 from __future__ import annotations
 
+import math
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -79,5 +80,5 @@ def refuse_if_throttled(
     if len(recent) >= limit:
         retry_after = recent[len(recent) - limit] + window - now
         raise TooManyRequests(
-            f"too many {what}; try again later", retry_after_seconds=int(retry_after.total_seconds()) + 1, code=code
+            f"too many {what}; try again later", retry_after_seconds=math.ceil(retry_after.total_seconds()), code=code
         )

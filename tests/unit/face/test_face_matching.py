@@ -21,7 +21,7 @@ ANALYSES: dict[str, FaceAnalysis] = {
     "crowd": face(unit_vector(1, 0.1, 0), count=2),
     "near": face(unit_vector(1, 0.9, 0)),  # cos ≈ 0.74
     "far": face(unit_vector(1, 2.0, 0)),  # cos ≈ 0.45
-    "closed": face(unit_vector(1, 0, 0), replace(GOOD_QUALITY, eyes_closed_probability=0.99)),
+    "closed": face(unit_vector(1, 0, 0), replace(GOOD_QUALITY, eyes_closed_probability=0.999)),
     "printed": face(unit_vector(1, 0, 0)),  # the same face as "id", decoded at a printed portrait's size
 }
 SIZES = {"printed": (358, 441)}

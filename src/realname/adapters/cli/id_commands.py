@@ -18,6 +18,7 @@ from typing import Protocol, runtime_checkable
 import click
 
 from realname.adapters.cli.errors import reports_errors
+from realname.adapters.cli.input_files import KIB, bounded_lines
 from realname.adapters.documents.regions import load_region_directory
 from realname.domain.errors import InvalidInput
 from realname.domain.identity import (
@@ -37,6 +38,7 @@ from realname.domain.policy import Policy
 
 KIND_CHOICES: tuple[str, ...] = (AUTO, *(kind.value for kind in DocumentKind if kind is not DocumentKind.UNKNOWN))
 _BATCH_CHUNK_LINES = 2000
+MAX_BATCH_LINE_CHARS = 64 * KIB
 _SEXES = {"M": Sex.MALE, "F": Sex.FEMALE, "male": Sex.MALE, "female": Sex.FEMALE}
 
 
@@ -235,6 +237,7 @@ def check_batch_command() -> None:
     """
     checker = BatchChecker(_deps(), _today())
     out = sys.stdout
-    for chunk in checker.run(line.rstrip("\r\n") for line in sys.stdin):
+    lines = bounded_lines(sys.stdin, max_line_chars=MAX_BATCH_LINE_CHARS, what="input")
+    for chunk in checker.run(line.rstrip("\r\n") for line in lines):
         out.write(chunk)
     out.flush()

@@ -20,8 +20,10 @@ from typing import Protocol
 import click
 
 from realname.adapters.cli.errors import reports_errors
+from realname.adapters.cli.input_files import read_input_file
 from realname.app.liveness import LivenessChecker
 from realname.domain.liveness import Action, LivenessResult
+from realname.domain.policy import Policy
 
 
 class LivenessServices(Protocol):
@@ -29,10 +31,17 @@ class LivenessServices(Protocol):
 
     def liveness_checker(self) -> LivenessChecker: ...
 
+    def policy(self) -> Policy: ...
+
 
 def _services() -> LivenessServices:
     services: LivenessServices = click.get_current_context().obj
     return services
+
+
+def _read_clip(clip: Path) -> bytes:
+    """The clip file, refused before reading when it is not a regular file of at most the upload limit."""
+    return read_input_file(clip, max_bytes=_services().policy().max_upload_bytes, what="clip")
 
 
 def _actions_text(result: LivenessResult) -> str:
@@ -52,7 +61,7 @@ def liveness_group() -> None:
 @reports_errors
 def detect_command(clip: Path, as_json: bool) -> None:
     """List every action seen in CLIP, the most faces at once, and any clip-level rejection reasons."""
-    result = _services().liveness_checker().detect(clip.read_bytes())
+    result = _services().liveness_checker().detect(_read_clip(clip))
     payload = {
         "actions_detected": [a.as_dict() for a in result.actions_detected],
         "faces_max": result.faces_max,
@@ -81,7 +90,7 @@ def detect_command(clip: Path, as_json: bool) -> None:
 def check_command(clip: Path, actions_text: str, as_json: bool) -> None:
     """Decide whether CLIP performs ACTIONS in the given order, by one live person."""
     actions = Action.parse_list(actions_text)
-    result = _services().liveness_checker().check(clip.read_bytes(), actions).result
+    result = _services().liveness_checker().check(_read_clip(clip), actions).result
     payload = {
         "passed": result.passed,
         "reasons": [r.value for r in result.reasons],

@@ -150,3 +150,10 @@ def party_enable(party_id: str) -> None:
 def party_rotate_secret(party_id: str) -> None:
     """Issue a new client secret for PARTY_ID; the old one stops working at once."""
     _print_credential(_admin().rotate_secret(OPERATOR_CLI, party_id))
+
+
+@party_group.command("forget-nonces")
+@reports_errors
+def party_forget_nonces() -> None:
+    """Delete stored request nonces older than twice the replay window (they can no longer be replayed)."""
+    click.echo(f"forgot {_admin().forget_nonces(OPERATOR_CLI)} nonces")

@@ -21,6 +21,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from realname.adapters.cli.errors import reports_errors
+from realname.adapters.cli.input_files import GIB, KIB, MIB, bounded_lines, read_input_text, require_regular_file
 from realname.adapters.cli.terminal import printable
 from realname.adapters.privacy_scan import scan
 from realname.app.actors import OPERATOR_CLI
@@ -91,16 +92,19 @@ def keys_group() -> None:
 
 
 PASSPHRASE_ENV = "REALNAME_KEY_BACKUP_PASSPHRASE"  # noqa: S105 - the variable's name, not a secret
+MAX_PASSPHRASE_FILE_BYTES = 64 * KIB
+MAX_KEY_BACKUP_BYTES = 4 * MIB  # as the backup reader's own limit
+MAX_AUDIT_EXPORT_BYTES = 4 * GIB
+MAX_AUDIT_EXPORT_LINE_CHARS = 1 * MIB  # one event or checkpoint, or the header with its public keys
+MAX_NEEDLES_FILE_BYTES = 1 * MIB
 
 
 def _passphrase(passphrase_file: Path | None, *, confirm: bool) -> str:
     """From --passphrase-file, else REALNAME_KEY_BACKUP_PASSPHRASE, else a hidden prompt."""
     if passphrase_file is not None:
-        try:
-            lines = passphrase_file.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"cannot read {passphrase_file}", code="keys.passphrase_file") from exc
-        return lines[0] if lines else ""
+        lines = read_input_text(passphrase_file, max_bytes=MAX_PASSPHRASE_FILE_BYTES, what="passphrase file")
+        first = lines.splitlines()
+        return first[0] if first else ""
     from_env = os.environ.get(PASSPHRASE_ENV)
     if from_env:
         return from_env
@@ -142,6 +146,7 @@ def keys_backup(file: Path, passphrase_file: Path | None) -> None:
 @reports_errors
 def keys_restore(file: Path, passphrase_file: Path | None, replace: bool) -> None:
     """Put the key file from a backup in place, once it is checked to match the database."""
+    require_regular_file(file, max_bytes=MAX_KEY_BACKUP_BYTES, what="key backup")
     custody = _wiring().key_custody_services()
     report = custody.custody.restore(
         OPERATOR_CLI, custody.backups, file, _passphrase(passphrase_file, confirm=False), replace_existing=replace
@@ -275,8 +280,15 @@ def ed25519_valid(public_key: bytes, message: bytes, signature: bytes) -> bool:
 @reports_errors
 def audit_verify_export_command(file: Path) -> None:
     """Verify an export offline: its chain segment and checkpoint signatures, with the keys it carries."""
-    with file.open(encoding="utf-8") as handle:
-        verdict = verify_export(handle, ed25519_valid)
+    require_regular_file(file, max_bytes=MAX_AUDIT_EXPORT_BYTES, what="audit export")
+    try:
+        with file.open(encoding="utf-8") as handle:
+            verdict = verify_export(
+                bounded_lines(handle, max_line_chars=MAX_AUDIT_EXPORT_LINE_CHARS, what="audit export"),
+                ed25519_valid,
+            )
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"the audit export {file} is not UTF-8 text", code="file.not_text") from exc
     result = verdict.result
     click.echo(f"signing keys in the export: {printable(', '.join(sorted(verdict.key_ids))) or 'none'}")
     if not result.intact:
@@ -324,10 +336,7 @@ def privacy_group() -> None:
 def _needles(values: tuple[str, ...], needles_file: Path | None) -> list[str]:
     needles = [v for v in values if v.strip()]
     if needles_file is not None:
-        try:
-            text = needles_file.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InvalidInput(f"cannot read {needles_file}", code="privacy.needles_file") from exc
+        text = read_input_text(needles_file, max_bytes=MAX_NEEDLES_FILE_BYTES, what="needles file")
         needles.extend(line.strip() for line in text.splitlines() if line.strip())
     return needles
 

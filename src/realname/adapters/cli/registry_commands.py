@@ -12,6 +12,7 @@ from typing import Protocol
 import click
 
 from realname.adapters.cli.errors import reports_errors
+from realname.adapters.cli.input_files import GIB, require_regular_file
 from realname.adapters.cli.terminal import printable
 from realname.app.actors import OPERATOR_CLI
 from realname.app.registry import MAX_IMPORT, Registry
@@ -145,6 +146,9 @@ def _from_csv(lines: Iterable[str]) -> Iterator[Msisdn]:
             raise InvalidInput(f"line {line_no}: {exc.message}", code=exc.code) from exc
 
 
+MAX_NUMBERS_FILE_BYTES = 1 * GIB
+
+
 @numbers_group.command("import")
 @click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--prefix", help="Digits before the range, e.g. 1380013.")
@@ -156,12 +160,14 @@ def numbers_import(file: Path | None, prefix: str | None, first: str | None, las
     if file is not None and (prefix or first or last):
         raise InvalidInput("give either FILE or --prefix/--from/--to, not both", code="numbers.source")
     if file is not None:
+        # Streamed in batches, so only devices and pipes (which never end) are refused, not large files.
+        require_regular_file(file, max_bytes=MAX_NUMBERS_FILE_BYTES, what="numbers file")
         try:
             with file.open(encoding="utf-8-sig", newline="") as handle:
                 offered, added = (
                     wiring().registry().import_numbers(OPERATOR_CLI, _from_csv(handle), source=f"file:{file.name}")
                 )
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, csv.Error) as exc:
             raise InvalidInput(f"cannot read {file}: {exc}", code="numbers.file") from exc
     elif prefix and first and last:
         numbers = _range(prefix, first, last)

@@ -266,10 +266,12 @@ def _read(path: Path) -> tuple[_KeyFile, _Stamp]:
         raise DependencyUnavailable(f"key file {path} does not exist", code="keys.missing") from exc
     except OSError as exc:
         raise DependencyUnavailable(f"key file {path} cannot be opened", code="keys.unreadable") from exc
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        # Checked on the descriptor before wrapping it: a directory cannot even be wrapped (IsADirectoryError).
+        os.close(fd)
+        raise DependencyUnavailable(f"key file {path} is not a regular file", code="keys.corrupt")
     with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise DependencyUnavailable(f"key file {path} is not a regular file", code="keys.corrupt")
         if info.st_mode & 0o077:
             raise DependencyUnavailable(
                 f"key file {path} has permissions {stat.S_IMODE(info.st_mode):04o}; it must be 0600",

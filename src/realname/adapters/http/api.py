@@ -402,7 +402,9 @@ def _case_view(case: ReviewCase) -> s.ReviewCaseView:
         number=Msisdn(case.msisdn).masked if case.msisdn else None,
         proposed_decision=case.proposed_decision.value if case.proposed_decision else None,
         proposed_by=case.proposed_by,
+        party=case.party_id,
         challenges_issued=case.challenges_issued,
+        decision=case.decision.value if case.decision else None,
     )
 
 

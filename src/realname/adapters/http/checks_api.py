@@ -68,6 +68,18 @@ def parse_check(body: bytes) -> CheckInquiry:
     )
 
 
+async def _bounded_body(request: Request) -> bytes:
+    """The raw body, refused as soon as it passes ``MAX_CHECK_BODY_BYTES`` (never read whole first)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_CHECK_BODY_BYTES:
+            raise InvalidInput(f"a check body is at most {MAX_CHECK_BODY_BYTES} bytes", code="request.too_large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def answer_view(answer: CheckAnswer) -> cs.CheckAnswerView:
     elements = answer.elements
     return cs.CheckAnswerView(
@@ -123,9 +135,7 @@ def build_checks_router() -> APIRouter:
         checks = svc.party_checks
         if checks is None:
             raise DependencyUnavailable("checks are not configured", code="checks.unavailable")
-        body = await request.body()
-        if len(body) > MAX_CHECK_BODY_BYTES:
-            raise InvalidInput(f"a check body is at most {MAX_CHECK_BODY_BYTES} bytes", code="request.too_large")
+        body = await _bounded_body(request)
         signed = SignedRequest(
             party_id=x_realname_party or "",
             timestamp=x_realname_timestamp or "",

@@ -28,6 +28,20 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.RealnameError], int], ...] = (
 )
 
 
+DEPENDENCY_NAMES = {
+    "models": "the face models are",
+    "database": "the database is",
+    "keys": "the key store is",
+    "audit": "the audit log is",
+}
+
+
+def public_dependency_message(code: str) -> str:
+    """What a caller may read about a failed dependency: its category only (the code says which failure)."""
+    what = DEPENDENCY_NAMES.get(code.split(".", 1)[0], "a service this step needs is")
+    return f"{what} unavailable; nothing was approved. Try again later or quote the request id to the operator"
+
+
 def status_for(error: errors.RealnameError) -> int:
     for cls, status in STATUS_BY_ERROR:
         if isinstance(error, cls):
@@ -54,6 +68,10 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.RealnameError)
     async def _project_error(request: Request, exc: errors.RealnameError) -> JSONResponse:
         status = status_for(exc)
+        if isinstance(exc, errors.DependencyUnavailable):
+            # The detail (file paths, hashes, hosts) is for the operator's log, not for the clerk at the counter.
+            log.warning("dependency unavailable", extra={"code": exc.code, "status": status, "detail": exc.message})
+            return error_response(request, status, exc.code, public_dependency_message(exc.code))
         log.info("request failed", extra={"code": exc.code, "status": status})
         headers = None
         if isinstance(exc, errors.TooManyRequests):

@@ -216,6 +216,8 @@ class ReviewCaseView(BaseModel):
     number: str | None
     proposed_decision: str | None
     proposed_by: str | None
+    decision: str | None = Field(None, description="How the case ended (overruled: the override was refused)")
+    party: str | None = Field(None, description="The relying party a party_enumeration or unwanted_check case is about")
     challenges_issued: int = Field(
         0, description="Liveness challenges the attempt drew (of policy.max_challenges_per_attempt)"
     )

@@ -11,10 +11,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from realname.adapters.storage import tables as t
+from realname.adapters.storage.party_tables import party_case
 from realname.domain.attempts import Attempt, AttemptState, Outcome, Purpose
 from realname.domain.errors import Conflict, DependencyUnavailable
 from realname.domain.liveness import Action, Challenge, ChallengeNotFound
-from realname.domain.reviews import CaseDecision, CaseKind, CaseState, ReviewCase
+from realname.domain.reviews import ENDED_STATES, CaseDecision, CaseKind, CaseState, ReviewCase
 from realname.domain.subscribers import BlindIndex
 
 
@@ -210,18 +211,21 @@ def _case_from_row(row: sa.Row[Any]) -> ReviewCase:
         decided_by=row.decided_by,
         closed_at=row.closed_at,
         challenges_issued=row.challenges_issued or 0,
+        party_id=row.party_id,
     )
 
 
 def _case_query() -> sa.Select[Any]:
-    """Review cases with the number of challenges their attempt drew (reviewers see it)."""
+    """Review cases with the number of challenges their attempt drew (reviewers see it) and the relying party
+    a case is about (migration 0007), if any."""
     challenges = (
         sa.select(sa.func.count())
         .select_from(t.challenge)
         .where(t.challenge.c.attempt_id == t.review_case.c.attempt_id)
         .scalar_subquery()
     )
-    return sa.select(t.review_case, challenges.label("challenges_issued"))
+    party = sa.select(party_case.c.party_id).where(party_case.c.case_id == t.review_case.c.id).scalar_subquery()
+    return sa.select(t.review_case, challenges.label("challenges_issued"), party.label("party_id"))
 
 
 class SqlReviewRepository:
@@ -259,7 +263,7 @@ class SqlReviewRepository:
     def pending(self, limit: int = 100) -> Sequence[ReviewCase]:
         rows = self._c.execute(
             _case_query()
-            .where(t.review_case.c.state != CaseState.CLOSED.value)
+            .where(t.review_case.c.state.notin_([s.value for s in ENDED_STATES]))
             .order_by(t.review_case.c.opened_at)
             .limit(limit)
         )

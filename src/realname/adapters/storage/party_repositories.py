@@ -36,12 +36,14 @@ from realname.app.relying_party_checks import (
     Holder,
     HolderRepository,
     NonceStore,
+    NumberLookup,
     PartyCaseLinks,
     PartyRepository,
     UsageCounters,
 )
 from realname.app.unit_of_work import AttemptRepository, AuditLog, BindingRepository, NumberRepository, ReviewRepository
 from realname.domain.errors import Conflict
+from realname.domain.numbers import NumberState
 from realname.domain.relying_parties import BindingSpan, CheckKind, CheckResult, PartyStatus, RelyingParty
 from realname.domain.subscribers import BlindIndex
 
@@ -149,26 +151,35 @@ class SqlNonceStore:
         )
         return self._c.execute(statement.returning(party_nonce.c.nonce)).first() is not None
 
+    def forget_before(self, cutoff: datetime) -> int:
+        return int(self._c.execute(party_nonce.delete().where(party_nonce.c.seen_at < cutoff)).rowcount)
+
 
 class SqlUsageCounters:
     def __init__(self, connection: sa.Connection) -> None:
         self._c = connection
 
-    def take(self, party_id: str, window: str, window_start: datetime, limit: int) -> int | None:
-        # One statement: insert the window's first use, or count one more while below the limit. A full
-        # window returns no row. Concurrent takers of one window queue on its row.
+    def take(self, party_id: str, windows: dict[str, tuple[datetime, int]]) -> set[str]:
+        # One statement: insert each window's first use, or count one more while below its limit; a full
+        # window returns no row. Concurrent checks of one party queue on these rows until commit.
+        limit = sa.case(*((party_usage.c.window == name, limit) for name, (_, limit) in windows.items()), else_=0)
         statement = (
             _upsert(self._c, party_usage)
-            .values(party_id=party_id, window=window, window_start=window_start, used=1)
+            .values(
+                [
+                    {"party_id": party_id, "window": name, "window_start": start, "used": 1}
+                    for name, (start, _) in sorted(windows.items())
+                ]
+            )
             .on_conflict_do_update(
                 index_elements=["party_id", "window", "window_start"],
                 set_={"used": party_usage.c.used + 1},
                 where=party_usage.c.used < limit,
             )
-            .returning(party_usage.c.used)
+            .returning(party_usage.c.window)
         )
-        row = self._c.execute(statement).first()
-        return None if row is None else int(row.used) - 1
+        counted = {str(r.window) for r in self._c.execute(statement)}
+        return set(windows) - counted
 
 
 def _check_from_row(row: sa.Row[Any]) -> CheckRecord:
@@ -236,19 +247,26 @@ class SqlCheckRepository:
         )
         return result.rowcount == 1
 
-    def other_numbers_for_probe(self, party_id: str, probe: str, msisdn: str, since: datetime) -> int:
+    def others_in_window(self, party_id: str, probe: str, msisdn: str, since: datetime) -> tuple[int, int]:
         c = party_check.c
-        query = sa.select(sa.func.count(sa.distinct(c.msisdn))).where(
-            c.party_id == party_id, c.probe == probe, c.checked_at >= since, c.msisdn != msisdn
+        numbers = (
+            sa.select(sa.func.count(sa.distinct(c.msisdn)))
+            .where(c.party_id == party_id, c.probe == probe, c.checked_at >= since, c.msisdn != msisdn)
+            .scalar_subquery()
         )
-        return int(self._c.execute(query).scalar_one())
-
-    def other_probes_for_number(self, party_id: str, msisdn: str, probe: str, since: datetime) -> int:
-        c = party_check.c
-        query = sa.select(sa.func.count(sa.distinct(c.probe))).where(
-            c.party_id == party_id, c.msisdn == msisdn, c.checked_at >= since, c.probe.is_not(None), c.probe != probe
+        probes = (
+            sa.select(sa.func.count(sa.distinct(c.probe)))
+            .where(
+                c.party_id == party_id,
+                c.msisdn == msisdn,
+                c.checked_at >= since,
+                c.probe.is_not(None),
+                c.probe != probe,
+            )
+            .scalar_subquery()
         )
-        return int(self._c.execute(query).scalar_one())
+        row = self._c.execute(sa.select(numbers, probes)).one()
+        return int(row[0]), int(row[1])
 
 
 def _block_from_row(row: sa.Row[Any]) -> CheckBlock:
@@ -290,28 +308,36 @@ class SqlBlockRepository:
         )
         return [_block_from_row(r) for r in rows]
 
-    def blocks(self, subscriber_id: str, msisdn: str, party_id: str) -> bool:
-        c = check_block.c
-        row = self._c.execute(
-            sa.select(c.id)
-            .where(
-                c.subscriber_id == subscriber_id,
-                c.lifted_at.is_(None),
-                sa.or_(c.msisdn == msisdn, c.party_id == party_id),
-            )
-            .limit(1)
-        ).first()
-        return row is not None
-
 
 class SqlHolderRepository:
     def __init__(self, connection: sa.Connection) -> None:
         self._c = connection
 
-    def holder(self, subscriber_id: str) -> Holder | None:
-        s = subscriber_name
-        row = self._c.execute(sa.select(s.c.id_index, s.c.name_index).where(s.c.id == subscriber_id)).first()
-        return None if row is None else Holder(BlindIndex(row.id_index), row.name_index)
+    def lookup(self, msisdn: str, party_id: str) -> NumberLookup | None:
+        n, b, s, k = t.number, t.binding, subscriber_name, check_block
+        blocked = (
+            sa.exists()
+            .where(
+                k.c.subscriber_id == b.c.subscriber_id,
+                k.c.lifted_at.is_(None),
+                sa.or_(k.c.msisdn == msisdn, k.c.party_id == party_id),
+            )
+            .correlate(b)
+        )
+        row = self._c.execute(
+            sa.select(n.c.state, b.c.subscriber_id, s.c.id_index, s.c.name_index, blocked.label("blocked"))
+            .select_from(
+                n.outerjoin(b, sa.and_(b.c.msisdn == n.c.msisdn, b.c.ended_at.is_(None))).outerjoin(
+                    s, s.c.id == b.c.subscriber_id
+                )
+            )
+            .where(n.c.msisdn == msisdn)
+        ).first()
+        if row is None:
+            return None
+        holder = Holder(BlindIndex(row.id_index), row.name_index) if row.id_index else None
+        bound = row.subscriber_id is not None
+        return NumberLookup(NumberState(row.state), bound, row.subscriber_id, holder, bound and bool(row.blocked))
 
     def subscriber_id_of(self, id_index: BlindIndex) -> str | None:
         value = self._c.execute(sa.select(t.subscriber.c.id).where(t.subscriber.c.id_index == id_index.value)).scalar()

@@ -151,7 +151,7 @@ class SqlRetentionRepository:
 
     def attempts_due(self, cutoff: datetime, *, after: str, limit: int) -> Sequence[DueRow]:
         a, r = t.attempt, t.review_case
-        open_review = sa.exists().where(r.c.attempt_id == a.c.id, r.c.state != "closed")
+        open_review = sa.exists().where(r.c.attempt_id == a.c.id, r.c.state.notin_(("closed", "overruled")))
         rows = self._c.execute(
             sa.select(a.c.id)
             .where(a.c.created_at < cutoff, a.c.id_ciphertext.is_not(None), a.c.id > after, ~open_review)

@@ -161,6 +161,18 @@ class SqlNumberRepository:
             query = query.where(t.number.c.msisdn > after)
         return [_number_from_row(r) for r in self._c.execute(query)]
 
+    def reserved_for(self, attempt_id: str, now: datetime) -> int:
+        query = (
+            sa.select(sa.func.count())
+            .select_from(t.number)
+            .where(
+                t.number.c.state == NumberState.RESERVED.value,
+                t.number.c.reserved_by == attempt_id,
+                t.number.c.reserved_until > now,
+            )
+        )
+        return int(self._c.execute(query).scalar_one())
+
     def count_by_state(self) -> dict[NumberState, int]:
         rows = self._c.execute(sa.select(t.number.c.state, sa.func.count()).group_by(t.number.c.state))
         counts = dict.fromkeys(NumberState, 0)

@@ -127,3 +127,7 @@ class SqlThrottleLog:
             sa.select(e.c.at).where(e.c.scope == scope, e.c.subject == subject[:128], e.c.at >= since)
         )
         return [r[0] for r in rows]
+
+    def forget_before(self, scope: str, subject: str, cutoff: datetime) -> None:
+        e = t.throttle_event
+        self._c.execute(e.delete().where(e.c.scope == scope, e.c.subject == subject[:128], e.c.at < cutoff))

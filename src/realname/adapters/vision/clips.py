@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, UnidentifiedImageError
 
+from realname.adapters.vision.images import MAX_ASPECT_RATIO, MIN_IMAGE_SIDE_PX
 from realname.app.liveness import BurstFrame, DecodedFrame
 from realname.domain.liveness import ClipInvalid, ClipTooLarge, ClipTooLong
 
@@ -55,7 +56,8 @@ class PyAvClipDecoder:
         Raises:
             ClipTooLarge: more than ``max_bytes``, or frames larger than 4K.
             ClipTooLong: frames beyond ``max_seconds`` (plus half a second of slack).
-            ClipInvalid: not a decodable video, no frame in it, or more than 120 frames per second.
+            ClipInvalid: not a decodable video, no frame in it, more than 120 frames per second, or frames of a
+                size no camera takes (a side under 16 px, or more than 4:1).
         """
         if len(data) > self.max_bytes:
             raise ClipTooLarge(f"the clip is larger than {self.max_bytes // (1024 * 1024)} MB")
@@ -87,6 +89,7 @@ class PyAvClipDecoder:
                 raise ClipInvalid("the clip's frame rate is implausibly high")
             if int(frame.width) * int(frame.height) > _MAX_FRAME_PIXELS:
                 raise ClipTooLarge("the clip's frames are larger than 4K")
+            _refuse_odd_frame(int(frame.width), int(frame.height))
             if frame.time is None:
                 continue
             if first is None:
@@ -144,6 +147,7 @@ class PyAvClipDecoder:
             width, height = _burst_frame_size(frame.jpeg)
             if width * height > _MAX_FRAME_PIXELS:
                 raise ClipTooLarge("a burst frame is larger than 4K")
+            _refuse_odd_frame(width, height)
             try:
                 bgr = cv2.imdecode(np.frombuffer(frame.jpeg, dtype=np.uint8), cv2.IMREAD_COLOR)
             except cv2.error as exc:
@@ -157,6 +161,13 @@ class PyAvClipDecoder:
             rgb = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
             decoded.append(DecodedFrame((frame.captured_at_ms - first) / 1000.0, rgb))
         return decoded
+
+
+def _refuse_odd_frame(width: int, height: int) -> None:
+    """A camera frame is at least ``MIN_IMAGE_SIDE_PX`` on each side and at most ``MAX_ASPECT_RATIO`` wide (e.g. a
+    1×1 PNG uploaded as a clip decodes as one frame that no detector can take)."""
+    if min(width, height) < MIN_IMAGE_SIDE_PX or max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise ClipInvalid(f"the clip's frames are {width}x{height} pixels: not a camera picture")
 
 
 def _burst_frame_size(data: bytes) -> tuple[int, int]:

@@ -1,7 +1,9 @@
 """Decoding untrusted image bytes into upright RGB pixels, with limits checked before any pixel is decoded.
 
 Only JPEG, PNG and WebP are accepted (recognised by their signature, then parsed by Pillow restricted to that
-format). The size is read from the header and refused above ``max_pixels`` before decoding. EXIF orientation
+format). The size is read from the header and refused before decoding when it is above ``max_pixels``, when
+a side is under ``MIN_IMAGE_SIDE_PX`` or when one side is more than ``MAX_ASPECT_RATIO`` times the other: no
+portrait is 2000×1, and enlarging such an image to a usable height would allocate gigabytes. EXIF orientation
 is applied and dropped; grayscale, palette, CMYK, 16-bit and alpha images all come out as 8-bit RGB
 (transparent areas on white). Every failure is an :class:`~realname.domain.face.ImageRejected` with a code.
 """
@@ -20,6 +22,8 @@ from realname.domain.face import FaceReason, ImageRejected
 _SUPPORTED_SIGNATURES: tuple[tuple[str, bytes], ...] = (("JPEG", b"\xff\xd8\xff"), ("PNG", b"\x89PNG\r\n\x1a\n"))
 # Image formats we recognise in order to say "unsupported" rather than "not an image".
 _OTHER_IMAGE_SIGNATURES = (b"GIF87a", b"GIF89a", b"BM", b"II*\x00", b"MM\x00*", b"\x00\x00\x01\x00", b"8BPS")
+MIN_IMAGE_SIDE_PX = 16
+MAX_ASPECT_RATIO = 4.0
 _HEIF_BRANDS = (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftypavif", b"ftyphevc")
 
 
@@ -51,6 +55,7 @@ class PillowImageDecoder:
             width, height = image.size
             if width <= 0 or height <= 0:
                 raise ImageRejected("the image has no pixels", code=FaceReason.IMAGE_INVALID)
+            refuse_odd_shape(width, height)
             if width * height > max_pixels:
                 raise ImageRejected(
                     f"the image has {width}x{height} pixels; at most {max_pixels} are accepted",
@@ -66,6 +71,25 @@ class PillowImageDecoder:
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
             raise ImageRejected("the image is damaged or truncated", code=FaceReason.IMAGE_INVALID) from exc
         return DecodedImage(rgb)
+
+
+def refuse_odd_shape(width: int, height: int) -> None:
+    """Refuse a size no face photo has, before any pixel is decoded or resized.
+
+    Raises:
+        ImageRejected: ``image.too_small`` (a side under ``MIN_IMAGE_SIDE_PX``) or ``image.aspect_ratio`` (one
+            side more than ``MAX_ASPECT_RATIO`` times the other).
+    """
+    if min(width, height) < MIN_IMAGE_SIDE_PX:
+        raise ImageRejected(
+            f"the image is {width}x{height} pixels; each side needs at least {MIN_IMAGE_SIDE_PX}",
+            code=FaceReason.IMAGE_TOO_SMALL,
+        )
+    if max(width, height) > MAX_ASPECT_RATIO * min(width, height):
+        raise ImageRejected(
+            f"the image is {width}x{height} pixels; no side may be more than {MAX_ASPECT_RATIO:g} times the other",
+            code=FaceReason.IMAGE_ASPECT_RATIO,
+        )
 
 
 def to_rgb_array(image: Image.Image) -> np.ndarray[tuple[int, int, int], np.dtype[np.uint8]]:

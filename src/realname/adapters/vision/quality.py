@@ -79,6 +79,9 @@ def measure_quality(
     )
 
 
+MAX_UPSCALED_SIDE_PX = 2048
+
+
 def upscale_small(image_rgb: npt.NDArray[np.uint8], min_height_px: int) -> npt.NDArray[np.uint8]:
     """A small, compressed photo (an ID chip) smoothed lightly and enlarged (bicubic, integer factor) until it
     is at least ``min_height_px`` high; larger images are returned as they are.
@@ -87,10 +90,14 @@ def upscale_small(image_rgb: npt.NDArray[np.uint8], min_height_px: int) -> npt.N
     Measured on faces_east_asian with simulated 102x126 q25 chips (onnx engine, benchmarks/face_accuracy.py):
     FNMR at FMR 1e-3 16.0 % -> 13.7 % and at the shipped threshold 53.8 % -> 47.5 %; sigma >= 1.0 did worse.
     """
-    height = image_rgb.shape[0]
+    height, width = image_rgb.shape[:2]
     if height >= min_height_px:
         return image_rgb
-    factor = math.ceil(min_height_px / height)
+    # Never beyond MAX_UPSCALED_SIDE_PX on the longer side, whatever shape got this far (the decoders refuse odd
+    # shapes; this bounds the allocation even so).
+    factor = max(1, min(math.ceil(min_height_px / height), MAX_UPSCALED_SIDE_PX // max(height, width)))
+    if factor == 1:
+        return image_rgb
     smoothed = cv2.GaussianBlur(image_rgb, (0, 0), CHIP_SMOOTHING_SIGMA_PX)
     enlarged = cv2.resize(smoothed, (image_rgb.shape[1] * factor, height * factor), interpolation=cv2.INTER_CUBIC)
     return np.ascontiguousarray(enlarged, dtype=np.uint8)

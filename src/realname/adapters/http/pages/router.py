@@ -47,7 +47,9 @@ MEDIA_TYPES: Final = {
 PAGES: Final = {"/": "kiosk.html", "/me": "me.html", "/review": "review.html"}
 PARTS: Final = ("verification.html", "signin.html")
 """Markup shared by pages (never served on its own)."""
-ASSETS: Final = frozenset({"pages.css", "api.js", "capture.js", "verification.js", "kiosk.js", "me.js", "review.js"})
+ASSETS: Final = frozenset(
+    {"pages.css", "api.js", "capture.js", "terminal.js", "verification.js", "kiosk.js", "me.js", "review.js"}
+)
 
 
 class AssetNotFound(NotFound):

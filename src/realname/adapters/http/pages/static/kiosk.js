@@ -227,8 +227,10 @@
     busy(button, true);
     R.guard(async () => {
       // The same key on every retry of this completion: the server answers a retry with the first result.
+      const completion = { msisdn: visit.msisdn, iccid: form.iccid.value.replace(/\s+/g, "") };
+      if (form.holder_name.value.trim()) completion.name = form.holder_name.value.trim();
       const receipt = await R.call("POST", "/v1/attempts/" + visit.attemptId + "/registration", {
-        json: { msisdn: visit.msisdn, iccid: form.iccid.value.replace(/\s+/g, "") },
+        json: completion,
         headers: { "Idempotency-Key": visit.idempotencyKey },
       });
       form.reset();
@@ -331,8 +333,46 @@
     $(id).addEventListener("click", resetVisit);
   }
 
+  // --- this kiosk as an enrolled terminal (terminal.js) ------------------------------------------------------
+
+  const T = window.RealnameTerminal;
+
+  // data-key on the element says a key is shown (tests wait for it).
+  function showPublicKey(key) {
+    R.text("terminal-public-key", key || "(none yet)");
+    if (key) $("terminal-public-key").dataset.key = "shown";
+    else delete $("terminal-public-key").dataset.key;
+  }
+
+  async function showTerminalSetup() {
+    showPublicKey(await T.publicKey());
+    $("terminal-form").terminal_id.value = T.terminalId();
+    R.showState("terminal_setup");
+  }
+
+  $("terminal-create").addEventListener("click", () =>
+    R.guard(async () => {
+      showPublicKey(await T.createKey());
+    })
+  );
+  $("terminal-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    R.guard(async () => {
+      if (!(await T.publicKey())) throw new Error("Make this kiosk's key first.");
+      T.setTerminalId(form.terminal_id.value);
+      R.text("terminal-id", T.terminalId());
+      R.showState(R.hasToken() ? "start" : "signin");
+    });
+  });
+  $("terminal-setup").addEventListener("click", () => R.guard(showTerminalSetup));
+
   // --- boot -------------------------------------------------------------------------------------------------
 
   showDeviceId();
-  R.showState(R.hasToken() ? "start" : "signin");
+  R.text("terminal-id", T.terminalId() || "not enrolled");
+  T.enrolled().then((ready) => {
+    if (!ready) return showTerminalSetup();
+    R.showState(R.hasToken() ? "start" : "signin");
+  });
 })();

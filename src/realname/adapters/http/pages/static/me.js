@@ -1,33 +1,68 @@
-// Self-service lookup: the subscriber proves who they are (document + consent + face check against the chip
-// photo), then sees the records the API returns for their ID and may report a number as not theirs.
+// Self-service lookup at home: the subscriber proves who they are with their ID number, their name and a one-time
+// code sent to a number already registered under that ID (never with a photo: a photo the caller uploads proves
+// nothing), then sees the records the API returns for their ID and may report a number as not theirs.
 // The page holds no rules: it shows what the API answers. <main data-state> names the screen shown.
 "use strict";
 
 (function () {
   const R = window.Realname;
   const $ = (id) => document.getElementById(id);
-  const V = window.RealnameVerification;
+  const session = { attemptId: null, name: null };
 
   $("start").addEventListener("click", () =>
     R.guard(async () => {
-      const session = await R.withDeviceId("realname.self_device_id", "self", (device_id) =>
+      const started = await R.withDeviceId("realname.self_device_id", "self", (device_id) =>
         R.call("POST", "/v1/self/sessions", { json: { device_id } })
       );
-      R.setToken(session.token);
-      V.begin(session.attempt.id);
+      R.setToken(started.token);
+      session.attemptId = started.attempt.id;
+      R.showState("identify");
     })
   );
 
-  V.setup({
-    verdicts: {
-      passed: "It is you: your records are ready",
-      rejected: "We could not confirm it is you",
-      error: "The face check could not be completed",
-    },
-    onManualReview: () => R.showState("manual_review"),
-    onDecision: (decision) => {
-      $("to-records").hidden = !(decision && decision.passed);
-    },
+  async function requestCode() {
+    const asked = await R.call("POST", "/v1/self/code", { json: { name: session.name } });
+    R.text("code-expires", R.formatTime(asked.expires_at));
+    R.text("code-result", "");
+    $("code-form").reset();
+    R.showState("code");
+  }
+
+  $("identify-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    R.guard(async () => {
+      const answer = await R.call("POST", "/v1/attempts/" + session.attemptId + "/document", {
+        json: { kind: form.kind.value, value: form.value.value.trim() },
+      });
+      const list = $("identify-reasons");
+      list.replaceChildren();
+      if (!answer.check.valid) {
+        for (const reason of answer.check.reasons) {
+          const item = document.createElement("li");
+          item.textContent = R.REASON_TEXT[reason] || reason;
+          item.dataset.reason = reason;
+          list.append(item);
+        }
+        return;
+      }
+      session.name = form.name.value.trim();
+      await requestCode();
+    });
+  });
+
+  $("code-again").addEventListener("click", () => R.guard(requestCode));
+
+  $("code-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    R.guard(async () => {
+      const checked = await R.call("POST", "/v1/self/code/verify", { json: { code: form.code.value.trim() } });
+      if (checked.passed) return showRecords();
+      if (checked.tries_left <= 0) return R.showState("code_failed");
+      R.text("code-result", "Wrong code. Tries left: " + checked.tries_left);
+      $("code-result").className = "verdict bad";
+    });
   });
 
   // --- records and "not mine" -------------------------------------------------------------------------------
@@ -60,8 +95,13 @@
     const records = await R.call("GET", "/v1/self/records");
     fillTable(
       "numbers-table",
-      records.numbers.map((n) => [n.number, n.state, R.formatTime(n.since), n.outlet, notMineButton(n)]),
+      records.numbers.map((n) => [n.number, n.state, R.formatTime(n.since), n.outlet, numberActions(n)]),
       "No number is registered under your ID."
+    );
+    fillTable(
+      "lockouts-table",
+      records.lockouts.map((k) => [R.formatTime(k.locked_from), R.formatTime(k.locked_until), k.active ? "locked" : ""]),
+      "No lock-out on your ID."
     );
     fillTable(
       "attempts-table",
@@ -73,10 +113,79 @@
       records.accesses.map((a) => [R.formatTime(a.at), a.actor, a.action, a.outlet || ""]),
       "Nobody has looked at your data."
     );
+    await showChecks();
     R.showState("records");
   }
 
-  $("to-records").addEventListener("click", () => R.guard(showRecords));
+  // --- relying parties' checks on my numbers --------------------------------------------------------------
+
+  function actionButton(label, className, data, action) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = className;
+    Object.assign(button.dataset, data);
+    button.textContent = label;
+    button.addEventListener("click", () => R.guard(action));
+    return button;
+  }
+
+  function group(...nodes) {
+    const span = document.createElement("span");
+    span.append(...nodes.filter((n) => n));
+    return span;
+  }
+
+  async function showChecks() {
+    const mine = await R.call("GET", "/v1/self/checks");
+    fillTable(
+      "checks-table",
+      mine.checks.map((c) => [
+        R.formatTime(c.at),
+        c.party_name,
+        c.purpose,
+        c.kind.replace("_", " "),
+        c.number,
+        c.result.replace("_", " "),
+        c.consent_reference,
+        group(
+          c.reported
+            ? document.createTextNode("reported")
+            : actionButton("Unwanted", "unwanted", { check: c.id }, async () => {
+                await R.call("POST", "/v1/self/checks/" + encodeURIComponent(c.id) + "/report");
+                await showChecks();
+              }),
+          actionButton("Block " + c.party_name, "block-party", { party: c.party }, async () => {
+            await R.call("POST", "/v1/self/check-blocks", { json: { party: c.party } });
+            await showChecks();
+          })
+        ),
+      ]),
+      "No bank or platform has checked your numbers."
+    );
+    fillTable(
+      "blocks-table",
+      mine.blocks.map((b) => [
+        R.formatTime(b.since),
+        b.number ? "all checks on " + b.number : "all checks by " + (b.party_name || b.party),
+        actionButton("Lift", "lift-block", { block: b.id }, async () => {
+          await R.call("DELETE", "/v1/self/check-blocks/" + encodeURIComponent(b.id));
+          await showChecks();
+        }),
+      ]),
+      "No blocks."
+    );
+  }
+
+  function numberActions(number) {
+    return group(
+      notMineButton(number),
+      actionButton("Block checks", "block-number", { ref: number.ref, number: number.number }, async () => {
+        await R.call("POST", "/v1/self/check-blocks", { json: { number_ref: number.ref } });
+        await showChecks();
+      })
+    );
+  }
+
   $("back-to-records").addEventListener("click", () => R.guard(showRecords));
 
   // The server names each number by an opaque ref: the page never needs the number in clear.
@@ -97,7 +206,8 @@
       const answer = await R.call("POST", "/v1/self/reports", { json: { number_ref: ref } });
       R.text(
         "reported-text",
-        "The number is now " + answer.number_state + ". A reviewer will look into it; the store that registered it will be asked for its evidence."
+        "Report received. A reviewer will ask the store that registered the number for its evidence; the number " +
+          "is suspended once the report is confirmed. It is " + answer.number_state + " now."
       );
       R.showState("reported");
     });

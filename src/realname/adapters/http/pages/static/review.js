@@ -10,8 +10,10 @@
     manual_path: "Manual path requested (customer declined the face check)",
     borderline: "Borderline rejection",
     not_mine: "Reported as not mine by the subscriber",
+    party_enumeration: "Relying party suspended: its checks looked like enumeration",
+    unwanted_check: "A relying party's check reported as unwanted by the subscriber",
   };
-  const STATE_TEXT = { open: "open", awaiting_second: "awaiting a second reviewer", closed: "closed" };
+  const STATE_TEXT = { open: "open", awaiting_second: "awaiting a second reviewer", closed: "closed", overruled: "closed: the second reviewer refused the override" };
 
   function notice(message) {
     $("notice").textContent = message;
@@ -48,6 +50,7 @@
       fact(facts, "Opened", R.formatTime(item.opened_at));
       if (item.attempt_id) fact(facts, "Challenges drawn", String(item.challenges_issued));
       fact(facts, "Number", item.number);
+      fact(facts, "Relying party", item.party);
       fact(facts, "Attempt", item.attempt_id);
       fact(facts, "Proposed", item.proposed_decision ? item.proposed_decision + " by " + item.proposed_by : "");
       node.querySelector("form").addEventListener("submit", (event) => {

@@ -1,5 +1,6 @@
-// The identity check shared by the kiosk and the self-service page: the ID document and its check, biometric
-// consent, then the face check (challenge, capture, upload) that ends in the API's decision.
+// The identity check at the store kiosk: the ID document and its check, biometric consent, then the face check
+// (challenge, capture, upload) that ends in the API's decision. What the card reader read (the document fields,
+// the chip photo) goes out signed by this kiosk's enrolled terminal key (terminal.js).
 // It drives the screens of verification.html and, on the page's own decision screen, the elements
 // decision-verdict, decision-category and retry-challenge. The page says which attempt is checked, the verdict
 // wording, and what follows a decision. Every verdict is the server's; nothing is decided here.
@@ -8,7 +9,8 @@
 (function () {
   const R = window.Realname;
   const $ = (id) => document.getElementById(id);
-  const person = { attemptId: null, photo: null, photoUrl: null, consentVersion: null };
+  const T = window.RealnameTerminal;
+  const person = { attemptId: null, photo: null, photoUrl: null, consentVersion: null, fieldsSha256: null };
   let page = null;
 
   function attemptPath(step) {
@@ -24,7 +26,7 @@
   // Forget the person: document details, chip photo and its preview.
   function forget() {
     if (person.photoUrl) URL.revokeObjectURL(person.photoUrl);
-    Object.assign(person, { attemptId: null, photo: null, photoUrl: null, consentVersion: null });
+    Object.assign(person, { attemptId: null, photo: null, photoUrl: null, consentVersion: null, fieldsSha256: null });
     const form = $("document-form");
     form.reset();
     form.expiry.disabled = false;
@@ -50,15 +52,18 @@
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       R.guard(async () => {
-        const answer = await R.call("POST", attemptPath("document"), {
-          json: {
-            kind: form.kind.value,
-            value: form.value.value.trim(),
-            expiry: form.long_term.checked ? "long_term" : form.expiry.value || null,
-            birth_date: form.birth_date.value || null,
-            sex: form.sex.value || null,
-          },
-        });
+        // What the card reader read, signed by this kiosk's terminal key (terminal.js).
+        const body = {
+          kind: form.kind.value,
+          value: form.value.value.trim(),
+          expiry: form.long_term.checked ? "long_term" : form.expiry.value || null,
+          birth_date: form.birth_date.value || null,
+          sex: form.sex.value || null,
+          name: form.name.value.trim() || null,
+        };
+        person.fieldsSha256 = await T.fieldsSha256(body);
+        const headers = await T.readerHeaders(person.attemptId, person.fieldsSha256, null);
+        const answer = await R.call("POST", attemptPath("document"), { json: body, headers });
         showDocumentCheck(answer.check);
       });
     });
@@ -117,7 +122,8 @@
       form.append("nonce", challenge.nonce);
       form.append("clip", clip.blob, clip.fileName);
       form.append("id_photo", person.photo, person.photo.name || "id-photo.jpg");
-      showDecision(await R.call("POST", attemptPath("liveness"), { form }));
+      const headers = await T.readerHeaders(person.attemptId, person.fieldsSha256, person.photo);
+      showDecision(await R.call("POST", attemptPath("liveness"), { form, headers }));
     } catch (err) {
       showDecision(null);
       throw err;
