@@ -126,6 +126,7 @@ def test_quota_exhaustion_is_429(service: Service) -> None:
     assert [signed_post(service.client, small, body).status_code for _ in range(2)] == [200, 200]
     refused = signed_post(service.client, small, body)
     assert (refused.status_code, refused.json()["code"]) == (429, "party.quota_exceeded")
+    assert 1 <= int(refused.headers["Retry-After"]) <= 24 * 3600  # when the quota renews, at the next midnight
 
 
 def test_openapi_documents_the_signed_check_with_examples(service: Service) -> None:

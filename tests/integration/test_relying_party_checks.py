@@ -5,6 +5,7 @@ subscriber's view with reports of unwanted checks."""
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
@@ -402,6 +403,9 @@ def test_daily_quota_is_exhausted_then_renews_the_next_day(world: World) -> None
     with pytest.raises(RateLimited) as refused:
         world.ask(CheckKind.STATUS, 17, credential=small)
     assert refused.value.code == "party.quota_exceeded"
+    now = world.clock.now()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+    assert refused.value.retry_after_seconds == math.ceil((midnight - now).total_seconds())
     # The refused request's nonce is spent all the same (its refusal committed).
     with pytest.raises(RateLimited):
         world.ask(CheckKind.STATUS, 17, credential=small, nonce="nonce-quota-000000001")
@@ -421,6 +425,8 @@ def test_rate_limit_per_minute(world: World) -> None:
     with pytest.raises(RateLimited) as refused:
         world.ask(CheckKind.STATUS, 18, credential=burst)
     assert refused.value.code == "party.rate_limited"
+    assert 1 <= refused.value.retry_after_seconds <= 60
+    assert refused.value.retry_after_seconds == 60 - world.clock.now().second
     world.clock.advance(minutes=1)
     assert world.ask(CheckKind.STATUS, 18, credential=burst)[0] is CheckResult.ACTIVE
 

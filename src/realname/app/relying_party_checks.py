@@ -550,9 +550,9 @@ class NumberChecks:
             {"minute": (minute, party.per_minute_limit), "day": (minute.replace(hour=0, minute=0), party.daily_quota)},
         )
         if "minute" in full:
-            require_rate(party.per_minute_limit, party)
+            require_rate(party.per_minute_limit, party, now)
         if "day" in full:
-            require_daily_quota(party.daily_quota, party)
+            require_daily_quota(party.daily_quota, party, now)
         check_id = self._d.ids.new_id()
         uow.checks.add(
             CheckRecord(

@@ -15,12 +15,13 @@ from __future__ import annotations
 import enum
 import hashlib
 import hmac
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from realname.domain.errors import Conflict, Forbidden, InvalidInput, RealnameError, Unauthenticated
+from realname.domain.errors import Conflict, Forbidden, InvalidInput, TooManyRequests, Unauthenticated
 
 SIGNATURE_SCHEME = "REALNAME-HMAC-SHA256"
 _PARTY_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,47}$")
@@ -59,8 +60,8 @@ class PartyStatus(enum.StrEnum):
     """By enumeration detection: the key stops working until a reviewer or admin acts."""
 
 
-class RateLimited(RealnameError):
-    """A party asked more than its quota or rate allows (HTTP 429)."""
+class RateLimited(TooManyRequests):
+    """A party asked more than its quota or rate allows (HTTP 429, ``Retry-After`` when the window renews)."""
 
     code = "party.rate_limited"
 
@@ -279,14 +280,25 @@ def enumeration_suspected(distinct_numbers_for_id: int, distinct_ids_for_number:
     return distinct_numbers_for_id > policy.max_numbers_per_id or distinct_ids_for_number > policy.max_ids_per_number
 
 
-def require_daily_quota(used_today: int, party: RelyingParty) -> None:
+def require_daily_quota(used_today: int, party: RelyingParty, now: datetime) -> None:
+    """The quota renews at the next midnight of ``now``'s time zone (UTC in the service)."""
     if used_today >= party.daily_quota:
-        raise RateLimited(f"the daily quota of {party.daily_quota} checks is used up", code="party.quota_exceeded")
+        renews = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=1)
+        raise RateLimited(
+            f"the daily quota of {party.daily_quota} checks is used up",
+            code="party.quota_exceeded",
+            retry_after_seconds=math.ceil((renews - now).total_seconds()),
+        )
 
 
-def require_rate(used_this_minute: int, party: RelyingParty) -> None:
+def require_rate(used_this_minute: int, party: RelyingParty, now: datetime) -> None:
     if used_this_minute >= party.per_minute_limit:
-        raise RateLimited(f"more than {party.per_minute_limit} checks a minute", code="party.rate_limited")
+        renews = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+        raise RateLimited(
+            f"more than {party.per_minute_limit} checks a minute",
+            code="party.rate_limited",
+            retry_after_seconds=math.ceil((renews - now).total_seconds()),
+        )
 
 
 def require_party_status_change(party: RelyingParty, to: PartyStatus) -> None:
