@@ -18,6 +18,7 @@ from realname.adapters.storage.unit_of_work import SqlUnitOfWork
 from realname.adapters.vision.images import PillowImageDecoder
 from realname.app.actors import OPERATOR_CLI, Actor
 from realname.app.attempts import Registration, RegistrationDeps
+from realname.app.ports import IdGenerator
 from realname.domain.attempts import Attempt, Outcome, Purpose
 from realname.domain.errors import Conflict, Forbidden
 from realname.domain.liveness import ChallengeLimitReached, ChallengeSuperseded
@@ -35,12 +36,14 @@ def _unused() -> NoReturn:
     raise AssertionError("not needed by this test")
 
 
-def make_registration(engine: sa.Engine, clock: FixedClock, **policy: object) -> Registration:
+def make_registration(
+    engine: sa.Engine, clock: FixedClock, ids: IdGenerator | None = None, **policy: object
+) -> Registration:
     return Registration(
         RegistrationDeps(
             uow=lambda: SqlUnitOfWork(engine),
             clock=clock,
-            ids=SequentialIds(),
+            ids=ids or SequentialIds(),
             random=FixedRandom(),
             policy=Policy(**policy),  # type: ignore[arg-type]
             cipher=ReversibleFakeCipher(),
@@ -143,8 +146,8 @@ def test_challenges_drawn_at_once_leave_one_live_nonce_and_respect_the_limit(out
 # -- one attempt holds a few numbers, not the pool ----------------------------------------------
 
 
-def approved_attempt(engine: sa.Engine, clock: FixedClock) -> str:
-    attempt = Attempt.start("att-9", Purpose.REGISTER, "BJ-001", CLERK.ref, "kiosk-1", clock.now(), 30)
+def approved_attempt(engine: sa.Engine, clock: FixedClock, attempt_id: str = "att-9") -> str:
+    attempt = Attempt.start(attempt_id, Purpose.REGISTER, "BJ-001", CLERK.ref, "kiosk-1", clock.now(), 30)
     attempt.record_document(valid=True, reasons=(), kind="cn_resident", id_index=id_index(), now=clock.now())
     attempt.record_consent(accepted=True, version="v1", current_version="v1", now=clock.now())
     attempt.record_challenge(clock.now())

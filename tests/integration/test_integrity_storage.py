@@ -7,29 +7,23 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 import sqlalchemy as sa
 
-from realname.adapters.crypto.terminal_keys import Ed25519TerminalKeys
-from realname.adapters.documents.regions import load_region_directory
 from realname.adapters.storage import tables as t
-from realname.adapters.storage.attempt_repositories import SqlChallengeStore
 from realname.adapters.storage.database import create_database_engine
 from realname.adapters.storage.migrate import upgrade
 from realname.adapters.storage.privacy_repositories import audit_checkpoint
 from realname.adapters.storage.unit_of_work import SqlUnitOfWork
-from realname.adapters.vision.images import PillowImageDecoder
 from realname.app.actors import OPERATOR_CLI
-from realname.app.attempts import Receipt, Registration, RegistrationDeps
-from realname.domain.attempts import Attempt, Outcome, Purpose
+from realname.app.attempts import Receipt
 from realname.domain.audit import AuditRecord
 from realname.domain.errors import Conflict, DependencyUnavailable
-from realname.domain.policy import Policy
 from realname.domain.sim import Iccid
-from tests.fakes import FakeBlindIndexer, FixedClock, FixedRandom, ReversibleFakeCipher, SequentialIds
+from tests.fakes import FixedClock, SequentialIds
 from tests.integration.conftest import _postgres_engine
+from tests.integration.test_attempt_limits import approved_attempt, make_registration
 from tests.integration.test_concurrency import race
 from tests.integration.test_registry_storage import CLERK, id_index, make_registry, n
 
@@ -126,42 +120,10 @@ class SlowFirstIds(SequentialIds):
         return super().new_id()
 
 
-def _unused() -> NoReturn:
-    raise AssertionError("not used by completing a registration")
-
-
-def approved_attempt(engine: sa.Engine, clock: FixedClock) -> str:
-    attempt = Attempt.start("att-1", Purpose.REGISTER, "BJ-001", CLERK.ref, "kiosk-1", clock.now(), 30)
-    attempt.record_document(valid=True, reasons=(), kind="cn_resident", id_index=id_index(), now=clock.now())
-    attempt.record_consent(accepted=True, version="v1", current_version="v1", now=clock.now())
-    attempt.record_challenge(clock.now())
-    attempt.record_decision(Outcome.APPROVED, (), clock.now())
-    with SqlUnitOfWork(engine) as uow:
-        uow.attempts.add(attempt)
-        uow.commit()
-    return attempt.id
-
-
 def test_two_retries_at_once_with_one_idempotency_key_both_get_the_receipt(pool: sa.Engine) -> None:
     clock = FixedClock()
-    registration = Registration(
-        RegistrationDeps(
-            uow=lambda: SqlUnitOfWork(pool),
-            clock=clock,
-            ids=SlowFirstIds(),
-            random=FixedRandom(),
-            policy=Policy(),
-            cipher=ReversibleFakeCipher(),
-            blind_index=FakeBlindIndexer(),
-            regions=load_region_directory(),
-            challenges=SqlChallengeStore(pool),
-            liveness=_unused,
-            face_engine=_unused,
-            image_decoder=PillowImageDecoder(),
-            verifier=Ed25519TerminalKeys(),
-        )
-    )
-    attempt_id = approved_attempt(pool, clock)
+    registration = make_registration(pool, clock, ids=SlowFirstIds())
+    attempt_id = approved_attempt(pool, clock, "att-1")
     receipts: list[Receipt] = []
     failures: list[Exception] = []
     barrier = threading.Barrier(2)
