@@ -21,6 +21,7 @@ from realname.adapters.cli.privacy_commands import (
     privacy_group,
     purge_command,
 )
+from realname.adapters.cli.reader_commands import reader_group
 from realname.adapters.cli.registry_commands import (
     audit_group,
     init_command,
@@ -56,6 +57,7 @@ for command in (
     demo_command,
     db_group,
     party_group,
+    reader_group,
 ):
     cli.add_command(command)
 
