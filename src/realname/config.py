@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     audit_witness_dir: Path | None = None
     audit_witness_url: str | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    reader_bridge_url: str = Field(
+        "http://127.0.0.1:18455",
+        pattern=r"^https?://(127\.0\.0\.1|localhost|\[::1\])(:[0-9]{1,5})?$",
+        description="Origin of the store PC's ID-card reader bridge (a loopback address: it runs on the kiosk's PC)",
+    )
     policy: PolicySettings = PolicySettings()
     checks: CheckSettings = CheckSettings()
 

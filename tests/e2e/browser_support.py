@@ -7,6 +7,7 @@ with a Y4M made at test time from a real clip as its camera.
 
 from __future__ import annotations
 
+import json
 import secrets
 import shutil
 import socket
@@ -24,7 +25,6 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 
 from realname.adapters.http.app import create_app
-from realname.adapters.http.pages import build_pages_router
 from realname.adapters.http.reader import document_fields, signed_reader_headers
 from realname.app.actors import OPERATOR_CLI
 from realname.bootstrap import Container
@@ -157,6 +157,31 @@ class LiveServer:
     codes: SentCodes
 
 
+def make_card_folder(clip: Path, at_seconds: float, folder: Path, fields: dict[str, str]) -> Path:
+    """A reader-simulator card (docs/reader-bridge.md) of the person in ``clip``: ``card.json`` with ``fields``,
+    the chip-like portrait from the frame at ``at_seconds`` and a simulated document-camera card front of the same
+    frame. Made at test time in ``folder``; nothing of the shared data is kept."""
+    import av
+    import dlib
+    import numpy as np
+
+    from realname.adapters.vision.card_front_photo import simulate_card_front
+
+    folder.mkdir(parents=True)
+    (folder / "card.json").write_text(json.dumps(fields, ensure_ascii=False), encoding="utf-8")
+    make_id_photo(clip, at_seconds, folder / "portrait.jpg")
+    with av.open(str(clip)) as container:
+        frame_rgb = next(
+            np.ascontiguousarray(f.to_ndarray(format="rgb24"))
+            for f in container.decode(container.streams.video[0])
+            if f.time is not None and f.time >= at_seconds
+        )
+    face = dlib.get_frontal_face_detector()(frame_rgb, 1)[0]
+    box = (float(face.left()), float(face.top()), float(face.right()), float(face.bottom()))
+    (folder / "front.jpg").write_bytes(simulate_card_front(frame_rgb, box, np.random.default_rng(7)))
+    return folder
+
+
 def _keep_liveness_uploads(app: FastAPI, folder: Path) -> None:
     @app.middleware("http")
     async def keep(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -175,13 +200,19 @@ def _free_port() -> int:
 
 @contextmanager
 def live_server(
-    data_dir: Path, first_actions: Sequence[str], challenge_actions: int, keep_uploads: Path | None = None
+    data_dir: Path,
+    first_actions: Sequence[str],
+    challenge_actions: int,
+    keep_uploads: Path | None = None,
+    reader_bridge_url: str = "http://127.0.0.1:18455",
 ) -> Iterator[LiveServer]:
     """The real app with the pages, served on a free 127.0.0.1 port, with one outlet, one clerk and numbers.
 
     With ``keep_uploads``, the body of each liveness upload is also written there (to analyse a decision).
     """
-    settings = settings_for(data_dir, policy=PolicySettings(challenge_actions=challenge_actions))
+    settings = settings_for(
+        data_dir, policy=PolicySettings(challenge_actions=challenge_actions), reader_bridge_url=reader_bridge_url
+    )
     codes = SentCodes()
     container = Container(settings, random=ScriptedRandom(first_actions), code_sender=codes)
     container.initialise()
@@ -191,7 +222,6 @@ def live_server(
     numbers = [f"1380013{n:04d}" for n in range(8000, 8030)]
     registry.import_numbers(OPERATOR_CLI, [Msisdn.parse(n) for n in numbers], source="browser-test")
     app = create_app(container.http_services())
-    app.include_router(build_pages_router())
     if keep_uploads is not None:
         _keep_liveness_uploads(app, keep_uploads)
     port = _free_port()

@@ -9,6 +9,7 @@ test-artifacts/screenshots/.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,9 +20,12 @@ import pytest
 from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from realname.adapters.reader_bridge.cards import BridgeCard, builtin_cards, load_cards
+from realname.adapters.reader_bridge.simulator import BridgeServer
 from realname.app.actors import OPERATOR_CLI
 from realname.domain.numbers import Msisdn
 from realname.domain.organisation import Role
+from tests.conftest import REPO_ROOT
 from tests.e2e.browser_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -31,6 +35,7 @@ from tests.e2e.browser_support import (
     last_decision_details,
     live_server,
     luhn_complete,
+    make_card_folder,
     make_id_photo,
     make_y4m,
     register_via_api,
@@ -41,6 +46,8 @@ from tests.e2e.conftest import Service
 # Long-term card of someone born 1949-12-31 (a valid check digit; a synthetic number).
 ID_NUMBER = "11010519491231002X"
 DECISION_TIMEOUT_MS = 180_000
+# ICAO 9303's specimen passport zone (Anna Maria Eriksson, Utopia), valid until 2012-04-15.
+TD3_MRZ = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\nL898902C36UTO7408122F1204159ZE184226B<<<<<10"
 
 # tvl_real_turnR_turnL.mp4: the subject turns to their own left at about 1.0-4.25 s, then to their own right at
 # about 6.5-9.25 s, frontal at 0-0.9 s and 4.5-6.25 s (labels in ../shared/data/liveness/README.txt).
@@ -68,7 +75,11 @@ def test_pages_are_served_with_a_strict_content_security_policy(service: Service
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
     policy = response.headers["content-security-policy"]
     assert "default-src 'none'" in policy and "script-src 'self'" in policy and "unsafe-inline" not in policy
-    assert 'data-state="' in response.text and "http://" not in response.text and "https://" not in response.text
+    # No origin is named in a page but the reader bridge's, on the kiosk only, which the policy allows to be called.
+    bridge = 'content="http://127.0.0.1:18455"'
+    assert response.text.count("http") == (1 if path == "/" else 0) and (bridge in response.text) == (path == "/")
+    assert policy.count("http") == 1 and "connect-src 'self' http://127.0.0.1:18455;" in policy
+    assert 'data-state="' in response.text
     # The kiosk carries the identity-check screens, put in by the server; the self-service page never asks for a
     # face or a photo (identity at home is proved by a one-time code).
     assert "<!-- include" not in response.text
@@ -113,6 +124,7 @@ class Kiosk:
     shots: list[Path]
     traffic: list[str] = field(default_factory=list)
     """The page's API calls with their status, console errors and page errors: said when a wait fails."""
+    bridge: BridgeServer | None = None
 
     def switch(self, name: str) -> None:
         """Name the screenshots that follow (a new page or viewport), numbering them from 1 again."""
@@ -204,16 +216,47 @@ class Kiosk:
 
 
 @contextmanager
-def open_kiosk(tmp_path: Path, clip: Path, viewport: Viewport, first_actions: Sequence[str]) -> Iterator[Kiosk]:
-    """The live server asking for ``first_actions`` and Chromium whose camera plays ``clip`` (looping)."""
-    y4m = make_y4m(clip, tmp_path / "camera.y4m")
-    args = [*CHROMIUM_ARGS, f"--use-file-for-fake-video-capture={y4m}"]
+def reader_bridge(cards: list[BridgeCard] | None) -> Iterator[BridgeServer | None]:
+    """The reader-bridge simulator on a free port serving ``cards`` (None: no bridge on this PC)."""
+    if cards is None:
+        yield None
+        return
+    bridge = BridgeServer(0, cards, [])
+    thread = threading.Thread(target=bridge.serve_forever, name="reader-bridge", daemon=True)
+    thread.start()
+    try:
+        yield bridge
+    finally:
+        bridge.shutdown()
+        bridge.server_close()
+
+
+@contextmanager
+def open_kiosk(
+    tmp_path: Path,
+    clip: Path | None,
+    viewport: Viewport,
+    first_actions: Sequence[str],
+    cards: list[BridgeCard] | None = None,
+) -> Iterator[Kiosk]:
+    """The live server asking for ``first_actions`` and Chromium whose camera plays ``clip`` (looping; None:
+    Chromium's own test pattern), with the reader-bridge simulator serving ``cards`` when given."""
+    args = list(CHROMIUM_ARGS)
+    if clip is not None:
+        args.append(f"--use-file-for-fake-video-capture={make_y4m(clip, tmp_path / 'camera.y4m')}")
     with (
+        reader_bridge(cards) as bridge,
         live_server(
-            tmp_path / "data", first_actions, challenge_actions=len(first_actions), keep_uploads=tmp_path
+            tmp_path / "data",
+            first_actions,
+            challenge_actions=len(first_actions),
+            keep_uploads=tmp_path,
+            reader_bridge_url=bridge.url if bridge else "http://127.0.0.1:9",
         ) as server,
         sync_playwright() as playwright,
     ):
+        if bridge is not None:
+            bridge.allowed_origins = frozenset({server.base_url})
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args, headless=True)
         try:
             context = browser.new_context(
@@ -224,7 +267,7 @@ def open_kiosk(tmp_path: Path, clip: Path, viewport: Viewport, first_actions: Se
             )
             page = context.new_page()
             page.set_default_timeout(30_000)
-            kiosk = Kiosk(page, server, viewport, [])
+            kiosk = Kiosk(page, server, viewport, [], bridge=bridge)
             page.on("response", lambda r: kiosk.traffic.append(f"{r.request.method} {r.url} {r.status}"))
             page.on("requestfailed", lambda r: kiosk.traffic.append(f"{r.method} {r.url} failed: {r.failure}"))
             page.on("console", lambda m: kiosk.traffic.append(f"console {m.type}: {m.text}"))
@@ -377,6 +420,7 @@ def test_document_reasons_are_readable_and_declining_consent_requests_manual_rev
         kiosk.wait_state("document")
         assert p.is_hidden("#error")
         p.fill("input[name=value]", ID_NUMBER[:-1] + "1")  # one wrong check character
+        p.check("input[name=long_term]")
         p.set_input_files(
             "input[name=id_photo]", str(make_id_photo(liveness_clips / REAL_CLIP, 5.3, tmp_path / "p.jpg"))
         )
@@ -390,7 +434,6 @@ def test_document_reasons_are_readable_and_declining_consent_requests_manual_rev
         p.click("#document-again")
         kiosk.wait_state("document")
         p.fill("input[name=value]", ID_NUMBER)
-        p.check("input[name=long_term]")
         p.click("#document-form button[type=submit]")
         kiosk.wait_state("document_result")
         p.click("#to-consent")
@@ -516,3 +559,130 @@ def test_returning_owner_reverifies_replaces_the_sim_and_surrenders_at_the_kiosk
         p.click("#next-customer")
         kiosk.wait_state("start")
         assert p.input_value("input[name=value]") == "" and not p.is_visible("#same-customer-note")
+
+
+def _document_posts(kiosk: Kiosk) -> int:
+    return sum(1 for line in kiosk.traffic if line.startswith("POST ") and line.split()[1].endswith("/document"))
+
+
+@pytest.mark.browser
+def test_card_reader_fills_the_document_and_the_server_checks_what_the_chip_holds(tmp_path: Path) -> None:
+    require_browser_tools()
+    with open_kiosk(tmp_path, None, TABLET, REAL_CLIP_ACTIONS, cards=builtin_cards()) as kiosk:
+        assert kiosk.bridge is not None
+        p = kiosk.p
+        kiosk.switch("tablet-reader")
+        kiosk.sign_in()
+        p.click("#start-attempt")
+        kiosk.wait_state("document")
+        p.wait_for_selector('#reader-panel[data-reader="ready"]')
+        p.click("#read-card")
+        p.wait_for_selector('#reader-panel[data-reader="read"]')
+        kiosk.shot("card-read")
+        form = "#document-form"
+        assert p.get_attribute(form, "data-source") == "reader"
+        assert p.input_value(f"{form} input[name=value]") == ID_NUMBER
+        assert p.input_value(f"{form} input[name=name]") == "张秀兰"
+        assert p.input_value(f"{form} input[name=address]").startswith("北京市西城区")
+        assert p.input_value(f"{form} input[name=issuing_authority]") == "北京市公安局西城分局"
+        assert p.input_value(f"{form} input[name=issued]") == "2010-01-15" and p.is_checked("input[name=long_term]")
+        assert p.evaluate("document.querySelector('#document-form input[name=value]').readOnly")
+        assert p.is_visible("#photo-preview") and p.is_visible("#front-preview")
+        assert not p.is_visible("input[name=id_photo]")  # no file picker when the reader read the chip
+        p.click(f"{form} button[type=submit]")
+        kiosk.wait_state("document_result")
+        assert p.text_content("#document-verdict") == "Document accepted"
+
+        # The chip's sex contradicts the number: refused, as a typed one would be.
+        for label, reason in (("sex-mismatch", "id.mismatch.sex"), ("expired", "id.expired")):
+            p.click("#document-again")
+            kiosk.wait_state("document")
+            httpx.post(kiosk.bridge.url + "/simulator/card", json={"label": label})
+            p.click("#read-card")
+            p.wait_for_selector('#reader-panel[data-reader="read"]')
+            assert p.input_value(f"{form} input[name=value]") != ID_NUMBER
+            p.click(f"{form} button[type=submit]")
+            kiosk.wait_state("document_result")
+            assert p.text_content("#document-verdict") == "Document not accepted"
+            assert p.locator(f'#document-reasons li[data-reason="{reason}"]').count() == 1, label
+            kiosk.shot(f"refused-{label}")
+
+        # No card on the reader: the bridge's refusal is on the page, nothing is sent.
+        p.click("#document-again")
+        kiosk.wait_state("document")
+        httpx.post(kiosk.bridge.url + "/simulator/card", json={"label": None})
+        posts = _document_posts(kiosk)
+        p.click("#read-card")
+        p.wait_for_selector('#error[data-code="reader.no_card"]:not([hidden])')
+
+        # By hand: a passport's zone is typed on several lines; a missing validity stops the form.
+        p.click("#manual-entry")
+        assert p.get_attribute(form, "data-source") == "manual" and p.is_visible("input[name=id_photo]")
+        assert not p.evaluate("document.querySelector('#document-form input[name=value]').readOnly")
+        p.fill(f"{form} input[name=value]", ID_NUMBER)
+        p.set_input_files("input[name=id_photo]", str(REPO_ROOT / "tests/fixtures/faces/astronaut_eileen_collins.jpg"))
+        p.click(f"{form} button[type=submit]")
+        assert p.evaluate("document.querySelector('#document-form input[name=expiry]').validity.valueMissing")
+        assert p.get_attribute("main#app", "data-state") == "document" and _document_posts(kiosk) == posts
+        p.select_option(f"{form} select[name=kind]", "mrz")
+        assert p.is_visible("textarea[name=mrz]") and not p.is_visible(f"{form} input[name=value]")
+        p.fill("textarea[name=mrz]", TD3_MRZ.lower())
+        p.keyboard.press("Enter")  # a new line in the zone, never a submit
+        assert p.get_attribute("main#app", "data-state") == "document" and _document_posts(kiosk) == posts
+        assert p.input_value("textarea[name=mrz]").count("\n") >= 1
+        kiosk.shot("manual-mrz")
+        p.click(f"{form} button[type=submit]")
+        kiosk.wait_state("document_result")
+        # The zone was read as a zone: its own expiry date (2012) is what refuses it.
+        assert p.locator('#document-reasons li[data-reason="id.expired"]').count() == 1
+        assert p.locator('#document-reasons li[data-reason="mrz.format"]').count() == 0
+
+
+@pytest.mark.browser
+@pytest.mark.shared
+def test_card_reader_and_document_camera_register_a_number_end_to_end(liveness_clips: Path, tmp_path: Path) -> None:
+    clip = liveness_clips / REAL_CLIP
+    card = make_card_folder(
+        clip,
+        FRONTAL_AT_SECONDS,
+        tmp_path / "cards" / "customer",
+        {
+            "kind": "cn_resident",
+            "name": "张三",
+            "sex": "F",
+            "ethnicity": "汉",
+            "birth_date": "1949-12-31",
+            "address": "北京市西城区西单北大街120号",
+            "id_number": ID_NUMBER,
+            "issuing_authority": "北京市公安局西城分局",
+            "valid_from": "2010-01-15",
+            "valid_until": "long_term",
+        },
+    )
+    with open_kiosk(tmp_path, clip, TABLET, REAL_CLIP_ACTIONS, cards=load_cards(card.parent)) as kiosk:
+        p = kiosk.p
+        kiosk.switch("tablet-reader-clip")
+        kiosk.sign_in()
+        p.click("#start-attempt")
+        kiosk.wait_state("document")
+        p.wait_for_selector('#reader-panel[data-reader="ready"]')
+        p.click("#read-card")
+        p.wait_for_selector('#reader-panel[data-reader="read"]')
+        p.click("#document-form button[type=submit]")
+        kiosk.wait_state("document_result")
+        p.click("#to-consent")
+        kiosk.wait_state("consent")
+        p.click("#consent-accept")
+        outcome = kiosk.wait_decision()
+        details = last_decision_details(kiosk.server.container)
+        assert outcome == "approved", f"rejected: {details}"
+        uploads = sorted(tmp_path.glob("liveness-upload-*.multipart"))
+        assert uploads and b'name="card_front"' in uploads[0].read_bytes()
+        p.click("#to-numbers")
+        kiosk.wait_state("numbers")
+        p.click('button.number[data-msisdn="13800138005"]')
+        kiosk.wait_state("sim")
+        p.fill("input[name=iccid]", luhn_complete("898601" + "4" * 12))
+        p.click("#sim-form button[type=submit]")
+        kiosk.wait_state("receipt")
+        kiosk.shot("receipt")

@@ -384,6 +384,7 @@ class Container:
             inference_slots=max(1, self.settings.inference_threads),
             party_checks=self.check_services().checks,
             subscriber_checks=self.check_services().subscriber,
+            reader_bridge_url=self.settings.reader_bridge_url,
         )
 
     def demo_container(self, data_dir: Path, random: RandomSource, challenge_actions: int) -> Container:

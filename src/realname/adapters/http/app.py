@@ -49,7 +49,7 @@ def create_app(services: HttpServices) -> FastAPI:
     app.include_router(_health_router(services))
     app.include_router(build_router())
     app.include_router(build_checks_router())
-    app.include_router(build_pages_router())
+    app.include_router(build_pages_router(services.reader_bridge_url))
     return app
 
 

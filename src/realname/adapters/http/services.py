@@ -34,6 +34,8 @@ class HttpServices:
     inference_slots: int = 2
     party_checks: NumberChecks | None = None
     subscriber_checks: SubscriberChecks | None = None
+    reader_bridge_url: str = "http://127.0.0.1:18455"
+    """The origin of the store PC's reader bridge that the kiosk page may call (docs/reader-bridge.md)."""
     _limiter: list[CapacityLimiter] = field(default_factory=list, repr=False)
 
     async def run_blocking(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

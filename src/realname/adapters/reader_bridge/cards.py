@@ -130,7 +130,7 @@ def card_from_folder(folder: Path) -> BridgeCard:
         "long_term" if until_text == "long_term" else _date(fields, "valid_until", label)
     )
     portrait = _one_image(folder, "portrait", required=True)
-    assert portrait is not None  # noqa: S101 - required=True raised otherwise; narrows the type for mypy
+    assert portrait is not None
     return BridgeCard(
         label=label,
         kind=kind,
@@ -187,9 +187,7 @@ def builtin_cards() -> list[BridgeCard]:
     buffer = io.BytesIO()
     Image.fromarray(chip_portrait(rgb, _GRACE_HOPPER_FACE_BOX)).save(buffer, format="JPEG", quality=90)
     portrait = CardImage("image/jpeg", buffer.getvalue())
-    front = CardImage(
-        "image/jpeg", simulate_card_front(rgb, _GRACE_HOPPER_FACE_BOX, np.random.default_rng(20261206))
-    )
+    front = CardImage("image/jpeg", simulate_card_front(rgb, _GRACE_HOPPER_FACE_BOX, np.random.default_rng(20261206)))
     return [
         BridgeCard(
             label="long-term",

@@ -50,7 +50,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: BridgeServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the stdlib's parameter name
+    def log_message(self, format: str, *args: object) -> None:
         """Quiet: a request line may not carry personal data, but the answers do; nothing is logged."""
 
     # --- CORS -------------------------------------------------------------------------------------------------
@@ -78,7 +78,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _refuse(self, status: HTTPStatus, code: str, message: str) -> None:
         self._send(status, {"protocol": PROTOCOL, "code": code, "message": message})
 
-    def do_OPTIONS(self) -> None:  # noqa: N802 - the stdlib's dispatch name
+    def do_OPTIONS(self) -> None:
         if not self._origin_allowed():
             self._refuse(HTTPStatus.FORBIDDEN, "bridge.origin_refused", "this page may not use the card reader")
             return
@@ -93,7 +93,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- protocol ---------------------------------------------------------------------------------------------
 
-    def do_GET(self) -> None:  # noqa: N802 - the stdlib's dispatch name
+    def do_GET(self) -> None:
         if not self._origin_allowed():
             self._refuse(HTTPStatus.FORBIDDEN, "bridge.origin_refused", "this page may not use the card reader")
             return
@@ -114,7 +114,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._refuse(HTTPStatus.NOT_FOUND, "bridge.not_found", "no such path")
 
-    def do_POST(self) -> None:  # noqa: N802 - the stdlib's dispatch name
+    def do_POST(self) -> None:
         if not self._origin_allowed():
             self._refuse(HTTPStatus.FORBIDDEN, "bridge.origin_refused", "this page may not use the card reader")
             return

@@ -15,27 +15,37 @@ from fastapi import APIRouter, Response
 
 from realname.domain.errors import NotFound
 
-CONTENT_SECURITY_POLICY: Final = "; ".join(
-    (
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' blob: data:",
-        "media-src 'self' blob: mediastream:",
-        "connect-src 'self'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    )
-)
-"""Self only: no inline script or style, no third-party origin; blob: and mediastream: for the camera."""
+DEFAULT_READER_BRIDGE_URL: Final = "http://127.0.0.1:18455"
+"""Where the store PC's reader bridge listens (docs/reader-bridge.md); ``REALNAME_READER_BRIDGE_URL``."""
+READER_BRIDGE_PLACEHOLDER: Final = b"READER_BRIDGE_URL"
 
-PAGE_HEADERS: Final = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "Permissions-Policy": "camera=(self), microphone=(), geolocation=()",
-    "X-Frame-Options": "DENY",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
+
+def content_security_policy(reader_bridge_url: str) -> str:
+    """Self only, plus the reader bridge for ``fetch``: no inline script or style, no third-party origin;
+    blob: and mediastream: for the camera."""
+    return "; ".join(
+        (
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' blob: data:",
+            "media-src 'self' blob: mediastream:",
+            f"connect-src 'self' {reader_bridge_url}",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        )
+    )
+
+
+def page_headers(reader_bridge_url: str) -> dict[str, str]:
+    return {
+        "Content-Security-Policy": content_security_policy(reader_bridge_url),
+        "Permissions-Policy": "camera=(self), microphone=(), geolocation=()",
+        "X-Frame-Options": "DENY",
+        "Cross-Origin-Opener-Policy": "same-origin",
+    }
+
 
 MEDIA_TYPES: Final = {
     ".html": "text/html; charset=utf-8",
@@ -48,7 +58,17 @@ PAGES: Final = {"/": "kiosk.html", "/me": "me.html", "/review": "review.html"}
 PARTS: Final = ("verification.html", "signin.html")
 """Markup shared by pages (never served on its own)."""
 ASSETS: Final = frozenset(
-    {"pages.css", "api.js", "capture.js", "terminal.js", "verification.js", "kiosk.js", "me.js", "review.js"}
+    {
+        "pages.css",
+        "api.js",
+        "capture.js",
+        "terminal.js",
+        "reader.js",
+        "verification.js",
+        "kiosk.js",
+        "me.js",
+        "review.js",
+    }
 )
 
 
@@ -69,15 +89,22 @@ def _page(name: str) -> bytes:
     return page
 
 
-def _respond(name: str) -> Response:
-    suffix = name[name.rindex(".") :]
-    content = _page(name) if suffix == ".html" else _read(name)
-    return Response(content=content, media_type=MEDIA_TYPES[suffix], headers=PAGE_HEADERS)
+def build_pages_router(reader_bridge_url: str = DEFAULT_READER_BRIDGE_URL) -> APIRouter:
+    """The kiosk, self-service and review pages and ``/static/<asset>``; kept out of the OpenAPI schema.
 
-
-def build_pages_router() -> APIRouter:
-    """The kiosk, self-service and review pages and ``/static/<asset>``; kept out of the OpenAPI schema."""
+    ``reader_bridge_url`` (an origin, checked by the settings) is named in the kiosk page and allowed in its
+    Content-Security-Policy, so the page may call the store PC's reader bridge and nothing else."""
     router = APIRouter(include_in_schema=False)
+    headers = page_headers(reader_bridge_url)
+
+    def _respond(name: str) -> Response:
+        suffix = name[name.rindex(".") :]
+        content = (
+            _page(name).replace(READER_BRIDGE_PLACEHOLDER, reader_bridge_url.encode())
+            if suffix == ".html"
+            else _read(name)
+        )
+        return Response(content=content, media_type=MEDIA_TYPES[suffix], headers=headers)
 
     @router.get("/", response_class=Response)
     def kiosk() -> Response:

@@ -37,6 +37,14 @@
     }
   }
 
+  // An error the page itself finds (a missing photo, the card reader's answer), with a stable code like the API's.
+  class PageError extends Error {
+    constructor(code, message) {
+      super(message);
+      this.code = code;
+    }
+  }
+
   // Each page keeps its own token: a clerk's token must never serve the self-service page, nor the reverse.
   const TOKEN_KEY = "realname.token." + (document.documentElement.dataset.page || "kiosk");
   let token = sessionStorage.getItem(TOKEN_KEY) || "";
@@ -92,8 +100,9 @@
       banner.textContent = "";
       return;
     }
-    const message = err instanceof ApiError ? err.message : "Something went wrong on this page.";
-    const code = err instanceof ApiError ? err.code : "page.error";
+    const known = err instanceof ApiError || err instanceof PageError || (err && typeof err.code === "string");
+    const message = known ? err.message : "Something went wrong on this page.";
+    const code = known ? err.code : "page.error";
     const ref = err instanceof ApiError && err.requestId ? " · ref " + err.requestId : "";
     banner.textContent = message + " (" + code + ref + ")";
     banner.dataset.code = code;
@@ -191,6 +200,7 @@
     REASON_TEXT,
     CATEGORY_TEXT,
     ApiError,
+    PageError,
     call,
     setToken,
     hasToken: () => Boolean(token),

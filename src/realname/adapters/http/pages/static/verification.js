@@ -10,57 +10,183 @@
   const R = window.Realname;
   const $ = (id) => document.getElementById(id);
   const T = window.RealnameTerminal;
-  const person = { attemptId: null, photo: null, photoUrl: null, consentVersion: null, fieldsSha256: null };
+  const Reader = window.RealnameReader;
+  const NOBODY = {
+    attemptId: null,
+    photo: null,
+    photoUrl: null,
+    cardFront: null,
+    frontUrl: null,
+    consentVersion: null,
+    fieldsSha256: null,
+  };
+  const person = { ...NOBODY };
   let page = null;
 
   function attemptPath(step) {
     return "/v1/attempts/" + person.attemptId + "/" + step;
   }
 
-  // Check the person for this attempt. What was typed for the same person before stays in the form.
+  // Check the person for this attempt. What was read or typed for the same person before stays in the form.
   function begin(attemptId) {
     person.attemptId = attemptId;
     R.showState("document");
+    refreshReader();
   }
 
-  // Forget the person: document details, chip photo and its preview.
+  function showImage(id, blob, urlKey) {
+    if (person[urlKey]) URL.revokeObjectURL(person[urlKey]);
+    person[urlKey] = blob ? URL.createObjectURL(blob) : null;
+    const img = $(id);
+    if (blob) img.src = person[urlKey];
+    else img.removeAttribute("src");
+    img.hidden = !blob;
+  }
+
+  // Forget the person: document details, chip photo, card front and their previews.
   function forget() {
-    if (person.photoUrl) URL.revokeObjectURL(person.photoUrl);
-    Object.assign(person, { attemptId: null, photo: null, photoUrl: null, consentVersion: null, fieldsSha256: null });
+    showImage("photo-preview", null, "photoUrl");
+    showImage("front-preview", null, "frontUrl");
+    Object.assign(person, NOBODY);
+    $("document-form").reset();
+    useSource("manual");
+  }
+
+  // --- document: read by the card reader, or typed by hand ----------------------------------------------------
+
+  // The card reader's state on the document screen: ready | no_card | unavailable (data-reader says which).
+  async function refreshReader() {
+    const panel = $("reader-panel");
+    try {
+      const status = await Reader.status();
+      panel.dataset.reader = status.card_present ? "ready" : "no_card";
+      R.text(
+        "reader-status",
+        status.card_present ? "Card on the reader." : "Card reader ready: put the ID card on the reader."
+      );
+    } catch (err) {
+      panel.dataset.reader = "unavailable";
+      R.text("reader-status", "No card reader: enter the details by hand (" + (err.code || "reader.failed") + ").");
+    }
+  }
+
+  // "reader": the fields are what the chip holds and cannot be edited; "manual": typed, with the chip photo as a file.
+  function useSource(source) {
+    const form = $("document-form");
+    form.dataset.source = source;
+    for (const input of form.querySelectorAll("input:not([type=checkbox]):not([type=file]), textarea")) {
+      input.readOnly = source === "reader";
+    }
+    form.kind.disabled = source === "reader";
+    form.long_term.disabled = source === "reader";
+    form.sex.disabled = source === "reader";
+    form.id_photo.disabled = source === "reader";
+    form.id_photo.closest("label").hidden = source === "reader";
+    R.text(
+      "document-source",
+      source === "reader" ? "Read from the ID card's chip by the card reader." : "Typed by hand from the document."
+    );
+    showKind();
+  }
+
+  // The number field, or the multi-line machine-readable zone for a passport.
+  function showKind() {
+    const form = $("document-form");
+    const mrz = form.kind.value === "mrz";
+    form.querySelector("[data-for-kind=number]").hidden = mrz;
+    form.querySelector("[data-for-kind=mrz]").hidden = !mrz;
+    form.value.disabled = mrz;
+    form.mrz.disabled = !mrz;
+    form.mrz.required = mrz;
+    // The validity must be given (an end date, or long term), except in a passport's zone, which carries it.
+    form.expiry.disabled = form.long_term.checked;
+    form.expiry.required = !mrz && !form.long_term.checked;
+  }
+
+  function fillFromCard(card) {
     const form = $("document-form");
     form.reset();
-    form.expiry.disabled = false;
-    $("photo-preview").hidden = true;
-    $("photo-preview").removeAttribute("src");
+    form.kind.value = card.kind || "auto";
+    form.value.value = card.id_number;
+    form.name.value = card.name;
+    form.sex.value = card.sex === "M" || card.sex === "F" ? card.sex : "";
+    form.ethnicity.value = card.ethnicity || "";
+    form.birth_date.value = card.birth_date;
+    form.issued.value = card.valid_from || "";
+    form.long_term.checked = card.valid_until === "long_term";
+    form.expiry.value = card.valid_until === "long_term" ? "" : card.valid_until;
+    form.address.value = card.address || "";
+    form.issuing_authority.value = card.issuing_authority || "";
   }
 
-  // --- document ---------------------------------------------------------------------------------------------
+  async function readCard() {
+    const panel = $("reader-panel");
+    panel.dataset.reader = "reading";
+    let card;
+    try {
+      card = await Reader.readCard();
+    } catch (err) {
+      panel.dataset.reader = "failed";
+      throw err;
+    }
+    fillFromCard(card);
+    person.photo = card.portrait;
+    showImage("photo-preview", card.portrait, "photoUrl");
+    useSource("reader");
+    // The card front from the document camera: a second, sharper reference; the check goes on without one.
+    person.cardFront = null;
+    try {
+      person.cardFront = await Reader.captureFront();
+    } catch (err) {
+      person.cardFront = null;
+    }
+    showImage("front-preview", person.cardFront, "frontUrl");
+    panel.dataset.reader = "read";
+    R.text("reader-status", person.cardFront ? "Card read; card front captured." : "Card read (no card-front image).");
+  }
+
+  function documentBody(form) {
+    const mrz = form.kind.value === "mrz";
+    const lines = form.mrz.value
+      .split(/\r?\n/)
+      .map((line) => line.replace(/\s+/g, "").toUpperCase())
+      .filter(Boolean);
+    return {
+      kind: form.kind.value,
+      value: mrz ? lines.join("\n") : form.value.value.trim(),
+      expiry: form.long_term.checked ? "long_term" : form.expiry.value || null,
+      issued: form.issued.value || null,
+      birth_date: form.birth_date.value || null,
+      sex: form.sex.value || null,
+      name: form.name.value.trim() || null,
+    };
+  }
 
   function wireDocument() {
     const form = $("document-form");
     form.id_photo.addEventListener("change", (event) => {
       const file = event.currentTarget.files[0];
-      if (person.photoUrl) URL.revokeObjectURL(person.photoUrl);
       person.photo = file || null;
-      person.photoUrl = file ? URL.createObjectURL(file) : null;
-      $("photo-preview").src = person.photoUrl || "";
-      $("photo-preview").hidden = !file;
+      showImage("photo-preview", person.photo, "photoUrl");
     });
-    form.long_term.addEventListener("change", (event) => {
-      form.expiry.disabled = event.currentTarget.checked;
+    form.long_term.addEventListener("change", showKind);
+    form.kind.addEventListener("change", showKind);
+    $("read-card").addEventListener("click", () => R.guard(readCard));
+    $("manual-entry").addEventListener("click", () => {
+      form.reset();
+      person.photo = null;
+      person.cardFront = null;
+      showImage("photo-preview", null, "photoUrl");
+      showImage("front-preview", null, "frontUrl");
+      useSource("manual");
+      form.value.focus();
     });
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       R.guard(async () => {
+        if (!person.photo) throw new R.PageError("document.photo_missing", "Read the card, or choose the chip photo.");
         // What the card reader read, signed by this kiosk's terminal key (terminal.js).
-        const body = {
-          kind: form.kind.value,
-          value: form.value.value.trim(),
-          expiry: form.long_term.checked ? "long_term" : form.expiry.value || null,
-          birth_date: form.birth_date.value || null,
-          sex: form.sex.value || null,
-          name: form.name.value.trim() || null,
-        };
+        const body = documentBody(form);
         person.fieldsSha256 = await T.fieldsSha256(body);
         const headers = await T.readerHeaders(person.attemptId, person.fieldsSha256, null);
         const answer = await R.call("POST", attemptPath("document"), { json: body, headers });
@@ -68,6 +194,7 @@
       });
     });
     $("document-again").addEventListener("click", () => R.showState("document"));
+    useSource("manual");
   }
 
   function showDocumentCheck(check) {
@@ -122,10 +249,25 @@
       form.append("nonce", challenge.nonce);
       form.append("clip", clip.blob, clip.fileName);
       form.append("id_photo", person.photo, person.photo.name || "id-photo.jpg");
-      const headers = await T.readerHeaders(person.attemptId, person.fieldsSha256, person.photo);
-      showDecision(await R.call("POST", attemptPath("liveness"), { form, headers }));
+      showDecision(await uploadClip(form, person.cardFront));
     } catch (err) {
       showDecision(null);
+      throw err;
+    }
+  }
+
+  // Upload the clip with the chip photo and, when there is one, the card front. A card front whose printed
+  // portrait cannot be found is refused before the challenge is used: then the chip photo alone decides.
+  async function uploadClip(form, cardFront) {
+    if (cardFront) form.set("card_front", cardFront, "card-front.jpg");
+    else form.delete("card_front");
+    const headers = await T.readerHeaders(person.attemptId, person.fieldsSha256, person.photo);
+    try {
+      return await R.call("POST", attemptPath("liveness"), { form, headers });
+    } catch (err) {
+      if (cardFront && err instanceof R.ApiError && err.code === "document.portrait_not_found") {
+        return uploadClip(form, null);
+      }
       throw err;
     }
   }
