@@ -172,7 +172,7 @@ def make_card_folder(clip: Path, at_seconds: float, folder: Path, fields: dict[s
     make_id_photo(clip, at_seconds, folder / "portrait.jpg")
     with av.open(str(clip)) as container:
         frame_rgb = next(
-            np.ascontiguousarray(f.to_ndarray(format="rgb24"))
+            np.ascontiguousarray(f.to_ndarray(format="rgb24"), dtype=np.uint8)
             for f in container.decode(container.streams.video[0])
             if f.time is not None and f.time >= at_seconds
         )
