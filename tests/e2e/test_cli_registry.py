@@ -124,8 +124,19 @@ def test_outlet_names_cannot_smuggle_terminal_control_characters(data_dir: Path)
     listed = run(data_dir, "outlet", "list")
     assert listed.returncode == 0
     line = next(line for line in listed.stdout.splitlines() if line.startswith("OLD-1"))
-    assert line == "OLD-1\tOld\\x1b[2J\\nFAKE-9\\tx\\u202egnp"
+    assert line == "OLD-1\tOld\\x1b[2J\\nFAKE-9\\tx\\u202egnp\tAsia/Shanghai"
     assert "\x1b" not in listed.stdout and "\u202e" not in listed.stdout
+
+
+def test_an_outlet_keeps_its_time_zone_and_an_unknown_one_is_refused(data_dir: Path) -> None:
+    added = run(data_dir, "outlet", "add", "UR-001", "Urumqi", "--time-zone", "Asia/Urumqi")
+    assert added.returncode == 0 and "Asia/Urumqi" in added.stdout
+    assert run(data_dir, "outlet", "add", "BJ-009", "Beijing").returncode == 0
+    refused = run(data_dir, "outlet", "add", "XX-001", "Nowhere", "--time-zone", "Mars/Olympus")
+    assert refused.returncode == 2 and "outlet.time_zone_invalid" in refused.stderr
+    listed = run(data_dir, "outlet", "list").stdout.splitlines()
+    assert "UR-001\tUrumqi\tAsia/Urumqi" in listed and "BJ-009\tBeijing\tAsia/Shanghai" in listed
+    assert not any(line.startswith("XX-001") for line in listed)
 
 
 def test_an_absurd_number_range_is_refused_before_anything_is_built(data_dir: Path) -> None:

@@ -84,3 +84,12 @@ def test_unknown_ids_cost_the_same_argon2_verification_as_a_wrong_credential(ser
     # Each path ran one argon2id verification; unknown ids against a real (dummy) argon2id hash.
     assert known.startswith("$argon2id$") and unknown.startswith("$argon2id$") and unknown == unknown_again
     assert known != unknown
+
+
+def test_sign_in_names_the_outlets_time_zone_for_the_pages(service: Service) -> None:
+    registry = service.container.registry()
+    registry.add_outlet(OPERATOR_CLI, "UR-001", "Urumqi", "Asia/Urumqi")
+    far = registry.add_staff(OPERATOR_CLI, "Aygul", Role.CLERK, "UR-001")
+    near = registry.add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
+    assert sign_in(service, far.staff_id, far.credential)[2]["time_zone"] == "Asia/Urumqi"
+    assert sign_in(service, near.staff_id, near.credential)[2]["time_zone"] == "Asia/Shanghai"

@@ -248,7 +248,11 @@ def test_upgrading_a_database_with_one_sim_on_two_numbers_is_refused_until_it_is
     engine_at_0003: sa.Engine,
 ) -> None:
     registry = make_registry(engine_at_0003)
-    registry.add_outlet(OPERATOR_CLI, "BJ-001", "Beijing Xidan")
+    with engine_at_0003.begin() as c:  # the outlet as 0003 has it (later revisions add columns)
+        c.execute(
+            sa.text("INSERT INTO outlet (code, name, created_at) VALUES ('BJ-001', 'Beijing Xidan', :now)"),
+            {"now": FixedClock().now().replace(tzinfo=None)},
+        )
     registry.import_numbers(OPERATOR_CLI, [n(0), n(1)], source="test")
     for i, who in enumerate(("11010519491231002X", "110105194912310037")):
         registry.assign_number(

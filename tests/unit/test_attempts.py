@@ -17,7 +17,7 @@ from realname.domain.attempts import (
     ReasonCategory,
     categorise,
 )
-from realname.domain.consent import CONSENT_TEXT, CONSENT_VERSION
+from realname.domain.consent import CONSENT_TEXT, CONSENT_TEXTS, CONSENT_VERSION, consent_in, current_consent
 from realname.domain.errors import Conflict, Forbidden, InvalidInput
 from realname.domain.lockout import lockout_reason
 from realname.domain.reviews import CaseDecision, CaseKind, CaseState, ReviewCase
@@ -31,6 +31,7 @@ INDEX = BlindIndex("a" * 64)
 # (and bumping CONSENT_VERSION) fails this test: people consented to exactly these words.
 PUBLISHED_CONSENT_SHA256 = {
     "2026-11-v1": "fd5eff213f0f9aadbedc2be725324d2d0c6e4b9b91b41e4d00543d4036308559",
+    "2026-12-zh-CN-v1": "685b5af5897f3e54bacd706c3ed848d1184d2aab7dcb7bc9b7d27add7b86b0ee",
 }
 
 
@@ -248,10 +249,22 @@ def test_non_override_closes_at_once_and_needs_a_reason() -> None:
     assert review.decide("staff:r1", CaseDecision.REJECT, "photo too old", T0) is True
 
 
-def test_consent_text_is_pinned_to_its_version() -> None:
-    digest = hashlib.sha256(CONSENT_TEXT.encode("utf-8")).hexdigest()
-    assert CONSENT_VERSION in PUBLISHED_CONSENT_SHA256, "a new consent version must be published here"
-    assert PUBLISHED_CONSENT_SHA256[CONSENT_VERSION] == digest, "consent text changed: bump CONSENT_VERSION"
+@pytest.mark.parametrize("language", sorted(CONSENT_TEXTS))
+def test_each_languages_consent_text_is_pinned_to_its_version(language: str) -> None:
+    shown = CONSENT_TEXTS[language]
+    digest = hashlib.sha256(shown.text.encode("utf-8")).hexdigest()
+    assert shown.version in PUBLISHED_CONSENT_SHA256, "a new consent version must be published here"
+    assert PUBLISHED_CONSENT_SHA256[shown.version] == digest, "consent text changed: give it a new version"
+    assert shown.sha256 == digest
+
+
+def test_consent_is_chinese_by_default_and_english_on_request() -> None:
+    assert CONSENT_TEXTS["zh-CN"].version == CONSENT_VERSION and "人脸识别" in CONSENT_TEXT
+    assert consent_in(None).language == "zh-CN" and consent_in("fr").language == "zh-CN"
+    assert consent_in("en").language == "en" and consent_in("en-GB").language == "en"
+    assert consent_in("zh").language == "zh-CN" and consent_in("ZH-cn").language == "zh-CN"
+    assert current_consent(CONSENT_TEXTS["en"].version).language == "en"
+    assert current_consent("2020-01-v0").language == "zh-CN"  # not current: the caller refuses it
 
 
 @pytest.mark.parametrize("device_id", ["11010519491231002X", "kiosk-13800138000", "bad id", ""])

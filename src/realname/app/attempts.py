@@ -27,7 +27,7 @@ from realname.app.terminals import SignatureVerifier, audit_refused_read, verify
 from realname.app.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from realname.domain.attempts import Attempt, Outcome, Purpose, ReasonCategory
 from realname.domain.audit import AuditRecord, JsonValue
-from realname.domain.consent import CONSENT_TEXT_SHA256, CONSENT_VERSION
+from realname.domain.consent import current_consent
 from realname.domain.errors import (
     Conflict,
     DependencyUnavailable,
@@ -350,8 +350,9 @@ class Registration:
         now = self._d.clock.now()
         with self._d.uow() as uow:
             attempt = self._attempt(uow, actor, attempt_id)
-            attempt.record_consent(accepted=accepted, version=version, current_version=CONSENT_VERSION, now=now)
-            uow.consents.add(self._d.ids.new_id(), attempt.id, version, CONSENT_TEXT_SHA256, accepted, now)
+            shown = current_consent(version)
+            attempt.record_consent(accepted=accepted, version=version, current_version=shown.version, now=now)
+            uow.consents.add(self._d.ids.new_id(), attempt.id, version, shown.sha256, accepted, now)
             uow.attempts.save(attempt)
             self._audit(
                 uow, actor, "consent.accepted" if accepted else "consent.declined", attempt, {"version": version}

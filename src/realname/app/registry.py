@@ -33,7 +33,7 @@ from realname.domain.numbers import (
     QuotaExceeded,
     check_quota,
 )
-from realname.domain.organisation import Outlet, OutletCode, Role, StaffMember
+from realname.domain.organisation import DEFAULT_TIME_ZONE, Outlet, OutletCode, Role, StaffMember
 from realname.domain.policy import Policy
 from realname.domain.subscribers import BlindIndex, Subscriber
 
@@ -131,8 +131,8 @@ class Registry:
 
     # -- organisation -------------------------------------------------------------------------------
 
-    def add_outlet(self, actor: Actor, code: str, name: str) -> Outlet:
-        """Add an outlet.
+    def add_outlet(self, actor: Actor, code: str, name: str, time_zone: str = DEFAULT_TIME_ZONE) -> Outlet:
+        """Add an outlet whose clock is ``time_zone`` (an IANA name; Asia/Shanghai by default).
 
         Raises:
             InvalidInput: a bad code, or a name that is empty, too long or holds control characters.
@@ -141,7 +141,7 @@ class Registry:
         actor.require(Role.ADMIN)
         if any(unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp") for char in name):
             raise InvalidInput("an outlet name holds no control characters", code="outlet.name_invalid")
-        outlet = Outlet(OutletCode(code.strip().upper()), name.strip(), self._d.clock.now())
+        outlet = Outlet(OutletCode(code.strip().upper()), name.strip(), self._d.clock.now(), time_zone.strip())
         with self._d.uow() as uow:
             if uow.outlets.get(outlet.code) is not None:
                 raise Conflict(f"outlet {outlet.code} exists already", code="outlet.exists")

@@ -19,7 +19,7 @@ from realname.app.unit_of_work import UnitOfWorkFactory
 from realname.domain.audit import AuditRecord
 from realname.domain.errors import TooManyRequests, Unauthenticated
 from realname.domain.lockout import lockout_periods
-from realname.domain.organisation import SELF_SERVICE_OUTLET, OutletCode, Role
+from realname.domain.organisation import DEFAULT_TIME_ZONE, SELF_SERVICE_OUTLET, OutletCode, Role
 from realname.domain.policy import Policy
 
 SIGN_IN_FAILURES = "staff.sign_in_failed"
@@ -31,6 +31,8 @@ class SignedIn:
     token: str
     actor: Actor
     expires_at: datetime
+    time_zone: str = DEFAULT_TIME_ZONE
+    """The staff member's outlet's time zone: the pages show times on the store's clock."""
 
 
 class StaffAuth:
@@ -84,6 +86,7 @@ class StaffAuth:
             locked_until = next((end for start, end in periods if start <= now < end), None)
             member = uow.staff.get(staff_id)
             usable = member if member is not None and member.active else None
+            outlet = uow.outlets.get(usable.outlet_code) if usable is not None else None
             if locked_until is None:
                 verified = self._hasher.verify(
                     self._hash_to_check(usable.credential_hash if usable else None), credential
@@ -114,7 +117,7 @@ class StaffAuth:
         token = self._tokens.issue(usable.id, usable.role, usable.outlet_code, now)
         claims = self._tokens.verify(token, now)
         actor = Actor(f"staff:{usable.id}", usable.role, str(usable.outlet_code))
-        return SignedIn(token, actor, claims.expires_at)
+        return SignedIn(token, actor, claims.expires_at, outlet.time_zone if outlet else DEFAULT_TIME_ZONE)
 
     def self_service_token(self, attempt_id: str) -> tuple[str, datetime]:
         """A token that lets the subscriber act on their own self-service attempt, and nothing else."""

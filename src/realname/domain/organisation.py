@@ -10,6 +10,9 @@ from datetime import datetime
 from realname.domain.errors import InvalidInput
 
 _OUTLET_CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{1,31}$")
+_TIME_ZONE = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9][A-Za-z0-9_+-]*){0,2}$")
+DEFAULT_TIME_ZONE = "Asia/Shanghai"
+"""The store's clock when an outlet names none: China Standard Time (an IANA time-zone name)."""
 
 
 class Role(enum.StrEnum):
@@ -58,10 +61,14 @@ class Outlet:
     code: OutletCode
     name: str
     created_at: datetime
+    time_zone: str = DEFAULT_TIME_ZONE
+    """The IANA name of the store's time zone: pages and receipts show times on the store's clock."""
 
     def __post_init__(self) -> None:
         if not self.name.strip() or len(self.name) > 200:
             raise InvalidInput("an outlet name is 1–200 characters", code="outlet.name_invalid")
+        if len(self.time_zone) > 64 or not _TIME_ZONE.fullmatch(self.time_zone):
+            raise InvalidInput("a time zone is an IANA name such as Asia/Shanghai", code="outlet.time_zone_invalid")
 
 
 @dataclass(frozen=True, slots=True)

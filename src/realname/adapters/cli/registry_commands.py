@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
@@ -18,7 +19,7 @@ from realname.app.actors import OPERATOR_CLI
 from realname.app.registry import MAX_IMPORT, Registry
 from realname.domain.errors import InvalidInput
 from realname.domain.numbers import Msisdn, NumberState
-from realname.domain.organisation import STAFF_ROLES, Role
+from realname.domain.organisation import DEFAULT_TIME_ZONE, STAFF_ROLES, Role
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,11 +76,21 @@ def outlet_group() -> None:
 @outlet_group.command("add")
 @click.argument("code")
 @click.argument("name")
+@click.option(
+    "--time-zone",
+    default=DEFAULT_TIME_ZONE,
+    show_default=True,
+    help="The store's IANA time zone; pages and receipts show times on its clock.",
+)
 @reports_errors
-def outlet_add(code: str, name: str) -> None:
+def outlet_add(code: str, name: str, time_zone: str) -> None:
     """Add outlet CODE with display NAME."""
-    outlet = wiring().registry().add_outlet(OPERATOR_CLI, code, name)
-    click.echo(f"outlet {outlet.code} added")
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidInput(f"unknown time zone {time_zone!r}", code="outlet.time_zone_invalid") from exc
+    outlet = wiring().registry().add_outlet(OPERATOR_CLI, code, name, time_zone)
+    click.echo(f"outlet {outlet.code} added ({outlet.time_zone})")
 
 
 @outlet_group.command("list")
@@ -87,7 +98,7 @@ def outlet_add(code: str, name: str) -> None:
 def outlet_list() -> None:
     """List outlets."""
     for outlet in wiring().registry().list_outlets(OPERATOR_CLI):
-        click.echo(f"{outlet.code}\t{printable(outlet.name)}")
+        click.echo(f"{outlet.code}\t{printable(outlet.name)}\t{outlet.time_zone}")
 
 
 @click.group("staff")

@@ -17,7 +17,7 @@ from realname.adapters.http.services import HttpServices
 from realname.app.actors import Actor
 from realname.app.attempts import DocumentInput
 from realname.domain.attempts import Attempt, Outcome, Purpose
-from realname.domain.consent import CONSENT_TEXT, CONSENT_TEXT_SHA256, CONSENT_VERSION
+from realname.domain.consent import consent_in
 from realname.domain.errors import Forbidden, InvalidInput, Unauthenticated
 from realname.domain.identity.documents import LONG_TERM, DocumentCheck, LongTerm, Sex
 from realname.domain.liveness import Action
@@ -120,12 +120,17 @@ def build_router() -> APIRouter:
             expires_at=signed.expires_at,
             role=signed.actor.role.value,
             outlet=signed.actor.outlet_code,
+            time_zone=signed.time_zone,
         )
 
     @router.get("/consent", response_model=s.ConsentView, tags=["attempts"])
-    def consent_text() -> s.ConsentView:
-        """The current biometric consent text and its version (show it before any capture)."""
-        return s.ConsentView(version=CONSENT_VERSION, text=CONSENT_TEXT, sha256=CONSENT_TEXT_SHA256)
+    def consent_text(
+        lang: Annotated[str | None, Query(max_length=35, pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$")] = None,
+    ) -> s.ConsentView:
+        """The current biometric consent text in ``lang`` (``zh-CN`` by default, ``en``) and its version (show it
+        before any capture; the consent step names the version shown)."""
+        shown = consent_in(lang)
+        return s.ConsentView(version=shown.version, text=shown.text, sha256=shown.sha256, language=shown.language)
 
     @router.post("/attempts", response_model=s.AttemptView, status_code=201, tags=["attempts"])
     def start_attempt(body: s.StartAttempt, svc: Services, actor: CurrentActor) -> s.AttemptView:

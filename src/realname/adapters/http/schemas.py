@@ -29,6 +29,7 @@ class TokenResponse(BaseModel):
     expires_at: datetime
     role: str
     outlet: str | None
+    time_zone: str = Field(description="The outlet's IANA time zone: show times on the store's clock")
 
 
 class StartAttempt(Strict):
@@ -75,6 +76,7 @@ class ConsentView(BaseModel):
     version: str
     text: str
     sha256: str
+    language: str
 
 
 class ConsentRequest(Strict):

@@ -38,15 +38,19 @@ class SqlOutletRepository:
         self._c = connection
 
     def add(self, outlet: Outlet) -> None:
-        self._c.execute(t.outlet.insert().values(code=str(outlet.code), name=outlet.name, created_at=outlet.created_at))
+        self._c.execute(
+            t.outlet.insert().values(
+                code=str(outlet.code), name=outlet.name, created_at=outlet.created_at, time_zone=outlet.time_zone
+            )
+        )
 
     def get(self, code: OutletCode) -> Outlet | None:
         row = self._c.execute(sa.select(t.outlet).where(t.outlet.c.code == str(code))).first()
-        return None if row is None else Outlet(OutletCode(row.code), row.name, row.created_at)
+        return None if row is None else Outlet(OutletCode(row.code), row.name, row.created_at, row.time_zone)
 
     def list(self) -> Sequence[Outlet]:
         rows = self._c.execute(sa.select(t.outlet).order_by(t.outlet.c.code))
-        return [Outlet(OutletCode(r.code), r.name, r.created_at) for r in rows]
+        return [Outlet(OutletCode(r.code), r.name, r.created_at, r.time_zone) for r in rows]
 
 
 class SqlStaffRepository:

@@ -59,6 +59,7 @@ outlet = sa.Table(
     sa.Column("code", sa.String(32), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
+    sa.Column("time_zone", sa.String(64), nullable=False, server_default="Asia/Shanghai"),
 )
 
 staff = sa.Table(

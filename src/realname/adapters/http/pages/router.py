@@ -60,6 +60,7 @@ PARTS: Final = ("verification.html", "signin.html")
 ASSETS: Final = frozenset(
     {
         "pages.css",
+        "i18n.js",
         "api.js",
         "capture.js",
         "terminal.js",

@@ -3,7 +3,11 @@
 "use strict";
 
 (function () {
-  // Readable text for the codes the API answers with (the codes stay visible next to it).
+  const I = window.RealnameI18n;
+  const t = I.t;
+
+  // Readable text for the codes the API answers with (the codes stay visible next to it); English, translated
+  // by i18n.js where shown.
   const REASON_TEXT = {
     "id.format": "The number does not have the layout of this document type.",
     "id.check_digit": "The check digit does not match: a digit was probably mistyped.",
@@ -16,7 +20,53 @@
     "id.validity_invalid": "The validity period is not possible for this document.",
     "id.underage": "The customer is below the minimum age for registering a number.",
     "id.nationality_unknown": "The nationality code is not known.",
+    "id.mismatch.birth_date": "The birth date read from the card differs from the one in the number.",
+    "id.mismatch.sex": "The sex read from the card differs from the one in the number.",
   };
+
+  // The API's error messages are English and may name values; the pages show their own text for known codes.
+  const ERROR_TEXT = {
+    "zh-CN": {
+      "auth.required": "请先登录。",
+      "auth.invalid_credentials": "员工编号或密码不正确。",
+      "auth.token_expired": "登录已过期，请重新登录。",
+      "auth.token_invalid": "登录已失效，请重新登录。",
+      "auth.role_forbidden": "您的角色无权进行此操作。",
+      "attempt.device_invalid": "本机设备号无效，已重新生成，请再试一次。",
+      "attempt.expired": "本次业务已超时，请重新开始。",
+      "attempt.not_found": "找不到该业务。",
+      "attempt.wrong_state": "本次业务当前不能进行这一步。",
+      "challenge.expired": "动作挑战已过期，请重试。",
+      "clip.too_large": "视频过大。",
+      "image.too_large": "图片过大。",
+      "image.unreadable": "图片无法读取。",
+      "document.photo_missing": "请读取证件，或选择芯片照片。",
+      "document.portrait_not_found": "证件正面图像中找不到照片。",
+      "lockout.active": "失败次数过多，暂时锁定，请稍后再试或申请人工复核。",
+      "number.unavailable": "该号码已不可用，请另选号码。",
+      "number.limit_reached": "该证件名下号码已达上限。",
+      "reader.no_card": "读卡器上没有证件。",
+      "reader.unavailable": "读卡器不可用。",
+      "reader.unreachable": "本机读卡服务无响应。",
+      "reader.not_configured": "本终端未配置读卡器。",
+      "reader.required": "证件信息必须由已登记终端的读卡器读取。",
+      "reader.signature_invalid": "终端签名无效。",
+      "terminal.unknown": "本终端未登记。",
+      "terminal.revoked": "本终端已被注销。",
+      "review.decision_not_allowed": "该类案件不能作出这一决定。",
+      "review.same_reviewer": "第二位复核员必须是另一人。",
+      "network.unavailable": "无法连接服务，请检查网络后重试。",
+      "camera.not_found": "未找到摄像头。",
+      "camera.denied": "摄像头权限被拒绝：请在浏览器中允许使用摄像头。",
+      "camera.busy": "摄像头被其他程序占用。",
+      "page.error": "页面出错了。",
+    },
+  };
+
+  function errorText(code, message) {
+    const texts = ERROR_TEXT[I.lang()] || {};
+    return texts[code] || t(message);
+  }
 
   const CATEGORY_TEXT = {
     document: "A problem with the ID document.",
@@ -68,7 +118,7 @@
     try {
       response = await fetch(path, init);
     } catch (err) {
-      throw new ApiError(0, "network.unavailable", "The service cannot be reached. Check the connection and try again.", "");
+      throw new ApiError(0, "network.unavailable", t("The service cannot be reached. Check the connection and try again."), "");
     }
     let body = null;
     try {
@@ -78,7 +128,7 @@
     }
     if (!response.ok) {
       const code = body && body.code ? body.code : "http." + response.status;
-      const message = body && body.message ? body.message : "The service answered " + response.status + ".";
+      const message = body && body.message ? body.message : t("The service answered {status}.", { status: response.status });
       throw new ApiError(response.status, code, message, body && body.request_id ? body.request_id : "");
     }
     return body;
@@ -101,9 +151,9 @@
       return;
     }
     const known = err instanceof ApiError || err instanceof PageError || (err && typeof err.code === "string");
-    const message = known ? err.message : "Something went wrong on this page.";
     const code = known ? err.code : "page.error";
-    const ref = err instanceof ApiError && err.requestId ? " · ref " + err.requestId : "";
+    const message = errorText(code, known ? err.message : "Something went wrong on this page.");
+    const ref = err instanceof ApiError && err.requestId ? " · " + t("ref") + " " + err.requestId : "";
     banner.textContent = message + " (" + code + ref + ")";
     banner.dataset.code = code;
     banner.hidden = false;
@@ -152,11 +202,8 @@
     document.getElementById(id).textContent = value;
   }
 
-  function formatTime(iso) {
-    if (!iso) return "";
-    const when = new Date(iso);
-    return isNaN(when.getTime()) ? String(iso) : when.toLocaleString();
-  }
+  // In the store's time zone and the page's language (i18n.js).
+  const formatTime = I.formatTime;
 
   // Staff sign-in shared by the kiosk and the review page: the form #signin-form, the #who line and the
   // #sign-out button. whoKey keeps "role · outlet" in sessionStorage; onSignedIn/onSignedOut move the page on.
@@ -185,6 +232,7 @@
         });
         form.reset();
         setToken(body.token);
+        I.setTimeZone(body.time_zone);
         sessionStorage.setItem(whoKey, body.role + " · " + body.outlet);
         showWho();
         await onSignedIn();
@@ -199,6 +247,7 @@
   window.Realname = {
     REASON_TEXT,
     CATEGORY_TEXT,
+    t,
     ApiError,
     PageError,
     call,

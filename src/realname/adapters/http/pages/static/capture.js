@@ -34,7 +34,7 @@
   }
 
   function reset() {
-    $("prompt").textContent = "Getting the camera ready…";
+    $("prompt").textContent = window.RealnameI18n.t("Getting the camera ready…");
     $("countdown").textContent = "–";
     $("steps").replaceChildren();
     $("record-progress").value = 0;
@@ -63,7 +63,7 @@
     steps.replaceChildren();
     challenge.prompts.forEach((prompt, i) => {
       const item = document.createElement("li");
-      item.textContent = prompt;
+      item.textContent = window.RealnameI18n.t(prompt);
       item.dataset.action = challenge.actions[i];
       steps.append(item);
     });
@@ -87,7 +87,7 @@
         const step = Math.min(challenge.actions.length - 1, Math.floor(elapsed / perStep));
         if (step !== shownStep) {
           shownStep = step;
-          $("prompt").textContent = challenge.prompts[step];
+          $("prompt").textContent = window.RealnameI18n.t(challenge.prompts[step]);
           $("prompt").dataset.step = String(step + 1);
           $("prompt").dataset.action = challenge.actions[step];
           [...steps.children].forEach((item, i) => {

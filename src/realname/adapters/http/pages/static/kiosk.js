@@ -9,6 +9,7 @@
   const R = window.Realname;
   const V = window.RealnameVerification;
   const $ = (id) => document.getElementById(id);
+  const t = R.t;
 
   const NEXT_STEP_TEXT = {
     choose_number: "Next: choose a number for the customer.",
@@ -30,7 +31,10 @@
       submit: "Bind the new SIM card",
       title: "SIM card replaced",
       happened: (number, receipt) =>
-        "The new SIM card " + receipt.iccid + " now serves " + number + ". The old SIM card no longer works.",
+        t("The new SIM card {iccid} now serves {number}. The old SIM card no longer works.", {
+          iccid: receipt.iccid,
+          number,
+        }),
       next: "Give the customer the new SIM card and keep the old one for destruction.",
     },
     surrender: {
@@ -40,7 +44,7 @@
       hint: "Ask the customer for the number they give up. It stops working at once.",
       submit: "Surrender the number",
       title: "Number surrendered",
-      happened: (number) => "Number " + number + " no longer belongs to this customer and has stopped working.",
+      happened: (number) => t("Number {number} no longer belongs to this customer and has stopped working.", { number }),
       next:
         "Take back the SIM card for destruction. The number rests for a cooling-off period before anyone else " +
         "can have it.",
@@ -52,7 +56,7 @@
       hint: "Ask the customer for the suspended number.",
       submit: "Re-activate the number",
       title: "Number active again",
-      happened: (number) => "Number " + number + " is active again.",
+      happened: (number) => t("Number {number} is active again.", { number }),
       next: "The customer can use the number with their current SIM card straight away.",
     },
   };
@@ -80,7 +84,7 @@
 
   function showPurpose(purpose) {
     $("app").dataset.purpose = purpose || "";
-    R.text("visit-purpose", purpose ? "Visit: " + PURPOSE_TEXT[purpose] : "");
+    R.text("visit-purpose", purpose ? t("Visit: {purpose}", { purpose: t(PURPOSE_TEXT[purpose]) }) : "");
     $("visit-purpose").hidden = !purpose;
   }
 
@@ -147,11 +151,11 @@
     onDecision: (decision) => {
       const passed = decision !== null && decision.passed;
       const nextStep = decision === null ? "retry_or_review" : decision.next_step;
-      R.text("decision-next", NEXT_STEP_TEXT[nextStep] || "");
+      R.text("decision-next", t(NEXT_STEP_TEXT[nextStep] || ""));
       visit.service = passed ? ownerServiceFor(nextStep) : null;
       $("to-numbers").hidden = !(passed && nextStep === "choose_number");
       $("to-service").hidden = !visit.service;
-      R.text("to-service", visit.service ? "Continue: " + PURPOSE_TEXT[visit.service].toLowerCase() : "");
+      R.text("to-service", visit.service ? t("Continue: {service}", { service: t(PURPOSE_TEXT[visit.service]) }) : "");
     },
   });
 
@@ -190,7 +194,7 @@
     if (!page.numbers.length) {
       const item = document.createElement("li");
       item.className = "muted";
-      item.textContent = "No available number matches.";
+      item.textContent = t("No available number matches.");
       list.append(item);
     }
     visit.numbersAfter = page.next_after || "";
@@ -215,8 +219,7 @@
     const held = await R.call("POST", "/v1/attempts/" + visit.attemptId + "/reservation", { json: { msisdn } });
     visit.msisdn = held.msisdn;
     visit.idempotencyKey = crypto.randomUUID();
-    R.text("reserved-number", held.msisdn);
-    R.text("reserved-until", R.formatTime(held.reserved_until));
+    R.text("reserved", t("Number {number} is held until {time}.", { number: held.msisdn, time: R.formatTime(held.reserved_until) }));
     R.showState("sim");
   }
 
@@ -235,10 +238,10 @@
       });
       form.reset();
       showReceipt({
-        title: "Registered",
-        happened: "Number " + receipt.number + " is registered to the customer.",
-        rows: receiptRows(receipt, "SIM"),
-        next: "Give the customer the SIM card; the number works once it is inserted.",
+        title: t("Registered"),
+        happened: t("Number {number} is registered to the customer.", { number: receipt.number }),
+        rows: receiptRows(receipt, t("SIM")),
+        next: t("Give the customer the SIM card; the number works once it is inserted."),
       });
     }).finally(() => busy(button, false));
   });
@@ -249,9 +252,9 @@
     const form = $("service-form");
     const service = visit.service;
     const texts = OWNER_SERVICES[service];
-    R.text("service-title", PURPOSE_TEXT[service]);
-    R.text("service-hint", texts.hint);
-    R.text("service-submit", texts.submit);
+    R.text("service-title", t(PURPOSE_TEXT[service]));
+    R.text("service-hint", t(texts.hint));
+    R.text("service-submit", t(texts.submit));
     // Only the fields this service sends are shown, required and enabled.
     for (const label of form.querySelectorAll("label[data-for]")) {
       const used = label.dataset.for === service;
@@ -286,10 +289,10 @@
       form.reset();
       // Every owner service answers with a receipt whose number (and SIM) the server has masked.
       showReceipt({
-        title: texts.title,
+        title: t(texts.title),
         happened: texts.happened(answer.number, answer),
-        rows: receiptRows(answer, texts.simLabel),
-        next: texts.next,
+        rows: receiptRows(answer, t(texts.simLabel)),
+        next: t(texts.next),
       });
     }).finally(() => busy(button, false));
   });
@@ -299,23 +302,23 @@
 
   function receiptRows(receipt, simLabel) {
     const rows = [
-      ["Number", receipt.number],
-      ["Number is now", receipt.number_state],
+      [t("Number"), receipt.number],
+      [t("Number is now"), t(receipt.number_state)],
     ];
-    if (receipt.cooling_until) rows.push(["Offered again after", R.formatTime(receipt.cooling_until)]);
+    if (receipt.cooling_until) rows.push([t("Offered again after"), R.formatTime(receipt.cooling_until)]);
     return rows.concat([
       [simLabel, receipt.iccid],
-      ["Outlet", receipt.outlet],
-      ["Numbers held under this ID", String(receipt.numbers_held_under_this_id)],
-      ["Issued", R.formatTime(receipt.issued_at)],
-      ["Reference", receipt.attempt_id],
+      [t("Outlet"), receipt.outlet],
+      [t("Numbers held under this ID"), String(receipt.numbers_held_under_this_id)],
+      [t("Issued"), R.formatTime(receipt.issued_at)],
+      [t("Reference"), receipt.attempt_id],
     ]);
   }
 
   function showReceipt({ title, happened, rows, next }) {
     R.text("receipt-title", title);
     R.text("receipt-what", happened);
-    R.text("receipt-next", "Next: " + next);
+    R.text("receipt-next", t("Next: {step}", { step: next }));
     const list = $("receipt");
     list.replaceChildren();
     for (const [label, value] of rows) {
@@ -339,7 +342,7 @@
 
   // data-key on the element says a key is shown (tests wait for it).
   function showPublicKey(key) {
-    R.text("terminal-public-key", key || "(none yet)");
+    R.text("terminal-public-key", key || t("(none yet)"));
     if (key) $("terminal-public-key").dataset.key = "shown";
     else delete $("terminal-public-key").dataset.key;
   }
@@ -359,7 +362,7 @@
     event.preventDefault();
     const form = event.currentTarget;
     R.guard(async () => {
-      if (!(await T.publicKey())) throw new Error("Make this kiosk's key first.");
+      if (!(await T.publicKey())) throw new R.PageError("terminal.key_missing", t("Make this kiosk's key first."));
       T.setTerminalId(form.terminal_id.value);
       R.text("terminal-id", T.terminalId());
       R.showState(R.hasToken() ? "start" : "signin");
@@ -370,7 +373,7 @@
   // --- boot -------------------------------------------------------------------------------------------------
 
   showDeviceId();
-  R.text("terminal-id", T.terminalId() || "not enrolled");
+  R.text("terminal-id", T.terminalId() || t("not enrolled"));
   T.enrolled().then((ready) => {
     if (!ready) return showTerminalSetup();
     R.showState(R.hasToken() ? "start" : "signin");

@@ -7,6 +7,7 @@
 (function () {
   const R = window.Realname;
   const $ = (id) => document.getElementById(id);
+  const t = R.t;
   const session = { attemptId: null, name: null };
 
   $("start").addEventListener("click", () =>
@@ -22,7 +23,13 @@
 
   async function requestCode() {
     const asked = await R.call("POST", "/v1/self/code", { json: { name: session.name } });
-    R.text("code-expires", R.formatTime(asked.expires_at));
+    R.text(
+      "code-sent",
+      t(
+        "If your ID and name match our records, we sent a 6-digit code by SMS to a number registered under your ID. It is valid until {time}.",
+        { time: R.formatTime(asked.expires_at) }
+      )
+    );
     R.text("code-result", "");
     $("code-form").reset();
     R.showState("code");
@@ -40,7 +47,7 @@
       if (!answer.check.valid) {
         for (const reason of answer.check.reasons) {
           const item = document.createElement("li");
-          item.textContent = R.REASON_TEXT[reason] || reason;
+          item.textContent = R.REASON_TEXT[reason] ? t(R.REASON_TEXT[reason]) : reason;
           item.dataset.reason = reason;
           list.append(item);
         }
@@ -60,7 +67,7 @@
       const checked = await R.call("POST", "/v1/self/code/verify", { json: { code: form.code.value.trim() } });
       if (checked.passed) return showRecords();
       if (checked.tries_left <= 0) return R.showState("code_failed");
-      R.text("code-result", "Wrong code. Tries left: " + checked.tries_left);
+      R.text("code-result", t("Wrong code. Tries left: {count}", { count: checked.tries_left }));
       $("code-result").className = "verdict bad";
     });
   });
@@ -95,23 +102,23 @@
     const records = await R.call("GET", "/v1/self/records");
     fillTable(
       "numbers-table",
-      records.numbers.map((n) => [n.number, n.state, R.formatTime(n.since), n.outlet, numberActions(n)]),
-      "No number is registered under your ID."
+      records.numbers.map((n) => [n.number, t(n.state), R.formatTime(n.since), n.outlet, numberActions(n)]),
+      t("No number is registered under your ID.")
     );
     fillTable(
       "lockouts-table",
-      records.lockouts.map((k) => [R.formatTime(k.locked_from), R.formatTime(k.locked_until), k.active ? "locked" : ""]),
-      "No lock-out on your ID."
+      records.lockouts.map((k) => [R.formatTime(k.locked_from), R.formatTime(k.locked_until), k.active ? t("locked") : ""]),
+      t("No lock-out on your ID.")
     );
     fillTable(
       "attempts-table",
-      records.attempts.map((a) => [R.formatTime(a.at), a.outlet, a.purpose, a.outcome || a.state]),
-      "No attempt recorded."
+      records.attempts.map((a) => [R.formatTime(a.at), a.outlet, t(a.purpose), t(a.outcome || a.state)]),
+      t("No attempt recorded.")
     );
     fillTable(
       "accesses-table",
       records.accesses.map((a) => [R.formatTime(a.at), a.actor, a.action, a.outlet || ""]),
-      "Nobody has looked at your data."
+      t("Nobody has looked at your data.")
     );
     await showChecks();
     R.showState("records");
@@ -149,37 +156,37 @@
         c.consent_reference,
         group(
           c.reported
-            ? document.createTextNode("reported")
-            : actionButton("Unwanted", "unwanted", { check: c.id }, async () => {
+            ? document.createTextNode(t("reported"))
+            : actionButton(t("Unwanted"), "unwanted", { check: c.id }, async () => {
                 await R.call("POST", "/v1/self/checks/" + encodeURIComponent(c.id) + "/report");
                 await showChecks();
               }),
-          actionButton("Block " + c.party_name, "block-party", { party: c.party }, async () => {
+          actionButton(t("Block {party}", { party: c.party_name }), "block-party", { party: c.party }, async () => {
             await R.call("POST", "/v1/self/check-blocks", { json: { party: c.party } });
             await showChecks();
           })
         ),
       ]),
-      "No bank or platform has checked your numbers."
+      t("No bank or platform has checked your numbers.")
     );
     fillTable(
       "blocks-table",
       mine.blocks.map((b) => [
         R.formatTime(b.since),
-        b.number ? "all checks on " + b.number : "all checks by " + (b.party_name || b.party),
-        actionButton("Lift", "lift-block", { block: b.id }, async () => {
+        b.number ? t("all checks on {number}", { number: b.number }) : t("all checks by {party}", { party: b.party_name || b.party }),
+        actionButton(t("Lift"), "lift-block", { block: b.id }, async () => {
           await R.call("DELETE", "/v1/self/check-blocks/" + encodeURIComponent(b.id));
           await showChecks();
         }),
       ]),
-      "No blocks."
+      t("No blocks.")
     );
   }
 
   function numberActions(number) {
     return group(
       notMineButton(number),
-      actionButton("Block checks", "block-number", { ref: number.ref, number: number.number }, async () => {
+      actionButton(t("Block checks"), "block-number", { ref: number.ref, number: number.number }, async () => {
         await R.call("POST", "/v1/self/check-blocks", { json: { number_ref: number.ref } });
         await showChecks();
       })
@@ -196,7 +203,7 @@
     button.className = "not-mine";
     button.dataset.ref = number.ref;
     button.dataset.number = number.number;
-    button.textContent = "Not mine";
+    button.textContent = t("Not mine");
     button.addEventListener("click", () => reportNotMine(number.ref));
     return button;
   }
@@ -206,8 +213,10 @@
       const answer = await R.call("POST", "/v1/self/reports", { json: { number_ref: ref } });
       R.text(
         "reported-text",
-        "Report received. A reviewer will ask the store that registered the number for its evidence; the number " +
-          "is suspended once the report is confirmed. It is " + answer.number_state + " now."
+        t(
+          "Report received. A reviewer will ask the store that registered the number for its evidence; the number is suspended once the report is confirmed. It is {state} now.",
+          { state: t(answer.number_state) }
+        )
       );
       R.showState("reported");
     });

@@ -6,6 +6,7 @@
 "use strict";
 
 (function () {
+  const t = window.RealnameI18n.t;
   const PROTOCOL = "realname.reader-bridge.v1";
   const TIMEOUT_MS = 15000;
 
@@ -23,7 +24,7 @@
 
   async function request(method, path) {
     const base = bridgeUrl();
-    if (!base) throw new ReaderError("reader.not_configured", "No card reader is configured for this kiosk.");
+    if (!base) throw new ReaderError("reader.not_configured", t("No card reader is configured for this kiosk."));
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), TIMEOUT_MS);
     let response;
@@ -35,7 +36,7 @@
       }
       response = await fetch(base + path, init);
     } catch (err) {
-      throw new ReaderError("reader.unreachable", "The card reader service on this PC does not answer.");
+      throw new ReaderError("reader.unreachable", t("The card reader service on this PC does not answer."));
     } finally {
       clearTimeout(timer);
     }
@@ -46,15 +47,15 @@
       body = null;
     }
     if (!body || body.protocol !== PROTOCOL) {
-      throw new ReaderError("reader.protocol", "The card reader service speaks another protocol.");
+      throw new ReaderError("reader.protocol", t("The card reader service speaks another protocol."));
     }
-    if (!response.ok) throw new ReaderError(body.code || "reader.failed", body.message || "The card reader failed.");
+    if (!response.ok) throw new ReaderError(body.code || "reader.failed", body.message || t("The card reader failed."));
     return body;
   }
 
   function imageBlob(image) {
     if (!image || !image.base64 || !/^image\/(jpeg|png|webp)$/.test(image.media_type || "")) {
-      throw new ReaderError("reader.protocol", "The card reader sent an image in an unknown form.");
+      throw new ReaderError("reader.protocol", t("The card reader sent an image in an unknown form."));
     }
     const raw = atob(image.base64);
     const bytes = new Uint8Array(raw.length);
@@ -72,7 +73,7 @@
     const body = await request("POST", "/v1/card/read");
     const card = body.card || {};
     for (const field of ["id_number", "name", "sex", "birth_date", "valid_until"]) {
-      if (!card[field]) throw new ReaderError("reader.protocol", "The card reader sent a card without " + field + ".");
+      if (!card[field]) throw new ReaderError("reader.protocol", t("The card reader sent a card without {field}.", { field }));
     }
     return Object.assign({}, card, { portrait: imageBlob(card.portrait) });
   }

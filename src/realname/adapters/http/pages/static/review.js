@@ -5,6 +5,7 @@
 (function () {
   const R = window.Realname;
   const $ = (id) => document.getElementById(id);
+  const t = R.t;
 
   const KIND_TEXT = {
     manual_path: "Manual path requested (customer declined the face check)",
@@ -44,15 +45,20 @@
       const node = $("case-template").content.firstElementChild.cloneNode(true);
       node.dataset.caseId = item.id;
       node.dataset.kind = item.kind;
-      node.querySelector(".kind").textContent = KIND_TEXT[item.kind] || item.kind;
-      node.querySelector(".state").textContent = STATE_TEXT[item.state] || item.state;
+      node.querySelector(".kind").textContent = KIND_TEXT[item.kind] ? t(KIND_TEXT[item.kind]) : item.kind;
+      node.querySelector(".state").textContent = STATE_TEXT[item.state] ? t(STATE_TEXT[item.state]) : item.state;
+      window.RealnameI18n.apply(node);
       const facts = node.querySelector(".case-facts");
-      fact(facts, "Opened", R.formatTime(item.opened_at));
-      if (item.attempt_id) fact(facts, "Challenges drawn", String(item.challenges_issued));
-      fact(facts, "Number", item.number);
-      fact(facts, "Relying party", item.party);
-      fact(facts, "Attempt", item.attempt_id);
-      fact(facts, "Proposed", item.proposed_decision ? item.proposed_decision + " by " + item.proposed_by : "");
+      fact(facts, t("Opened"), R.formatTime(item.opened_at));
+      if (item.attempt_id) fact(facts, t("Challenges drawn"), String(item.challenges_issued));
+      fact(facts, t("Number"), item.number);
+      fact(facts, t("Relying party"), item.party);
+      fact(facts, t("Attempt"), item.attempt_id);
+      fact(
+        facts,
+        t("Proposed"),
+        item.proposed_decision ? t("{decision} by {who}", { decision: item.proposed_decision, who: item.proposed_by }) : ""
+      );
       node.querySelector("form").addEventListener("submit", (event) => {
         event.preventDefault();
         const form = event.currentTarget;
@@ -61,7 +67,7 @@
             json: { decision: form.decision.value, reason: form.reason.value.trim() },
           });
           await loadCases();
-          notice("Decision recorded: the case is " + (STATE_TEXT[decided.state] || decided.state) + ".");
+          notice(t("Decision recorded: the case is {state}.", { state: t(STATE_TEXT[decided.state] || decided.state) }));
         });
       });
       list.append(node);
@@ -69,7 +75,7 @@
     if (!cases.length) {
       const empty = document.createElement("li");
       empty.className = "card muted";
-      empty.textContent = "No open case.";
+      empty.textContent = t("No open case.");
       list.append(empty);
     }
     R.showState("cases");

@@ -9,6 +9,7 @@
 (function () {
   const R = window.Realname;
   const $ = (id) => document.getElementById(id);
+  const t = R.t;
   const T = window.RealnameTerminal;
   const Reader = window.RealnameReader;
   const NOBODY = {
@@ -62,11 +63,11 @@
       panel.dataset.reader = status.card_present ? "ready" : "no_card";
       R.text(
         "reader-status",
-        status.card_present ? "Card on the reader." : "Card reader ready: put the ID card on the reader."
+        t(status.card_present ? "Card on the reader." : "Card reader ready: put the ID card on the reader.")
       );
     } catch (err) {
       panel.dataset.reader = "unavailable";
-      R.text("reader-status", "No card reader: enter the details by hand (" + (err.code || "reader.failed") + ").");
+      R.text("reader-status", t("No card reader: enter the details by hand ({code}).", { code: err.code || "reader.failed" }));
     }
   }
 
@@ -84,7 +85,7 @@
     form.id_photo.closest("label").hidden = source === "reader";
     R.text(
       "document-source",
-      source === "reader" ? "Read from the ID card's chip by the card reader." : "Typed by hand from the document."
+      t(source === "reader" ? "Read from the ID card's chip by the card reader." : "Typed by hand from the document.")
     );
     showKind();
   }
@@ -142,7 +143,7 @@
     }
     showImage("front-preview", person.cardFront, "frontUrl");
     panel.dataset.reader = "read";
-    R.text("reader-status", person.cardFront ? "Card read; card front captured." : "Card read (no card-front image).");
+    R.text("reader-status", t(person.cardFront ? "Card read; card front captured." : "Card read (no card-front image)."));
   }
 
   function documentBody(form) {
@@ -184,7 +185,7 @@
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       R.guard(async () => {
-        if (!person.photo) throw new R.PageError("document.photo_missing", "Read the card, or choose the chip photo.");
+        if (!person.photo) throw new R.PageError("document.photo_missing", t("Read the card, or choose the chip photo."));
         // What the card reader read, signed by this kiosk's terminal key (terminal.js).
         const body = documentBody(form);
         person.fieldsSha256 = await T.fieldsSha256(body);
@@ -202,11 +203,11 @@
     list.replaceChildren();
     for (const reason of check.reasons) {
       const item = document.createElement("li");
-      item.textContent = R.REASON_TEXT[reason] || reason;
+      item.textContent = R.REASON_TEXT[reason] ? t(R.REASON_TEXT[reason]) : reason;
       item.dataset.reason = reason;
       list.append(item);
     }
-    $("document-verdict").textContent = check.valid ? "Document accepted" : "Document not accepted";
+    $("document-verdict").textContent = t(check.valid ? "Document accepted" : "Document not accepted");
     $("document-verdict").className = "verdict " + (check.valid ? "ok" : "bad");
     $("to-consent").hidden = !check.valid;
     R.showState("document_result");
@@ -217,7 +218,7 @@
   function wireConsent() {
     $("to-consent").addEventListener("click", () =>
       R.guard(async () => {
-        const consent = await R.call("GET", "/v1/consent");
+        const consent = await R.call("GET", "/v1/consent?lang=" + encodeURIComponent(window.RealnameI18n.lang()));
         person.consentVersion = consent.version;
         R.text("consent-version", consent.version);
         R.text("consent-text", consent.text);
@@ -277,12 +278,12 @@
     const passed = decision !== null && decision.passed;
     $("app").dataset.outcome = decision === null ? "error" : passed ? "approved" : "rejected";
     const verdict = $("decision-verdict");
-    verdict.textContent = page.verdicts[passed ? "passed" : decision === null ? "error" : "rejected"];
+    verdict.textContent = t(page.verdicts[passed ? "passed" : decision === null ? "error" : "rejected"]);
     verdict.className = "verdict " + (passed ? "ok" : "bad");
     const category = decision && decision.reason_category;
     $("decision-category").dataset.category = category || "";
-    const reason = category ? (R.CATEGORY_TEXT[category] || category) + " (" + category + ")" : "";
-    R.text("decision-category", reason ? "Reason: " + reason : "");
+    const reason = category ? (R.CATEGORY_TEXT[category] ? t(R.CATEGORY_TEXT[category]) : category) + " (" + category + ")" : "";
+    R.text("decision-category", reason ? t("Reason: {reason}", { reason }) : "");
     $("retry-challenge").hidden = passed;
     page.onDecision(decision);
     R.showState("decision");
