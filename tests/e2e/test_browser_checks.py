@@ -97,21 +97,21 @@ def test_subscriber_sees_a_bank_check_reports_it_and_blocks_the_number(liveness_
         for shown in (
             "Demo Bank",
             "opening a savings account",
-            "two element",
-            "three element",
+            "二要素",
+            "三要素",
             "138****8009",
-            "no match",
+            "不一致",
         ):
             assert shown in checks, shown
         assert "demo-consent/42" in checks
         assert MSISDN not in checks and ID_NUMBER not in checks and NAME not in checks
 
         p.locator("#checks-table button.unwanted").first.click()
-        p.wait_for_selector("#checks-table >> text=reported")
+        p.wait_for_selector("#checks-table >> text=已举报")
         p.click('#numbers-table button.block-number[data-number="138****8009"]')
         p.wait_for_selector("#blocks-table button.lift-block")
         kiosk.shot("blocked")
-        assert "all checks on 138****8009" in (p.text_content("#blocks-table tbody") or "")
+        assert "138****8009 的全部查询" in (p.text_content("#blocks-table tbody") or "")
         assert signed_check(server.base_url, bank, two)["result"] == "blocked"
         cases = server.container.registration.review_cases(OPERATOR_CLI)
         assert [c.kind.value for c in cases] == ["unwanted_check"]

@@ -195,11 +195,11 @@ class Kiosk:
         self.shot("document")
         p.click("#document-form button[type=submit]")
         self.wait_state("document_result")
-        assert p.text_content("#document-verdict") == "Document accepted"
+        assert p.text_content("#document-verdict") == "证件核验通过"
         self.shot("document-result")
         p.click("#to-consent")
         self.wait_state("consent")
-        assert "consent" in (p.text_content("#consent-text") or "").lower()
+        assert "人脸识别单独同意书" in (p.text_content("#consent-text") or "")  # zh-CN by default
         self.shot("consent")
         p.click("#consent-accept")
         self.wait_state("challenge")
@@ -262,6 +262,7 @@ def open_kiosk(
             context = browser.new_context(
                 viewport={"width": viewport.width, "height": viewport.height},
                 permissions=["camera"],
+                locale="zh-CN",  # a Chinese store's browser: its date fields and file pickers speak Chinese
                 is_mobile=viewport is PHONE,
                 has_touch=viewport is PHONE,
             )
@@ -287,7 +288,7 @@ def test_real_clip_registers_a_number_end_to_end(liveness_clips: Path, tmp_path:
         p = kiosk.p
         kiosk.sign_in_and_reach_challenge(id_photo)
         assert p.get_attribute("#prompt", "data-action") == "turn_left"
-        assert "left" in (p.text_content("#prompt") or "").lower()
+        assert "向左转头" in (p.text_content("#prompt") or "")
         assert p.locator("#steps li").count() == 2
 
         outcome = kiosk.wait_decision()
@@ -317,7 +318,7 @@ def test_real_clip_registers_a_number_end_to_end(liveness_clips: Path, tmp_path:
         shown_rows = dict(
             zip(p.locator("#receipt dt").all_text_contents(), p.locator("#receipt dd").all_text_contents(), strict=True)
         )
-        assert shown_rows["Numbers held under this ID"] == "1" and shown_rows["Number is now"] == "active"
+        assert shown_rows["该证件名下号码数"] == "1" and shown_rows["号码状态"] == "正常"
 
 
 @pytest.mark.browser
@@ -333,7 +334,7 @@ def test_screen_replay_is_rejected_with_a_category(liveness_clips: Path, tmp_pat
         assert outcome == "rejected"
         category = p.get_attribute("#decision-category", "data-category") or ""
         assert category == "spoof_suspected", last_decision_details(kiosk.server.container)
-        assert "Reason:" in (p.text_content("#decision-category") or "")
+        assert "原因：" in (p.text_content("#decision-category") or "")
         assert p.is_visible("#retry-challenge") and not p.is_visible("#to-numbers")
         assert "similarity" not in (p.text_content("main") or "").lower()
 
@@ -365,7 +366,7 @@ def test_subscriber_sees_their_number_reports_it_and_a_reviewer_confirms(livenes
         p.fill("#code-form input[name=code]", "000000" if kiosk.server.codes.last_to(msisdn) != "000000" else "111111")
         p.click("#code-form button[type=submit]")
         p.wait_for_selector("#code-result.bad")
-        assert "Tries left: 4" in (p.text_content("#code-result") or "")
+        assert "剩余次数：4" in (p.text_content("#code-result") or "")
         p.fill("#code-form input[name=code]", kiosk.server.codes.last_to(msisdn))
         p.click("#code-form button[type=submit]")
         kiosk.wait_state("records")
@@ -377,7 +378,7 @@ def test_subscriber_sees_their_number_reports_it_and_a_reviewer_confirms(livenes
         p.click('#numbers-table button.not-mine[data-number="138****8007"]')
         kiosk.wait_state("reported")
         kiosk.shot("reported")
-        assert "suspended once the report is confirmed" in (p.text_content("#reported-text") or "")
+        assert "举报核实后号码将停机" in (p.text_content("#reported-text") or "")
 
         reviewer = kiosk.server.container.registry().add_staff(OPERATOR_CLI, "Zhao Min", Role.REVIEWER, OUTLET)
         kiosk.switch("review")
@@ -395,7 +396,7 @@ def test_subscriber_sees_their_number_reports_it_and_a_reviewer_confirms(livenes
         case.locator("button[type=submit]").click()
         p.wait_for_selector("#notice:not([hidden])")
         kiosk.shot("decided")
-        assert "closed" in (p.text_content("#notice") or "")
+        assert "已结案" in (p.text_content("#notice") or "")
         assert p.locator('li.case[data-kind="not_mine"]').count() == 0
 
 
@@ -427,9 +428,9 @@ def test_document_reasons_are_readable_and_declining_consent_requests_manual_rev
         p.click("#document-form button[type=submit]")
         kiosk.wait_state("document_result")
         kiosk.shot("document-refused")
-        assert p.text_content("#document-verdict") == "Document not accepted"
+        assert p.text_content("#document-verdict") == "证件核验未通过"
         assert p.get_attribute('#document-reasons li[data-reason="id.check_digit"]', "data-reason") == "id.check_digit"
-        assert "check digit" in (p.text_content("#document-reasons") or "")
+        assert "校验位" in (p.text_content("#document-reasons") or "")
         assert not p.is_visible("#to-consent")
         p.click("#document-again")
         kiosk.wait_state("document")
@@ -591,7 +592,7 @@ def test_card_reader_fills_the_document_and_the_server_checks_what_the_chip_hold
         assert not p.is_visible("input[name=id_photo]")  # no file picker when the reader read the chip
         p.click(f"{form} button[type=submit]")
         kiosk.wait_state("document_result")
-        assert p.text_content("#document-verdict") == "Document accepted"
+        assert p.text_content("#document-verdict") == "证件核验通过"
 
         # The chip's sex contradicts the number: refused, as a typed one would be.
         for label, reason in (("sex-mismatch", "id.mismatch.sex"), ("expired", "id.expired")):
@@ -603,7 +604,7 @@ def test_card_reader_fills_the_document_and_the_server_checks_what_the_chip_hold
             assert p.input_value(f"{form} input[name=value]") != ID_NUMBER
             p.click(f"{form} button[type=submit]")
             kiosk.wait_state("document_result")
-            assert p.text_content("#document-verdict") == "Document not accepted"
+            assert p.text_content("#document-verdict") == "证件核验未通过"
             assert p.locator(f'#document-reasons li[data-reason="{reason}"]').count() == 1, label
             kiosk.shot(f"refused-{label}")
 

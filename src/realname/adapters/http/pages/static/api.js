@@ -211,13 +211,16 @@
     const $ = (id) => document.getElementById(id);
 
     function showWho() {
-      text("who", sessionStorage.getItem(whoKey) || "");
+      const role = sessionStorage.getItem(whoKey + ".role");
+      const who = sessionStorage.getItem(whoKey) || "";
+      text("who", role ? who.replace(role, t(role)) : who);
       $("sign-out").hidden = !token;
     }
 
     function signOut() {
       setToken("");
       sessionStorage.removeItem(whoKey);
+      sessionStorage.removeItem(whoKey + ".role");
       showWho();
       onSignedOut();
       showState("signin");
@@ -234,6 +237,7 @@
         setToken(body.token);
         I.setTimeZone(body.time_zone);
         sessionStorage.setItem(whoKey, body.role + " · " + body.outlet);
+        sessionStorage.setItem(whoKey + ".role", body.role);
         showWho();
         await onSignedIn();
       });

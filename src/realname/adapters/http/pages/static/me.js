@@ -150,9 +150,9 @@
         R.formatTime(c.at),
         c.party_name,
         c.purpose,
-        c.kind.replace("_", " "),
+        t(c.kind),
         c.number,
-        c.result.replace("_", " "),
+        t(c.result),
         c.consent_reference,
         group(
           c.reported
