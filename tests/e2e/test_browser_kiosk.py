@@ -374,7 +374,7 @@ def test_subscriber_sees_their_number_reports_it_and_a_reviewer_confirms(livenes
         numbers = p.text_content("#numbers-table tbody") or ""
         assert "138****8007" in numbers and msisdn not in numbers and "BJ-001" in numbers
         attempts = p.text_content("#attempts-table tbody") or ""
-        assert "BJ-001" in attempts and "register" in attempts
+        assert "BJ-001" in attempts and "新号码入网" in attempts
         p.click('#numbers-table button.not-mine[data-number="138****8007"]')
         kiosk.wait_state("reported")
         kiosk.shot("reported")
@@ -442,7 +442,7 @@ def test_document_reasons_are_readable_and_declining_consent_requests_manual_rev
         p.click("#consent-decline")
         kiosk.wait_state("manual_review")
         kiosk.shot("manual-review")
-        assert "Manual review requested" in (p.text_content("section[data-screen=manual_review] h1") or "")
+        assert "已申请人工复核" in (p.text_content("section[data-screen=manual_review] h1") or "")
 
 
 def _number_now(server: LiveServer, msisdn: str) -> tuple[str, str | None]:
@@ -499,12 +499,12 @@ def test_returning_owner_reverifies_replaces_the_sim_and_surrenders_at_the_kiosk
         p.click("#service-submit")
         kiosk.wait_state("receipt")
         kiosk.shot("reverified")
-        assert p.text_content("#receipt-title") == "Number active again"
-        assert p.text_content("#receipt-what") == f"Number {shown} is active again."
-        assert receipt()["Number"] == shown and receipt()["Number is now"] == "active"
+        assert p.text_content("#receipt-title") == "号码已恢复"
+        assert p.text_content("#receipt-what") == f"号码 {shown} 已恢复使用。"
+        assert receipt()["号码"] == shown and receipt()["号码状态"] == "正常"
         assert msisdn not in (p.text_content("main") or "")
         assert _number_now(server, msisdn) == ("active", first_sim)
-        reverify_attempt = api.get(f"/v1/attempts/{receipt()['Reference']}").json()
+        reverify_attempt = api.get(f"/v1/attempts/{receipt()['业务编号']}").json()
         assert (reverify_attempt["purpose"], reverify_attempt["state"]) == ("reverify", "completed")
 
         # Same customer, new SIM: the details stay in the form, the face is checked again.
@@ -527,11 +527,11 @@ def test_returning_owner_reverifies_replaces_the_sim_and_surrenders_at_the_kiosk
         kiosk.wait_state("receipt")
         kiosk.shot("sim-replaced")
         assert p.is_hidden("#error")
-        assert p.text_content("#receipt-title") == "SIM card replaced"
+        assert p.text_content("#receipt-title") == "SIM 卡已补换"
         masked_sim = new_sim[:6] + "*" * (len(new_sim) - 10) + new_sim[-4:]
-        assert receipt()["Number"] == shown and receipt()["New SIM"] == masked_sim
-        assert receipt()["Numbers held under this ID"] == "1"
-        assert "old SIM card no longer works" in (p.text_content("#receipt-what") or "")
+        assert receipt()["号码"] == shown and receipt()["新 SIM 卡"] == masked_sim
+        assert receipt()["该证件名下号码数"] == "1"
+        assert "旧卡已失效" in (p.text_content("#receipt-what") or "")
         assert new_sim not in (p.text_content("main") or "")
         assert _number_now(server, msisdn) == ("active", new_sim)
 
@@ -545,15 +545,13 @@ def test_returning_owner_reverifies_replaces_the_sim_and_surrenders_at_the_kiosk
         p.click("#service-submit")
         kiosk.wait_state("receipt")
         kiosk.shot("surrendered")
-        assert p.text_content("#receipt-title") == "Number surrendered"
-        assert shown in (p.text_content("#receipt-what") or "") and "cooling-off" in (
-            p.text_content("#receipt-next") or ""
-        )
-        assert receipt()["Number is now"] == "cooling" and "Offered again after" in receipt()
-        assert receipt()["Numbers held under this ID"] == "0"
+        assert p.text_content("#receipt-title") == "号码已注销"
+        assert shown in (p.text_content("#receipt-what") or "") and "冷冻期" in (p.text_content("#receipt-next") or "")
+        assert receipt()["号码状态"] == "冷冻期" and "重新放号时间" in receipt()
+        assert receipt()["该证件名下号码数"] == "0"
         assert "similarity" not in (p.text_content("main") or "").lower()
         assert _number_now(server, msisdn) == ("cooling", None)
-        surrender_attempt = api.get(f"/v1/attempts/{receipt()['Reference']}").json()
+        surrender_attempt = api.get(f"/v1/attempts/{receipt()['业务编号']}").json()
         assert (surrender_attempt["purpose"], surrender_attempt["state"]) == ("surrender", "completed")
         assert api.get("/v1/numbers/available", params={"prefix": msisdn}).json()["numbers"] == []
 
