@@ -23,6 +23,7 @@ from realname.app.matching import DecodedImage, FaceEngine, ImageDecoder
 from realname.app.ports import BlindIndexer, Clock, EncryptionContext, FieldCipher, IdGenerator, RandomSource
 from realname.app.privacy import SUBSCRIBER_NAME
 from realname.app.registry import Assignment, bind_number
+from realname.app.review import Review
 from realname.app.terminals import SignatureVerifier, audit_refused_read, verify_reader_read
 from realname.app.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from realname.domain.attempts import Attempt, Outcome, Purpose, ReasonCategory
@@ -44,10 +45,10 @@ from realname.domain.identity.regions import RegionDirectory
 from realname.domain.liveness import Challenge, LivenessResult
 from realname.domain.lockout import LockedOut, lockout_reason
 from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber
-from realname.domain.organisation import SELF_SERVICE_OUTLET, Role
+from realname.domain.organisation import Role
 from realname.domain.policy import Policy
 from realname.domain.relying_parties import name_index_key, normalise_name
-from realname.domain.reviews import CaseDecision, CaseKind, CaseState, ReviewCase
+from realname.domain.reviews import CaseDecision, CaseKind, ReviewCase
 from realname.domain.self_service import SelfServicePortraitRefused
 from realname.domain.sim import Iccid
 from realname.domain.subscribers import BlindIndex
@@ -483,9 +484,27 @@ class Registration:
                 # lock a stranger's ID by failing on purpose.
                 against_id = "face.mismatch" in reasons and attempt.terminal_id is not None
                 uow.failures.add(self._d.ids.new_id(), attempt.id_index if against_id else None, attempt.device_id, now)
-            if is_borderline(match, checked.passed):
+            similarity = round(match.similarity, 4) if match and match.similarity is not None else None
+            if checked.result.spoof_suspected and attempt.id_index is not None:
+                # Suspected fraud is not a bad photo: a reviewer looks at it, and the subscriber sees it in /me.
                 uow.reviews.open(
-                    self._d.ids.new_id(), CaseKind.BORDERLINE.value, attempt.id, attempt.id_index, None, now
+                    self._d.ids.new_id(),
+                    CaseKind.SPOOF_SUSPECTED.value,
+                    attempt.id,
+                    attempt.id_index,
+                    None,
+                    now,
+                    similarity=similarity,
+                )
+            elif is_borderline(match, checked.passed):
+                uow.reviews.open(
+                    self._d.ids.new_id(),
+                    CaseKind.BORDERLINE.value,
+                    attempt.id,
+                    attempt.id_index,
+                    None,
+                    now,
+                    similarity=similarity,
                 )
             uow.attempts.save(attempt)
             self._audit(
@@ -497,7 +516,7 @@ class Registration:
                     "outcome": outcome.value,
                     "reasons": list(attempt.reasons),
                     "engine": match.engine if match else None,
-                    "similarity": round(match.similarity, 4) if match and match.similarity is not None else None,
+                    "similarity": similarity,
                     "threshold": match.threshold if match else None,
                     "reference": match.reference.value if match else None,
                     "frames_used": match.frames_used if match else 0,
@@ -842,80 +861,18 @@ class Registration:
 
     # -- review queue -------------------------------------------------------------------------------
 
+    # -- the review queue (app/review.py) -------------------------------------------------------------
+
+    @property
+    def review(self) -> Review:
+        """The review loop: clerks' requests, the reviewers' queue and decisions, the kiosk's view of a case."""
+        return Review(self._d, self._attempt, self._audit)
+
     def review_cases(self, actor: Actor) -> Sequence[ReviewCase]:
-        actor.require(Role.REVIEWER, Role.ADMIN, Role.AUDITOR)
-        with self._d.uow() as uow:
-            cases = uow.reviews.pending()
-            visible = []
-            for case in cases:
-                attempt = uow.attempts.get(case.attempt_id) if case.attempt_id else None
-                outlet = attempt.outlet_code if attempt else SELF_SERVICE_OUTLET
-                if actor.role in (Role.ADMIN, Role.AUDITOR) or outlet in (actor.outlet_code, SELF_SERVICE_OUTLET):
-                    visible.append(case)
-            return visible
+        return self.review.pending_cases(actor)
 
     def decide_case(self, actor: Actor, case_id: str, decision: CaseDecision, reason: str) -> ReviewCase:
-        """Record a reviewer's decision; overrides wait for a second reviewer, then take effect.
-
-        A second reviewer who refuses the override ends the case (``overruled``): the machine's outcome stands.
-        """
-        actor.require(Role.REVIEWER)
-        now = self._d.clock.now()
-        with self._d.uow() as uow:
-            case = uow.reviews.get(case_id, for_update=True)
-            attempt = uow.attempts.get(case.attempt_id, for_update=True) if case and case.attempt_id else None
-            outlet = attempt.outlet_code if attempt else SELF_SERVICE_OUTLET
-            if case is None or outlet not in (actor.outlet_code, SELF_SERVICE_OUTLET):
-                raise NotFound("no such case", code="review.not_found")
-            allowed = {
-                CaseKind.MANUAL_PATH: (CaseDecision.APPROVE, CaseDecision.REJECT),
-                CaseKind.BORDERLINE: (CaseDecision.APPROVE, CaseDecision.REJECT),
-                CaseKind.NOT_MINE: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REINSTATE),
-                # A relying party's case records the reviewers' finding; an admin acts on the party
-                # (`realname party enable|disable`).
-                CaseKind.PARTY_ENUMERATION: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REINSTATE),
-                CaseKind.UNWANTED_CHECK: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REJECT),
-            }[case.kind]
-            if decision not in allowed:
-                raise InvalidInput(
-                    f"a {case.kind.value} case is decided with {' or '.join(allowed)}", code="review.decision_invalid"
-                )
-            closed = case.decide(actor.ref, decision, reason, now)
-            if closed and decision is CaseDecision.APPROVE and attempt is not None:
-                attempt.approve_by_review(now)
-                uow.attempts.save(attempt)
-            if closed and decision is CaseDecision.SUSPEND_CONFIRMED and case.kind is CaseKind.NOT_MINE and case.msisdn:
-                # A "not mine" report only opens the case; the number is suspended once a reviewer confirms.
-                number = uow.numbers.get(Msisdn(case.msisdn), for_update=True)
-                if number is not None and number.state is NumberState.ACTIVE:
-                    number.suspend()
-                    uow.numbers.save(number)
-            if closed and decision is CaseDecision.REINSTATE and case.kind is CaseKind.NOT_MINE and case.msisdn:
-                number = uow.numbers.get(Msisdn(case.msisdn), for_update=True)
-                if number is not None and number.state is NumberState.SUSPENDED:
-                    number.reinstate()
-                    uow.numbers.save(number)
-            uow.reviews.save(case)
-            details: dict[str, JsonValue] = {
-                "case": case.id,
-                "kind": case.kind.value,
-                "decision": decision.value,
-                "reason": reason[:200],
-            }
-            if case.state is CaseState.OVERRULED and case.proposed_decision is not None:
-                details["overruled"] = case.proposed_decision.value
-            uow.audit.append(
-                AuditRecord(
-                    "review.decided" if closed else "review.proposed",
-                    actor.ref,
-                    outlet,
-                    case.id_index and BlindIndex(case.id_index).reference,
-                    details,
-                ),
-                now,
-            )
-            uow.commit()
-        return case
+        return self.review.decide_case(actor, case_id, decision, reason)
 
 
 BORDERLINE_MARGIN = 0.05

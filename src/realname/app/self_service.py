@@ -18,7 +18,7 @@ from typing import Protocol
 from realname.app.actors import Actor
 from realname.app.ports import BlindIndexer, Clock, EncryptionContext, FieldCipher, IdGenerator, RandomSource
 from realname.app.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from realname.domain.attempts import Attempt, Outcome, Purpose
+from realname.domain.attempts import Attempt, Outcome, Purpose, ReasonCategory
 from realname.domain.audit import AuditRecord, JsonValue
 from realname.domain.errors import Conflict, NotFound, TooManyRequests
 from realname.domain.lockout import lockout_periods
@@ -86,6 +86,8 @@ class AttemptRecord:
     purpose: str
     outcome: str | None
     state: str
+    spoof_suspected: bool = False
+    """The face check suspected a photo, screen or mask: someone may have tried to pass as the subscriber."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -343,6 +345,7 @@ class SelfService:
                     a.purpose.value,
                     a.outcome.value if a.outcome else None,
                     a.state.value,
+                    a.category is ReasonCategory.SPOOF,
                 )
                 for a in uow.attempts.of_subscriber(attempt.id_index)
             )

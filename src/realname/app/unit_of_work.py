@@ -182,7 +182,15 @@ class ReviewRepository(Protocol):
         id_index: BlindIndex | None,
         msisdn: str | None,
         at: datetime,
+        *,
+        requested_by: str | None = None,
+        request_reason: str | None = None,
+        similarity: float | None = None,
     ) -> None: ...
+
+    def of_attempt(self, attempt_id: str) -> Sequence[ReviewCase]:
+        """Every case about this attempt, oldest first."""
+        ...
 
     def get(self, case_id: str, *, for_update: bool = False) -> ReviewCase | None: ...
 

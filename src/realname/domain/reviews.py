@@ -25,6 +25,10 @@ class CaseKind(enum.StrEnum):
     """A relying party's checks looked like enumeration; its key was suspended."""
     UNWANTED_CHECK = "unwanted_check"
     """A subscriber reported a relying party's check on their number as unwanted."""
+    REQUESTED = "requested"
+    """The clerk asked for a review of a rejected face check, with their reason."""
+    SPOOF_SUSPECTED = "spoof_suspected"
+    """The face check suspected a photo, screen or mask: opened by the verification itself."""
 
 
 class CaseState(enum.StrEnum):
@@ -47,6 +51,25 @@ class CaseDecision(enum.StrEnum):
 
 OVERRIDES = frozenset({CaseDecision.APPROVE, CaseDecision.REINSTATE})
 
+ALLOWED_DECISIONS: dict[CaseKind, tuple[CaseDecision, CaseDecision]] = {
+    CaseKind.MANUAL_PATH: (CaseDecision.APPROVE, CaseDecision.REJECT),
+    CaseKind.BORDERLINE: (CaseDecision.APPROVE, CaseDecision.REJECT),
+    CaseKind.REQUESTED: (CaseDecision.APPROVE, CaseDecision.REJECT),
+    CaseKind.SPOOF_SUSPECTED: (CaseDecision.APPROVE, CaseDecision.REJECT),
+    CaseKind.NOT_MINE: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REINSTATE),
+    # A relying party's case records the reviewers' finding; an admin acts on the party
+    # (`realname party enable|disable`).
+    CaseKind.PARTY_ENUMERATION: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REINSTATE),
+    CaseKind.UNWANTED_CHECK: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REJECT),
+}
+"""The only decisions that make sense for each kind of case: one override (or finding) and one that keeps the
+outcome. The review page offers these and no other."""
+
+ATTEMPT_REVIEW_KINDS = frozenset(
+    {CaseKind.MANUAL_PATH, CaseKind.BORDERLINE, CaseKind.REQUESTED, CaseKind.SPOOF_SUSPECTED}
+)
+"""Cases about a customer's verification at a store, whose approval lets the kiosk resume the visit."""
+
 
 @dataclass(slots=True)
 class ReviewCase:
@@ -66,6 +89,12 @@ class ReviewCase:
     """Liveness challenges the case's attempt drew (read from the challenges; many hint at choosing one)."""
     party_id: str | None = None
     """The relying party a ``party_enumeration`` or ``unwanted_check`` case is about."""
+    requested_by: str | None = None
+    """The clerk who asked for the review (``requested`` cases)."""
+    request_reason: str | None = None
+    """The clerk's reason for asking."""
+    similarity: float | None = None
+    """The face check's similarity, for reviewers only (never shown to clerks)."""
 
     def decide(self, reviewer_ref: str, decision: CaseDecision, reason: str, now: datetime) -> bool:
         """Record a reviewer's decision. Returns True when the case is closed by it.

@@ -16,7 +16,8 @@ from realname.adapters.http.reader import reader_signature
 from realname.adapters.http.services import HttpServices
 from realname.app.actors import Actor
 from realname.app.attempts import DocumentInput
-from realname.domain.attempts import Attempt, Outcome, Purpose
+from realname.app.review import CaseForReview, ReviewStatus
+from realname.domain.attempts import Attempt, AttemptState, Outcome, Purpose
 from realname.domain.consent import consent_in
 from realname.domain.errors import Forbidden, InvalidInput, Unauthenticated
 from realname.domain.identity.documents import LONG_TERM, DocumentCheck, LongTerm, Sex
@@ -351,7 +352,14 @@ def build_router() -> APIRouter:
                 for n in records.numbers
             ],
             attempts=[
-                s.AttemptRecordView(at=a.at, outlet=a.outlet_code, purpose=a.purpose, outcome=a.outcome, state=a.state)
+                s.AttemptRecordView(
+                    at=a.at,
+                    outlet=a.outlet_code,
+                    purpose=a.purpose,
+                    outcome=a.outcome,
+                    state=a.state,
+                    spoof_suspected=a.spoof_suspected,
+                )
                 for a in records.attempts
             ],
             accesses=[
@@ -371,10 +379,25 @@ def build_router() -> APIRouter:
         state = svc.self_service.report_not_mine(actor, _own_attempt(actor), body.number_ref)
         return {"status": "reported", "number_state": state, "review": "opened"}
 
+    @router.post("/attempts/{attempt_id}/review-request", response_model=s.ReviewStatusView, tags=["review"])
+    def request_review(
+        attempt_id: str, body: s.ReviewRequest, svc: Services, actor: CurrentActor
+    ) -> s.ReviewStatusView:
+        """The clerk asks for a review of a rejected face check, with their reason; the visit waits for it (a
+        second request returns the case already open)."""
+        return _status_view(svc.registration.review.request_review(actor, attempt_id, body.reason))
+
+    @router.get("/attempts/{attempt_id}/review", response_model=s.ReviewStatusView, tags=["review"])
+    def review_status(attempt_id: str, svc: Services, actor: CurrentActor) -> s.ReviewStatusView:
+        """The state of the visit's review; once approved by the reviewers, ``next_step`` says how it resumes."""
+        return _status_view(svc.registration.review.review_status(actor, attempt_id))
+
     @router.get("/review/cases", response_model=list[s.ReviewCaseView], tags=["review"])
     def review_cases(svc: Services, actor: CurrentActor) -> list[s.ReviewCaseView]:
-        """Open cases: manual-path requests, borderline rejections, "not mine" reports."""
-        return [_case_view(c) for c in svc.registration.review_cases(actor)]
+        """Open cases: manual-path requests, clerks' requests, spoof verdicts, borderline rejections, "not mine"
+        reports, relying parties'. Each with what a reviewer needs; the masked document is an audited read."""
+        privileged = actor.role in (Role.REVIEWER, Role.AUDITOR)
+        return [_review_view(c, privileged) for c in svc.registration.review.cases_for_review(actor)]
 
     @router.post("/review/cases/{case_id}/decision", response_model=s.ReviewCaseView, tags=["review"])
     def decide_case(
@@ -395,6 +418,39 @@ def _own_attempt(actor: Actor) -> str:
     if actor.role is not Role.SUBSCRIBER:
         raise Forbidden("this page is for subscribers checking their own records", code="auth.role_forbidden")
     return actor.ref.removeprefix("self:")
+
+
+def _review_view(shown: CaseForReview, privileged: bool) -> s.ReviewCaseView:
+    case = shown.case
+    return _case_view(case).model_copy(
+        update={
+            "allowed_decisions": [d.value for d in shown.allowed],
+            "outlet": shown.outlet_code,
+            "clerk": shown.clerk_ref,
+            "document": shown.document_masked,
+            "document_kind": shown.document_kind,
+            "reason_category": shown.category,
+            "reasons": list(shown.reasons),
+            "decided_at": shown.decided_at,
+            "requested_by": case.requested_by,
+            "request_reason": case.request_reason,
+            "proposed_reason": case.proposed_reason,
+            "similarity": case.similarity if privileged else None,
+        }
+    )
+
+
+def _status_view(status: ReviewStatus) -> s.ReviewStatusView:
+    case, attempt = status.case, status.attempt
+    resumed = attempt.state is AttemptState.VERIFIED and attempt.outcome is Outcome.APPROVED
+    return s.ReviewStatusView(
+        attempt=attempt_view(attempt),
+        case_id=case.id if case else None,
+        kind=case.kind.value if case else None,
+        state=case.state.value if case else None,
+        decision=case.decision.value if case and case.decision else None,
+        next_step=_next_step(attempt) if resumed else None,
+    )
 
 
 def _case_view(case: ReviewCase) -> s.ReviewCaseView:

@@ -187,6 +187,7 @@ class AttemptRecordView(BaseModel):
     purpose: str
     outcome: str | None
     state: str
+    spoof_suspected: bool = Field(False, description="A photo, screen or mask was suspected at this attempt")
 
 
 class AccessRecordView(BaseModel):
@@ -223,6 +224,35 @@ class ReviewCaseView(BaseModel):
     challenges_issued: int = Field(
         0, description="Liveness challenges the attempt drew (of policy.max_challenges_per_attempt)"
     )
+    allowed_decisions: list[str] = Field(
+        default_factory=list, description="The only decisions this kind of case takes (the page offers these)"
+    )
+    outlet: str | None = None
+    clerk: str | None = None
+    document: str | None = Field(None, description="The document number, masked (reading it is audited)")
+    document_kind: str | None = None
+    reason_category: str | None = None
+    reasons: list[str] = Field(default_factory=list)
+    decided_at: datetime | None = Field(None, description="When the face check decided")
+    requested_by: str | None = None
+    request_reason: str | None = Field(None, description="The clerk's reason for asking for the review")
+    proposed_reason: str | None = None
+    similarity: float | None = Field(None, description="The face check's similarity: reviewers and auditors only")
+
+
+class ReviewRequest(Strict):
+    reason: str = Field(min_length=1, max_length=500, description="Why the clerk asks for a review")
+
+
+class ReviewStatusView(BaseModel):
+    """A visit's review as the kiosk sees it: no similarity, no reviewer's reasoning."""
+
+    attempt: AttemptView
+    case_id: str | None
+    kind: str | None
+    state: str | None
+    decision: str | None
+    next_step: str | None = Field(None, description="Set once an approval stands: the visit resumes with it")
 
 
 class ReviewDecisionRequest(Strict):

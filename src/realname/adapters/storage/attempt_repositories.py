@@ -212,6 +212,9 @@ def _case_from_row(row: sa.Row[Any]) -> ReviewCase:
         closed_at=row.closed_at,
         challenges_issued=row.challenges_issued or 0,
         party_id=row.party_id,
+        requested_by=row.requested_by,
+        request_reason=row.request_reason,
+        similarity=row.similarity,
     )
 
 
@@ -240,6 +243,10 @@ class SqlReviewRepository:
         id_index: BlindIndex | None,
         msisdn: str | None,
         at: datetime,
+        *,
+        requested_by: str | None = None,
+        request_reason: str | None = None,
+        similarity: float | None = None,
     ) -> None:
         self._c.execute(
             t.review_case.insert().values(
@@ -250,8 +257,17 @@ class SqlReviewRepository:
                 id_index=id_index.value if id_index else None,
                 msisdn=msisdn,
                 opened_at=at,
+                requested_by=requested_by,
+                request_reason=request_reason,
+                similarity=similarity,
             )
         )
+
+    def of_attempt(self, attempt_id: str) -> Sequence[ReviewCase]:
+        rows = self._c.execute(
+            _case_query().where(t.review_case.c.attempt_id == attempt_id).order_by(t.review_case.c.opened_at)
+        )
+        return [_case_from_row(r) for r in rows]
 
     def get(self, case_id: str, *, for_update: bool = False) -> ReviewCase | None:
         query = _case_query().where(t.review_case.c.id == case_id)

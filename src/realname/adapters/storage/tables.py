@@ -253,6 +253,9 @@ review_case = sa.Table(
     sa.Column("proposed_reason", sa.String(500), nullable=True),
     sa.Column("decided_by", sa.String(128), nullable=True),
     sa.Column("closed_at", UtcDateTime(), nullable=True),
+    sa.Column("requested_by", sa.String(128), nullable=True),
+    sa.Column("request_reason", sa.String(500), nullable=True),
+    sa.Column("similarity", sa.Float(), nullable=True),
     sa.Index("ix_review_case_state", "state", "opened_at"),
 )
 

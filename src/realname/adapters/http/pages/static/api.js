@@ -143,6 +143,10 @@
     window.scrollTo(0, 0);
   }
 
+  function currentState() {
+    return document.getElementById("app").dataset.state;
+  }
+
   function showError(err) {
     const banner = document.getElementById("error");
     if (!err) {
@@ -258,6 +262,7 @@
     setToken,
     hasToken: () => Boolean(token),
     showState,
+    currentState,
     showError,
     guard,
     onUnauthenticated,

@@ -90,6 +90,8 @@
 
   // End the visit: forget the attempt and, unless the same customer stays for another service, the customer.
   function endVisit({ sameCustomer }) {
+    stopReviewPolling();
+    delete $("app").dataset.resumed;
     Object.assign(visit, NO_VISIT);
     if (!sameCustomer) V.forget();
     $("numbers-form").reset();
@@ -153,11 +155,97 @@
       const nextStep = decision === null ? "retry_or_review" : decision.next_step;
       R.text("decision-next", t(NEXT_STEP_TEXT[nextStep] || ""));
       visit.service = passed ? ownerServiceFor(nextStep) : null;
+      showRejectionActions(decision);
       $("to-numbers").hidden = !(passed && nextStep === "choose_number");
       $("to-service").hidden = !visit.service;
       R.text("to-service", visit.service ? t("Continue: {service}", { service: t(PURPOSE_TEXT[visit.service]) }) : "");
     },
   });
+
+  // --- a rejection: the clerk asks for a review; the visit resumes when the reviewers approve --------------
+
+  function showRejectionActions(decision) {
+    const rejected = decision !== null && !decision.passed;
+    const spoof = rejected && decision.reason_category === "spoof_suspected";
+    $("spoof-alert").hidden = !spoof;
+    // Suspected fraud opened its review by itself; any other rejection may be sent for review with a reason.
+    $("review-request-form").hidden = !rejected || spoof;
+    $("to-review").hidden = !spoof;
+    if (spoof) $("retry-challenge").hidden = true; // suspected fraud is not a bad photo: no "try again"
+    if (spoof) $("app").dataset.alert = "spoof_suspected";
+    else delete $("app").dataset.alert;
+  }
+
+  const REVIEW_POLL_MS = 3000;
+  let reviewTimer = null;
+
+  function stopReviewPolling() {
+    if (reviewTimer) clearTimeout(reviewTimer);
+    reviewTimer = null;
+  }
+
+  const REVIEW_STATE_TEXT = {
+    open: "A reviewer will look at this visit.",
+    awaiting_second: "One reviewer approved; waiting for a second reviewer.",
+    closed: "The review is closed.",
+    overruled: "The second reviewer did not confirm: the rejection stands.",
+  };
+
+  function showReviewStatus(status) {
+    const state = status.state || "open";
+    $("app").dataset.review = state;
+    R.text("review-state", t(REVIEW_STATE_TEXT[state] || state));
+    if (status.next_step) {
+      // Approved by the reviewers: the visit resumes where an approved face check would have taken it.
+      stopReviewPolling();
+      $("app").dataset.resumed = "review";
+      V.showDecision({ passed: true, reason_category: null, next_step: status.next_step, attempt: status.attempt });
+      return true;
+    }
+    if (status.state === "closed" || status.state === "overruled") {
+      stopReviewPolling();
+      R.text("review-state", t("The reviewers did not approve this visit. End it and tell the customer."));
+    }
+    return false;
+  }
+
+  async function pollReview() {
+    stopReviewPolling();
+    const status = await R.call("GET", "/v1/attempts/" + visit.attemptId + "/review");
+    if (!showReviewStatus(status) && R.currentState() === "review_wait" && !["closed", "overruled"].includes(status.state)) {
+      reviewTimer = setTimeout(() => R.guard(pollReview), REVIEW_POLL_MS);
+    }
+  }
+
+  function waitForReview(status) {
+    R.showState("review_wait");
+    showReviewStatus(status);
+    reviewTimer = setTimeout(() => R.guard(pollReview), REVIEW_POLL_MS);
+  }
+
+  $("review-request-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    R.guard(async () => {
+      const status = await R.call("POST", "/v1/attempts/" + visit.attemptId + "/review-request", {
+        json: { reason: form.reason.value.trim() },
+      });
+      form.reset();
+      waitForReview(status);
+    });
+  });
+  $("to-review").addEventListener("click", () =>
+    R.guard(async () => waitForReview(await R.call("GET", "/v1/attempts/" + visit.attemptId + "/review")))
+  );
+  $("review-refresh").addEventListener("click", () => R.guard(pollReview));
+  $("review-abandon").addEventListener("click", () =>
+    R.guard(async () => {
+      stopReviewPolling();
+      await R.call("POST", "/v1/attempts/" + visit.attemptId + "/abandon");
+      resetVisit();
+      R.showState("ended");
+    })
+  );
 
   function ownerServiceFor(nextStep) {
     return Object.keys(OWNER_SERVICES).find((purpose) => OWNER_SERVICES[purpose].nextStep === nextStep) || null;

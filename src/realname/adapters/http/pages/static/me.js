@@ -112,7 +112,12 @@
     );
     fillTable(
       "attempts-table",
-      records.attempts.map((a) => [R.formatTime(a.at), a.outlet, t(a.purpose), t(a.outcome || a.state)]),
+      records.attempts.map((a) => [
+        R.formatTime(a.at),
+        a.outlet,
+        t(a.purpose),
+        a.spoof_suspected ? flagged(t(a.outcome || a.state), t("A spoof was suspected (photo or screen)")) : t(a.outcome || a.state),
+      ]),
       t("No attempt recorded.")
     );
     fillTable(
@@ -134,6 +139,17 @@
     button.textContent = label;
     button.addEventListener("click", () => R.guard(action));
     return button;
+  }
+
+  // An outcome with a warning beside it (suspected fraud with the subscriber's ID).
+  function flagged(outcome, warning) {
+    const span = document.createElement("span");
+    const note = document.createElement("strong");
+    note.className = "flag";
+    note.dataset.flag = "spoof_suspected";
+    note.textContent = warning;
+    span.append(outcome + " · ", note);
+    return span;
   }
 
   function group(...nodes) {

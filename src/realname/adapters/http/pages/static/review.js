@@ -13,6 +13,8 @@
     not_mine: "Reported as not mine by the subscriber",
     party_enumeration: "Relying party suspended: its checks looked like enumeration",
     unwanted_check: "A relying party's check reported as unwanted by the subscriber",
+    requested: "Review requested by the clerk after a rejection",
+    spoof_suspected: "Suspected spoof (photo, screen or mask)",
   };
   const STATE_TEXT = { open: "open", awaiting_second: "awaiting a second reviewer", closed: "closed", overruled: "closed: the second reviewer refused the override" };
 
@@ -50,6 +52,18 @@
       window.RealnameI18n.apply(node);
       const facts = node.querySelector(".case-facts");
       fact(facts, t("Opened"), R.formatTime(item.opened_at));
+      fact(facts, t("Document"), item.document ? (item.document_kind ? item.document_kind + " " : "") + item.document : "");
+      fact(facts, t("Reason category"), item.reason_category ? t(R.CATEGORY_TEXT[item.reason_category] || item.reason_category) : "");
+      fact(facts, t("Reasons"), (item.reasons || []).join(", "));
+      if (item.similarity !== null && item.similarity !== undefined) {
+        fact(facts, t("Similarity (reviewers only)"), item.similarity.toFixed(3));
+      }
+      fact(facts, t("Outlet"), item.outlet);
+      fact(facts, t("Clerk"), item.clerk);
+      fact(facts, t("Face check at"), R.formatTime(item.decided_at));
+      fact(facts, t("Requested by"), item.requested_by);
+      fact(facts, t("Clerk's reason"), item.request_reason);
+      fact(facts, t("First reviewer's reason"), item.proposed_reason);
       if (item.attempt_id) fact(facts, t("Challenges drawn"), String(item.challenges_issued));
       fact(facts, t("Number"), item.number);
       fact(facts, t("Relying party"), item.party);
@@ -57,8 +71,14 @@
       fact(
         facts,
         t("Proposed"),
-        item.proposed_decision ? t("{decision} by {who}", { decision: item.proposed_decision, who: item.proposed_by }) : ""
+        item.proposed_decision ? t("{decision} by {who}", { decision: t(item.proposed_decision), who: item.proposed_by }) : ""
       );
+      // Only the decisions this kind of case takes, and none chosen in advance.
+      const select = node.querySelector("select[name=decision]");
+      for (const option of select.querySelectorAll("option[value]:not([value=''])")) {
+        if (!(item.allowed_decisions || []).includes(option.value)) option.remove();
+      }
+      select.value = "";
       node.querySelector("form").addEventListener("submit", (event) => {
         event.preventDefault();
         const form = event.currentTarget;

@@ -297,5 +297,5 @@
     $("retry-challenge").addEventListener("click", () => R.guard(runChallenge));
   }
 
-  window.RealnameVerification = { setup, begin, forget };
+  window.RealnameVerification = { setup, begin, forget, showDecision };
 })();
