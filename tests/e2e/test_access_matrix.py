@@ -60,6 +60,9 @@ MATRIX: dict[str, frozenset[str]] = {
     "POST /v1/self/code/verify": frozenset({"subscriber"}),
     "GET /v1/self/records": frozenset({"subscriber"}),
     "POST /v1/self/reports": frozenset({"subscriber"}),
+    # A clerk asks for a review of their own visit's rejection, and follows it.
+    "POST /v1/attempts/{attempt_id}/review-request": frozenset({"clerk", "admin"}),
+    "GET /v1/attempts/{attempt_id}/review": ATTEMPT_WORKERS,
     "GET /v1/review/cases": frozenset({"reviewer", "admin", "auditor"}),
     "POST /v1/review/cases/{case_id}/decision": frozenset({"reviewer"}),
     "POST /v1/documents/check": frozenset({"clerk", "reviewer", "admin"}),
@@ -150,6 +153,7 @@ class World:
             "code": {"name": "Zhang San"},
             "verify": {"code": "123456"},
             "decision": {"decision": "reject", "reason": "access matrix"},
+            "review-request": {"reason": "access matrix"},
             "checks": {
                 "kind": "status",
                 "number": MSISDN,
@@ -251,7 +255,7 @@ def test_route_serves_only_its_callers(world: World, route: str) -> None:
 
 @pytest.mark.parametrize("role", [Role.CLERK, Role.REVIEWER])
 def test_staff_of_another_outlet_cannot_touch_an_attempt(world: World, role: Role) -> None:
-    assert len(ATTEMPT_SCOPED) == 11
+    assert len(ATTEMPT_SCOPED) == 13
     clerk = world.headers["clerk"]
     attempt = world.attempt()
     flows.prepare_attempt(world.client, clerk, attempt, CUSTOMER_ID)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from realname.app.actors import Actor
@@ -56,7 +56,7 @@ class CaseForReview:
     reasons: tuple[str, ...]
     document_masked: str | None
     document_kind: str | None
-    decided_at: str | None
+    decided_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +85,13 @@ class Review:
             InvalidInput: ``review.reason_required`` (1–500 characters).
             AttemptStateError: the attempt's face check was not rejected.
         """
-        actor.require(Role.CLERK, Role.ADMIN)
         reason = reason.strip()
         if not reason or len(reason) > 500:
             raise InvalidInput("a review request needs a reason of 1–500 characters", code="review.reason_required")
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            attempt = self._attempt(uow, actor, attempt_id)
+            attempt = self._attempt(uow, actor, attempt_id)  # scope first: another's attempt does not exist
+            actor.require(Role.CLERK, Role.ADMIN)
             open_case = _open_attempt_case(uow, attempt.id)
             if open_case is None:
                 if attempt.expire_if_due(now):
@@ -171,7 +171,7 @@ class Review:
                         reasons=attempt.reasons if attempt else (),
                         document_masked=masked,
                         document_kind=attempt.document_kind if attempt else None,
-                        decided_at=attempt.decided_at.isoformat() if attempt and attempt.decided_at else None,
+                        decided_at=attempt.decided_at if attempt else None,
                     )
                 )
             uow.commit()
