@@ -52,7 +52,7 @@
       window.RealnameI18n.apply(node);
       const facts = node.querySelector(".case-facts");
       fact(facts, t("Opened"), R.formatTime(item.opened_at));
-      fact(facts, t("Document"), item.document ? (item.document_kind ? item.document_kind + " " : "") + item.document : "");
+      fact(facts, t("Document"), item.document ? (item.document_kind ? t(item.document_kind) + " " : "") + item.document : "");
       fact(facts, t("Reason category"), item.reason_category ? t(R.CATEGORY_TEXT[item.reason_category] || item.reason_category) : "");
       fact(facts, t("Reasons"), (item.reasons || []).join(", "));
       if (item.similarity !== null && item.similarity !== undefined) {
