@@ -171,6 +171,7 @@
     // Suspected fraud opened its review by itself; any other rejection may be sent for review with a reason.
     $("review-request-form").hidden = !rejected || spoof;
     $("to-review").hidden = !spoof;
+    $("decision-next").hidden = spoof; // "try again" is not the next step after suspected fraud
     if (spoof) $("retry-challenge").hidden = true; // suspected fraud is not a bad photo: no "try again"
     if (spoof) $("app").dataset.alert = "spoof_suspected";
     else delete $("app").dataset.alert;
