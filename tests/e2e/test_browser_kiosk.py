@@ -683,7 +683,34 @@ def test_card_reader_and_document_camera_register_a_number_end_to_end(liveness_c
         kiosk.wait_state("numbers")
         p.click('button.number[data-msisdn="13800138005"]')
         kiosk.wait_state("sim")
-        p.fill("input[name=iccid]", luhn_complete("898601" + "4" * 12))
+        iccid = luhn_complete("898601" + "4" * 12)
+        p.fill("input[name=iccid]", iccid)
         p.click("#sim-form button[type=submit]")
         kiosk.wait_state("receipt")
         kiosk.shot("receipt")
+        screen = p.text_content("[data-screen=receipt]") or ""
+        assert "13800138005" not in screen and iccid not in screen  # masked on screen
+
+        # The printed receipt carries the customer's full number and SIM, a short reference, outlet, clerk, time.
+        p.click("#print-80mm")  # headless Chromium prints nowhere; the page is now set for 80 mm paper
+        assert p.get_attribute("html", "data-paper") == "80mm"
+        p.emulate_media(media="print")
+        assert p.is_visible("#printed-receipt") and not p.is_visible("main#app")
+        printed = dict(
+            zip(
+                p.locator("#printed-rows dt").all_text_contents(),
+                p.locator("#printed-rows dd").all_text_contents(),
+                strict=True,
+            )
+        )
+        assert printed["号码"] == "13800138005" and printed["SIM 卡"] == iccid and printed["营业厅"] == "BJ-001"
+        assert printed["营业员工号"] == kiosk.server.staff_id
+        assert re.fullmatch(r"[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}", printed["业务编号"]), printed
+        assert re.fullmatch(r"\d{4}/\d{2}/\d{2} \d{2}:\d{2}", printed["办理时间"]), printed
+        width_mm = p.evaluate("document.getElementById('printed-receipt').getBoundingClientRect().width") * 25.4 / 96
+        assert 70 <= width_mm <= 76, width_mm  # fits 80 mm thermal paper
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        p.locator("#printed-receipt").screenshot(path=str(SCREENSHOTS / "receipt-print-80mm.png"))
+        p.evaluate("document.documentElement.dataset.paper = 'a4'")
+        p.screenshot(path=str(SCREENSHOTS / "receipt-print-a4.png"), full_page=True)
+        p.emulate_media(media="screen")

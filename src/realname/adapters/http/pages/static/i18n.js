@@ -129,6 +129,12 @@
     "Outlet": "营业厅",
     "Numbers held under this ID": "该证件名下号码数",
     "Issued": "办理时间",
+    "Clerk code": "营业员工号",
+    "Print receipt (A4)": "打印回执（A4）",
+    "Print receipt (80 mm)": "打印回执（80 毫米热敏纸）",
+    "Real-name registration receipt": "实名登记业务回执",
+    "Keep this receipt. Check every number registered under your ID at any time on the self-service page (/me).":
+      "请妥善保管本回执。您可随时在自助查询页面（/me）查看您证件名下的全部号码。",
     "Reference": "业务编号",
     "active": "正常",
     "suspended": "停机",

@@ -107,6 +107,11 @@
 
   // --- sign-in and the visit's purpose ----------------------------------------------------------------------
 
+  // The clerk code printed on receipts: the staff id this clerk signed in with.
+  $("signin-form").addEventListener("submit", (event) => {
+    sessionStorage.setItem("realname.staff_code", event.currentTarget.staff_id.value.trim());
+  });
+
   R.staffSession({
     whoKey: "realname.who",
     onSignedIn: () => R.showState("start"),
@@ -320,6 +325,7 @@
     R.guard(async () => {
       // The same key on every retry of this completion: the server answers a retry with the first result.
       const completion = { msisdn: visit.msisdn, iccid: form.iccid.value.replace(/\s+/g, "") };
+      const printed = { number: completion.msisdn, iccid: completion.iccid };
       if (form.holder_name.value.trim()) completion.name = form.holder_name.value.trim();
       const receipt = await R.call("POST", "/v1/attempts/" + visit.attemptId + "/registration", {
         json: completion,
@@ -331,6 +337,7 @@
         happened: t("Number {number} is registered to the customer.", { number: receipt.number }),
         rows: receiptRows(receipt, t("SIM")),
         next: t("Give the customer the SIM card; the number works once it is inserted."),
+        printed: { ...printed, simLabel: t("SIM"), receipt },
       });
     }).finally(() => busy(button, false));
   });
@@ -365,6 +372,7 @@
     R.guard(async () => {
       const body = { msisdn: form.msisdn.value.trim() };
       if (!form.iccid.disabled) body.iccid = form.iccid.value.replace(/\s+/g, "");
+      const printed = { number: body.msisdn.replace(/[^0-9]/g, ""), iccid: body.iccid || "" };
       // Resubmitting the same form (after a lost answer) reuses its key, so the server answers with the first
       // receipt; a corrected form is a new request with a new key.
       const request = JSON.stringify(body);
@@ -382,6 +390,7 @@
         happened: texts.happened(answer.number, answer),
         rows: receiptRows(answer, t(texts.simLabel)),
         next: t(texts.next),
+        printed: { ...printed, simLabel: t(texts.simLabel), receipt: answer },
       });
     }).finally(() => busy(button, false));
   });
@@ -404,7 +413,47 @@
     ]);
   }
 
-  function showReceipt({ title, happened, rows, next }) {
+  // A reference the customer can read out: the attempt id's first 12 characters in groups of four.
+  function shortReference(attemptId) {
+    return attemptId.replace(/[^0-9a-zA-Z]/g, "").slice(0, 12).toUpperCase().match(/.{1,4}/g).join("-");
+  }
+
+  // The printed receipt: full number and SIM (from what this page sent; the API answers masked), a short
+  // reference, outlet, clerk code and time on the store's clock.
+  function fillPrintedReceipt(title, printed) {
+    const receipt = printed.receipt;
+    R.text("printed-what", title);
+    const rows = [
+      [t("Number"), printed.number],
+      [t("Number is now"), t(receipt.number_state)],
+    ];
+    if (printed.iccid) rows.push([printed.simLabel, printed.iccid]);
+    rows.push(
+      [t("Outlet"), receipt.outlet],
+      [t("Clerk code"), sessionStorage.getItem("realname.staff_code") || ""],
+      [t("Issued"), R.formatTime(receipt.issued_at)],
+      [t("Reference"), shortReference(receipt.attempt_id)]
+    );
+    const list = $("printed-rows");
+    list.replaceChildren();
+    for (const [label, value] of rows) {
+      const term = document.createElement("dt");
+      term.textContent = label;
+      const detail = document.createElement("dd");
+      detail.textContent = value;
+      list.append(term, detail);
+    }
+  }
+
+  for (const id of ["print-a4", "print-80mm"]) {
+    $(id).addEventListener("click", () => {
+      document.documentElement.dataset.paper = $(id).dataset.paper;
+      window.print();
+    });
+  }
+
+  function showReceipt({ title, happened, rows, next, printed }) {
+    fillPrintedReceipt(title, printed);
     R.text("receipt-title", title);
     R.text("receipt-what", happened);
     R.text("receipt-next", t("Next: {step}", { step: next }));
