@@ -376,6 +376,8 @@ def test_subscriber_sees_their_number_reports_it_and_a_reviewer_confirms(livenes
         attempts = p.text_content("#attempts-table tbody") or ""
         assert "BJ-001" in attempts and "新号码入网" in attempts
         p.click('#numbers-table button.not-mine[data-number="138****8007"]')
+        kiosk.wait_state("confirm_not_mine")
+        p.click("#not-mine-confirm")
         kiosk.wait_state("reported")
         kiosk.shot("reported")
         assert "举报核实后号码将停机" in (p.text_content("#reported-text") or "")

@@ -24,6 +24,7 @@ from tests.e2e.browser_support import (
 from tests.e2e.test_browser_kiosk import (
     FRONTAL_AT_SECONDS,
     ID_NUMBER,
+    PHONE,
     REAL_CLIP,
     REAL_CLIP_ACTIONS,
     REPLAY_CLIP,
@@ -168,3 +169,57 @@ def test_a_screen_replay_alerts_the_clerk_reaches_review_and_shows_in_me(shared_
         flag = me.locator('#attempts-table [data-flag="spoof_suspected"]')
         assert flag.count() == 1 and "冒用" in (flag.text_content() or "")
         me.screenshot(path=str(kiosk.shots[-1].parent / "spoof-me.png"), full_page=True)
+
+
+NO_SIDEWAYS_SCROLL = "document.documentElement.scrollWidth <= window.innerWidth"
+
+
+@pytest.mark.browser
+@pytest.mark.shared
+def test_me_on_a_phone_has_no_sideways_scroll_and_not_mine_asks_first(shared_data: Path, tmp_path: Path) -> None:
+    liveness = shared_data / "liveness"
+    id_photo = make_id_photo(liveness / REAL_CLIP, FRONTAL_AT_SECONDS, tmp_path / "chip-photo.jpg")
+    msisdn = "13800138012"
+    with open_kiosk(tmp_path, liveness / REAL_CLIP, PHONE, REAL_CLIP_ACTIONS) as kiosk:
+        server = kiosk.server
+        register_via_api(
+            server, ID_NUMBER, liveness / REAL_CLIP, id_photo, msisdn, luhn_complete("898601" + "8" * 12), "张三"
+        )
+        p = kiosk.p
+        assert p.viewport_size == {"width": 390, "height": 844}
+        kiosk.switch("phone-me")
+        p.goto(server.base_url + "/me")
+        kiosk.wait_state("intro")
+        assert p.evaluate(NO_SIDEWAYS_SCROLL)
+        p.click("#start")
+        kiosk.wait_state("identify")
+        assert p.evaluate(NO_SIDEWAYS_SCROLL)
+        p.fill("#identify-form input[name=value]", ID_NUMBER)
+        p.fill("#identify-form input[name=name]", "张三")
+        p.click("#identify-form button[type=submit]")
+        kiosk.wait_state("code")
+        assert p.evaluate(NO_SIDEWAYS_SCROLL)
+        p.fill("#code-form input[name=code]", server.codes.last_to(msisdn))
+        p.click("#code-form button[type=submit]")
+        kiosk.wait_state("records")
+        kiosk.shot("records")
+        width = p.evaluate("document.documentElement.scrollWidth")
+        assert p.evaluate(NO_SIDEWAYS_SCROLL), f"the records page is {width} px wide on a 390 px phone"
+        accesses = p.text_content("#accesses-table tbody") or ""
+        assert "staff:" not in accesses and "number.assigned" not in accesses and "号码登记到您名下" in accesses
+
+        # "Not mine" asks first; cancelling reports nothing.
+        button = '#numbers-table button.not-mine[data-number="138****8012"]'
+        p.click(button)
+        kiosk.wait_state("confirm_not_mine")
+        assert p.text_content("#not-mine-number") == "138****8012" and p.evaluate(NO_SIDEWAYS_SCROLL)
+        kiosk.shot("confirm")
+        p.click("#not-mine-cancel")
+        kiosk.wait_state("records")
+        assert [c.kind.value for c in server.container.registration.review_cases(OPERATOR_CLI)] == []
+        p.click(button)
+        kiosk.wait_state("confirm_not_mine")
+        p.click("#not-mine-confirm")
+        kiosk.wait_state("reported")
+        kiosk.shot("reported")
+        assert [c.kind.value for c in server.container.registration.review_cases(OPERATOR_CLI)] == ["not_mine"]

@@ -79,8 +79,10 @@
     body.replaceChildren();
     for (const cells of rows) {
       const row = document.createElement("tr");
-      for (const value of cells) {
+      const labels = [...$(id).querySelectorAll("thead th")].map((th) => th.textContent.trim());
+      for (const [i, value] of cells.entries()) {
         const cell = document.createElement("td");
+        if (labels[i]) cell.dataset.label = labels[i];
         if (value instanceof Node) cell.append(value);
         else cell.textContent = value === null || value === undefined ? "" : String(value);
         row.append(cell);
@@ -122,7 +124,7 @@
     );
     fillTable(
       "accesses-table",
-      records.accesses.map((a) => [R.formatTime(a.at), a.actor, a.action, a.outlet || ""]),
+      records.accesses.map((a) => [R.formatTime(a.at), who(a.actor), t(a.action), a.outlet || ""]),
       t("Nobody has looked at your data.")
     );
     await showChecks();
@@ -139,6 +141,14 @@
     button.textContent = label;
     button.addEventListener("click", () => R.guard(action));
     return button;
+  }
+
+  // Who acted, in plain words: staff are shown as staff of the outlet (the outlet column), never by an internal id.
+  function who(actor) {
+    if (actor.startsWith("staff:")) return t("Staff");
+    if (actor.startsWith("self:")) return t("You");
+    if (actor.startsWith("party:")) return t("Bank or platform");
+    return t("The operator's system");
   }
 
   // An outcome with a warning beside it (suspected fraud with the subscriber's ID).
@@ -220,9 +230,27 @@
     button.dataset.ref = number.ref;
     button.dataset.number = number.number;
     button.textContent = t("Not mine");
-    button.addEventListener("click", () => reportNotMine(number.ref));
+    button.addEventListener("click", () => confirmNotMine(number));
     return button;
   }
+
+  // "Not mine" asks first: a confirmed report suspends the number, for whoever uses it.
+  let pendingReport = null;
+
+  function confirmNotMine(number) {
+    pendingReport = number.ref;
+    R.text("not-mine-number", number.number);
+    R.showState("confirm_not_mine");
+  }
+
+  $("not-mine-cancel").addEventListener("click", () => {
+    pendingReport = null;
+    R.showState("records");
+  });
+  $("not-mine-confirm").addEventListener("click", () => {
+    if (pendingReport) reportNotMine(pendingReport);
+    pendingReport = null;
+  });
 
   function reportNotMine(ref) {
     R.guard(async () => {
