@@ -335,7 +335,9 @@ def test_screen_replay_is_rejected_with_a_category(liveness_clips: Path, tmp_pat
         category = p.get_attribute("#decision-category", "data-category") or ""
         assert category == "spoof_suspected", last_decision_details(kiosk.server.container)
         assert "原因：" in (p.text_content("#decision-category") or "")
-        assert p.is_visible("#retry-challenge") and not p.is_visible("#to-numbers")
+        # Suspected fraud is not a bad photo: no "try again"; the clerk is alerted and follows the review.
+        assert p.is_hidden("#retry-challenge") and not p.is_visible("#to-numbers")
+        assert p.is_visible("#spoof-alert") and p.is_visible("#to-review")
         assert "similarity" not in (p.text_content("main") or "").lower()
 
 
