@@ -338,12 +338,14 @@ def verify_chains(
     """
     problems: list[tuple[int, int, str]] = []  # (seq, chain or -1, problem)
     verdicts: dict[Checkpoint, bool] = {}
+    unrooted: set[Checkpoint] = set()  # signed, but its listed heads are not the ones signed: pins nothing
 
     def whole_valid(checkpoint: Checkpoint) -> bool:
         if checkpoint not in verdicts:
             signed = signature_valid(checkpoint)  # an invalid signature is reported on each chain it pins
             verdicts[checkpoint] = signed and checkpoint.consistent()
             if signed and not checkpoint.consistent():
+                unrooted.add(checkpoint)
                 problems.append(
                     (checkpoint.seq, -1, f"the checkpoint at {checkpoint.seq} lists heads that do not match its root")
                 )
@@ -355,6 +357,8 @@ def verify_chains(
         by_chain: dict[int, list[Checkpoint]] = {chain: [] for chain in chains}
         for checkpoint in source:
             valid = whole_valid(checkpoint)
+            if checkpoint in unrooted:
+                continue
             for head in checkpoint.chain_heads():
                 if head.chain not in by_chain or head.seq == 0:
                     continue
