@@ -18,6 +18,7 @@ from realname.adapters.crypto.keyfile import LocalKeyFileProvider
 from realname.adapters.crypto.terminal_keys import Ed25519TerminalKeys
 from realname.adapters.documents.regions import load_region_directory
 from realname.adapters.http.services import HttpServices
+from realname.adapters.metrics import ServiceMetrics
 from realname.adapters.notifications import ConsoleCodeSender
 from realname.adapters.storage.attempt_repositories import SqlChallengeStore
 from realname.adapters.storage.database import check_database, create_database_engine, database_file_missing
@@ -102,7 +103,12 @@ class Container:
         return create_database_engine(self.settings.resolved_database_url)
 
     def unit_of_work(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine)
+        return SqlUnitOfWork(self.engine, audit_observer=self.metrics.observe_audit)
+
+    @cached_property
+    def metrics(self) -> ServiceMetrics:
+        """This process's metrics (``/metrics``); each worker builds its own after the fork."""
+        return ServiceMetrics()
 
     # -- keys -----------------------------------------------------------------------------------
 
@@ -288,6 +294,7 @@ class Container:
             blind_index=self.blind_indexer,
             regions=self.region_directory(),
             policy=self.settings.checks.to_domain(),
+            audit_observer=self.metrics.observe_audit,
         )
 
     def check_services(self) -> CheckServices:
@@ -384,6 +391,8 @@ class Container:
             inference_slots=max(1, self.settings.inference_threads),
             party_checks=self.check_services().checks,
             subscriber_checks=self.check_services().subscriber,
+            inference_queue=self.settings.inference_queue,
+            metrics=self.metrics,
         )
 
     def demo_container(self, data_dir: Path, random: RandomSource, challenge_actions: int) -> Container:

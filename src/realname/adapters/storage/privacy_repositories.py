@@ -252,7 +252,7 @@ class SqlPrivacyUnitOfWork(SqlTransaction):
     """The privacy repositories on one transaction (see :class:`SqlTransaction`)."""
 
     def _bind(self, c: sa.Connection) -> None:
-        self.audit: AuditTrail = SqlAuditLog(c)
+        self.audit: AuditTrail = SqlAuditLog(c, observer=self.audit_observer)
         self.archive: AuditArchive = SqlAuditArchive(c)
         self.ciphertexts: CiphertextRepository = SqlCiphertextRepository(c)
         self.retention: RetentionRepository = SqlRetentionRepository(c)

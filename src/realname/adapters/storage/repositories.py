@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -12,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from realname.adapters.storage import tables as t
 from realname.adapters.storage.party_tables import subscriber_name
+from realname.adapters.storage.transaction import AuditObserver
 from realname.domain.audit import AuditEvent, AuditRecord, canonical_json, next_event
 from realname.domain.audit_checkpoints import ChainHead
 from realname.domain.errors import Conflict, DependencyUnavailable
@@ -351,12 +353,15 @@ class SqlAuditLog:
     (``BEGIN IMMEDIATE``), so there the preferred chain is used.
     """
 
-    def __init__(self, connection: sa.Connection, *, preferred_chain: int = 0) -> None:
+    def __init__(
+        self, connection: sa.Connection, *, preferred_chain: int = 0, observer: AuditObserver | None = None
+    ) -> None:
         if not 0 <= preferred_chain < t.AUDIT_CHAINS:
             raise ValueError(f"audit chains are numbered 0 to {t.AUDIT_CHAINS - 1}")
         self._c = connection
         self._preferred = preferred_chain
         self._chain: int | None = None
+        self._observer = observer
 
     def _lock_head(self) -> Any:
         h = t.audit_head
@@ -378,6 +383,7 @@ class SqlAuditLog:
     def append(self, record: AuditRecord, occurred_at: datetime) -> AuditEvent:
         # Locking a head row serialises the writers of that chain; the event commits or rolls back
         # with the state change.
+        started = time.perf_counter()
         head = self._lock_head()
         chain = int(head.chain)
         event = next_event(int(head.last_seq), head.last_hash, record, occurred_at, chain=chain)
@@ -398,6 +404,8 @@ class SqlAuditLog:
         self._c.execute(
             t.audit_head.update().where(t.audit_head.c.chain == chain).values(last_seq=event.seq, last_hash=event.hash)
         )
+        if self._observer is not None:
+            self._observer(event, time.perf_counter() - started)
         return event
 
     def events(self, *, chain: int | None = None, from_seq: int = 1, batch_size: int = 1000) -> Iterator[AuditEvent]:
