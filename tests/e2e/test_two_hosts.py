@@ -194,3 +194,19 @@ def test_a_registration_alternating_between_two_hosts_completes(hosts: tuple[Con
         binding = uow.bindings.active_for(Msisdn(MSISDN))
         assert binding is not None and binding.iccid == SIM
     assert container.registry().verify_audit(OPERATOR_CLI).intact
+
+
+def test_each_worker_pools_its_share_of_the_hosts_database_connections(tmp_path: Path) -> None:
+    def pool_of(workers: int) -> int:
+        settings = Settings(
+            env="test",
+            data_dir=tmp_path,
+            database_url="postgresql://realname@db.invalid:5432/realname",  # never connected to
+            workers=workers,
+            database_connections=40,
+        )
+        size: int = Container(settings).engine.pool.size()  # type: ignore[attr-defined]
+        return size
+
+    # each pool may overflow by its size (create_database_engine), so W workers × 2 × size = the host's 40
+    assert (pool_of(1), pool_of(4)) == (20, 5)
