@@ -205,9 +205,9 @@ def echo_trail_verification(result: TrailVerification) -> int:
     """Print the verdict (stdout when intact, stderr when broken) and return the exit code."""
     if result.intact:
         click.echo(
-            f"audit chain intact: {result.events_checked} events in {result.chains_checked} chains,"
-            f" {result.checkpoints_checked} signed checkpoints"
-            f" (signed through {result.signed_through_seq}, witnessed through {result.witnessed_through_seq})"
+            f"audit chain intact: {result.events_checked} events, {result.checkpoints_checked} signed checkpoints"
+            f" (signed through {result.signed_through_seq}, witnessed through {result.witnessed_through_seq});"
+            f" {result.chains_checked} chains"
         )
         if result.newest_stored_seq > result.witnessed_through_seq:
             click.echo(
