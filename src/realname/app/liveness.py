@@ -53,10 +53,11 @@ class BurstFrame:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class AnalysedFrame:
-    """A frame's measured signals, with its pixels kept in memory for picking frames to match."""
+    """A frame's measured signals, with its pixels kept in memory for picking frames to match (None when the
+    analysis dropped them: such a frame has no ``frontal_quality`` and is never picked)."""
 
     observation: FrameObservation
-    image_rgb: ImageRgb
+    image_rgb: ImageRgb | None
 
 
 class ClipDecoder(Protocol):
@@ -137,7 +138,7 @@ class LivenessChecker:
 
     def _decide(self, frames: Sequence[AnalysedFrame], actions: Sequence[Action] | None) -> CheckedClip:
         result = evaluate_clip([f.observation for f in frames], self.thresholds, actions)
-        best = tuple(frames[ref.index].image_rgb for ref in result.best_frames)
+        best = tuple(image for ref in result.best_frames if (image := frames[ref.index].image_rgb) is not None)
         return CheckedClip(result, best)
 
 
