@@ -43,9 +43,8 @@ from realname.domain.liveness import FrameObservation
 _CHANGE_STRIDE = 3
 _TRACK_MIN_IOU = 0.3
 # Between detections a face is followed from its landmarks unless it jumped by more than this share of its box
-# (a fast movement: detect again) or its box shrank below this many pixels or ran off the picture.
+# (a fast movement: detect again) or its box ran off the picture.
 _TRACK_MAX_SHIFT = 0.25
-_TRACK_MIN_SIDE_PX = 24.0
 # Depth of the nose tip in front of the eyes, in inter-ocular distances (average adult head).
 _NOSE_DEPTH_IOD = 0.6
 
@@ -327,42 +326,37 @@ def _follow(boxes: list[FaceBox], previous: FaceBox | None) -> FaceBox:
     return max(boxes, key=lambda b: b.width * b.height)
 
 
+_STABLE_POINTS = np.r_[27:36, 36:48]
+"""Nose bridge, nose and eye corners: the landmarks that move with the head, not with the jaw, lips or lids."""
+
+
 @dataclass(frozen=True, slots=True)
 class _BoxFromLandmarks:
-    """How the detector's box sits around the landmarks (centre offset and side, in landmark-extent units),
-    measured at the last detection; applied to the previous frame's landmarks it gives the next frame's box."""
+    """The last detected box and where its stable landmarks were: the box moved as those landmarks moved gives
+    the face's box on a later frame (same size: between two detections a face barely changes scale)."""
 
-    offset_x: float
-    offset_y: float
-    side: float
+    box: FaceBox
+    anchor_x: float
+    anchor_y: float
 
     @staticmethod
-    def fit(box: FaceBox, landmarks68: npt.NDArray[np.float32]) -> _BoxFromLandmarks | None:
-        (lx0, ly0), (lx1, ly1) = landmarks68.min(axis=0), landmarks68.max(axis=0)
-        extent = float(max(lx1 - lx0, ly1 - ly0))
-        if extent <= 1.0:
-            return None
-        return _BoxFromLandmarks(
-            offset_x=((box.x0 + box.x1) - float(lx0 + lx1)) / 2.0 / extent,
-            offset_y=((box.y0 + box.y1) - float(ly0 + ly1)) / 2.0 / extent,
-            side=box.height / extent,
-        )
+    def fit(box: FaceBox, landmarks68: npt.NDArray[np.float32]) -> _BoxFromLandmarks:
+        x, y = landmarks68[_STABLE_POINTS].mean(axis=0)
+        return _BoxFromLandmarks(box, float(x), float(y))
 
     def apply(self, landmarks68: npt.NDArray[np.float32], width: int, height: int) -> FaceBox | None:
-        (lx0, ly0), (lx1, ly1) = landmarks68.min(axis=0), landmarks68.max(axis=0)
-        extent = float(max(lx1 - lx0, ly1 - ly0))
-        centre_x = float(lx0 + lx1) / 2.0 + self.offset_x * extent
-        centre_y = float(ly0 + ly1) / 2.0 + self.offset_y * extent
-        half = self.side * extent / 2.0
+        x, y = landmarks68[_STABLE_POINTS].mean(axis=0)
+        dx, dy = float(x) - self.anchor_x, float(y) - self.anchor_y
+        b = self.box
         box = FaceBox(
-            x0=max(centre_x - half, 0.0),
-            y0=max(centre_y - half, 0.0),
-            x1=min(centre_x + half, float(width - 1)),
-            y1=min(centre_y + half, float(height - 1)),
-            confidence=0.0,
+            x0=max(b.x0 + dx, 0.0),
+            y0=max(b.y0 + dy, 0.0),
+            x1=min(b.x1 + dx, float(width - 1)),
+            y1=min(b.y1 + dy, float(height - 1)),
+            confidence=b.confidence,
         )
-        # A face running off the picture or collapsing is not tracked: the next frame is detected afresh.
-        if box.width < _TRACK_MIN_SIDE_PX or box.height < _TRACK_MIN_SIDE_PX or box.width < 0.7 * 2 * half:
+        # A face running off the picture is not tracked: the next frame is detected afresh.
+        if box.width < 0.7 * b.width or box.height < 0.7 * b.height:
             return None
         return box
 
