@@ -73,8 +73,8 @@ class AnalyserSettings:
     min_face_confidence: float = 0.5
     extra_face_min_confidence: float = 0.9
     embed_min_face_confidence: float = 0.9
-    detect_every: int = 2
-    track_between_detections: bool = False
+    detect_every: int = 6
+    track_between_detections: bool = True
     pose_every: int = 4
     yaw_source: YawSource = YawSource.LANDMARKS
     live_every_seconds: float = 0.4
