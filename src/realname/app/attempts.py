@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 
 from realname.app.actors import Actor
 from realname.app.card_front import CardFrontMatch, PrintedPortraitReader, match_with_card_front, read_card_front
-from realname.app.liveness import ChallengeStore, ImageRgb, LivenessChecker, LivenessResponse, check_liveness
+from realname.app.liveness import ChallengeStore, CheckedClip, ImageRgb, LivenessChecker, answer_challenge
 from realname.app.liveness import issue_challenge as issue_liveness_challenge
 from realname.app.matching import DecodedImage, FaceEngine, ImageDecoder
 from realname.app.ports import BlindIndexer, Clock, EncryptionContext, FieldCipher, IdGenerator, RandomSource
@@ -101,6 +101,19 @@ class Decision:
     similarity: float | None
     threshold: float | None
     liveness: LivenessResult | None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class StartedVerification:
+    """A verification between its checks and its decision: the consumed challenge, the decoded ID photo and the
+    card front's printed portrait (in memory only, dropped with the decision)."""
+
+    attempt_id: str
+    challenge: Challenge
+    id_image: DecodedImage
+    printed: DecodedImage | None
+    portraits: PrintedPortraitReader | None
+    card_front_given: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -423,6 +436,30 @@ class Registration:
             Challenge errors (expired, replayed, wrong attempt/device, unknown nonce), clip/image errors,
             PortraitNotFound (``document.portrait_not_found``), LockedOut, DependencyUnavailable.
         """
+        started = self.begin_verification(
+            actor, attempt_id, nonce=nonce, id_photo=id_photo, reader=reader, card_front=card_front
+        )
+        checked = self._d.liveness().check(clip, started.challenge.actions)
+        return self.decide_verification(actor, started, checked)
+
+    def begin_verification(
+        self,
+        actor: Actor,
+        attempt_id: str,
+        *,
+        nonce: str,
+        id_photo: bytes,
+        reader: ReaderSignature | None = None,
+        card_front: bytes | None = None,
+    ) -> StartedVerification:
+        """Everything of :meth:`verify` before the clip is analysed: the card front's printed portrait, the
+        attempt's state and lock-outs, the terminal's signed chip portrait (its read nonce spent), the ID photo
+        decoded, and the challenge consumed. A streamed clip (``app.streamed_verification``) is analysed between
+        this and :meth:`decide_verification`.
+
+        Raises:
+            As :meth:`verify`, except the clip errors.
+        """
         # The card front is read first: one whose portrait cannot be found is sent back before the card reader's
         # signed read (and the challenge) is spent, so the clerk just takes the picture again.
         portraits: PrintedPortraitReader | None = None
@@ -449,12 +486,24 @@ class Registration:
                 audit_refused_read(self._d.uow, self._d.clock, actor, actor.outlet_code, attempt_id, exc)
             raise
         id_image = self._d.image_decoder.decode(id_photo, max_pixels=self._d.policy.max_image_pixels)
-        _, checked = check_liveness(
-            response=LivenessResponse(attempt_id=attempt.id, device_id=attempt.device_id, nonce=nonce, clip=clip),
+        challenge = answer_challenge(
             store=self._d.challenges,
             clock=self._d.clock,
-            checker=self._d.liveness(),
+            attempt_id=attempt.id,
+            device_id=attempt.device_id,
+            nonce=nonce,
         )
+        return StartedVerification(attempt.id, challenge, id_image, printed, portraits, card_front is not None)
+
+    def decide_verification(self, actor: Actor, started: StartedVerification, checked: CheckedClip) -> Decision:
+        """Match the checked clip's best frames against the reference portrait, then record and audit the decision.
+
+        Raises:
+            LockedOut is not re-checked here; DependencyUnavailable (database, keys, model): nothing is approved.
+        """
+        attempt_id = started.attempt_id
+        id_image, printed, portraits = started.id_image, started.printed, started.portraits
+        card_front_given = started.card_front_given
         match: FaceMatch | None = None
         card: CardFrontMatch | None = None
         reasons: list[str] = [r.value for r in checked.result.reasons]
@@ -501,7 +550,7 @@ class Registration:
                     "reference": match.reference.value if match else None,
                     "frames_used": match.frames_used if match else 0,
                     "spoof_suspected": checked.result.spoof_suspected,
-                    **card_front_audit(card_front is not None, card),
+                    **card_front_audit(card_front_given, card),
                 },
             )
             uow.commit()

@@ -39,6 +39,7 @@ from realname.app.registry import Registry, RegistryDeps
 from realname.app.relying_party_checks import PartyAdmin
 from realname.app.self_service import CodeSender, SelfService, SelfServiceDeps
 from realname.app.staff_auth import StaffAuth
+from realname.app.streamed_verification import LivenessStreams
 from realname.app.terminals import Terminals
 from realname.bootstrap import crypto
 from realname.bootstrap.checks import CheckServices, build_check_services
@@ -215,6 +216,17 @@ class Container:
         )
 
     @cached_property
+    def liveness_streams(self) -> LivenessStreams:
+        """Streamed verifications open in this process (in memory: see ``app.streamed_verification``)."""
+        return LivenessStreams(
+            registration=self.registration,
+            liveness=self.liveness_checker,
+            clock=self.clock,
+            random=self.random,
+            policy=self.policy(),
+        )
+
+    @cached_property
     def self_service(self) -> SelfService:
         return SelfService(
             SelfServiceDeps(
@@ -373,6 +385,7 @@ class Container:
         return HttpServices(
             registry=self.registry(),
             registration=self.registration,
+            liveness_streams=self.liveness_streams,
             self_service=self.self_service,
             staff_auth=self.staff_auth,
             policy=self.policy(),

@@ -15,6 +15,7 @@ from realname.adapters.http.checks_api import build_checks_router
 from realname.adapters.http.errors import install_error_handlers
 from realname.adapters.http.pages.router import build_pages_router
 from realname.adapters.http.services import HttpServices
+from realname.adapters.http.stream_api import build_stream_router
 
 log = logging.getLogger("realname.http")
 
@@ -48,6 +49,7 @@ def create_app(services: HttpServices) -> FastAPI:
 
     app.include_router(_health_router(services))
     app.include_router(build_router())
+    app.include_router(build_stream_router())
     app.include_router(build_checks_router())
     app.include_router(build_pages_router())
     return app

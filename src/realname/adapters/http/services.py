@@ -15,6 +15,7 @@ from realname.app.registry import Registry
 from realname.app.relying_party_checks import NumberChecks, SubscriberChecks
 from realname.app.self_service import SelfService
 from realname.app.staff_auth import StaffAuth
+from realname.app.streamed_verification import LivenessStreams
 from realname.domain.policy import Policy
 
 ReadinessCheck = Callable[[], None]
@@ -27,6 +28,7 @@ T = TypeVar("T")
 class HttpServices:
     registry: Registry
     registration: Registration
+    liveness_streams: LivenessStreams
     self_service: SelfService
     staff_auth: StaffAuth
     policy: Policy
