@@ -28,6 +28,7 @@ from realname.app.liveness import AnalysedFrame, DecodedFrame
 from realname.domain.errors import RealnameError
 from realname.domain.liveness import ClipInvalid
 
+_EBML_MAGIC = b"\x1a\x45\xdf\xa3"
 _PROBE_OPTIONS = {"probesize": "4096", "analyzeduration": "0", "fpsprobesize": "0"}
 _DRAIN_WAIT_SECONDS = 30.0
 _END_WAIT_SECONDS = 30.0
@@ -109,6 +110,7 @@ class PyAvStreamingAnalysis:
         self._pipe = _BytePipe()
         self._frames: queue.SimpleQueue[DecodedFrame] = queue.SimpleQueue()
         self._error: RealnameError | None = None
+        self._pieces = 0
         self._thread = threading.Thread(target=self._decode, name="liveness-stream", daemon=True)
         self._thread.start()
 
@@ -123,6 +125,10 @@ class PyAvStreamingAnalysis:
             ClipInvalid, ClipTooLarge, ClipTooLong: the stream so far cannot be a clip we accept.
         """
         self._raise_error()
+        if self._pieces == 0 and not _streamable_start(piece):
+            self.abort()
+            raise ClipInvalid("a streamed clip must be WebM or fragmented MP4, starting with its header")
+        self._pieces += 1
         self._pipe.write(piece)
         self._pipe.wait_taken(_DRAIN_WAIT_SECONDS)
         self._analyse_decoded()
@@ -178,3 +184,10 @@ class PyAvStreamingAnalysis:
             self._error.__cause__ = exc
         finally:
             self._pipe.reader_finished()
+
+
+def _streamable_start(piece: bytes) -> bool:
+    """Whether a stream's first piece opens a container that can be read front to back: Matroska/WebM (EBML
+    header) or ISO-BMFF (an ``ftyp`` box first). Anything else would leave the demuxer waiting for a format it
+    never finds, so it is refused at once."""
+    return piece.startswith(_EBML_MAGIC) or piece[4:8] == b"ftyp"
