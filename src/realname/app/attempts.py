@@ -495,8 +495,12 @@ class Registration:
         )
         return StartedVerification(attempt.id, challenge, id_image, printed, portraits, card_front is not None)
 
-    def decide_verification(self, actor: Actor, started: StartedVerification, checked: CheckedClip) -> Decision:
+    def decide_verification(
+        self, actor: Actor, started: StartedVerification, checked: CheckedClip, engine: FaceEngine | None = None
+    ) -> Decision:
         """Match the checked clip's best frames against the reference portrait, then record and audit the decision.
+        ``engine`` replaces the configured face engine (a streamed verification passes one that analysed the
+        reference portrait while the clip was still arriving).
 
         Raises:
             LockedOut is not re-checked here; DependencyUnavailable (database, keys, model): nothing is approved.
@@ -513,7 +517,7 @@ class Registration:
             else:
                 frames = [DecodedImage(rgb) for rgb in checked.best_frames_rgb]
                 card = match_with_card_front(
-                    id_image, printed, frames, self._d.face_engine(), portraits, k=FRAMES_FOR_MATCHING
+                    id_image, printed, frames, engine or self._d.face_engine(), portraits, k=FRAMES_FOR_MATCHING
                 )
                 match = card.comparison.match
                 reasons.extend(match.reason_codes)

@@ -28,15 +28,17 @@ again with a new challenge (or uses the single upload).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from realname.app.actors import Actor
 from realname.app.attempts import Decision, Registration, StartedVerification
 from realname.app.liveness import LivenessChecker, StreamedClip
+from realname.app.matching import DecodedImage, FaceEngine
 from realname.app.ports import Clock, RandomSource
 from realname.domain.errors import RealnameError
+from realname.domain.face import FaceAnalysis, ReferenceKind
 from realname.domain.liveness import (
     ChunkDuplicate,
     ChunkMissing,
@@ -85,11 +87,41 @@ class _Stream:
     actor_ref: str
     started: StartedVerification
     clip: StreamedClip
+    engine: FaceEngine
     expires_at: datetime
     last_chunk_at: datetime
     next_seq: int = 0
     bytes_received: int = 0
     busy: threading.Lock = field(default_factory=threading.Lock)
+
+
+class KnownReference:
+    """A face engine for one verification whose reference portrait was already analysed."""
+
+    def __init__(self, engine: FaceEngine, reference: DecodedImage, analysis: FaceAnalysis) -> None:
+        self._engine = engine
+        self._reference = reference
+        self._analysis = analysis
+
+    @property
+    def name(self) -> str:
+        return self._engine.name
+
+    def threshold_for(self, kind: ReferenceKind) -> float:
+        return self._engine.threshold_for(kind)
+
+    def analyse(self, image: DecodedImage) -> FaceAnalysis:
+        return self._engine.analyse(image)
+
+    def analyse_id_photo(self, image: DecodedImage) -> FaceAnalysis:
+        return self._analysis if image is self._reference else self._engine.analyse_id_photo(image)
+
+    def analyse_all(
+        self, id_photo: DecodedImage, live: Sequence[DecodedImage]
+    ) -> tuple[FaceAnalysis, list[FaceAnalysis]]:
+        if id_photo is not self._reference:
+            return self._engine.analyse_all(id_photo, live)
+        return self._analysis, [self._engine.analyse(image) for image in live]
 
 
 class LivenessStreams:
@@ -100,6 +132,7 @@ class LivenessStreams:
         *,
         registration: Registration,
         liveness: Callable[[], LivenessChecker],
+        face_engine: Callable[[], FaceEngine],
         clock: Clock,
         random: RandomSource,
         policy: Policy,
@@ -107,6 +140,7 @@ class LivenessStreams:
     ) -> None:
         self._registration = registration
         self._liveness = liveness
+        self._face_engine = face_engine
         self._clock = clock
         self._random = random
         self._policy = policy
@@ -142,6 +176,10 @@ class LivenessStreams:
         started = self._registration.begin_verification(
             actor, attempt_id, nonce=nonce, id_photo=id_photo, reader=reader, card_front=card_front
         )
+        engine = self._face_engine()
+        if not started.card_front_given:
+            # The chip portrait is analysed now, while the customer performs the challenge, not after the last chunk.
+            engine = KnownReference(engine, started.id_image, engine.analyse_id_photo(started.id_image))
         now = self._clock.now()
         expires_at = now + timedelta(seconds=self._policy.max_clip_seconds + self.limits.grace_seconds)
         stream = _Stream(
@@ -150,6 +188,7 @@ class LivenessStreams:
             actor_ref=actor.ref,
             started=started,
             clip=self._liveness().begin_stream(),
+            engine=engine,
             expires_at=expires_at,
             last_chunk_at=now,
         )
@@ -227,7 +266,7 @@ class LivenessStreams:
             del frames
         finally:
             stream.busy.release()
-        return self._registration.decide_verification(actor, stream.started, checked)
+        return self._registration.decide_verification(actor, stream.started, checked, stream.engine)
 
     def sweep(self) -> int:
         """Give up every stream idle for ``limits.idle_seconds`` or past its expiry; return how many."""

@@ -221,6 +221,7 @@ class Container:
         return LivenessStreams(
             registration=self.registration,
             liveness=self.liveness_checker,
+            face_engine=self.face_engine,
             clock=self.clock,
             random=self.random,
             policy=self.policy(),
