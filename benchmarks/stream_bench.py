@@ -99,7 +99,7 @@ class Kiosk:
     def challenged(self, random: AskFor, action: str) -> tuple[str, str]:
         c, h = self.client, self.headers
         attempt = c.post("/v1/attempts", json={"purpose": "register", "device_id": "kiosk-1"}, headers=h).json()["id"]
-        body = {"value": ID_NUMBER}
+        body: dict[str, object] = {"value": ID_NUMBER}
         self.fields = document_fields(body)
         signed = signed_reader_headers(
             self.key, self.terminal, attempt, fields=self.fields, now=self.container.clock.now()
@@ -196,7 +196,7 @@ def main() -> None:
     random = AskFor()
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings(
-            env="test",  # type: ignore[call-arg]
+            env="test",
             data_dir=Path(folder),
             models_dir=args.models,
             policy=PolicySettings(challenge_actions=1, max_challenges_per_attempt=3),
