@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -121,7 +122,9 @@ class KnownReference:
     ) -> tuple[FaceAnalysis, list[FaceAnalysis]]:
         if id_photo is not self._reference:
             return self._engine.analyse_all(id_photo, live)
-        return self._analysis, [self._engine.analyse(image) for image in live]
+        # The engine is thread-safe: the live frames are analysed side by side, as analyse_all would.
+        with ThreadPoolExecutor(max_workers=max(1, len(live)), thread_name_prefix="live-frame") as pool:
+            return self._analysis, list(pool.map(self._engine.analyse, live))
 
 
 class LivenessStreams:
