@@ -75,9 +75,11 @@ class Settings(BaseSettings):
     models_dir: Path | None = None
     face_engine: Literal["sface", "onnx", "dlib"] = "sface"
     inference_threads: int = Field(2, ge=1, le=64)
+    inference_queue: int = Field(8, ge=0, le=1024)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)
+    database_connections: int = Field(40, ge=2, le=10_000)
     token_secret: SecretStr = SecretStr(DEV_TOKEN_SECRET)
     token_ttl_minutes: int = Field(15, ge=1, le=24 * 60)
     audit_checkpoint_every: int = Field(1000, ge=1)

@@ -6,6 +6,8 @@ document checker never opens the database or loads a face model.
 
 from __future__ import annotations
 
+import logging
+import os
 from functools import cached_property
 from pathlib import Path
 
@@ -18,6 +20,7 @@ from realname.adapters.crypto.keyfile import LocalKeyFileProvider
 from realname.adapters.crypto.terminal_keys import Ed25519TerminalKeys
 from realname.adapters.documents.regions import load_region_directory
 from realname.adapters.http.services import HttpServices
+from realname.adapters.metrics import ServiceMetrics
 from realname.adapters.notifications import ConsoleCodeSender
 from realname.adapters.storage.attempt_repositories import SqlChallengeStore
 from realname.adapters.storage.database import check_database, create_database_engine, database_file_missing
@@ -62,6 +65,8 @@ from realname.domain.errors import DependencyUnavailable
 from realname.domain.identity.regions import RegionDirectory
 from realname.domain.policy import Policy
 
+log = logging.getLogger("realname.bootstrap")
+
 
 class Container:
     """Holds the wired adapters and use cases for one process."""
@@ -100,10 +105,18 @@ class Container:
 
     @cached_property
     def engine(self) -> sa.Engine:
-        return create_database_engine(self.settings.resolved_database_url)
+        # One host's PostgreSQL connections (``database_connections``) are shared by its workers: each
+        # worker's pool holds half its share and may overflow to the other half.
+        share = self.settings.database_connections // self.settings.workers
+        return create_database_engine(self.settings.resolved_database_url, pool_size=max(1, share // 2))
 
     def unit_of_work(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine)
+        return SqlUnitOfWork(self.engine, audit_observer=self.metrics.observe_audit)
+
+    @cached_property
+    def metrics(self) -> ServiceMetrics:
+        """This process's metrics (``/metrics``); each worker builds its own after the fork."""
+        return ServiceMetrics()
 
     # -- keys -----------------------------------------------------------------------------------
 
@@ -301,6 +314,7 @@ class Container:
             blind_index=self.blind_indexer,
             regions=self.region_directory(),
             policy=self.settings.checks.to_domain(),
+            audit_observer=self.metrics.observe_audit,
         )
 
     def check_services(self) -> CheckServices:
@@ -352,6 +366,15 @@ class Container:
         """What a server worker checks before it serves: schema current, key file present and matching."""
         self._require_initialised()
 
+    def warm_up(self) -> None:
+        """Load the models now (a worker calls this once, after the fork), so the first customer does not
+        wait for it; a failure is left to ``/readyz`` to report."""
+        try:
+            self._check_models()
+            self.face_engine()
+        except Exception as exc:  # reported by /readyz; the worker still starts
+            log.warning("models not loaded at start", extra={"error_type": type(exc).__name__})
+
     def _missing_keys_of_existing_data(self) -> DependencyUnavailable:
         return DependencyUnavailable(
             f"no key file at {self.settings.resolved_key_file}, but the database holds data written with one; "
@@ -398,6 +421,8 @@ class Container:
             inference_slots=max(1, self.settings.inference_threads),
             party_checks=self.check_services().checks,
             subscriber_checks=self.check_services().subscriber,
+            inference_queue=self.settings.inference_queue,
+            metrics=self.metrics,
         )
 
     def demo_container(self, data_dir: Path, random: RandomSource, challenge_actions: int) -> Container:
@@ -437,14 +462,27 @@ class Container:
             f"  API        {base}/v1\n  API docs   {base}/docs",
             flush=True,
         )
+        workers = workers or self.settings.workers
+        # Each worker process builds its own container from the environment: tell it how many share the host.
+        os.environ["REALNAME_WORKERS"] = str(workers)
+        if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(self._fresh_metrics_dir())
         uvicorn.run(
             "realname.entrypoints.asgi:build_app",
             factory=True,
             host=host,
             port=port,
-            workers=workers or self.settings.workers,
+            workers=workers,
             log_config=None,
         )
+
+    def _fresh_metrics_dir(self) -> Path:
+        """Where the workers of this serve write their metrics (emptied: values of a previous run would add up)."""
+        folder = self.settings.data_dir / "metrics"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+        return folder
 
 
 def _safe_url(url: str) -> str:
