@@ -43,7 +43,7 @@ from realname.domain.identity.documents import DocumentCheck, DocumentKind, Long
 from realname.domain.identity.regions import RegionDirectory
 from realname.domain.liveness import Challenge, LivenessResult
 from realname.domain.lockout import LockedOut, lockout_reason
-from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber
+from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber, QuotaExceeded
 from realname.domain.organisation import SELF_SERVICE_OUTLET, Role
 from realname.domain.policy import Policy
 from realname.domain.relying_parties import name_index_key, normalise_name
@@ -199,6 +199,22 @@ class Registration:
             self._d.clock.now(),
         )
 
+    def _audit_refused(self, actor: Actor, attempt_id: str, error: LockedOut | QuotaExceeded) -> None:
+        """Record a step refused by a lock-out or a full quota in its own transaction (the refused step's work
+        is rolled back); reports count these as rejections."""
+        with self._d.uow() as uow:
+            uow.audit.append(
+                AuditRecord(
+                    "attempt.refused",
+                    actor.ref,
+                    actor.outlet_code,
+                    f"attempt:{attempt_id}",
+                    {"attempt": attempt_id, "code": error.code},
+                ),
+                self._d.clock.now(),
+            )
+            uow.commit()
+
     # -- the steps ----------------------------------------------------------------------------------
 
     def start_attempt(self, actor: Actor, purpose: Purpose, device_id: str) -> Attempt:
@@ -282,12 +298,16 @@ class Registration:
                         "valid": check.valid,
                         "reasons": list(check.reasons),
                         "terminal": terminal.id if terminal else None,
+                        **_region_of(check),
                     },
                 )
                 uow.commit()
         except (Unauthenticated, Forbidden) as exc:
             if exc.code.startswith(("reader.", "terminal.")):
                 audit_refused_read(self._d.uow, self._d.clock, actor, actor.outlet_code, attempt_id, exc)
+            raise
+        except LockedOut as exc:
+            self._audit_refused(actor, attempt_id, exc)
             raise
         return attempt, check
 
@@ -372,7 +392,12 @@ class Registration:
         now = self._d.clock.now()
         with self._d.uow() as uow:
             attempt = self._attempt(uow, actor, attempt_id)
-            self._refuse_if_locked(uow, attempt.id_index, attempt)
+            try:
+                self._refuse_if_locked(uow, attempt.id_index, attempt)
+            except LockedOut as exc:
+                uow.rollback()  # releases the write lock before the refusal is recorded on its own
+                self._audit_refused(actor, attempt_id, exc)
+                raise
             attempt.record_challenge(now)
             issued = issue_liveness_challenge(
                 store=uow.challenges,
@@ -447,6 +472,9 @@ class Registration:
         except (Unauthenticated, Forbidden) as exc:
             if exc.code.startswith(("reader.", "terminal.", "self.")):
                 audit_refused_read(self._d.uow, self._d.clock, actor, actor.outlet_code, attempt_id, exc)
+            raise
+        except LockedOut as exc:
+            self._audit_refused(actor, attempt_id, exc)
             raise
         id_image = self._d.image_decoder.decode(id_photo, max_pixels=self._d.policy.max_image_pixels)
         _, checked = check_liveness(
@@ -670,17 +698,22 @@ class Registration:
                 raise Conflict("this attempt is not a registration", code="attempt.wrong_purpose")
             attempt.require_approved(now)
             assert attempt.id_index is not None
-            assignment: Assignment = bind_number(
-                uow,
-                policy=self._d.policy,
-                ids=self._d.ids,
-                now=now,
-                msisdn=msisdn,
-                attempt_id=attempt.id,
-                id_index=attempt.id_index,
-                iccid=iccid.digits,
-                outlet_code=attempt.outlet_code,
-            )
+            try:
+                assignment: Assignment = bind_number(
+                    uow,
+                    policy=self._d.policy,
+                    ids=self._d.ids,
+                    now=now,
+                    msisdn=msisdn,
+                    attempt_id=attempt.id,
+                    id_index=attempt.id_index,
+                    iccid=iccid.digits,
+                    outlet_code=attempt.outlet_code,
+                )
+            except QuotaExceeded as exc:
+                uow.rollback()  # releases the write lock before the refusal is recorded on its own
+                self._audit_refused(actor, attempt_id, exc)
+                raise
             id_ct = uow.attempts.id_ciphertext(attempt.id)
             if id_ct is not None:
                 clear = self._d.cipher.decrypt(id_ct, EncryptionContext("attempt", attempt.id, "id_number"))
@@ -988,3 +1021,12 @@ def _matches(digits: str, pattern: str) -> bool:
         return True
     tail = digits[-len(pattern) :]
     return len(tail) == len(pattern) and all(p in ("?", d) for p, d in zip(pattern, tail, strict=True))
+
+
+def _region_of(check: DocumentCheck) -> dict[str, JsonValue]:
+    """The province (first two GB2260 digits) of a valid mainland ID, for the reports' region rule; the full
+    region code stays out of the audit log."""
+    code = check.fields.get("region_code")
+    if not check.valid or not isinstance(code, str) or len(code) != 6 or not code.isdigit():
+        return {}
+    return {"region": code[:2]}
