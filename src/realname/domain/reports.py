@@ -9,7 +9,8 @@ Counted per period and outlet:
 - ``attempts``: store attempts started (any purpose);
 - ``approvals``: verifications approved; ``rejections``: verifications rejected, ID documents refused in an
   attempt, and steps refused because the ID or the kiosk was locked out or the ID's quota was full — each
-  in one category (``document``, ``face``, ``liveness``, ``quota``, ``lockout``, ``other``);
+  in one category (``document``; ``face``: the face did not match the ID photo; ``liveness``, with suspected
+  spoofs; ``quota``; ``lockout``; ``other``, e.g. a capture too poor to analyse);
   ``approval_rate`` = approvals / (approvals + rejections);
 - ``registrations``, ``surrenders``, ``sim_replacements``, ``suspensions``, ``reverifications``;
 - ``not_mine_reports``: "not mine" reports on numbers *registered at* the outlet (the outlet that served the
@@ -69,7 +70,7 @@ class RejectionCategory(enum.StrEnum):
 _FROM_REASON_CATEGORY = {
     ReasonCategory.DOCUMENT: RejectionCategory.DOCUMENT,
     ReasonCategory.FACE_MISMATCH: RejectionCategory.FACE,
-    ReasonCategory.CAPTURE_QUALITY: RejectionCategory.FACE,
+    ReasonCategory.CAPTURE_QUALITY: RejectionCategory.OTHER,
     ReasonCategory.LIVENESS: RejectionCategory.LIVENESS,
     ReasonCategory.SPOOF: RejectionCategory.LIVENESS,
     ReasonCategory.LOCKED: RejectionCategory.LOCKOUT,
