@@ -907,6 +907,8 @@ class Registration:
                 # (`realname party enable|disable`).
                 CaseKind.PARTY_ENUMERATION: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REINSTATE),
                 CaseKind.UNWANTED_CHECK: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REJECT),
+                # An anomaly flag is confirmed (suspend_confirmed) or dismissed (reject); people act on it.
+                CaseKind.ANOMALY: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REJECT),
             }[case.kind]
             if decision not in allowed:
                 raise InvalidInput(

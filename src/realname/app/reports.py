@@ -11,7 +11,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from types import TracebackType
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
 from realname.app.actors import Actor
 from realname.app.ports import Clock, IdGenerator
@@ -29,6 +29,9 @@ from realname.domain.reports import (
     activities_from_events,
     build_report,
 )
+
+if TYPE_CHECKING:
+    from realname.app.anomalies import AnomalyCases
 
 LOOKBACK = timedelta(hours=2)
 """Read this far before a window, so a registration finds the document its attempt checked earlier (an
@@ -53,6 +56,7 @@ class ActivityReader(Protocol):
 
 class ReportsUnitOfWork(Protocol):
     activity: ActivityReader
+    anomaly_cases: AnomalyCases
     reviews: ReviewRepository
     audit: AuditLog
 
