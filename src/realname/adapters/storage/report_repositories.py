@@ -11,9 +11,9 @@ import sqlalchemy as sa
 
 from realname.adapters.storage import tables as t
 from realname.adapters.storage.attempt_repositories import SqlReviewRepository
+from realname.adapters.storage.report_tables import anomaly_case
 from realname.adapters.storage.repositories import SqlAuditLog, _event_from_row
 from realname.adapters.storage.transaction import SqlTransaction
-from realname.adapters.storage.report_tables import anomaly_case
 from realname.app.anomalies import AnomalyCases, FlaggedAnomaly
 from realname.app.reports import ActivityReader
 from realname.app.unit_of_work import AuditLog, ReviewRepository
