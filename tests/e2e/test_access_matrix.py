@@ -69,6 +69,10 @@ MATRIX: dict[str, frozenset[str]] = {
     "POST /v1/self/check-blocks": frozenset({"subscriber"}),
     "DELETE /v1/self/check-blocks/{block_id}": frozenset({"subscriber"}),
     "POST /v1/self/checks/{check_id}/report": frozenset({"subscriber"}),
+    # Reports are aggregates for admins and auditors; anomaly flags are also seen by reviewers (they decide them).
+    "GET /v1/reports": frozenset({"admin", "auditor"}),
+    "GET /v1/reports/files": frozenset({"admin", "auditor"}),
+    "GET /v1/reports/anomalies": frozenset({"admin", "auditor", "reviewer"}),
 }
 PARTY_SIGNED = frozenset({"POST /v1/checks"})
 ATTEMPT_SCOPED = sorted(route for route in MATRIX if "{attempt_id}" in route)

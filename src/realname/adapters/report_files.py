@@ -57,6 +57,11 @@ def _csv_safe(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "@", "\t", "\r") else text
 
 
+def report_files(report: Report) -> dict[str, str]:
+    """``report.csv``, ``report.json`` and the charts, by file name."""
+    return {"report.csv": report_csv(report), "report.json": report_json(report), **report_charts(report)}
+
+
 def report_charts(report: Report) -> dict[str, str]:
     """The report's charts as SVG documents by file name."""
     periods = report.by_period

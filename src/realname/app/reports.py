@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from types import TracebackType
 from typing import TYPE_CHECKING, Protocol, Self
 
@@ -100,6 +100,11 @@ class Reports:
             InvalidInput: ``report.range`` — the days are reversed or span more than a year.
         """
         return ReportWindow(first_day, last_day, period, self._d.utc_offset_hours)
+
+    def recent_window(self, days: int, period: Period) -> ReportWindow:
+        """The ``days`` local days up to and including today."""
+        today = self._d.clock.now().astimezone(timezone(timedelta(hours=self._d.utc_offset_hours))).date()
+        return self.window(today - timedelta(days=max(1, days) - 1), today, period)
 
     def report(self, actor: Actor, window: ReportWindow, *, outlet: str | None = None) -> Report:
         """Counts per period and outlet (one outlet's with ``outlet``).

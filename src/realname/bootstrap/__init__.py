@@ -50,6 +50,7 @@ from realname.bootstrap.privacy import (
     build_witnesses,
     privacy_unit_of_work,
 )
+from realname.bootstrap.reports import ReportServices, build_report_services
 from realname.bootstrap.vision import (
     FACE_ENGINE_NAMES,
     build_face_engine,
@@ -295,6 +296,15 @@ class Container:
         self._require_initialised()
         return self._checks
 
+    @cached_property
+    def _reports(self) -> ReportServices:
+        return build_report_services(engine=self.engine, clock=self.clock, settings=self.settings.reports)
+
+    def report_services(self) -> ReportServices:
+        """Reports and anomaly detection (issue 17)."""
+        self._require_initialised()
+        return self._reports
+
     def party_admin(self) -> PartyAdmin:
         return self.check_services().admin
 
@@ -384,6 +394,8 @@ class Container:
             inference_slots=max(1, self.settings.inference_threads),
             party_checks=self.check_services().checks,
             subscriber_checks=self.check_services().subscriber,
+            reports=self.report_services().reports,
+            anomalies=self.report_services().anomalies,
         )
 
     def demo_container(self, data_dir: Path, random: RandomSource, challenge_actions: int) -> Container:

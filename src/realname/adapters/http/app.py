@@ -14,6 +14,7 @@ from realname.adapters.http.body_limit import BodyLimits, RequestBodyLimit, keep
 from realname.adapters.http.checks_api import build_checks_router
 from realname.adapters.http.errors import install_error_handlers
 from realname.adapters.http.pages.router import build_pages_router
+from realname.adapters.http.reports_api import build_reports_router
 from realname.adapters.http.services import HttpServices
 
 log = logging.getLogger("realname.http")
@@ -49,6 +50,7 @@ def create_app(services: HttpServices) -> FastAPI:
     app.include_router(_health_router(services))
     app.include_router(build_router())
     app.include_router(build_checks_router())
+    app.include_router(build_reports_router())
     app.include_router(build_pages_router())
     return app
 

@@ -10,9 +10,11 @@ from typing import Any, TypeVar
 import anyio
 from anyio import CapacityLimiter
 
+from realname.app.anomalies import AnomalyDetection
 from realname.app.attempts import Registration
 from realname.app.registry import Registry
 from realname.app.relying_party_checks import NumberChecks, SubscriberChecks
+from realname.app.reports import Reports
 from realname.app.self_service import SelfService
 from realname.app.staff_auth import StaffAuth
 from realname.domain.policy import Policy
@@ -34,6 +36,8 @@ class HttpServices:
     inference_slots: int = 2
     party_checks: NumberChecks | None = None
     subscriber_checks: SubscriberChecks | None = None
+    reports: Reports | None = None
+    anomalies: AnomalyDetection | None = None
     _limiter: list[CapacityLimiter] = field(default_factory=list, repr=False)
 
     async def run_blocking(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
