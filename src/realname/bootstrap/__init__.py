@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from realname.adapters.cli.privacy_commands import KeyCustodyServices, PrivacyServices
 from realname.adapters.cli.registry_commands import InitReport
+from realname.adapters.cli.report_commands import ReportServices
 from realname.adapters.crypto.key_custody import KeyFileBackups, KeyFileKeys
 from realname.adapters.crypto.keyfile import LocalKeyFileProvider
 from realname.adapters.crypto.terminal_keys import Ed25519TerminalKeys
@@ -50,7 +51,7 @@ from realname.bootstrap.privacy import (
     build_witnesses,
     privacy_unit_of_work,
 )
-from realname.bootstrap.reports import ReportServices, build_report_services
+from realname.bootstrap.reports import build_report_services
 from realname.bootstrap.vision import (
     FACE_ENGINE_NAMES,
     build_face_engine,

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import sqlalchemy as sa
 
+from realname.adapters.cli.report_commands import ReportServices
 from realname.adapters.storage.report_repositories import SqlReportsUnitOfWork
 from realname.adapters.system import Uuid4Ids
 from realname.app.anomalies import AnomalyDeps, AnomalyDetection
 from realname.app.ports import Clock
 from realname.app.reports import Reports, ReportsDeps
 from realname.config import ReportSettings
-
-
-@dataclass(frozen=True, slots=True)
-class ReportServices:
-    reports: Reports
-    anomalies: AnomalyDetection
 
 
 def build_report_services(*, engine: sa.Engine, clock: Clock, settings: ReportSettings) -> ReportServices:

@@ -29,6 +29,7 @@ from realname.adapters.cli.registry_commands import (
     serve_command,
     staff_group,
 )
+from realname.adapters.cli.report_commands import report_group
 from realname.adapters.cli.terminal_commands import terminal_group
 
 
@@ -56,6 +57,7 @@ for command in (
     demo_command,
     db_group,
     party_group,
+    report_group,
 ):
     cli.add_command(command)
 
