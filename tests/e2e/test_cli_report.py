@@ -3,6 +3,7 @@ and files with non-empty charts, and anomaly runs that flag a hit once."""
 
 from __future__ import annotations
 
+import json
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     stream.rejection(DAY + timedelta(minutes=4), ["id.expired"])
     stream.registration(DAY + timedelta(hours=17), outlet="SH-001", clerk="staff:clerk-2")  # 03:00 local
     engine.dispose()
+    (folder / "last-attempt").write_text(stream.last_attempt, encoding="utf-8")
     return folder
 
 
@@ -92,3 +94,23 @@ def test_anomaly_runs_flag_a_hit_once(data_dir: Path) -> None:
     assert "1 hits, 0 new review cases, 1 flagged before" in again.stdout
     listed = run(data_dir, "report", "anomalies", "--list")
     assert listed.stdout.count("outside_opening_hours") == 1
+
+
+def test_an_evidence_bundle_is_written_and_verified_offline_and_an_edit_is_caught(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    attempt_id = (data_dir / "last-attempt").read_text(encoding="utf-8")
+    bundle = tmp_path / "bundle.json"
+    written = run(data_dir, "audit", "bundle", attempt_id, "--out", str(bundle))
+    assert written.returncode == 0, written.stderr
+    assert "decision approved" in written.stdout
+    checked = run(data_dir, "audit", "verify-bundle", str(bundle))
+    assert checked.returncode == 0 and "bundle intact" in checked.stdout and "decision approved" in checked.stdout
+    document = json.loads(bundle.read_text(encoding="utf-8"))
+    document["summary"]["decision"] = "rejected"
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(document), encoding="utf-8")
+    refused = run(data_dir, "audit", "verify-bundle", str(edited))
+    assert refused.returncode == 1 and "bundle BROKEN" in refused.stderr
+    missing = run(data_dir, "audit", "bundle", "no-such-attempt", "--out", str(tmp_path / "x.json"))
+    assert missing.returncode == 3 and "[attempt.not_found]" in missing.stderr

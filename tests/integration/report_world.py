@@ -28,6 +28,7 @@ class Stream:
     ids: SequentialIds = field(default_factory=lambda: SequentialIds("w"))
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     outlets: set[str] = field(default_factory=set)
+    last_attempt: str = ""
 
     def outlet(self, code: str, at: datetime) -> None:
         if code in self.outlets:
@@ -85,6 +86,7 @@ class Stream:
         with SqlUnitOfWork(self.engine) as uow:
             uow.numbers.add_many([PhoneNumber(number)])
             attempt = self._attempt(uow, at, outlet, clerk, terminal, Purpose.REGISTER)
+            self.last_attempt = attempt.id
             self._event(
                 uow,
                 at,
@@ -95,6 +97,10 @@ class Stream:
                 attempt.id,
                 {"kind": "cn_resident", "valid": True, "reasons": [], "terminal": terminal, "region": region},
             )
+            self._event(uow, at, "consent.accepted", clerk, outlet, index.reference, attempt.id, {"version": "v1"})
+            self._event(
+                uow, at, "challenge.issued", clerk, outlet, index.reference, attempt.id, {"actions": ["blink", "nod"]}
+            )
             self._event(
                 uow,
                 at,
@@ -103,7 +109,14 @@ class Stream:
                 outlet,
                 index.reference,
                 attempt.id,
-                {"outcome": "approved", "reasons": [], "similarity": 0.61, "threshold": 0.35},
+                {
+                    "outcome": "approved",
+                    "reasons": [],
+                    "engine": "sface",
+                    "similarity": 0.61,
+                    "threshold": 0.35,
+                    "actions_detected": ["blink", "nod"],
+                },
             )
             bind_number(
                 uow,

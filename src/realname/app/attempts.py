@@ -529,6 +529,7 @@ class Registration:
                     "reference": match.reference.value if match else None,
                     "frames_used": match.frames_used if match else 0,
                     "spoof_suspected": checked.result.spoof_suspected,
+                    "actions_detected": [a.action.value for a in checked.result.actions_detected],
                     **card_front_audit(card_front is not None, card),
                 },
             )

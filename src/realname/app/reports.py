@@ -41,8 +41,8 @@ REPORT_ROLES = (Role.ADMIN, Role.AUDITOR)
 
 
 class ActivityReader(Protocol):
-    def events(self, start: datetime, end: datetime, actions: Sequence[str]) -> Iterator[AuditEvent]:
-        """Audit events with one of ``actions`` that occurred in ``[start, end)``, in chain order."""
+    def events(self, start: datetime, end: datetime, actions: Sequence[str] | None) -> Iterator[AuditEvent]:
+        """Audit events (with one of ``actions``, unless None) that occurred in ``[start, end)``, in chain order."""
         ...
 
     def attempts(self, start: datetime, end: datetime) -> Mapping[str, AttemptFacts]:

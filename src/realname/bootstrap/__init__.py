@@ -46,6 +46,7 @@ from realname.bootstrap.checks import CheckServices, build_check_services
 from realname.bootstrap.liveness import build_liveness_checker
 from realname.bootstrap.privacy import (
     PrivacyJobs,
+    build_checkpoint_signer,
     build_key_custody,
     build_privacy_services,
     build_witnesses,
@@ -299,7 +300,14 @@ class Container:
 
     @cached_property
     def _reports(self) -> ReportServices:
-        return build_report_services(engine=self.engine, clock=self.clock, settings=self.settings.reports)
+        return build_report_services(
+            engine=self.engine,
+            clock=self.clock,
+            settings=self.settings.reports,
+            audit_admin=self.privacy_services().audit_admin,
+            signer=build_checkpoint_signer(self.key_provider),
+            face_engine=self.settings.face_engine,
+        )
 
     def report_services(self) -> ReportServices:
         """Reports and anomaly detection (issue 17)."""

@@ -6,6 +6,7 @@ review case; running it again over the same activity opens none.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -14,15 +15,19 @@ from typing import Protocol
 import click
 
 from realname.adapters.cli.errors import reports_errors
+from realname.adapters.cli.input_files import MIB, require_regular_file
+from realname.adapters.cli.privacy_commands import ed25519_valid
 from realname.adapters.cli.terminal import printable
 from realname.adapters.report_files import report_csv, report_files, report_json
 from realname.app.actors import OPERATOR_CLI
 from realname.app.anomalies import AnomalyDetection
+from realname.app.evidence import EvidenceBundles, verify_bundle
 from realname.app.reports import Reports
 from realname.domain.errors import InvalidInput
 from realname.domain.reports import RejectionCategory, Report, parse_period
 
 DEFAULT_DAYS = 7
+MAX_BUNDLE_BYTES = 256 * MIB
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +36,7 @@ class ReportServices:
 
     reports: Reports
     anomalies: AnomalyDetection
+    evidence: EvidenceBundles
 
 
 class ReportCliWiring(Protocol):
@@ -74,9 +80,7 @@ def report_group() -> None:
 @click.option("--to", "last_text", default=None, help="Last local day, included; default today.")
 @click.option("--period", default="day", show_default=True, help="day or week")
 @click.option("--outlet", default=None, help="One outlet's figures only.")
-@click.option(
-    "--format", "output", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True
-)
+@click.option("--format", "output", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write to a file.")
 @click.option(
     "--charts",
@@ -161,3 +165,44 @@ def anomalies_command(start_text: str | None, end_text: str | None, list_only: b
                 f"[{hit.window_start:%Y-%m-%d %H:%M}..{hit.window_end:%H:%M}] {figures} case {flag.case_id}"
             )
         )
+
+
+@click.command("bundle")
+@click.argument("attempt_id")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The bundle file to write.")
+@reports_errors
+def audit_bundle_command(attempt_id: str, out: Path) -> None:
+    """Write one attempt's signed evidence bundle (the attempt id is on its receipt): decision, model, thresholds,
+    similarities, liveness actions, consent, clerk, outlet, times, and its audit events up to a signed checkpoint."""
+    bundle = services().evidence.build(OPERATOR_CLI, attempt_id.strip())
+    out.write_text(json.dumps(bundle, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    summary = bundle["summary"]
+    decision = summary.get("decision") if isinstance(summary, dict) else None
+    click.echo(f"wrote {out}: attempt {printable(attempt_id)}, decision {decision}, key {bundle['key_id']}")
+
+
+@click.command("verify-bundle")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@reports_errors
+def audit_verify_bundle_command(file: Path) -> None:
+    """Verify an evidence bundle offline: chain segment, signed checkpoint, summary and signature."""
+    require_regular_file(file, max_bytes=MAX_BUNDLE_BYTES, what="evidence bundle")
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidInput(f"{file} is not a JSON evidence bundle", code="evidence.bundle_invalid") from exc
+    if not isinstance(document, dict):
+        raise InvalidInput(f"{file} is not a JSON evidence bundle", code="evidence.bundle_invalid")
+    verdict = verify_bundle(document, ed25519_valid)
+    click.echo(f"signing keys in the bundle: {printable(', '.join(sorted(verdict.key_ids))) or 'none'}")
+    if not verdict.intact:
+        for problem in verdict.problems:
+            click.echo(f"bundle BROKEN: {printable(problem)}", err=True)
+        raise SystemExit(1)
+    click.echo(
+        f"bundle intact: attempt {printable(verdict.attempt_id or '')}, decision {verdict.decision}, "
+        f"signed through {verdict.signed_through_seq}"
+    )
+
+
+evidence_commands: tuple[click.Command, ...] = (audit_bundle_command, audit_verify_bundle_command)

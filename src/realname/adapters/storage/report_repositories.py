@@ -31,21 +31,15 @@ class SqlActivityReader:
     def __init__(self, connection: sa.Connection) -> None:
         self._c = connection
 
-    def events(self, start: datetime, end: datetime, actions: Sequence[str]) -> Iterator[AuditEvent]:
+    def events(self, start: datetime, end: datetime, actions: Sequence[str] | None) -> Iterator[AuditEvent]:
         # Paged by sequence number so a long window never holds more than one batch of rows.
         after = 0
+        e = t.audit_event.c
         while True:
-            rows = self._c.execute(
-                sa.select(t.audit_event)
-                .where(
-                    t.audit_event.c.occurred_at >= start,
-                    t.audit_event.c.occurred_at < end,
-                    t.audit_event.c.action.in_(list(actions)),
-                    t.audit_event.c.seq > after,
-                )
-                .order_by(t.audit_event.c.seq)
-                .limit(EVENT_BATCH)
-            ).all()
+            query = sa.select(t.audit_event).where(e.occurred_at >= start, e.occurred_at < end, e.seq > after)
+            if actions is not None:
+                query = query.where(e.action.in_(list(actions)))
+            rows = self._c.execute(query.order_by(e.seq).limit(EVENT_BATCH)).all()
             yield from (_event_from_row(row) for row in rows)
             if len(rows) < EVENT_BATCH:
                 return
