@@ -70,8 +70,8 @@ class CheckSettings(BaseModel):
 
 
 class ReportSettings(BaseModel):
-    """Reports' local time and the anomaly rules' thresholds (``domain/anomalies.py``); set with
-    ``REALNAME_REPORTS__FIELD``."""
+    """Reports' local time, the anomaly rules' thresholds (``domain/anomalies.py``) and what subscriber notices
+    say about reporting (``domain/notices.py``); set with ``REALNAME_REPORTS__FIELD``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -90,6 +90,9 @@ class ReportSettings(BaseModel):
     not_mine_min_reports: int = Field(3, ge=1)
     not_mine_window_days: int = Field(7, ge=1, le=31)
     not_mine_registered_within_days: int = Field(365, ge=1)
+    notice_how_to_report: str = Field(
+        "Report it on the self-service page (/me) or at any store with your ID card.", min_length=1, max_length=200
+    )
 
     @model_validator(mode="after")
     def _opening_hours(self) -> ReportSettings:

@@ -20,6 +20,7 @@ from realname.app.card_front import CardFrontMatch, PrintedPortraitReader, match
 from realname.app.liveness import ChallengeStore, ImageRgb, LivenessChecker, LivenessResponse, check_liveness
 from realname.app.liveness import issue_challenge as issue_liveness_challenge
 from realname.app.matching import DecodedImage, FaceEngine, ImageDecoder
+from realname.app.notices import NoticeDeps, deliver_notices, queue_notices
 from realname.app.ports import BlindIndexer, Clock, EncryptionContext, FieldCipher, IdGenerator, RandomSource
 from realname.app.privacy import SUBSCRIBER_NAME
 from realname.app.registry import Assignment, bind_number
@@ -43,6 +44,7 @@ from realname.domain.identity.documents import DocumentCheck, DocumentKind, Long
 from realname.domain.identity.regions import RegionDirectory
 from realname.domain.liveness import Challenge, LivenessResult
 from realname.domain.lockout import LockedOut, lockout_reason
+from realname.domain.notices import Notice, NoticeKind
 from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber, QuotaExceeded
 from realname.domain.organisation import SELF_SERVICE_OUTLET, Role
 from realname.domain.policy import Policy
@@ -149,6 +151,8 @@ class RegistrationDeps:
     """Keeps the best live frame as encrypted evidence; wired only when ``policy.keep_evidence`` is on."""
     printed_portraits: Callable[[], PrintedPortraitReader] | None = None
     """Reads a card-front image's printed portrait (``verify(card_front=…)``); without it a card front is refused."""
+    notices: NoticeDeps | None = None
+    """Tells the subscriber's other numbers of a registration, SIM replacement or surrender (``app/notices.py``)."""
 
 
 def subject_key(check: DocumentCheck) -> str:
@@ -197,6 +201,21 @@ class Registration:
         uow.audit.append(
             AuditRecord(action, actor.ref, attempt.outlet_code, subject, {"attempt": attempt.id, **details}),
             self._d.clock.now(),
+        )
+
+    def _queue_notices(
+        self, uow: UnitOfWork, actor: Actor, attempt: Attempt, kind: NoticeKind, msisdn: Msisdn, subscriber_id: str
+    ) -> list[Notice]:
+        return queue_notices(
+            uow,
+            self._d.notices,
+            kind=kind,
+            about=msisdn,
+            subscriber_id=subscriber_id,
+            subject=attempt.id_index.reference if attempt.id_index else f"attempt:{attempt.id}",
+            outlet_code=attempt.outlet_code,
+            actor_ref=actor.ref,
+            now=self._d.clock.now(),
         )
 
     def _audit_refused(self, actor: Actor, attempt_id: str, error: LockedOut | QuotaExceeded) -> None:
@@ -745,7 +764,11 @@ class Registration:
                 ),
                 now,
             )
+            notices = self._queue_notices(
+                uow, actor, attempt, NoticeKind.REGISTERED, msisdn, assignment.binding.subscriber_id
+            )
             uow.commit()
+        deliver_notices(self._d.notices, notices, self._d.uow, self._d.clock, actor.ref)
         return receipt
 
     def _keep_name(self, uow: UnitOfWork, attempt: Attempt, subscriber_id: str, *, typed: str | None = None) -> None:
@@ -810,7 +833,9 @@ class Registration:
             held = len(uow.bindings.active_of_subscriber(subscriber_id))
             receipt = _owner_receipt(attempt, msisdn, number, binding.iccid, held, now)
             _remember(uow, idempotency_key, actor, request_hash, receipt, now)
+            notices = self._queue_notices(uow, actor, attempt, NoticeKind.SURRENDERED, msisdn, subscriber_id)
             uow.commit()
+        deliver_notices(self._d.notices, notices, self._d.uow, self._d.clock, actor.ref)
         return receipt
 
     def replace_sim(
@@ -846,7 +871,9 @@ class Registration:
             held = len(uow.bindings.active_of_subscriber(subscriber_id))
             receipt = _owner_receipt(attempt, msisdn, number, iccid.digits, held, now)
             _remember(uow, idempotency_key, actor, request_hash, receipt, now)
+            notices = self._queue_notices(uow, actor, attempt, NoticeKind.SIM_REPLACED, msisdn, subscriber_id)
             uow.commit()
+        deliver_notices(self._d.notices, notices, self._d.uow, self._d.clock, actor.ref)
         return receipt
 
     def complete_reverification(

@@ -19,7 +19,7 @@ from realname.adapters.crypto.keyfile import LocalKeyFileProvider
 from realname.adapters.crypto.terminal_keys import Ed25519TerminalKeys
 from realname.adapters.documents.regions import load_region_directory
 from realname.adapters.http.services import HttpServices
-from realname.adapters.notifications import ConsoleCodeSender
+from realname.adapters.notifications import ConsoleCodeSender, ConsoleNoticeSender
 from realname.adapters.storage.attempt_repositories import SqlChallengeStore
 from realname.adapters.storage.database import check_database, create_database_engine, database_file_missing
 from realname.adapters.storage.migrate import pending, upgrade
@@ -34,6 +34,7 @@ from realname.app.key_custody import KeyCustody
 from realname.app.keys import RewrappingCipher, TokenIssuer
 from realname.app.liveness import ImageRgb, LivenessChecker
 from realname.app.matching import FaceEngine
+from realname.app.notices import NoticeDeps, NoticeSender
 from realname.app.ports import BlindIndexer, Clock, RandomSource, SecretHasher, Signer
 from realname.app.privacy import keep_evidence
 from realname.app.registry import Registry, RegistryDeps
@@ -75,6 +76,7 @@ class Container:
         clock: Clock | None = None,
         random: RandomSource | None = None,
         code_sender: CodeSender | None = None,
+        notice_sender: NoticeSender | None = None,
     ) -> None:
         """``clock`` and ``random`` replace the system's for tests and demos (e.g. a fixed challenge order);
         ``code_sender`` replaces the development console sender of one-time codes (an SMS gateway)."""
@@ -82,6 +84,7 @@ class Container:
         self.clock: Clock = clock or SystemClock()
         self.random: RandomSource = random or SecretsRandom()
         self.code_sender: CodeSender = code_sender or ConsoleCodeSender(reveal_codes=settings.env != "prod")
+        self.notice_sender: NoticeSender = notice_sender or ConsoleNoticeSender(reveal_notices=settings.env != "prod")
 
     # -- plain values ---------------------------------------------------------------------------
 
@@ -214,6 +217,11 @@ class Container:
                 verifier=Ed25519TerminalKeys(),
                 keep_evidence=self._keep_evidence,
                 printed_portraits=self.printed_portrait_reader,
+                notices=NoticeDeps(
+                    self.notice_sender,
+                    self.settings.reports.notice_how_to_report,
+                    self.settings.reports.utc_offset_hours,
+                ),
             )
         )
 
