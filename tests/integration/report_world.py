@@ -34,8 +34,9 @@ class Stream:
         if code in self.outlets:
             return
         with SqlUnitOfWork(self.engine) as uow:
-            uow.outlets.add(Outlet(OutletCode(code), f"Outlet {code}", at))
-            uow.commit()
+            if uow.outlets.get(OutletCode(code)) is None:
+                uow.outlets.add(Outlet(OutletCode(code), f"Outlet {code}", at))
+                uow.commit()
         self.outlets.add(code)
 
     def _attempt(

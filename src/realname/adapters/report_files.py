@@ -88,7 +88,7 @@ def report_charts(report: Report) -> dict[str, str]:
             fixed_top=100.0,
         ),
         "owner_services.svg": grouped_bars(
-            "Surrenders, SIM replacements, suspensions, re-verifications, not-mine reports per outlet",
+            "Owner services and \"not mine\" reports per outlet",
             [r.outlet for r in report.by_outlet],
             {
                 "surrenders": [r.surrenders for r in report.by_outlet],
@@ -111,10 +111,10 @@ def grouped_bars(
     top = _nice_top(top)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" '
-        f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="11">',
+        f'viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">',
         f"<title>{escape(title)}</title>",
         f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>',
-        f'<text x="{WIDTH / 2}" y="18" text-anchor="middle" font-size="13" font-weight="bold">{escape(title)}</text>',
+        f'<text x="{WIDTH / 2}" y="18" text-anchor="middle" font-size="15" font-weight="bold">{escape(title)}</text>',
     ]
     for step in range(5):
         value = top * step / 4
@@ -153,7 +153,7 @@ def grouped_bars(
             f'<rect x="{legend_x}" y="{y - 9}" width="10" height="10" fill="{COLOURS[position % len(COLOURS)]}"/>'
         )
         parts.append(f'<text x="{legend_x + 14}" y="{y}">{escape(name)}</text>')
-        legend_x += 24 + 7 * len(name)
+        legend_x += 26 + 7 * len(name)
     parts.append("</svg>")
     return "\n".join(parts)
 

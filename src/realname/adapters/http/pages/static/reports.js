@@ -86,7 +86,7 @@
     json.hidden = false;
     const charts = $("charts");
     charts.replaceChildren();
-    for (const name of Object.keys(files).filter((n) => n.endsWith(".svg")).sort()) {
+    for (const name of Object.keys(files).filter((n) => n.endsWith(".svg"))) {
       const image = document.createElement("img");
       image.alt = name.replace(".svg", "").replace("_", " ") + " chart";
       image.className = "chart";
