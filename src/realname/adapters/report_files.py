@@ -88,7 +88,7 @@ def report_charts(report: Report) -> dict[str, str]:
             fixed_top=100.0,
         ),
         "owner_services.svg": grouped_bars(
-            "Owner services and \"not mine\" reports per outlet",
+            'Owner services and "not mine" reports per outlet',
             [r.outlet for r in report.by_outlet],
             {
                 "surrenders": [r.surrenders for r in report.by_outlet],

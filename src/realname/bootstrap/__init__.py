@@ -444,7 +444,7 @@ class Container:
         port = port or self.settings.port
         base = f"http://{host}:{port}"
         print(
-            f"realname serving on {base}\n  kiosk      {base}/\n  my numbers {base}/me\n  review     {base}/review\n"
+            f"realname serving on {base}\n  kiosk      {base}/\n  my numbers {base}/me\n  review     {base}/review\n  reports    {base}/reports\n"
             f"  API        {base}/v1\n  API docs   {base}/docs",
             flush=True,
         )
