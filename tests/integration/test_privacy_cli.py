@@ -124,7 +124,13 @@ def test_scheduled_jobs_checkpoint_when_due_and_purge_at_their_interval(world: P
         policy=Policy(retention_days_after_service=1),
         checkpoint_every=5,
     )
-    jobs = PrivacyJobs(services, purge_every_seconds=60)
+    nonce_purges: list[float] = []
+
+    def forget_nonces() -> int:
+        nonce_purges.append(world.clock.now().timestamp())
+        return 0
+
+    jobs = PrivacyJobs(services, purge_every_seconds=60, forget_nonces=forget_nonces)
     world.clock.advance(days=2)  # the three never-served subscribers are now due
     jobs.run_once(monotonic_now=0.0)
     with world.uow() as work:
@@ -136,3 +142,4 @@ def test_scheduled_jobs_checkpoint_when_due_and_purge_at_their_interval(world: P
     assert services.retention.purge(OPERATOR_CLI, dry_run=True).subscribers == 1
     jobs.run_once(monotonic_now=61.0)
     assert services.retention.purge(OPERATOR_CLI, dry_run=True).subscribers == 0
+    assert len(nonce_purges) == 2  # relying parties' stale nonces are forgotten with each purge, not in between

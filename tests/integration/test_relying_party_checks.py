@@ -292,6 +292,17 @@ def test_a_party_asks_only_its_allowed_kinds(world: World) -> None:
     with pytest.raises(Forbidden) as refused:
         world.ask(CheckKind.TWO_ELEMENT, 12, credential=status_only)
     assert refused.value.code == "check.kind_not_allowed"
+    # An authenticated refusal is on the audit record, with the masked number and the code only.
+    events = rows(world.engine, "SELECT actor, subject, details FROM audit_event WHERE action = 'check.refused'")
+    assert len(events) == 1
+    actor, subject, details = events[0]
+    assert actor == "party:telco-mvno" and subject == "number:138****0012"
+    assert json.loads(str(details)) == {
+        "code": "check.kind_not_allowed",
+        "kind": "two_element",
+        "number": "138****0012",
+    }
+    assert "13800130012" not in str(events) and ALICE_ID not in str(events)
 
 
 # -- signatures -----------------------------------------------------------------------------------
@@ -344,6 +355,8 @@ def test_a_tampered_body_or_path_or_unknown_party_does_not_verify(world: World) 
     with pytest.raises(Unauthenticated) as missing:
         world.checks.check(replace(signed, signature=""), lambda _b: inquiry)
     assert missing.value.code == "party.signature_missing"
+    # Unauthenticated requests leave nothing in the audit chain (anyone could fill it otherwise).
+    assert rows(world.engine, "SELECT count(*) FROM audit_event WHERE action = 'check.refused'") == [(0,)]
 
 
 def test_rotated_secret_replaces_the_old_one_and_disabled_parties_are_refused(world: World) -> None:

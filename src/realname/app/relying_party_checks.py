@@ -455,6 +455,7 @@ class NumberChecks:
     def __init__(self, deps: ChecksDeps) -> None:
         self._d = deps
         self._secrets: dict[tuple[str, int], bytes] = {}
+        self._unknown_party_secret = _stdlib_secrets.token_bytes(32)
 
     def check(self, signed: SignedRequest, parse: Callable[[bytes], CheckInquiry]) -> CheckAnswer:
         """Answer one signed check.
@@ -475,18 +476,26 @@ class NumberChecks:
         with self._d.uow() as uow:
             found = uow.parties.get_with_secret(signed.party_id)
             if found is None:
-                # An unknown party looks like a forged signature: party ids are not enumerable.
+                # An unknown party looks like a forged signature, and costs the same HMAC: party ids are
+                # not enumerable by the answer or by its timing.
+                require_valid_signature(self._unknown_party_secret, signed)
                 raise Unauthenticated("the request signature does not verify", code="party.signature_invalid")
             party, sealed = found
             require_valid_signature(self._secret(party, sealed), signed)
             require_fresh(timestamp, now, self._d.policy.replay_window_seconds)
             if not uow.nonces.claim(party.id, signed.nonce, now):
                 raise Unauthenticated("this nonce was used before", code="party.signature_replayed")
+            inquiry: CheckInquiry | None = None
             try:
-                answer = self._answer(uow, party, parse(signed.body), now)
+                inquiry = parse(signed.body)
+                answer = self._answer(uow, party, inquiry, now)
             except DependencyUnavailable:
                 raise
-            except RealnameError:
+            except RealnameError as refused:
+                # An authenticated request that was refused is on the record too (a party probing its
+                # limits, or kinds it is not allowed, shows in the chain); unauthenticated ones are not,
+                # or anyone could fill the log.
+                uow.audit.append(_refusal(party.id, inquiry, refused.code), now)
                 uow.commit()  # the nonce, the counted use or the suspension stay recorded
                 raise
             uow.commit()
@@ -624,6 +633,21 @@ class NumberChecks:
             now,
         )
         raise Forbidden("this party's key is suspended pending review", code="party.suspended")
+
+
+def _refusal(party_id: str, inquiry: CheckInquiry | None, code: str) -> AuditRecord:
+    """``check.refused``: the party, the refusal's code and, when the body parsed, the kind and masked number."""
+    return AuditRecord(
+        "check.refused",
+        _party_ref(party_id),
+        None,
+        f"number:{inquiry.msisdn.masked}" if inquiry else _party_ref(party_id),
+        {
+            "code": code,
+            "kind": inquiry.kind.value if inquiry else None,
+            "number": inquiry.msisdn.masked if inquiry else None,
+        },
+    )
 
 
 def _status(state: NumberState | None) -> CheckResult:

@@ -439,7 +439,11 @@ class Container:
         import uvicorn
 
         self.initialise()
-        PrivacyJobs(self.privacy_services(), purge_every_seconds=3600).start(interval_seconds=30)
+        PrivacyJobs(
+            self.privacy_services(),
+            purge_every_seconds=3600,
+            forget_nonces=lambda: self.party_admin().forget_nonces(SYSTEM),
+        ).start(interval_seconds=30)
         host = host or self.settings.host
         port = port or self.settings.port
         base = f"http://{host}:{port}"

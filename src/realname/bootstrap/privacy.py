@@ -82,15 +82,23 @@ def build_privacy_services(
 
 class PrivacyJobs:
     """The scheduled privacy work of ``serve``: an audit checkpoint when due (every N events or every N
-    minutes, witnessed outside the database), and the retention purge.
+    minutes, witnessed outside the database), the retention purge, and (with the purge) forgetting relying
+    parties' request nonces too old to be replayed (``forget_nonces``), so that table stays small.
 
     ``run_once`` is safe to call from several workers at once (checkpoints are unique per sequence
     number, purges lock the rows they clear). Logs carry counts only.
     """
 
-    def __init__(self, services: PrivacyServices, *, purge_every_seconds: float = 3600.0) -> None:
+    def __init__(
+        self,
+        services: PrivacyServices,
+        *,
+        purge_every_seconds: float = 3600.0,
+        forget_nonces: Callable[[], int] | None = None,
+    ) -> None:
         self._services = services
         self._purge_every_seconds = purge_every_seconds
+        self._forget_nonces = forget_nonces
         self._last_purge: float | None = None
 
     def run_once(self, monotonic_now: float) -> None:
@@ -108,6 +116,8 @@ class PrivacyJobs:
                 "retention purge done",
                 extra={"attempts": report.attempts, "evidence": report.evidence, "subscribers": report.subscribers},
             )
+            if self._forget_nonces is not None:
+                log.info("party nonces forgotten", extra={"count": self._forget_nonces()})
 
     def run_until(self, stop: threading.Event, *, interval_seconds: float = 30.0) -> None:
         """Run every ``interval_seconds`` until ``stop`` is set; failures are logged and retried."""
