@@ -9,17 +9,19 @@ import pytest
 import sqlalchemy as sa
 
 from realname.adapters.storage.report_repositories import SqlReportsUnitOfWork
+from realname.adapters.storage.unit_of_work import SqlUnitOfWork
 from realname.app.actors import Actor
 from realname.app.reports import Reports, ReportsDeps
 from realname.domain.attempts import Purpose
 from realname.domain.errors import Forbidden
+from realname.domain.lockout import LockedOut
 from realname.domain.numbers import QuotaExceeded
 from realname.domain.organisation import Role
 from realname.domain.reports import Period, RejectionCategory
 from realname.domain.sim import Iccid
 from tests.fakes import FixedClock, SequentialIds
 from tests.integration.report_world import Stream
-from tests.integration.test_attempt_limits import approved_attempt, make_registration
+from tests.integration.test_attempt_limits import approved_attempt, consented_attempt, make_registration
 from tests.integration.test_registry_storage import CLERK, make_registry, n
 
 AUDITOR = Actor("staff:auditor-1", Role.AUDITOR, "HQ")
@@ -119,3 +121,18 @@ def test_a_full_quota_is_recorded_as_a_refusal_and_reported(engine: sa.Engine) -
     report = use_case.report(AUDITOR, use_case.window(DAY1, DAY1, Period.DAY))
     assert report.total.registrations == 1
     assert report.total.rejections_by_category[RejectionCategory.QUOTA] == 1
+
+
+def test_a_lock_out_is_recorded_as_a_refusal_and_reported(engine: sa.Engine) -> None:
+    clock = FixedClock(DAY1_MORNING)
+    make_registry(engine).add_outlet(Actor("cli:operator", Role.ADMIN, None), "BJ-001", "Beijing Xidan")
+    attempt_id = consented_attempt(engine, clock)
+    with SqlUnitOfWork(engine) as uow:
+        for i in range(5):  # five failed checks on this kiosk within the window lock it
+            uow.failures.add(f"f{i}", None, "kiosk-1", clock.now() - timedelta(minutes=i))
+        uow.commit()
+    with pytest.raises(LockedOut):
+        make_registration(engine, clock).issue_challenge(CLERK, attempt_id)
+    use_case = reports(engine)
+    report = use_case.report(AUDITOR, use_case.window(DAY1, DAY1, Period.DAY))
+    assert report.total.rejections_by_category[RejectionCategory.LOCKOUT] == 1
