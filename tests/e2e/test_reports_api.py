@@ -108,3 +108,13 @@ def test_the_reports_page_is_served_with_its_assets(service: Service) -> None:
     assert "script-src 'self'" in page.headers["content-security-policy"]
     for asset in ("reports.js", "reports.css"):
         assert service.client.get(f"/static/{asset}").status_code == 200
+
+
+def test_a_regulator_reads_the_figures_and_nothing_else(service: Service) -> None:
+    fill(service)
+    regulator = service.staff(Role.REGULATOR, outlet="BJ-001", name="Sun Li")
+    figures = service.client.get(f"/v1/reports?{QUERY}", headers=regulator)
+    assert figures.status_code == 200 and figures.json()["total"]["registrations"] == 5
+    for path in ("/v1/reports/anomalies", "/v1/review/cases", "/v1/numbers/available"):
+        refused = service.client.get(path, headers=regulator)
+        assert refused.status_code == 403 and refused.json()["code"] == "auth.role_forbidden", path

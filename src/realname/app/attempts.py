@@ -180,6 +180,9 @@ class Registration:
         if not read_only:
             # Auditors inspect attempts; only the staff who serve customers (and the subscriber) act on them.
             actor.require(Role.CLERK, Role.REVIEWER, Role.ADMIN, Role.SUBSCRIBER)
+        else:
+            # Regulators read aggregate reports only, never an attempt.
+            actor.require(Role.CLERK, Role.REVIEWER, Role.ADMIN, Role.AUDITOR, Role.SUBSCRIBER)
         attempt = uow.attempts.get(attempt_id, for_update=True)
         if attempt is None:
             raise NotFound("no such attempt", code="attempt.not_found")

@@ -37,7 +37,8 @@ LOOKBACK = timedelta(hours=2)
 """Read this far before a window, so a registration finds the document its attempt checked earlier (an
 attempt lives 30 minutes by default)."""
 
-REPORT_ROLES = (Role.ADMIN, Role.AUDITOR)
+REPORT_ROLES = (Role.ADMIN, Role.AUDITOR, Role.REGULATOR)
+"""Reports hold counts only, so regulators read them too (and nothing else)."""
 
 
 class ActivityReader(Protocol):
@@ -110,7 +111,7 @@ class Reports:
         """Counts per period and outlet (one outlet's with ``outlet``).
 
         Raises:
-            Forbidden: the actor is neither admin nor auditor.
+            Forbidden: the actor is not an admin, auditor or regulator.
         """
         actor.require(*REPORT_ROLES)
         with self._d.uow() as uow:

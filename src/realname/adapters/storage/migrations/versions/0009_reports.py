@@ -1,7 +1,8 @@
 """Reports and anomaly flags (issue 17).
 
 - ``anomaly_case`` (see ``adapters/storage/report_tables.py``);
-- an index on ``audit_event.occurred_at`` (reports and anomaly rules read the log by time).
+- an index on ``audit_event.occurred_at`` (reports and anomaly rules read the log by time);
+- the ``regulator`` staff role (aggregate reports only) in ``staff``'s role check.
 
 Self-contained: it can be chained after other revisions by changing ``down_revision`` only.
 
@@ -22,7 +23,18 @@ branch_labels = None
 depends_on = None
 
 
+OLD_ROLES = "role IN ('clerk', 'reviewer', 'admin', 'auditor')"
+NEW_ROLES = "role IN ('clerk', 'reviewer', 'admin', 'auditor', 'regulator')"
+
+
+def _role_check(condition: str) -> None:
+    with op.batch_alter_table("staff") as batch:
+        batch.drop_constraint(op.f("ck_staff_role"), type_="check")
+        batch.create_check_constraint(op.f("ck_staff_role"), condition)
+
+
 def upgrade() -> None:
+    _role_check(NEW_ROLES)
     op.create_table(
         "anomaly_case",
         sa.Column("case_id", sa.String(64), primary_key=True),
@@ -42,6 +54,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    _role_check(OLD_ROLES)
     op.drop_index("ix_audit_event_occurred_at", table_name="audit_event")
     op.drop_index("ix_anomaly_case_opened_at", table_name="anomaly_case")
     op.drop_table("anomaly_case")
