@@ -112,6 +112,11 @@ class AnomalyRule(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def reach(self) -> timedelta:
+        """How far before a run's start the rule reads activity (its baseline or window)."""
+        ...
+
     def evaluate(
         self, activities: Sequence[Activity], not_mine: Sequence[NotMineReport], start: datetime, end: datetime
     ) -> list[AnomalyHit]:
@@ -152,6 +157,10 @@ class RegistrationBurst:
     baseline_days: int = 14
     opening_hours_per_day: int = 12
     name: str = "registration_burst"
+
+    @property
+    def reach(self) -> timedelta:
+        return timedelta(days=self.baseline_days)
 
     def evaluate(
         self, activities: Sequence[Activity], not_mine: Sequence[NotMineReport], start: datetime, end: datetime
@@ -201,6 +210,10 @@ class DistantRegions:
     window_minutes: int = 60
     name: str = "distant_regions"
 
+    @property
+    def reach(self) -> timedelta:
+        return timedelta(minutes=self.window_minutes)
+
     def evaluate(
         self, activities: Sequence[Activity], not_mine: Sequence[NotMineReport], start: datetime, end: datetime
     ) -> list[AnomalyHit]:
@@ -235,6 +248,10 @@ class FaceMismatches:
     window_minutes: int = 60
     name: str = "face_mismatches"
 
+    @property
+    def reach(self) -> timedelta:
+        return timedelta(minutes=self.window_minutes)
+
     def evaluate(
         self, activities: Sequence[Activity], not_mine: Sequence[NotMineReport], start: datetime, end: datetime
     ) -> list[AnomalyHit]:
@@ -266,6 +283,10 @@ class OutsideOpeningHours:
     utc_offset_hours: float = 8.0
     min_registrations: int = 1
     name: str = "outside_opening_hours"
+
+    @property
+    def reach(self) -> timedelta:
+        return timedelta(days=1)
 
     def __post_init__(self) -> None:
         if not 0 <= self.opens_at_hour < self.closes_at_hour <= 24:
@@ -305,6 +326,10 @@ class NotMineByOutlet:
     registered_within_days: int = 365
     name: str = "not_mine_by_outlet"
 
+    @property
+    def reach(self) -> timedelta:
+        return timedelta(days=self.window_days)
+
     def evaluate(
         self, activities: Sequence[Activity], not_mine: Sequence[NotMineReport], start: datetime, end: datetime
     ) -> list[AnomalyHit]:
@@ -326,16 +351,8 @@ RULE_NAMES = ("registration_burst", "distant_regions", "face_mismatches", "outsi
 
 
 def lookback(rules: Sequence[AnomalyRule]) -> timedelta:
-    """How far before a run's start its rules read activity (the longest baseline or window)."""
-    reach = timedelta(hours=2)
-    for rule in rules:
-        if isinstance(rule, RegistrationBurst):
-            reach = max(reach, timedelta(days=rule.baseline_days))
-        if isinstance(rule, DistantRegions | FaceMismatches):
-            reach = max(reach, timedelta(minutes=rule.window_minutes))
-        if isinstance(rule, NotMineByOutlet):
-            reach = max(reach, timedelta(days=rule.window_days))
-    return reach
+    """How far before a run's start its rules read activity (the longest reach, at least two hours)."""
+    return max([timedelta(hours=2), *(rule.reach for rule in rules)])
 
 
 def evaluate_all(

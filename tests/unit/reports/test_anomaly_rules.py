@@ -14,6 +14,7 @@ from realname.domain.anomalies import (
     OutsideOpeningHours,
     RegistrationBurst,
     evaluate_all,
+    lookback,
     province_distance_km,
 )
 from realname.domain.errors import InvalidInput
@@ -128,3 +129,9 @@ def test_a_rerun_finds_the_same_hits_with_the_same_keys() -> None:
     first = evaluate_all(RULES, activities, not_mine, RUN_START, RUN_END)
     again = evaluate_all(RULES, activities, not_mine, RUN_START, RUN_END)
     assert [h.key for h in first] == [h.key for h in again] and len(first) == 1
+
+
+def test_a_run_reads_back_as_far_as_its_longest_rule_needs() -> None:
+    assert lookback(RULES) == timedelta(days=14)
+    assert lookback([FaceMismatches(window_minutes=30)]) == timedelta(hours=2)
+    assert lookback([NotMineByOutlet(window_days=30), RegistrationBurst(baseline_days=7)]) == timedelta(days=30)
