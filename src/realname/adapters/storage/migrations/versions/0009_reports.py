@@ -1,10 +1,9 @@
 """Reports and anomaly flags (issue 17).
 
 - ``anomaly_case`` (see ``adapters/storage/report_tables.py``);
-- an index on ``audit_event.occurred_at`` (reports and anomaly rules read the log by time);
+(the index on ``audit_event.occurred_at`` that reports and anomaly rules read the log by comes with
+``0008_audit_chains``, which rebuilds that table);
 - the ``regulator`` staff role (aggregate reports only) in ``staff``'s role check.
-
-Self-contained: it can be chained after other revisions by changing ``down_revision`` only.
 
 Revision ID: 0009_reports
 Revises: 0008_audit_chains
@@ -50,11 +49,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("flag_key", name="uq_anomaly_case_flag_key"),
     )
     op.create_index("ix_anomaly_case_opened_at", "anomaly_case", ["opened_at"])
-    op.create_index("ix_audit_event_occurred_at", "audit_event", ["occurred_at"])
 
 
 def downgrade() -> None:
     _role_check(OLD_ROLES)
-    op.drop_index("ix_audit_event_occurred_at", table_name="audit_event")
     op.drop_index("ix_anomaly_case_opened_at", table_name="anomaly_case")
     op.drop_table("anomaly_case")
