@@ -437,6 +437,21 @@ def checkpoint_from_line(line: str) -> Checkpoint:
     return checkpoint
 
 
+def event_from_line(line: str) -> AuditEvent:
+    """The event in a line written by :func:`event_line` (for a file :func:`verify_export` accepted).
+
+    Raises:
+        InvalidInput: ``audit.export_invalid`` — not such a line.
+    """
+    try:
+        item = json.loads(line)
+        if not isinstance(item, dict) or item.get("type") != "event":
+            raise ValueError("not an event line")
+        return _event_from(item)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput("not an audit event line", code="audit.export_invalid") from exc
+
+
 def _checkpoint_from(item: Mapping[str, object]) -> Checkpoint:
     return Checkpoint(
         seq=int(str(item["seq"])),

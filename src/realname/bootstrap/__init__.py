@@ -15,13 +15,14 @@ import sqlalchemy as sa
 
 from realname.adapters.cli.privacy_commands import KeyCustodyServices, PrivacyServices
 from realname.adapters.cli.registry_commands import InitReport
+from realname.adapters.cli.report_commands import ReportServices
 from realname.adapters.crypto.key_custody import KeyFileBackups, KeyFileKeys
 from realname.adapters.crypto.keyfile import LocalKeyFileProvider
 from realname.adapters.crypto.terminal_keys import Ed25519TerminalKeys
 from realname.adapters.documents.regions import load_region_directory
 from realname.adapters.http.services import HttpServices
 from realname.adapters.metrics import ServiceMetrics
-from realname.adapters.notifications import ConsoleCodeSender
+from realname.adapters.notifications import ConsoleCodeSender, ConsoleNoticeSender
 from realname.adapters.storage.attempt_repositories import SqlChallengeStore
 from realname.adapters.storage.database import check_database, create_database_engine, database_file_missing
 from realname.adapters.storage.migrate import pending, upgrade
@@ -36,23 +37,27 @@ from realname.app.key_custody import KeyCustody
 from realname.app.keys import RewrappingCipher, TokenIssuer
 from realname.app.liveness import ImageRgb, LivenessChecker
 from realname.app.matching import FaceEngine
+from realname.app.notices import NoticeDeps, NoticeSender
 from realname.app.ports import BlindIndexer, Clock, RandomSource, SecretHasher, Signer
 from realname.app.privacy import keep_evidence
 from realname.app.registry import Registry, RegistryDeps
 from realname.app.relying_party_checks import PartyAdmin
 from realname.app.self_service import CodeSender, SelfService, SelfServiceDeps
 from realname.app.staff_auth import StaffAuth
+from realname.app.streamed_verification import LivenessStreams
 from realname.app.terminals import Terminals
 from realname.bootstrap import crypto
 from realname.bootstrap.checks import CheckServices, build_check_services
 from realname.bootstrap.liveness import build_liveness_checker
 from realname.bootstrap.privacy import (
     PrivacyJobs,
+    build_checkpoint_signer,
     build_key_custody,
     build_privacy_services,
     build_witnesses,
     privacy_unit_of_work,
 )
+from realname.bootstrap.reports import build_report_services
 from realname.bootstrap.vision import (
     FACE_ENGINE_NAMES,
     build_face_engine,
@@ -77,6 +82,7 @@ class Container:
         clock: Clock | None = None,
         random: RandomSource | None = None,
         code_sender: CodeSender | None = None,
+        notice_sender: NoticeSender | None = None,
     ) -> None:
         """``clock`` and ``random`` replace the system's for tests and demos (e.g. a fixed challenge order);
         ``code_sender`` replaces the development console sender of one-time codes (an SMS gateway)."""
@@ -84,6 +90,7 @@ class Container:
         self.clock: Clock = clock or SystemClock()
         self.random: RandomSource = random or SecretsRandom()
         self.code_sender: CodeSender = code_sender or ConsoleCodeSender(reveal_codes=settings.env != "prod")
+        self.notice_sender: NoticeSender = notice_sender or ConsoleNoticeSender(reveal_notices=settings.env != "prod")
 
     # -- plain values ---------------------------------------------------------------------------
 
@@ -224,7 +231,24 @@ class Container:
                 verifier=Ed25519TerminalKeys(),
                 keep_evidence=self._keep_evidence,
                 printed_portraits=self.printed_portrait_reader,
+                notices=NoticeDeps(
+                    self.notice_sender,
+                    self.settings.reports.notice_how_to_report,
+                    self.settings.reports.utc_offset_hours,
+                ),
             )
+        )
+
+    @cached_property
+    def liveness_streams(self) -> LivenessStreams:
+        """Streamed verifications open in this process (in memory: see ``app.streamed_verification``)."""
+        return LivenessStreams(
+            registration=self.registration,
+            liveness=self.liveness_checker,
+            face_engine=self.face_engine,
+            clock=self.clock,
+            random=self.random,
+            policy=self.policy(),
         )
 
     @cached_property
@@ -308,6 +332,22 @@ class Container:
         """Relying parties: administration, the signed check, the subscriber's side."""
         self._require_initialised()
         return self._checks
+
+    @cached_property
+    def _reports(self) -> ReportServices:
+        return build_report_services(
+            engine=self.engine,
+            clock=self.clock,
+            settings=self.settings.reports,
+            audit_admin=self.privacy_services().audit_admin,
+            signer=build_checkpoint_signer(self.key_provider),
+            face_engine=self.settings.face_engine,
+        )
+
+    def report_services(self) -> ReportServices:
+        """Reports and anomaly detection (issue 17)."""
+        self._require_initialised()
+        return self._reports
 
     def party_admin(self) -> PartyAdmin:
         return self.check_services().admin
@@ -396,6 +436,7 @@ class Container:
         return HttpServices(
             registry=self.registry(),
             registration=self.registration,
+            liveness_streams=self.liveness_streams,
             self_service=self.self_service,
             staff_auth=self.staff_auth,
             policy=self.policy(),
@@ -409,6 +450,8 @@ class Container:
             subscriber_checks=self.check_services().subscriber,
             inference_queue=self.settings.inference_queue,
             metrics=self.metrics,
+            reports=self.report_services().reports,
+            anomalies=self.report_services().anomalies,
         )
 
     def demo_container(self, data_dir: Path, random: RandomSource, challenge_actions: int) -> Container:
@@ -444,7 +487,7 @@ class Container:
         port = port or self.settings.port
         base = f"http://{host}:{port}"
         print(
-            f"realname serving on {base}\n  kiosk      {base}/\n  my numbers {base}/me\n  review     {base}/review\n"
+            f"realname serving on {base}\n  kiosk      {base}/\n  my numbers {base}/me\n  review     {base}/review\n  reports    {base}/reports\n"
             f"  API        {base}/v1\n  API docs   {base}/docs",
             flush=True,
         )

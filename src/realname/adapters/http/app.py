@@ -15,7 +15,9 @@ from realname.adapters.http.body_limit import BodyLimits, RequestBodyLimit, keep
 from realname.adapters.http.checks_api import build_checks_router
 from realname.adapters.http.errors import install_error_handlers
 from realname.adapters.http.pages.router import build_pages_router
+from realname.adapters.http.reports_api import build_reports_router
 from realname.adapters.http.services import HttpServices
+from realname.adapters.http.stream_api import build_stream_router
 from realname.adapters.metrics import CONTENT_TYPE
 
 log = logging.getLogger("realname.http")
@@ -56,7 +58,9 @@ def create_app(services: HttpServices) -> FastAPI:
 
     app.include_router(_health_router(services))
     app.include_router(build_router())
+    app.include_router(build_stream_router())
     app.include_router(build_checks_router())
+    app.include_router(build_reports_router())
     app.include_router(build_pages_router())
     return app
 

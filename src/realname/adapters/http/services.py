@@ -12,11 +12,14 @@ import anyio
 from anyio import CapacityLimiter
 
 from realname.adapters.metrics import ServiceMetrics
+from realname.app.anomalies import AnomalyDetection
 from realname.app.attempts import Registration
 from realname.app.registry import Registry
 from realname.app.relying_party_checks import NumberChecks, SubscriberChecks
+from realname.app.reports import Reports
 from realname.app.self_service import SelfService
 from realname.app.staff_auth import StaffAuth
+from realname.app.streamed_verification import LivenessStreams
 from realname.domain.errors import Overloaded
 from realname.domain.policy import Policy
 
@@ -33,6 +36,7 @@ T = TypeVar("T")
 class HttpServices:
     registry: Registry
     registration: Registration
+    liveness_streams: LivenessStreams
     self_service: SelfService
     staff_auth: StaffAuth
     policy: Policy
@@ -42,6 +46,8 @@ class HttpServices:
     subscriber_checks: SubscriberChecks | None = None
     inference_queue: int = 8
     metrics: ServiceMetrics | None = None
+    reports: Reports | None = None
+    anomalies: AnomalyDetection | None = None
     _pool: list[InferencePool] = field(default_factory=list, repr=False)
 
     async def run_blocking(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -73,7 +73,7 @@ staff = sa.Table(
     sa.Column("credential_hash", sa.String(255), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
-    sa.CheckConstraint("role IN ('clerk', 'reviewer', 'admin', 'auditor')", name="role"),
+    sa.CheckConstraint("role IN ('clerk', 'reviewer', 'admin', 'auditor', 'regulator')", name="role"),
 )
 
 number = sa.Table(

@@ -116,18 +116,37 @@
     R.showState("challenge");
     try {
       const challenge = await R.call("POST", attemptPath("challenge"));
-      const clip = await RealnameCapture.capture(challenge);
-      R.showState("uploading");
-      const form = new FormData();
-      form.append("nonce", challenge.nonce);
-      form.append("clip", clip.blob, clip.fileName);
-      form.append("id_photo", person.photo, person.photo.name || "id-photo.jpg");
-      const headers = await T.readerHeaders(person.attemptId, person.fieldsSha256, person.photo);
-      showDecision(await R.call("POST", attemptPath("liveness"), { form, headers }));
+      showDecision(await streamAnswer(challenge));
     } catch (err) {
       showDecision(null);
       throw err;
     }
+  }
+
+  // The clip goes to the server in pieces while it is recorded (POST …/liveness/streams with the signed chip
+  // photo, then PUT …/chunks/{seq} one after the other, then …/end), so the decision follows the last piece
+  // at once. A piece is sent only once the previous one was answered; the first failure stops the stream.
+  async function streamAnswer(challenge) {
+    const form = new FormData();
+    form.append("nonce", challenge.nonce);
+    form.append("id_photo", person.photo, person.photo.name || "id-photo.jpg");
+    const headers = await T.readerHeaders(person.attemptId, person.fieldsSha256, person.photo);
+    const opened = await R.call("POST", attemptPath("liveness/streams"), { form, headers });
+    const streamPath = attemptPath("liveness/streams/" + opened.stream_id);
+    let sent = 0;
+    let sending = Promise.resolve();
+    let failure = null;
+    const send = (piece) => {
+      const seq = sent++;
+      sending = sending.then(() =>
+        failure ? null : R.call("PUT", streamPath + "/chunks/" + seq, { form: piece }).catch((err) => (failure = err))
+      );
+    };
+    await RealnameCapture.capture(challenge, send);
+    R.showState("uploading");
+    await sending;
+    if (failure) throw failure;
+    return R.call("POST", streamPath + "/end", { json: { chunks: sent } });
   }
 
   // decision is the API's answer, or null when the check could not be completed (the error is shown too).
