@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from realname.adapters.storage import tables as t
 from realname.adapters.storage.database import create_database_engine
 from realname.adapters.storage.migrate import upgrade
 from realname.adapters.storage.privacy_repositories import audit_checkpoint
+from realname.adapters.storage.report_repositories import SqlActivityReader
 from realname.adapters.storage.repositories import SqlAuditLog
 from realname.app.actors import OPERATOR_CLI, Actor
 from realname.app.audit_admin import ExportRange, verify_export
@@ -171,6 +173,19 @@ def test_a_head_cannot_be_moved_to_an_event_of_another_chain(world: PrivacyWorld
         c.execute(h.update().where(h.c.chain == 5).values(last_seq=1, last_hash=other_hash))
     with pytest.raises(sa.exc.DBAPIError), world.engine.begin() as c:
         c.execute(h.insert().values(chain=15, last_seq=0, last_hash=GENESIS_HASH))
+
+
+def test_report_activity_reads_every_chain_in_time_order_across_pages(engine: sa.Engine) -> None:
+    start = datetime(2026, 12, 1, tzinfo=UTC)
+    for i in range(30):
+        with engine.begin() as connection:
+            SqlAuditLog(connection, preferred_chain=i % 3).append(
+                AuditRecord("test.event", "cli:operator", None, None), start + timedelta(seconds=i)
+            )
+    with engine.connect() as connection:
+        read = list(SqlActivityReader(connection, batch_size=7).events(start, start + timedelta(hours=1), None))
+    assert [e.occurred_at for e in read] == [start + timedelta(seconds=i) for i in range(30)]
+    assert [e.chain for e in read[:4]] == [0, 1, 2, 0]
 
 
 # -- concurrent writers spread over the chains (PostgreSQL: FOR UPDATE SKIP LOCKED) ----------------

@@ -28,22 +28,33 @@ EVENT_BATCH = 2000
 
 
 class SqlActivityReader:
-    def __init__(self, connection: sa.Connection) -> None:
+    def __init__(self, connection: sa.Connection, *, batch_size: int = EVENT_BATCH) -> None:
         self._c = connection
+        self._batch_size = batch_size
 
     def events(self, start: datetime, end: datetime, actions: Sequence[str] | None) -> Iterator[AuditEvent]:
-        # Paged by sequence number so a long window never holds more than one batch of rows.
-        after = 0
+        # In time order (events of one attempt may sit in different audit chains), paged by (time, chain,
+        # sequence number) so a long window never holds more than one batch of rows.
         e = t.audit_event.c
+        key = sa.tuple_(e.occurred_at, e.chain, e.seq)
+        after: tuple[datetime, int, int] | None = None
         while True:
-            query = sa.select(t.audit_event).where(e.occurred_at >= start, e.occurred_at < end, e.seq > after)
+            query = sa.select(t.audit_event).where(e.occurred_at >= start, e.occurred_at < end)
+            if after is not None:
+                at, chain, seq = after  # bound through the columns' types (SQLite stores times as text)
+                bound = sa.tuple_(
+                    sa.literal(at, t.audit_event.c.occurred_at.type),
+                    sa.literal(chain, t.audit_event.c.chain.type),
+                    sa.literal(seq, t.audit_event.c.seq.type),
+                )
+                query = query.where(key > bound)
             if actions is not None:
                 query = query.where(e.action.in_(list(actions)))
-            rows = self._c.execute(query.order_by(e.seq).limit(EVENT_BATCH)).all()
+            rows = self._c.execute(query.order_by(e.occurred_at, e.chain, e.seq).limit(self._batch_size)).all()
             yield from (_event_from_row(row) for row in rows)
-            if len(rows) < EVENT_BATCH:
+            if len(rows) < self._batch_size:
                 return
-            after = int(rows[-1].seq)
+            after = (rows[-1].occurred_at, int(rows[-1].chain), int(rows[-1].seq))
 
     def attempts(self, start: datetime, end: datetime) -> Mapping[str, AttemptFacts]:
         a = t.attempt.c
