@@ -31,7 +31,7 @@ from tests.e2e.conftest import Service, open_service
 from tests.e2e.media import blank_clip, jpeg_bytes
 from tests.unit.identity.identity_samples import td3
 
-STAFF = ("clerk", "reviewer", "admin", "auditor")
+STAFF = ("clerk", "reviewer", "admin", "auditor", "regulator")
 PRINCIPALS = (*STAFF, "subscriber", "no_token", "malformed_token", "expired_token")
 ANYONE = frozenset(PRINCIPALS)
 ATTEMPT_WORKERS = frozenset({"clerk", "reviewer", "admin"})
@@ -69,6 +69,11 @@ MATRIX: dict[str, frozenset[str]] = {
     "POST /v1/self/check-blocks": frozenset({"subscriber"}),
     "DELETE /v1/self/check-blocks/{block_id}": frozenset({"subscriber"}),
     "POST /v1/self/checks/{check_id}/report": frozenset({"subscriber"}),
+    # Reports are aggregates (for regulators too); anomaly flags name clerks and terminals: admins, auditors and
+    # the reviewers who decide them.
+    "GET /v1/reports": frozenset({"admin", "auditor", "regulator"}),
+    "GET /v1/reports/files": frozenset({"admin", "auditor", "regulator"}),
+    "GET /v1/reports/anomalies": frozenset({"admin", "auditor", "reviewer"}),
 }
 PARTY_SIGNED = frozenset({"POST /v1/checks"})
 ATTEMPT_SCOPED = sorted(route for route in MATRIX if "{attempt_id}" in route)
@@ -185,6 +190,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "reviewer": service.staff(Role.REVIEWER, name="Wang Fang"),
             "admin": service.staff(Role.ADMIN, name="Zhao Min"),
             "auditor": service.staff(Role.AUDITOR, name="Chen Jing"),
+            "regulator": service.staff(Role.REGULATOR, name="Sun Li"),
             "subscriber": flows.bearer(session.json()["token"]),
             "no_token": {},
             "malformed_token": flows.bearer("rn1.bm90LWEtdG9rZW4.c2lnbmF0dXJl"),

@@ -20,6 +20,7 @@ from realname.app.card_front import CardFrontMatch, PrintedPortraitReader, match
 from realname.app.liveness import ChallengeStore, CheckedClip, ImageRgb, LivenessChecker, answer_challenge
 from realname.app.liveness import issue_challenge as issue_liveness_challenge
 from realname.app.matching import DecodedImage, FaceEngine, ImageDecoder
+from realname.app.notices import NoticeDeps, deliver_notices, queue_notices
 from realname.app.ports import BlindIndexer, Clock, EncryptionContext, FieldCipher, IdGenerator, RandomSource
 from realname.app.privacy import SUBSCRIBER_NAME
 from realname.app.registry import Assignment, bind_number
@@ -43,7 +44,8 @@ from realname.domain.identity.documents import DocumentCheck, DocumentKind, Long
 from realname.domain.identity.regions import RegionDirectory
 from realname.domain.liveness import Challenge, LivenessResult
 from realname.domain.lockout import LockedOut, lockout_reason
-from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber
+from realname.domain.notices import Notice, NoticeKind
+from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber, QuotaExceeded
 from realname.domain.organisation import SELF_SERVICE_OUTLET, Role
 from realname.domain.policy import Policy
 from realname.domain.relying_parties import name_index_key, normalise_name
@@ -162,6 +164,8 @@ class RegistrationDeps:
     """Keeps the best live frame as encrypted evidence; wired only when ``policy.keep_evidence`` is on."""
     printed_portraits: Callable[[], PrintedPortraitReader] | None = None
     """Reads a card-front image's printed portrait (``verify(card_front=…)``); without it a card front is refused."""
+    notices: NoticeDeps | None = None
+    """Tells the subscriber's other numbers of a registration, SIM replacement or surrender (``app/notices.py``)."""
 
 
 def subject_key(check: DocumentCheck) -> str:
@@ -189,6 +193,9 @@ class Registration:
         if not read_only:
             # Auditors inspect attempts; only the staff who serve customers (and the subscriber) act on them.
             actor.require(Role.CLERK, Role.REVIEWER, Role.ADMIN, Role.SUBSCRIBER)
+        else:
+            # Regulators read aggregate reports only, never an attempt.
+            actor.require(Role.CLERK, Role.REVIEWER, Role.ADMIN, Role.AUDITOR, Role.SUBSCRIBER)
         attempt = uow.attempts.get(attempt_id, for_update=True)
         if attempt is None:
             raise NotFound("no such attempt", code="attempt.not_found")
@@ -211,6 +218,37 @@ class Registration:
             AuditRecord(action, actor.ref, attempt.outlet_code, subject, {"attempt": attempt.id, **details}),
             self._d.clock.now(),
         )
+
+    def _queue_notices(
+        self, uow: UnitOfWork, actor: Actor, attempt: Attempt, kind: NoticeKind, msisdn: Msisdn, subscriber_id: str
+    ) -> list[Notice]:
+        return queue_notices(
+            uow,
+            self._d.notices,
+            kind=kind,
+            about=msisdn,
+            subscriber_id=subscriber_id,
+            subject=attempt.id_index.reference if attempt.id_index else f"attempt:{attempt.id}",
+            outlet_code=attempt.outlet_code,
+            actor_ref=actor.ref,
+            now=self._d.clock.now(),
+        )
+
+    def _audit_refused(self, actor: Actor, attempt_id: str, error: LockedOut | QuotaExceeded) -> None:
+        """Record a step refused by a lock-out or a full quota in its own transaction (the refused step's work
+        is rolled back); reports count these as rejections."""
+        with self._d.uow() as uow:
+            uow.audit.append(
+                AuditRecord(
+                    "attempt.refused",
+                    actor.ref,
+                    actor.outlet_code,
+                    f"attempt:{attempt_id}",
+                    {"attempt": attempt_id, "code": error.code},
+                ),
+                self._d.clock.now(),
+            )
+            uow.commit()
 
     # -- the steps ----------------------------------------------------------------------------------
 
@@ -295,12 +333,16 @@ class Registration:
                         "valid": check.valid,
                         "reasons": list(check.reasons),
                         "terminal": terminal.id if terminal else None,
+                        **_region_of(check),
                     },
                 )
                 uow.commit()
         except (Unauthenticated, Forbidden) as exc:
             if exc.code.startswith(("reader.", "terminal.")):
                 audit_refused_read(self._d.uow, self._d.clock, actor, actor.outlet_code, attempt_id, exc)
+            raise
+        except LockedOut as exc:
+            self._audit_refused(actor, attempt_id, exc)
             raise
         return attempt, check
 
@@ -385,7 +427,12 @@ class Registration:
         now = self._d.clock.now()
         with self._d.uow() as uow:
             attempt = self._attempt(uow, actor, attempt_id)
-            self._refuse_if_locked(uow, attempt.id_index, attempt)
+            try:
+                self._refuse_if_locked(uow, attempt.id_index, attempt)
+            except LockedOut as exc:
+                uow.rollback()  # releases the write lock before the refusal is recorded on its own
+                self._audit_refused(actor, attempt_id, exc)
+                raise
             attempt.record_challenge(now)
             issued = issue_liveness_challenge(
                 store=uow.challenges,
@@ -485,6 +532,9 @@ class Registration:
             if exc.code.startswith(("reader.", "terminal.", "self.")):
                 audit_refused_read(self._d.uow, self._d.clock, actor, actor.outlet_code, attempt_id, exc)
             raise
+        except LockedOut as exc:
+            self._audit_refused(actor, attempt_id, exc)
+            raise
         id_image = self._d.image_decoder.decode(id_photo, max_pixels=self._d.policy.max_image_pixels)
         challenge = answer_challenge(
             store=self._d.challenges,
@@ -554,6 +604,7 @@ class Registration:
                     "reference": match.reference.value if match else None,
                     "frames_used": match.frames_used if match else 0,
                     "spoof_suspected": checked.result.spoof_suspected,
+                    "actions_detected": [a.action.value for a in checked.result.actions_detected],
                     **card_front_audit(card_front_given, card),
                 },
             )
@@ -723,17 +774,22 @@ class Registration:
                 raise Conflict("this attempt is not a registration", code="attempt.wrong_purpose")
             attempt.require_approved(now)
             assert attempt.id_index is not None
-            assignment: Assignment = bind_number(
-                uow,
-                policy=self._d.policy,
-                ids=self._d.ids,
-                now=now,
-                msisdn=msisdn,
-                attempt_id=attempt.id,
-                id_index=attempt.id_index,
-                iccid=iccid.digits,
-                outlet_code=attempt.outlet_code,
-            )
+            try:
+                assignment: Assignment = bind_number(
+                    uow,
+                    policy=self._d.policy,
+                    ids=self._d.ids,
+                    now=now,
+                    msisdn=msisdn,
+                    attempt_id=attempt.id,
+                    id_index=attempt.id_index,
+                    iccid=iccid.digits,
+                    outlet_code=attempt.outlet_code,
+                )
+            except QuotaExceeded as exc:
+                uow.rollback()  # releases the write lock before the refusal is recorded on its own
+                self._audit_refused(actor, attempt_id, exc)
+                raise
             id_ct = uow.attempts.id_ciphertext(attempt.id)
             if id_ct is not None:
                 clear = self._d.cipher.decrypt(id_ct, EncryptionContext("attempt", attempt.id, "id_number"))
@@ -764,7 +820,11 @@ class Registration:
                 ),
                 now,
             )
+            notices = self._queue_notices(
+                uow, actor, attempt, NoticeKind.REGISTERED, msisdn, assignment.binding.subscriber_id
+            )
             uow.commit()
+        deliver_notices(self._d.notices, notices, self._d.uow, self._d.clock, actor.ref)
         return receipt
 
     def _keep_name(self, uow: UnitOfWork, attempt: Attempt, subscriber_id: str, *, typed: str | None = None) -> None:
@@ -829,7 +889,9 @@ class Registration:
             held = len(uow.bindings.active_of_subscriber(subscriber_id))
             receipt = _owner_receipt(attempt, msisdn, number, binding.iccid, held, now)
             _remember(uow, idempotency_key, actor, request_hash, receipt, now)
+            notices = self._queue_notices(uow, actor, attempt, NoticeKind.SURRENDERED, msisdn, subscriber_id)
             uow.commit()
+        deliver_notices(self._d.notices, notices, self._d.uow, self._d.clock, actor.ref)
         return receipt
 
     def replace_sim(
@@ -865,7 +927,9 @@ class Registration:
             held = len(uow.bindings.active_of_subscriber(subscriber_id))
             receipt = _owner_receipt(attempt, msisdn, number, iccid.digits, held, now)
             _remember(uow, idempotency_key, actor, request_hash, receipt, now)
+            notices = self._queue_notices(uow, actor, attempt, NoticeKind.SIM_REPLACED, msisdn, subscriber_id)
             uow.commit()
+        deliver_notices(self._d.notices, notices, self._d.uow, self._d.clock, actor.ref)
         return receipt
 
     def complete_reverification(
@@ -927,6 +991,8 @@ class Registration:
                 # (`realname party enable|disable`).
                 CaseKind.PARTY_ENUMERATION: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REINSTATE),
                 CaseKind.UNWANTED_CHECK: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REJECT),
+                # An anomaly flag is confirmed (suspend_confirmed) or dismissed (reject); people act on it.
+                CaseKind.ANOMALY: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REJECT),
             }[case.kind]
             if decision not in allowed:
                 raise InvalidInput(
@@ -1041,3 +1107,12 @@ def _matches(digits: str, pattern: str) -> bool:
         return True
     tail = digits[-len(pattern) :]
     return len(tail) == len(pattern) and all(p in ("?", d) for p, d in zip(pattern, tail, strict=True))
+
+
+def _region_of(check: DocumentCheck) -> dict[str, JsonValue]:
+    """The province (first two GB2260 digits) of a valid mainland ID, for the reports' region rule; the full
+    region code stays out of the audit log."""
+    code = check.fields.get("region_code")
+    if not check.valid or not isinstance(code, str) or len(code) != 6 or not code.isdigit():
+        return {}
+    return {"region": code[:2]}

@@ -25,6 +25,8 @@ class CaseKind(enum.StrEnum):
     """A relying party's checks looked like enumeration; its key was suspended."""
     UNWANTED_CHECK = "unwanted_check"
     """A subscriber reported a relying party's check on their number as unwanted."""
+    ANOMALY = "anomaly"
+    """An anomaly rule flagged an outlet, clerk or terminal (``domain/anomalies.py``): confirmed or dismissed."""
 
 
 class CaseState(enum.StrEnum):

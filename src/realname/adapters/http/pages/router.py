@@ -44,11 +44,12 @@ MEDIA_TYPES: Final = {
     ".svg": "image/svg+xml",
 }
 
-PAGES: Final = {"/": "kiosk.html", "/me": "me.html", "/review": "review.html"}
+PAGES: Final = {"/": "kiosk.html", "/me": "me.html", "/review": "review.html", "/reports": "reports.html"}
 PARTS: Final = ("verification.html", "signin.html")
 """Markup shared by pages (never served on its own)."""
 ASSETS: Final = frozenset(
     {"pages.css", "api.js", "capture.js", "terminal.js", "verification.js", "kiosk.js", "me.js", "review.js"}
+    | {"reports.js", "reports.css"}
 )
 
 
@@ -93,6 +94,11 @@ def build_pages_router() -> APIRouter:
     def review() -> Response:
         """The reviewer's queue."""
         return _respond(PAGES["/review"])
+
+    @router.get("/reports", response_class=Response)
+    def reports() -> Response:
+        """Auditors' reports: figures per outlet, charts, downloads and anomaly flags."""
+        return _respond(PAGES["/reports"])
 
     @router.get("/static/{asset}", response_class=Response)
     def serve_asset(asset: str) -> Response:

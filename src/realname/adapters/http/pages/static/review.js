@@ -12,6 +12,7 @@
     not_mine: "Reported as not mine by the subscriber",
     party_enumeration: "Relying party suspended: its checks looked like enumeration",
     unwanted_check: "A relying party's check reported as unwanted by the subscriber",
+    anomaly: "Anomaly flag (see /reports): confirm (keep suspended) or dismiss (reject)",
   };
   const STATE_TEXT = { open: "open", awaiting_second: "awaiting a second reviewer", closed: "closed", overruled: "closed: the second reviewer refused the override" };
 
