@@ -48,10 +48,13 @@ from realname.domain.liveness import (
     StreamsBusy,
     StreamUnknown,
 )
+from realname.domain.organisation import Role
 from realname.domain.policy import Policy
 from realname.domain.terminals import ReaderSignature
 
 STREAM_ID_BYTES = 16
+STREAMING_ROLES = (Role.CLERK, Role.REVIEWER, Role.ADMIN, Role.SUBSCRIBER)
+"""Who may send a stream's chunks: whoever may answer a challenge (the opening checks the attempt as verify does)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,11 +285,14 @@ class LivenessStreams:
         return len(stale)
 
     def _get(self, actor: Actor, attempt_id: str, stream_id: str) -> _Stream:
+        actor.require(*STREAMING_ROLES)
         self.sweep()
         with self._lock:
             stream = self._streams.get(stream_id)
-        # Someone else's stream is indistinguishable from a missing one.
         if stream is None or stream.attempt_id != attempt_id or stream.actor_ref != actor.ref:
+            # As on every attempt route, an attempt the caller may not act on is "not found" (raised here); on
+            # their own attempt, someone else's stream is indistinguishable from a missing one.
+            self._registration.get_attempt(actor, attempt_id)
             raise StreamUnknown(
                 "no open stream with this id on this server (ended, given up, timed out, or opened on another "
                 "server process); answer a new challenge"
