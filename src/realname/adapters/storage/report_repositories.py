@@ -28,22 +28,27 @@ EVENT_BATCH = 2000
 
 
 class SqlActivityReader:
-    def __init__(self, connection: sa.Connection) -> None:
+    def __init__(self, connection: sa.Connection, batch_size: int = EVENT_BATCH) -> None:
         self._c = connection
+        self._batch = batch_size
 
     def events(self, start: datetime, end: datetime, actions: Sequence[str] | None) -> Iterator[AuditEvent]:
-        # Paged by sequence number so a long window never holds more than one batch of rows.
-        after = 0
+        # In time order across the audit chains (migration 0008), paged by (time, chain, seq) so a long window
+        # never holds more than one batch of rows and no chain's events are skipped.
         e = t.audit_event.c
+        after: tuple[datetime, int, int] | None = None
         while True:
-            query = sa.select(t.audit_event).where(e.occurred_at >= start, e.occurred_at < end, e.seq > after)
+            query = sa.select(t.audit_event).where(e.occurred_at >= start, e.occurred_at < end)
             if actions is not None:
                 query = query.where(e.action.in_(list(actions)))
-            rows = self._c.execute(query.order_by(e.seq).limit(EVENT_BATCH)).all()
+            if after is not None:
+                query = query.where(sa.tuple_(e.occurred_at, e.chain, e.seq) > sa.tuple_(*after))
+            rows = self._c.execute(query.order_by(e.occurred_at, e.chain, e.seq).limit(self._batch)).all()
             yield from (_event_from_row(row) for row in rows)
-            if len(rows) < EVENT_BATCH:
+            if len(rows) < self._batch:
                 return
-            after = int(rows[-1].seq)
+            last = rows[-1]
+            after = (last.occurred_at, int(last.chain), int(last.seq))
 
     def attempts(self, start: datetime, end: datetime) -> Mapping[str, AttemptFacts]:
         a = t.attempt.c
