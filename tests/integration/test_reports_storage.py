@@ -8,7 +8,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from realname.adapters.storage.report_repositories import SqlReportsUnitOfWork
+from realname.adapters.storage import tables as t
+from realname.adapters.storage.report_repositories import SqlActivityReader, SqlReportsUnitOfWork
 from realname.adapters.storage.unit_of_work import SqlUnitOfWork
 from realname.app.actors import Actor
 from realname.app.reports import Reports, ReportsDeps
@@ -136,3 +137,34 @@ def test_a_lock_out_is_recorded_as_a_refusal_and_reported(engine: sa.Engine) -> 
     use_case = reports(engine)
     report = use_case.report(AUDITOR, use_case.window(DAY1, DAY1, Period.DAY))
     assert report.total.rejections_by_category[RejectionCategory.LOCKOUT] == 1
+
+
+def test_events_are_read_in_time_order_across_audit_chains_page_by_page(engine: sa.Engine) -> None:
+    """Sequence numbers count within a chain (migration 0008): paging must not skip another chain's events."""
+    stream = Stream(engine)
+    for i in range(4):
+        stream.registration(DAY1_MORNING + timedelta(minutes=2 * i))
+    with engine.begin() as c:
+        for i in range(4):  # a second chain's events, interleaved in time with the first chain's
+            c.execute(
+                sa.insert(t.audit_event).values(
+                    chain=1,
+                    seq=i + 1,
+                    occurred_at=DAY1_MORNING + timedelta(minutes=2 * i + 1),
+                    action="number.surrendered",
+                    actor="staff:clerk-9",
+                    outlet="BJ-001",
+                    subject="sub:z",
+                    details="{}",
+                    prev_hash="0" * 64,
+                    hash=f"{i:064d}",
+                )
+            )
+    with engine.connect() as c:
+        read = list(
+            SqlActivityReader(c, batch_size=3).events(
+                DAY1_MORNING, DAY1_MORNING + timedelta(hours=1), ["number.assigned", "number.surrendered"]
+            )
+        )
+    assert [e.action for e in read] == ["number.assigned", "number.surrendered"] * 4
+    assert [e.occurred_at for e in read] == sorted(e.occurred_at for e in read)

@@ -89,9 +89,10 @@ class EvidenceBundles:
         if not events:
             raise NotFound("this attempt has no audit events", code="attempt.not_found")
         checkpoint = self._audit_admin.checkpoint(SYSTEM)
-        if checkpoint is None or checkpoint.seq < events[-1].seq:
+        if checkpoint is None or checkpoint.seq < max(e.seq for e in events):
             raise DependencyUnavailable("the audit chain could not be signed", code="audit.unavailable")
-        lines = list(self._audit_admin.export(actor, ExportRange(from_seq=events[0].seq, to_seq=checkpoint.seq)))
+        first_seq = min(e.seq for e in events)
+        lines = list(self._audit_admin.export(actor, ExportRange(from_seq=first_seq, to_seq=checkpoint.seq)))
         body: dict[str, JsonValue] = {
             "format": BUNDLE_FORMAT,
             "attempt": attempt.id,

@@ -43,7 +43,7 @@ REPORT_ROLES = (Role.ADMIN, Role.AUDITOR, Role.REGULATOR)
 
 class ActivityReader(Protocol):
     def events(self, start: datetime, end: datetime, actions: Sequence[str] | None) -> Iterator[AuditEvent]:
-        """Audit events (with one of ``actions``, unless None) that occurred in ``[start, end)``, in chain order."""
+        """Audit events (with one of ``actions``, unless None) that occurred in ``[start, end)``, in time order."""
         ...
 
     def attempts(self, start: datetime, end: datetime) -> Mapping[str, AttemptFacts]:

@@ -44,9 +44,15 @@ def _at(event: AuditEvent) -> str:
 
 
 def summarise(attempt_id: str, events: Iterable[AuditEvent]) -> dict[str, JsonValue]:
-    """What the attempt's events say, in the order they happened (``events`` may hold others' events too)."""
-    mine = [e for e in events if belongs_to(e, attempt_id)]
-    summary: dict[str, JsonValue] = {"attempt": attempt_id, "event_seqs": [e.seq for e in mine]}
+    """What the attempt's events say, in the order they happened (``events`` may hold others' events too, in any
+    order); ``event_seqs``/``event_chains`` name each of its events by audit chain and sequence number."""
+    # In time order, whatever order the events come in (an export lists the audit chains one after the other).
+    mine = sorted((e for e in events if belongs_to(e, attempt_id)), key=lambda e: (e.occurred_at, e.chain, e.seq))
+    summary: dict[str, JsonValue] = {
+        "attempt": attempt_id,
+        "event_seqs": [e.seq for e in mine],
+        "event_chains": [e.chain for e in mine],
+    }
     decisions: list[JsonValue] = []
     challenges: list[JsonValue] = []
     refusals: list[JsonValue] = []
