@@ -95,7 +95,9 @@ def main() -> int:
         embedded: dict[int, np.ndarray] = {}
         refused = 0
         for index in needed:
-            analysis = engine.analyse(DecodedImage(frames[index].image_rgb))
+            image = frames[index].image_rgb
+            assert image is not None  # analyse() keeps every frame's pixels
+            analysis = engine.analyse(DecodedImage(image))
             if live_capture_reasons(analysis, gates) or analysis.embedding is None:
                 refused += 1
                 continue

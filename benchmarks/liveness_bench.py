@@ -155,12 +155,23 @@ def main() -> None:
     parser.add_argument("--yaw-source", type=YawSource, default=YawSource.LANDMARKS, choices=list(YawSource))
     parser.add_argument("--detect-every", type=int, default=AnalyserSettings().detect_every)
     parser.add_argument("--pose-every", type=int, default=AnalyserSettings().pose_every)
+    parser.add_argument(
+        "--track",
+        action=argparse.BooleanOptionalAction,
+        default=AnalyserSettings().track_between_detections,
+        help="box from the previous frame's landmarks between detections",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "liveness.json")
     args = parser.parse_args()
 
     models = OnnxFaceModels.load(args.models, threads=args.threads)
     thresholds = LivenessThresholds()
-    settings = AnalyserSettings(yaw_source=args.yaw_source, detect_every=args.detect_every, pose_every=args.pose_every)
+    settings = AnalyserSettings(
+        yaw_source=args.yaw_source,
+        detect_every=args.detect_every,
+        pose_every=args.pose_every,
+        track_between_detections=args.track,
+    )
     analyser = OnnxFrameAnalyser(models, settings)
     # Untimed second pass: fr_eye on every frame, only to score blinks read by the eye model.
     eye_model_analyser = OnnxFrameAnalyser(models, replace(settings, eye_model_every_frame=True))

@@ -11,6 +11,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from realname.domain.anomalies import (
+    AnomalyRule,
+    DistantRegions,
+    FaceMismatches,
+    NotMineByOutlet,
+    OutsideOpeningHours,
+    RegistrationBurst,
+)
 from realname.domain.policy import Policy
 from realname.domain.relying_parties import CheckPolicy
 
@@ -61,6 +69,54 @@ class CheckSettings(BaseModel):
         return CheckPolicy(**self.model_dump())
 
 
+class ReportSettings(BaseModel):
+    """Reports' local time, the anomaly rules' thresholds (``domain/anomalies.py``) and what subscriber notices
+    say about reporting (``domain/notices.py``); set with ``REALNAME_REPORTS__FIELD``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    utc_offset_hours: float = Field(8.0, ge=-14, le=14)
+    opens_at_hour: int = Field(8, ge=0, le=23)
+    closes_at_hour: int = Field(22, ge=1, le=24)
+    burst_min_per_hour: int = Field(10, ge=1)
+    burst_factor: float = Field(4.0, gt=1)
+    burst_baseline_days: int = Field(14, ge=1, le=31)
+    region_min_ids: int = Field(5, ge=2)
+    region_min_distance_km: float = Field(1000.0, gt=0)
+    region_window_minutes: int = Field(60, ge=1, le=1440)
+    mismatch_min_ids: int = Field(3, ge=2)
+    mismatch_window_minutes: int = Field(60, ge=1, le=1440)
+    outside_hours_min_registrations: int = Field(1, ge=1)
+    not_mine_min_reports: int = Field(3, ge=1)
+    not_mine_window_days: int = Field(7, ge=1, le=31)
+    not_mine_registered_within_days: int = Field(365, ge=1)
+    notice_how_to_report: str = Field(
+        "Report it on the self-service page (/me) or at any store with your ID card.", min_length=1, max_length=200
+    )
+
+    @model_validator(mode="after")
+    def _opening_hours(self) -> ReportSettings:
+        if self.opens_at_hour >= self.closes_at_hour:
+            raise ValueError("reports.opens_at_hour must be before reports.closes_at_hour")
+        return self
+
+    def rules(self) -> tuple[AnomalyRule, ...]:
+        return (
+            RegistrationBurst(
+                self.burst_min_per_hour,
+                self.burst_factor,
+                self.burst_baseline_days,
+                self.closes_at_hour - self.opens_at_hour,
+            ),
+            DistantRegions(self.region_min_ids, self.region_min_distance_km, self.region_window_minutes),
+            FaceMismatches(self.mismatch_min_ids, self.mismatch_window_minutes),
+            OutsideOpeningHours(
+                self.opens_at_hour, self.closes_at_hour, self.utc_offset_hours, self.outside_hours_min_registrations
+            ),
+            NotMineByOutlet(self.not_mine_min_reports, self.not_mine_window_days, self.not_mine_registered_within_days),
+        )
+
+
 class Settings(BaseSettings):
     """Everything configurable. See the README's Configuration table for each ``REALNAME_*`` name."""
 
@@ -75,9 +131,11 @@ class Settings(BaseSettings):
     models_dir: Path | None = None
     face_engine: Literal["sface", "onnx", "dlib"] = "sface"
     inference_threads: int = Field(2, ge=1, le=64)
+    inference_queue: int = Field(8, ge=0, le=1024)
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)
+    database_connections: int = Field(40, ge=2, le=10_000)
     token_secret: SecretStr = SecretStr(DEV_TOKEN_SECRET)
     token_ttl_minutes: int = Field(15, ge=1, le=24 * 60)
     audit_checkpoint_every: int = Field(1000, ge=1)
@@ -92,6 +150,7 @@ class Settings(BaseSettings):
     )
     policy: PolicySettings = PolicySettings()
     checks: CheckSettings = CheckSettings()
+    reports: ReportSettings = ReportSettings()
 
     @model_validator(mode="after")
     def _refuse_default_secrets_outside_dev(self) -> Settings:

@@ -213,3 +213,54 @@ def prove_at_home(
     verified = client.post("/v1/self/code/verify", json={"code": codes.last_to(msisdn)}, headers=me)
     assert verified.status_code == 200 and verified.json()["passed"] is True, verified.text
     return me
+
+
+def open_stream(
+    client: TestClient,
+    headers: Headers,
+    attempt: str,
+    nonce: str,
+    id_photo: bytes,
+    *,
+    signed: bool = True,
+) -> httpx.Response:
+    """Open a streamed answer to a challenge with the chip photo, signed by the outlet's kiosk."""
+    reader = portrait_headers(client, headers, attempt, id_photo) if signed else {}
+    response: httpx.Response = client.post(
+        f"/v1/attempts/{attempt}/liveness/streams",
+        data={"nonce": nonce},
+        files={"id_photo": ("chip.jpg", id_photo, "image/jpeg")},
+        headers={**headers, **reader},
+    )
+    return response
+
+
+def send_chunk(
+    client: TestClient, headers: Headers, attempt: str, stream: str, seq: int, data: bytes
+) -> httpx.Response:
+    response: httpx.Response = client.put(
+        f"/v1/attempts/{attempt}/liveness/streams/{stream}/chunks/{seq}",
+        content=data,
+        headers={**headers, "Content-Type": "application/octet-stream"},
+    )
+    return response
+
+
+def end_stream(client: TestClient, headers: Headers, attempt: str, stream: str, chunks: int) -> httpx.Response:
+    response: httpx.Response = client.post(
+        f"/v1/attempts/{attempt}/liveness/streams/{stream}/end", json={"chunks": chunks}, headers=headers
+    )
+    return response
+
+
+def stream_liveness(
+    client: TestClient, headers: Headers, attempt: str, nonce: str, chunks: list[bytes], id_photo: bytes
+) -> httpx.Response:
+    """Open a stream, send every chunk in order (each must be accepted), end it; return the decision response."""
+    opened = open_stream(client, headers, attempt, nonce, id_photo)
+    assert opened.status_code == 201, opened.text
+    stream = str(opened.json()["stream_id"])
+    for seq, chunk in enumerate(chunks):
+        sent = send_chunk(client, headers, attempt, stream, seq, chunk)
+        assert sent.status_code == 200, sent.text
+    return end_stream(client, headers, attempt, stream, len(chunks))

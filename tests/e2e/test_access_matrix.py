@@ -31,7 +31,7 @@ from tests.e2e.conftest import Service, open_service
 from tests.e2e.media import blank_clip, jpeg_bytes
 from tests.unit.identity.identity_samples import td3
 
-STAFF = ("clerk", "reviewer", "admin", "auditor")
+STAFF = ("clerk", "reviewer", "admin", "auditor", "regulator")
 PRINCIPALS = (*STAFF, "subscriber", "no_token", "malformed_token", "expired_token")
 ANYONE = frozenset(PRINCIPALS)
 ATTEMPT_WORKERS = frozenset({"clerk", "reviewer", "admin"})
@@ -46,6 +46,9 @@ MATRIX: dict[str, frozenset[str]] = {
     "POST /v1/attempts/{attempt_id}/consent": ATTEMPT_WORKERS,
     "POST /v1/attempts/{attempt_id}/challenge": ATTEMPT_WORKERS,
     "POST /v1/attempts/{attempt_id}/liveness": ATTEMPT_WORKERS,
+    "POST /v1/attempts/{attempt_id}/liveness/streams": ATTEMPT_WORKERS,
+    "PUT /v1/attempts/{attempt_id}/liveness/streams/{stream_id}/chunks/{seq}": ATTEMPT_WORKERS,
+    "POST /v1/attempts/{attempt_id}/liveness/streams/{stream_id}/end": ATTEMPT_WORKERS,
     "POST /v1/attempts/{attempt_id}/abandon": ATTEMPT_WORKERS,
     # Numbers are bound by counter staff only: a reviewer of the outlet is refused (auth.role_forbidden).
     "POST /v1/attempts/{attempt_id}/reservation": frozenset({"clerk", "admin"}),
@@ -72,6 +75,11 @@ MATRIX: dict[str, frozenset[str]] = {
     "POST /v1/self/check-blocks": frozenset({"subscriber"}),
     "DELETE /v1/self/check-blocks/{block_id}": frozenset({"subscriber"}),
     "POST /v1/self/checks/{check_id}/report": frozenset({"subscriber"}),
+    # Reports are aggregates (for regulators too); anomaly flags name clerks and terminals: admins, auditors and
+    # the reviewers who decide them.
+    "GET /v1/reports": frozenset({"admin", "auditor", "regulator"}),
+    "GET /v1/reports/files": frozenset({"admin", "auditor", "regulator"}),
+    "GET /v1/reports/anomalies": frozenset({"admin", "auditor", "reviewer"}),
 }
 PARTY_SIGNED = frozenset({"POST /v1/checks"})
 ATTEMPT_SCOPED = sorted(route for route in MATRIX if "{attempt_id}" in route)
@@ -134,9 +142,15 @@ class World:
             path = path.replace("{attempt_id}", attempt or self.attempt())
         if "{case_id}" in path:
             path = path.replace("{case_id}", self.manual_case())
+        # No stream with this id is open: a caller the route serves gets 409 liveness.stream_unknown.
+        path = path.replace("{stream_id}", "0" * 32).replace("{seq}", "0")
         suffix = path.rsplit("/", 1)[-1]
         if suffix == "liveness":
             return flows.answer_liveness(self.client, headers, path.split("/")[3], nonce, self.clip, self.photo)
+        if suffix == "streams":
+            return flows.open_stream(self.client, headers, path.split("/")[3], nonce, self.photo)
+        if method == "PUT":
+            return self.client.put(path, content=self.clip, headers=headers)
         bodies: dict[str, dict[str, Any]] = {
             "token": self.sign_in_body,
             "attempts": {"purpose": "register", "device_id": "kiosk-1"},
@@ -160,6 +174,7 @@ class World:
                 "consent": {"reference": "c-1", "given_at": "2026-12-01T00:00:00Z"},
             },
             "check-blocks": {"party": "no-such-party"},
+            "end": {"chunks": 1},
         }
         extra = {"Idempotency-Key": f"matrix-{path}"} if suffix == "registration" else {}
         if method == "GET":
@@ -189,6 +204,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "reviewer": service.staff(Role.REVIEWER, name="Wang Fang"),
             "admin": service.staff(Role.ADMIN, name="Zhao Min"),
             "auditor": service.staff(Role.AUDITOR, name="Chen Jing"),
+            "regulator": service.staff(Role.REGULATOR, name="Sun Li"),
             "subscriber": flows.bearer(session.json()["token"]),
             "no_token": {},
             "malformed_token": flows.bearer("rn1.bm90LWEtdG9rZW4.c2lnbmF0dXJl"),
@@ -255,7 +271,7 @@ def test_route_serves_only_its_callers(world: World, route: str) -> None:
 
 @pytest.mark.parametrize("role", [Role.CLERK, Role.REVIEWER])
 def test_staff_of_another_outlet_cannot_touch_an_attempt(world: World, role: Role) -> None:
-    assert len(ATTEMPT_SCOPED) == 13
+    assert len(ATTEMPT_SCOPED) == 16
     clerk = world.headers["clerk"]
     attempt = world.attempt()
     flows.prepare_attempt(world.client, clerk, attempt, CUSTOMER_ID)

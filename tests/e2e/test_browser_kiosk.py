@@ -294,6 +294,10 @@ def test_real_clip_registers_a_number_end_to_end(liveness_clips: Path, tmp_path:
         outcome = kiosk.wait_decision()
         details = last_decision_details(kiosk.server.container)
         assert outcome == "approved", f"the real clip was rejected: {details}"
+        # The clip was streamed while it was recorded: several pieces, each accepted, then the end of the stream.
+        chunks = [t for t in kiosk.traffic if t.startswith("PUT ") and "/liveness/streams/" in t]
+        assert len(chunks) >= 5 and all(t.endswith(" 200") for t in chunks), kiosk.traffic
+        assert any(t.startswith("POST ") and t.endswith("/end 200") for t in kiosk.traffic), kiosk.traffic
         assert "similarity" not in (p.text_content("main") or "").lower()
 
         p.click("#to-numbers")

@@ -97,7 +97,7 @@ def rewrite_events_after(world: PrivacyWorld, seq: int, *, actor: str) -> None:
                 )
             )
             prev_seq, prev_hash = forged.seq, forged.hash
-        c.execute(t.audit_head.update().values(last_seq=prev_seq, last_hash=prev_hash))
+        c.execute(t.audit_head.update().where(t.audit_head.c.chain == 0).values(last_seq=prev_seq, last_hash=prev_hash))
 
 
 def verified(world: PrivacyWorld, witness: FileAuditWitness | None) -> TrailVerification:
@@ -122,7 +122,7 @@ def test_events_deleted_after_the_newest_checkpoint_with_the_head_fixed_up_fail_
         kept = c.execute(sa.select(t.audit_event.c.hash).where(t.audit_event.c.seq == 15)).scalar_one()
         c.execute(t.audit_event.delete().where(t.audit_event.c.seq > 15))
         c.execute(audit_checkpoint.delete().where(audit_checkpoint.c.seq > 15))
-        c.execute(t.audit_head.update().values(last_seq=15, last_hash=kept))
+        c.execute(t.audit_head.update().where(t.audit_head.c.chain == 0).values(last_seq=15, last_hash=kept))
     assert verified(world, None).intact  # what `audit verify` saw before: the database agrees with itself
     result = verified(world, witness)
     assert not result.intact and result.first_bad_seq == 16

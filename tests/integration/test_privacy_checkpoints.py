@@ -75,7 +75,7 @@ def test_events_deleted_below_the_last_checkpoint_are_detected_even_with_a_match
         drop_audit_guards(c)
         kept_hash = c.execute(sa.select(t.audit_event.c.hash).where(t.audit_event.c.seq == 15)).scalar_one()
         c.execute(t.audit_event.delete().where(t.audit_event.c.seq > 15))
-        c.execute(t.audit_head.update().values(last_seq=15, last_hash=kept_hash))
+        c.execute(t.audit_head.update().where(t.audit_head.c.chain == 0).values(last_seq=15, last_hash=kept_hash))
     result = world.audit_admin().verify(AUDITOR)
     assert not result.intact and result.first_bad_seq == 16
     assert "events were deleted" in (result.problem or "")
@@ -83,7 +83,9 @@ def test_events_deleted_below_the_last_checkpoint_are_detected_even_with_a_match
 
 def test_forged_event_appended_after_the_checkpoint_is_detected(world: PrivacyWorld) -> None:
     with world.engine.begin() as c:
-        last_seq, last_hash = c.execute(sa.select(t.audit_head.c.last_seq, t.audit_head.c.last_hash)).one()
+        last_seq, last_hash = c.execute(
+            sa.select(t.audit_head.c.last_seq, t.audit_head.c.last_hash).where(t.audit_head.c.chain == 0)
+        ).one()
         forged = next_event(
             int(last_seq), last_hash, AuditRecord("number.assigned", "staff:ghost", "BJ-001", None), world.clock.now()
         )

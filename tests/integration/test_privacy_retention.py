@@ -72,13 +72,13 @@ def personal_data(engine: sa.Engine) -> dict[str, bool]:
 def test_dry_run_counts_what_is_due_and_changes_nothing(world: PrivacyWorld) -> None:
     before = personal_data(world.engine)
     with world.uow() as work:
-        head_before = work.audit.head()
+        head_before = work.audit.heads()
     report = world.retention(POLICY).purge(OPERATOR_CLI, dry_run=True)
     assert (report.attempts, report.evidence, report.subscribers) == (1, 1, 2)
     assert report.dry_run
     assert personal_data(world.engine) == before
     with world.uow() as work:
-        assert work.audit.head() == head_before
+        assert work.audit.heads() == head_before
 
 
 def test_purge_deletes_only_what_is_due(world: PrivacyWorld) -> None:

@@ -17,9 +17,10 @@ from datetime import date, datetime, timedelta
 
 from realname.app.actors import Actor
 from realname.app.card_front import CardFrontMatch, PrintedPortraitReader, match_with_card_front, read_card_front
-from realname.app.liveness import ChallengeStore, ImageRgb, LivenessChecker, LivenessResponse, check_liveness
+from realname.app.liveness import ChallengeStore, CheckedClip, ImageRgb, LivenessChecker, answer_challenge
 from realname.app.liveness import issue_challenge as issue_liveness_challenge
 from realname.app.matching import DecodedImage, FaceEngine, ImageDecoder
+from realname.app.notices import NoticeDeps, deliver_notices, queue_notices
 from realname.app.ports import BlindIndexer, Clock, EncryptionContext, FieldCipher, IdGenerator, RandomSource
 from realname.app.privacy import SUBSCRIBER_NAME
 from realname.app.registry import Assignment, bind_number
@@ -44,7 +45,8 @@ from realname.domain.identity.documents import DocumentCheck, DocumentKind, Long
 from realname.domain.identity.regions import RegionDirectory
 from realname.domain.liveness import Challenge, LivenessResult
 from realname.domain.lockout import LockedOut, lockout_reason
-from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber
+from realname.domain.notices import Notice, NoticeKind
+from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber, QuotaExceeded
 from realname.domain.organisation import Role
 from realname.domain.policy import Policy
 from realname.domain.relying_parties import name_index_key, normalise_name
@@ -104,6 +106,19 @@ class Decision:
     liveness: LivenessResult | None
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class StartedVerification:
+    """A verification between its checks and its decision: the consumed challenge, the decoded ID photo and the
+    card front's printed portrait (in memory only, dropped with the decision)."""
+
+    attempt_id: str
+    challenge: Challenge
+    id_image: DecodedImage
+    printed: DecodedImage | None
+    portraits: PrintedPortraitReader | None
+    card_front_given: bool
+
+
 @dataclass(frozen=True, slots=True)
 class Receipt:
     """What a registration or an owner service did, masked. ``iccid_masked`` is the SIM now serving the number
@@ -150,6 +165,8 @@ class RegistrationDeps:
     """Keeps the best live frame as encrypted evidence; wired only when ``policy.keep_evidence`` is on."""
     printed_portraits: Callable[[], PrintedPortraitReader] | None = None
     """Reads a card-front image's printed portrait (``verify(card_front=…)``); without it a card front is refused."""
+    notices: NoticeDeps | None = None
+    """Tells the subscriber's other numbers of a registration, SIM replacement or surrender (``app/notices.py``)."""
 
 
 def subject_key(check: DocumentCheck) -> str:
@@ -177,6 +194,9 @@ class Registration:
         if not read_only:
             # Auditors inspect attempts; only the staff who serve customers (and the subscriber) act on them.
             actor.require(Role.CLERK, Role.REVIEWER, Role.ADMIN, Role.SUBSCRIBER)
+        else:
+            # Regulators read aggregate reports only, never an attempt.
+            actor.require(Role.CLERK, Role.REVIEWER, Role.ADMIN, Role.AUDITOR, Role.SUBSCRIBER)
         attempt = uow.attempts.get(attempt_id, for_update=True)
         if attempt is None:
             raise NotFound("no such attempt", code="attempt.not_found")
@@ -199,6 +219,37 @@ class Registration:
             AuditRecord(action, actor.ref, attempt.outlet_code, subject, {"attempt": attempt.id, **details}),
             self._d.clock.now(),
         )
+
+    def _queue_notices(
+        self, uow: UnitOfWork, actor: Actor, attempt: Attempt, kind: NoticeKind, msisdn: Msisdn, subscriber_id: str
+    ) -> list[Notice]:
+        return queue_notices(
+            uow,
+            self._d.notices,
+            kind=kind,
+            about=msisdn,
+            subscriber_id=subscriber_id,
+            subject=attempt.id_index.reference if attempt.id_index else f"attempt:{attempt.id}",
+            outlet_code=attempt.outlet_code,
+            actor_ref=actor.ref,
+            now=self._d.clock.now(),
+        )
+
+    def _audit_refused(self, actor: Actor, attempt_id: str, error: LockedOut | QuotaExceeded) -> None:
+        """Record a step refused by a lock-out or a full quota in its own transaction (the refused step's work
+        is rolled back); reports count these as rejections."""
+        with self._d.uow() as uow:
+            uow.audit.append(
+                AuditRecord(
+                    "attempt.refused",
+                    actor.ref,
+                    actor.outlet_code,
+                    f"attempt:{attempt_id}",
+                    {"attempt": attempt_id, "code": error.code},
+                ),
+                self._d.clock.now(),
+            )
+            uow.commit()
 
     # -- the steps ----------------------------------------------------------------------------------
 
@@ -283,12 +334,16 @@ class Registration:
                         "valid": check.valid,
                         "reasons": list(check.reasons),
                         "terminal": terminal.id if terminal else None,
+                        **_region_of(check),
                     },
                 )
                 uow.commit()
         except (Unauthenticated, Forbidden) as exc:
             if exc.code.startswith(("reader.", "terminal.")):
                 audit_refused_read(self._d.uow, self._d.clock, actor, actor.outlet_code, attempt_id, exc)
+            raise
+        except LockedOut as exc:
+            self._audit_refused(actor, attempt_id, exc)
             raise
         return attempt, check
 
@@ -374,7 +429,12 @@ class Registration:
         now = self._d.clock.now()
         with self._d.uow() as uow:
             attempt = self._attempt(uow, actor, attempt_id)
-            self._refuse_if_locked(uow, attempt.id_index, attempt)
+            try:
+                self._refuse_if_locked(uow, attempt.id_index, attempt)
+            except LockedOut as exc:
+                uow.rollback()  # releases the write lock before the refusal is recorded on its own
+                self._audit_refused(actor, attempt_id, exc)
+                raise
             attempt.record_challenge(now)
             issued = issue_liveness_challenge(
                 store=uow.challenges,
@@ -425,6 +485,30 @@ class Registration:
             Challenge errors (expired, replayed, wrong attempt/device, unknown nonce), clip/image errors,
             PortraitNotFound (``document.portrait_not_found``), LockedOut, DependencyUnavailable.
         """
+        started = self.begin_verification(
+            actor, attempt_id, nonce=nonce, id_photo=id_photo, reader=reader, card_front=card_front
+        )
+        checked = self._d.liveness().check(clip, started.challenge.actions)
+        return self.decide_verification(actor, started, checked)
+
+    def begin_verification(
+        self,
+        actor: Actor,
+        attempt_id: str,
+        *,
+        nonce: str,
+        id_photo: bytes,
+        reader: ReaderSignature | None = None,
+        card_front: bytes | None = None,
+    ) -> StartedVerification:
+        """Everything of :meth:`verify` before the clip is analysed: the card front's printed portrait, the
+        attempt's state and lock-outs, the terminal's signed chip portrait (its read nonce spent), the ID photo
+        decoded, and the challenge consumed. A streamed clip (``app.streamed_verification``) is analysed between
+        this and :meth:`decide_verification`.
+
+        Raises:
+            As :meth:`verify`, except the clip errors.
+        """
         # The card front is read first: one whose portrait cannot be found is sent back before the card reader's
         # signed read (and the challenge) is spent, so the clerk just takes the picture again.
         portraits: PrintedPortraitReader | None = None
@@ -450,13 +534,32 @@ class Registration:
             if exc.code.startswith(("reader.", "terminal.", "self.")):
                 audit_refused_read(self._d.uow, self._d.clock, actor, actor.outlet_code, attempt_id, exc)
             raise
+        except LockedOut as exc:
+            self._audit_refused(actor, attempt_id, exc)
+            raise
         id_image = self._d.image_decoder.decode(id_photo, max_pixels=self._d.policy.max_image_pixels)
-        _, checked = check_liveness(
-            response=LivenessResponse(attempt_id=attempt.id, device_id=attempt.device_id, nonce=nonce, clip=clip),
+        challenge = answer_challenge(
             store=self._d.challenges,
             clock=self._d.clock,
-            checker=self._d.liveness(),
+            attempt_id=attempt.id,
+            device_id=attempt.device_id,
+            nonce=nonce,
         )
+        return StartedVerification(attempt.id, challenge, id_image, printed, portraits, card_front is not None)
+
+    def decide_verification(
+        self, actor: Actor, started: StartedVerification, checked: CheckedClip, engine: FaceEngine | None = None
+    ) -> Decision:
+        """Match the checked clip's best frames against the reference portrait, then record and audit the decision.
+        ``engine`` replaces the configured face engine (a streamed verification passes one that analysed the
+        reference portrait while the clip was still arriving).
+
+        Raises:
+            LockedOut is not re-checked here; DependencyUnavailable (database, keys, model): nothing is approved.
+        """
+        attempt_id = started.attempt_id
+        id_image, printed, portraits = started.id_image, started.printed, started.portraits
+        card_front_given = started.card_front_given
         match: FaceMatch | None = None
         card: CardFrontMatch | None = None
         reasons: list[str] = [r.value for r in checked.result.reasons]
@@ -466,7 +569,7 @@ class Registration:
             else:
                 frames = [DecodedImage(rgb) for rgb in checked.best_frames_rgb]
                 card = match_with_card_front(
-                    id_image, printed, frames, self._d.face_engine(), portraits, k=FRAMES_FOR_MATCHING
+                    id_image, printed, frames, engine or self._d.face_engine(), portraits, k=FRAMES_FOR_MATCHING
                 )
                 match = card.comparison.match
                 reasons.extend(match.reason_codes)
@@ -521,7 +624,8 @@ class Registration:
                     "reference": match.reference.value if match else None,
                     "frames_used": match.frames_used if match else 0,
                     "spoof_suspected": checked.result.spoof_suspected,
-                    **card_front_audit(card_front is not None, card),
+                    "actions_detected": [a.action.value for a in checked.result.actions_detected],
+                    **card_front_audit(card_front_given, card),
                 },
             )
             uow.commit()
@@ -690,17 +794,22 @@ class Registration:
                 raise Conflict("this attempt is not a registration", code="attempt.wrong_purpose")
             attempt.require_approved(now)
             assert attempt.id_index is not None
-            assignment: Assignment = bind_number(
-                uow,
-                policy=self._d.policy,
-                ids=self._d.ids,
-                now=now,
-                msisdn=msisdn,
-                attempt_id=attempt.id,
-                id_index=attempt.id_index,
-                iccid=iccid.digits,
-                outlet_code=attempt.outlet_code,
-            )
+            try:
+                assignment: Assignment = bind_number(
+                    uow,
+                    policy=self._d.policy,
+                    ids=self._d.ids,
+                    now=now,
+                    msisdn=msisdn,
+                    attempt_id=attempt.id,
+                    id_index=attempt.id_index,
+                    iccid=iccid.digits,
+                    outlet_code=attempt.outlet_code,
+                )
+            except QuotaExceeded as exc:
+                uow.rollback()  # releases the write lock before the refusal is recorded on its own
+                self._audit_refused(actor, attempt_id, exc)
+                raise
             id_ct = uow.attempts.id_ciphertext(attempt.id)
             if id_ct is not None:
                 clear = self._d.cipher.decrypt(id_ct, EncryptionContext("attempt", attempt.id, "id_number"))
@@ -731,7 +840,11 @@ class Registration:
                 ),
                 now,
             )
+            notices = self._queue_notices(
+                uow, actor, attempt, NoticeKind.REGISTERED, msisdn, assignment.binding.subscriber_id
+            )
             uow.commit()
+        deliver_notices(self._d.notices, notices, self._d.uow, self._d.clock, actor.ref)
         return receipt
 
     def _keep_name(self, uow: UnitOfWork, attempt: Attempt, subscriber_id: str, *, typed: str | None = None) -> None:
@@ -796,7 +909,9 @@ class Registration:
             held = len(uow.bindings.active_of_subscriber(subscriber_id))
             receipt = _owner_receipt(attempt, msisdn, number, binding.iccid, held, now)
             _remember(uow, idempotency_key, actor, request_hash, receipt, now)
+            notices = self._queue_notices(uow, actor, attempt, NoticeKind.SURRENDERED, msisdn, subscriber_id)
             uow.commit()
+        deliver_notices(self._d.notices, notices, self._d.uow, self._d.clock, actor.ref)
         return receipt
 
     def replace_sim(
@@ -832,7 +947,9 @@ class Registration:
             held = len(uow.bindings.active_of_subscriber(subscriber_id))
             receipt = _owner_receipt(attempt, msisdn, number, iccid.digits, held, now)
             _remember(uow, idempotency_key, actor, request_hash, receipt, now)
+            notices = self._queue_notices(uow, actor, attempt, NoticeKind.SIM_REPLACED, msisdn, subscriber_id)
             uow.commit()
+        deliver_notices(self._d.notices, notices, self._d.uow, self._d.clock, actor.ref)
         return receipt
 
     def complete_reverification(
@@ -946,3 +1063,12 @@ def _matches(digits: str, pattern: str) -> bool:
         return True
     tail = digits[-len(pattern) :]
     return len(tail) == len(pattern) and all(p in ("?", d) for p, d in zip(pattern, tail, strict=True))
+
+
+def _region_of(check: DocumentCheck) -> dict[str, JsonValue]:
+    """The province (first two GB2260 digits) of a valid mainland ID, for the reports' region rule; the full
+    region code stays out of the audit log."""
+    code = check.fields.get("region_code")
+    if not check.valid or not isinstance(code, str) or len(code) != 6 or not code.isdigit():
+        return {}
+    return {"region": code[:2]}

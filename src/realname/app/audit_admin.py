@@ -4,12 +4,18 @@ and export of a range for inspectors as JSON Lines they can verify offline.
 
 Export format (one JSON object per line, ``type`` first in meaning):
 
-- ``header``: ``format``, the requested range, ``exported_at``, and ``public_keys`` — every Ed25519
-  public key (base64, raw 32 bytes) by key id, so the export verifies with nothing else;
-- ``event``: the audit event exactly as hashed (``seq``, ``at``, ``action``, ``actor``, ``outlet``,
-  ``subject``, ``details``) plus ``prev_hash`` and ``hash``;
-- ``checkpoint``: ``seq``, ``hash``, ``at``, ``key_id`` and ``signature`` (base64) of every checkpoint
-  from the one just before the first exported event to the last exported event.
+- ``header``: ``format``, the requested range, ``exported_at``, ``chains`` (by audit chain, the first
+  and last sequence numbers exported; ``first_seq``/``last_seq`` are their extremes) and
+  ``public_keys`` — every Ed25519 public key (base64, raw 32 bytes) by key id, so the export verifies
+  with nothing else;
+- ``event``: the audit event exactly as hashed (``chain`` when not 0, ``seq``, ``at``, ``action``,
+  ``actor``, ``outlet``, ``subject``, ``details``) plus ``prev_hash`` and ``hash``, chain after chain;
+- ``checkpoint``: ``seq``, ``hash`` (format 2: the Merkle root), ``heads`` (format 2), ``at``,
+  ``key_id`` and ``signature`` (base64) of every checkpoint that pins an exported chain at or just
+  before its exported segment.
+
+Sequence numbers count within a chain; ``--from-seq``/``--to-seq`` select the same positions in every
+chain (with one chain in use — SQLite, or a quiet PostgreSQL — the whole log).
 
 Audit events hold references (``sub:…``, ``attempt:…``), never personal data, so an export carries none.
 """
@@ -27,11 +33,18 @@ from realname.app.actors import SYSTEM, Actor
 from realname.app.ports import Clock
 from realname.app.privacy import AuditWitness, CheckpointSigner, PrivacyUnitOfWorkFactory, WitnessLog
 from realname.domain.audit import AuditEvent, AuditRecord, JsonValue, canonical_json
-from realname.domain.audit_checkpoints import Checkpoint, TrailVerification, checkpoint_due, verify_trail
+from realname.domain.audit_checkpoints import (
+    ChainHead,
+    Checkpoint,
+    TrailVerification,
+    checkpoint_due,
+    verify_chains,
+)
 from realname.domain.errors import Conflict, DependencyUnavailable, InvalidInput
 from realname.domain.organisation import Role
 
-EXPORT_FORMAT = "realname-audit-export/1"
+EXPORT_FORMAT = "realname-audit-export/2"
+SINGLE_CHAIN_EXPORT_FORMAT = "realname-audit-export/1"
 EXPORT_PAGE_EVENTS = 1000
 
 PublicKeyCheck = Callable[[bytes, bytes, bytes], bool]
@@ -100,7 +113,7 @@ class AuditAdmin:
         """
         actor.require(Role.ADMIN)
         with self._uow() as work:
-            head_seq, head_hash = work.audit.head()
+            head_seq = sum(head.seq for head in work.audit.heads())
             latest = work.archive.latest_checkpoint()
             if head_seq == 0:
                 return None
@@ -109,11 +122,9 @@ class AuditAdmin:
             self._catch_up_witness(latest)  # outside the transaction: no lock held while writing the file
             return latest
         with self._uow() as work:
-            head_seq, head_hash = work.audit.head()
-            created_at = self._clock.now()
-            key_id = self._signer.key_id
-            unsigned = Checkpoint(head_seq, head_hash, created_at, key_id, b"")
-            checkpoint = Checkpoint(head_seq, head_hash, created_at, key_id, self._signer.sign(unsigned.message()))
+            # One statement reads every head: a consistent cut (each head commits with its events).
+            unsigned = Checkpoint.unsigned(work.audit.heads(), self._clock.now(), self._signer.key_id)
+            checkpoint = unsigned.signed(self._signer.sign(unsigned.message()))
             if not work.archive.add_checkpoint(checkpoint):
                 return work.archive.latest_checkpoint()
             work.commit()
@@ -131,7 +142,7 @@ class AuditAdmin:
         after appends or from a scheduler.
         """
         with self._uow() as work:
-            head_seq, _ = work.audit.head()
+            head_seq = sum(head.seq for head in work.audit.heads())
             latest = work.archive.latest_checkpoint()
         due = checkpoint_due(
             head_seq,
@@ -151,22 +162,23 @@ class AuditAdmin:
             return None
 
     def verify(self, actor: Actor) -> TrailVerification:
-        """Verify the whole chain, every checkpoint's signature and position, the writer's head, and the
-        chain against every witnessed checkpoint (reporting witnessed checkpoints the database lacks)."""
+        """Verify every chain, every checkpoint's signature, Merkle root and position in each chain, the
+        writers' heads, and the chains against every witnessed checkpoint (reporting witnessed
+        checkpoints the database lacks)."""
         actor.require(Role.ADMIN, Role.AUDITOR)
         # The witness is read first: a checkpoint is witnessed only after it is committed, so one read
         # there is in the database read below.
         witnessed = self._witness.checkpoints() if self._witness is not None else ()
         with self._uow() as work:
-            head_seq_before, _ = work.audit.head()
+            heads_before = work.audit.heads()
             checkpoints = work.archive.checkpoints()
-            events = work.audit.events()
-            return verify_trail(
-                events,
+            return verify_chains(
+                lambda chain: work.audit.events(chain=chain),
+                [head.chain for head in heads_before],
                 checkpoints,
                 self._signature_valid,
-                head=work.audit.head,
-                head_seq_before=head_seq_before,
+                heads=work.audit.heads,
+                heads_before=heads_before,
                 witnessed=witnessed,
             )
 
@@ -204,55 +216,55 @@ class AuditAdmin:
         actor.require(Role.ADMIN, Role.AUDITOR)
         bounds = self._seq_bounds(export_range)
         yield self._header(export_range, bounds)
-        if bounds is None:
+        if not bounds:
             return
-        first_seq, last_seq = bounds
+        details: dict[str, JsonValue] = {
+            "from_seq": min(first for first, _ in bounds.values()),
+            "to_seq": max(last for _, last in bounds.values()),
+        }
+        if set(bounds) != {0}:
+            details["chains"] = {str(chain): [first, last] for chain, (first, last) in sorted(bounds.items())}
         with self._uow() as work:
-            checkpoints = work.archive.checkpoints(first_seq=first_seq - 1, last_seq=last_seq)
+            checkpoints = [c for c in work.archive.checkpoints() if _pins_segment(c, bounds)]
             work.audit.append(
-                AuditRecord(
-                    "audit.exported",
-                    actor.ref,
-                    actor.outlet_code,
-                    None,
-                    {"from_seq": first_seq, "to_seq": last_seq},
-                ),
-                self._clock.now(),
+                AuditRecord("audit.exported", actor.ref, actor.outlet_code, None, details), self._clock.now()
             )
             work.commit()
-        next_seq = first_seq
-        while next_seq <= last_seq:
-            page: list[AuditEvent] = []
-            with self._uow() as work:
-                for event in work.audit.events(from_seq=next_seq, batch_size=EXPORT_PAGE_EVENTS):
-                    if event.seq > last_seq or len(page) >= EXPORT_PAGE_EVENTS:
-                        break
-                    page.append(event)
-            if not page:
-                break
-            yield from (event_line(event) for event in page)
-            next_seq = page[-1].seq + 1
+        for chain, (first_seq, last_seq) in sorted(bounds.items()):
+            next_seq = first_seq
+            while next_seq <= last_seq:
+                page: list[AuditEvent] = []
+                with self._uow() as work:
+                    for event in work.audit.events(chain=chain, from_seq=next_seq, batch_size=EXPORT_PAGE_EVENTS):
+                        if event.seq > last_seq or len(page) >= EXPORT_PAGE_EVENTS:
+                            break
+                        page.append(event)
+                if not page:
+                    break
+                yield from (event_line(event) for event in page)
+                next_seq = page[-1].seq + 1
         yield from (checkpoint_line(checkpoint) for checkpoint in checkpoints)
 
-    def _seq_bounds(self, export_range: ExportRange) -> tuple[int, int] | None:
+    def _seq_bounds(self, export_range: ExportRange) -> dict[int, tuple[int, int]]:
+        """By chain, the first and last sequence numbers to export (chains with nothing to export left out)."""
         with self._uow() as work:
-            head_seq, _ = work.audit.head()
-            first, last = 1, head_seq
+            found = {head.chain: (1, head.seq) for head in work.audit.heads() if head.seq > 0}
             if export_range.from_at is not None or export_range.to_at is not None:
                 found = work.archive.seq_bounds(
                     export_range.from_at or datetime.min.replace(tzinfo=UTC),
                     export_range.to_at or datetime.max.replace(tzinfo=UTC),
                 )
-                if found is None:
-                    return None
-                first, last = found
-        if export_range.from_seq is not None:
-            first = max(first, export_range.from_seq)
-        if export_range.to_seq is not None:
-            last = min(last, export_range.to_seq)
-        return (first, last) if first <= last else None
+        bounds: dict[int, tuple[int, int]] = {}
+        for chain, (first, last) in found.items():
+            if export_range.from_seq is not None:
+                first = max(first, export_range.from_seq)
+            if export_range.to_seq is not None:
+                last = min(last, export_range.to_seq)
+            if first <= last:
+                bounds[chain] = (first, last)
+        return bounds
 
-    def _header(self, export_range: ExportRange, bounds: tuple[int, int] | None) -> str:
+    def _header(self, export_range: ExportRange, bounds: Mapping[int, tuple[int, int]]) -> str:
         keys = {}
         for key_id in sorted(self._signer.known_key_ids):
             public = self._signer.public_key(key_id)
@@ -263,8 +275,9 @@ class AuditAdmin:
             "format": EXPORT_FORMAT,
             "from": None if export_range.from_at is None else export_range.from_at.isoformat(),
             "to": None if export_range.to_at is None else export_range.to_at.isoformat(),
-            "first_seq": None if bounds is None else bounds[0],
-            "last_seq": None if bounds is None else bounds[1],
+            "first_seq": min((first for first, _ in bounds.values()), default=None),
+            "last_seq": max((last for _, last in bounds.values()), default=None),
+            "chains": {str(chain): [first, last] for chain, (first, last) in sorted(bounds.items())},
             "exported_at": self._clock.now().isoformat(),
             "public_keys": dict(keys),
         }
@@ -272,6 +285,14 @@ class AuditAdmin:
 
     def _signature_valid(self, checkpoint: Checkpoint) -> bool:
         return self._signer.verify(checkpoint.message(), checkpoint.signature, checkpoint.key_id)
+
+
+def _pins_segment(checkpoint: Checkpoint, bounds: Mapping[int, tuple[int, int]]) -> bool:
+    """Whether ``checkpoint`` pins a chain at or just before its exported segment."""
+    return any(
+        head.chain in bounds and bounds[head.chain][0] - 1 <= head.seq <= bounds[head.chain][1]
+        for head in checkpoint.chain_heads()
+    )
 
 
 def event_line(event: AuditEvent) -> str:
@@ -288,6 +309,8 @@ def checkpoint_line(checkpoint: Checkpoint) -> str:
         "key_id": checkpoint.key_id,
         "signature": base64.b64encode(checkpoint.signature).decode("ascii"),
     }
+    if checkpoint.heads:
+        line["heads"] = [[head.chain, head.seq, head.hash] for head in checkpoint.heads]
     return canonical_json(line)
 
 
@@ -330,7 +353,7 @@ def verify_export(lines: Iterable[str], public_key_valid: PublicKeyCheck) -> Exp
         if isinstance(exc, InvalidInput):
             raise
         raise InvalidInput("this is not a readable audit export", code="audit.export_invalid") from exc
-    if header is None or header.get("format") != EXPORT_FORMAT:
+    if header is None or header.get("format") not in (EXPORT_FORMAT, SINGLE_CHAIN_EXPORT_FORMAT):
         raise InvalidInput("this is not a realname audit export", code="audit.export_invalid")
     raw_keys = header.get("public_keys")
     keys: dict[str, bytes] = {}
@@ -341,12 +364,42 @@ def verify_export(lines: Iterable[str], public_key_valid: PublicKeyCheck) -> Exp
         public = keys.get(checkpoint.key_id)
         return public is not None and public_key_valid(public, checkpoint.message(), checkpoint.signature)
 
-    if not events:
+    declared = _declared_chains(header)
+    if not events and not declared:
         result = TrailVerification(True, 0, len(checkpoints), 0)
         return ExportVerification(result, frozenset(keys), None, None)
-    first = events[0]
-    result = verify_trail(events, checkpoints, signature_valid, start_seq=first.seq, start_hash=first.prev_hash)
-    return ExportVerification(result, frozenset(keys), first.seq, events[-1].seq)
+    by_chain: dict[int, list[AuditEvent]] = {}
+    for event in events:
+        by_chain.setdefault(event.chain, []).append(event)
+    starts = {chain: (found[0].seq, found[0].prev_hash) for chain, found in by_chain.items()}
+    for chain, (first_seq, _) in (declared or {}).items():
+        # A segment must start where the header says; the first event's link is taken as given.
+        prev_hash = by_chain[chain][0].prev_hash if chain in by_chain else ""
+        starts[chain] = (first_seq, prev_hash)
+    chains = sorted(set(by_chain) | set(declared or {}))
+    result = verify_chains(
+        lambda chain: by_chain.get(chain, []),
+        chains,
+        checkpoints,
+        signature_valid,
+        starts=starts,
+        ends=None if declared is None else {chain: last for chain, (_, last) in declared.items()},
+    )
+    seqs = [event.seq for event in events]
+    return ExportVerification(result, frozenset(keys), min(seqs, default=None), max(seqs, default=None))
+
+
+def _declared_chains(header: Mapping[str, object]) -> dict[int, tuple[int, int]] | None:
+    """The header's exported segments by chain (None in a single-chain export, format 1)."""
+    raw = header.get("chains")
+    if header.get("format") == SINGLE_CHAIN_EXPORT_FORMAT or raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise InvalidInput("the export's header is not readable", code="audit.export_invalid")
+    try:
+        return {int(chain): (int(pair[0]), int(pair[1])) for chain, pair in raw.items()}
+    except (TypeError, ValueError, IndexError) as exc:
+        raise InvalidInput("the export's header is not readable", code="audit.export_invalid") from exc
 
 
 def _event_from(item: Mapping[str, object]) -> AuditEvent:
@@ -363,6 +416,7 @@ def _event_from(item: Mapping[str, object]) -> AuditEvent:
         details=details,
         prev_hash=str(item["prev_hash"]),
         hash=str(item["hash"]),
+        chain=int(str(item.get("chain", 0))),
     )
 
 
@@ -383,6 +437,21 @@ def checkpoint_from_line(line: str) -> Checkpoint:
     return checkpoint
 
 
+def event_from_line(line: str) -> AuditEvent:
+    """The event in a line written by :func:`event_line` (for a file :func:`verify_export` accepted).
+
+    Raises:
+        InvalidInput: ``audit.export_invalid`` — not such a line.
+    """
+    try:
+        item = json.loads(line)
+        if not isinstance(item, dict) or item.get("type") != "event":
+            raise ValueError("not an event line")
+        return _event_from(item)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise InvalidInput("not an audit event line", code="audit.export_invalid") from exc
+
+
 def _checkpoint_from(item: Mapping[str, object]) -> Checkpoint:
     return Checkpoint(
         seq=int(str(item["seq"])),
@@ -390,4 +459,5 @@ def _checkpoint_from(item: Mapping[str, object]) -> Checkpoint:
         created_at=datetime.fromisoformat(str(item["at"])),
         key_id=str(item["key_id"]),
         signature=base64.b64decode(str(item["signature"]), validate=True),
+        heads=tuple(ChainHead(int(c), int(s), str(h)) for c, s, h in item.get("heads") or ()),  # type: ignore[attr-defined]
     )

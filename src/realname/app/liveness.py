@@ -9,7 +9,7 @@ attempt (:func:`issue_challenge`); the kiosk records a clip or a frame burst and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from realname.app.ports import Clock, RandomSource
+from realname.domain.errors import DependencyUnavailable
 from realname.domain.liveness import (
     Action,
     Challenge,
@@ -53,10 +54,11 @@ class BurstFrame:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class AnalysedFrame:
-    """A frame's measured signals, with its pixels kept in memory for picking frames to match."""
+    """A frame's measured signals, with its pixels kept in memory for picking frames to match (None when the
+    analysis dropped them: such a frame has no ``frontal_quality`` and is never picked)."""
 
     observation: FrameObservation
-    image_rgb: ImageRgb
+    image_rgb: ImageRgb | None
 
 
 class ClipDecoder(Protocol):
@@ -74,6 +76,26 @@ class FrameAnalyser(Protocol):
     """Measures every frame of one clip (tracking the face across frames, so it takes the whole clip)."""
 
     def analyse(self, frames: Sequence[DecodedFrame]) -> Sequence[AnalysedFrame]: ...
+
+
+class StreamedClip(Protocol):
+    """A clip analysed while it is recorded: pieces of one encoded video, in order; frames are measured as they
+    are decoded and only their measurements (and a few candidate pictures for matching) are kept."""
+
+    @property
+    def frames_analysed(self) -> int: ...
+
+    def feed(self, piece: bytes) -> None:
+        """Decode and analyse what the piece completes. Raises ClipInvalid, ClipTooLarge, ClipTooLong."""
+        ...
+
+    def finish(self) -> Sequence[AnalysedFrame]:
+        """The stream has ended: analyse the rest; every frame's measurements. Raises as ``feed``."""
+        ...
+
+    def abort(self) -> None:
+        """Give up and free what the stream holds."""
+        ...
 
 
 class ChallengeStore(Protocol):
@@ -115,10 +137,27 @@ class CheckedClip:
 class LivenessChecker:
     """Decode → analyse → decide. One instance per worker; holds no per-request state."""
 
-    def __init__(self, decoder: ClipDecoder, analyser: FrameAnalyser, thresholds: LivenessThresholds) -> None:
+    def __init__(
+        self,
+        decoder: ClipDecoder,
+        analyser: FrameAnalyser,
+        thresholds: LivenessThresholds,
+        streams: Callable[[], StreamedClip] | None = None,
+    ) -> None:
         self.decoder = decoder
         self.analyser = analyser
         self.thresholds = thresholds
+        self._streams = streams
+
+    def begin_stream(self) -> StreamedClip:
+        """A clip to be fed in pieces as it is recorded (decide it with :meth:`check_frames` once finished).
+
+        Raises:
+            DependencyUnavailable: this checker cannot analyse streamed clips.
+        """
+        if self._streams is None:
+            raise DependencyUnavailable("streamed clips are not supported here", code="models.missing")
+        return self._streams()
 
     def detect(self, clip: bytes) -> LivenessResult:
         """Every action in a clip, with the clip-level rules (faces, identity, spoofing, timing) applied."""
@@ -137,7 +176,7 @@ class LivenessChecker:
 
     def _decide(self, frames: Sequence[AnalysedFrame], actions: Sequence[Action] | None) -> CheckedClip:
         result = evaluate_clip([f.observation for f in frames], self.thresholds, actions)
-        best = tuple(frames[ref.index].image_rgb for ref in result.best_frames)
+        best = tuple(image for ref in result.best_frames if (image := frames[ref.index].image_rgb) is not None)
         return CheckedClip(result, best)
 
 
@@ -204,6 +243,15 @@ class LivenessResponse:
     nonce: str
     clip: bytes | None = None
     burst: tuple[BurstFrame, ...] = ()
+
+
+def answer_challenge(*, store: ChallengeStore, clock: Clock, attempt_id: str, device_id: str, nonce: str) -> Challenge:
+    """Consume the challenge a response answers (before any analysis: a crashed analysis still burns it).
+
+    Raises:
+        ChallengeNotFound, ChallengeWrongAttempt, ChallengeWrongDevice, ChallengeReplayed, ChallengeExpired.
+    """
+    return store.consume(nonce, attempt_id, device_id, clock.now())
 
 
 def check_liveness(

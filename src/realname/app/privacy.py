@@ -16,7 +16,7 @@ from typing import Protocol, Self
 
 from realname.app.ports import Clock, EncryptionContext, FieldCipher, IdGenerator
 from realname.domain.audit import AuditEvent, AuditRecord
-from realname.domain.audit_checkpoints import Checkpoint
+from realname.domain.audit_checkpoints import ChainHead, Checkpoint
 from realname.domain.policy import Policy
 
 
@@ -96,13 +96,15 @@ class WitnessLog(AuditWitness, Protocol):
 
 
 class AuditTrail(Protocol):
-    """The audit chain (``SqlAuditLog``): append in the current transaction, read in order."""
+    """The audit chains (``SqlAuditLog``): append in the current transaction, read in order."""
 
     def append(self, record: AuditRecord, occurred_at: datetime) -> AuditEvent: ...
 
-    def events(self, *, from_seq: int = 1, batch_size: int = 1000) -> Iterator[AuditEvent]: ...
+    def events(
+        self, *, chain: int | None = None, from_seq: int = 1, batch_size: int = 1000
+    ) -> Iterator[AuditEvent]: ...
 
-    def head(self) -> tuple[int, str]: ...
+    def heads(self) -> Sequence[ChainHead]: ...
 
 
 class AuditArchive(Protocol):
@@ -116,8 +118,9 @@ class AuditArchive(Protocol):
 
     def latest_checkpoint(self) -> Checkpoint | None: ...
 
-    def seq_bounds(self, from_at: datetime, to_at: datetime) -> tuple[int, int] | None:
-        """First and last sequence numbers of events with ``from_at <= occurred_at < to_at``."""
+    def seq_bounds(self, from_at: datetime, to_at: datetime) -> dict[int, tuple[int, int]]:
+        """By chain, the first and last sequence numbers of events with ``from_at <= occurred_at < to_at``
+        (chains without such events left out)."""
         ...
 
 

@@ -23,7 +23,8 @@ from realname.app.ports import (
     SecretHasher,
 )
 from realname.app.unit_of_work import UnitOfWork, UnitOfWorkFactory
-from realname.domain.audit import AuditRecord, ChainVerification, verify_chain
+from realname.domain.audit import AuditRecord, ChainVerification
+from realname.domain.audit_checkpoints import verify_chains
 from realname.domain.errors import Conflict, InvalidInput, NotFound
 from realname.domain.numbers import (
     Binding,
@@ -411,22 +412,26 @@ class Registry:
     # -- audit --------------------------------------------------------------------------------------
 
     def verify_audit(self, actor: Actor) -> ChainVerification:
-        """Walk the whole chain and compare its end with the writer's head record."""
+        """Walk every audit chain and compare its end with the writer's head record."""
         actor.require(Role.ADMIN, Role.AUDITOR)
         with self._d.uow() as uow:
-            result = verify_chain(uow.audit.events())
-            if not result.intact:
-                return result
-            head_seq, head_hash = uow.audit.head()
-            if head_seq != result.events_checked or head_hash != result.last_hash:
-                return ChainVerification(
-                    False,
-                    result.events_checked,
-                    result.events_checked + 1,
-                    "events missing at the end",
-                    result.last_hash,
-                )
-            return result
+            heads_before = uow.audit.heads()
+            result = verify_chains(
+                lambda chain: uow.audit.events(chain=chain),
+                [head.chain for head in heads_before],
+                (),
+                lambda _checkpoint: False,
+                heads=uow.audit.heads,
+                heads_before=heads_before,
+            )
+            return ChainVerification(
+                result.intact,
+                result.events_checked,
+                result.first_bad_seq,
+                result.problem,
+                result.last_hash,
+                result.first_bad_chain,
+            )
 
     @staticmethod
     def _load(number: PhoneNumber | None, msisdn: Msisdn) -> PhoneNumber:

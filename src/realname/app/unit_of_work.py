@@ -15,6 +15,7 @@ from typing import Protocol, Self
 from realname.app.liveness import ChallengeStore
 from realname.domain.attempts import Attempt
 from realname.domain.audit import AuditEvent, AuditRecord
+from realname.domain.audit_checkpoints import ChainHead
 from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber
 from realname.domain.organisation import Outlet, OutletCode, StaffMember
 from realname.domain.reviews import ReviewCase
@@ -113,17 +114,20 @@ class SubscriberRepository(Protocol):
 
 class AuditLog(Protocol):
     def append(self, record: AuditRecord, occurred_at: datetime) -> AuditEvent:
-        """Append within the current transaction, serialised with every other writer."""
+        """Append within the current transaction to one of the audit chains (the same one for every
+        event of the transaction), serialised with the other writers of that chain."""
         ...
 
-    def events(self, *, from_seq: int = 1, batch_size: int = 1000) -> Iterator[AuditEvent]: ...
+    def events(self, *, chain: int | None = None, from_seq: int = 1, batch_size: int = 1000) -> Iterator[AuditEvent]:
+        """One chain's events in order from ``from_seq``, or (``chain`` None) every chain's, chain by chain."""
+        ...
 
     def about(self, subject: str, limit: int = 200) -> Sequence[AuditEvent]:
         """The newest events whose subject is ``subject`` (e.g. a subscriber's ``sub:…`` reference)."""
         ...
 
-    def head(self) -> tuple[int, str]:
-        """(last sequence number, last hash) as recorded by the writer."""
+    def heads(self) -> Sequence[ChainHead]:
+        """Every chain's (last sequence number, last hash) as recorded by the writers, in chain order."""
         ...
 
 

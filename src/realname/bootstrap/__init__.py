@@ -6,6 +6,8 @@ document checker never opens the database or loads a face model.
 
 from __future__ import annotations
 
+import logging
+import os
 from functools import cached_property
 from pathlib import Path
 
@@ -13,12 +15,14 @@ import sqlalchemy as sa
 
 from realname.adapters.cli.privacy_commands import KeyCustodyServices, PrivacyServices
 from realname.adapters.cli.registry_commands import InitReport
+from realname.adapters.cli.report_commands import ReportServices
 from realname.adapters.crypto.key_custody import KeyFileBackups, KeyFileKeys
 from realname.adapters.crypto.keyfile import LocalKeyFileProvider
 from realname.adapters.crypto.terminal_keys import Ed25519TerminalKeys
 from realname.adapters.documents.regions import load_region_directory
 from realname.adapters.http.services import HttpServices
-from realname.adapters.notifications import ConsoleCodeSender
+from realname.adapters.metrics import ServiceMetrics
+from realname.adapters.notifications import ConsoleCodeSender, ConsoleNoticeSender
 from realname.adapters.storage.attempt_repositories import SqlChallengeStore
 from realname.adapters.storage.database import check_database, create_database_engine, database_file_missing
 from realname.adapters.storage.migrate import pending, upgrade
@@ -33,23 +37,27 @@ from realname.app.key_custody import KeyCustody
 from realname.app.keys import RewrappingCipher, TokenIssuer
 from realname.app.liveness import ImageRgb, LivenessChecker
 from realname.app.matching import FaceEngine
+from realname.app.notices import NoticeDeps, NoticeSender
 from realname.app.ports import BlindIndexer, Clock, RandomSource, SecretHasher, Signer
 from realname.app.privacy import keep_evidence
 from realname.app.registry import Registry, RegistryDeps
 from realname.app.relying_party_checks import PartyAdmin
 from realname.app.self_service import CodeSender, SelfService, SelfServiceDeps
 from realname.app.staff_auth import StaffAuth
+from realname.app.streamed_verification import LivenessStreams
 from realname.app.terminals import Terminals
 from realname.bootstrap import crypto
 from realname.bootstrap.checks import CheckServices, build_check_services
 from realname.bootstrap.liveness import build_liveness_checker
 from realname.bootstrap.privacy import (
     PrivacyJobs,
+    build_checkpoint_signer,
     build_key_custody,
     build_privacy_services,
     build_witnesses,
     privacy_unit_of_work,
 )
+from realname.bootstrap.reports import build_report_services
 from realname.bootstrap.vision import (
     FACE_ENGINE_NAMES,
     build_face_engine,
@@ -60,6 +68,8 @@ from realname.config import DEV_TOKEN_SECRET, Settings
 from realname.domain.errors import DependencyUnavailable
 from realname.domain.identity.regions import RegionDirectory
 from realname.domain.policy import Policy
+
+log = logging.getLogger("realname.bootstrap")
 
 
 class Container:
@@ -72,6 +82,7 @@ class Container:
         clock: Clock | None = None,
         random: RandomSource | None = None,
         code_sender: CodeSender | None = None,
+        notice_sender: NoticeSender | None = None,
     ) -> None:
         """``clock`` and ``random`` replace the system's for tests and demos (e.g. a fixed challenge order);
         ``code_sender`` replaces the development console sender of one-time codes (an SMS gateway)."""
@@ -79,6 +90,7 @@ class Container:
         self.clock: Clock = clock or SystemClock()
         self.random: RandomSource = random or SecretsRandom()
         self.code_sender: CodeSender = code_sender or ConsoleCodeSender(reveal_codes=settings.env != "prod")
+        self.notice_sender: NoticeSender = notice_sender or ConsoleNoticeSender(reveal_notices=settings.env != "prod")
 
     # -- plain values ---------------------------------------------------------------------------
 
@@ -99,10 +111,18 @@ class Container:
 
     @cached_property
     def engine(self) -> sa.Engine:
-        return create_database_engine(self.settings.resolved_database_url)
+        # One host's PostgreSQL connections (``database_connections``) are shared by its workers: each
+        # worker's pool holds half its share and may overflow to the other half.
+        share = self.settings.database_connections // self.settings.workers
+        return create_database_engine(self.settings.resolved_database_url, pool_size=max(1, share // 2))
 
     def unit_of_work(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine)
+        return SqlUnitOfWork(self.engine, audit_observer=self.metrics.observe_audit)
+
+    @cached_property
+    def metrics(self) -> ServiceMetrics:
+        """This process's metrics (``/metrics``); each worker builds its own after the fork."""
+        return ServiceMetrics()
 
     # -- keys -----------------------------------------------------------------------------------
 
@@ -211,7 +231,24 @@ class Container:
                 verifier=Ed25519TerminalKeys(),
                 keep_evidence=self._keep_evidence,
                 printed_portraits=self.printed_portrait_reader,
+                notices=NoticeDeps(
+                    self.notice_sender,
+                    self.settings.reports.notice_how_to_report,
+                    self.settings.reports.utc_offset_hours,
+                ),
             )
+        )
+
+    @cached_property
+    def liveness_streams(self) -> LivenessStreams:
+        """Streamed verifications open in this process (in memory: see ``app.streamed_verification``)."""
+        return LivenessStreams(
+            registration=self.registration,
+            liveness=self.liveness_checker,
+            face_engine=self.face_engine,
+            clock=self.clock,
+            random=self.random,
+            policy=self.policy(),
         )
 
     @cached_property
@@ -288,12 +325,29 @@ class Container:
             blind_index=self.blind_indexer,
             regions=self.region_directory(),
             policy=self.settings.checks.to_domain(),
+            audit_observer=self.metrics.observe_audit,
         )
 
     def check_services(self) -> CheckServices:
         """Relying parties: administration, the signed check, the subscriber's side."""
         self._require_initialised()
         return self._checks
+
+    @cached_property
+    def _reports(self) -> ReportServices:
+        return build_report_services(
+            engine=self.engine,
+            clock=self.clock,
+            settings=self.settings.reports,
+            audit_admin=self.privacy_services().audit_admin,
+            signer=build_checkpoint_signer(self.key_provider),
+            face_engine=self.settings.face_engine,
+        )
+
+    def report_services(self) -> ReportServices:
+        """Reports and anomaly detection (issue 17)."""
+        self._require_initialised()
+        return self._reports
 
     def party_admin(self) -> PartyAdmin:
         return self.check_services().admin
@@ -339,6 +393,15 @@ class Container:
         """What a server worker checks before it serves: schema current, key file present and matching."""
         self._require_initialised()
 
+    def warm_up(self) -> None:
+        """Load the models now (a worker calls this once, after the fork), so the first customer does not
+        wait for it; a failure is left to ``/readyz`` to report."""
+        try:
+            self._check_models()
+            self.face_engine()
+        except Exception as exc:  # reported by /readyz; the worker still starts
+            log.warning("models not loaded at start", extra={"error_type": type(exc).__name__})
+
     def _missing_keys_of_existing_data(self) -> DependencyUnavailable:
         return DependencyUnavailable(
             f"no key file at {self.settings.resolved_key_file}, but the database holds data written with one; "
@@ -373,6 +436,7 @@ class Container:
         return HttpServices(
             registry=self.registry(),
             registration=self.registration,
+            liveness_streams=self.liveness_streams,
             self_service=self.self_service,
             staff_auth=self.staff_auth,
             policy=self.policy(),
@@ -385,6 +449,10 @@ class Container:
             party_checks=self.check_services().checks,
             subscriber_checks=self.check_services().subscriber,
             reader_bridge_url=self.settings.reader_bridge_url,
+            inference_queue=self.settings.inference_queue,
+            metrics=self.metrics,
+            reports=self.report_services().reports,
+            anomalies=self.report_services().anomalies,
         )
 
     def demo_container(self, data_dir: Path, random: RandomSource, challenge_actions: int) -> Container:
@@ -420,18 +488,31 @@ class Container:
         port = port or self.settings.port
         base = f"http://{host}:{port}"
         print(
-            f"realname serving on {base}\n  kiosk      {base}/\n  my numbers {base}/me\n  review     {base}/review\n"
+            f"realname serving on {base}\n  kiosk      {base}/\n  my numbers {base}/me\n  review     {base}/review\n  reports    {base}/reports\n"
             f"  API        {base}/v1\n  API docs   {base}/docs",
             flush=True,
         )
+        workers = workers or self.settings.workers
+        # Each worker process builds its own container from the environment: tell it how many share the host.
+        os.environ["REALNAME_WORKERS"] = str(workers)
+        if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(self._fresh_metrics_dir())
         uvicorn.run(
             "realname.entrypoints.asgi:build_app",
             factory=True,
             host=host,
             port=port,
-            workers=workers or self.settings.workers,
+            workers=workers,
             log_config=None,
         )
+
+    def _fresh_metrics_dir(self) -> Path:
+        """Where the workers of this serve write their metrics (emptied: values of a previous run would add up)."""
+        folder = self.settings.data_dir / "metrics"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+        return folder
 
 
 def _safe_url(url: str) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from realname.adapters.storage.party_repositories import SqlChecksUnitOfWork
+from realname.adapters.storage.transaction import AuditObserver
 from realname.adapters.system import Uuid4Ids
 from realname.app.ports import BlindIndexer, Clock, FieldCipher
 from realname.app.relying_party_checks import ChecksDeps, NumberChecks, PartyAdmin, SubscriberChecks
@@ -29,9 +30,10 @@ def build_check_services(
     blind_index: BlindIndexer,
     regions: RegionDirectory,
     policy: CheckPolicy,
+    audit_observer: AuditObserver | None = None,
 ) -> CheckServices:
     deps = ChecksDeps(
-        uow=lambda: SqlChecksUnitOfWork(engine),
+        uow=lambda: SqlChecksUnitOfWork(engine, audit_observer=audit_observer),
         clock=clock,
         ids=Uuid4Ids(),
         cipher=cipher,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from realname.adapters.vision.clip_stream import PyAvStreamingAnalysis
 from realname.adapters.vision.clips import PyAvClipDecoder
 from realname.adapters.vision.liveness_analyser import AnalyserSettings, OnnxFrameAnalyser
 from realname.adapters.vision.onnx_models import OnnxFaceModels
 from realname.app.liveness import LivenessChecker
 from realname.domain.liveness import LivenessThresholds
 from realname.domain.policy import Policy
+
+STREAM_KEEP_FRAMES_PER_SECOND = 1.0
+"""A streamed clip keeps one candidate picture per second for matching (the best frames are one per third)."""
 
 
 def build_liveness_checker(
@@ -24,4 +28,8 @@ def build_liveness_checker(
     """
     decoder = PyAvClipDecoder(max_bytes=policy.max_upload_bytes, max_seconds=policy.max_clip_seconds)
     analyser = OnnxFrameAnalyser(models, analyser_settings)
-    return LivenessChecker(decoder, analyser, thresholds or LivenessThresholds())
+
+    def begin_stream() -> PyAvStreamingAnalysis:
+        return PyAvStreamingAnalysis(decoder, analyser.start(keep_frames_per_second=STREAM_KEEP_FRAMES_PER_SECOND))
+
+    return LivenessChecker(decoder, analyser, thresholds or LivenessThresholds(), begin_stream)

@@ -1,7 +1,12 @@
-"""The audit chain: append-only events, each hashed over its predecessor's hash and its own content.
+"""The audit chains: append-only events, each hashed over its predecessor's hash and its own content.
 
-``hash_n = SHA-256(hash_{n-1} || canonical_json(event_n))`` with ``hash_0 = 64 × "0"``. Editing,
-deleting, inserting or reordering any stored event breaks the chain at that sequence number.
+The log is a fixed number of independent chains (``chain`` 0, 1, …) so that writers in parallel
+transactions append to different chains instead of queueing for one head; each chain numbers its own
+events from 1. ``hash_n = SHA-256(hash_{n-1} || canonical_json(event_n))`` with ``hash_0 = 64 × "0"``.
+Editing, deleting, inserting or reordering any stored event breaks its chain at that sequence number;
+signed checkpoints (``audit_checkpoints``) commit to every chain's head at once. An event of chain 0
+hashes exactly as before chains existed (its payload names no chain), so a log written with one chain
+verifies unchanged; events of other chains name their chain in the hashed payload.
 Audit events reference subjects (``sub:…``, ``number:138****0000``), never plaintext personal data.
 """
 
@@ -40,10 +45,18 @@ class AuditEvent:
     details: Mapping[str, JsonValue]
     prev_hash: str
     hash: str
+    chain: int = 0
 
     def payload(self) -> dict[str, JsonValue]:
         return event_payload(
-            self.seq, self.occurred_at, self.action, self.actor, self.outlet, self.subject, self.details
+            self.seq,
+            self.occurred_at,
+            self.action,
+            self.actor,
+            self.outlet,
+            self.subject,
+            self.details,
+            chain=self.chain,
         )
 
 
@@ -61,8 +74,13 @@ def event_payload(
     outlet: str | None,
     subject: str | None,
     details: Mapping[str, JsonValue],
+    *,
+    chain: int = 0,
 ) -> dict[str, JsonValue]:
-    return {
+    if chain < 0:
+        raise ValueError("audit chains are numbered from 0")
+    payload: dict[str, JsonValue] = {} if chain == 0 else {"chain": chain}
+    return payload | {
         "seq": seq,
         "at": _timestamp(occurred_at),
         "action": action,
@@ -81,11 +99,13 @@ def chain_hash(prev_hash: str, payload: Mapping[str, JsonValue]) -> str:
     return hashlib.sha256((prev_hash + canonical_json(payload)).encode("utf-8")).hexdigest()
 
 
-def next_event(prev_seq: int, prev_hash: str, record: AuditRecord, occurred_at: datetime) -> AuditEvent:
-    """Build the event that follows ``(prev_seq, prev_hash)`` in the chain."""
+def next_event(
+    prev_seq: int, prev_hash: str, record: AuditRecord, occurred_at: datetime, *, chain: int = 0
+) -> AuditEvent:
+    """Build the event that follows ``(prev_seq, prev_hash)`` in chain ``chain``."""
     seq = prev_seq + 1
     payload = event_payload(
-        seq, occurred_at, record.action, record.actor, record.outlet, record.subject, record.details
+        seq, occurred_at, record.action, record.actor, record.outlet, record.subject, record.details, chain=chain
     )
     return AuditEvent(
         seq=seq,
@@ -97,6 +117,7 @@ def next_event(prev_seq: int, prev_hash: str, record: AuditRecord, occurred_at: 
         details=dict(record.details),
         prev_hash=prev_hash,
         hash=chain_hash(prev_hash, payload),
+        chain=chain,
     )
 
 
@@ -107,16 +128,22 @@ class ChainVerification:
     first_bad_seq: int | None = None
     problem: str | None = None
     last_hash: str = GENESIS_HASH
+    first_bad_chain: int | None = None
 
 
 def verify_chain(
     events: Iterable[AuditEvent], *, start_seq: int = 1, start_hash: str = GENESIS_HASH
 ) -> ChainVerification:
-    """Walk events in stored order; report the first sequence number where the chain breaks."""
+    """Walk one chain's events in stored order; report the first sequence number where it breaks."""
     expected_seq = start_seq
     prev_hash = start_hash
     checked = 0
+    chain: int | None = None
     for event in events:
+        if chain is None:
+            chain = event.chain
+        if event.chain != chain:
+            return ChainVerification(False, checked, event.seq, "event of another chain", prev_hash)
         if event.seq != expected_seq:
             problem = "missing event" if event.seq > expected_seq else "event out of order or duplicated"
             return ChainVerification(False, checked, expected_seq, problem, prev_hash)

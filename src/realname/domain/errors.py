@@ -63,3 +63,14 @@ class TooManyRequests(RealnameError):
     def __init__(self, message: str, *, retry_after_seconds: int, code: str | None = None) -> None:
         super().__init__(message, code=code)
         self.retry_after_seconds = max(1, retry_after_seconds)
+
+
+class Overloaded(RealnameError):
+    """The service is at capacity (e.g. its inference queue is full): nothing was done; the caller may
+    try again after ``retry_after_seconds`` (HTTP 503 with ``Retry-After``)."""
+
+    code = "service.busy"
+
+    def __init__(self, message: str, *, retry_after_seconds: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after_seconds = max(1, retry_after_seconds)

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from realname.domain.errors import Conflict, Forbidden, InvalidInput
+from realname.domain.errors import Conflict, Forbidden, InvalidInput, TooManyRequests
 from realname.domain.policy import Policy
 
 NONCE_BYTES = 16
@@ -81,6 +81,38 @@ class ClipTooLarge(InvalidInput):
 
 class ClipInvalid(InvalidInput):
     code = "liveness.clip_invalid"
+
+
+class StreamUnknown(Conflict):
+    """No open stream with this id here: never opened, already ended or given up (a protocol error, a timeout),
+    opened by someone else, or opened by another server process (streams are held in the process that opened
+    them: a load balancer must route an attempt's requests to one process)."""
+
+    code = "liveness.stream_unknown"
+
+
+class ChunkDuplicate(Conflict):
+    """A chunk's sequence number was already received: the stream is given up (chunks are never retried)."""
+
+    code = "liveness.chunk_duplicate"
+
+
+class ChunkOutOfOrder(Conflict):
+    """A chunk arrived before the one it follows, or while another was still being analysed: the stream is given up."""
+
+    code = "liveness.chunk_out_of_order"
+
+
+class ChunkMissing(Conflict):
+    """The stream was ended with fewer chunks received than the kiosk says it sent: the stream is given up."""
+
+    code = "liveness.chunk_missing"
+
+
+class StreamsBusy(TooManyRequests):
+    """This process already holds as many open streams as it may."""
+
+    code = "liveness.streams_busy"
 
 
 class ChallengeNotFound(Forbidden):

@@ -20,6 +20,8 @@ class Role(enum.StrEnum):
     REVIEWER = "reviewer"
     ADMIN = "admin"
     AUDITOR = "auditor"
+    REGULATOR = "regulator"
+    """Read-only aggregate reports (``/v1/reports``), nothing else: no attempt, case, flag or audit export."""
     SUBSCRIBER = "subscriber"
     """Not a staff role: a person using the self-service page, scoped to their own attempt."""
 
@@ -35,7 +37,7 @@ class Role(enum.StrEnum):
             raise InvalidInput(f"unknown role {text!r}; use one of {allowed}", code="staff.role_unknown") from exc
 
 
-STAFF_ROLES = (Role.CLERK, Role.REVIEWER, Role.ADMIN, Role.AUDITOR)
+STAFF_ROLES = (Role.CLERK, Role.REVIEWER, Role.ADMIN, Role.AUDITOR, Role.REGULATOR)
 
 SELF_SERVICE_OUTLET = "SELF"
 """The outlet code under which self-service attempts (the subscriber's own web page) are recorded."""

@@ -29,6 +29,8 @@ class CaseKind(enum.StrEnum):
     """The clerk asked for a review of a rejected face check, with their reason."""
     SPOOF_SUSPECTED = "spoof_suspected"
     """The face check suspected a photo, screen or mask: opened by the verification itself."""
+    ANOMALY = "anomaly"
+    """An anomaly rule flagged an outlet, clerk or terminal (``domain/anomalies.py``): confirmed or dismissed."""
 
 
 class CaseState(enum.StrEnum):
@@ -61,6 +63,8 @@ ALLOWED_DECISIONS: dict[CaseKind, tuple[CaseDecision, CaseDecision]] = {
     # (`realname party enable|disable`).
     CaseKind.PARTY_ENUMERATION: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REINSTATE),
     CaseKind.UNWANTED_CHECK: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REJECT),
+    # An anomaly flag is confirmed (suspend_confirmed) or dismissed (reject); people act on it.
+    CaseKind.ANOMALY: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REJECT),
 }
 """The only decisions that make sense for each kind of case: one override (or finding) and one that keeps the
 outcome. The review page offers these and no other."""

@@ -20,4 +20,5 @@ def build_app() -> FastAPI:
     configure_logging(settings.log_level)
     container = Container(settings)
     container.check_ready()
+    container.warm_up()  # in this worker, after the fork: models are loaded once per worker
     return create_app(container.http_services())

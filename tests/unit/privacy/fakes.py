@@ -22,7 +22,7 @@ from realname.app.privacy import (
     RetentionRepository,
 )
 from realname.domain.audit import GENESIS_HASH, AuditEvent, AuditRecord, next_event
-from realname.domain.audit_checkpoints import Checkpoint
+from realname.domain.audit_checkpoints import ChainHead, Checkpoint
 from realname.domain.errors import DependencyUnavailable
 
 
@@ -37,18 +37,22 @@ class _Trail:
     def __init__(self, data: InMemoryPrivacyData, pending: list[AuditEvent]) -> None:
         self._data, self._pending = data, pending
 
+    """One chain (chain 0), as a lone writer sees the log."""
+
     def append(self, record: AuditRecord, occurred_at: datetime) -> AuditEvent:
-        seq, last = self.head()
-        event = next_event(seq, last, record, occurred_at)
+        (head,) = self.heads()
+        event = next_event(head.seq, head.hash, record, occurred_at)
         self._pending.append(event)
         return event
 
-    def events(self, *, from_seq: int = 1, batch_size: int = 1000) -> Iterator[AuditEvent]:
+    def events(self, *, chain: int | None = None, from_seq: int = 1, batch_size: int = 1000) -> Iterator[AuditEvent]:
+        if chain not in (None, 0):
+            return iter(())
         return iter([e for e in [*self._data.events, *self._pending] if e.seq >= from_seq])
 
-    def head(self) -> tuple[int, str]:
+    def heads(self) -> Sequence[ChainHead]:
         every = [*self._data.events, *self._pending]
-        return (every[-1].seq, every[-1].hash) if every else (0, GENESIS_HASH)
+        return [ChainHead(0, every[-1].seq, every[-1].hash) if every else ChainHead(0, 0, GENESIS_HASH)]
 
 
 class _Archive:
@@ -71,9 +75,9 @@ class _Archive:
     def latest_checkpoint(self) -> Checkpoint | None:
         return self._data.checkpoints[max(self._data.checkpoints)] if self._data.checkpoints else None
 
-    def seq_bounds(self, from_at: datetime, to_at: datetime) -> tuple[int, int] | None:
+    def seq_bounds(self, from_at: datetime, to_at: datetime) -> dict[int, tuple[int, int]]:
         inside = [e.seq for e in self._data.events if from_at <= e.occurred_at < to_at]
-        return (min(inside), max(inside)) if inside else None
+        return {0: (min(inside), max(inside))} if inside else {}
 
 
 class _Ciphertexts:

@@ -30,6 +30,7 @@ from realname.adapters.cli.registry_commands import (
     serve_command,
     staff_group,
 )
+from realname.adapters.cli.report_commands import evidence_commands, report_group
 from realname.adapters.cli.terminal_commands import terminal_group
 
 
@@ -58,9 +59,10 @@ for command in (
     db_group,
     party_group,
     reader_group,
+    report_group,
 ):
     cli.add_command(command)
 
 # `audit verify` from the privacy module also checks the signed checkpoints; it replaces the plain one.
-for command in (*audit_admin_commands, audit_verify_command):
+for command in (*audit_admin_commands, audit_verify_command, *evidence_commands):
     audit_group.add_command(command)

@@ -206,7 +206,8 @@ def echo_trail_verification(result: TrailVerification) -> int:
     if result.intact:
         click.echo(
             f"audit chain intact: {result.events_checked} events, {result.checkpoints_checked} signed checkpoints"
-            f" (signed through {result.signed_through_seq}, witnessed through {result.witnessed_through_seq})"
+            f" (signed through {result.signed_through_seq}, witnessed through {result.witnessed_through_seq});"
+            f" {result.chains_checked} chains"
         )
         if result.newest_stored_seq > result.witnessed_through_seq:
             click.echo(
@@ -215,10 +216,16 @@ def echo_trail_verification(result: TrailVerification) -> int:
                 err=True,
             )
         return 0
-    click.echo(
-        f"audit chain BROKEN at sequence number {result.first_bad_seq}: {printable(result.problem or '')}", err=True
-    )
+    click.echo(f"audit chain BROKEN at {_position(result)}: {printable(result.problem or '')}", err=True)
     return 1
+
+
+def _position(result: TrailVerification) -> str:
+    """Where verification failed: a chain's sequence number, or a checkpoint (by its total event count)."""
+    if result.first_bad_chain is None and result.chains_checked > 1:
+        return f"the checkpoint at {result.first_bad_seq}"
+    chain = f"chain {result.first_bad_chain}, " if result.first_bad_chain else ""
+    return f"{chain}sequence number {result.first_bad_seq}"
 
 
 @click.command("verify")
@@ -292,9 +299,7 @@ def audit_verify_export_command(file: Path) -> None:
     result = verdict.result
     click.echo(f"signing keys in the export: {printable(', '.join(sorted(verdict.key_ids))) or 'none'}")
     if not result.intact:
-        click.echo(
-            f"export BROKEN at sequence number {result.first_bad_seq}: {printable(result.problem or '')}", err=True
-        )
+        click.echo(f"export BROKEN at {_position(result)}: {printable(result.problem or '')}", err=True)
         raise SystemExit(1)
     click.echo(
         f"export intact: events {verdict.first_seq}..{verdict.last_seq}, signed through {result.signed_through_seq}"

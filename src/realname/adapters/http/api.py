@@ -15,7 +15,7 @@ from realname.adapters.http import schemas as s
 from realname.adapters.http.reader import reader_signature
 from realname.adapters.http.services import HttpServices
 from realname.app.actors import Actor
-from realname.app.attempts import DocumentInput
+from realname.app.attempts import Decision, DocumentInput
 from realname.app.review import CaseForReview, ReviewStatus
 from realname.domain.attempts import Attempt, AttemptState, Outcome, Purpose
 from realname.domain.consent import consent_in
@@ -91,6 +91,21 @@ def document_input(body: s.DocumentRequest) -> DocumentInput:
         printed_birth_date=body.birth_date,
         printed_sex={"M": Sex.MALE, "F": Sex.FEMALE}[body.sex] if body.sex else None,
         name=body.name,
+    )
+
+
+def decision_view(decision: Decision, actor: Actor) -> s.DecisionView:
+    """The decision as the caller may see it: clerks get the outcome and a category, never similarities."""
+    privileged = actor.role in (Role.REVIEWER, Role.AUDITOR)
+    approved = decision.outcome is Outcome.APPROVED
+    return s.DecisionView(
+        attempt=attempt_view(decision.attempt),
+        passed=approved,
+        reason_category=decision.category.value if decision.category else None,
+        next_step=_next_step(decision.attempt) if approved else "retry_or_review",
+        reasons=list(decision.reasons) if privileged else None,
+        similarity=decision.similarity if privileged else None,
+        threshold=decision.threshold if privileged else None,
     )
 
 
@@ -216,17 +231,7 @@ def build_router() -> APIRouter:
             card_front=card_bytes,
         )
         del clip_bytes, photo_bytes, card_bytes
-        privileged = actor.role in (Role.REVIEWER, Role.AUDITOR)
-        approved = decision.outcome is Outcome.APPROVED
-        return s.DecisionView(
-            attempt=attempt_view(decision.attempt),
-            passed=approved,
-            reason_category=decision.category.value if decision.category else None,
-            next_step=_next_step(decision.attempt) if approved else "retry_or_review",
-            reasons=list(decision.reasons) if privileged else None,
-            similarity=decision.similarity if privileged else None,
-            threshold=decision.threshold if privileged else None,
-        )
+        return decision_view(decision, actor)
 
     @router.post("/attempts/{attempt_id}/abandon", response_model=s.AttemptView, tags=["attempts"])
     def abandon(attempt_id: str, svc: Services, actor: CurrentActor) -> s.AttemptView:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -14,7 +15,10 @@ from realname.adapters.http.body_limit import BodyLimits, RequestBodyLimit, keep
 from realname.adapters.http.checks_api import build_checks_router
 from realname.adapters.http.errors import install_error_handlers
 from realname.adapters.http.pages.router import build_pages_router
+from realname.adapters.http.reports_api import build_reports_router
 from realname.adapters.http.services import HttpServices
+from realname.adapters.http.stream_api import build_stream_router
+from realname.adapters.metrics import CONTENT_TYPE
 
 log = logging.getLogger("realname.http")
 
@@ -33,7 +37,13 @@ def create_app(services: HttpServices) -> FastAPI:
     @app.middleware("http")
     async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         request.state.request_id = request_id_from(request.headers)
+        started = time.perf_counter()
         response = await call_next(request)
+        if services.metrics is not None:
+            # The route's template (``/v1/attempts/{attempt_id}``), never the path: no ids in labels.
+            route = getattr(request.scope.get("route"), "path", "unmatched")
+            services.metrics.requests.labels(request.method, route, str(response.status_code)).inc()
+            services.metrics.request_seconds.labels(request.method, route).observe(time.perf_counter() - started)
         response.headers["X-Request-ID"] = request.state.request_id
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"
@@ -48,7 +58,9 @@ def create_app(services: HttpServices) -> FastAPI:
 
     app.include_router(_health_router(services))
     app.include_router(build_router())
+    app.include_router(build_stream_router())
     app.include_router(build_checks_router())
+    app.include_router(build_reports_router())
     app.include_router(build_pages_router(services.reader_bridge_url))
     return app
 
@@ -60,6 +72,13 @@ def _health_router(services: HttpServices) -> APIRouter:
     def healthz() -> dict[str, str]:
         """Liveness of the process: answers as long as it serves requests."""
         return {"status": "ok", "version": __version__}
+
+    @router.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus metrics of this process (of every worker under ``PROMETHEUS_MULTIPROC_DIR``)."""
+        if services.metrics is None:
+            return Response(status_code=404)
+        return Response(services.metrics.exposition(), media_type=CONTENT_TYPE)
 
     @router.get("/readyz", response_model=None)
     def readyz() -> JSONResponse:

@@ -28,7 +28,8 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 """Boundaries, part headers and form fields around the uploaded files."""
 
-_UPLOAD_ROUTE = re.compile(r"^/v1/attempts/[^/]+/liveness$")
+# The single upload, a stream's opening (ID photo, card front) and a stream's chunks (each at most the whole clip).
+_UPLOAD_ROUTE = re.compile(r"^/v1/attempts/[^/]+/liveness(/streams(/[^/]+/chunks/[0-9]+)?)?$")
 
 
 def request_id_from(headers: Headers) -> str:

@@ -23,6 +23,7 @@ STATUS_BY_ERROR: tuple[tuple[type[errors.RealnameError], int], ...] = (
     (errors.NotFound, 404),
     (errors.Conflict, 409),
     (errors.DependencyUnavailable, 503),
+    (errors.Overloaded, 503),
     (RateLimited, 429),
     (errors.RealnameError, 400),
 )
@@ -68,13 +69,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(errors.RealnameError)
     async def _project_error(request: Request, exc: errors.RealnameError) -> JSONResponse:
         status = status_for(exc)
+        metrics = getattr(request.app.state.services, "metrics", None)
+        if metrics is not None:
+            metrics.observe_error(exc.code)
         if isinstance(exc, errors.DependencyUnavailable):
             # The detail (file paths, hashes, hosts) is for the operator's log, not for the clerk at the counter.
             log.warning("dependency unavailable", extra={"code": exc.code, "status": status, "detail": exc.message})
             return error_response(request, status, exc.code, public_dependency_message(exc.code))
         log.info("request failed", extra={"code": exc.code, "status": status})
         headers = None
-        if isinstance(exc, errors.TooManyRequests):
+        if isinstance(exc, errors.TooManyRequests | errors.Overloaded):
             headers = {"Retry-After": str(exc.retry_after_seconds)}
         return error_response(request, status, exc.code, exc.message, headers)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -10,12 +11,20 @@ from typing import Any, TypeVar
 import anyio
 from anyio import CapacityLimiter
 
+from realname.adapters.metrics import ServiceMetrics
+from realname.app.anomalies import AnomalyDetection
 from realname.app.attempts import Registration
 from realname.app.registry import Registry
 from realname.app.relying_party_checks import NumberChecks, SubscriberChecks
+from realname.app.reports import Reports
 from realname.app.self_service import SelfService
 from realname.app.staff_auth import StaffAuth
+from realname.app.streamed_verification import LivenessStreams
+from realname.domain.errors import Overloaded
 from realname.domain.policy import Policy
+
+BUSY_RETRY_AFTER_SECONDS = 2
+"""What a 503 ``inference.busy`` asks the caller to wait: about one clip analysis on a loaded host."""
 
 ReadinessCheck = Callable[[], None]
 """Raises a project error (e.g. DependencyUnavailable) when its dependency is not ready."""
@@ -27,6 +36,7 @@ T = TypeVar("T")
 class HttpServices:
     registry: Registry
     registration: Registration
+    liveness_streams: LivenessStreams
     self_service: SelfService
     staff_auth: StaffAuth
     policy: Policy
@@ -36,10 +46,67 @@ class HttpServices:
     subscriber_checks: SubscriberChecks | None = None
     reader_bridge_url: str = "http://127.0.0.1:18455"
     """The origin of the store PC's reader bridge that the kiosk page may call (docs/reader-bridge.md)."""
-    _limiter: list[CapacityLimiter] = field(default_factory=list, repr=False)
+    inference_queue: int = 8
+    metrics: ServiceMetrics | None = None
+    reports: Reports | None = None
+    anomalies: AnomalyDetection | None = None
+    _pool: list[InferencePool] = field(default_factory=list, repr=False)
 
     async def run_blocking(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        """Run CPU-bound work (clip analysis, matching) in a bounded worker-thread pool."""
-        if not self._limiter:
-            self._limiter.append(CapacityLimiter(self.inference_slots))
-        return await anyio.to_thread.run_sync(partial(func, *args, **kwargs), limiter=self._limiter[0])
+        """Run CPU-bound work (clip analysis, matching) in the bounded pool: ``inference_slots`` threads,
+        at most ``inference_queue`` more tasks waiting; beyond that 503 ``inference.busy`` (``Retry-After``).
+        """
+        if not self._pool:
+            self._pool.append(InferencePool(self.inference_slots, self.inference_queue, self.metrics))
+        return await self._pool[0].run(func, *args, **kwargs)
+
+
+class InferencePool:
+    """A bounded pool for CPU-bound work: ``slots`` threads run tasks, ``queue`` more may wait, and a task
+    beyond that is refused at once (``Overloaded``) so a burst queues briefly instead of thrashing the CPU.
+
+    Used from one event loop (one per worker process), so the counter needs no lock.
+    """
+
+    def __init__(self, slots: int, queue: int, metrics: ServiceMetrics | None = None) -> None:
+        if slots < 1 or queue < 0:
+            raise ValueError("an inference pool has at least one slot and a queue of zero or more")
+        self._slots = slots
+        self._capacity = slots + queue
+        self._metrics = metrics
+        self._limiter: CapacityLimiter | None = None
+        self._pending = 0
+
+    @property
+    def pending(self) -> int:
+        """Tasks waiting or running."""
+        return self._pending
+
+    async def run(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run ``func`` in a pool thread.
+
+        Raises:
+            Overloaded: ``inference.busy`` — ``slots + queue`` tasks are waiting or running already.
+        """
+        if self._pending >= self._capacity:
+            if self._metrics is not None:
+                self._metrics.inference_rejected.inc()
+            raise Overloaded(
+                "the service is busy verifying other customers; try again in a few seconds",
+                retry_after_seconds=BUSY_RETRY_AFTER_SECONDS,
+                code="inference.busy",
+            )
+        if self._limiter is None:
+            self._limiter = CapacityLimiter(self._slots)
+        self._pending += 1
+        if self._metrics is not None:
+            self._metrics.inference_queue.inc()
+        started = time.perf_counter()
+        try:
+            return await anyio.to_thread.run_sync(partial(func, *args, **kwargs), limiter=self._limiter)
+        finally:
+            self._pending -= 1
+            if self._metrics is not None:
+                self._metrics.inference_queue.dec()
+                task = getattr(func, "__name__", "task")
+                self._metrics.inference_seconds.labels(task).observe(time.perf_counter() - started)

@@ -45,7 +45,7 @@ class SqlKeyRecords:
         )
 
     def holds_data(self) -> bool:
-        head = self._c.execute(sa.select(t.audit_head.c.last_seq)).scalar()
+        head = self._c.execute(sa.select(sa.func.max(t.audit_head.c.last_seq))).scalar()
         if head:
             return True
         for table in (t.subscriber, t.staff, t.attempt):

@@ -378,4 +378,4 @@ class SqlChecksUnitOfWork(SqlTransaction):
         self.bindings: BindingRepository = SqlBindingRepository(c)
         self.attempts: AttemptRepository = SqlAttemptRepository(c)
         self.reviews: ReviewRepository = SqlReviewRepository(c)
-        self.audit: AuditLog = SqlAuditLog(c)
+        self.audit: AuditLog = SqlAuditLog(c, observer=self.audit_observer)

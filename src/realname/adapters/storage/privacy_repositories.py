@@ -7,6 +7,7 @@ their own ``MetaData`` so this module adds nothing to ``tables.metadata`` at imp
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -28,7 +29,7 @@ from realname.app.privacy import (
     EvidenceRepository,
     RetentionRepository,
 )
-from realname.domain.audit_checkpoints import Checkpoint
+from realname.domain.audit_checkpoints import ChainHead, Checkpoint
 from realname.domain.subscribers import BlindIndex
 
 privacy_metadata = sa.MetaData(naming_convention=t.metadata.naming_convention)
@@ -41,6 +42,7 @@ audit_checkpoint = sa.Table(
     sa.Column("created_at", t.UtcDateTime(), nullable=False),
     sa.Column("key_id", sa.String(64), nullable=False),
     sa.Column("signature", sa.LargeBinary, nullable=False),
+    sa.Column("heads", sa.Text, nullable=True),
 )
 
 evidence = sa.Table(
@@ -65,8 +67,13 @@ _TABLES: dict[str, sa.Table] = {
 }
 
 
+def _heads_json(heads: Sequence[ChainHead]) -> str | None:
+    return json.dumps([[h.chain, h.seq, h.hash] for h in heads], separators=(",", ":")) if heads else None
+
+
 def _checkpoint_from_row(row: sa.Row[Any]) -> Checkpoint:
-    return Checkpoint(int(row.seq), row.last_hash, row.created_at, row.key_id, bytes(row.signature))
+    heads = tuple(ChainHead(int(c), int(s), str(h)) for c, s, h in json.loads(row.heads)) if row.heads else ()
+    return Checkpoint(int(row.seq), row.last_hash, row.created_at, row.key_id, bytes(row.signature), heads)
 
 
 class SqlAuditArchive:
@@ -86,6 +93,7 @@ class SqlAuditArchive:
                 created_at=checkpoint.created_at,
                 key_id=checkpoint.key_id,
                 signature=checkpoint.signature,
+                heads=_heads_json(checkpoint.heads),
             )
         )
         return True
@@ -100,16 +108,14 @@ class SqlAuditArchive:
         row = self._c.execute(sa.select(audit_checkpoint).order_by(audit_checkpoint.c.seq.desc()).limit(1)).first()
         return None if row is None else _checkpoint_from_row(row)
 
-    def seq_bounds(self, from_at: datetime, to_at: datetime) -> tuple[int, int] | None:
+    def seq_bounds(self, from_at: datetime, to_at: datetime) -> dict[int, tuple[int, int]]:
         e = t.audit_event
-        row = self._c.execute(
-            sa.select(sa.func.min(e.c.seq), sa.func.max(e.c.seq)).where(
-                e.c.occurred_at >= from_at, e.c.occurred_at < to_at
-            )
-        ).first()
-        if row is None or row[0] is None:
-            return None
-        return int(row[0]), int(row[1])
+        rows = self._c.execute(
+            sa.select(e.c.chain, sa.func.min(e.c.seq), sa.func.max(e.c.seq))
+            .where(e.c.occurred_at >= from_at, e.c.occurred_at < to_at)
+            .group_by(e.c.chain)
+        )
+        return {int(chain): (int(first), int(last)) for chain, first, last in rows}
 
 
 class SqlCiphertextRepository:
@@ -246,7 +252,7 @@ class SqlPrivacyUnitOfWork(SqlTransaction):
     """The privacy repositories on one transaction (see :class:`SqlTransaction`)."""
 
     def _bind(self, c: sa.Connection) -> None:
-        self.audit: AuditTrail = SqlAuditLog(c)
+        self.audit: AuditTrail = SqlAuditLog(c, observer=self.audit_observer)
         self.archive: AuditArchive = SqlAuditArchive(c)
         self.ciphertexts: CiphertextRepository = SqlCiphertextRepository(c)
         self.retention: RetentionRepository = SqlRetentionRepository(c)

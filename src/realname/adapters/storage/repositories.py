@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -12,7 +13,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from realname.adapters.storage import tables as t
 from realname.adapters.storage.party_tables import subscriber_name
-from realname.domain.audit import GENESIS_HASH, AuditEvent, AuditRecord, canonical_json, next_event
+from realname.adapters.storage.transaction import AuditObserver
+from realname.domain.audit import AuditEvent, AuditRecord, canonical_json, next_event
+from realname.domain.audit_checkpoints import ChainHead
 from realname.domain.errors import Conflict, DependencyUnavailable
 from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber
 from realname.domain.organisation import Outlet, OutletCode, Role, StaffMember
@@ -339,24 +342,58 @@ def _event_from_row(row: sa.Row[Any]) -> AuditEvent:
         details=json.loads(row.details),
         prev_hash=row.prev_hash,
         hash=row.hash,
+        chain=int(row.chain),
     )
 
 
 class SqlAuditLog:
-    def __init__(self, connection: sa.Connection) -> None:
+    """The audit log as ``AUDIT_CHAINS`` hash chains, one head row each.
+
+    A transaction appends all its events to one chain: the first head row it can lock. On PostgreSQL
+    that is the first head, counted from ``preferred_chain``, that no other transaction holds
+    (``FOR UPDATE SKIP LOCKED``), so concurrent writers spread over the chains instead of queueing for
+    one; when every head is held, it waits for the preferred one. A lone writer always lands on its
+    preferred chain (0 by default), so a quiet log is one chain. SQLite serialises writers anyway
+    (``BEGIN IMMEDIATE``), so there the preferred chain is used.
+    """
+
+    def __init__(
+        self, connection: sa.Connection, *, preferred_chain: int = 0, observer: AuditObserver | None = None
+    ) -> None:
+        if not 0 <= preferred_chain < t.AUDIT_CHAINS:
+            raise ValueError(f"audit chains are numbered 0 to {t.AUDIT_CHAINS - 1}")
         self._c = connection
+        self._preferred = preferred_chain
+        self._chain: int | None = None
+        self._observer = observer
+
+    def _lock_head(self) -> Any:
+        h = t.audit_head
+        columns = (h.c.chain, h.c.last_seq, h.c.last_hash)
+        row: Any = None
+        if self._chain is None and self._c.dialect.name == "postgresql":
+            distance = (h.c.chain - self._preferred + t.AUDIT_CHAINS) % t.AUDIT_CHAINS
+            row = self._c.execute(
+                sa.select(*columns).order_by(distance).limit(1).with_for_update(skip_locked=True)
+            ).first()
+        if row is None:
+            chain = self._preferred if self._chain is None else self._chain
+            row = self._c.execute(sa.select(*columns).where(h.c.chain == chain).with_for_update()).first()
+        if row is None:
+            raise DependencyUnavailable("the audit log is not initialised", code="audit.unavailable")
+        self._chain = int(row.chain)
+        return row
 
     def append(self, record: AuditRecord, occurred_at: datetime) -> AuditEvent:
-        # Locking the head row serialises writers on PostgreSQL; SQLite writers are serialised by
-        # BEGIN IMMEDIATE. Either way the event commits or rolls back with the state change.
-        head = self._c.execute(
-            sa.select(t.audit_head.c.last_seq, t.audit_head.c.last_hash).where(t.audit_head.c.id == 1).with_for_update()
-        ).first()
-        if head is None:
-            raise DependencyUnavailable("the audit log is not initialised", code="audit.unavailable")
-        event = next_event(int(head.last_seq), head.last_hash, record, occurred_at)
+        # Locking a head row serialises the writers of that chain; the event commits or rolls back
+        # with the state change.
+        started = time.perf_counter()
+        head = self._lock_head()
+        chain = int(head.chain)
+        event = next_event(int(head.last_seq), head.last_hash, record, occurred_at, chain=chain)
         self._c.execute(
             t.audit_event.insert().values(
+                chain=chain,
                 seq=event.seq,
                 occurred_at=event.occurred_at,
                 action=event.action,
@@ -369,19 +406,25 @@ class SqlAuditLog:
             )
         )
         self._c.execute(
-            t.audit_head.update().where(t.audit_head.c.id == 1).values(last_seq=event.seq, last_hash=event.hash)
+            t.audit_head.update().where(t.audit_head.c.chain == chain).values(last_seq=event.seq, last_hash=event.hash)
         )
+        if self._observer is not None:
+            self._observer(event, time.perf_counter() - started)
         return event
 
-    def events(self, *, from_seq: int = 1, batch_size: int = 1000) -> Iterator[AuditEvent]:
-        # Rows are read in physical key order; a reordered or renumbered row shows up as a break.
+    def events(self, *, chain: int | None = None, from_seq: int = 1, batch_size: int = 1000) -> Iterator[AuditEvent]:
+        """One chain's events from ``from_seq`` on, or (``chain`` None) every chain's, chain after chain."""
+        chains = range(t.AUDIT_CHAINS) if chain is None else (chain,)
+        for one in chains:
+            yield from self._chain_events(one, from_seq, batch_size)
+
+    def _chain_events(self, chain: int, from_seq: int, batch_size: int) -> Iterator[AuditEvent]:
+        # Rows are read in key order; a reordered or renumbered row shows up as a break.
+        e = t.audit_event
         next_seq = from_seq
         while True:
             rows = self._c.execute(
-                sa.select(t.audit_event)
-                .where(t.audit_event.c.seq >= next_seq)
-                .order_by(t.audit_event.c.seq)
-                .limit(batch_size)
+                sa.select(e).where(e.c.chain == chain, e.c.seq >= next_seq).order_by(e.c.seq).limit(batch_size)
             ).all()
             if not rows:
                 return
@@ -390,14 +433,16 @@ class SqlAuditLog:
             next_seq = int(rows[-1].seq) + 1
 
     def about(self, subject: str, limit: int = 200) -> Sequence[AuditEvent]:
+        e = t.audit_event
         rows = self._c.execute(
-            sa.select(t.audit_event)
-            .where(t.audit_event.c.subject == subject)
-            .order_by(t.audit_event.c.seq.desc())
+            sa.select(e)
+            .where(e.c.subject == subject)
+            .order_by(e.c.occurred_at.desc(), e.c.chain, e.c.seq.desc())
             .limit(limit)
         )
         return [_event_from_row(row) for row in rows]
 
-    def head(self) -> tuple[int, str]:
-        row = self._c.execute(sa.select(t.audit_head.c.last_seq, t.audit_head.c.last_hash)).first()
-        return (0, GENESIS_HASH) if row is None else (int(row.last_seq), row.last_hash)
+    def heads(self) -> Sequence[ChainHead]:
+        h = t.audit_head
+        rows = self._c.execute(sa.select(h.c.chain, h.c.last_seq, h.c.last_hash).order_by(h.c.chain))
+        return [ChainHead(int(r.chain), int(r.last_seq), r.last_hash) for r in rows]

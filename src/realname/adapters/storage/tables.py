@@ -4,8 +4,10 @@
   per SIM (ICCID).
 - ``subscriber.held_numbers``: the per-ID quota is taken by a conditional increment; CHECK keeps it ≥ 0.
 - ``subscriber.id_index``: unique keyed blind index; the ID number itself only as ciphertext.
-- ``audit_event`` is append-only, chained by hashes; ``audit_head`` serialises writers. Triggers (migration
-  0004) refuse UPDATE and DELETE on events and checkpoints and let the head only advance by one.
+- ``audit_event`` is append-only, in ``AUDIT_CHAINS`` hash chains (primary key ``(chain, seq)``); one
+  ``audit_head`` row per chain serialises the writers of that chain only (migration 0008). Triggers
+  (migrations 0004, 0008) refuse UPDATE and DELETE on events and checkpoints and let each head only
+  advance by one, to an event of its chain.
 - ``key_fingerprint``: fingerprints (never keys) of the key material the data was written with.
 - ``terminal``: enrolled kiosks (public keys only); ``reader_nonce`` makes each signed reader read
   single-use (primary key); ``self_code`` holds one-time codes as keyed hashes; ``throttle_event``
@@ -72,7 +74,7 @@ staff = sa.Table(
     sa.Column("credential_hash", sa.String(255), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
-    sa.CheckConstraint("role IN ('clerk', 'reviewer', 'admin', 'auditor')", name="role"),
+    sa.CheckConstraint("role IN ('clerk', 'reviewer', 'admin', 'auditor', 'regulator')", name="role"),
 )
 
 number = sa.Table(
@@ -133,9 +135,13 @@ binding = sa.Table(
     sa.Index("ix_binding_subscriber_id", "subscriber_id"),
 )
 
+AUDIT_CHAINS = 16
+"""Audit chains made by migration 0008; concurrent writers each take a free one."""
+
 audit_event = sa.Table(
     "audit_event",
     metadata,
+    sa.Column("chain", sa.SmallInteger, primary_key=True, autoincrement=False, server_default=sa.text("0")),
     sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False),
     sa.Column("occurred_at", UtcDateTime(), nullable=False),
     sa.Column("action", sa.String(64), nullable=False),
@@ -146,15 +152,16 @@ audit_event = sa.Table(
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Index("ix_audit_event_subject", "subject", "seq"),
+    sa.Index("ix_audit_event_occurred_at", "occurred_at"),
 )
 
 audit_head = sa.Table(
     "audit_head",
     metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("chain", sa.SmallInteger, primary_key=True, autoincrement=False),
     sa.Column("last_seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=False),
     sa.Column("last_hash", sa.String(64), nullable=False),
-    sa.CheckConstraint("id = 1", name="single_row"),
+    sa.CheckConstraint(f"chain >= 0 AND chain < {AUDIT_CHAINS}", name="chain_range"),
 )
 
 key_fingerprint = sa.Table(

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
 import sqlalchemy as sa
 
+from realname.domain.audit import AuditEvent
 from realname.domain.errors import Conflict, DependencyUnavailable
+
+AuditObserver = Callable[[AuditEvent, float], None]
+"""Told of every audit event appended in the transaction and the seconds its append took (metrics)."""
 
 
 def translated(exc: sa.exc.SQLAlchemyError) -> Conflict | DependencyUnavailable:
@@ -24,8 +29,9 @@ class SqlTransaction:
     errors: integrity violations become ``Conflict`` and other failures ``DependencyUnavailable``.
     """
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, *, audit_observer: AuditObserver | None = None) -> None:
         self._engine = engine
+        self.audit_observer = audit_observer
         self._connection: sa.Connection | None = None
         self._transaction: sa.RootTransaction | None = None
 

@@ -50,7 +50,7 @@ class SqlUnitOfWork(SqlTransaction):
         self.numbers: NumberRepository = SqlNumberRepository(c)
         self.bindings: BindingRepository = SqlBindingRepository(c)
         self.subscribers: SubscriberRepository = SqlSubscriberRepository(c)
-        self.audit: AuditLog = SqlAuditLog(c)
+        self.audit: AuditLog = SqlAuditLog(c, observer=self.audit_observer)
         self.attempts: AttemptRepository = SqlAttemptRepository(c)
         self.challenges: ChallengeStore = SqlChallengeRepository(c)
         self.consents: ConsentRepository = SqlConsentRepository(c)

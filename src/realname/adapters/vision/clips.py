@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import av
@@ -79,7 +79,10 @@ class PyAvClipDecoder:
         return frames
 
     def _sample(self, decoded: Iterable[Any]) -> list[DecodedFrame]:
-        frames: list[DecodedFrame] = []
+        return list(self.sampled(decoded))
+
+    def sampled(self, decoded: Iterable[Any]) -> Iterator[DecodedFrame]:
+        """PyAV video frames → sampled RGB frames, refusing odd, huge, too fast or too long ones on the way."""
         first: float | None = None
         next_t = 0.0
         step = 1.0 / self.sample_fps
@@ -101,8 +104,7 @@ class PyAvClipDecoder:
             if t + 0.25 * step < next_t:
                 continue
             next_t = max(next_t + step, t + 0.5 * step)
-            frames.append(DecodedFrame(t, self._rgb(frame)))
-        return frames
+            yield DecodedFrame(t, self._rgb(frame))
 
     def _rgb(self, frame: Any) -> npt.NDArray[np.uint8]:
         width, height = int(frame.width), int(frame.height)

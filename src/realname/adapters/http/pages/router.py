@@ -54,7 +54,7 @@ MEDIA_TYPES: Final = {
     ".svg": "image/svg+xml",
 }
 
-PAGES: Final = {"/": "kiosk.html", "/me": "me.html", "/review": "review.html"}
+PAGES: Final = {"/": "kiosk.html", "/me": "me.html", "/review": "review.html", "/reports": "reports.html"}
 PARTS: Final = ("verification.html", "signin.html")
 """Markup shared by pages (never served on its own)."""
 ASSETS: Final = frozenset(
@@ -70,6 +70,7 @@ ASSETS: Final = frozenset(
         "me.js",
         "review.js",
     }
+    | {"reports.js", "reports.css"}
 )
 
 
@@ -121,6 +122,11 @@ def build_pages_router(reader_bridge_url: str = DEFAULT_READER_BRIDGE_URL) -> AP
     def review() -> Response:
         """The reviewer's queue."""
         return _respond(PAGES["/review"])
+
+    @router.get("/reports", response_class=Response)
+    def reports() -> Response:
+        """Auditors' reports: figures per outlet, charts, downloads and anomaly flags."""
+        return _respond(PAGES["/reports"])
 
     @router.get("/static/{asset}", response_class=Response)
     def serve_asset(asset: str) -> Response:

@@ -14,6 +14,8 @@
   // Passive anti-spoofing reads fine texture. Chromium's VP8 (about 0.7 Mbit/s whatever is asked) smeared a
   // live face enough to be taken for a replay, where H.264 at the same size did not: prefer H.264.
   const RECORDING_BITS_PER_SECOND = 4000000;
+  // MediaRecorder's timeslice: the pieces streamed to the server (the last one is analysed after recording stops).
+  const CHUNK_MILLISECONDS = 500;
   const RECORDING_TYPES = [
     ["video/webm;codecs=h264", "clip.webm"],
     ["video/mp4;codecs=avc1", "clip.mp4"],
@@ -56,7 +58,9 @@
     $("preview").srcObject = null;
   }
 
-  function record(stream, challenge) {
+  // onChunk (optional) gets each piece of the recording as MediaRecorder hands it out (every CHUNK_MILLISECONDS),
+  // so the page can stream it to the server while the customer is still performing the challenge.
+  function record(stream, challenge, onChunk) {
     const total = recordingSeconds(challenge.actions.length);
     const perStep = total / challenge.actions.length;
     const steps = $("steps");
@@ -73,7 +77,9 @@
     const recorder = new MediaRecorder(stream, options);
     const chunks = [];
     recorder.addEventListener("dataavailable", (event) => {
-      if (event.data && event.data.size) chunks.push(event.data);
+      if (!event.data || !event.data.size) return;
+      chunks.push(event.data);
+      if (onChunk) onChunk(event.data);
     });
     return new Promise((resolve, reject) => {
       recorder.addEventListener("error", (event) => reject(event.error || new Error("recording failed")));
@@ -102,7 +108,7 @@
         }
         requestAnimationFrame(tick);
       };
-      recorder.start(250);
+      recorder.start(CHUNK_MILLISECONDS);
       $("app").dataset.recording = "on";
       tick();
     }).finally(() => {
@@ -111,11 +117,12 @@
   }
 
   // Open the camera, record the challenge with its prompts, close the camera; resolves to {blob, fileName}.
-  async function capture(challenge) {
+  // onChunk(blob), when given, receives the recording piece by piece while it is made.
+  async function capture(challenge, onChunk) {
     let stream = null;
     try {
       stream = await openCamera();
-      return await record(stream, challenge);
+      return await record(stream, challenge, onChunk);
     } finally {
       closeCamera(stream);
     }

@@ -15,6 +15,7 @@
     unwanted_check: "A relying party's check reported as unwanted by the subscriber",
     requested: "Review requested by the clerk after a rejection",
     spoof_suspected: "Suspected spoof (photo, screen or mask)",
+    anomaly: "Anomaly flag (see /reports): confirm (keep suspended) or dismiss (reject)",
   };
   const STATE_TEXT = { open: "open", awaiting_second: "awaiting a second reviewer", closed: "closed", overruled: "closed: the second reviewer refused the override" };
 

@@ -244,33 +244,52 @@
     R.showState("challenge");
     try {
       const challenge = await R.call("POST", attemptPath("challenge"));
-      const clip = await RealnameCapture.capture(challenge);
-      R.showState("uploading");
-      const form = new FormData();
-      form.append("nonce", challenge.nonce);
-      form.append("clip", clip.blob, clip.fileName);
-      form.append("id_photo", person.photo, person.photo.name || "id-photo.jpg");
-      showDecision(await uploadClip(form, person.cardFront));
+      showDecision(await streamAnswer(challenge));
     } catch (err) {
       showDecision(null);
       throw err;
     }
   }
 
-  // Upload the clip with the chip photo and, when there is one, the card front. A card front whose printed
-  // portrait cannot be found is refused before the challenge is used: then the chip photo alone decides.
-  async function uploadClip(form, cardFront) {
+  // The clip goes to the server in pieces while it is recorded (POST …/liveness/streams with the signed chip
+  // photo, then PUT …/chunks/{seq} one after the other, then …/end), so the decision follows the last piece
+  // at once. A piece is sent only once the previous one was answered; the first failure stops the stream.
+  // Open the stream with the chip photo and, when there is one, the document camera's card front. A card front
+  // whose printed portrait cannot be found is refused before the challenge is used: then the chip photo decides.
+  async function openStream(form, cardFront) {
     if (cardFront) form.set("card_front", cardFront, "card-front.jpg");
     else form.delete("card_front");
     const headers = await T.readerHeaders(person.attemptId, person.fieldsSha256, person.photo);
     try {
-      return await R.call("POST", attemptPath("liveness"), { form, headers });
+      return await R.call("POST", attemptPath("liveness/streams"), { form, headers });
     } catch (err) {
       if (cardFront && err instanceof R.ApiError && err.code === "document.portrait_not_found") {
-        return uploadClip(form, null);
+        return openStream(form, null);
       }
       throw err;
     }
+  }
+
+  async function streamAnswer(challenge) {
+    const form = new FormData();
+    form.append("nonce", challenge.nonce);
+    form.append("id_photo", person.photo, person.photo.name || "id-photo.jpg");
+    const opened = await openStream(form, person.cardFront);
+    const streamPath = attemptPath("liveness/streams/" + opened.stream_id);
+    let sent = 0;
+    let sending = Promise.resolve();
+    let failure = null;
+    const send = (piece) => {
+      const seq = sent++;
+      sending = sending.then(() =>
+        failure ? null : R.call("PUT", streamPath + "/chunks/" + seq, { form: piece }).catch((err) => (failure = err))
+      );
+    };
+    await RealnameCapture.capture(challenge, send);
+    R.showState("uploading");
+    await sending;
+    if (failure) throw failure;
+    return R.call("POST", streamPath + "/end", { json: { chunks: sent } });
   }
 
   // decision is the API's answer, or null when the check could not be completed (the error is shown too).

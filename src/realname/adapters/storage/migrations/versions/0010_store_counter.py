@@ -6,7 +6,7 @@
 - ``review_case.similarity``: the face check's similarity, shown to reviewers only.
 
 Revision ID: 0010_store_counter
-Revises: 0007_parties
+Revises: 0009_reports
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_store_counter"
-down_revision = "0007_parties"
+down_revision = "0009_reports"
 branch_labels = None
 depends_on = None
 

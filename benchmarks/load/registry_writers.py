@@ -1,0 +1,161 @@
+"""Concurrent registry writers on PostgreSQL: registrations per second through the use case.
+
+Sets up a fresh schema in the given database (dropped afterwards) with a real key file and the migrations,
+one outlet and ``--numbers`` numbers, then for each writer count runs that many threads for ``--seconds``,
+each registering numbers through ``Registry.assign_number`` (quota slot, number ACTIVE, binding, audit event;
+one transaction each), every registration for a new ID and a number no other writer picks. While it runs, a
+sampler reads ``pg_stat_activity`` every 50 ms and counts the writers waiting on a lock, by the statement
+they wait in, so the serialisation point shows.
+
+Runs on whatever ``realname`` is on ``PYTHONPATH`` (so the same script measures an older checkout too).
+
+Usage: PYTHONPATH=src nice -n 15 .venv/bin/python benchmarks/load/registry_writers.py \
+           --database-url postgresql+psycopg://postgres@127.0.0.1:5432/DB [--writers 2,4,8] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import statistics
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import sqlalchemy as sa
+
+from realname.adapters.storage.database import normalise_url
+from realname.app.actors import OPERATOR_CLI, Actor
+from realname.bootstrap import Container
+from realname.config import Settings
+from realname.domain.numbers import Msisdn
+from realname.domain.organisation import Role
+from realname.domain.subscribers import BlindIndex
+
+REPO = Path(__file__).resolve().parents[2]
+CLERK = Actor("staff:bench", Role.CLERK, "BJ-001")
+
+
+def set_up(database_url: str, schema: str, data_dir: Path, numbers: int) -> Container:
+    admin = sa.create_engine(normalise_url(database_url))
+    with admin.begin() as c:
+        c.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    admin.dispose()
+    separator = "&" if "?" in database_url else "?"
+    url = f"{database_url}{separator}options={quote(f'-csearch_path={schema}')}"
+    settings = Settings(env="test", data_dir=data_dir, database_url=url, models_dir=REPO / "var" / "models")
+    container = Container(settings)
+    container.initialise()
+    registry = container.registry()
+    registry.add_outlet(OPERATOR_CLI, "BJ-001", "Beijing Xidan")
+    registry.import_numbers(OPERATOR_CLI, [Msisdn(f"1390{i:07d}") for i in range(numbers)], source="bench")
+    return container
+
+
+def sample_lock_waits(engine: sa.Engine, stop: threading.Event, waits: Counter[str], samples: list[int]) -> None:
+    query = sa.text(
+        "SELECT left(regexp_replace(query, '\\s+', ' ', 'g'), 60) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+    )
+    with engine.connect() as c:
+        while not stop.is_set():
+            rows = c.execute(query).scalars().all()
+            c.commit()
+            samples.append(len(rows))
+            waits.update(rows)
+            time.sleep(0.05)
+
+
+def run(container: Container, writers: int, seconds: float, first_number: int, per_writer: int) -> dict[str, Any]:
+    registry = container.registry()
+    latencies: list[list[float]] = [[] for _ in range(writers)]
+    stop_at = time.perf_counter() + seconds
+    indexer = container.blind_indexer
+
+    def writer(k: int) -> None:
+        base = first_number + k * per_writer
+        for j in range(per_writer):
+            if time.perf_counter() >= stop_at:
+                return
+            serial = base + j
+            began = time.perf_counter()
+            registry.assign_number(
+                CLERK,
+                msisdn=Msisdn(f"1390{serial:07d}"),
+                attempt_id=f"bench-{serial}",
+                id_index=BlindIndex(indexer.index(f"bench-id-{serial}")),
+                iccid=f"898600{serial:013d}",
+                outlet_code="BJ-001",
+            )
+            latencies[k].append(time.perf_counter() - began)
+
+    stop = threading.Event()
+    waits: Counter[str] = Counter()
+    samples: list[int] = []
+    sampler = threading.Thread(target=sample_lock_waits, args=(container.engine, stop, waits, samples))
+    load_before = os.getloadavg()[0]
+    sampler.start()
+    started = time.perf_counter()
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    stop.set()
+    sampler.join()
+    every = sorted(x for part in latencies for x in part)
+    cuts = statistics.quantiles(every, n=100)
+    return {
+        "writers": writers,
+        "registrations": len(every),
+        "per_s": round(len(every) / wall, 1),
+        "p50_ms": round(cuts[49] * 1000, 1),
+        "p95_ms": round(cuts[94] * 1000, 1),
+        "p99_ms": round(cuts[98] * 1000, 1),
+        "mean_lock_waiters": round(sum(samples) / max(len(samples), 1), 2),
+        "lock_waits_by_statement": dict(waits.most_common(3)),
+        "load_before": round(load_before, 2),
+        "load_after": round(os.getloadavg()[0], 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--writers", default="2,4,8")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--numbers", type=int, default=40_000)
+    parser.add_argument("--output", type=Path)
+    args = parser.parse_args()
+    counts = [int(w) for w in args.writers.split(",")]
+    schema = f"bench_{secrets.token_hex(4)}"
+    results = []
+    with tempfile.TemporaryDirectory() as data_dir:
+        container = set_up(args.database_url, schema, Path(data_dir), args.numbers)
+        try:
+            first = 0
+            share = args.numbers // len(counts)
+            for writers in counts:
+                result = run(container, writers, args.seconds, first, share // writers)
+                first += share
+                print(json.dumps(result, ensure_ascii=False), flush=True)
+                results.append(result)
+        finally:
+            container.engine.dispose()
+            admin = sa.create_engine(normalise_url(args.database_url))
+            with admin.begin() as c:
+                c.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+            admin.dispose()
+    if args.output:
+        args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,249 @@
+"""Streamed verification: how long after the last chunk the decision comes, and the CPU per clip.
+
+    .venv/bin/python benchmarks/stream_bench.py [--data ../shared/data/liveness]
+        [--models var/models] [--chunk-seconds 1.0] [--rounds 1] [--out benchmarks/results/stream.json]
+
+The whole service runs in this process (SQLite in a temporary folder, real models, the FastAPI app behind
+Starlette's TestClient, an enrolled kiosk signing the chip portrait). For each real clip that performs a challenge
+(``liveness_bench.PERFORMED``), re-encoded as a kiosk records it (VP8 WebM, 15 fps, 2 Mbit/s), an attempt is
+prepared and challenged with the clip's first action (so the decision includes the face match against a chip
+photo cut from the clip), then:
+
+* **stream**: the WebM is cut into chunks of ``--chunk-seconds`` of video (at byte positions proportional to time,
+  as a recorder's timeslice gives them) and each is sent at the moment the recorder would have produced it
+  (real-time pacing); **latency** = from sending the last chunk to the decision's answer (last chunk's analysis,
+  end of stream, decision, match, audit). CPU = process CPU time from opening the stream to the decision
+  (server and in-process client; the client's share is small);
+* **single**: the same WebM as one ``POST …/liveness`` after recording: latency = the whole request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from fastapi.testclient import TestClient
+
+from liveness_bench import PERFORMED
+from realname.adapters.http.app import create_app
+from realname.adapters.http.reader import document_fields, signed_reader_headers
+from realname.adapters.system import SecretsRandom
+from realname.adapters.vision.chip_photo import simulate_chip_photo
+from realname.app.actors import OPERATOR_CLI
+from realname.bootstrap import Container
+from realname.config import PolicySettings, Settings
+from realname.domain.consent import CONSENT_VERSION
+from realname.domain.organisation import Role
+
+REPO = Path(__file__).resolve().parents[1]
+KIOSK_FPS = 15
+KIOSK_BIT_RATE = 2_000_000
+OUTLET = "BJ-001"
+ID_NUMBER = "11010519491231002X"
+
+
+class AskFor(SecretsRandom):
+    """Real randomness, except that the next challenge asks for ``wanted`` first."""
+
+    wanted = "blink"
+
+    def shuffle(self, items: list[str]) -> list[str]:
+        return [self.wanted] + [i for i in items if i != self.wanted]
+
+
+def kiosk_webm(clip: Path) -> tuple[bytes, float, Any]:
+    """The clip as VP8 WebM at 15 fps (what MediaRecorder uploads), its duration, and a frontal frame (RGB)."""
+    with av.open(str(clip)) as source:
+        stream = source.streams.video[0]
+        step = max(1, round(float(stream.average_rate or 30) / KIOSK_FPS))
+        frames = [f.to_ndarray(format="rgb24") for i, f in enumerate(source.decode(stream)) if i % step == 0]
+    buffer = io.BytesIO()
+    with av.open(buffer, mode="w", format="webm") as target:
+        out = target.add_stream("libvpx", rate=KIOSK_FPS)
+        assert isinstance(out, av.VideoStream)
+        out.height, out.width = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
+        out.pix_fmt = "yuv420p"
+        out.bit_rate = KIOSK_BIT_RATE
+        for index, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb[: out.height, : out.width].copy(), format="rgb24")
+            frame.pts = index
+            for packet in out.encode(frame):
+                target.mux(packet)
+        for packet in out.encode():
+            target.mux(packet)
+    return buffer.getvalue(), len(frames) / KIOSK_FPS, frames[min(4, len(frames) - 1)]
+
+
+class Kiosk:
+    def __init__(self, container: Container, client: TestClient) -> None:
+        self.container, self.client = container, client
+        self.key = Ed25519PrivateKey.generate()
+        raw = self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        self.terminal = container.terminals().enroll(OPERATOR_CLI, OUTLET, "Counter 1", raw).id
+        staff = container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, OUTLET)
+        token = client.post("/v1/auth/token", json={"staff_id": staff.staff_id, "credential": staff.credential})
+        self.headers = {"Authorization": f"Bearer {token.json()['token']}"}
+        self.fields: list[str | None] = []
+
+    def challenged(self, random: AskFor, action: str) -> tuple[str, str]:
+        c, h = self.client, self.headers
+        attempt = c.post("/v1/attempts", json={"purpose": "register", "device_id": "kiosk-1"}, headers=h).json()["id"]
+        body: dict[str, object] = {"value": ID_NUMBER}
+        self.fields = document_fields(body)
+        signed = signed_reader_headers(
+            self.key, self.terminal, attempt, fields=self.fields, now=self.container.clock.now()
+        )
+        checked = c.post(f"/v1/attempts/{attempt}/document", json=body, headers={**h, **signed})
+        assert checked.status_code == 200 and checked.json()["check"]["valid"], checked.text
+        consent = c.post(
+            f"/v1/attempts/{attempt}/consent", json={"version": CONSENT_VERSION, "accepted": True}, headers=h
+        )
+        assert consent.status_code == 200, consent.text
+        random.wanted = action
+        nonce = c.post(f"/v1/attempts/{attempt}/challenge", headers=h).json()["nonce"]
+        return attempt, nonce
+
+    def portrait_headers(self, attempt: str, photo: bytes) -> dict[str, str]:
+        return signed_reader_headers(
+            self.key, self.terminal, attempt, fields=self.fields, portrait=photo, now=self.container.clock.now()
+        )
+
+
+def stream_once(
+    kiosk: Kiosk, attempt: str, nonce: str, webm: bytes, seconds: float, photo: bytes, chunk_s: float
+) -> dict[str, Any]:
+    c, h = kiosk.client, kiosk.headers
+    count = max(1, math.ceil(seconds / chunk_s))
+    cpu0 = time.process_time()
+    opened = c.post(
+        f"/v1/attempts/{attempt}/liveness/streams",
+        data={"nonce": nonce},
+        files={"id_photo": ("chip.jpg", photo, "image/jpeg")},
+        headers={**h, **kiosk.portrait_headers(attempt, photo)},
+    )
+    assert opened.status_code == 201, opened.text
+    stream = opened.json()["stream_id"]
+    recording_started = time.perf_counter()
+    last_sent = 0.0
+    for seq in range(count):
+        start, end = len(webm) * seq // count, len(webm) * (seq + 1) // count
+        due = recording_started + min((seq + 1) * chunk_s, seconds)
+        time.sleep(max(0.0, due - time.perf_counter()))
+        last_sent = time.perf_counter()
+        last_cpu = time.process_time()
+        sent = c.put(
+            f"/v1/attempts/{attempt}/liveness/streams/{stream}/chunks/{seq}",
+            content=webm[start:end],
+            headers={**h, "Content-Type": "application/octet-stream"},
+        )
+        assert sent.status_code == 200, sent.text
+    end_cpu = time.process_time()
+    decision = c.post(f"/v1/attempts/{attempt}/liveness/streams/{stream}/end", json={"chunks": count}, headers=h)
+    done = time.perf_counter()
+    done_cpu = time.process_time()
+    assert decision.status_code == 200, decision.text
+    return {
+        "latency_ms": round(1000 * (done - last_sent), 1),
+        "cpu_ms": round(1000 * (done_cpu - cpu0), 1),
+        "last_chunk_cpu_ms": round(1000 * (end_cpu - last_cpu), 1),
+        "end_cpu_ms": round(1000 * (done_cpu - end_cpu), 1),
+        "chunks": count,
+        "passed": decision.json()["passed"],
+    }
+
+
+def single_once(kiosk: Kiosk, attempt: str, nonce: str, webm: bytes, photo: bytes) -> dict[str, Any]:
+    c, h = kiosk.client, kiosk.headers
+    cpu0 = time.process_time()
+    started = time.perf_counter()
+    decision = c.post(
+        f"/v1/attempts/{attempt}/liveness",
+        data={"nonce": nonce},
+        files={"clip": ("clip.webm", webm, "video/webm"), "id_photo": ("chip.jpg", photo, "image/jpeg")},
+        headers={**h, **kiosk.portrait_headers(attempt, photo)},
+    )
+    done = time.perf_counter()
+    assert decision.status_code == 200, decision.text
+    return {
+        "latency_ms": round(1000 * (done - started), 1),
+        "cpu_ms": round(1000 * (time.process_time() - cpu0), 1),
+        "passed": decision.json()["passed"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "liveness")
+    parser.add_argument(
+        "--models", type=Path, default=Path(os.environ.get("REALNAME_MODELS_DIR", REPO / "var" / "models"))
+    )
+    parser.add_argument("--chunk-seconds", type=float, default=1.0)
+    parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "stream.json")
+    args = parser.parse_args()
+
+    random = AskFor()
+    with tempfile.TemporaryDirectory() as folder:
+        settings = Settings(
+            env="test",
+            data_dir=Path(folder),
+            models_dir=args.models,
+            policy=PolicySettings(challenge_actions=1, max_challenges_per_attempt=3),
+        )
+        container = Container(settings, random=random)
+        container.initialise()
+        container.registry().add_outlet(OPERATOR_CLI, OUTLET, "Beijing Xidan")
+        results: dict[str, list[dict[str, Any]]] = {"stream": [], "single": []}
+        with TestClient(create_app(container.http_services()), raise_server_exceptions=False) as client:
+            kiosk = Kiosk(container, client)
+            clips = {name: kiosk_webm(args.data / name) for name in PERFORMED}
+            for _ in range(args.rounds):
+                for name, actions in PERFORMED.items():
+                    webm, seconds, frontal = clips[name]
+                    box = container.onnx_models.detect(frontal)[0]
+                    photo = simulate_chip_photo(frontal, (box.x0, box.y0, box.x1, box.y1))
+                    attempt, nonce = kiosk.challenged(random, actions[0].value)
+                    streamed = stream_once(kiosk, attempt, nonce, webm, seconds, photo, args.chunk_seconds)
+                    attempt, nonce = kiosk.challenged(random, actions[0].value)
+                    single = single_once(kiosk, attempt, nonce, webm, photo)
+                    for kind, row in (("stream", streamed), ("single", single)):
+                        row.update(clip=name, seconds=round(seconds, 2))
+                        row["cpu_ms_per_10s"] = round(row["cpu_ms"] * 10.0 / seconds, 1)
+                        results[kind].append(row)
+                        print(kind, json.dumps(row), flush=True)
+        container.engine.dispose()
+    summary = {
+        kind: {
+            "median_latency_ms": statistics.median(r["latency_ms"] for r in rows),
+            "max_latency_ms": max(r["latency_ms"] for r in rows),
+            "median_cpu_ms_per_10s_clip": statistics.median(r["cpu_ms_per_10s"] for r in rows),
+            "passed": sum(bool(r["passed"]) for r in rows),
+            "of": len(rows),
+        }
+        for kind, rows in results.items()
+    }
+    report = {
+        "chunk_seconds": args.chunk_seconds,
+        "summary": summary,
+        "runs": results,
+        "cpu_count": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps({"summary": summary, "load_average_1min": report["load_average_1min"]}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
