@@ -59,6 +59,9 @@ DEFAULT_OUT = Path("/work/scratch/train")
 DEFAULT_MODELS = Path("/work/main/var/models")
 RAW_BYTES = CHIP_WIDTH_PX * CHIP_HEIGHT_PX * 3
 BUDGET_RANGE = (800, 1800)  # bytes of the random training chips (real chips sit around 1.0-1.5 KB)
+WIDE_BUDGET_RANGE = (800, 3200)  # ``--wide``: sharper chips too, so the student keeps what the base knows of them
+WIDE_JPEG_SHARE = 0.25  # ``--wide``: this share of the chips is JPEG at quality 20-50 instead of JPEG 2000
+WIDE_JPEG_QUALITY = (20, 50)
 CHIP_SCALES = SFACE_ID_PHOTO_ALIGNMENT_SCALES  # (0.9, 1.1)
 EMPTY = np.zeros((112, 112, 3), dtype=np.uint8)
 
@@ -91,15 +94,20 @@ def aligned(models: OnnxFaceModels, rgb: np.ndarray, *, chip: bool, scales: tupl
     return [models.aligned_face(image, landmarks, scale) for scale in scales]
 
 
-def random_chip(portrait: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def random_chip(portrait: np.ndarray, rng: np.random.Generator, *, wide: bool = False) -> np.ndarray:
     """A random realistic chip: mild colour change, JPEG 2000 at a random byte budget (one encode at the rate
-    that budget needs), decoded."""
+    that budget needs), decoded. ``wide``: budgets up to 3.2 KB, and a quarter of the chips JPEG at q20-50."""
     image = Image.fromarray(portrait)
     image = ImageEnhance.Brightness(image).enhance(rng.uniform(0.9, 1.1))
     image = ImageEnhance.Contrast(image).enhance(rng.uniform(0.85, 1.15))
     image = ImageEnhance.Color(image).enhance(rng.uniform(0.8, 1.2))
-    budget = float(np.exp(rng.uniform(np.log(BUDGET_RANGE[0]), np.log(BUDGET_RANGE[1]))))
+    low, high = WIDE_BUDGET_RANGE if wide else BUDGET_RANGE
+    budget = float(np.exp(rng.uniform(np.log(low), np.log(high))))
     buffer = io.BytesIO()
+    if wide and rng.random() < WIDE_JPEG_SHARE:
+        image.save(buffer, format="JPEG", quality=int(rng.integers(WIDE_JPEG_QUALITY[0], WIDE_JPEG_QUALITY[1] + 1)))
+        with Image.open(io.BytesIO(buffer.getvalue())) as decoded:
+            return np.asarray(decoded.convert("RGB"), dtype=np.uint8)
     image.save(
         buffer,
         format="JPEG2000",
@@ -127,9 +135,9 @@ def _largest_box(models: OnnxFaceModels, rgb: np.ndarray) -> tuple[float, float,
     return (box.x0, box.y0, box.x1, box.y1)
 
 
-def train_job(args: tuple[int, str, int, int]) -> tuple[int, np.ndarray, np.ndarray, bool]:
+def train_job(args: tuple[int, str, int, int, bool]) -> tuple[int, np.ndarray, np.ndarray, bool]:
     """(index, clean crop, chips [variants, scales, 112, 112, 3], ok)."""
-    index, path, variants, seed = args
+    index, path, variants, seed, wide = args
     assert _models is not None
     rng = np.random.default_rng([seed, index])
     chips = np.zeros((variants, len(CHIP_SCALES), 112, 112, 3), dtype=np.uint8)
@@ -144,7 +152,7 @@ def train_job(args: tuple[int, str, int, int]) -> tuple[int, np.ndarray, np.ndar
             break
         shift = (float(rng.uniform(-0.04, 0.04)), float(rng.uniform(-0.04, 0.04)))
         portrait = chip_portrait(rgb, box, shift=shift, zoom=float(rng.uniform(0.9, 1.1)))
-        crops = aligned(_models, random_chip(portrait, rng), chip=True, scales=CHIP_SCALES)
+        crops = aligned(_models, random_chip(portrait, rng, wide=wide), chip=True, scales=CHIP_SCALES)
         if crops:
             chips[done] = np.stack(crops)
             done += 1
@@ -200,6 +208,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--models-dir", type=Path, default=DEFAULT_MODELS)
     parser.add_argument("--shared", type=Path, default=SHARED_DATA)
+    parser.add_argument("--wide", action="store_true", help="train chips up to 3.2 KB and some JPEG (train-seedS-wide)")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     items = training_items(args.shared) if args.kind == "train" else evaluation_items(args.shared)
@@ -209,7 +218,7 @@ def main() -> int:
     if args.kind == "train":
         chips = np.zeros((n, args.variants, len(CHIP_SCALES), 112, 112, 3), dtype=np.uint8)
         ok = np.zeros(n, dtype=bool)
-        jobs_train = [(i, item.path, args.variants, args.seed) for i, item in enumerate(items)]
+        jobs_train = [(i, item.path, args.variants, args.seed, args.wide) for i, item in enumerate(items)]
         with Pool(args.workers, initializer=_init, initargs=(str(args.models_dir),)) as pool:
             for count, (i, crop, chip, good) in enumerate(pool.imap_unordered(train_job, jobs_train, chunksize=4)):
                 clean[i], chips[i], ok[i] = crop, chip, good
@@ -224,7 +233,7 @@ def main() -> int:
                 clean[i], chips[i], ok[i] = crop, chip, good
                 if count % 100 == 0:
                     print(f"  {count}/{n}", file=sys.stderr, flush=True)
-    name = f"train-seed{args.seed}.npz" if args.kind == "train" else "eval.npz"
+    name = f"train-seed{args.seed}{'-wide' if args.wide else ''}.npz" if args.kind == "train" else "eval.npz"
     np.savez(
         args.out / name,
         clean=clean,

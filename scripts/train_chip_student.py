@@ -154,6 +154,7 @@ def main() -> int:
     )
     parser.add_argument("--freeze", default="", help="comma-separated name prefixes kept at the teacher's values")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--wide", action="store_true", help="train on the --wide chips (up to 3.2 KB, some JPEG)")
     parser.add_argument(
         "--minutes",
         type=float,
@@ -166,10 +167,17 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
 
-    data_file = args.cache / f"train-seed{args.seed}.npz"
+    data_file = args.cache / f"train-seed{args.seed}{'-wide' if args.wide else ''}.npz"
     if not data_file.is_file():
         subprocess.run(  # noqa: S603 (our own script, fixed arguments)
-            [sys.executable, str(REPO_ROOT / "scripts" / "chip_student_data.py"), "train", "--seed", str(args.seed)],
+            [
+                sys.executable,
+                str(REPO_ROOT / "scripts" / "chip_student_data.py"),
+                "train",
+                "--seed",
+                str(args.seed),
+                *(["--wide"] if args.wide else []),
+            ],
             check=True,
         )
     data = np.load(data_file)
@@ -203,7 +211,9 @@ def main() -> int:
     print(f"trainable tensors {len(trainable)}, values {sum(p.numel() for p in trainable.values()):,}")
 
     started = time.perf_counter()
-    targets_file = args.cache / f"train-seed{args.seed}-targets.npy"  # the teacher's, so reusable across runs
+    targets_file = (
+        args.cache / f"train-seed{args.seed}{'-wide' if args.wide else ''}-targets.npy"
+    )  # the teacher's, so reusable across runs
     if not targets_file.is_file():
         np.save(targets_file, embed(teacher, clean))  # the live side's embedding of each training photo
     all_targets = np.load(targets_file)
