@@ -185,7 +185,8 @@ def make_card_folder(clip: Path, at_seconds: float, folder: Path, fields: dict[s
 def _keep_liveness_uploads(app: FastAPI, folder: Path) -> None:
     @app.middleware("http")
     async def keep(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if request.method == "POST" and request.url.path.endswith("/liveness"):
+        # The single upload, or a streamed clip's opening (which carries the chip photo and the card front).
+        if request.method == "POST" and request.url.path.endswith(("/liveness", "/liveness/streams")):
             body = await request.body()
             (folder / f"liveness-upload-{len(list(folder.glob('liveness-upload-*')))}.multipart").write_bytes(body)
         return await call_next(request)

@@ -683,7 +683,8 @@ def test_card_reader_and_document_camera_register_a_number_end_to_end(liveness_c
         outcome = kiosk.wait_decision()
         details = last_decision_details(kiosk.server.container)
         assert outcome == "approved", f"rejected: {details}"
-        # The document camera's card front went with the clip, and the server compared it with the chip photo.
+        # The document camera's card front went with the clip (the streamed clip's opening), and the server
+        # compared it with the chip photo.
         uploads = sorted(tmp_path.glob("liveness-upload-*.multipart"))
         assert len(uploads) == 1 and b'name="card_front"' in uploads[0].read_bytes()
         assert details.get("card_front") is True and details.get("decided_by") in ("chip", "printed_portrait"), details
