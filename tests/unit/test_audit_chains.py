@@ -97,3 +97,14 @@ def test_verification_pins_each_chain_and_names_the_broken_one() -> None:
     cut = verify_chains(lambda c: rewritten if c == 1 else chains[c], sorted(chains), [checkpoint], valid)
     assert not cut.intact and (cut.first_bad_chain, cut.first_bad_seq) == (1, 2)
     assert "below the signed checkpoint at 4" in (cut.problem or "")
+
+
+def test_a_checkpoint_covers_an_event_only_up_to_its_own_chains_head() -> None:
+    heads = [ChainHead(0, 10, "a" * 64), ChainHead(1, 3, "b" * 64), ChainHead(2, 0, GENESIS_HASH)]
+    checkpoint = Checkpoint.unsigned(heads, T0, "k1")
+    assert checkpoint.seq == 13  # the total: larger than any one chain's head
+    assert checkpoint.covers(0, 10) and checkpoint.covers(1, 3)
+    # Event 4 of chain 1 and event 1 of chain 2 came after the checkpoint, though both are below its total.
+    assert not checkpoint.covers(1, 4) and not checkpoint.covers(2, 1) and not checkpoint.covers(5, 1)
+    single = Checkpoint(7, "c" * 64, T0, "k1", b"")  # format 1: chain 0 alone
+    assert single.covers(0, 7) and not single.covers(0, 8) and not single.covers(1, 1)

@@ -23,7 +23,14 @@ from datetime import timedelta
 from typing import Any
 
 from realname.app.actors import SYSTEM, Actor
-from realname.app.audit_admin import AuditAdmin, ExportRange, PublicKeyCheck, event_from_line, verify_export
+from realname.app.audit_admin import (
+    AuditAdmin,
+    ExportRange,
+    PublicKeyCheck,
+    checkpoint_from_line,
+    event_from_line,
+    verify_export,
+)
 from realname.app.ports import Clock
 from realname.app.privacy import CheckpointSigner
 from realname.app.reports import ReportsUnitOfWorkFactory
@@ -89,7 +96,7 @@ class EvidenceBundles:
         if not events:
             raise NotFound("this attempt has no audit events", code="attempt.not_found")
         checkpoint = self._audit_admin.checkpoint(SYSTEM)
-        if checkpoint is None or checkpoint.seq < max(e.seq for e in events):
+        if checkpoint is None or not all(checkpoint.covers(e.chain, e.seq) for e in events):
             raise DependencyUnavailable("the audit chain could not be signed", code="audit.unavailable")
         first_seq = min(e.seq for e in events)
         lines = list(self._audit_admin.export(actor, ExportRange(from_seq=first_seq, to_seq=checkpoint.seq)))
@@ -137,15 +144,28 @@ def verify_bundle(document: Mapping[str, Any], public_key_valid: PublicKeyCheck)
     attempt_id = document.get("attempt")
     if not isinstance(attempt_id, str):
         raise InvalidInput("the bundle names no attempt", code="evidence.bundle_invalid")
-    events = [event_from_line(line) for line in lines if json.loads(line).get("type") == "event"]
+    items = [json.loads(line) for line in lines]
+    events = [event_from_line(line) for line, item in zip(lines, items, strict=True) if item.get("type") == "event"]
     recomputed = summarise(attempt_id, events)
     if document.get("summary") != recomputed:
         problems.append("the summary is not what the attempt's audit events say")
-    last = max((e.seq for e in events if belongs_to(e, attempt_id)), default=None)
-    if last is None:
+    own = [e for e in events if belongs_to(e, attempt_id)]
+    signed = next(
+        (
+            checkpoint_from_line(line)
+            for line, item in zip(lines, items, strict=True)
+            if item.get("type") == "checkpoint" and item.get("seq") == verdict.result.signed_through_seq
+        ),
+        None,
+    )
+    uncovered = [e for e in own if signed is None or not signed.covers(e.chain, e.seq)]
+    if not own:
         problems.append("the segment holds no event of this attempt")
-    elif verdict.result.signed_through_seq < last:
-        problems.append(f"no signed checkpoint covers the attempt's last event ({last})")
+    elif uncovered:
+        problems.append(
+            "no signed checkpoint covers the attempt's event(s) "
+            + ", ".join(f"{e.seq} of chain {e.chain}" for e in uncovered)
+        )
     keys = _public_keys(lines)
     key_id = str(document.get("key_id", ""))
     try:

@@ -91,6 +91,11 @@ class Checkpoint:
         """The heads this checkpoint pins (format 1: chain 0's)."""
         return self.heads or (ChainHead(0, self.seq, self.last_hash),)
 
+    def covers(self, chain: int, seq: int) -> bool:
+        """Whether event ``seq`` of ``chain`` lies at or below the head this checkpoint signed for that chain (a
+        total ``seq`` says nothing about one chain once there are several)."""
+        return any(head.chain == chain and seq <= head.seq for head in self.chain_heads())
+
     def consistent(self) -> bool:
         """Whether the listed heads add up to ``seq`` and hash to the signed root (format 1: always)."""
         if not self.heads:
