@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from realname.adapters.storage import tables as t
 from realname.adapters.storage.attempt_repositories import SqlReviewRepository
 from realname.adapters.storage.report_tables import anomaly_case
-from realname.adapters.storage.repositories import SqlAuditLog, _event_from_row
+from realname.adapters.storage.repositories import SqlAuditLog, event_from_row
 from realname.adapters.storage.transaction import SqlTransaction
 from realname.app.anomalies import AnomalyCases, FlaggedAnomaly
 from realname.app.reports import ActivityReader
@@ -51,7 +51,7 @@ class SqlActivityReader:
             if actions is not None:
                 query = query.where(e.action.in_(list(actions)))
             rows = self._c.execute(query.order_by(e.occurred_at, e.chain, e.seq).limit(self._batch_size)).all()
-            yield from (_event_from_row(row) for row in rows)
+            yield from (event_from_row(row) for row in rows)
             if len(rows) < self._batch_size:
                 return
             after = (rows[-1].occurred_at, int(rows[-1].chain), int(rows[-1].seq))

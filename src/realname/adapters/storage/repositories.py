@@ -331,7 +331,8 @@ class SqlSubscriberRepository:
         )
 
 
-def _event_from_row(row: sa.Row[Any]) -> AuditEvent:
+def event_from_row(row: sa.Row[Any]) -> AuditEvent:
+    """An ``audit_event`` row as the domain event (the audit log and the report readers share it)."""
     return AuditEvent(
         seq=int(row.seq),
         occurred_at=row.occurred_at,
@@ -429,7 +430,7 @@ class SqlAuditLog:
             if not rows:
                 return
             for row in rows:
-                yield _event_from_row(row)
+                yield event_from_row(row)
             next_seq = int(rows[-1].seq) + 1
 
     def about(self, subject: str, limit: int = 200) -> Sequence[AuditEvent]:
@@ -440,7 +441,7 @@ class SqlAuditLog:
             .order_by(e.c.occurred_at.desc(), e.c.chain, e.c.seq.desc())
             .limit(limit)
         )
-        return [_event_from_row(row) for row in rows]
+        return [event_from_row(row) for row in rows]
 
     def heads(self) -> Sequence[ChainHead]:
         h = t.audit_head
