@@ -186,7 +186,7 @@ def test_a_stream_whose_process_is_gone_or_whose_id_is_forged_fails_closed(
     # A stream id pointing elsewhere without the deployment's MAC is not followed: no request leaves the server.
     attempt, stream = opened(store, clerk)
     local_id, owner, mac = stream.split("-")
-    elsewhere_hex = "127.0.0.1:9".encode().hex()
+    elsewhere_hex = b"127.0.0.1:9".hex()
     for forged in (f"{local_id}-{elsewhere_hex}-{mac}", f"{local_id}-{owner}-{'0' * 32}"):
         refused = flows.send_chunk(store.client, clerk, attempt, forged, 0, chunk)
         assert refused.status_code == 409 and refused.json()["code"] == "liveness.stream_unknown"
