@@ -288,6 +288,8 @@ class LivenessStreams:
             stream.last_chunk_at = self._clock.now()
             stream.clip.feed(data)
             self._prepare_candidates(stream)
+            # Idle time counts from the answer: the kiosk sends the next chunk only once this one was answered.
+            stream.last_chunk_at = self._clock.now()
             return ChunkReceipt(stream.next_seq, stream.bytes_received, stream.clip.frames_analysed)
         except RealnameError:
             self._give_up(stream)
