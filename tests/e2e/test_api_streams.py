@@ -172,6 +172,7 @@ def test_a_stream_whose_process_is_gone_or_whose_id_is_forged_fails_closed(
     attempt, nonce = store.challenged(clerk)
     other_container = type(store.container)(store.container.settings, random=store.container.random)
     with TestClient(create_app(other_container.http_services()), raise_server_exceptions=False) as elsewhere:
+        elsewhere.realname_kiosks = flows.kiosks_of(store.client)  # the same enrolled kiosk signs the portrait
         started = flows.open_stream(elsewhere, clerk, attempt, nonce, store.id_photo)
         assert started.status_code == 201, started.text
         stream = str(started.json()["stream_id"])
