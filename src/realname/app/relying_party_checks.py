@@ -14,8 +14,7 @@ import secrets as _stdlib_secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from realname.app.actors import Actor
 from realname.app.attempts import subject_key
@@ -27,6 +26,7 @@ from realname.app.unit_of_work import (
     BindingRepository,
     NumberRepository,
     ReviewRepository,
+    Transaction,
 )
 from realname.domain.attempts import Purpose
 from realname.domain.audit import AuditRecord, JsonValue
@@ -281,7 +281,7 @@ class PartyCaseLinks(Protocol):
     def link(self, case_id: str, party_id: str, check_id: str | None) -> None: ...
 
 
-class ChecksUnitOfWork(Protocol):
+class ChecksUnitOfWork(Transaction, Protocol):
     parties: PartyRepository
     nonces: NonceStore
     usage: UsageCounters
@@ -294,14 +294,6 @@ class ChecksUnitOfWork(Protocol):
     attempts: AttemptRepository
     reviews: ReviewRepository
     audit: AuditLog
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
-
-    def commit(self) -> None: ...
 
 
 class ChecksUnitOfWorkFactory(Protocol):

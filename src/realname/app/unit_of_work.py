@@ -249,7 +249,20 @@ class ThrottleLog(Protocol):
         ...
 
 
-class UnitOfWork(Protocol):
+class Transaction(Protocol):
+    """What every unit of work is: entered, committed explicitly, rolled back on exit otherwise. Each flow's unit
+    of work (the registry's below, the reports', the checks') adds the repositories it needs on top."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+class UnitOfWork(Transaction, Protocol):
     outlets: OutletRepository
     staff: StaffRepository
     numbers: NumberRepository
@@ -265,14 +278,6 @@ class UnitOfWork(Protocol):
     terminals: TerminalRepository
     codes: CodeRepository
     throttle: ThrottleLog
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
-
-    def commit(self) -> None: ...
 
     def rollback(self) -> None: ...
 
