@@ -28,11 +28,10 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from checks_bench import body_for, headers_for, set_up  # noqa: E402
-
-from realname.adapters.http.checks_api import parse_check  # noqa: E402
-from realname.adapters.storage.database import normalise_url  # noqa: E402
-from realname.domain.relying_parties import SignedRequest  # noqa: E402
+from checks_bench import body_for, headers_for, set_up
+from realname.adapters.http.checks_api import parse_check
+from realname.adapters.storage.database import normalise_url
+from realname.domain.relying_parties import SignedRequest
 
 
 def _statement_name(statement: str) -> str:
@@ -105,7 +104,9 @@ def main() -> None:
         statements = sum(len(v) for v in timings.values()) / n
         print(f"SQL statements per check {statements:.2f}, {total_sql / n * 1000:.2f} ms of SQL per check")
         out = io.StringIO()
-        pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(args.top)
+        stats = pstats.Stats(profile, stream=out).sort_stats("cumulative")
+        stats.print_stats(args.top)
+        stats.print_callers(r"elements.py:\d+\(_compiler\)")  # statements compiled afresh (not cached)
         print(out.getvalue())
         world.container.engine.dispose()
     finally:

@@ -18,6 +18,7 @@ from realname.domain.audit import AuditEvent, AuditRecord
 from realname.domain.audit_checkpoints import ChainHead
 from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber
 from realname.domain.organisation import Outlet, OutletCode, StaffMember
+from realname.domain.relying_parties import PartyStatus, RelyingParty
 from realname.domain.reviews import ReviewCase
 from realname.domain.self_service import OneTimeCode
 from realname.domain.subscribers import BlindIndex, Subscriber
@@ -249,6 +250,14 @@ class ThrottleLog(Protocol):
         ...
 
 
+class PartyStandings(Protocol):
+    """Relying parties as review decisions see them: read one (locked) and change its status."""
+
+    def get(self, party_id: str, *, for_update: bool = False) -> RelyingParty | None: ...
+
+    def set_status(self, party_id: str, status: PartyStatus, at: datetime) -> None: ...
+
+
 class Transaction(Protocol):
     """What every unit of work is: entered, committed explicitly, rolled back on exit otherwise. Each flow's unit
     of work (the registry's below, the reports', the checks') adds the repositories it needs on top."""
@@ -275,6 +284,7 @@ class UnitOfWork(Transaction, Protocol):
     failures: FailureRepository
     idempotency: IdempotencyStore
     reviews: ReviewRepository
+    parties: PartyStandings
     terminals: TerminalRepository
     codes: CodeRepository
     throttle: ThrottleLog
