@@ -187,20 +187,19 @@ class SqlUsageCounters:
 
     def add_use(self, party_id: str, windows: Mapping[str, datetime]) -> None:
         shard = random.randrange(USAGE_SHARDS)  # spreading writers, not a secret
-        statement = (
-            _upsert(self._c, party_usage)
-            .values(
-                [
-                    {"party_id": party_id, "window": name, "window_start": start, "shard": shard, "used": 1}
-                    for name, start in sorted(windows.items())
-                ]
-            )
-            .on_conflict_do_update(
-                index_elements=["party_id", "window", "window_start", "shard"],
-                set_={"used": party_usage.c.used + 1},
-            )
+        # One row of parameters per window (executemany: one pipelined batch on psycopg); the statement
+        # itself has no values in it, so SQLAlchemy compiles it once (a multi-row VALUES is never cached).
+        statement = _upsert(self._c, party_usage).on_conflict_do_update(
+            index_elements=["party_id", "window", "window_start", "shard"],
+            set_={"used": party_usage.c.used + 1},
         )
-        self._c.execute(statement)
+        self._c.execute(
+            statement,
+            [
+                {"party_id": party_id, "window": name, "window_start": start, "shard": shard, "used": 1}
+                for name, start in sorted(windows.items())
+            ],
+        )
 
     def forget_before(self, cutoff: datetime) -> int:
         return int(self._c.execute(party_usage.delete().where(party_usage.c.window_start < cutoff)).rowcount)
