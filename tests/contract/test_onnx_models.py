@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import cv2
@@ -9,9 +10,11 @@ import numpy as np
 import pytest
 
 from realname.adapters.vision.chip_photo import chip_portrait
+from realname.adapters.vision.models import read_lock
 from realname.adapters.vision.onnx_engine import OnnxFaceEngine
 from realname.adapters.vision.onnx_models import (
     Embedders,
+    OnnxEmbedder,
     OnnxFaceModels,
     PixelScaling,
     five_points_from_68,
@@ -138,8 +141,64 @@ def test_sface_embeds_raw_pixels_into_128_dimensions(face_models_dir: Path, onnx
 
 
 def test_without_a_pinned_student_both_sides_use_the_base_sface(face_models_dir: Path) -> None:
-    embedders = load_sface_embedders(face_models_dir)
+    lock = read_lock()
+    unpinned = dataclasses.replace(lock, sface=dataclasses.replace(lock.sface, chip_student=None))
+    embedders = load_sface_embedders(face_models_dir, lock=unpinned)
     assert embedders.live is embedders.id_photo and embedders.live.name == "sface"
+    assert embedders.chip == (embedders.live,)
+
+
+def test_the_pinned_student_embeds_chips_fused_with_the_base(face_models_dir: Path) -> None:
+    """models.lock pins the chip student with ``fuse_with_base``: a chip goes through both networks."""
+    embedders = load_sface_embedders(face_models_dir)
+    assert read_lock().sface.fuse_chip_with_base
+    assert (embedders.live.name, embedders.id_photo.name) == ("sface", "sface_chip")
+    assert embedders.chip == (embedders.id_photo, embedders.live)
+
+
+class _Reversed(OnnxEmbedder):
+    """A visibly different network of the same dimension: another embedder's vector, reversed."""
+
+    def __init__(self, inner: OnnxEmbedder) -> None:  # delegates; no session of its own
+        self._inner = inner
+
+    def embed_aligned(self, aligned_rgb: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(self._inner.embed_aligned(aligned_rgb)[::-1])
+
+
+def test_a_fused_chip_embedding_is_the_mean_of_each_networks_mean(
+    face_models_dir: Path, onnx_models: OnnxFaceModels
+) -> None:
+    base = load_sface_embedders(face_models_dir).live
+    other = _Reversed(base)
+    grace_rgb = grace_hopper_rgb()
+    box = onnx_models.detect(grace_rgb)[0]
+    chip = DecodedImage(chip_portrait(grace_rgb, (box.x0, box.y0, box.x1, box.y1)))
+
+    def chip_embedding(embedders: Embedders) -> np.ndarray:
+        embedding = OnnxFaceEngine(onnx_models, HALF, embedders=embedders).analyse_id_photo(chip).embedding
+        assert embedding is not None
+        return embedding
+
+    alone = chip_embedding(Embedders(live=base, id_photo=other))
+    by_base = chip_embedding(Embedders.same(base))
+    fused = chip_embedding(Embedders(live=base, id_photo=other, fuse_on_chip=True))
+    expected = (alone + by_base) / np.linalg.norm(alone + by_base)
+    np.testing.assert_allclose(fused, expected, atol=1e-6)
+    assert float(alone @ by_base) < 0.9  # the two networks really differ, so the test can tell fusion apart
+    live = OnnxFaceEngine(onnx_models, HALF, embedders=Embedders(live=base, id_photo=other, fuse_on_chip=True))
+    np.testing.assert_array_equal(live.analyse(DecodedImage(grace_rgb)).embedding, by_base_live(onnx_models, base))
+
+
+def by_base_live(onnx_models: OnnxFaceModels, base: OnnxEmbedder) -> np.ndarray:
+    """A live capture's embedding by the base alone (fusion is for chip references only)."""
+    embedding = (
+        OnnxFaceEngine(onnx_models, HALF, embedders=Embedders.same(base))
+        .analyse(DecodedImage(grace_hopper_rgb()))
+        .embedding
+    )
+    assert embedding is not None
+    return embedding
 
 
 def test_a_chip_reference_uses_the_reference_embedder_and_a_photo_reference_the_live_one(
@@ -163,8 +222,6 @@ def test_a_chip_reference_uses_the_reference_embedder_and_a_photo_reference_the_
 
 
 def test_sface_engine_thresholds_come_from_the_lock_per_reference_kind(sface_engine: OnnxFaceEngine) -> None:
-    from realname.adapters.vision.models import read_lock
-
     pinned = read_lock().threshold_for("sface").thresholds
     assert sface_engine.name == "sface"
     assert sface_engine.threshold_for(ReferenceKind.CHIP) == pinned.chip

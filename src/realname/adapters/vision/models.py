@@ -107,6 +107,8 @@ class SfaceModels:
     source: PypiSource
     files: tuple[LockedFile, ...]
     chip_student: DerivedFile | None = None
+    fuse_chip_with_base: bool = False
+    """``chip_student.fuse_with_base``: a chip reference's embedding is the mean of the student's and the base's."""
 
     @property
     def installed_hashes(self) -> dict[str, str]:
@@ -246,6 +248,7 @@ def _sface_models(entry: Mapping[str, Any]) -> SfaceModels:
         PypiSource(str(source["package"]), str(source["version"]), str(source["wheel_sha256"])),
         tuple(_locked_file(file) for file in entry["files"]),
         None if student is None else _derived_file(student),
+        student is not None and bool(student.get("fuse_with_base", False)),
     )
 
 

@@ -53,22 +53,24 @@ SFACE_LIVE_ALIGNMENT_SCALES = (1.0,)
 
 @dataclass(frozen=True, slots=True)
 class _Job:
-    """One image to analyse: its pixels, whether it is a live capture, its alignment scales and its embedder."""
+    """One image to analyse: its pixels, whether it is a live capture, its alignment scales and its embedders (more
+    than one: each embeds every crop, and the image's embedding is the mean of each network's mean)."""
 
     rgb: ImageArray
     live: bool
     scales: tuple[float, ...]
-    embedder: OnnxEmbedder
+    embedders: tuple[OnnxEmbedder, ...]
 
 
 @dataclass(slots=True)
 class _Found:
-    """What analysing one image has found so far; ``embeddings[i]`` is filled by the task for ``crops[i]``."""
+    """What analysing one image has found so far; ``embeddings[n][i]`` is filled by the task for network ``n``
+    and ``crops[i]``."""
 
     face_count: int = 0
     quality: FaceQuality | None = None
     crops: list[ImageArray] = field(default_factory=list)
-    embeddings: list[FloatArray | None] = field(default_factory=list)
+    embeddings: list[list[FloatArray | None]] = field(default_factory=list)
 
 
 class OnnxFaceEngine:
@@ -170,15 +172,15 @@ class OnnxFaceEngine:
         return results[0], results[1:]
 
     def _live_job(self, image: DecodedImage) -> _Job:
-        return _Job(image.rgb, live=True, scales=self._live_scales, embedder=self._embedders.live)
+        return _Job(image.rgb, live=True, scales=self._live_scales, embedders=(self._embedders.live,))
 
     def _id_photo_job(self, image: DecodedImage) -> _Job:
         """A chip-sized reference gets the reference embedder and scales; a sharper reference (the photo kind: a
         printed portrait, an ordinary photo) is embedded as a live capture is (live embedder and scales, no gates),
         which is also what the photo threshold is calibrated on (photo-vs-photo pairs)."""
         if image.reference_kind is ReferenceKind.CHIP:
-            return _Job(image.rgb, live=False, scales=self._id_photo_scales, embedder=self._embedders.id_photo)
-        return _Job(image.rgb, live=False, scales=self._live_scales, embedder=self._embedders.live)
+            return _Job(image.rgb, live=False, scales=self._id_photo_scales, embedders=self._embedders.chip)
+        return _Job(image.rgb, live=False, scales=self._live_scales, embedders=(self._embedders.live,))
 
     def _run(self, jobs: list[_Job]) -> list[FaceAnalysis]:
         """Analyse the images: one task per image (detect, align, gates) and one per aligned crop (embed).
@@ -208,9 +210,10 @@ class OnnxFaceEngine:
         for scale in job.scales:
             aligned = self._models.aligned_face(rgb, landmarks, scale)
             found.crops += [aligned, np.ascontiguousarray(aligned[:, ::-1])]
-        found.embeddings = [None] * len(found.crops)
-        for index in range(len(found.crops)):
-            queue.add(functools.partial(self._embed_crop, job.embedder, found, index))
+        found.embeddings = [[None] * len(found.crops) for _ in job.embedders]
+        for network, embedder in enumerate(job.embedders):
+            for index in range(len(found.crops)):
+                queue.add(functools.partial(self._embed_crop, embedder, found, network, index))
         yaw: float | None = None
         pitch: float | None = None
         eyes_closed: float | None = None
@@ -228,8 +231,8 @@ class OnnxFaceEngine:
             detection_confidence=main.confidence,
         )
 
-    def _embed_crop(self, embedder: OnnxEmbedder, found: _Found, index: int) -> None:
-        found.embeddings[index] = embedder.embed_aligned(found.crops[index])
+    def _embed_crop(self, embedder: OnnxEmbedder, found: _Found, network: int, index: int) -> None:
+        found.embeddings[network][index] = embedder.embed_aligned(found.crops[index])
 
     def _result(self, found: _Found) -> FaceAnalysis:
         """The face count, quality and mean embedding (of every crop and mirror, L2-normalised) of one image.
@@ -240,11 +243,15 @@ class OnnxFaceEngine:
         """
         if found.face_count == 0:
             return FaceAnalysis(face_count=0)
-        embeddings = [embedding for embedding in found.embeddings if embedding is not None]
-        if not embeddings or len(embeddings) != len(found.crops):
-            raise RuntimeError("an aligned crop was not embedded")
-        total = np.sum(embeddings, axis=0)
-        embedding: FloatArray = (total / np.linalg.norm(total)).astype(np.float32)
+        means = []
+        for per_network in found.embeddings:
+            embeddings = [embedding for embedding in per_network if embedding is not None]
+            if not embeddings or len(embeddings) != len(found.crops):
+                raise RuntimeError("an aligned crop was not embedded")
+            total = np.sum(embeddings, axis=0)
+            means.append(total / np.linalg.norm(total))
+        fused = np.sum(means, axis=0)
+        embedding: FloatArray = (fused / np.linalg.norm(fused)).astype(np.float32)
         return FaceAnalysis(face_count=found.face_count, quality=found.quality, embedding=embedding)
 
     def _thread_pool(self) -> ThreadPoolExecutor:

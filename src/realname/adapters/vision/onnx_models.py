@@ -97,10 +97,20 @@ class Embedders:
 
     live: OnnxEmbedder
     id_photo: OnnxEmbedder
+    fuse_on_chip: bool = False
+    """A chip reference is embedded by both networks and the two mean embeddings are averaged (an ensemble of the
+    student and its teacher; docs/models/sface.md, "Run 6")."""
 
     @classmethod
     def same(cls, embedder: OnnxEmbedder) -> Embedders:
         return cls(embedder, embedder)
+
+    @property
+    def chip(self) -> tuple[OnnxEmbedder, ...]:
+        """The networks that embed a chip-sized reference portrait."""
+        if self.fuse_on_chip and self.id_photo is not self.live:
+            return (self.id_photo, self.live)
+        return (self.id_photo,)
 
 
 def session_options(threads: int) -> Any:
@@ -134,7 +144,7 @@ def open_session(path: Path, options: Any) -> Any:
 
 def load_sface_embedders(models_dir: Path, *, threads: int = 1, lock: ModelLock | None = None) -> Embedders:
     """SFace for live captures, and for the reference portrait the chip student when ``models.lock`` pins one
-    (else SFace again), after verifying their files.
+    (else SFace again; with ``fuse_with_base`` a chip is embedded by both), after verifying their files.
 
     Raises:
         DependencyUnavailable: ``models.missing`` / ``models.invalid`` (file absent, altered, unreadable).
@@ -148,7 +158,7 @@ def load_sface_embedders(models_dir: Path, *, threads: int = 1, lock: ModelLock 
     if student is None:
         return Embedders.same(base)
     chip = OnnxEmbedder(open_session(paths[student.name], options), "sface_chip", PixelScaling.RAW)
-    return Embedders(live=base, id_photo=chip)
+    return Embedders(live=base, id_photo=chip, fuse_on_chip=pins.sface.fuse_chip_with_base)
 
 
 @dataclass(frozen=True, slots=True)
