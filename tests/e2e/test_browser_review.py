@@ -216,10 +216,10 @@ def test_me_on_a_phone_has_no_sideways_scroll_and_not_mine_asks_first(shared_dat
         kiosk.shot("confirm")
         p.click("#not-mine-cancel")
         kiosk.wait_state("records")
-        assert [c.kind.value for c in server.container.registration.review_cases(OPERATOR_CLI)] == []
+        assert [c.kind.value for c in server.container.review.pending_cases(OPERATOR_CLI)] == []
         p.click(button)
         kiosk.wait_state("confirm_not_mine")
         p.click("#not-mine-confirm")
         kiosk.wait_state("reported")
         kiosk.shot("reported")
-        assert [c.kind.value for c in server.container.registration.review_cases(OPERATOR_CLI)] == ["not_mine"]
+        assert [c.kind.value for c in server.container.review.pending_cases(OPERATOR_CLI)] == ["not_mine"]

@@ -16,8 +16,9 @@ from realname.adapters.storage.attempt_repositories import SqlChallengeStore
 from realname.adapters.storage.unit_of_work import SqlUnitOfWork
 from realname.adapters.vision.images import PillowImageDecoder
 from realname.app.actors import OPERATOR_CLI
-from realname.app.attempts import Registration, RegistrationDeps
+from realname.app.attempts import AttemptDeps
 from realname.app.notices import NoticeDeps
+from realname.app.registration import Registration
 from realname.domain.attempts import Attempt, Outcome, Purpose
 from realname.domain.errors import DependencyUnavailable
 from realname.domain.notices import Notice, NoticeKind
@@ -53,7 +54,7 @@ class RecordingSender:
 
 def registration(engine: sa.Engine, clock: FixedClock, sender: RecordingSender, **policy: object) -> Registration:
     return Registration(
-        RegistrationDeps(
+        AttemptDeps(
             uow=lambda: SqlUnitOfWork(engine),
             clock=clock,
             ids=SequentialIds(),
