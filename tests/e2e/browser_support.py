@@ -152,7 +152,8 @@ class LiveServer:
     base_url: str
     container: Container
     staff_id: str
-    credential: str
+    staff_code: str
+    password: str
     numbers: list[str]
     codes: SentCodes
 
@@ -235,7 +236,9 @@ def live_server(
             raise RuntimeError("the live server did not start")
         time.sleep(0.05)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", container, clerk.staff_id, clerk.credential, numbers, codes)
+        yield LiveServer(
+            f"http://127.0.0.1:{port}", container, clerk.staff_id, clerk.staff_code, clerk.password, numbers, codes
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=30)
@@ -257,7 +260,7 @@ def register_via_api(
 
     kiosk = enroll_kiosk(server.container, OUTLET, name="API kiosk")
     with httpx.Client(base_url=server.base_url, timeout=120) as client:
-        token = client.post("/v1/auth/token", json={"staff_id": server.staff_id, "credential": server.credential})
+        token = client.post("/v1/auth/token", json={"staff_code": server.staff_code, "password": server.password})
         client.headers["Authorization"] = f"Bearer {token.json()['token']}"
         attempt = client.post("/v1/attempts", json={"purpose": "register", "device_id": "kiosk-api"}).json()["id"]
         base = f"/v1/attempts/{attempt}"

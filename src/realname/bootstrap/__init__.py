@@ -46,10 +46,12 @@ from realname.app.registry import Registry, RegistryDeps
 from realname.app.relying_party_checks import PartyAdmin
 from realname.app.review import Review
 from realname.app.self_service import CodeSender, SelfService, SelfServiceDeps
-from realname.app.staff_auth import StaffAuth
+from realname.app.staff_accounts import StaffAccounts
+from realname.app.staff_auth import SessionRules, StaffAuth
 from realname.app.streamed_verification import LivenessStreams
 from realname.app.terminals import Terminals
 from realname.app.verification import Verification
+from realname.app.visits import Visits
 from realname.bootstrap import crypto
 from realname.bootstrap.checks import CheckServices, build_check_services
 from realname.bootstrap.liveness import build_liveness_checker
@@ -199,22 +201,28 @@ class Container:
 
     @cached_property
     def _registry(self) -> Registry:
-        return Registry(
-            RegistryDeps(
-                uow=self.unit_of_work,
-                clock=self.clock,
-                ids=Uuid4Ids(),
-                random=self.random,
-                policy=self.policy(),
-                cipher=self.cipher,
-                blind_index=self.blind_indexer,
-                hasher=self.secret_hasher,
-            )
+        return Registry(self._registry_deps)
+
+    @cached_property
+    def _registry_deps(self) -> RegistryDeps:
+        return RegistryDeps(
+            uow=self.unit_of_work,
+            clock=self.clock,
+            ids=Uuid4Ids(),
+            random=self.random,
+            policy=self.policy(),
+            cipher=self.cipher,
+            blind_index=self.blind_indexer,
+            hasher=self.secret_hasher,
         )
 
     def registry(self) -> Registry:
         self._require_initialised()
         return self._registry
+
+    def staff_accounts(self) -> StaffAccounts:
+        self._require_initialised()
+        return StaffAccounts(self._registry_deps)
 
     @cached_property
     def _attempt_deps(self) -> AttemptDeps:
@@ -256,6 +264,10 @@ class Container:
     @cached_property
     def review(self) -> Review:
         return Review(self._attempt_deps)
+
+    @cached_property
+    def visits(self) -> Visits:
+        return Visits(self._attempt_deps)
 
     @cached_property
     def liveness_streams(self) -> LivenessStreams:
@@ -380,6 +392,7 @@ class Container:
             Uuid4Ids(),
             self.policy(),
             self.blind_indexer,
+            SessionRules(self.settings.idle_lock_minutes, self.settings.session_max_hours),
         )
 
     # -- process-level operations ---------------------------------------------------------------
@@ -457,6 +470,7 @@ class Container:
             registration=self.registration,
             owner_services=self.owner_services,
             review=self.review,
+            visits=self.visits,
             liveness_streams=self.liveness_streams,
             self_service=self.self_service,
             staff_auth=self.staff_auth,

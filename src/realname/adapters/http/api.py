@@ -16,6 +16,7 @@ from realname.adapters.http.reader import reader_signature
 from realname.adapters.http.services import HttpServices
 from realname.app.actors import Actor
 from realname.app.review import CaseForReview, ReviewStatus
+from realname.app.staff_auth import SignedIn
 from realname.app.verification import Decision, DocumentInput
 from realname.domain.attempts import Attempt, AttemptState, Outcome, Purpose
 from realname.domain.consent import consent_in
@@ -44,10 +45,28 @@ def services(request: Request) -> HttpServices:
 Services = Annotated[HttpServices, Depends(services)]
 
 
-def current_actor(svc: Services, authorization: Annotated[str | None, Header()] = None) -> Actor:
+def bearer_token(authorization: str | None) -> str:
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Unauthenticated("sign in first: send Authorization: Bearer <token>", code="auth.required")
-    return svc.staff_auth.actor_for(authorization[7:].strip())
+    return authorization[7:].strip()
+
+
+def current_actor(svc: Services, authorization: Annotated[str | None, Header()] = None) -> Actor:
+    return svc.staff_auth.actor_for(bearer_token(authorization))
+
+
+def token_view(signed: SignedIn) -> s.TokenResponse:
+    return s.TokenResponse(
+        token=signed.token,
+        expires_at=signed.expires_at,
+        role=signed.actor.role.value,
+        outlet=signed.actor.outlet_code,
+        time_zone=signed.time_zone,
+        staff_code=signed.staff_code,
+        expires_in=signed.expires_in_seconds,
+        idle_lock_minutes=signed.idle_lock_minutes,
+        signed_in_at=signed.signed_in_at,
+    )
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
@@ -129,15 +148,43 @@ def build_router() -> APIRouter:
 
     @router.post("/auth/token", response_model=s.TokenResponse, tags=["auth"])
     def sign_in(body: s.TokenRequest, svc: Services) -> s.TokenResponse:
-        """Exchange a staff id and its one-time-issued credential for a short-lived bearer token."""
-        signed = svc.staff_auth.sign_in(body.staff_id, body.credential)
-        return s.TokenResponse(
-            token=signed.token,
-            expires_at=signed.expires_at,
-            role=signed.actor.role.value,
-            outlet=signed.actor.outlet_code,
-            time_zone=signed.time_zone,
+        """Exchange a staff code and password for a short-lived bearer token (401 ``auth.invalid_credentials``,
+        403 ``auth.staff_disabled``, 429 ``auth.locked``)."""
+        return token_view(svc.staff_auth.sign_in(body.staff_code, body.password))
+
+    @router.post("/auth/renew", response_model=s.TokenResponse, tags=["auth"])
+    def renew(svc: Services, authorization: Annotated[str | None, Header()] = None) -> s.TokenResponse:
+        """A fresh token for a valid one, while the clerk works (401 ``auth.token_expired`` / ``auth.session_ended``,
+        403 ``auth.staff_disabled``). The sign-in time carries over: ``REALNAME_SESSION_MAX_HOURS`` after it, the
+        password is needed again."""
+        return token_view(svc.staff_auth.renew(bearer_token(authorization)))
+
+    @router.get("/visits/current", response_model=s.VisitView, tags=["attempts"])
+    def current_visit(
+        svc: Services,
+        actor: CurrentActor,
+        device_id: Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
+    ) -> s.VisitView:
+        """The clerk's open visit on this kiosk (its device id) and the step it is at: a reloaded page or a new
+        sign-in resumes it."""
+        visit = svc.visits.current(actor, device_id)
+        if visit is None:
+            return s.VisitView(attempt=None, step=None, next_step=None, reserved=[], review_state=None)
+        approved = visit.attempt.outcome is Outcome.APPROVED
+        return s.VisitView(
+            attempt=attempt_view(visit.attempt),
+            step=visit.step.value,
+            next_step=_next_step(visit.attempt) if approved else None,
+            reserved=[s.ReservationView(msisdn=str(n.msisdn), reserved_until=n.reserved_until) for n in visit.reserved],
+            review_state=visit.review.state.value if visit.review else None,
         )
+
+    @router.post("/attempts/{attempt_id}/end", response_model=s.EndedVisitView, tags=["attempts"])
+    def end_visit(attempt_id: str, svc: Services, actor: CurrentActor) -> s.EndedVisitView:
+        """End the visit: abandon the attempt if it is open and give back every number it holds reserved (audited
+        as ``visit.ended``)."""
+        ended = svc.visits.end(actor, attempt_id)
+        return s.EndedVisitView(attempt=attempt_view(ended.attempt), released=[str(n.msisdn) for n in ended.released])
 
     @router.get("/consent", response_model=s.ConsentView, tags=["attempts"])
     def consent_text(

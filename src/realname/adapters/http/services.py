@@ -23,6 +23,7 @@ from realname.app.self_service import SelfService
 from realname.app.staff_auth import StaffAuth
 from realname.app.streamed_verification import LivenessStreams
 from realname.app.verification import Verification
+from realname.app.visits import Visits
 from realname.domain.errors import Overloaded
 from realname.domain.policy import Policy
 
@@ -42,6 +43,7 @@ class HttpServices:
     registration: Registration
     owner_services: OwnerServices
     review: Review
+    visits: Visits
     liveness_streams: LivenessStreams
     self_service: SelfService
     staff_auth: StaffAuth
