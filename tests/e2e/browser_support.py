@@ -207,13 +207,19 @@ def live_server(
     challenge_actions: int,
     keep_uploads: Path | None = None,
     reader_bridge_url: str = "http://127.0.0.1:18455",
+    idle_lock_minutes: int = 30,
 ) -> Iterator[LiveServer]:
     """The real app with the pages, served on a free 127.0.0.1 port, with one outlet, one clerk and numbers.
 
-    With ``keep_uploads``, the body of each liveness upload is also written there (to analyse a decision).
+    With ``keep_uploads``, the body of each liveness upload is also written there (to analyse a decision). Pages
+    lock after ``idle_lock_minutes`` without input: longer than the product's default, so that a page left waiting
+    while a slow machine checks a face in another is not locked under a test that does not expect it.
     """
     settings = settings_for(
-        data_dir, policy=PolicySettings(challenge_actions=challenge_actions), reader_bridge_url=reader_bridge_url
+        data_dir,
+        policy=PolicySettings(challenge_actions=challenge_actions),
+        reader_bridge_url=reader_bridge_url,
+        idle_lock_minutes=idle_lock_minutes,
     )
     codes = SentCodes()
     container = Container(settings, random=ScriptedRandom(first_actions), code_sender=codes)

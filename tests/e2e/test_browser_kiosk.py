@@ -238,6 +238,7 @@ def open_kiosk(
     viewport: Viewport,
     first_actions: Sequence[str],
     cards: list[BridgeCard] | None = None,
+    idle_lock_minutes: int = 30,
 ) -> Iterator[Kiosk]:
     """The live server asking for ``first_actions`` and Chromium whose camera plays ``clip`` (looping; None:
     Chromium's own test pattern), with the reader-bridge simulator serving ``cards`` when given."""
@@ -252,6 +253,7 @@ def open_kiosk(
             challenge_actions=len(first_actions),
             keep_uploads=tmp_path,
             reader_bridge_url=bridge.url if bridge else "http://127.0.0.1:9",
+            idle_lock_minutes=idle_lock_minutes,
         ) as server,
         sync_playwright() as playwright,
     ):

@@ -141,7 +141,7 @@ def current_visit_id(kiosk: Kiosk) -> object:
 @pytest.mark.browser
 def test_an_idle_kiosk_locks_keeps_the_visit_and_a_busy_one_renews_its_token(tmp_path: Path) -> None:
     require_browser_tools()
-    with open_kiosk(tmp_path, None, TABLET, ("turn_left", "turn_right")) as kiosk:
+    with open_kiosk(tmp_path, None, TABLET, ("turn_left", "turn_right"), idle_lock_minutes=5) as kiosk:
         p = kiosk.p
         kiosk.switch("sessions-idle")
         p.clock.install()
@@ -157,7 +157,7 @@ def test_an_idle_kiosk_locks_keeps_the_visit_and_a_busy_one_renews_its_token(tmp
         assert p.get_attribute("html", "data-locked") is None
         assert not [t for t in kiosk.traffic if "/v1/auth/renew" in t and not t.endswith(" 200")], kiosk.traffic
 
-        # Nobody touches the kiosk for the idle time (5 minutes by default): it locks; the visit stays.
+        # Nobody touches the kiosk for the idle time (5 minutes, the product's default): it locks; the visit stays.
         p.clock.run_for("05:10")
         unlock(kiosk, "idle", "已 5 分钟无操作")
         kiosk.wait_state("document")

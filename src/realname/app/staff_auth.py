@@ -35,7 +35,7 @@ from realname.domain.organisation import (
 from realname.domain.policy import Policy
 
 SIGN_IN_FAILURES = "staff.sign_in_failed"
-"""Throttle scope of failed sign-ins, by the staff id they named."""
+"""Throttle scope of failed sign-ins, by the staff code they named."""
 
 
 DEFAULT_IDLE_LOCK_MINUTES = 5
@@ -204,7 +204,7 @@ class StaffAuth:
             time_zone,
             staff_code=member.code or "",
             idle_lock_minutes=self._rules.idle_lock_minutes,
-            signed_in_at=signed_in_at,
+            signed_in_at=claims.signed_in_at or signed_in_at,
             expires_in_seconds=int((claims.expires_at - now).total_seconds()),
         )
 

@@ -231,6 +231,7 @@
       setToken("");
       sessionStorage.removeItem(whoKey);
       sessionStorage.removeItem(whoKey + ".role");
+      sessionStorage.removeItem(whoKey + ".code");
       showWho();
       document.dispatchEvent(new CustomEvent("realname:signed-out"));
       onSignedOut();
@@ -246,8 +247,8 @@
         });
         form.reset();
         setToken(body.token);
-        // The clerk code printed on receipts; session.js keeps the token renewed while the page is used.
-        sessionStorage.setItem("realname.staff_code", body.staff_code);
+        // The staff code (the kiosk prints it on receipts); session.js keeps the token renewed while the page is used.
+        sessionStorage.setItem(whoKey + ".code", body.staff_code);
         document.dispatchEvent(new CustomEvent("realname:signed-in", { detail: body }));
         I.setTimeZone(body.time_zone);
         sessionStorage.setItem(whoKey, body.role + " · " + body.outlet);

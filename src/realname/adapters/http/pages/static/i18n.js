@@ -343,6 +343,7 @@
     "self.code_verified": "验证码核验",
     "self.not_mine_reported": "举报非本人号码",
     "attempt.abandoned": "结束业务",
+    "visit.ended": "结束业务",
     "Unwanted": "未经同意",
     "reported": "已举报",
     "Block checks": "屏蔽查询",

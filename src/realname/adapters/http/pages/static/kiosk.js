@@ -125,7 +125,8 @@
     const device = encodeURIComponent(R.deviceId(DEVICE_KEY, "kiosk"));
     const current = await R.call("GET", "/v1/visits/current?device_id=" + device);
     const attempt = current.attempt;
-    if (!attempt) return R.showState("start");
+    // A declined consent is in the reviewers' hands (with the customer in person): nothing to resume here.
+    if (!attempt || current.step === "manual_review") return R.showState("start");
     visit.attemptId = attempt.id;
     visit.purpose = attempt.purpose;
     showPurpose(attempt.purpose);
@@ -133,7 +134,6 @@
     const step = current.step;
     if (step === "document") return V.begin(attempt.id);
     if (step === "face_check") return V.resumeFaceCheck(attempt.id);
-    if (step === "manual_review") return R.showState("manual_review");
     if (step === "review_wait") return waitForReview(await R.call("GET", "/v1/attempts/" + attempt.id + "/review"));
     const passed = step !== "decision";
     V.showDecision({ passed, reason_category: attempt.reason_category, next_step: current.next_step || "retry_or_review", attempt });
@@ -456,7 +456,7 @@
     if (printed.iccid) rows.push([printed.simLabel, printed.iccid]);
     rows.push(
       [t("Outlet"), receipt.outlet],
-      [t("Clerk code"), sessionStorage.getItem("realname.staff_code") || ""],
+      [t("Clerk code"), sessionStorage.getItem("realname.who.code") || ""],
       [t("Issued"), R.formatTime(receipt.issued_at)],
       [t("Reference"), shortReference(receipt.attempt_id)]
     );
@@ -501,7 +501,7 @@
       endVisit({ sameCustomer: true });
     })
   );
-  for (const id of ["next-customer", "manual-next", "numbers-end", "sim-end"]) {
+  for (const id of ["next-customer", "numbers-end", "sim-end"]) {
     $(id).addEventListener("click", () =>
       R.guard(async () => {
         await closeVisit();
@@ -509,7 +509,8 @@
       })
     );
   }
-  $("ended-next").addEventListener("click", resetVisit);
+  // A declined consent goes on with a reviewer and the customer in person: the attempt stays open for them.
+  for (const id of ["manual-next", "ended-next"]) $(id).addEventListener("click", resetVisit);
 
   // --- this kiosk as an enrolled terminal (terminal.js) ------------------------------------------------------
 

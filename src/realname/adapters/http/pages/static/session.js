@@ -11,7 +11,8 @@
   const R = window.Realname;
   const I = window.RealnameI18n;
   const t = R.t;
-  const KEY = "realname.session";
+  // Per page, as the token is (api.js): the kiosk's clerk never unlocks the review page, nor the reverse.
+  const KEY = "realname.session." + (document.documentElement.dataset.page || "kiosk");
   const TICK_MS = 5000;
   const MIN_RENEW_MARGIN_MS = 60000;
 
@@ -42,7 +43,6 @@
       })
     );
     lastRenewal = now;
-    lastActivity = now;
   }
 
   function locked() {
@@ -168,7 +168,13 @@
     if (left <= margin && lastActivity > lastRenewal) renew();
   }
 
-  document.addEventListener("realname:signed-in", (event) => remember(event.detail));
+  document.addEventListener("realname:signed-in", (event) => {
+    remember(event.detail);
+    lastActivity = Date.now();
+  });
+  // A page loaded without a token (a locked page reloaded, a new tab) starts at the sign-in form; the visit is
+  // resumed from the server after it.
+  if (!R.hasToken()) sessionStorage.removeItem(KEY);
   document.addEventListener("realname:signed-out", () => sessionStorage.removeItem(KEY));
   // A request that finds the token expired (the computer slept, the clock jumped) locks the page instead of
   // signing the clerk out.
