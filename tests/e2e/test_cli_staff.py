@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,17 @@ from fastapi.testclient import TestClient
 from realname.adapters.http.app import create_app
 from realname.bootstrap import Container
 from tests.e2e.conftest import settings_for
-from tests.e2e.test_cli_registry import run
+from tests.e2e.test_cli_registry import REALNAME
+
+
+def run(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The installed ``realname`` script in a subprocess (a generous timeout: a guard against a hang, not a speed
+    target; a loaded machine takes minutes to start it)."""
+    environment = {**os.environ, "REALNAME_DATA_DIR": str(data_dir), "REALNAME_LOG_LEVEL": "WARNING"}
+    environment.pop("REALNAME_DATABASE_URL", None)
+    return subprocess.run(
+        [str(REALNAME), *args], capture_output=True, text=True, env=environment, timeout=900, check=False
+    )
 
 
 @pytest.fixture(scope="module")
