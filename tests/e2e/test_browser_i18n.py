@@ -85,7 +85,8 @@ def test_every_screen_before_the_camera_is_chinese_by_default_and_english_on_req
         assert "Check document" in untranslated(p)  # the check above sees English where it is
         assert "Machine-readable zone" in (p.text_content("[data-screen=document]") or "")
         p.reload()
-        kiosk.wait_state("start")
+        kiosk.wait_state("document")  # the visit is resumed from the server (test_browser_sessions.py)
+        assert p.get_attribute("main#app", "data-resumed") == "visit"
         assert p.text_content("[data-screen=start] h1") == "New visit"
         assert p.input_value("#lang") == "en"
         p.select_option("#lang", "zh-CN")

@@ -554,7 +554,7 @@
   T.enrolled().then((ready) => {
     if (!ready) return showTerminalSetup();
     if (!R.hasToken()) return R.showState("signin");
-    R.showState("start");
-    R.guard(resumeVisit);
+    // The page stays "loading" until the server says where the visit is (the start screen when there is none).
+    R.guard(resumeVisit).then(() => R.currentState() === "loading" && R.showState("start"));
   });
 })();
