@@ -9,7 +9,7 @@
   device after a reload or a new sign-in.
 
 Revision ID: 0011_staff_codes
-Revises: 0010_store_counter
+Revises: 0012_party_usage_shards (0012 reached main first; this one follows it)
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from alembic import op
 from realname.adapters.storage.tables import UtcDateTime
 
 revision = "0011_staff_codes"
-down_revision = "0010_store_counter"
+down_revision = "0012_party_usage_shards"
 branch_labels = None
 depends_on = None
 
