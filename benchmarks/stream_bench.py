@@ -92,7 +92,7 @@ class Kiosk:
         raw = self.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         self.terminal = container.terminals().enroll(OPERATOR_CLI, OUTLET, "Counter 1", raw).id
         staff = container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, OUTLET)
-        token = client.post("/v1/auth/token", json={"staff_id": staff.staff_id, "credential": staff.credential})
+        token = client.post("/v1/auth/token", json={"staff_code": staff.staff_code, "password": staff.password})
         self.headers = {"Authorization": f"Bearer {token.json()['token']}"}
         self.fields: list[str | None] = []
 

@@ -120,7 +120,7 @@ def set_up(database_url: str | None, folder: Path, clients: int, numbers: int) -
     clerks = []
     for i in range(clients):
         created = registry.add_staff(OPERATOR_CLI, f"Clerk {i}", Role.CLERK, "BJ-001")
-        clerks.append((created.staff_id, created.credential))
+        clerks.append((created.staff_code, created.password))
     container.engine.dispose()
     return World(env, schema, terminal.id, key, clerks, numbers)
 
@@ -218,8 +218,8 @@ def run(world: World, workers: int, clients: int, seconds: float, first_serial: 
 
         def client(k: int) -> None:
             with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
-                staff_id, credential = world.clerks[k]
-                token = http.post("/v1/auth/token", json={"staff_id": staff_id, "credential": credential}).json()
+                staff_code, password = world.clerks[k]
+                token = http.post("/v1/auth/token", json={"staff_code": staff_code, "password": password}).json()
                 clerk = {"Authorization": f"Bearer {token['token']}"}
                 for j in range(per_client):
                     if time.perf_counter() >= stop_at:

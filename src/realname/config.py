@@ -143,6 +143,10 @@ class Settings(BaseSettings):
     database_connections: int = Field(40, ge=2, le=10_000)
     token_secret: SecretStr = SecretStr(DEV_TOKEN_SECRET)
     token_ttl_minutes: int = Field(15, ge=1, le=24 * 60)
+    idle_lock_minutes: int = Field(5, ge=1, le=24 * 60)
+    """The kiosk, review and reports pages lock after this long without activity and ask for the password again."""
+    session_max_hours: int = Field(12, ge=1, le=24 * 7)
+    """Tokens are renewed while the page is used, at most this long after the password was typed."""
     audit_checkpoint_every: int = Field(1000, ge=1)
     audit_checkpoint_minutes: float = Field(5.0, gt=0)
     audit_witness_dir: Path | None = None

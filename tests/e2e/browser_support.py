@@ -152,7 +152,8 @@ class LiveServer:
     base_url: str
     container: Container
     staff_id: str
-    credential: str
+    staff_code: str
+    password: str
     numbers: list[str]
     codes: SentCodes
 
@@ -206,13 +207,19 @@ def live_server(
     challenge_actions: int,
     keep_uploads: Path | None = None,
     reader_bridge_url: str = "http://127.0.0.1:18455",
+    idle_lock_minutes: int = 30,
 ) -> Iterator[LiveServer]:
     """The real app with the pages, served on a free 127.0.0.1 port, with one outlet, one clerk and numbers.
 
-    With ``keep_uploads``, the body of each liveness upload is also written there (to analyse a decision).
+    With ``keep_uploads``, the body of each liveness upload is also written there (to analyse a decision). Pages
+    lock after ``idle_lock_minutes`` without input: longer than the product's default, so that a page left waiting
+    while a slow machine checks a face in another is not locked under a test that does not expect it.
     """
     settings = settings_for(
-        data_dir, policy=PolicySettings(challenge_actions=challenge_actions), reader_bridge_url=reader_bridge_url
+        data_dir,
+        policy=PolicySettings(challenge_actions=challenge_actions),
+        reader_bridge_url=reader_bridge_url,
+        idle_lock_minutes=idle_lock_minutes,
     )
     codes = SentCodes()
     container = Container(settings, random=ScriptedRandom(first_actions), code_sender=codes)
@@ -235,7 +242,9 @@ def live_server(
             raise RuntimeError("the live server did not start")
         time.sleep(0.05)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", container, clerk.staff_id, clerk.credential, numbers, codes)
+        yield LiveServer(
+            f"http://127.0.0.1:{port}", container, clerk.staff_id, clerk.staff_code, clerk.password, numbers, codes
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=30)
@@ -257,7 +266,7 @@ def register_via_api(
 
     kiosk = enroll_kiosk(server.container, OUTLET, name="API kiosk")
     with httpx.Client(base_url=server.base_url, timeout=120) as client:
-        token = client.post("/v1/auth/token", json={"staff_id": server.staff_id, "credential": server.credential})
+        token = client.post("/v1/auth/token", json={"staff_code": server.staff_code, "password": server.password})
         client.headers["Authorization"] = f"Bearer {token.json()['token']}"
         attempt = client.post("/v1/attempts", json={"purpose": "register", "device_id": "kiosk-api"}).json()["id"]
         base = f"/v1/attempts/{attempt}"

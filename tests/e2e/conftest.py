@@ -40,11 +40,11 @@ class Service:
     def staff(self, role: Role = Role.CLERK, outlet: str = "BJ-001", name: str = "Li Lei") -> dict[str, str]:
         """Create a staff member and sign them in; return the Authorization header."""
         created = self.container.registry().add_staff(OPERATOR_CLI, name, role, outlet)
-        return self.sign_in(created.staff_id, created.credential)
+        return self.sign_in(created.staff_code, created.password)
 
-    def sign_in(self, staff_id: str, credential: str) -> dict[str, str]:
+    def sign_in(self, staff_code: str, password: str) -> dict[str, str]:
         """Sign an existing staff member in through the API; return the Authorization header."""
-        response = self.client.post("/v1/auth/token", json={"staff_id": staff_id, "credential": credential})
+        response = self.client.post("/v1/auth/token", json={"staff_code": staff_code, "password": password})
         assert response.status_code == 200, response.text
         return {"Authorization": f"Bearer {response.json()['token']}"}
 

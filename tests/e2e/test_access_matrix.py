@@ -39,6 +39,11 @@ ATTEMPT_WORKERS = frozenset({"clerk", "reviewer", "admin"})
 
 MATRIX: dict[str, frozenset[str]] = {
     "POST /v1/auth/token": ANYONE,
+    # A valid staff token is renewed while its page is used; a subscriber's self-service token is not.
+    "POST /v1/auth/renew": frozenset(STAFF),
+    # The clerk's open visit on a kiosk (after a reload or a new sign-in); ending one gives back its reservations.
+    "GET /v1/visits/current": frozenset({"clerk", "admin"}),
+    "POST /v1/attempts/{attempt_id}/end": frozenset({"clerk", "admin"}),
     "GET /v1/consent": ANYONE,
     "POST /v1/attempts": frozenset({"clerk", "admin"}),
     "GET /v1/attempts/{attempt_id}": frozenset({"clerk", "reviewer", "admin", "auditor"}),
@@ -178,7 +183,8 @@ class World:
         }
         extra = {"Idempotency-Key": f"matrix-{path}"} if suffix == "registration" else {}
         if method == "GET":
-            return self.client.get(path, headers=headers)
+            query = {"device_id": "kiosk-1"} if path.endswith("/visits/current") else None
+            return self.client.get(path, params=query, headers=headers)
         if method == "DELETE":
             return self.client.delete(path, headers=headers)
         body = bodies.get(suffix)
@@ -200,7 +206,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             clerk.staff_id, Role.CLERK, OutletCode("BJ-001"), datetime.now(UTC) - timedelta(hours=1)
         )
         headers = {
-            "clerk": service.sign_in(clerk.staff_id, clerk.credential),
+            "clerk": service.sign_in(clerk.staff_code, clerk.password),
             "reviewer": service.staff(Role.REVIEWER, name="Wang Fang"),
             "admin": service.staff(Role.ADMIN, name="Zhao Min"),
             "auditor": service.staff(Role.AUDITOR, name="Chen Jing"),
@@ -210,7 +216,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             "malformed_token": flows.bearer("rn1.bm90LWEtdG9rZW4.c2lnbmF0dXJl"),
             "expired_token": flows.bearer(expired),
         }
-        yield World(service, headers, {"staff_id": clerk.staff_id, "credential": clerk.credential})
+        yield World(service, headers, {"staff_code": clerk.staff_code, "password": clerk.password})
 
 
 def refusal(route: str, principal: str) -> tuple[int, str]:
@@ -271,7 +277,7 @@ def test_route_serves_only_its_callers(world: World, route: str) -> None:
 
 @pytest.mark.parametrize("role", [Role.CLERK, Role.REVIEWER])
 def test_staff_of_another_outlet_cannot_touch_an_attempt(world: World, role: Role) -> None:
-    assert len(ATTEMPT_SCOPED) == 16
+    assert len(ATTEMPT_SCOPED) == 17
     clerk = world.headers["clerk"]
     attempt = world.attempt()
     flows.prepare_attempt(world.client, clerk, attempt, CUSTOMER_ID)

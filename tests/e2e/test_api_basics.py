@@ -42,8 +42,8 @@ def test_wrong_credential_is_refused_with_one_message(service: Service) -> None:
     created = service.container.registry().add_staff(
         __import__("realname.app.actors", fromlist=["OPERATOR_CLI"]).OPERATOR_CLI, "Wang", Role.CLERK, "BJ-001"
     )
-    wrong = service.client.post("/v1/auth/token", json={"staff_id": created.staff_id, "credential": "nope"})
-    unknown = service.client.post("/v1/auth/token", json={"staff_id": "nobody", "credential": "nope"})
+    wrong = service.client.post("/v1/auth/token", json={"staff_code": created.staff_code, "password": "nope"})
+    unknown = service.client.post("/v1/auth/token", json={"staff_code": "nobody", "password": "nope"})
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json()["message"] == unknown.json()["message"]
 

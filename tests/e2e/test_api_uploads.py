@@ -150,9 +150,9 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
         "terminal", "add", "--outlet", "BJ-001", "--name", "Counter 1", "--public-key", str(public_key)
     )
     created = run.cli("staff", "add", "Li Lei", "--role", "clerk", "--outlet", "BJ-001")
-    staff_id = re.search(r"staff id\s+(\S+)", created)
-    credential = re.search(r"credential\s+(\S+)", created)
-    assert staff_id and credential
+    staff_code = re.search(r"staff code\s+(\S+)", created)
+    password = re.search(r"password\s+(\S+)", created)
+    assert staff_code and password
     port = free_port()
     with (run.logs / "serve.stderr").open("wb") as err:
         server = subprocess.Popen(
@@ -171,7 +171,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
                     assert time.monotonic() < deadline, "the service did not start"
                     time.sleep(0.2)
                 token = client.post(
-                    "/v1/auth/token", json={"staff_id": staff_id.group(1), "credential": credential.group(1)}
+                    "/v1/auth/token", json={"staff_code": staff_code.group(1), "password": password.group(1)}
                 )
                 assert token.status_code == 200, token.text
                 headers = {"Authorization": f"Bearer {token.json()['token']}"}

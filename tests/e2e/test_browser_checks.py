@@ -113,5 +113,5 @@ def test_subscriber_sees_a_bank_check_reports_it_and_blocks_the_number(liveness_
         kiosk.shot("blocked")
         assert "138****8009 的全部查询" in (p.text_content("#blocks-table tbody") or "")
         assert signed_check(server.base_url, bank, two)["result"] == "blocked"
-        cases = server.container.registration.review_cases(OPERATOR_CLI)
+        cases = server.container.review.pending_cases(OPERATOR_CLI)
         assert [c.kind.value for c in cases] == ["unwanted_check"]

@@ -62,12 +62,12 @@ def test_every_screen_before_the_camera_is_chinese_by_default_and_english_on_req
         kiosk.wait_state("signin")
         assert_chinese(kiosk, "signin")
         assert p.text_content("#signin-form button[type=submit]") == "登录"
-        p.fill("input[name=staff_id]", kiosk.server.staff_id)
-        p.fill("input[name=credential]", "wrong")
+        p.fill("input[name=staff_code]", kiosk.server.staff_code)
+        p.fill("input[name=password]", "wrong")
         p.click("#signin-form button[type=submit]")
         p.wait_for_selector('#error[data-code="auth.invalid_credentials"]:not([hidden])')
         assert "员工编号或密码不正确" in (p.text_content("#error") or "")
-        p.fill("input[name=credential]", kiosk.server.credential)
+        p.fill("input[name=password]", kiosk.server.password)
         p.click("#signin-form button[type=submit]")
         kiosk.wait_state("start")
         assert_chinese(kiosk, "start")
@@ -85,7 +85,8 @@ def test_every_screen_before_the_camera_is_chinese_by_default_and_english_on_req
         assert "Check document" in untranslated(p)  # the check above sees English where it is
         assert "Machine-readable zone" in (p.text_content("[data-screen=document]") or "")
         p.reload()
-        kiosk.wait_state("start")
+        kiosk.wait_state("document")  # the visit is resumed from the server (test_browser_sessions.py)
+        assert p.get_attribute("main#app", "data-resumed") == "visit"
         assert p.text_content("[data-screen=start] h1") == "New visit"
         assert p.input_value("#lang") == "en"
         p.select_option("#lang", "zh-CN")

@@ -170,8 +170,8 @@ class Kiosk:
         self.enroll_terminal()
         self.wait_state("signin")
         self.shot("signin")
-        p.fill("input[name=staff_id]", self.server.staff_id)
-        p.fill("input[name=credential]", self.server.credential)
+        p.fill("input[name=staff_code]", self.server.staff_code)
+        p.fill("input[name=password]", self.server.password)
         p.click("#signin-form button[type=submit]")
         self.wait_state("start")
         self.shot("start")
@@ -238,6 +238,7 @@ def open_kiosk(
     viewport: Viewport,
     first_actions: Sequence[str],
     cards: list[BridgeCard] | None = None,
+    idle_lock_minutes: int = 30,
 ) -> Iterator[Kiosk]:
     """The live server asking for ``first_actions`` and Chromium whose camera plays ``clip`` (looping; None:
     Chromium's own test pattern), with the reader-bridge simulator serving ``cards`` when given."""
@@ -252,6 +253,7 @@ def open_kiosk(
             challenge_actions=len(first_actions),
             keep_uploads=tmp_path,
             reader_bridge_url=bridge.url if bridge else "http://127.0.0.1:9",
+            idle_lock_minutes=idle_lock_minutes,
         ) as server,
         sync_playwright() as playwright,
     ):
@@ -392,8 +394,8 @@ def test_subscriber_sees_their_number_reports_it_and_a_reviewer_confirms(livenes
         kiosk.switch("review")
         p.goto(kiosk.server.base_url + "/review")
         kiosk.wait_state("signin")
-        p.fill("input[name=staff_id]", reviewer.staff_id)
-        p.fill("input[name=credential]", reviewer.credential)
+        p.fill("input[name=staff_code]", reviewer.staff_code)
+        p.fill("input[name=password]", reviewer.password)
         p.click("#signin-form button[type=submit]")
         kiosk.wait_state("cases")
         case = p.locator('li.case[data-kind="not_mine"]')
@@ -466,7 +468,7 @@ def _number_now(server: LiveServer, msisdn: str) -> tuple[str, str | None]:
 def _clerk_api(server: LiveServer) -> Iterator[httpx.Client]:
     """An HTTP client signed in as the kiosk's clerk, to read what the API says after the screens."""
     with httpx.Client(base_url=server.base_url, timeout=30) as client:
-        token = client.post("/v1/auth/token", json={"staff_id": server.staff_id, "credential": server.credential})
+        token = client.post("/v1/auth/token", json={"staff_code": server.staff_code, "password": server.password})
         client.headers["Authorization"] = f"Bearer {token.json()['token']}"
         yield client
 
@@ -713,7 +715,7 @@ def test_card_reader_and_document_camera_register_a_number_end_to_end(liveness_c
             )
         )
         assert printed["号码"] == "13800138005" and printed["SIM 卡"] == iccid and printed["营业厅"] == "BJ-001"
-        assert printed["营业员工号"] == kiosk.server.staff_id
+        assert printed["营业员工号"] == kiosk.server.staff_code
         assert re.fullmatch(r"[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}", printed["业务编号"]), printed
         assert re.fullmatch(r"\d{4}/\d{2}/\d{2} \d{2}:\d{2}", printed["办理时间"]), printed
         width_mm = p.evaluate("document.getElementById('printed-receipt').getBoundingClientRect().width") * 25.4 / 96

@@ -74,8 +74,8 @@ def test_an_auditor_sees_figures_charts_and_flags(tmp_path: Path) -> None:
                 errors: list[str] = []
                 page.on("pageerror", lambda exc: errors.append(str(exc)))
                 page.goto(server.base_url + "/reports")
-                page.fill("#signin-form [name=staff_id]", auditor.staff_id)
-                page.fill("#signin-form [name=credential]", auditor.credential)
+                page.fill("#signin-form [name=staff_code]", auditor.staff_code)
+                page.fill("#signin-form [name=password]", auditor.password)
                 page.click("#signin-form button[type=submit]")
                 page.wait_for_selector("#app[data-state=report]", timeout=30_000)
                 page.fill("#report-form [name=first_day]", "2026-11-23")

@@ -42,8 +42,8 @@ def reviewer_decides(p: Page, server: LiveServer, name: str, kind: str, decision
     p.wait_for_selector('main#app[data-state="signin"], main#app[data-state="cases"]')
     if p.get_attribute("main#app", "data-state") == "cases":
         p.click("#sign-out")
-    p.fill("input[name=staff_id]", reviewer.staff_id)
-    p.fill("input[name=credential]", reviewer.credential)
+    p.fill("input[name=staff_code]", reviewer.staff_code)
+    p.fill("input[name=password]", reviewer.password)
     p.click("#signin-form button[type=submit]")
     p.wait_for_selector('main#app[data-state="cases"]')
     case = p.locator(f'li.case[data-kind="{kind}"]')
@@ -145,8 +145,8 @@ def test_a_screen_replay_alerts_the_clerk_reaches_review_and_shows_in_me(shared_
         reviewers = p.context.new_page()
         reviewer = server.container.registry().add_staff(OPERATOR_CLI, "Zhao Min", Role.REVIEWER, OUTLET)
         reviewers.goto(server.base_url + "/review")
-        reviewers.fill("input[name=staff_id]", reviewer.staff_id)
-        reviewers.fill("input[name=credential]", reviewer.credential)
+        reviewers.fill("input[name=staff_code]", reviewer.staff_code)
+        reviewers.fill("input[name=password]", reviewer.password)
         reviewers.click("#signin-form button[type=submit]")
         reviewers.wait_for_selector('li.case[data-kind="spoof_suspected"]')
         facts = reviewers.text_content('li.case[data-kind="spoof_suspected"] .case-facts') or ""
@@ -216,10 +216,10 @@ def test_me_on_a_phone_has_no_sideways_scroll_and_not_mine_asks_first(shared_dat
         kiosk.shot("confirm")
         p.click("#not-mine-cancel")
         kiosk.wait_state("records")
-        assert [c.kind.value for c in server.container.registration.review_cases(OPERATOR_CLI)] == []
+        assert [c.kind.value for c in server.container.review.pending_cases(OPERATOR_CLI)] == []
         p.click(button)
         kiosk.wait_state("confirm_not_mine")
         p.click("#not-mine-confirm")
         kiosk.wait_state("reported")
         kiosk.shot("reported")
-        assert [c.kind.value for c in server.container.registration.review_cases(OPERATOR_CLI)] == ["not_mine"]
+        assert [c.kind.value for c in server.container.review.pending_cases(OPERATOR_CLI)] == ["not_mine"]

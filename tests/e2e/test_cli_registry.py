@@ -46,7 +46,7 @@ def test_outlets_staff_and_numbers(data_dir: Path, tmp_path: Path) -> None:
     assert run(data_dir, "outlet", "add", "BJ-001", "Beijing Xidan").returncode == 0
     added = run(data_dir, "staff", "add", "Li Lei", "--role", "clerk", "--outlet", "BJ-001")
     assert added.returncode == 0
-    assert "credential" in added.stdout and "shown only once" in added.stderr
+    assert "staff code" in added.stdout and "password" in added.stdout and "shown only once" in added.stderr
 
     imported = run(data_dir, "numbers", "import", "--prefix", "1390000", "--from", "0000", "--to", "0099")
     assert imported.returncode == 0 and "imported 100 new numbers" in imported.stdout

@@ -68,7 +68,7 @@ def test_lockouts_and_error_codes_are_counted(service: Service) -> None:
     created = service.container.registry().add_staff(OPERATOR_CLI, "Wang", Role.CLERK, "BJ-001")
     codes = []
     for _ in range(12):
-        refused = service.client.post("/v1/auth/token", json={"staff_id": created.staff_id, "credential": "wrong"})
+        refused = service.client.post("/v1/auth/token", json={"staff_code": created.staff_code, "password": "wrong"})
         codes.append(refused.json()["code"])
     assert "auth.locked" in codes
     text = service.client.get("/metrics").text

@@ -13,8 +13,8 @@ from tests.e2e.conftest import Service
 from tests.fakes import FixedClock
 
 
-def sign_in(service: Service, staff_id: str, credential: str) -> tuple[int, dict[str, str], dict[str, object]]:
-    response = service.client.post("/v1/auth/token", json={"staff_id": staff_id, "credential": credential})
+def sign_in(service: Service, staff_code: str, password: str) -> tuple[int, dict[str, str], dict[str, object]]:
+    response = service.client.post("/v1/auth/token", json={"staff_code": staff_code, "password": password})
     return response.status_code, dict(response.headers), response.json()
 
 
@@ -24,10 +24,10 @@ def test_five_wrong_credentials_lock_the_staff_id_until_the_lockout_has_passed(s
     policy = service_on.container.policy()
     member = service_on.container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
     for _ in range(policy.max_failed_attempts):
-        status, _, body = sign_in(service_on, member.staff_id, "guess")
+        status, _, body = sign_in(service_on, member.staff_code, "guess")
         assert (status, body["code"]) == (401, "auth.invalid_credentials")
         clock.advance(seconds=10)
-    status, headers, body = sign_in(service_on, member.staff_id, member.credential)  # even the right one
+    status, headers, body = sign_in(service_on, member.staff_code, member.password)  # even the right one
     assert (status, body["code"]) == (429, "auth.locked")
     assert 0 < int(headers["retry-after"]) <= policy.lockout_minutes * 60
     # An unknown id is locked the same way (the lock says nothing about existence).
@@ -36,12 +36,12 @@ def test_five_wrong_credentials_lock_the_staff_id_until_the_lockout_has_passed(s
     assert sign_in(service_on, "no-such-staff", "guess")[2]["code"] == "auth.locked"
     with service_on.container.engine.connect() as c:  # counted under a keyed hash of what was typed
         subjects = [r[0] for r in c.execute(sa.text("SELECT subject FROM throttle_event"))]
-    assert subjects and not any("no-such-staff" in x or member.staff_id in x for x in subjects)
+    assert subjects and not any("no-such-staff" in x or member.staff_code in x for x in subjects)
     # Others are served; after the lock-out the member is again.
     other = service_on.container.registry().add_staff(OPERATOR_CLI, "Han Mei", Role.CLERK, "BJ-001")
-    assert sign_in(service_on, other.staff_id, other.credential)[0] == 200
+    assert sign_in(service_on, other.staff_code, other.password)[0] == 200
     clock.advance(seconds=int(headers["retry-after"]))
-    assert sign_in(service_on, member.staff_id, member.credential)[0] == 200
+    assert sign_in(service_on, member.staff_code, member.password)[0] == 200
 
 
 class RecordingHasher:
@@ -73,7 +73,7 @@ def test_unknown_ids_cost_the_same_argon2_verification_as_a_wrong_credential(ser
     )
     member = container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
 
-    for staff_id in (member.staff_id, "no-such-staff", "another-unknown"):
+    for staff_id in (member.staff_code, "NOSUCH1", "another-unknown"):
         try:
             auth.sign_in(staff_id, "wrong credential")
         except Unauthenticated as refused:
@@ -91,5 +91,5 @@ def test_sign_in_names_the_outlets_time_zone_for_the_pages(service: Service) -> 
     registry.add_outlet(OPERATOR_CLI, "UR-001", "Urumqi", "Asia/Urumqi")
     far = registry.add_staff(OPERATOR_CLI, "Aygul", Role.CLERK, "UR-001")
     near = registry.add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
-    assert sign_in(service, far.staff_id, far.credential)[2]["time_zone"] == "Asia/Urumqi"
-    assert sign_in(service, near.staff_id, near.credential)[2]["time_zone"] == "Asia/Shanghai"
+    assert sign_in(service, far.staff_code, far.password)[2]["time_zone"] == "Asia/Urumqi"
+    assert sign_in(service, near.staff_code, near.password)[2]["time_zone"] == "Asia/Shanghai"

@@ -164,7 +164,7 @@ def test_a_registration_alternating_between_two_hosts_completes(hosts: tuple[Con
     with httpx.Client(transport=transport, base_url="http://lb.invalid", timeout=120) as http:
         client = cast(TestClient, http)  # the flows speak httpx's API; TestClient is an httpx.Client
         flows.install_kiosks(client, container, ("BJ-001",))
-        token = http.post("/v1/auth/token", json={"staff_id": created.staff_id, "credential": created.credential})
+        token = http.post("/v1/auth/token", json={"staff_code": created.staff_code, "password": created.password})
         assert token.status_code == 200, token.text
         clerk = flows.bearer(token.json()["token"])
 

@@ -12,13 +12,14 @@ from realname.adapters.storage.report_repositories import SqlReportsUnitOfWork
 from realname.adapters.storage.unit_of_work import SqlUnitOfWork
 from realname.app.actors import SYSTEM, Actor
 from realname.app.anomalies import AnomalyDeps, AnomalyDetection
+from realname.app.review import Review
 from realname.domain.anomalies import FaceMismatches, NotMineByOutlet, OutsideOpeningHours, RegistrationBurst
 from realname.domain.errors import Forbidden, InvalidInput
 from realname.domain.organisation import Role
 from realname.domain.reviews import CaseDecision, CaseKind, CaseState
 from tests.fakes import FixedClock, SequentialIds
 from tests.integration.report_world import Stream
-from tests.integration.test_attempt_limits import REVIEWER, make_registration
+from tests.integration.test_attempt_limits import REVIEWER, make_deps
 
 NIGHT = datetime(2026, 11, 23, 18, 30, tzinfo=UTC)  # 02:30 at UTC+8
 AUDITOR = Actor("staff:auditor-1", Role.AUDITOR, "HQ")
@@ -51,10 +52,10 @@ def test_a_hit_opens_one_case_and_a_rerun_none(engine: sa.Engine) -> None:
         (first.opened[0], "outside_opening_hours", 3, "open")
     ]
     # The case is in the review queue; a reviewer dismisses it with a reason.
-    registration = make_registration(engine, clock)
-    pending = registration.review_cases(REVIEWER)
+    review = Review(make_deps(engine, clock))
+    pending = review.pending_cases(REVIEWER)
     assert [(c.id, c.kind) for c in pending] == [(first.opened[0], CaseKind.ANOMALY)]
-    closed = registration.decide_case(REVIEWER, first.opened[0], CaseDecision.REJECT, "late opening agreed")
+    closed = review.decide_case(REVIEWER, first.opened[0], CaseDecision.REJECT, "late opening agreed")
     assert closed.state is CaseState.CLOSED
     assert detection(engine, clock).flagged(AUDITOR)[0].case_state == "closed"
 

@@ -17,8 +17,11 @@ from realname.adapters.storage.attempt_repositories import SqlChallengeStore
 from realname.adapters.storage.unit_of_work import SqlUnitOfWork
 from realname.adapters.vision.images import PillowImageDecoder
 from realname.app.actors import OPERATOR_CLI, Actor
-from realname.app.attempts import Registration, RegistrationDeps
+from realname.app.attempts import AttemptDeps
 from realname.app.ports import IdGenerator
+from realname.app.registration import Registration
+from realname.app.review import Review
+from realname.app.verification import Verification
 from realname.domain.attempts import Attempt, Outcome, Purpose
 from realname.domain.errors import Conflict, Forbidden
 from realname.domain.liveness import ChallengeLimitReached, ChallengeSuperseded
@@ -39,22 +42,24 @@ def _unused() -> NoReturn:
 def make_registration(
     engine: sa.Engine, clock: FixedClock, ids: IdGenerator | None = None, **policy: object
 ) -> Registration:
-    return Registration(
-        RegistrationDeps(
-            uow=lambda: SqlUnitOfWork(engine),
-            clock=clock,
-            ids=ids or SequentialIds(),
-            random=FixedRandom(),
-            policy=Policy(**policy),  # type: ignore[arg-type]
-            cipher=ReversibleFakeCipher(),
-            blind_index=FakeBlindIndexer(),
-            regions=load_region_directory(),
-            challenges=SqlChallengeStore(engine),
-            liveness=_unused,
-            face_engine=_unused,
-            image_decoder=PillowImageDecoder(),
-            verifier=Ed25519TerminalKeys(),
-        )
+    return Registration(make_deps(engine, clock, ids, **policy))
+
+
+def make_deps(engine: sa.Engine, clock: FixedClock, ids: IdGenerator | None = None, **policy: object) -> AttemptDeps:
+    return AttemptDeps(
+        uow=lambda: SqlUnitOfWork(engine),
+        clock=clock,
+        ids=ids or SequentialIds(),
+        random=FixedRandom(),
+        policy=Policy(**policy),  # type: ignore[arg-type]
+        cipher=ReversibleFakeCipher(),
+        blind_index=FakeBlindIndexer(),
+        regions=load_region_directory(),
+        challenges=SqlChallengeStore(engine),
+        liveness=_unused,
+        face_engine=_unused,
+        image_decoder=PillowImageDecoder(),
+        verifier=Ed25519TerminalKeys(),
     )
 
 
@@ -90,13 +95,13 @@ def _challenge_audit(engine: sa.Engine) -> list[dict[str, object]]:
 
 def test_drawing_challenges_burns_each_previous_nonce_and_stops_at_the_limit(outlet: sa.Engine) -> None:
     clock = FixedClock()
-    registration = make_registration(outlet, clock, max_challenges_per_attempt=3)
+    verification = Verification(make_deps(outlet, clock, max_challenges_per_attempt=3))
     attempt_id = consented_attempt(outlet, clock)
     store = SqlChallengeStore(outlet)
 
-    drawn = [registration.issue_challenge(CLERK, attempt_id) for _ in range(3)]
+    drawn = [verification.issue_challenge(CLERK, attempt_id) for _ in range(3)]
     with pytest.raises(ChallengeLimitReached) as caught:
-        registration.issue_challenge(CLERK, attempt_id)
+        verification.issue_challenge(CLERK, attempt_id)
     assert caught.value.code == "challenge.limit_reached"
 
     # Only the newest challenge can be answered: the earlier nonces are burnt, however well a clip suits them.
@@ -115,23 +120,23 @@ def test_drawing_challenges_burns_each_previous_nonce_and_stops_at_the_limit(out
 
 def test_reviewers_see_how_many_challenges_the_attempt_drew(outlet: sa.Engine) -> None:
     clock = FixedClock()
-    registration = make_registration(outlet, clock)
+    deps = make_deps(outlet, clock)
     attempt_id = consented_attempt(outlet, clock)
     for _ in range(2):
-        registration.issue_challenge(CLERK, attempt_id)
+        Verification(deps).issue_challenge(CLERK, attempt_id)
     with SqlUnitOfWork(outlet) as uow:
         uow.reviews.open("case-1", "borderline", attempt_id, id_index(), None, clock.now())
         uow.commit()
-    (case,) = registration.review_cases(REVIEWER)
+    (case,) = Review(deps).pending_cases(REVIEWER)
     assert case.challenges_issued == 2
 
 
 def test_challenges_drawn_at_once_leave_one_live_nonce_and_respect_the_limit(outlet: sa.Engine) -> None:
     clock = FixedClock()
-    registration = make_registration(outlet, clock, max_challenges_per_attempt=3)
+    verification = Verification(make_deps(outlet, clock, max_challenges_per_attempt=3))
     attempt_id = consented_attempt(outlet, clock)
 
-    winners, failures = race(lambda _: registration.issue_challenge(CLERK, attempt_id))
+    winners, failures = race(lambda _: verification.issue_challenge(CLERK, attempt_id))
 
     assert 1 <= len(winners) <= 3
     assert all(isinstance(f, Conflict) for f in failures), failures
@@ -166,7 +171,7 @@ def _reserved(engine: sa.Engine) -> int:
 
 def test_an_attempt_cannot_reserve_more_numbers_than_the_policy_allows(outlet: sa.Engine) -> None:
     clock = FixedClock()
-    registration = make_registration(outlet, clock, max_reservations_per_attempt=2)
+    registration = Registration(make_deps(outlet, clock, max_reservations_per_attempt=2))
     attempt_id = approved_attempt(outlet, clock)
     registration.reserve(CLERK, attempt_id, n(0))
     registration.reserve(CLERK, attempt_id, n(1))
@@ -185,7 +190,7 @@ def test_an_attempt_cannot_reserve_more_numbers_than_the_policy_allows(outlet: s
 
 def test_reservations_made_at_once_stop_at_the_limit(outlet: sa.Engine) -> None:
     clock = FixedClock()
-    registration = make_registration(outlet, clock, max_reservations_per_attempt=3)
+    registration = Registration(make_deps(outlet, clock, max_reservations_per_attempt=3))
     attempt_id = approved_attempt(outlet, clock)
 
     winners, failures = race(lambda i: registration.reserve(CLERK, attempt_id, n(i % 10)))
@@ -199,15 +204,15 @@ def test_reservations_made_at_once_stop_at_the_limit(outlet: sa.Engine) -> None:
 
 def test_an_overruled_case_is_stored_ended_and_leaves_the_queue(outlet: sa.Engine) -> None:
     clock = FixedClock()
-    registration = make_registration(outlet, clock)
+    deps = make_deps(outlet, clock)
     second = Actor("staff:reviewer-2", Role.REVIEWER, "BJ-001")
     with SqlUnitOfWork(outlet) as uow:
         uow.reviews.open("case-1", "not_mine", None, id_index(), str(n(4)), clock.now())
         uow.commit()
-    registration.decide_case(REVIEWER, "case-1", CaseDecision.REINSTATE, "the owner called")
-    ended = registration.decide_case(second, "case-1", CaseDecision.SUSPEND_CONFIRMED, "not the owner's voice")
+    Review(deps).decide_case(REVIEWER, "case-1", CaseDecision.REINSTATE, "the owner called")
+    ended = Review(deps).decide_case(second, "case-1", CaseDecision.SUSPEND_CONFIRMED, "not the owner's voice")
     assert ended.state is CaseState.OVERRULED
-    assert registration.review_cases(REVIEWER) == []
+    assert Review(deps).pending_cases(REVIEWER) == []
     with SqlUnitOfWork(outlet) as uow:
         stored = uow.reviews.get("case-1")
     assert stored is not None and stored.state is CaseState.OVERRULED

@@ -16,8 +16,10 @@ from realname.adapters.storage.attempt_repositories import SqlChallengeStore
 from realname.adapters.storage.unit_of_work import SqlUnitOfWork
 from realname.adapters.vision.images import PillowImageDecoder
 from realname.app.actors import OPERATOR_CLI
-from realname.app.attempts import Registration, RegistrationDeps
+from realname.app.attempts import AttemptDeps
 from realname.app.notices import NoticeDeps
+from realname.app.owner_services import OwnerServices
+from realname.app.registration import Registration
 from realname.domain.attempts import Attempt, Outcome, Purpose
 from realname.domain.errors import DependencyUnavailable
 from realname.domain.notices import Notice, NoticeKind
@@ -52,23 +54,25 @@ class RecordingSender:
 
 
 def registration(engine: sa.Engine, clock: FixedClock, sender: RecordingSender, **policy: object) -> Registration:
-    return Registration(
-        RegistrationDeps(
-            uow=lambda: SqlUnitOfWork(engine),
-            clock=clock,
-            ids=SequentialIds(),
-            random=FixedRandom(),
-            policy=Policy(**policy),  # type: ignore[arg-type]
-            cipher=ReversibleFakeCipher(),
-            blind_index=FakeBlindIndexer(),
-            regions=load_region_directory(),
-            challenges=SqlChallengeStore(engine),
-            liveness=_unused,
-            face_engine=_unused,
-            image_decoder=PillowImageDecoder(),
-            verifier=Ed25519TerminalKeys(),
-            notices=NoticeDeps(sender, "Call 10086 or open /me.", 8.0),
-        )
+    return Registration(attempt_deps(engine, clock, sender, **policy))
+
+
+def attempt_deps(engine: sa.Engine, clock: FixedClock, sender: RecordingSender, **policy: object) -> AttemptDeps:
+    return AttemptDeps(
+        uow=lambda: SqlUnitOfWork(engine),
+        clock=clock,
+        ids=SequentialIds(),
+        random=FixedRandom(),
+        policy=Policy(**policy),  # type: ignore[arg-type]
+        cipher=ReversibleFakeCipher(),
+        blind_index=FakeBlindIndexer(),
+        regions=load_region_directory(),
+        challenges=SqlChallengeStore(engine),
+        liveness=_unused,
+        face_engine=_unused,
+        image_decoder=PillowImageDecoder(),
+        verifier=Ed25519TerminalKeys(),
+        notices=NoticeDeps(sender, "Call 10086 or open /me.", 8.0),
     )
 
 
@@ -99,7 +103,8 @@ def audit(engine: sa.Engine, action: str) -> list[dict[str, object]]:
 
 def test_registration_sim_replacement_and_surrender_tell_the_other_numbers(pool: sa.Engine) -> None:
     clock, sender = FixedClock(), RecordingSender()
-    flows = registration(pool, clock, sender)
+    deps = attempt_deps(pool, clock, sender)
+    flows, owner = Registration(deps), OwnerServices(deps)
     flows.complete_registration(
         CLERK, approved(pool, clock, "a1"), msisdn=n(0), iccid=ICCIDS[0], idempotency_key="k-000001"
     )
@@ -115,11 +120,11 @@ def test_registration_sim_replacement_and_surrender_tell_the_other_numbers(pool:
     flows.complete_registration(CLERK, second, msisdn=n(1), iccid=ICCIDS[1], idempotency_key="k-000002")
     assert len(sender.sent) == 1
 
-    flows.replace_sim(CLERK, approved(pool, clock, "a3", Purpose.SIM_REPLACEMENT), n(0), ICCIDS[2])
+    owner.replace_sim(CLERK, approved(pool, clock, "a3", Purpose.SIM_REPLACEMENT), n(0), ICCIDS[2])
     assert [(s.to, s.kind) for s in sender.sent[1:]] == [(n(1), NoticeKind.SIM_REPLACED)]
     assert "SIM card of the number ending 0000" in sender.sent[1].text
 
-    flows.complete_surrender(CLERK, approved(pool, clock, "a4", Purpose.SURRENDER), n(1))
+    owner.complete_surrender(CLERK, approved(pool, clock, "a4", Purpose.SURRENDER), n(1))
     assert [(s.to, s.kind) for s in sender.sent[2:]] == [(n(0), NoticeKind.SURRENDERED)]
     queued = audit(pool, "subscriber.notices_queued")
     assert [(q["kind"], q["to"]) for q in queued] == [

@@ -102,9 +102,9 @@ def test_logs_and_data_folder_hold_no_personal_data_or_images(run: Run) -> None:
     run.cli("init")
     run.cli("outlet", "add", "BJ-001", "Beijing Xidan")
     created = run.cli("staff", "add", STAFF_NAME, "--role", "clerk", "--outlet", "BJ-001")
-    staff_id = re.search(r"staff id\s+(\S+)", created)
-    credential = re.search(r"credential\s+(\S+)", created)
-    assert staff_id and credential
+    staff_code = re.search(r"staff code\s+(\S+)", created)
+    password = re.search(r"password\s+(\S+)", created)
+    assert staff_code and password
     # The one-time credential printed by `staff add` is expected on stdout; keep it out of the grep.
     (run.logs / f"cli-{run.count}.stdout").write_bytes(b"")
     key = Ed25519PrivateKey.generate()
@@ -117,7 +117,7 @@ def test_logs_and_data_folder_hold_no_personal_data_or_images(run: Run) -> None:
     with (run.logs / "serve.stdout").open("wb") as out, (run.logs / "serve.stderr").open("wb") as err:
         server = subprocess.Popen([str(REALNAME), "serve", "--port", str(port)], env=run.env, stdout=out, stderr=err)
         try:
-            exercise(f"http://127.0.0.1:{port}", staff_id.group(1), credential.group(1), server, kiosk)
+            exercise(f"http://127.0.0.1:{port}", staff_code.group(1), password.group(1), server, kiosk)
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -137,8 +137,8 @@ def test_logs_and_data_folder_hold_no_personal_data_or_images(run: Run) -> None:
 
 def exercise(
     base: str,
-    staff_id: str,
-    credential: str,
+    staff_code: str,
+    password: str,
     server: subprocess.Popen[bytes],
     kiosk: tuple[str, Ed25519PrivateKey],
 ) -> None:
@@ -160,10 +160,10 @@ def exercise(
                 pass
             assert time.monotonic() < deadline, "the service did not start"
             time.sleep(0.2)
-        token = client.post("/v1/auth/token", json={"staff_id": staff_id, "credential": credential})
+        token = client.post("/v1/auth/token", json={"staff_code": staff_code, "password": password})
         assert token.status_code == 200, token.text
         headers = {"Authorization": f"Bearer {token.json()['token']}", "X-Request-ID": "privacylogtest1"}
-        client.post("/v1/auth/token", json={"staff_id": staff_id, "credential": "wrong"})
+        client.post("/v1/auth/token", json={"staff_code": staff_code, "password": "wrong"})
         attempt = client.post("/v1/attempts", json={"device_id": "kiosk-1"}, headers=headers)
         assert attempt.status_code == 201, attempt.text
         attempt_id = attempt.json()["id"]

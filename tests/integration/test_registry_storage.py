@@ -258,7 +258,7 @@ def test_staff_needs_an_existing_outlet_and_name_is_stored_encrypted(registry: R
     with engine.begin() as c:
         row = c.execute(sa.text("SELECT name_ciphertext, credential_hash FROM staff")).one()
     assert b"Wang Fang" not in bytes(row.name_ciphertext)
-    assert created.credential not in row.credential_hash
+    assert created.password not in row.credential_hash
 
 
 def test_every_change_is_in_the_audit_chain(registry: Registry, engine: sa.Engine) -> None:

@@ -13,6 +13,7 @@ from realname.adapters.storage.report_repositories import SqlActivityReader, Sql
 from realname.adapters.storage.unit_of_work import SqlUnitOfWork
 from realname.app.actors import Actor
 from realname.app.reports import Reports, ReportsDeps
+from realname.app.verification import Verification
 from realname.domain.attempts import Purpose
 from realname.domain.errors import Forbidden
 from realname.domain.lockout import LockedOut
@@ -22,7 +23,7 @@ from realname.domain.reports import Period, RejectionCategory
 from realname.domain.sim import Iccid
 from tests.fakes import FixedClock, SequentialIds
 from tests.integration.report_world import Stream
-from tests.integration.test_attempt_limits import approved_attempt, consented_attempt, make_registration
+from tests.integration.test_attempt_limits import approved_attempt, consented_attempt, make_deps, make_registration
 from tests.integration.test_registry_storage import CLERK, make_registry, n
 
 AUDITOR = Actor("staff:auditor-1", Role.AUDITOR, "HQ")
@@ -133,7 +134,7 @@ def test_a_lock_out_is_recorded_as_a_refusal_and_reported(engine: sa.Engine) -> 
             uow.failures.add(f"f{i}", None, "kiosk-1", clock.now() - timedelta(minutes=i))
         uow.commit()
     with pytest.raises(LockedOut):
-        make_registration(engine, clock).issue_challenge(CLERK, attempt_id)
+        Verification(make_deps(engine, clock)).issue_challenge(CLERK, attempt_id)
     use_case = reports(engine)
     report = use_case.report(AUDITOR, use_case.window(DAY1, DAY1, Period.DAY))
     assert report.total.rejections_by_category[RejectionCategory.LOCKOUT] == 1

@@ -121,6 +121,8 @@ class TokenClaims:
     issued_at: datetime
     expires_at: datetime
     token_id: str
+    signed_in_at: datetime | None = None
+    """When the member typed their password: renewed tokens carry it on, so a session cannot be renewed forever."""
 
 
 class TokenIssuer(Protocol):
@@ -133,6 +135,7 @@ class TokenIssuer(Protocol):
         outlet_code: OutletCode,
         now: datetime,
         ttl: timedelta | None = None,
+        signed_in_at: datetime | None = None,
     ) -> str: ...
 
     def verify(self, token: str, now: datetime) -> TokenClaims:

@@ -6,7 +6,6 @@ domain, record the audit event in the same transaction, commit once.
 
 from __future__ import annotations
 
-import base64
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from realname.app.ports import (
     RandomSource,
     SecretHasher,
 )
+from realname.app.staff_accounts import claim_staff_code, new_password
 from realname.app.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from realname.domain.audit import AuditRecord, ChainVerification
 from realname.domain.audit_checkpoints import verify_chains
@@ -45,8 +45,10 @@ IMPORT_BATCH = 5000
 @dataclass(frozen=True, slots=True)
 class NewStaffCredential:
     staff_id: str
-    credential: str
-    """Shown once; only its argon2 hash is stored."""
+    staff_code: str
+    """What the member types to sign in (``LK4821``)."""
+    password: str
+    """Shown once; only its argon2id hash is stored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,26 +161,32 @@ class Registry:
         with self._d.uow() as uow:
             return uow.outlets.list()
 
-    def add_staff(self, actor: Actor, name: str, role: Role, outlet_code: str) -> NewStaffCredential:
-        """Create a staff member and return their one-time credential.
+    def add_staff(
+        self, actor: Actor, name: str, role: Role, outlet_code: str, code: str | None = None
+    ) -> NewStaffCredential:
+        """Create a staff member with a staff code (``code``, or a new one such as ``LK4821``) and return the code and
+        a password shown once.
 
         Raises:
-            NotFound: the outlet does not exist.
+            NotFound: the outlet does not exist. InvalidInput: ``staff.code_invalid``. Conflict: ``staff.code_in_use``.
         """
         actor.require(Role.ADMIN)
         now = self._d.clock.now()
         staff_id = self._d.ids.new_id()
-        credential = base64.urlsafe_b64encode(self._d.random.token_bytes(24)).decode().rstrip("=")
-        member = StaffMember(
-            id=staff_id,
-            name=name.strip(),
-            role=role,
-            outlet_code=OutletCode(outlet_code.strip().upper()),
-            credential_hash=self._d.hasher.hash(credential),
-            created_at=now,
-        )
-        name_ct = self._d.cipher.encrypt(member.name.encode(), EncryptionContext("staff", staff_id, "name"))
+        password = new_password(self._d.random)
+        hashed = self._d.hasher.hash(password)
         with self._d.uow() as uow:
+            member = StaffMember(
+                id=staff_id,
+                name=name.strip(),
+                role=role,
+                outlet_code=OutletCode(outlet_code.strip().upper()),
+                credential_hash=hashed,
+                created_at=now,
+                code=claim_staff_code(uow, self._d.random, code),
+                credential_changed_at=now,
+            )
+            name_ct = self._d.cipher.encrypt(member.name.encode(), EncryptionContext("staff", staff_id, "name"))
             if uow.outlets.get(member.outlet_code) is None:
                 raise NotFound(f"outlet {member.outlet_code} does not exist", code="outlet.not_found")
             uow.staff.add(member, name_ct)
@@ -188,12 +196,12 @@ class Registry:
                     actor.ref,
                     str(member.outlet_code),
                     f"staff:{staff_id}",
-                    {"role": role.value},
+                    {"role": role.value, "code": member.code or ""},
                 ),
                 now,
             )
             uow.commit()
-        return NewStaffCredential(staff_id, credential)
+        return NewStaffCredential(staff_id, member.code or "", password)
 
     # -- number pool --------------------------------------------------------------------------------
 

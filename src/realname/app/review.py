@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from realname.app.actors import Actor
+from realname.app.attempts import AttemptAccess, AttemptDeps
 from realname.app.ports import EncryptionContext
 from realname.app.unit_of_work import UnitOfWork
 from realname.domain.attempts import Attempt, AttemptExpired, AttemptStateError, Outcome
@@ -36,9 +36,6 @@ from realname.domain.reviews import (
     party_status_after,
 )
 from realname.domain.subscribers import BlindIndex
-
-if TYPE_CHECKING:
-    from realname.app.attempts import RegistrationDeps
 
 REVIEW_WAIT = timedelta(hours=2)
 """How long a visit waiting for its review stays open: the customer may wait at the counter for the reviewers."""
@@ -71,10 +68,11 @@ class ReviewStatus:
 
 
 class Review:
-    def __init__(self, deps: RegistrationDeps, load_attempt: AttemptLoader, audit: AuditWriter) -> None:
+    def __init__(self, deps: AttemptDeps) -> None:
         self._d = deps
-        self._attempt = load_attempt
-        self._audit = audit
+        access = AttemptAccess(deps)
+        self._attempt: AttemptLoader = access.load
+        self._audit: AuditWriter = access.audit
 
     # -- the clerk ---------------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Self-service at home (一证通查): identity by ID number, name and a one-time code; records; "not mine".
 
 No reference portrait is accepted here (a photo the caller uploads proves nothing). After the ID document
-step (``Registration.submit_document`` on the session's attempt), the subscriber asks for a code with
+step (``Verification.submit_document`` on the session's attempt), the subscriber asks for a code with
 their name; if the ID has a subscriber whose recorded name matches and who holds an active number, a
 code goes to that number. The answer is the same either way, so the page reveals nothing about who is
 registered. A right code verifies the attempt; wrong codes count against the session and the device.

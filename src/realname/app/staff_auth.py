@@ -1,9 +1,14 @@
-"""Staff sign-in: per-person credentials (argon2 hashes) exchanged for short-lived signed tokens.
+"""Staff sign-in: a short staff code and a password (argon2id hash) exchanged for a short-lived signed token, and
+the token renewed while the clerk works.
 
-Failed sign-ins lock the staff id they named (``max_failed_attempts`` within ``lockout_window_minutes``
-lock it for ``lockout_minutes``), whether or not such a member exists; and an unknown or disabled id
-is checked against a dummy hash, so that neither the answer nor the time it takes says whether a staff
-id exists.
+Failed sign-ins lock the staff code they named (``max_failed_attempts`` within ``lockout_window_minutes``
+lock it for ``lockout_minutes``), whether or not such a member exists; and an unknown code is checked
+against a dummy hash, so that neither the answer nor the time it takes says whether a staff code exists.
+Only the right password of a disabled member is told that the member is disabled.
+
+A token lasts ``token_ttl_minutes``; the page renews it while the clerk is active (and locks itself after
+``idle_lock_minutes`` without activity). A renewal needs a valid token of a member who is still active, and
+carries the sign-in time on: ``max_session_hours`` after typing the password, the password is asked again.
 """
 
 from __future__ import annotations
@@ -17,13 +22,33 @@ from realname.app.keys import TokenIssuer
 from realname.app.ports import BlindIndexer, Clock, IdGenerator, SecretHasher
 from realname.app.unit_of_work import UnitOfWorkFactory
 from realname.domain.audit import AuditRecord
-from realname.domain.errors import TooManyRequests, Unauthenticated
+from realname.domain.errors import Forbidden, InvalidInput, TooManyRequests, Unauthenticated
 from realname.domain.lockout import lockout_periods
-from realname.domain.organisation import DEFAULT_TIME_ZONE, SELF_SERVICE_OUTLET, OutletCode, Role
+from realname.domain.organisation import (
+    DEFAULT_TIME_ZONE,
+    SELF_SERVICE_OUTLET,
+    OutletCode,
+    Role,
+    StaffMember,
+    staff_code,
+)
 from realname.domain.policy import Policy
 
 SIGN_IN_FAILURES = "staff.sign_in_failed"
-"""Throttle scope of failed sign-ins, by the staff id they named."""
+"""Throttle scope of failed sign-ins, by the staff code they named."""
+
+
+DEFAULT_IDLE_LOCK_MINUTES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRules:
+    """How long a signed-in page stays usable."""
+
+    idle_lock_minutes: int = DEFAULT_IDLE_LOCK_MINUTES
+    """The page locks (and asks for the password again, keeping the visit) after this long without activity."""
+    max_session_hours: int = 12
+    """A token is renewed at most this long after the password was typed; then the password is asked again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +58,15 @@ class SignedIn:
     expires_at: datetime
     time_zone: str = DEFAULT_TIME_ZONE
     """The staff member's outlet's time zone: the pages show times on the store's clock."""
+    staff_code: str = ""
+    idle_lock_minutes: int = DEFAULT_IDLE_LOCK_MINUTES
+    signed_in_at: datetime | None = None
+    expires_in_seconds: int = 0
+    """The token's lifetime from now: pages count it on their own clock, which may be off the server's."""
+
+
+class StaffDisabled(Forbidden):
+    code = "auth.staff_disabled"
 
 
 class StaffAuth:
@@ -45,6 +79,7 @@ class StaffAuth:
         ids: IdGenerator,
         policy: Policy,
         blind_index: BlindIndexer,
+        rules: SessionRules | None = None,
     ) -> None:
         self._uow = uow
         self._hasher = hasher
@@ -53,6 +88,7 @@ class StaffAuth:
         self._ids = ids
         self._policy = policy
         self._blind_index = blind_index
+        self._rules = rules or SessionRules()
         # Made now, not on the first unknown id, so that no sign-in pays for hashing it.
         self._dummy_hash = hasher.hash(ids.new_id())
 
@@ -60,21 +96,26 @@ class StaffAuth:
         """The member's hash, or the dummy one, so that unknown ids cost the same argon2 work."""
         return self._dummy_hash if stored is None else stored
 
-    def sign_in(self, staff_id: str, credential: str) -> SignedIn:
-        """Check a staff member's credential and issue a token.
+    def sign_in(self, code: str, password: str) -> SignedIn:
+        """Check a staff member's code and password and issue a token.
 
         Raises:
-            Unauthenticated: unknown staff, disabled account or wrong credential (one message for all).
-            TooManyRequests: ``auth.locked`` — too many failed sign-ins for this staff id recently.
+            Unauthenticated: ``auth.invalid_credentials`` — unknown code or wrong password (one answer for both).
+            StaffDisabled: ``auth.staff_disabled`` — the right password of a disabled member.
+            TooManyRequests: ``auth.locked`` — too many failed sign-ins for this code recently.
         """
         now = self._clock.now()
-        refused = Unauthenticated("unknown staff id or wrong credential", code="auth.invalid_credentials")
-        if not staff_id or len(staff_id) > 64 or not credential or len(credential) > 256:
+        refused = Unauthenticated("unknown staff code or wrong password", code="auth.invalid_credentials")
+        if not code or len(code) > 64 or not password or len(password) > 256:
             raise refused
+        try:
+            typed = staff_code(code)
+        except InvalidInput:
+            typed = code.strip()  # counted and refused like an unknown code: no answer says what a code looks like
         policy = self._policy
         since = now - timedelta(minutes=policy.lockout_window_minutes + policy.lockout_minutes)
-        # Failures are counted under a keyed hash of the id typed: someone may type a phone or ID number there.
-        subject = self._blind_index.index(f"staff-sign-in:{staff_id}")
+        # Failures are counted under a keyed hash of the code typed: someone may type a phone or ID number there.
+        subject = self._blind_index.index(f"staff-sign-in:{typed}")
         with self._uow() as uow:
             uow.throttle.forget_before(SIGN_IN_FAILURES, subject, since)
             periods = lockout_periods(
@@ -84,40 +125,88 @@ class StaffAuth:
                 lockout_minutes=policy.lockout_minutes,
             )
             locked_until = next((end for start, end in periods if start <= now < end), None)
-            member = uow.staff.get(staff_id)
-            usable = member if member is not None and member.active else None
-            outlet = uow.outlets.get(usable.outlet_code) if usable is not None else None
+            member = uow.staff.by_code(typed)
+            outlet = uow.outlets.get(member.outlet_code) if member is not None else None
+            verified = False
             if locked_until is None:
                 verified = self._hasher.verify(
-                    self._hash_to_check(usable.credential_hash if usable else None), credential
+                    self._hash_to_check(member.credential_hash if member else None), password
                 )
-                ok = usable is not None and verified
-            else:
-                ok = False
-            if not ok and locked_until is None:
+            ok = member is not None and verified and member.active
+            disabled = member is not None and verified and not member.active
+            if (member is None or not verified) and locked_until is None:
                 uow.throttle.add(self._ids.new_id(), SIGN_IN_FAILURES, subject, now)
+            action = (
+                "staff.signed_in"
+                if ok
+                else "staff.sign_in_locked"
+                if locked_until
+                else "staff.sign_in_disabled"
+                if disabled
+                else "staff.sign_in_failed"
+            )
             uow.audit.append(
                 AuditRecord(
-                    "staff.signed_in" if ok else "staff.sign_in_locked" if locked_until else "staff.sign_in_failed",
-                    f"staff:{staff_id}" if member else "anonymous",
+                    action,
+                    f"staff:{member.id}" if member else "anonymous",
                     str(member.outlet_code) if member else None,
-                    f"staff:{staff_id}" if member else None,
+                    f"staff:{member.id}" if member else None,
                 ),
                 now,
             )
             uow.commit()
         if locked_until is not None:
             raise TooManyRequests(
-                f"too many failed sign-ins for this staff id; try again after {locked_until:%H:%M} UTC",
+                f"too many failed sign-ins for this staff code; try again after {locked_until:%H:%M} UTC",
                 retry_after_seconds=math.ceil((locked_until - now).total_seconds()),
                 code="auth.locked",
             )
-        if not ok or usable is None:
+        if disabled:
+            raise StaffDisabled("this staff member is disabled; ask an administrator")
+        if not ok or member is None:
             raise refused
-        token = self._tokens.issue(usable.id, usable.role, usable.outlet_code, now)
+        return self._signed_in(member, outlet.time_zone if outlet else DEFAULT_TIME_ZONE, now, signed_in_at=now)
+
+    def renew(self, token: str) -> SignedIn:
+        """A new token for the member a valid token stands for, with the same sign-in time.
+
+        Raises:
+            Unauthenticated: the token expired (``auth.token_expired``) or is forged (``auth.token_invalid``), or
+                the session is older than ``max_session_hours`` (``auth.session_ended``).
+            Forbidden: a self-service token (``auth.role_forbidden``).
+            StaffDisabled: the member was disabled since signing in.
+        """
+        now = self._clock.now()
         claims = self._tokens.verify(token, now)
-        actor = Actor(f"staff:{usable.id}", usable.role, str(usable.outlet_code))
-        return SignedIn(token, actor, claims.expires_at, outlet.time_zone if outlet else DEFAULT_TIME_ZONE)
+        if claims.role is Role.SUBSCRIBER:
+            raise Forbidden("only staff tokens are renewed", code="auth.role_forbidden")
+        signed_in_at = claims.signed_in_at or claims.issued_at
+        if now - signed_in_at >= timedelta(hours=self._rules.max_session_hours):
+            raise Unauthenticated("the session has ended; sign in with your password again", code="auth.session_ended")
+        with self._uow() as uow:
+            member = uow.staff.get(claims.staff_id)
+            outlet = uow.outlets.get(member.outlet_code) if member is not None else None
+        if member is None:
+            raise Unauthenticated("the token is invalid", code="auth.token_invalid")
+        if not member.active:
+            raise StaffDisabled("this staff member is disabled; ask an administrator")
+        return self._signed_in(
+            member, outlet.time_zone if outlet else DEFAULT_TIME_ZONE, now, signed_in_at=signed_in_at
+        )
+
+    def _signed_in(self, member: StaffMember, time_zone: str, now: datetime, *, signed_in_at: datetime) -> SignedIn:
+        token = self._tokens.issue(member.id, member.role, member.outlet_code, now, signed_in_at=signed_in_at)
+        claims = self._tokens.verify(token, now)
+        return SignedIn(
+            token,
+            Actor(f"staff:{member.id}", member.role, str(member.outlet_code)),
+            claims.expires_at,
+            time_zone,
+            staff_code=member.code or "",
+            idle_lock_minutes=self._rules.idle_lock_minutes,
+            signed_in_at=claims.signed_in_at or signed_in_at,
+            expires_in_seconds=int((claims.expires_at - now).total_seconds()),
+        )
 
     def self_service_token(self, attempt_id: str) -> tuple[str, datetime]:
         """A token that lets the subscriber act on their own self-service attempt, and nothing else."""

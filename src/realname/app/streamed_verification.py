@@ -1,7 +1,7 @@
 """Streamed verification: the kiosk uploads its clip in chunks while the customer performs the challenge, the
 server analyses each chunk on arrival, and the decision follows the last chunk within a fraction of a second.
 
-Flow (the single upload, ``Registration.verify``, stays for other clients and does the same checks):
+Flow (the single upload, ``Verification.verify``, stays for other clients and does the same checks):
 
 1. :meth:`LivenessStreams.open` — the chip portrait signed by the attempt's terminal, the optional card front and
    the challenge's nonce: every check of a single upload before analysis runs here (``begin_verification``:
@@ -39,10 +39,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from realname.app.actors import Actor
-from realname.app.attempts import Decision, Registration, StartedVerification
 from realname.app.liveness import ImageRgb, LivenessChecker, StreamedClip
 from realname.app.matching import DecodedImage, FaceEngine
 from realname.app.ports import Clock, RandomSource
+from realname.app.verification import Decision, StartedVerification, Verification
 from realname.domain.errors import RealnameError
 from realname.domain.face import FaceAnalysis, ReferenceKind
 from realname.domain.liveness import (
@@ -183,7 +183,7 @@ class LivenessStreams:
     def __init__(
         self,
         *,
-        registration: Registration,
+        verification: Verification,
         liveness: Callable[[], LivenessChecker],
         face_engine: Callable[[], FaceEngine],
         clock: Clock,
@@ -191,7 +191,7 @@ class LivenessStreams:
         policy: Policy,
         limits: StreamLimits | None = None,
     ) -> None:
-        self._registration = registration
+        self._verification = verification
         self._liveness = liveness
         self._face_engine = face_engine
         self._clock = clock
@@ -221,12 +221,12 @@ class LivenessStreams:
 
         Raises:
             StreamsBusy: this process holds ``limits.max_open`` streams (nothing was checked or spent).
-            Everything ``Registration.begin_verification`` raises.
+            Everything ``Verification.begin_verification`` raises.
         """
         self.sweep()
         if self.open_count >= self.limits.max_open:
             raise StreamsBusy("this server is analysing as many streamed clips as it can", retry_after_seconds=5)
-        started = self._registration.begin_verification(
+        started = self._verification.begin_verification(
             actor, attempt_id, nonce=nonce, id_photo=id_photo, reader=reader, card_front=card_front
         )
         engine = self._face_engine()
@@ -302,7 +302,7 @@ class LivenessStreams:
 
         Raises:
             StreamUnknown, ChunkMissing, ChunkOutOfOrder (a chunk still being analysed), the clip errors, and what
-            ``Registration.decide_verification`` raises.
+            ``Verification.decide_verification`` raises.
         """
         stream = self._get(actor, attempt_id, stream_id)
         if not stream.busy.acquire(blocking=False):
@@ -325,7 +325,7 @@ class LivenessStreams:
         finally:
             stream.busy.release()
         try:
-            return self._registration.decide_verification(actor, stream.started, checked, stream.faces)
+            return self._verification.decide_verification(actor, stream.started, checked, stream.faces)
         finally:
             stream.faces.forget()
 
@@ -356,7 +356,7 @@ class LivenessStreams:
         if stream is None or stream.attempt_id != attempt_id or stream.actor_ref != actor.ref:
             # As on every attempt route, an attempt the caller may not act on is "not found" (raised here); on
             # their own attempt, someone else's stream is indistinguishable from a missing one.
-            self._registration.get_attempt(actor, attempt_id)
+            self._verification.get_attempt(actor, attempt_id)
             raise StreamUnknown(
                 "no open stream with this id on this server (ended, given up, timed out, or opened on another "
                 "server process); answer a new challenge"

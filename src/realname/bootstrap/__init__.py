@@ -32,21 +32,27 @@ from realname.adapters.system import SecretsRandom, SystemClock, Uuid4Ids
 from realname.adapters.vision.images import PillowImageDecoder, encode_jpeg
 from realname.adapters.vision.onnx_models import OnnxFaceModels
 from realname.app.actors import SYSTEM
-from realname.app.attempts import Registration, RegistrationDeps
+from realname.app.attempts import AttemptDeps
 from realname.app.card_front import PrintedPortraitReader
 from realname.app.key_custody import KeyCustody
 from realname.app.keys import RewrappingCipher, SecretMaterial, TokenIssuer
 from realname.app.liveness import ImageRgb, LivenessChecker
 from realname.app.matching import FaceEngine
 from realname.app.notices import NoticeDeps, NoticeSender
+from realname.app.owner_services import OwnerServices
 from realname.app.ports import BlindIndexer, Clock, RandomSource, SecretHasher, Signer
 from realname.app.privacy import keep_evidence
+from realname.app.registration import Registration
 from realname.app.registry import Registry, RegistryDeps
 from realname.app.relying_party_checks import PartyAdmin
+from realname.app.review import Review
 from realname.app.self_service import CodeSender, SelfService, SelfServiceDeps
-from realname.app.staff_auth import StaffAuth
+from realname.app.staff_accounts import StaffAccounts
+from realname.app.staff_auth import SessionRules, StaffAuth
 from realname.app.streamed_verification import LivenessStreams
 from realname.app.terminals import Terminals
+from realname.app.verification import Verification
+from realname.app.visits import Visits
 from realname.bootstrap import crypto
 from realname.bootstrap.checks import CheckServices, build_check_services
 from realname.bootstrap.liveness import build_liveness_checker
@@ -206,55 +212,79 @@ class Container:
 
     @cached_property
     def _registry(self) -> Registry:
-        return Registry(
-            RegistryDeps(
-                uow=self.unit_of_work,
-                clock=self.clock,
-                ids=Uuid4Ids(),
-                random=self.random,
-                policy=self.policy(),
-                cipher=self.cipher,
-                blind_index=self.blind_indexer,
-                hasher=self.secret_hasher,
-            )
+        return Registry(self._registry_deps)
+
+    @cached_property
+    def _registry_deps(self) -> RegistryDeps:
+        return RegistryDeps(
+            uow=self.unit_of_work,
+            clock=self.clock,
+            ids=Uuid4Ids(),
+            random=self.random,
+            policy=self.policy(),
+            cipher=self.cipher,
+            blind_index=self.blind_indexer,
+            hasher=self.secret_hasher,
         )
 
     def registry(self) -> Registry:
         self._require_initialised()
         return self._registry
 
+    def staff_accounts(self) -> StaffAccounts:
+        self._require_initialised()
+        return StaffAccounts(self._registry_deps)
+
+    @cached_property
+    def _attempt_deps(self) -> AttemptDeps:
+        return AttemptDeps(
+            uow=self.unit_of_work,
+            clock=self.clock,
+            ids=Uuid4Ids(),
+            random=self.random,
+            policy=self.policy(),
+            cipher=self.cipher,
+            blind_index=self.blind_indexer,
+            regions=self.region_directory(),
+            challenges=SqlChallengeStore(self.engine),
+            liveness=self.liveness_checker,
+            face_engine=self.face_engine,
+            image_decoder=PillowImageDecoder(),
+            verifier=Ed25519TerminalKeys(),
+            keep_evidence=self._keep_evidence,
+            printed_portraits=self.printed_portrait_reader,
+            notices=NoticeDeps(
+                self.notice_sender,
+                self.settings.reports.notice_how_to_report,
+                self.settings.reports.utc_offset_hours,
+            ),
+        )
+
+    @cached_property
+    def verification(self) -> Verification:
+        return Verification(self._attempt_deps)
+
     @cached_property
     def registration(self) -> Registration:
-        return Registration(
-            RegistrationDeps(
-                uow=self.unit_of_work,
-                clock=self.clock,
-                ids=Uuid4Ids(),
-                random=self.random,
-                policy=self.policy(),
-                cipher=self.cipher,
-                blind_index=self.blind_indexer,
-                regions=self.region_directory(),
-                challenges=SqlChallengeStore(self.engine),
-                liveness=self.liveness_checker,
-                face_engine=self.face_engine,
-                image_decoder=PillowImageDecoder(),
-                verifier=Ed25519TerminalKeys(),
-                keep_evidence=self._keep_evidence,
-                printed_portraits=self.printed_portrait_reader,
-                notices=NoticeDeps(
-                    self.notice_sender,
-                    self.settings.reports.notice_how_to_report,
-                    self.settings.reports.utc_offset_hours,
-                ),
-            )
-        )
+        return Registration(self._attempt_deps)
+
+    @cached_property
+    def owner_services(self) -> OwnerServices:
+        return OwnerServices(self._attempt_deps)
+
+    @cached_property
+    def review(self) -> Review:
+        return Review(self._attempt_deps)
+
+    @cached_property
+    def visits(self) -> Visits:
+        return Visits(self._attempt_deps)
 
     @cached_property
     def liveness_streams(self) -> LivenessStreams:
         """Streamed verifications open in this process (in memory: see ``app.streamed_verification``)."""
         return LivenessStreams(
-            registration=self.registration,
+            verification=self.verification,
             liveness=self.liveness_checker,
             face_engine=self.face_engine,
             clock=self.clock,
@@ -373,6 +403,7 @@ class Container:
             Uuid4Ids(),
             self.policy(),
             self.blind_indexer,
+            SessionRules(self.settings.idle_lock_minutes, self.settings.session_max_hours),
         )
 
     # -- process-level operations ---------------------------------------------------------------
@@ -446,7 +477,11 @@ class Container:
     def http_services(self) -> HttpServices:
         return HttpServices(
             registry=self.registry(),
+            verification=self.verification,
             registration=self.registration,
+            owner_services=self.owner_services,
+            review=self.review,
+            visits=self.visits,
             liveness_streams=self.liveness_streams,
             self_service=self.self_service,
             staff_auth=self.staff_auth,

@@ -84,7 +84,26 @@ class StaffMember:
     credential_hash: str = field(repr=False)
     created_at: datetime
     active: bool = True
+    code: str | None = None
+    """The short code the member signs in with (``LK4821``); see :func:`staff_code`."""
+    credential_changed_at: datetime | None = None
 
     def __post_init__(self) -> None:
         if not self.name.strip() or len(self.name) > 200:
             raise InvalidInput("a staff name is 1–200 characters", code="staff.name_invalid")
+
+
+STAFF_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
+_STAFF_CODE = re.compile(r"[A-Z0-9]{3,12}")
+
+
+def staff_code(text: str) -> str:
+    """A staff code as stored: upper case, 3–12 letters and digits (``lk4821`` and `` LK4821`` are ``LK4821``).
+
+    Raises:
+        InvalidInput: ``staff.code_invalid``.
+    """
+    code = text.strip().upper()
+    if not _STAFF_CODE.fullmatch(code):
+        raise InvalidInput("a staff code is 3–12 letters and digits", code="staff.code_invalid")
+    return code

@@ -107,3 +107,19 @@ def test_short_key_and_naive_time_are_refused() -> None:
         HmacTokenIssuer(b"short")
     with pytest.raises(ValueError):
         ISSUER.issue("staff-7", Role.CLERK, OUTLET, datetime(2026, 11, 22, 9, 30))
+
+
+def test_a_renewed_token_carries_the_sign_in_time_and_an_edited_one_is_invalid() -> None:
+    signed_in = NOW - timedelta(hours=3)
+    token = ISSUER.issue("staff-7", Role.CLERK, OUTLET, NOW, signed_in_at=signed_in)
+    claims = ISSUER.verify(token, NOW)
+    assert (claims.signed_in_at, claims.issued_at) == (signed_in, NOW)
+    # A token without the claim (issued before it existed) was signed in when it was issued.
+    assert ISSUER.verify(ISSUER.issue("staff-7", Role.CLERK, OUTLET, NOW), NOW).signed_in_at == NOW
+    assert _code_of(_forge(token, auth=int(NOW.timestamp()))) == "auth.token_invalid"
+
+
+def test_a_sign_in_time_after_the_issue_time_is_refused() -> None:
+    key_holder = HmacTokenIssuer(KEY, timedelta(minutes=15))
+    later = key_holder.issue("staff-7", Role.CLERK, OUTLET, NOW, signed_in_at=NOW + timedelta(minutes=5))
+    assert _code_of(later) == "auth.token_invalid"

@@ -354,7 +354,7 @@ async def run_demo(service: DemoService, chooser: ChoreographedRandom, report: D
     ) as client:
         api = DemoClient(client, DemoTerminal(enrolled.id, key))
         token = await api.call(
-            "POST", "/v1/auth/token", json={"staff_id": clerk.staff_id, "credential": clerk.credential}
+            "POST", "/v1/auth/token", json={"staff_code": clerk.staff_code, "password": clerk.password}
         )
         api.headers = {"Authorization": f"Bearer {token['token']}"}
         for index in range(1, report.registrations_requested + 1):

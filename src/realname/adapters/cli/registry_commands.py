@@ -17,6 +17,7 @@ from realname.adapters.cli.input_files import GIB, require_regular_file
 from realname.adapters.cli.terminal import printable
 from realname.app.actors import OPERATOR_CLI
 from realname.app.registry import MAX_IMPORT, Registry
+from realname.app.staff_accounts import StaffAccounts
 from realname.domain.errors import InvalidInput
 from realname.domain.numbers import Msisdn, NumberState
 from realname.domain.organisation import DEFAULT_TIME_ZONE, STAFF_ROLES, Role
@@ -36,6 +37,8 @@ class RegistryCliWiring(Protocol):
     def initialise(self) -> InitReport: ...
 
     def registry(self) -> Registry: ...
+
+    def staff_accounts(self) -> StaffAccounts: ...
 
     def serve(self, host: str | None, port: int | None, workers: int | None) -> None: ...
 
@@ -110,13 +113,62 @@ def staff_group() -> None:
 @click.argument("name")
 @click.option("--role", "role_text", required=True, type=click.Choice([r.value for r in STAFF_ROLES]))
 @click.option("--outlet", "outlet_code", required=True, help="Code of the outlet the person works at.")
+@click.option(
+    "--code", "code", default=None, help="The staff code to sign in with (3–12 letters and digits); new if absent."
+)
 @reports_errors
-def staff_add(name: str, role_text: str, outlet_code: str) -> None:
-    """Add a staff member and print their one-time credential (only its hash is stored)."""
-    created = wiring().registry().add_staff(OPERATOR_CLI, name, Role.parse(role_text), outlet_code)
+def staff_add(name: str, role_text: str, outlet_code: str, code: str | None) -> None:
+    """Add a staff member and print their staff code and password (shown once; only its hash is stored)."""
+    created = wiring().registry().add_staff(OPERATOR_CLI, name, Role.parse(role_text), outlet_code, code)
+    click.echo(f"staff code  {created.staff_code}")
+    click.echo(f"password    {created.password}")
     click.echo(f"staff id    {created.staff_id}")
-    click.echo(f"credential  {created.credential}")
-    click.echo("Hand the credential to the person now: it is shown only once.", err=True)
+    click.echo("Hand the staff code and password to the person now: the password is shown only once.", err=True)
+
+
+@staff_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@reports_errors
+def staff_list(as_json: bool) -> None:
+    """Staff code, role, outlet, state and when the password was set (names are personal data: not shown)."""
+    for member in wiring().staff_accounts().list_staff(OPERATOR_CLI):
+        changed = member.credential_changed_at.isoformat(timespec="seconds") if member.credential_changed_at else ""
+        state = "active" if member.active else "disabled"
+        if as_json:
+            row = {
+                "code": member.code,
+                "role": member.role.value,
+                "outlet": str(member.outlet_code),
+                "state": state,
+                "staff_id": member.id,
+                "password_set_at": changed or None,
+            }
+            click.echo(json.dumps(row, ensure_ascii=False))
+        else:
+            click.echo(
+                f"{printable(member.code or '-'):<12} {member.role.value:<10} {printable(str(member.outlet_code)):<12} "
+                f"{state:<9} {changed}"
+            )
+
+
+@staff_group.command("disable")
+@click.argument("code")
+@reports_errors
+def staff_disable(code: str) -> None:
+    """Disable a member: sign-ins and token renewals are refused from now on (audited)."""
+    member = wiring().staff_accounts().disable(OPERATOR_CLI, code)
+    click.echo(f"staff member {member.code} disabled")
+
+
+@staff_group.command("reset-credential")
+@click.argument("code")
+@reports_errors
+def staff_reset_credential(code: str) -> None:
+    """Give a member a new password, shown once; the old one stops working at once (audited)."""
+    reset = wiring().staff_accounts().reset_credential(OPERATOR_CLI, code)
+    click.echo(f"staff code  {reset.staff_code}")
+    click.echo(f"password    {reset.password}")
+    click.echo("Hand the new password to the person now: it is shown only once.", err=True)
 
 
 @click.group("numbers")

@@ -1,7 +1,7 @@
 """Short-lived staff tokens: ``rn1.<payload>.<mac>``, base64url, HMAC-SHA-256 under the token key.
 
 The payload is compact JSON with the staff id, role, outlet, issue and expiry times (whole seconds
-since the epoch) and a random token id. Verification checks the MAC in constant time before reading
+since the epoch), a random token id and, on staff tokens, when the member signed in (``auth``: renewals carry it). Verification checks the MAC in constant time before reading
 anything in the payload.
 """
 
@@ -71,6 +71,7 @@ class HmacTokenIssuer:
         outlet_code: OutletCode,
         now: datetime,
         ttl: timedelta | None = None,
+        signed_in_at: datetime | None = None,
     ) -> str:
         lifetime = self._default_ttl if ttl is None else ttl
         if not timedelta(0) < lifetime <= MAX_TTL:
@@ -84,6 +85,8 @@ class HmacTokenIssuer:
             "exp": issued_at + int(lifetime.total_seconds()),
             "jti": secrets.token_hex(12),
         }
+        if signed_in_at is not None:
+            payload["auth"] = _epoch_seconds(signed_in_at)
         body = _b64url(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode("utf-8"))
         signed = f"{TOKEN_PREFIX}.{body}"
         return f"{signed}.{_b64url(self._mac(signed))}"
@@ -124,6 +127,9 @@ class HmacTokenIssuer:
                 raise TypeError("token times are integers")
         if not 0 < expires_at - issued_at <= MAX_TTL.total_seconds():
             raise ValueError("token lifetime out of range")
+        signed_in_at = payload.get("auth", issued_at)
+        if not isinstance(signed_in_at, int) or isinstance(signed_in_at, bool) or signed_in_at > issued_at:
+            raise TypeError("the sign-in time is an integer no later than the issue time")
         staff_id, role, outlet, token_id = payload["sub"], payload["role"], payload["outlet"], payload["jti"]
         if not all(isinstance(v, str) for v in (staff_id, role, outlet, token_id)) or not staff_id:
             raise TypeError("token claims are strings")
@@ -134,4 +140,5 @@ class HmacTokenIssuer:
             issued_at=datetime.fromtimestamp(issued_at, UTC),
             expires_at=datetime.fromtimestamp(expires_at, UTC),
             token_id=token_id,
+            signed_in_at=datetime.fromtimestamp(signed_in_at, UTC),
         )

@@ -15,8 +15,9 @@ from realname.adapters.http import schemas as s
 from realname.adapters.http.reader import reader_signature
 from realname.adapters.http.services import HttpServices
 from realname.app.actors import Actor
-from realname.app.attempts import Decision, DocumentInput
 from realname.app.review import CaseForReview, ReviewStatus
+from realname.app.staff_auth import SignedIn
+from realname.app.verification import Decision, DocumentInput
 from realname.domain.attempts import Attempt, AttemptState, Outcome, Purpose
 from realname.domain.consent import consent_in
 from realname.domain.errors import Forbidden, InvalidInput, Unauthenticated
@@ -44,10 +45,28 @@ def services(request: Request) -> HttpServices:
 Services = Annotated[HttpServices, Depends(services)]
 
 
-def current_actor(svc: Services, authorization: Annotated[str | None, Header()] = None) -> Actor:
+def bearer_token(authorization: str | None) -> str:
     if not authorization or not authorization.lower().startswith("bearer "):
         raise Unauthenticated("sign in first: send Authorization: Bearer <token>", code="auth.required")
-    return svc.staff_auth.actor_for(authorization[7:].strip())
+    return authorization[7:].strip()
+
+
+def current_actor(svc: Services, authorization: Annotated[str | None, Header()] = None) -> Actor:
+    return svc.staff_auth.actor_for(bearer_token(authorization))
+
+
+def token_view(signed: SignedIn) -> s.TokenResponse:
+    return s.TokenResponse(
+        token=signed.token,
+        expires_at=signed.expires_at,
+        role=signed.actor.role.value,
+        outlet=signed.actor.outlet_code,
+        time_zone=signed.time_zone,
+        staff_code=signed.staff_code,
+        expires_in=signed.expires_in_seconds,
+        idle_lock_minutes=signed.idle_lock_minutes,
+        signed_in_at=signed.signed_in_at,
+    )
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]
@@ -129,15 +148,43 @@ def build_router() -> APIRouter:
 
     @router.post("/auth/token", response_model=s.TokenResponse, tags=["auth"])
     def sign_in(body: s.TokenRequest, svc: Services) -> s.TokenResponse:
-        """Exchange a staff id and its one-time-issued credential for a short-lived bearer token."""
-        signed = svc.staff_auth.sign_in(body.staff_id, body.credential)
-        return s.TokenResponse(
-            token=signed.token,
-            expires_at=signed.expires_at,
-            role=signed.actor.role.value,
-            outlet=signed.actor.outlet_code,
-            time_zone=signed.time_zone,
+        """Exchange a staff code and password for a short-lived bearer token (401 ``auth.invalid_credentials``,
+        403 ``auth.staff_disabled``, 429 ``auth.locked``)."""
+        return token_view(svc.staff_auth.sign_in(body.staff_code, body.password))
+
+    @router.post("/auth/renew", response_model=s.TokenResponse, tags=["auth"])
+    def renew(svc: Services, authorization: Annotated[str | None, Header()] = None) -> s.TokenResponse:
+        """A fresh token for a valid one, while the clerk works (401 ``auth.token_expired`` / ``auth.session_ended``,
+        403 ``auth.staff_disabled``). The sign-in time carries over: ``REALNAME_SESSION_MAX_HOURS`` after it, the
+        password is needed again."""
+        return token_view(svc.staff_auth.renew(bearer_token(authorization)))
+
+    @router.get("/visits/current", response_model=s.VisitView, tags=["attempts"])
+    def current_visit(
+        svc: Services,
+        actor: CurrentActor,
+        device_id: Annotated[str, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
+    ) -> s.VisitView:
+        """The clerk's open visit on this kiosk (its device id) and the step it is at: a reloaded page or a new
+        sign-in resumes it."""
+        visit = svc.visits.current(actor, device_id)
+        if visit is None:
+            return s.VisitView(attempt=None, step=None, next_step=None, reserved=[], review_state=None)
+        approved = visit.attempt.outcome is Outcome.APPROVED
+        return s.VisitView(
+            attempt=attempt_view(visit.attempt),
+            step=visit.step.value,
+            next_step=_next_step(visit.attempt) if approved else None,
+            reserved=[s.ReservationView(msisdn=str(n.msisdn), reserved_until=n.reserved_until) for n in visit.reserved],
+            review_state=visit.review.state.value if visit.review else None,
         )
+
+    @router.post("/attempts/{attempt_id}/end", response_model=s.EndedVisitView, tags=["attempts"])
+    def end_visit(attempt_id: str, svc: Services, actor: CurrentActor) -> s.EndedVisitView:
+        """End the visit: abandon the attempt if it is open and give back every number it holds reserved (audited
+        as ``visit.ended``)."""
+        ended = svc.visits.end(actor, attempt_id)
+        return s.EndedVisitView(attempt=attempt_view(ended.attempt), released=[str(n.msisdn) for n in ended.released])
 
     @router.get("/consent", response_model=s.ConsentView, tags=["attempts"])
     def consent_text(
@@ -151,11 +198,11 @@ def build_router() -> APIRouter:
     @router.post("/attempts", response_model=s.AttemptView, status_code=201, tags=["attempts"])
     def start_attempt(body: s.StartAttempt, svc: Services, actor: CurrentActor) -> s.AttemptView:
         """Open an attempt (one customer visit) at the clerk's outlet."""
-        return attempt_view(svc.registration.start_attempt(actor, Purpose(body.purpose), body.device_id))
+        return attempt_view(svc.verification.start_attempt(actor, Purpose(body.purpose), body.device_id))
 
     @router.get("/attempts/{attempt_id}", response_model=s.AttemptView, tags=["attempts"])
     def get_attempt(attempt_id: str, svc: Services, actor: CurrentActor) -> s.AttemptView:
-        return attempt_view(svc.registration.get_attempt(actor, attempt_id))
+        return attempt_view(svc.verification.get_attempt(actor, attempt_id))
 
     @router.post("/attempts/{attempt_id}/document", response_model=s.DocumentResponse, tags=["attempts"])
     def submit_document(
@@ -166,20 +213,20 @@ def build_router() -> APIRouter:
         At a store the fields are what the enrolled terminal's card reader read, signed by the terminal
         (``X-Terminal-Id``, ``X-Reader-Nonce``, ``X-Reader-Timestamp``, ``X-Reader-Signature``; 401/403
         ``reader.*`` / ``terminal.*`` otherwise). On the self-service page the fields are typed, unsigned."""
-        attempt, check = svc.registration.submit_document(actor, attempt_id, document_input(body), reader)
+        attempt, check = svc.verification.submit_document(actor, attempt_id, document_input(body), reader)
         return s.DocumentResponse(attempt=attempt_view(attempt), check=check_view(check))
 
     @router.post("/attempts/{attempt_id}/consent", response_model=s.AttemptView, tags=["attempts"])
     def consent(attempt_id: str, body: s.ConsentRequest, svc: Services, actor: CurrentActor) -> s.AttemptView:
         """Record biometric consent; declining opens the attended manual path (review queue)."""
         return attempt_view(
-            svc.registration.record_consent(actor, attempt_id, accepted=body.accepted, version=body.version)
+            svc.verification.record_consent(actor, attempt_id, accepted=body.accepted, version=body.version)
         )
 
     @router.post("/attempts/{attempt_id}/challenge", response_model=s.ChallengeView, tags=["attempts"])
     def challenge(attempt_id: str, svc: Services, actor: CurrentActor) -> s.ChallengeView:
         """Issue a random, single-use liveness challenge for this attempt's device."""
-        issued = svc.registration.issue_challenge(actor, attempt_id)
+        issued = svc.verification.issue_challenge(actor, attempt_id)
         return s.ChallengeView(
             nonce=issued.nonce,
             actions=[a.value for a in issued.actions],
@@ -221,7 +268,7 @@ def build_router() -> APIRouter:
             else None
         )
         decision = await svc.run_blocking(
-            svc.registration.verify,
+            svc.verification.verify,
             actor,
             attempt_id,
             nonce=nonce,
@@ -235,7 +282,7 @@ def build_router() -> APIRouter:
 
     @router.post("/attempts/{attempt_id}/abandon", response_model=s.AttemptView, tags=["attempts"])
     def abandon(attempt_id: str, svc: Services, actor: CurrentActor) -> s.AttemptView:
-        return attempt_view(svc.registration.abandon(actor, attempt_id))
+        return attempt_view(svc.verification.abandon(actor, attempt_id))
 
     @router.get("/numbers/available", response_model=s.NumbersPage, tags=["numbers"])
     def available(
@@ -284,7 +331,7 @@ def build_router() -> APIRouter:
         idempotency_key: IdempotencyKey = None,
     ) -> s.ReceiptView:
         """The verified owner surrenders a number; it cools off before it is offered again."""
-        receipt = svc.registration.complete_surrender(actor, attempt_id, Msisdn.parse(body.msisdn), idempotency_key)
+        receipt = svc.owner_services.complete_surrender(actor, attempt_id, Msisdn.parse(body.msisdn), idempotency_key)
         return s.ReceiptView(**receipt.as_dict())
 
     @router.post("/attempts/{attempt_id}/sim-replacement", response_model=s.ReceiptView, tags=["owner"])
@@ -296,7 +343,7 @@ def build_router() -> APIRouter:
         idempotency_key: IdempotencyKey = None,
     ) -> s.ReceiptView:
         """The verified owner gets a new SIM for their number; the old SIM stops working."""
-        receipt = svc.registration.replace_sim(
+        receipt = svc.owner_services.replace_sim(
             actor, attempt_id, Msisdn.parse(body.msisdn), Iccid.parse(body.iccid), idempotency_key
         )
         return s.ReceiptView(**receipt.as_dict())
@@ -310,7 +357,7 @@ def build_router() -> APIRouter:
         idempotency_key: IdempotencyKey = None,
     ) -> s.ReceiptView:
         """The verified owner of a suspended number re-verified: the number is active again."""
-        receipt = svc.registration.complete_reverification(
+        receipt = svc.owner_services.complete_reverification(
             actor, attempt_id, Msisdn.parse(body.msisdn), idempotency_key
         )
         return s.ReceiptView(**receipt.as_dict())
@@ -390,31 +437,31 @@ def build_router() -> APIRouter:
     ) -> s.ReviewStatusView:
         """The clerk asks for a review of a rejected face check, with their reason; the visit waits for it (a
         second request returns the case already open)."""
-        return _status_view(svc.registration.review.request_review(actor, attempt_id, body.reason))
+        return _status_view(svc.review.request_review(actor, attempt_id, body.reason))
 
     @router.get("/attempts/{attempt_id}/review", response_model=s.ReviewStatusView, tags=["review"])
     def review_status(attempt_id: str, svc: Services, actor: CurrentActor) -> s.ReviewStatusView:
         """The state of the visit's review; once approved by the reviewers, ``next_step`` says how it resumes."""
-        return _status_view(svc.registration.review.review_status(actor, attempt_id))
+        return _status_view(svc.review.review_status(actor, attempt_id))
 
     @router.get("/review/cases", response_model=list[s.ReviewCaseView], tags=["review"])
     def review_cases(svc: Services, actor: CurrentActor) -> list[s.ReviewCaseView]:
         """Open cases: manual-path requests, clerks' requests, spoof verdicts, borderline rejections, "not mine"
         reports, relying parties'. Each with what a reviewer needs; the masked document is an audited read."""
         privileged = actor.role in (Role.REVIEWER, Role.AUDITOR)
-        return [_review_view(c, privileged) for c in svc.registration.review.cases_for_review(actor)]
+        return [_review_view(c, privileged) for c in svc.review.cases_for_review(actor)]
 
     @router.post("/review/cases/{case_id}/decision", response_model=s.ReviewCaseView, tags=["review"])
     def decide_case(
         case_id: str, body: s.ReviewDecisionRequest, svc: Services, actor: CurrentActor
     ) -> s.ReviewCaseView:
         """Decide a case with a reason; overrides (approve, reinstate) need a second, different reviewer."""
-        return _case_view(svc.registration.decide_case(actor, case_id, CaseDecision(body.decision), body.reason))
+        return _case_view(svc.review.decide_case(actor, case_id, CaseDecision(body.decision), body.reason))
 
     @router.post("/documents/check", response_model=s.DocumentCheckView, tags=["documents"])
     def check_document(body: s.DocumentRequest, svc: Services, actor: CurrentActor) -> s.DocumentCheckView:
         """Check a document without an attempt (nothing stored in clear; an audit event by blind index)."""
-        return check_view(svc.registration.check_document(actor, document_input(body)))
+        return check_view(svc.verification.check_document(actor, document_input(body)))
 
     return router
 

@@ -19,8 +19,8 @@ class ErrorBody(BaseModel):
 
 
 class TokenRequest(Strict):
-    staff_id: str = Field(min_length=1, max_length=64)
-    credential: str = Field(min_length=1, max_length=256)
+    staff_code: str = Field(min_length=1, max_length=64, description="The short staff code, e.g. LK4821")
+    password: str = Field(min_length=1, max_length=256)
 
 
 class TokenResponse(BaseModel):
@@ -30,6 +30,10 @@ class TokenResponse(BaseModel):
     role: str
     outlet: str | None
     time_zone: str = Field(description="The outlet's IANA time zone: show times on the store's clock")
+    staff_code: str = Field(description="The code the member signed in with (printed on receipts)")
+    expires_in: int = Field(description="Seconds the token is valid from now (count them on the caller's clock)")
+    idle_lock_minutes: int = Field(description="Lock the page after this long without activity")
+    signed_in_at: datetime | None = Field(None, description="When the password was typed; renewals keep it")
 
 
 class StartAttempt(Strict):
@@ -278,3 +282,20 @@ class CodeCheckView(BaseModel):
     passed: bool
     tries_left: int
     next_step: str
+
+
+class VisitView(BaseModel):
+    """The clerk's open visit on this kiosk, or none (``attempt`` null)."""
+
+    attempt: AttemptView | None
+    step: str | None = Field(
+        description="document | face_check | decision | review_wait | manual_review | numbers | sim | service"
+    )
+    next_step: str | None = Field(description="After an approval: what the decision's next_step said")
+    reserved: list[ReservationView] = Field(description="Numbers the visit holds reserved now")
+    review_state: str | None = Field(description="The state of the visit's latest review case, if any")
+
+
+class EndedVisitView(BaseModel):
+    attempt: AttemptView
+    released: list[str] = Field(description="Numbers the visit held reserved, back in the pool now")

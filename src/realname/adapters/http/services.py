@@ -14,13 +14,17 @@ from anyio import CapacityLimiter
 from realname.adapters.http.stream_relay import StreamRelay
 from realname.adapters.metrics import ServiceMetrics
 from realname.app.anomalies import AnomalyDetection
-from realname.app.attempts import Registration
+from realname.app.owner_services import OwnerServices
+from realname.app.registration import Registration
 from realname.app.registry import Registry
 from realname.app.relying_party_checks import NumberChecks, SubscriberChecks
 from realname.app.reports import Reports
+from realname.app.review import Review
 from realname.app.self_service import SelfService
 from realname.app.staff_auth import StaffAuth
 from realname.app.streamed_verification import LivenessStreams
+from realname.app.verification import Verification
+from realname.app.visits import Visits
 from realname.domain.errors import Overloaded
 from realname.domain.policy import Policy
 
@@ -36,7 +40,11 @@ T = TypeVar("T")
 @dataclass(frozen=True, slots=True)
 class HttpServices:
     registry: Registry
+    verification: Verification
     registration: Registration
+    owner_services: OwnerServices
+    review: Review
+    visits: Visits
     liveness_streams: LivenessStreams
     self_service: SelfService
     staff_auth: StaffAuth

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from realname.adapters.storage import tables as t
 from realname.adapters.storage.party_tables import party_case
-from realname.domain.attempts import Attempt, AttemptState, Outcome, Purpose
+from realname.domain.attempts import TERMINAL_STATES, Attempt, AttemptState, Outcome, Purpose
 from realname.domain.errors import Conflict, DependencyUnavailable
 from realname.domain.liveness import Action, Challenge, ChallengeNotFound
 from realname.domain.reviews import ENDED_STATES, CaseDecision, CaseKind, CaseState, ReviewCase
@@ -102,6 +102,20 @@ class SqlAttemptRepository:
     def name_ciphertext(self, attempt_id: str) -> bytes | None:
         value = self._c.execute(sa.select(t.attempt.c.name_ciphertext).where(t.attempt.c.id == attempt_id)).scalar()
         return None if value is None else bytes(value)
+
+    def latest_open_of(self, clerk_ref: str, device_id: str) -> Attempt | None:
+        open_states = [s.value for s in AttemptState if s not in TERMINAL_STATES]
+        row = self._c.execute(
+            sa.select(t.attempt)
+            .where(
+                t.attempt.c.clerk_ref == clerk_ref,
+                t.attempt.c.device_id == device_id,
+                t.attempt.c.state.in_(open_states),
+            )
+            .order_by(t.attempt.c.created_at.desc(), t.attempt.c.id.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else _attempt_from_row(row)
 
     def of_subscriber(self, id_index: BlindIndex, limit: int = 200) -> Sequence[Attempt]:
         rows = self._c.execute(

@@ -70,26 +70,50 @@ class SqlStaffRepository:
                 credential_hash=member.credential_hash,
                 created_at=member.created_at,
                 active=member.active,
+                code=member.code,
+                credential_changed_at=member.credential_changed_at,
             )
         )
 
     def get(self, staff_id: str) -> StaffMember | None:
         row = self._c.execute(sa.select(t.staff).where(t.staff.c.id == staff_id)).first()
-        if row is None:
-            return None
-        return StaffMember(
-            id=row.id,
-            name="(encrypted)",
-            role=Role(row.role),
-            outlet_code=OutletCode(row.outlet_code),
-            credential_hash=row.credential_hash,
-            created_at=row.created_at,
-            active=row.active,
+        return None if row is None else _staff_from_row(row)
+
+    def by_code(self, code: str) -> StaffMember | None:
+        row = self._c.execute(sa.select(t.staff).where(t.staff.c.code == code)).first()
+        return None if row is None else _staff_from_row(row)
+
+    def list(self) -> Sequence[StaffMember]:
+        rows = self._c.execute(sa.select(t.staff).order_by(t.staff.c.outlet_code, t.staff.c.code, t.staff.c.id))
+        return [_staff_from_row(row) for row in rows]
+
+    def set_active(self, staff_id: str, active: bool) -> None:
+        self._c.execute(t.staff.update().where(t.staff.c.id == staff_id).values(active=active))
+
+    def set_credential(self, staff_id: str, credential_hash: str, changed_at: datetime) -> None:
+        self._c.execute(
+            t.staff.update()
+            .where(t.staff.c.id == staff_id)
+            .values(credential_hash=credential_hash, credential_changed_at=changed_at)
         )
 
     def name_ciphertext(self, staff_id: str) -> bytes | None:
         value = self._c.execute(sa.select(t.staff.c.name_ciphertext).where(t.staff.c.id == staff_id)).scalar()
         return None if value is None else bytes(value)
+
+
+def _staff_from_row(row: sa.Row[Any]) -> StaffMember:
+    return StaffMember(
+        id=row.id,
+        name="(encrypted)",
+        role=Role(row.role),
+        outlet_code=OutletCode(row.outlet_code),
+        credential_hash=row.credential_hash,
+        created_at=row.created_at,
+        active=row.active,
+        code=row.code,
+        credential_changed_at=row.credential_changed_at,
+    )
 
 
 def _number_from_row(row: sa.Row[Any]) -> PhoneNumber:
@@ -167,6 +191,14 @@ class SqlNumberRepository:
         if after:
             query = query.where(t.number.c.msisdn > after)
         return [_number_from_row(r) for r in self._c.execute(query)]
+
+    def reserved_by(self, attempt_id: str) -> Sequence[PhoneNumber]:
+        rows = self._c.execute(
+            sa.select(t.number)
+            .where(t.number.c.state == NumberState.RESERVED.value, t.number.c.reserved_by == attempt_id)
+            .order_by(t.number.c.msisdn)
+        )
+        return [_number_from_row(row) for row in rows]
 
     def reserved_for(self, attempt_id: str, now: datetime) -> int:
         query = (

@@ -74,7 +74,10 @@ staff = sa.Table(
     sa.Column("credential_hash", sa.String(255), nullable=False),
     sa.Column("created_at", UtcDateTime(), nullable=False),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("code", sa.String(16), nullable=True),
+    sa.Column("credential_changed_at", UtcDateTime(), nullable=True),
     sa.CheckConstraint("role IN ('clerk', 'reviewer', 'admin', 'auditor', 'regulator')", name="role"),
+    sa.Index("ix_staff_code", "code", unique=True),
 )
 
 number = sa.Table(
@@ -198,6 +201,7 @@ attempt = sa.Table(
     sa.Column("reader_digest", sa.String(64), nullable=True),
     sa.Column("name_ciphertext", sa.LargeBinary, nullable=True),
     sa.Index("ix_attempt_id_index", "id_index"),
+    sa.Index("ix_attempt_clerk_device", "clerk_ref", "device_id", "created_at"),
 )
 
 challenge = sa.Table(

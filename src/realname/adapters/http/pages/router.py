@@ -67,6 +67,7 @@ ASSETS: Final = frozenset(
         "reader.js",
         "verification.js",
         "kiosk.js",
+        "session.js",
         "me.js",
         "review.js",
     }

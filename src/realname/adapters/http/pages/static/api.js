@@ -29,6 +29,9 @@
     "zh-CN": {
       "auth.required": "请先登录。",
       "auth.invalid_credentials": "员工编号或密码不正确。",
+      "auth.staff_disabled": "该员工账号已停用，请联系管理员。",
+      "auth.session_ended": "登录时间已到，请重新输入密码。",
+      "auth.locked": "登录失败次数过多，请稍后再试。",
       "auth.token_expired": "登录已过期，请重新登录。",
       "auth.token_invalid": "登录已失效，请重新登录。",
       "auth.role_forbidden": "您的角色无权进行此操作。",
@@ -164,7 +167,8 @@
   }
 
   // Run one user action: clear the banner, and show its error there if it fails. A 401 goes to the page's
-  // handler first (the kiosk signs the clerk out), so an expired token never leaves a half-working screen.
+  // handler first (session.js locks the page and asks for the password; without it the page signs out), so an
+  // expired token never leaves a half-working screen.
   let unauthenticated = null;
 
   function onUnauthenticated(handler) {
@@ -211,6 +215,8 @@
 
   // Staff sign-in shared by the kiosk and the review page: the form #signin-form, the #who line and the
   // #sign-out button. whoKey keeps "role · outlet" in sessionStorage; onSignedIn/onSignedOut move the page on.
+  let signOutCurrent = null;
+
   function staffSession({ whoKey, onSignedIn, onSignedOut }) {
     const $ = (id) => document.getElementById(id);
 
@@ -225,7 +231,9 @@
       setToken("");
       sessionStorage.removeItem(whoKey);
       sessionStorage.removeItem(whoKey + ".role");
+      sessionStorage.removeItem(whoKey + ".code");
       showWho();
+      document.dispatchEvent(new CustomEvent("realname:signed-out"));
       onSignedOut();
       showState("signin");
     }
@@ -235,10 +243,13 @@
       const form = event.currentTarget;
       guard(async () => {
         const body = await call("POST", "/v1/auth/token", {
-          json: { staff_id: form.staff_id.value.trim(), credential: form.credential.value },
+          json: { staff_code: form.staff_code.value.trim(), password: form.password.value },
         });
         form.reset();
         setToken(body.token);
+        // The staff code (the kiosk prints it on receipts); session.js keeps the token renewed while the page is used.
+        sessionStorage.setItem(whoKey + ".code", body.staff_code);
+        document.dispatchEvent(new CustomEvent("realname:signed-in", { detail: body }));
         I.setTimeZone(body.time_zone);
         sessionStorage.setItem(whoKey, body.role + " · " + body.outlet);
         sessionStorage.setItem(whoKey + ".role", body.role);
@@ -248,6 +259,7 @@
     });
     $("sign-out").addEventListener("click", signOut);
     onUnauthenticated(signOut);
+    signOutCurrent = signOut;
     showWho();
     return { signOut };
   }
@@ -267,6 +279,8 @@
     guard,
     onUnauthenticated,
     staffSession,
+    signOut: () => signOutCurrent && signOutCurrent(),
+    errorText,
     deviceId,
     withDeviceId,
     text,

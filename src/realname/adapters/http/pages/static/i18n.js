@@ -16,9 +16,15 @@
   const ZH = {
     // --- shared: bars, sign-in, banners ---
     "Sign out": "退出登录",
-    "Staff ID": "员工编号",
-    "Credential": "密码",
+    "Staff code": "员工编号",
+    "Password": "密码",
     "Sign in": "登录",
+    "Page locked": "页面已锁定",
+    "No activity for {minutes} minutes. Enter your password to go on; the customer's visit is kept.":
+      "已 {minutes} 分钟无操作。请输入密码继续，本次业务已保留。",
+    "Your sign-in has expired. Enter your password to go on; the customer's visit is kept.":
+      "登录已过期。请输入密码继续，本次业务已保留。",
+    "Unlock": "解锁",
     "clerk": "营业员",
     "reviewer": "复核员",
     "admin": "管理员",
@@ -337,6 +343,7 @@
     "self.code_verified": "验证码核验",
     "self.not_mine_reported": "举报非本人号码",
     "attempt.abandoned": "结束业务",
+    "visit.ended": "结束业务",
     "Unwanted": "未经同意",
     "reported": "已举报",
     "Block checks": "屏蔽查询",

@@ -107,16 +107,39 @@
 
   // --- sign-in and the visit's purpose ----------------------------------------------------------------------
 
-  // The clerk code printed on receipts: the staff id this clerk signed in with.
-  $("signin-form").addEventListener("submit", (event) => {
-    sessionStorage.setItem("realname.staff_code", event.currentTarget.staff_id.value.trim());
-  });
-
   R.staffSession({
     whoKey: "realname.who",
-    onSignedIn: () => R.showState("start"),
+    onSignedIn: resumeVisit,
     onSignedOut: resetVisit,
   });
+
+  // End the visit on the server: its attempt is closed and every number it holds reserved is given back at once.
+  async function closeVisit() {
+    if (visit.attemptId) await R.call("POST", "/v1/attempts/" + visit.attemptId + "/end");
+  }
+
+  // The visit lives on the server: after a reload or a new sign-in the kiosk asks for the clerk's open visit on
+  // this kiosk and goes back to its step. Nothing of the customer was kept here, so before the face check the
+  // card is read again.
+  async function resumeVisit() {
+    const device = encodeURIComponent(R.deviceId(DEVICE_KEY, "kiosk"));
+    const current = await R.call("GET", "/v1/visits/current?device_id=" + device);
+    const attempt = current.attempt;
+    // A declined consent is in the reviewers' hands (with the customer in person): nothing to resume here.
+    if (!attempt || current.step === "manual_review") return R.showState("start");
+    visit.attemptId = attempt.id;
+    visit.purpose = attempt.purpose;
+    showPurpose(attempt.purpose);
+    $("app").dataset.resumed = "visit";
+    const step = current.step;
+    if (step === "document") return V.begin(attempt.id);
+    if (step === "face_check") return V.resumeFaceCheck(attempt.id);
+    if (step === "review_wait") return waitForReview(await R.call("GET", "/v1/attempts/" + attempt.id + "/review"));
+    const passed = step !== "decision";
+    V.showDecision({ passed, reason_category: attempt.reason_category, next_step: current.next_step || "retry_or_review", attempt });
+    const held = current.reserved[current.reserved.length - 1];
+    if (step === "sim" && held) showReserved(held);
+  }
 
   const DEVICE_KEY = "realname.device_id";
 
@@ -247,7 +270,7 @@
   $("review-abandon").addEventListener("click", () =>
     R.guard(async () => {
       stopReviewPolling();
-      await R.call("POST", "/v1/attempts/" + visit.attemptId + "/abandon");
+      await closeVisit();
       resetVisit();
       R.showState("ended");
     })
@@ -259,7 +282,7 @@
 
   $("abandon").addEventListener("click", () =>
     R.guard(async () => {
-      await R.call("POST", "/v1/attempts/" + visit.attemptId + "/abandon");
+      await closeVisit();
       resetVisit();
       R.showState("ended");
     })
@@ -310,7 +333,10 @@
   $("numbers-first").addEventListener("click", () => R.guard(() => loadNumbers("")));
 
   async function reserve(msisdn) {
-    const held = await R.call("POST", "/v1/attempts/" + visit.attemptId + "/reservation", { json: { msisdn } });
+    showReserved(await R.call("POST", "/v1/attempts/" + visit.attemptId + "/reservation", { json: { msisdn } }));
+  }
+
+  function showReserved(held) {
     visit.msisdn = held.msisdn;
     visit.idempotencyKey = crypto.randomUUID();
     R.text("reserved", t("Number {number} is held until {time}.", { number: held.msisdn, time: R.formatTime(held.reserved_until) }));
@@ -430,7 +456,7 @@
     if (printed.iccid) rows.push([printed.simLabel, printed.iccid]);
     rows.push(
       [t("Outlet"), receipt.outlet],
-      [t("Clerk code"), sessionStorage.getItem("realname.staff_code") || ""],
+      [t("Clerk code"), sessionStorage.getItem("realname.who.code") || ""],
       [t("Issued"), R.formatTime(receipt.issued_at)],
       [t("Reference"), shortReference(receipt.attempt_id)]
     );
@@ -469,10 +495,22 @@
     R.showState("receipt");
   }
 
-  $("same-customer").addEventListener("click", () => endVisit({ sameCustomer: true }));
-  for (const id of ["next-customer", "manual-next", "ended-next"]) {
-    $(id).addEventListener("click", resetVisit);
+  $("same-customer").addEventListener("click", () =>
+    R.guard(async () => {
+      await closeVisit();
+      endVisit({ sameCustomer: true });
+    })
+  );
+  for (const id of ["next-customer", "numbers-end", "sim-end"]) {
+    $(id).addEventListener("click", () =>
+      R.guard(async () => {
+        await closeVisit();
+        resetVisit();
+      })
+    );
   }
+  // A declined consent goes on with a reviewer and the customer in person: the attempt stays open for them.
+  for (const id of ["manual-next", "ended-next"]) $(id).addEventListener("click", resetVisit);
 
   // --- this kiosk as an enrolled terminal (terminal.js) ------------------------------------------------------
 
@@ -503,7 +541,8 @@
       if (!(await T.publicKey())) throw new R.PageError("terminal.key_missing", t("Make this kiosk's key first."));
       T.setTerminalId(form.terminal_id.value);
       R.text("terminal-id", T.terminalId());
-      R.showState(R.hasToken() ? "start" : "signin");
+      if (R.hasToken()) R.guard(resumeVisit);
+      else R.showState("signin");
     });
   });
   $("terminal-setup").addEventListener("click", () => R.guard(showTerminalSetup));
@@ -514,6 +553,8 @@
   R.text("terminal-id", T.terminalId() || t("not enrolled"));
   T.enrolled().then((ready) => {
     if (!ready) return showTerminalSetup();
-    R.showState(R.hasToken() ? "start" : "signin");
+    if (!R.hasToken()) return R.showState("signin");
+    // The page stays "loading" until the server says where the visit is (the start screen when there is none).
+    R.guard(resumeVisit).then(() => R.currentState() === "loading" && R.showState("start"));
   });
 })();

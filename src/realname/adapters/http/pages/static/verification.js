@@ -20,6 +20,7 @@
     frontUrl: null,
     consentVersion: null,
     fieldsSha256: null,
+    resumeFaceCheck: false,
   };
   const person = { ...NOBODY };
   let page = null;
@@ -31,8 +32,16 @@
   // Check the person for this attempt. What was read or typed for the same person before stays in the form.
   function begin(attemptId) {
     person.attemptId = attemptId;
+    person.resumeFaceCheck = false;
     R.showState("document");
     refreshReader();
+  }
+
+  // A visit restored after its document and consent (kiosk.js): the card is read again for its chip photo and the
+  // same fields, then the face check starts; the document is not sent again.
+  function resumeFaceCheck(attemptId) {
+    begin(attemptId);
+    person.resumeFaceCheck = true;
   }
 
   function showImage(id, blob, urlKey) {
@@ -189,6 +198,10 @@
         // What the card reader read, signed by this kiosk's terminal key (terminal.js).
         const body = documentBody(form);
         person.fieldsSha256 = await T.fieldsSha256(body);
+        if (person.resumeFaceCheck) {
+          person.resumeFaceCheck = false;
+          return runChallenge();
+        }
         const headers = await T.readerHeaders(person.attemptId, person.fieldsSha256, null);
         const answer = await R.call("POST", attemptPath("document"), { json: body, headers });
         showDocumentCheck(answer.check);
@@ -316,5 +329,5 @@
     $("retry-challenge").addEventListener("click", () => R.guard(runChallenge));
   }
 
-  window.RealnameVerification = { setup, begin, forget, showDecision };
+  window.RealnameVerification = { setup, begin, resumeFaceCheck, forget, showDecision };
 })();

@@ -1,0 +1,257 @@
+"""Sessions that keep the customer's visit: sign-in by staff code and password, tokens renewed while the clerk works,
+the lock after idling (the password again, the visit kept on the server), the visit restored after a reload or a new
+sign-in, and ending a visit, which gives its reserved numbers back at once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from realname.adapters.storage.unit_of_work import SqlUnitOfWork
+from realname.app.actors import OPERATOR_CLI
+from realname.domain.attempts import Attempt, Outcome, Purpose
+from realname.domain.numbers import Msisdn
+from realname.domain.organisation import Role
+from realname.domain.subscribers import BlindIndex
+from tests.e2e import flows
+from tests.e2e.conftest import Service, database_url_for, open_service
+from tests.fakes import FixedClock
+
+TTL_MINUTES = 8
+IDLE_MINUTES = 3
+SESSION_HOURS = 2
+NUMBERS = [f"1380013{i:04d}" for i in range(40, 46)]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]:
+    """A service with a fixed clock, 8-minute tokens, a 3-minute idle lock and 2-hour sessions (reservations last
+    10 minutes, as by default)."""
+    with database_url_for(request.param, tmp_path / "data") as url:
+        for service in open_service(
+            tmp_path / "data",
+            clock=FixedClock(),
+            database_url=url,
+            token_ttl_minutes=TTL_MINUTES,
+            idle_lock_minutes=IDLE_MINUTES,
+            session_max_hours=SESSION_HOURS,
+        ):
+            service.container.registry().import_numbers(OPERATOR_CLI, [Msisdn(n) for n in NUMBERS], source="test")
+            yield service
+
+
+def clock_of(service: Service) -> FixedClock:
+    clock = service.container.clock
+    assert isinstance(clock, FixedClock)
+    return clock
+
+
+def sign_in(service: Service, code: str, password: str) -> tuple[int, dict[str, object]]:
+    response = service.client.post("/v1/auth/token", json={"staff_code": code, "password": password})
+    return response.status_code, response.json()
+
+
+def renew(service: Service, token: str) -> tuple[int, dict[str, object]]:
+    response = service.client.post("/v1/auth/renew", headers=flows.bearer(token))
+    return response.status_code, response.json()
+
+
+def current_visit(service: Service, token: str, device_id: str = "kiosk-7") -> dict[str, object]:
+    response = service.client.get("/v1/visits/current", params={"device_id": device_id}, headers=flows.bearer(token))
+    assert response.status_code == 200, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+def approved_visit(service: Service, clerk_id: str, device_id: str = "kiosk-7") -> str:
+    """An attempt of the clerk on ``device_id`` whose customer was verified (as an approved face check leaves it)."""
+    now = clock_of(service).now()
+    attempt = Attempt.start(f"att-{device_id}", Purpose.REGISTER, "BJ-001", f"staff:{clerk_id}", device_id, now, 30)
+    attempt.record_document(valid=True, reasons=(), kind="cn_resident", id_index=BlindIndex("b" * 64), now=now)
+    attempt.record_consent(accepted=True, version="v1", current_version="v1", now=now)
+    attempt.record_challenge(now)
+    attempt.record_decision(Outcome.APPROVED, (), now)
+    with SqlUnitOfWork(service.container.engine) as uow:
+        uow.attempts.add(attempt)
+        uow.commit()
+    return attempt.id
+
+
+# -- sign-in by staff code and password ----------------------------------------------------------------------
+
+
+def test_a_clerk_signs_in_with_a_short_staff_code_and_a_password(sessions: Service) -> None:
+    member = sessions.container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
+    assert len(member.staff_code) == 6 and member.staff_code[:2].isalpha() and member.staff_code[2:].isdigit()
+    assert len(member.password) == 14 and member.password.count("-") == 2
+    status, body = sign_in(sessions, f" {member.staff_code.lower()} ", member.password)  # as typed at a counter
+    assert status == 200, body
+    assert (body["staff_code"], body["role"], body["outlet"]) == (member.staff_code, "clerk", "BJ-001")
+    assert body["idle_lock_minutes"] == IDLE_MINUTES
+    assert body["signed_in_at"] is not None
+
+
+def test_a_wrong_password_and_an_unknown_code_get_the_same_typed_401(sessions: Service) -> None:
+    member = sessions.container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", code="LL0001")
+    wrong = sign_in(sessions, "LL0001", "not-the-password")
+    unknown = sign_in(sessions, "ZZ9999", member.password)
+    assert (wrong[0], wrong[1]["code"]) == (401, "auth.invalid_credentials")
+    assert (unknown[0], unknown[1]["code"]) == (401, "auth.invalid_credentials")
+    assert wrong[1]["message"] == unknown[1]["message"]
+
+
+def test_a_disabled_member_is_told_so_only_with_the_right_password_and_cannot_renew(sessions: Service) -> None:
+    member = sessions.container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
+    status, body = sign_in(sessions, member.staff_code, member.password)
+    assert status == 200
+    token = str(body["token"])
+    sessions.container.staff_accounts().disable(OPERATOR_CLI, member.staff_code)
+
+    right = sign_in(sessions, member.staff_code, member.password)
+    assert (right[0], right[1]["code"]) == (403, "auth.staff_disabled")
+    wrong = sign_in(sessions, member.staff_code, "guess-guess")  # a guesser learns nothing about the account
+    assert (wrong[0], wrong[1]["code"]) == (401, "auth.invalid_credentials")
+    renewed = renew(sessions, token)
+    assert (renewed[0], renewed[1]["code"]) == (403, "auth.staff_disabled")
+
+
+def test_a_reset_password_replaces_the_old_one_at_once(sessions: Service) -> None:
+    member = sessions.container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
+    reset = sessions.container.staff_accounts().reset_credential(OPERATOR_CLI, member.staff_code.lower())
+    assert reset.staff_code == member.staff_code and reset.password != member.password
+    assert sign_in(sessions, member.staff_code, member.password)[0] == 401
+    assert sign_in(sessions, member.staff_code, reset.password)[0] == 200
+
+
+# -- renewal while the clerk works, the idle lock, the session's end ------------------------------------------
+
+
+def test_a_token_renewed_while_the_clerk_works_outlives_the_first_and_keeps_the_sign_in_time(
+    sessions: Service,
+) -> None:
+    clock = clock_of(sessions)
+    member = sessions.container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
+    first = sign_in(sessions, member.staff_code, member.password)[1]
+    signed_in_at = first["signed_in_at"]
+    token = str(first["token"])
+    for _ in range(12):  # 12 × 5 minutes: over seven times the token's lifetime, renewed as the page does
+        clock.advance(minutes=5)
+        status, body = renew(sessions, token)
+        assert status == 200, body
+        assert body["signed_in_at"] == signed_in_at
+        assert datetime.fromisoformat(str(body["expires_at"])) > datetime.fromisoformat(str(first["expires_at"]))
+        token = str(body["token"])
+    assert sessions.client.get("/v1/numbers/available", headers=flows.bearer(token)).status_code == 200
+    # The first token expired long ago: neither served nor renewed.
+    old = renew(sessions, str(first["token"]))
+    assert (old[0], old[1]["code"]) == (401, "auth.token_expired")
+
+
+def test_renewal_stops_at_the_sessions_end_and_the_password_is_asked_again(sessions: Service) -> None:
+    clock = clock_of(sessions)
+    member = sessions.container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
+    token = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
+    for _ in range(SESSION_HOURS * 12 - 1):
+        clock.advance(minutes=5)
+        token = str(renew(sessions, token)[1]["token"])
+    clock.advance(minutes=5)  # SESSION_HOURS after the password was typed
+    ended = renew(sessions, token)
+    assert (ended[0], ended[1]["code"]) == (401, "auth.session_ended")
+    assert sign_in(sessions, member.staff_code, member.password)[0] == 200
+
+
+def test_an_idle_page_locks_without_losing_the_visit(sessions: Service) -> None:
+    """Idle past the lock, the page renews nothing, its token runs out (401) and the clerk types the password again:
+    the visit, its step and its reserved number are still there."""
+    clock = clock_of(sessions)
+    member = sessions.container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
+    token = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
+    attempt = approved_visit(sessions, member.staff_id)
+    reserved = sessions.client.post(
+        f"/v1/attempts/{attempt}/reservation", json={"msisdn": NUMBERS[0]}, headers=flows.bearer(token)
+    )
+    assert reserved.status_code == 200, reserved.text
+
+    clock.advance(minutes=TTL_MINUTES)  # the customer is slow; nobody touched the page
+    refused = sessions.client.get("/v1/visits/current", params={"device_id": "kiosk-7"}, headers=flows.bearer(token))
+    assert (refused.status_code, refused.json()["code"]) == (401, "auth.token_expired")
+    assert renew(sessions, token)[1]["code"] == "auth.token_expired"
+
+    again = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
+    visit = current_visit(sessions, again)
+    assert visit["attempt"]["id"] == attempt  # type: ignore[index]
+    assert (visit["step"], visit["next_step"]) == ("sim", "choose_number")
+    assert [r["msisdn"] for r in visit["reserved"]] == [NUMBERS[0]]  # type: ignore[attr-defined]
+
+
+# -- the visit on the server ---------------------------------------------------------------------------------
+
+
+def test_the_current_visit_is_the_clerks_open_attempt_on_that_kiosk_and_its_step(sessions: Service) -> None:
+    registry = sessions.container.registry()
+    member = registry.add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
+    colleague = registry.add_staff(OPERATOR_CLI, "Han Mei", Role.CLERK, "BJ-001")
+    mine = flows.bearer(str(sign_in(sessions, member.staff_code, member.password)[1]["token"]))
+    theirs = flows.bearer(str(sign_in(sessions, colleague.staff_code, colleague.password)[1]["token"]))
+    token = mine["Authorization"].removeprefix("Bearer ")
+
+    assert current_visit(sessions, token) == {
+        "attempt": None,
+        "step": None,
+        "next_step": None,
+        "reserved": [],
+        "review_state": None,
+    }
+    attempt = flows.start_attempt(sessions.client, mine, device_id="kiosk-7")
+    assert current_visit(sessions, token)["step"] == "document"
+    flows.prepare_attempt(sessions.client, mine, attempt, flows.resident_id(301))
+    visit = current_visit(sessions, token)
+    assert visit["attempt"]["id"] == attempt and visit["step"] == "face_check"  # type: ignore[index]
+    # Another kiosk of the clerk, or the colleague on this kiosk, has no open visit.
+    assert current_visit(sessions, token, device_id="kiosk-8")["attempt"] is None
+    assert current_visit(sessions, theirs["Authorization"].removeprefix("Bearer "))["attempt"] is None
+    # A reviewer has no visit to resume.
+    reviewer = sessions.staff(Role.REVIEWER, name="Wang Fang")
+    refused = sessions.client.get("/v1/visits/current", params={"device_id": "kiosk-7"}, headers=reviewer)
+    assert (refused.status_code, refused.json()["code"]) == (403, "auth.role_forbidden")
+    # An attempt past its time is no visit any more.
+    clock_of(sessions).advance(minutes=31)
+    fresh = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
+    assert current_visit(sessions, fresh)["attempt"] is None
+
+
+def test_ending_a_visit_gives_its_reserved_numbers_back_at_once_and_is_audited(sessions: Service) -> None:
+    member = sessions.container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
+    clerk = flows.bearer(str(sign_in(sessions, member.staff_code, member.password)[1]["token"]))
+    attempt = approved_visit(sessions, member.staff_id)
+    for number in NUMBERS[:2]:
+        response = sessions.client.post(f"/v1/attempts/{attempt}/reservation", json={"msisdn": number}, headers=clerk)
+        assert response.status_code == 200, response.text
+    available = sessions.client.get("/v1/numbers/available", params={"limit": 50}, headers=clerk).json()["numbers"]
+    assert not {n["msisdn"] for n in available} & set(NUMBERS[:2])
+
+    # Another clerk cannot end it.
+    stranger = sessions.staff(Role.CLERK, name="Han Mei")
+    refused = sessions.client.post(f"/v1/attempts/{attempt}/end", headers=stranger)
+    assert (refused.status_code, refused.json()["code"]) == (404, "attempt.not_found")
+
+    ended = sessions.client.post(f"/v1/attempts/{attempt}/end", headers=clerk)
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["attempt"]["state"] == "abandoned"
+    assert sorted(ended.json()["released"]) == NUMBERS[:2]
+    available = sessions.client.get("/v1/numbers/available", params={"limit": 50}, headers=clerk).json()["numbers"]
+    assert set(NUMBERS[:2]) <= {n["msisdn"] for n in available}  # free now, not in 10 minutes
+    token = clerk["Authorization"].removeprefix("Bearer ")
+    assert current_visit(sessions, token)["attempt"] is None
+
+    with sessions.container.unit_of_work() as uow:
+        events = [e for e in uow.audit.events() if e.action == "visit.ended"]
+    assert len(events) == 1
+    assert events[0].actor == f"staff:{member.staff_id}"
+    assert events[0].details["attempt"] == attempt and events[0].details["state"] == "verified"
+    released = events[0].details["released"]
+    assert isinstance(released, list) and sorted(map(str, released)) == sorted(Msisdn(n).masked for n in NUMBERS[:2])
+    assert not any(n in str(events[0].details) for n in NUMBERS)  # numbers masked in the audit log
