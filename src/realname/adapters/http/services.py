@@ -14,6 +14,7 @@ from anyio import CapacityLimiter
 from realname.adapters.metrics import ServiceMetrics
 from realname.app.anomalies import AnomalyDetection
 from realname.app.attempts import Registration
+from realname.app.framing import FramingGuide
 from realname.app.registry import Registry
 from realname.app.relying_party_checks import NumberChecks, SubscriberChecks
 from realname.app.reports import Reports
@@ -50,6 +51,7 @@ class HttpServices:
     metrics: ServiceMetrics | None = None
     reports: Reports | None = None
     anomalies: AnomalyDetection | None = None
+    framing: FramingGuide | None = None
     _pool: list[InferencePool] = field(default_factory=list, repr=False)
 
     async def run_blocking(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

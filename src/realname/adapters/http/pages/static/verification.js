@@ -239,15 +239,29 @@
 
   // --- face check: challenge, capture, upload, decision -----------------------------------------------------
 
+  // The camera opens first, with the framing guide (framing.js); the challenge is drawn only once the customer
+  // is framed and Start is pressed, so a camera that fails never burns one. A camera failure stays on this
+  // screen with its own message and a "try again".
   async function runChallenge() {
     RealnameCapture.reset();
     R.showState("challenge");
+    RealnameFraming.showCameraProblem(null);
+    let stream = null;
     try {
+      try {
+        stream = await RealnameCapture.open();
+      } catch (err) {
+        RealnameFraming.showCameraProblem(err);
+        throw err;
+      }
+      await RealnameFraming.untilReady(RealnameCapture.video(), attemptPath("framing"));
       const challenge = await R.call("POST", attemptPath("challenge"));
-      showDecision(await streamAnswer(challenge));
+      showDecision(await streamAnswer(challenge, stream));
     } catch (err) {
-      showDecision(null);
+      if (!String(err && err.code).startsWith("camera.")) showDecision(null);
       throw err;
+    } finally {
+      RealnameCapture.close(stream);
     }
   }
 
@@ -270,7 +284,7 @@
     }
   }
 
-  async function streamAnswer(challenge) {
+  async function streamAnswer(challenge, stream) {
     const form = new FormData();
     form.append("nonce", challenge.nonce);
     form.append("id_photo", person.photo, person.photo.name || "id-photo.jpg");
@@ -285,7 +299,7 @@
         failure ? null : R.call("PUT", streamPath + "/chunks/" + seq, { form: piece }).catch((err) => (failure = err))
       );
     };
-    await RealnameCapture.capture(challenge, send);
+    await RealnameCapture.capture(challenge, send, stream);
     R.showState("uploading");
     await sending;
     if (failure) throw failure;
@@ -314,6 +328,7 @@
     wireDocument();
     wireConsent();
     $("retry-challenge").addEventListener("click", () => R.guard(runChallenge));
+    $("camera-retry").addEventListener("click", () => R.guard(runChallenge));
   }
 
   window.RealnameVerification = { setup, begin, forget, showDecision };
