@@ -36,6 +36,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
+from chip_sharpness import face_region_sharpness  # noqa: E402
 from face_data import SHARED_DATA, load_calib_set, load_sets  # noqa: E402
 from realname.adapters.vision.chip_photo import (  # noqa: E402
     CHIP_CONDITIONS,
@@ -159,15 +160,17 @@ def train_job(args: tuple[int, str, int, int, bool]) -> tuple[int, np.ndarray, n
     return index, clean[0], chips, done == variants
 
 
-def eval_job(args: tuple[int, str]) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
-    """(index, clean crop, chips [conditions, scales, 112, 112, 3], ok [1 + conditions])."""
+def eval_job(args: tuple[int, str]) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(index, clean crop, chips [conditions, scales, 112, 112, 3], ok [1 + conditions], face-region sharpness of
+    each decoded chip [conditions] (``chip_sharpness.face_region_sharpness``; NaN without a face box))."""
     index, path = args
     assert _models is not None
     chips = np.zeros((len(CHIP_CONDITIONS), len(CHIP_SCALES), 112, 112, 3), dtype=np.uint8)
     ok = np.zeros(1 + len(CHIP_CONDITIONS), dtype=bool)
+    sharpness = np.full(len(CHIP_CONDITIONS), np.nan)
     rgb = _decode(path)
     if rgb is None:
-        return index, EMPTY, chips, ok
+        return index, EMPTY, chips, ok, sharpness
     clean = aligned(_models, rgb, chip=False, scales=(1.0,))
     ok[0] = bool(clean)
     box = _largest_box(_models, rgb)
@@ -175,11 +178,13 @@ def eval_job(args: tuple[int, str]) -> tuple[int, np.ndarray, np.ndarray, np.nda
         portrait = chip_portrait(rgb, box)
         for c, compression in enumerate(CHIP_CONDITIONS):
             # the PNG round trip of simulate_chip_photo is lossless, so the decoded chip is the same array
-            crops = aligned(_models, compress_chip(portrait, compression), chip=True, scales=CHIP_SCALES)
+            decoded = compress_chip(portrait, compression)
+            sharpness[c] = face_region_sharpness(decoded)
+            crops = aligned(_models, decoded, chip=True, scales=CHIP_SCALES)
             if crops:
                 chips[c] = np.stack(crops)
                 ok[1 + c] = True
-    return index, clean[0] if clean else EMPTY, chips, ok
+    return index, clean[0] if clean else EMPTY, chips, ok, sharpness
 
 
 def training_items(shared: Path) -> list[Item]:
@@ -227,10 +232,11 @@ def main() -> int:
     else:
         chips = np.zeros((n, len(CHIP_CONDITIONS), len(CHIP_SCALES), 112, 112, 3), dtype=np.uint8)
         ok = np.zeros((n, 1 + len(CHIP_CONDITIONS)), dtype=bool)
+        sharpness = np.full((n, len(CHIP_CONDITIONS)), np.nan)
         jobs_eval = [(i, item.path) for i, item in enumerate(items)]
         with Pool(args.workers, initializer=_init, initargs=(str(args.models_dir),)) as pool:
-            for count, (i, crop, chip, good) in enumerate(pool.imap_unordered(eval_job, jobs_eval, chunksize=4)):
-                clean[i], chips[i], ok[i] = crop, chip, good
+            for count, (i, crop, chip, good, sharp) in enumerate(pool.imap_unordered(eval_job, jobs_eval, chunksize=4)):
+                clean[i], chips[i], ok[i], sharpness[i] = crop, chip, good, sharp
                 if count % 100 == 0:
                     print(f"  {count}/{n}", file=sys.stderr, flush=True)
     name = f"train-seed{args.seed}{'-wide' if args.wide else ''}.npz" if args.kind == "train" else "eval.npz"
@@ -245,6 +251,7 @@ def main() -> int:
         set_name=np.array([i.set_name for i in items]),
         path=np.array([i.path for i in items]),
         conditions=np.array([c.name for c in CHIP_CONDITIONS]),
+        **({} if args.kind == "train" else {"sharpness": sharpness}),
     )
     print(f"wrote {args.out / name}: {int(np.asarray(ok).reshape(n, -1)[:, 0].sum())}/{n} with a face", file=sys.stderr)
     return 0

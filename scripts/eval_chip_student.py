@@ -6,7 +6,15 @@ same crops as ``OnnxFaceEngine`` (live: scale 1.0 + mirror with base SFace; chip
 the student), computed with the torch copy of the folded graph (within 3e-6 of onnxruntime) — minutes instead
 of an hour. The product-path figures come from ``benchmarks/face_accuracy.py`` with the student installed.
 
-    PYTHONPATH=src .venv/bin/python scripts/eval_chip_student.py --wheel W.whl [--delta D.npz ...]
+    PYTHONPATH=src .venv/bin/python scripts/eval_chip_student.py --wheel W.whl [--delta D.npz ...] [--route 550]
+
+Two tables: FNMR at each row's own threshold for FMR 1e-3 and 1e-4, and FNMR at the **operating point** — one
+chip threshold per model, set as ``face_accuracy.py --calibrate`` sets it (the highest of the FMR-1e-4 thresholds of
+every East Asian set × realistic chip condition × impostor group, ``face_metrics.threshold_for_fmr``), so that a
+model that gains on one condition and loses on another is judged as the product would run it. Variants of each
+delta: ``D`` (the student embeds every chip), ``D@route≥CUT`` (chips whose face-region sharpness —
+``chip_sharpness.face_region_sharpness`` of the decoded chip — is at least CUT are embedded by the base model,
+softer ones by the student) and ``D+base`` (the normalised sum of both embeddings).
 """
 
 from __future__ import annotations
@@ -26,7 +34,13 @@ sys.path.insert(0, str(REPO_ROOT / "src"))
 from sface_torch import FusedChain, OnnxChain, folded_sface_bytes  # noqa: E402
 from train_chip_student import DEFAULT_CACHE, embed, normalised  # noqa: E402
 
+sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
+from face_metrics import threshold_for_fmr  # noqa: E402
+
 SETS = ("faces_east_asian", "faces_east_asian_calib_calibrate", "faces")
+EAST_ASIAN = ("faces_east_asian", "faces_east_asian_calib_calibrate")
+REALISTIC = ("j2k1024", "j2k1536")
+OPERATING_FMR = 1e-4
 
 
 def threshold_at(impostor: np.ndarray, target: float) -> float:
@@ -51,17 +65,41 @@ def chip_embeddings(module: torch.nn.Module, chips: np.ndarray, ok: np.ndarray) 
 
 
 def pair_scores(
-    probe: np.ndarray, photo: np.ndarray, identity: np.ndarray, source: np.ndarray, *, photo_pairs: bool
-) -> tuple[np.ndarray, np.ndarray]:
+    probe: np.ndarray,
+    photo: np.ndarray,
+    identity: np.ndarray,
+    source: np.ndarray,
+    group: np.ndarray,
+    *,
+    photo_pairs: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(genuine, impostor, impostor group: the probe's group when both share it, else "mixed")."""
     matrix = probe @ photo.T
     n = len(identity)
     same_id = identity[:, None] == identity[None, :]
     same_source = source[:, None] == source[None, :]
+    groups = np.where(group[:, None] == group[None, :], np.broadcast_to(group[:, None], (n, n)), "mixed")
     if photo_pairs:
         upper = np.triu(np.ones((n, n), dtype=bool), 1)
-        return matrix[same_id & upper], matrix[~same_id & same_source & upper]
+        impostors = ~same_id & same_source & upper
+        return matrix[same_id & upper], matrix[impostors], groups[impostors]
     not_self = ~np.eye(n, dtype=bool)
-    return matrix[same_id & not_self], matrix[~same_id & same_source]
+    impostors = ~same_id & same_source
+    return matrix[same_id & not_self], matrix[impostors], groups[impostors]
+
+
+def operating_threshold(scored: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]]) -> float:
+    """The product's chip threshold: the highest FMR-1e-4 threshold over East Asian sets × realistic conditions ×
+    impostor groups (and each set × condition as a whole)."""
+    thresholds = []
+    for (set_name, condition), (_genuine, impostor, groups) in scored.items():
+        if set_name not in EAST_ASIAN or condition not in REALISTIC:
+            continue
+        for label in {*groups.tolist(), "all"}:
+            values = impostor if label == "all" else impostor[groups == label]
+            if len(values):
+                thresholds.append(threshold_for_fmr(values, OPERATING_FMR).threshold)
+    return max(thresholds)
 
 
 def delta_time(args: argparse.Namespace, stem: str) -> float:
@@ -76,6 +114,9 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--sets", default=",".join(SETS))
     parser.add_argument("--conditions", default="j2k1024,j2k1536", help="chip conditions (and jpeg_q25)")
+    parser.add_argument(
+        "--route", type=float, action="append", default=[], help="also route: base at or above this sharpness"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data = np.load(args.cache / "eval.npz")
@@ -86,6 +127,8 @@ def main() -> int:
     columns = [all_conditions.index(c) for c in conditions]
     ok = data["ok"][keep][:, [0, *(1 + c for c in columns)]]
     set_names, identity, source = data["set_name"][keep], data["identity"][keep], data["source"][keep]
+    group = data["group"][keep]
+    sharpness = data["sharpness"][keep][:, columns] if "sharpness" in data.files else None
     clean, chip_crops = data["clean"][keep], data["chips"][keep][:, columns]
     model_bytes = folded_sface_bytes(args.wheel)
     base = FusedChain(OnnxChain(model_bytes)).eval()
@@ -104,25 +147,53 @@ def main() -> int:
             for name in archive.files:
                 chain.params[name].copy_(torch.from_numpy(archive[name].astype(np.float32)))
         models[delta.stem] = FusedChain(chain).eval()
-    rows = []
+    embedded: dict[str, np.ndarray] = {}
     for model_name, module in models.items():
         cache_file = args.cache / f"eval-chips-{model_name}-{suffix}"
         if cache_file.is_file() and (model_name == "base" or cache_file.stat().st_mtime > delta_time(args, model_name)):
-            chips = np.load(cache_file)["chips"]
+            embedded[model_name] = np.load(cache_file)["chips"]
         else:
-            chips = np.stack([chip_embeddings(module, chip_crops[:, c], ok[:, 1 + c]) for c in range(len(conditions))])
-            np.savez(cache_file, chips=chips)
+            embedded[model_name] = np.stack(
+                [chip_embeddings(module, chip_crops[:, c], ok[:, 1 + c]) for c in range(len(conditions))]
+            )
+            np.savez(cache_file, chips=embedded[model_name])
+    variants = dict(embedded)
+    for model_name in [m for m in embedded if m != "base"]:
+        student, teacher = embedded[model_name], embedded["base"]
+        fused = student + teacher
+        variants[f"{model_name}+base"] = fused / np.linalg.norm(fused, axis=-1, keepdims=True)
+        for cut in args.route:
+            if sharpness is None:
+                raise SystemExit("the eval cache has no sharpness: rebuild it with chip_student_data.py eval")
+            sharp = np.greater_equal(sharpness.T, cut)[..., None]
+            variants[f"{model_name}@route>={cut:g}"] = np.where(sharp, teacher, student)
+    rows = []
+    operating: list[tuple[str, str, str, float, float, float]] = []
+    for model_name, chips in variants.items():
+        scored: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         for set_name in wanted_sets:
             members = set_names == set_name
             if not members.any():
                 continue
             for c, condition in enumerate(["photo", *conditions]):
                 probe = photo[members] if condition == "photo" else chips[c - 1][members]
-                genuine, impostor = pair_scores(
-                    probe, photo[members], identity[members], source[members], photo_pairs=condition == "photo"
+                scored[(set_name, condition)] = pair_scores(
+                    probe,
+                    photo[members],
+                    identity[members],
+                    source[members],
+                    group[members],
+                    photo_pairs=condition == "photo",
                 )
-                values = {f"@{t:g}": fnmr(genuine, threshold_at(impostor, t)) for t in (1e-3, 1e-4)}
-                rows.append((model_name, set_name, condition, len(genuine), len(impostor), values))
+        for (set_name, condition), (genuine, impostor, _groups) in scored.items():
+            values = {f"@{t:g}": fnmr(genuine, threshold_at(impostor, t)) for t in (1e-3, 1e-4)}
+            rows.append((model_name, set_name, condition, len(genuine), len(impostor), values))
+        if any(s in EAST_ASIAN and c in REALISTIC for s, c in scored):
+            threshold = operating_threshold(scored)
+            for (set_name, condition), (genuine, impostor, _groups) in scored.items():
+                if condition != "photo":
+                    fmr = float(np.mean(impostor[~np.isnan(impostor)] >= threshold))
+                    operating.append((model_name, set_name, condition, threshold, fnmr(genuine, threshold), fmr))
     print("| model | set | condition | genuine | impostors | FNMR @1e-3 | FNMR @1e-4 |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for model_name, set_name, condition, genuine_count, impostor_count, values in rows:
@@ -132,6 +203,11 @@ def main() -> int:
             f"| {model_name} | {set_name} | {condition} | {genuine_count} | {impostor_count} | "
             f"{values['@0.001']:.1%} | {values['@0.0001']:.1%} |"
         )
+    print()
+    print("| model | set | condition | chip threshold | FNMR at it | FMR at it |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for model_name, set_name, condition, threshold, rejected, accepted in operating:
+        print(f"| {model_name} | {set_name} | {condition} | {threshold:.4f} | {rejected:.1%} | {accepted:.1e} |")
     return 0
 
 
