@@ -122,7 +122,7 @@ def test_frames_are_rate_limited_per_attempt(frames: Frames) -> None:
 @pytest.mark.parametrize(
     ("data", "status", "code"),
     [
-        (b"not an image", 400, "image.unsupported_format"),
+        (b"not an image", 400, "image.invalid"),
         (b"\xff" * (256 * 1024 + 1), 400, "image.too_large"),
     ],
 )

@@ -18,6 +18,7 @@
   // The mean grey level (0-255) below which the picture is too dark to look for a face at all.
   const DARK_LEVEL = 40;
   const PREVIEW_JPEG_QUALITY = 0.7;
+  const LEFT = "capture.left";
 
   const TEXT = {
     checking: "Checking the picture…",
@@ -86,6 +87,11 @@
       };
       (async () => {
         while (!stopped) {
+          if (R.currentState() !== "challenge") {
+            // The page moved on (signed out, the visit ended): stop looking and let the camera close.
+            finish(() => reject(new R.PageError(LEFT, "The capture step was left.")));
+            return;
+          }
           if (video.readyState >= 2 && video.videoWidth > 0) {
             const brightness = grab(video, canvas);
             if (brightness < DARK_LEVEL) {
@@ -118,5 +124,5 @@
     $("camera-problem-text").dataset.code = err ? err.code : "";
   }
 
-  window.RealnameFraming = { untilReady, showCameraProblem, TEXT };
+  window.RealnameFraming = { untilReady, showCameraProblem, TEXT, LEFT };
 })();

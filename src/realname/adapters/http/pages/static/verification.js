@@ -258,6 +258,7 @@
       const challenge = await R.call("POST", attemptPath("challenge"));
       showDecision(await streamAnswer(challenge, stream));
     } catch (err) {
+      if (err && err.code === RealnameFraming.LEFT) return; // the page moved on: nothing to show here
       if (!String(err && err.code).startsWith("camera.")) showDecision(null);
       throw err;
     } finally {
