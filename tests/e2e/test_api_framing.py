@@ -20,15 +20,24 @@ CUSTOMER = flows.resident_id(501)
 PORTRAIT = REPO_ROOT / "tests" / "fixtures" / "faces" / "astronaut_eileen_collins.jpg"
 
 
-def frame(*, scale: float = 0.6, at: tuple[float, float] = (0.5, 0.5), copies: int = 1, light: float = 1.0) -> bytes:
-    """A 320×240 preview JPEG on a mid-grey background with the portrait ``scale`` of the frame's height high,
-    centred at ``at`` (shares of the frame), ``copies`` times side by side, its light multiplied by ``light``."""
-    canvas = Image.new("RGB", (320, 240), (128, 128, 128))
-    side = int(240 * scale)
+# Where the detector finds the face in the portrait (shares of its 512×512): measured with fr_detect.
+FACE_IN_PORTRAIT = (0.330, 0.123, 0.545, 0.338)
+
+
+def frame(
+    *, face_height: float = 0.3, at: tuple[float, float] = (0.5, 0.5), copies: int = 1, light: float = 1.0
+) -> bytes:
+    """A 320×240 preview JPEG on a mid-grey background with the portrait pasted so that its face is
+    ``face_height`` of the frame's height, centred at ``at`` (shares of the frame); ``copies`` people side by side
+    (a quarter of the frame's width either side of ``at``); the light multiplied by ``light``."""
+    left, top, right, bottom = FACE_IN_PORTRAIT
+    side = round(face_height * 240 / (bottom - top))
     portrait = Image.open(PORTRAIT).convert("RGB").resize((side, side))
+    face_x, face_y = (left + right) / 2 * side, (top + bottom) / 2 * side
+    canvas = Image.new("RGB", (320, 240), (128, 128, 128))
     for i in range(copies):
-        x = int(at[0] * 320 - side / 2 + (i - (copies - 1) / 2) * (side + 8))
-        canvas.paste(portrait, (x, int(at[1] * 240 - side / 2)))
+        centre_x = (at[0] + (i - (copies - 1) / 2) * 0.5) * 320
+        canvas.paste(portrait, (round(centre_x - face_x), round(at[1] * 240 - face_y)))
     pixels = np.clip(np.asarray(canvas, np.float32) * light, 0, 255).astype(np.uint8)
     out = io.BytesIO()
     Image.fromarray(pixels).save(out, "JPEG", quality=80)
@@ -74,10 +83,10 @@ def frames(service: Service) -> Frames:
     ("made", "expected"),
     [
         (frame(), "ready"),
-        (frame(scale=0.18), "too_far"),
-        (frame(scale=0.45, copies=2), "multiple_faces"),
+        (frame(face_height=0.1), "too_far"),
+        (frame(face_height=0.22, copies=2), "multiple_faces"),
         (frame(light=0.12), "too_dark"),
-        (frame(scale=0.35, at=(0.12, 0.2)), "off_centre"),
+        (frame(at=(0.15, 0.5)), "off_centre"),
         (frame(copies=0), "no_face"),
     ],
     ids=["ready", "too_far", "multiple_faces", "too_dark", "off_centre", "no_face"],

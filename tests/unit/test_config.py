@@ -37,10 +37,10 @@ def test_the_data_folder_does_not_depend_on_the_working_directory(
     for cwd in (tmp_path, tmp_path / "elsewhere"):
         cwd.mkdir(exist_ok=True)
         monkeypatch.chdir(cwd)
-        seen.append(Settings(_env_file=None).data_dir)  # type: ignore[call-arg]
+        seen.append(Settings(_env_file=None).data_dir)
     assert seen == [tmp_path / "home" / ".local" / "share" / "realname"] * 2
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
-    assert Settings(_env_file=None).data_dir == tmp_path / "xdg" / "realname"  # type: ignore[call-arg]
+    assert Settings(_env_file=None).data_dir == tmp_path / "xdg" / "realname"
 
 
 def test_a_relative_data_folder_is_made_absolute_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

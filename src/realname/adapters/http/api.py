@@ -21,7 +21,7 @@ from realname.domain.attempts import Attempt, AttemptState, Outcome, Purpose
 from realname.domain.consent import consent_in
 from realname.domain.errors import Forbidden, InvalidInput, Unauthenticated
 from realname.domain.identity.document_check import require_validity
-from realname.domain.identity.documents import LONG_TERM, DocumentCheck, LongTerm, Sex
+from realname.domain.identity.documents import LONG_TERM, DocumentCheck, LongTerm, Sex, parse_kind_choice
 from realname.domain.liveness import Action
 from realname.domain.numbers import Msisdn
 from realname.domain.organisation import Role
@@ -171,7 +171,7 @@ def build_router() -> APIRouter:
         typed, unsigned, and the validity is not asked."""
         document = document_input(body)
         if actor.role is not Role.SUBSCRIBER:
-            require_validity(document.value, kind=document.kind, expiry=document.expiry)
+            require_validity(document.value, kind=parse_kind_choice(document.kind), expiry=document.expiry)
         attempt, check = svc.registration.submit_document(actor, attempt_id, document, reader)
         return s.DocumentResponse(attempt=attempt_view(attempt), check=check_view(check))
 

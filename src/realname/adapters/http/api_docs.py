@@ -35,7 +35,8 @@ def _asset(name: str) -> bytes:
     # Imported here: the package is only needed once someone opens the docs.
     from swagger_ui_bundle import swagger_ui_path
 
-    return (swagger_ui_path / name).read_bytes()
+    data: bytes = (swagger_ui_path / name).read_bytes()
+    return data
 
 
 def build_docs_router(title: str, openapi_url: str) -> APIRouter:
