@@ -131,11 +131,11 @@ def make_camera(clip: Path, out: Path, video_filter: str | None) -> Path:
 
 
 # The real clip as filmed (the face is 0.38-0.49 of the frame's height throughout), and made into the problems
-# the guide names: a third of the size on a black border (face about 0.14 high), a fifth of the light, and
+# the guide names: shrunk into the middle of a 640×480 picture (face about 0.17 high), a fifth of the light, and
 # two people side by side.
 FRAMING_CAMERAS = {
     "ready": None,
-    "too_far": "scale=iw/3:ih/3,pad=iw*3:ih*3:(ow-iw)/2:(oh-ih)/2",
+    "too_far": "scale=iw/2.6:ih/2.6,pad=640:480:(ow-iw)/2:(oh-ih)/2",
     "too_dark": "lutyuv=y=val*0.2",
     "multiple_faces": "split[a][b];[a][b]hstack",
 }

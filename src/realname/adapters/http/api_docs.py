@@ -1,5 +1,5 @@
 """The API's interactive docs at ``/docs``, served with no third-party origin: Swagger UI's script, stylesheet and
-icon come from the installed ``swagger-ui-bundle`` package (pinned in pyproject.toml), so the page works on a
+icon come from the installed ``swagger-ui-bundle-v2`` package (Swagger UI 5, pinned in pyproject.toml), so the page works on a
 store's or an operator's network that cannot reach the internet.
 
 Only the files in ``DOC_ASSETS`` are served (no path from the request reaches the file system); each is read from

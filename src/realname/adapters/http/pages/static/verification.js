@@ -255,8 +255,12 @@
         throw err;
       }
       await RealnameFraming.untilReady(RealnameCapture.video(), attemptPath("framing"));
+      // The recording gets a freshly opened camera, started with the first prompt (as the clip's analysis and
+      // the browser tests' looping clips expect); the preview's stream is let go meanwhile.
+      RealnameCapture.close(stream);
+      stream = null;
       const challenge = await R.call("POST", attemptPath("challenge"));
-      showDecision(await streamAnswer(challenge, stream));
+      showDecision(await streamAnswer(challenge, null));
     } catch (err) {
       if (err && err.code === RealnameFraming.LEFT) return; // the page moved on: nothing to show here
       if (!String(err && err.code).startsWith("camera.")) showDecision(null);
