@@ -131,11 +131,12 @@ def make_camera(clip: Path, out: Path, video_filter: str | None) -> Path:
 
 
 # The real clip as filmed (the face is 0.38-0.49 of the frame's height throughout), and made into the problems
-# the guide names: shrunk into the middle of a 640×480 picture (face about 0.17 high), a fifth of the light, and
+# the guide names: shrunk into the middle of a grey 640×480 picture (face about 0.17 high; a black border would
+# make the picture read too dark), a fifth of the light, and
 # two people side by side.
 FRAMING_CAMERAS = {
     "ready": None,
-    "too_far": "scale=iw/2.6:ih/2.6,pad=640:480:(ow-iw)/2:(oh-ih)/2",
+    "too_far": "scale=iw/2.6:ih/2.6,pad=640:480:(ow-iw)/2:(oh-ih)/2:color=gray",
     "too_dark": "lutyuv=y=val*0.2",
     "multiple_faces": "split[a][b];[a][b]hstack",
 }
@@ -152,8 +153,12 @@ def test_the_framing_guide_says_what_to_fix_before_recording(shared_data: Path, 
         p = kiosk.p
         kiosk.switch(f"framing-{framing}")
         to_capture_step(kiosk)
-        p.wait_for_selector(f'#framing-guide[data-framing="{framing}"]', timeout=60_000)
-        kiosk.shot("framing")
+        try:
+            p.wait_for_selector(f'#framing-guide[data-framing="{framing}"]', timeout=60_000)
+        finally:
+            kiosk.shot("framing")
+            shown = p.get_attribute("#framing-guide", "data-framing")
+            assert shown == framing, f"the guide says {shown!r}; traffic: {kiosk.traffic[-6:]}"
         assert p.is_visible("#ready-step")
         start_enabled = p.is_enabled("#capture-start")
         assert start_enabled == (framing == "ready")
