@@ -144,6 +144,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)
+    stream_relay_host: str = Field(
+        "127.0.0.1",
+        description="Address each worker also listens on (ephemeral port) so other workers and hosts can relay a "
+        "streamed clip's chunks to the worker holding the stream; `off` keeps streams local to one process",
+    )
     database_connections: int = Field(40, ge=2, le=10_000)
     token_secret: SecretStr = SecretStr(DEV_TOKEN_SECRET)
     token_ttl_minutes: int = Field(15, ge=1, le=24 * 60)

@@ -133,18 +133,64 @@ def test_a_stream_belongs_to_its_clerk_and_attempt(store: Store, webm: dict[str,
     assert flows.send_chunk(store.client, clerk, attempt, stream, 0, chunk).status_code == 200
 
 
-def test_a_process_without_the_stream_fails_closed(store: Store, webm: dict[str, bytes]) -> None:
-    """Another worker (a second app on the same database, as a second process would be) has no stream state."""
+def test_chunks_reaching_another_process_are_relayed_to_the_one_holding_the_stream(
+    store: Store, webm: dict[str, bytes]
+) -> None:
+    """A second app on the same database and key file (as a second worker or host would be) has no stream state;
+    it relays each chunk and the end to the process that opened the stream, which decides."""
     clerk = store.staff()
-    attempt, stream = opened(store, clerk)
+    attempt, nonce = store.challenged(clerk)
+    opened = flows.open_stream(store.client, clerk, attempt, nonce, store.id_photo)
+    assert opened.status_code == 201, opened.text
+    stream = str(opened.json()["stream_id"])
+    relay = store.client.app.state.services.stream_relay  # type: ignore[attr-defined]
+    assert relay is not None and relay.address is not None and relay.address.encode().hex() in stream
+    other_container = type(store.container)(store.container.settings, random=store.container.random)
+    chunks = pieces(webm[REAL], CHUNKS)
+    with TestClient(create_app(other_container.http_services()), raise_server_exceptions=False) as elsewhere:
+        for seq, chunk in enumerate(chunks):
+            client = elsewhere if seq % 2 == 0 else store.client
+            sent = flows.send_chunk(client, clerk, attempt, stream, seq, chunk)
+            assert sent.status_code == 200, sent.text
+            assert sent.json()["received"] == seq + 1
+        # The stream lives where it was opened: the other process holds none, all along.
+        assert other_container.liveness_streams.open_count == 0
+        assert store.container.liveness_streams.open_count == 1
+        decision = flows.end_stream(elsewhere, clerk, attempt, stream, len(chunks))
+        assert decision.status_code == 200, decision.text
+        assert decision.json()["passed"] is True and decision.json()["next_step"] == "choose_number"
+    other_container.engine.dispose()
+    assert store.container.liveness_streams.open_count == 0
+    assert store.last_decision()["outcome"] == "approved"
+
+
+def test_a_stream_whose_process_is_gone_or_whose_id_is_forged_fails_closed(
+    store: Store, webm: dict[str, bytes]
+) -> None:
+    clerk = store.staff()
     chunk = pieces(webm[REAL], CHUNKS)[0]
+    attempt, nonce = store.challenged(clerk)
     other_container = type(store.container)(store.container.settings, random=store.container.random)
     with TestClient(create_app(other_container.http_services()), raise_server_exceptions=False) as elsewhere:
-        answer = flows.send_chunk(elsewhere, clerk, attempt, stream, 0, chunk)
-        assert answer.status_code == 409 and answer.json()["code"] == "liveness.stream_unknown"
-        ended = flows.end_stream(elsewhere, clerk, attempt, stream, 1)
-        assert ended.status_code == 409 and ended.json()["code"] == "liveness.stream_unknown"
+        elsewhere.realname_kiosks = flows.kiosks_of(store.client)  # the same enrolled kiosk signs the portrait
+        started = flows.open_stream(elsewhere, clerk, attempt, nonce, store.id_photo)
+        assert started.status_code == 201, started.text
+        stream = str(started.json()["stream_id"])
+        assert flows.send_chunk(store.client, clerk, attempt, stream, 0, chunk).status_code == 200
     other_container.engine.dispose()
+    # The process holding the stream stopped: nobody answers at its relay address.
+    answer = flows.send_chunk(store.client, clerk, attempt, stream, 1, chunk)
+    assert answer.status_code == 409 and answer.json()["code"] == "liveness.stream_unknown"
+    ended = flows.end_stream(store.client, clerk, attempt, stream, 2)
+    assert ended.status_code == 409 and ended.json()["code"] == "liveness.stream_unknown"
+
+    # A stream id pointing elsewhere without the deployment's MAC is not followed: no request leaves the server.
+    attempt, stream = opened(store, clerk)
+    local_id, owner, mac = stream.split("-")
+    elsewhere_hex = b"127.0.0.1:9".hex()
+    for forged in (f"{local_id}-{elsewhere_hex}-{mac}", f"{local_id}-{owner}-{'0' * 32}"):
+        refused = flows.send_chunk(store.client, clerk, attempt, forged, 0, chunk)
+        assert refused.status_code == 409 and refused.json()["code"] == "liveness.stream_unknown"
     assert flows.send_chunk(store.client, clerk, attempt, stream, 0, chunk).status_code == 200
 
 

@@ -199,6 +199,8 @@ def test_subscriber_sees_blocks_and_reports_checks_on_their_number(store: Store)
         headers=reviewer,
     )
     assert decided.status_code == 200 and decided.json()["state"] == "closed", decided.text
+    suspended = signed_post(store.client, bank, three)  # the reviewer's decision suspended the party
+    assert (suspended.status_code, suspended.json()["code"]) == (403, "party.suspended")
     assert store.client.post(f"/v1/self/checks/{checks[1]['id']}/report", headers=me).status_code == 409
 
 

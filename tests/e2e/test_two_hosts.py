@@ -31,7 +31,7 @@ from realname.domain.organisation import Role
 from tests.conftest import require_shared_data
 from tests.e2e import flows
 from tests.e2e.conftest import MODELS_DIR, database_url_for
-from tests.e2e.media import chip_photo
+from tests.e2e.media import chip_photo, kiosk_webm, pieces
 
 REAL = "tvl_real_turnR_turnL.mp4"
 ID_NUMBER = "11010519491231002X"
@@ -210,3 +210,31 @@ def test_each_worker_pools_its_share_of_the_hosts_database_connections(tmp_path:
 
     # each pool may overflow by its size (create_database_engine), so W workers × 2 × size = the host's 40
     assert (pool_of(1), pool_of(4)) == (20, 5)
+
+
+def test_a_streamed_clip_whose_chunks_alternate_between_two_hosts_is_decided(
+    hosts: tuple[Container, list[int], bytes],
+) -> None:
+    """Streamed clips live in the process that opened them; a chunk or end that reaches the other host is relayed
+    to that process (over its relay address, here on loopback), so a round-robin balancer needs no affinity."""
+    container, ports, photo = hosts
+    webm = kiosk_webm(require_shared_data() / "liveness" / REAL)
+    created = container.registry().add_staff(OPERATOR_CLI, "Wang Fang", Role.CLERK, "BJ-001")
+    transport = AlternatingTransport(ports)
+    with httpx.Client(transport=transport, base_url="http://lb.invalid", timeout=120) as http:
+        client = cast(TestClient, http)
+        flows.install_kiosks(client, container, ("BJ-001",))
+        token = http.post("/v1/auth/token", json={"staff_id": created.staff_id, "credential": created.credential})
+        assert token.status_code == 200, token.text
+        clerk = flows.bearer(token.json()["token"])
+        attempt, challenge = asked_for_the_clips_actions(http, client, clerk)
+        decided = flows.stream_liveness(client, clerk, attempt, challenge.json()["nonce"], pieces(webm, 8), photo)
+        assert decided.status_code == 200, decided.text
+        assert decided.json()["passed"] is True, decided.json()
+
+    opened_on = transport.port_of("POST", "/liveness/streams")
+    chunk_hosts = [port for port, method, path in transport.served if method == "PUT" and "/chunks/" in path]
+    assert len(chunk_hosts) == 8 and set(chunk_hosts) == set(ports)
+    assert any(port != opened_on for port in chunk_hosts)
+    assert transport.port_of("POST", "/end") in ports
+    assert container.registry().verify_audit(OPERATOR_CLI).intact

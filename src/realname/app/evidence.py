@@ -134,7 +134,7 @@ def verify_bundle(document: Mapping[str, Any], public_key_valid: PublicKeyCheck)
     """
     if document.get("format") != BUNDLE_FORMAT or not isinstance(document.get("audit_export"), list):
         raise InvalidInput("this is not a realname evidence bundle", code="evidence.bundle_invalid")
-    lines = [str(line) for line in document["audit_export"]]
+    lines = [str(line) for line in document["audit_export"] if str(line).strip()]
     verdict = verify_export(lines, public_key_valid)
     problems: list[str] = []
     if not verdict.result.intact:
@@ -144,7 +144,7 @@ def verify_bundle(document: Mapping[str, Any], public_key_valid: PublicKeyCheck)
     attempt_id = document.get("attempt")
     if not isinstance(attempt_id, str):
         raise InvalidInput("the bundle names no attempt", code="evidence.bundle_invalid")
-    items = [json.loads(line) for line in lines]
+    items = _parsed(lines)
     events = [event_from_line(line) for line, item in zip(lines, items, strict=True) if item.get("type") == "event"]
     recomputed = summarise(attempt_id, events)
     if document.get("summary") != recomputed:
@@ -166,7 +166,7 @@ def verify_bundle(document: Mapping[str, Any], public_key_valid: PublicKeyCheck)
             "no signed checkpoint covers the attempt's event(s) "
             + ", ".join(f"{e.seq} of chain {e.chain}" for e in uncovered)
         )
-    keys = _public_keys(lines)
+    keys = _public_keys(items)
     key_id = str(document.get("key_id", ""))
     try:
         signature = base64.b64decode(str(document.get("signature", "")), validate=True)
@@ -186,9 +186,28 @@ def verify_bundle(document: Mapping[str, Any], public_key_valid: PublicKeyCheck)
     )
 
 
-def _public_keys(lines: list[str]) -> dict[str, bytes]:
-    for line in lines:
-        item = json.loads(line)
+def _parsed(lines: list[str]) -> list[dict[str, Any]]:
+    """Each line of the bundle's audit segment as a JSON object.
+
+    Raises:
+        InvalidInput: ``evidence.bundle_invalid`` — a line is not a JSON object.
+    """
+    items = []
+    for number, line in enumerate(lines, start=1):
+        try:
+            item = json.loads(line)
+        except json.JSONDecodeError:
+            item = None
+        if not isinstance(item, dict):
+            raise InvalidInput(
+                f"line {number} of the audit segment is not a JSON object", code="evidence.bundle_invalid"
+            )
+        items.append(item)
+    return items
+
+
+def _public_keys(items: list[dict[str, Any]]) -> dict[str, bytes]:
+    for item in items:
         if item.get("type") == "header" and isinstance(item.get("public_keys"), dict):
             try:
                 return {str(k): base64.b64decode(str(v), validate=True) for k, v in item["public_keys"].items()}

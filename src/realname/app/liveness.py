@@ -89,6 +89,11 @@ class StreamedClip(Protocol):
         """Decode and analyse what the piece completes. Raises ClipInvalid, ClipTooLarge, ClipTooLong."""
         ...
 
+    def settled_candidates(self) -> Sequence[tuple[float, ImageRgb]]:
+        """The candidate pictures for matching that later frames can no longer replace, each with a provisional
+        rating (higher is better), so they can be prepared for matching while the clip still arrives."""
+        ...
+
     def finish(self) -> Sequence[AnalysedFrame]:
         """The stream has ended: analyse the rest; every frame's measurements. Raises as ``feed``."""
         ...

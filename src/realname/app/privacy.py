@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from realname.app.ports import Clock, EncryptionContext, FieldCipher, IdGenerator
+from realname.app.unit_of_work import Transaction
 from realname.domain.audit import AuditEvent, AuditRecord
 from realname.domain.audit_checkpoints import ChainHead, Checkpoint
 from realname.domain.policy import Policy
@@ -177,20 +177,12 @@ class EvidenceRepository(Protocol):
     def ciphertext(self, evidence_id: str) -> bytes | None: ...
 
 
-class PrivacyUnitOfWork(Protocol):
+class PrivacyUnitOfWork(Transaction, Protocol):
     audit: AuditTrail
     archive: AuditArchive
     ciphertexts: CiphertextRepository
     retention: RetentionRepository
     evidence: EvidenceRepository
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
-
-    def commit(self) -> None: ...
 
 
 class PrivacyUnitOfWorkFactory(Protocol):

@@ -11,11 +11,10 @@ nonce was claimed still commits, so the nonce (and a suspension) stick.
 from __future__ import annotations
 
 import secrets as _stdlib_secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from types import TracebackType
-from typing import Protocol, Self
+from typing import Protocol
 
 from realname.app.actors import Actor
 from realname.app.attempts import subject_key
@@ -26,7 +25,9 @@ from realname.app.unit_of_work import (
     AuditLog,
     BindingRepository,
     NumberRepository,
+    PartyStandings,
     ReviewRepository,
+    Transaction,
 )
 from realname.domain.attempts import Purpose
 from realname.domain.audit import AuditRecord, JsonValue
@@ -69,7 +70,8 @@ from realname.domain.relying_parties import (
 from realname.domain.reviews import CaseKind
 from realname.domain.subscribers import BlindIndex
 
-SECRET_CACHE_SIZE = 1024
+PARTY_CACHE_SIZE = 1024
+"""Parties (with their opened client secrets) one worker keeps in memory."""
 
 
 # -- values --------------------------------------------------------------------------------------
@@ -187,12 +189,10 @@ class Holder:
 # -- ports ---------------------------------------------------------------------------------------
 
 
-class PartyRepository(Protocol):
+class PartyRepository(PartyStandings, Protocol):
     def add(self, party: RelyingParty, secret_ciphertext: bytes, contact_ciphertext: bytes) -> None:
         """Raise Conflict (``party.exists``) when the id is taken."""
         ...
-
-    def get(self, party_id: str, *, for_update: bool = False) -> RelyingParty | None: ...
 
     def get_with_secret(self, party_id: str) -> tuple[RelyingParty, bytes] | None:
         """The party and its sealed client secret, in one read."""
@@ -204,8 +204,6 @@ class PartyRepository(Protocol):
 
     def list(self) -> Sequence[RelyingParty]: ...
 
-    def set_status(self, party_id: str, status: PartyStatus, at: datetime) -> None: ...
-
     def set_secret(self, party_id: str, ciphertext: bytes, version: int) -> None: ...
 
 
@@ -214,15 +212,24 @@ class NonceStore(Protocol):
         """Record the nonce; False when this party used it before (a replay)."""
         ...
 
+    def claim_if_current(self, party: RelyingParty, nonce: str, at: datetime) -> bool:
+        """Record the nonce only if the party's stored status and secret version are still ``party``'s, in one
+        statement; False when they changed or the nonce was used before (nothing recorded then)."""
+        ...
+
     def forget_before(self, cutoff: datetime) -> int:
         """Delete nonces first seen before ``cutoff``; how many."""
         ...
 
 
 class UsageCounters(Protocol):
-    def take(self, party_id: str, windows: dict[str, tuple[datetime, int]]) -> set[str]:
-        """Atomically count one use in each window (name → (start, limit)) that holds fewer than its limit;
-        return the names of the windows that were full."""
+    def add_use(self, party_id: str, windows: Mapping[str, datetime]) -> None:
+        """Count one use in each window (name → start). Concurrent checks of one party do not wait for each
+        other here: the use goes to one of several counters (shards) of the window."""
+        ...
+
+    def forget_before(self, cutoff: datetime) -> int:
+        """Delete the counters of windows that started before ``cutoff``; how many rows."""
         ...
 
 
@@ -237,11 +244,6 @@ class CheckRepository(Protocol):
 
     def mark_reported(self, check_id: str, at: datetime) -> bool:
         """True if it was not reported before."""
-        ...
-
-    def others_in_window(self, party_id: str, probe: str, msisdn: str, since: datetime) -> tuple[int, int]:
-        """Since ``since``, from this party: distinct numbers other than ``msisdn`` checked against ``probe``,
-        and distinct IDs other than ``probe`` checked against ``msisdn``."""
         ...
 
 
@@ -265,9 +267,32 @@ class NumberLookup:
     blocked: bool
 
 
+@dataclass(frozen=True, slots=True)
+class CheckSurvey:
+    """Everything a check reads before it answers, read in one statement."""
+
+    number: NumberLookup | None
+    """None when the number is not in the pool."""
+    other_numbers_for_probe: int
+    """Since the enumeration window opened, from this party: distinct numbers other than this one checked against
+    the probed ID (0 without a probe)."""
+    other_probes_for_number: int
+    """...and distinct IDs other than the probed one checked against this number."""
+    used: Mapping[str, int]
+    """Uses counted so far in each usage window asked about."""
+
+
 class HolderRepository(Protocol):
-    def lookup(self, msisdn: str, party_id: str) -> NumberLookup | None:
-        """The number (None when it is not in the pool), in one read."""
+    def survey(
+        self,
+        msisdn: str,
+        party_id: str,
+        *,
+        probe: str | None,
+        window_since: datetime,
+        usage_windows: Mapping[str, datetime],
+    ) -> CheckSurvey:
+        """The number as a check sees it, the enumeration counts and the party's usage, in one read."""
         ...
 
     def subscriber_id_of(self, id_index: BlindIndex) -> str | None: ...
@@ -281,7 +306,7 @@ class PartyCaseLinks(Protocol):
     def link(self, case_id: str, party_id: str, check_id: str | None) -> None: ...
 
 
-class ChecksUnitOfWork(Protocol):
+class ChecksUnitOfWork(Transaction, Protocol):
     parties: PartyRepository
     nonces: NonceStore
     usage: UsageCounters
@@ -294,14 +319,6 @@ class ChecksUnitOfWork(Protocol):
     attempts: AttemptRepository
     reviews: ReviewRepository
     audit: AuditLog
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
-
-    def commit(self) -> None: ...
 
 
 class ChecksUnitOfWorkFactory(Protocol):
@@ -416,11 +433,14 @@ class PartyAdmin:
 
     def forget_nonces(self, actor: Actor) -> int:
         """Delete the nonces older than twice the replay window: a request that old is refused by its
-        timestamp anyway, so the nonce store need not grow without end."""
+        timestamp anyway, so the nonce store need not grow without end. The usage counters of windows that
+        started before yesterday go too (no window counts them any more). Returns the nonces deleted."""
         actor.require(Role.ADMIN)
-        cutoff = self._d.clock.now() - timedelta(seconds=2 * self._d.policy.replay_window_seconds)
+        now = self._d.clock.now()
+        cutoff = now - timedelta(seconds=2 * self._d.policy.replay_window_seconds)
         with self._d.uow() as uow:
             forgotten = uow.nonces.forget_before(cutoff)
+            uow.usage.forget_before(now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=1))
             uow.commit()
         return forgotten
 
@@ -450,11 +470,19 @@ class PartyAdmin:
 
 
 class NumberChecks:
-    """``POST /v1/checks``: authenticate the signed request and answer it, in one transaction."""
+    """``POST /v1/checks``: authenticate the signed request and answer it, in one transaction.
+
+    Parties and their opened client secrets are kept in memory (up to ``PARTY_CACHE_SIZE``) so that a check
+    does not read the party row: the statement that spends the nonce also checks that the stored status and
+    secret version are still the remembered ones (``NonceStore.claim_if_current``). When they are not (the
+    party was disabled, suspended, enabled or its secret rotated, by any worker or host), the party is read
+    afresh and the check goes on with what is stored: a change applies to every check that starts after it
+    committed, with no staleness window.
+    """
 
     def __init__(self, deps: ChecksDeps) -> None:
         self._d = deps
-        self._secrets: dict[tuple[str, int], bytes] = {}
+        self._parties: dict[str, tuple[RelyingParty, bytes]] = {}
         self._unknown_party_secret = _stdlib_secrets.token_bytes(32)
 
     def check(self, signed: SignedRequest, parse: Callable[[bytes], CheckInquiry]) -> CheckAnswer:
@@ -474,17 +502,9 @@ class NumberChecks:
         timestamp = signed.require_well_formed()
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            found = uow.parties.get_with_secret(signed.party_id)
-            if found is None:
-                # An unknown party looks like a forged signature, and costs the same HMAC: party ids are
-                # not enumerable by the answer or by its timing.
-                require_valid_signature(self._unknown_party_secret, signed)
-                raise Unauthenticated("the request signature does not verify", code="party.signature_invalid")
-            party, sealed = found
-            require_valid_signature(self._secret(party, sealed), signed)
-            require_fresh(timestamp, now, self._d.policy.replay_window_seconds)
-            if not uow.nonces.claim(party.id, signed.nonce, now):
-                raise Unauthenticated("this nonce was used before", code="party.signature_replayed")
+            party = self._remembered(uow, signed, timestamp, now)
+            if party is None:
+                party = self._authenticate(uow, signed, timestamp, now)
             inquiry: CheckInquiry | None = None
             try:
                 inquiry = parse(signed.body)
@@ -501,15 +521,44 @@ class NumberChecks:
             uow.commit()
         return answer
 
-    def _secret(self, party: RelyingParty, sealed: bytes) -> bytes:
-        key = (party.id, party.secret_version)
-        found = self._secrets.get(key)
+    def _remembered(
+        self, uow: ChecksUnitOfWork, signed: SignedRequest, timestamp: int, now: datetime
+    ) -> RelyingParty | None:
+        """The party as remembered, when the request verifies with its remembered secret and the nonce was
+        spent while the stored party is still as remembered; otherwise None (and nothing spent)."""
+        found = self._parties.get(signed.party_id)
         if found is None:
-            found = self._d.cipher.decrypt(sealed, PARTY_SECRET.context(party.id))
-            if len(self._secrets) >= SECRET_CACHE_SIZE:
-                self._secrets.clear()
-            self._secrets[key] = found
-        return found
+            return None
+        party, secret = found
+        try:
+            require_valid_signature(secret, signed)
+        except Unauthenticated:
+            return None  # perhaps signed with a newer secret: decide with the stored party
+        require_fresh(timestamp, now, self._d.policy.replay_window_seconds)
+        if uow.nonces.claim_if_current(party, signed.nonce, now):
+            return party
+        self._parties.pop(signed.party_id, None)
+        return None
+
+    def _authenticate(
+        self, uow: ChecksUnitOfWork, signed: SignedRequest, timestamp: int, now: datetime
+    ) -> RelyingParty:
+        found = uow.parties.get_with_secret(signed.party_id)
+        if found is None:
+            # An unknown party looks like a forged signature, and costs the same HMAC: party ids are
+            # not enumerable by the answer or by its timing.
+            require_valid_signature(self._unknown_party_secret, signed)
+            raise Unauthenticated("the request signature does not verify", code="party.signature_invalid")
+        party, sealed = found
+        secret = self._d.cipher.decrypt(sealed, PARTY_SECRET.context(party.id))
+        require_valid_signature(secret, signed)
+        require_fresh(timestamp, now, self._d.policy.replay_window_seconds)
+        if not uow.nonces.claim(party.id, signed.nonce, now):
+            raise Unauthenticated("this nonce was used before", code="party.signature_replayed")
+        if len(self._parties) >= PARTY_CACHE_SIZE:
+            self._parties.clear()
+        self._parties[party.id] = (party, secret)
+        return party
 
     def _answer(self, uow: ChecksUnitOfWork, party: RelyingParty, inquiry: CheckInquiry, now: datetime) -> CheckAnswer:
         party.require_usable()
@@ -523,10 +572,23 @@ class NumberChecks:
             raise InvalidInput("a held-since check needs a date that is not in the future", code="check.since_invalid")
         msisdn = str(inquiry.msisdn)
         probe = probe_ref(party.id, id_index.value) if id_index else None
+        minute = now.replace(second=0, microsecond=0)
+        windows = {"minute": minute, "day": minute.replace(hour=0, minute=0)}
+        survey = uow.holders.survey(
+            msisdn,
+            party.id,
+            probe=probe,
+            window_since=now - timedelta(minutes=self._d.policy.enumeration_window_minutes),
+            usage_windows=windows,
+        )
         if probe is not None:
-            self._refuse_enumeration(uow, party, msisdn, probe, now)
+            self._refuse_enumeration(uow, party, msisdn, survey, now)
+        # The counts were read without a lock: checks of one party running at the same moment may each see
+        # the others' uses uncounted, so a window may take as many more uses as such checks ran concurrently.
+        require_rate(survey.used.get("minute", 0), party, now)
+        require_daily_quota(survey.used.get("day", 0), party, now)
 
-        found = uow.holders.lookup(msisdn, party.id)
+        found = survey.number
         holder_id = found.subscriber_id if found else None
         holder = found.holder if found else None
         in_service = found is not None and found.bound and found.state is NumberState.ACTIVE
@@ -551,17 +613,6 @@ class NumberChecks:
             )
             result = identity_result(elements)
 
-        # The per-party counters and the audit head are rows every check of the party writes: take them
-        # last, so their locks are held only for the final statements and the commit.
-        minute = now.replace(second=0, microsecond=0)
-        full = uow.usage.take(
-            party.id,
-            {"minute": (minute, party.per_minute_limit), "day": (minute.replace(hour=0, minute=0), party.daily_quota)},
-        )
-        if "minute" in full:
-            require_rate(party.per_minute_limit, party, now)
-        if "day" in full:
-            require_daily_quota(party.daily_quota, party, now)
         check_id = self._d.ids.new_id()
         uow.checks.add(
             CheckRecord(
@@ -569,6 +620,7 @@ class NumberChecks:
             ),
             self._d.cipher.encrypt(inquiry.consent.reference.encode(), CHECK_CONSENT.context(check_id)),
         )
+        uow.usage.add_use(party.id, windows)
         uow.audit.append(
             AuditRecord(
                 "number.checked",
@@ -605,11 +657,9 @@ class NumberChecks:
         return holder.name_index == self._d.blind_index.index(name_index_key(holder_id, name))
 
     def _refuse_enumeration(
-        self, uow: ChecksUnitOfWork, party: RelyingParty, msisdn: str, probe: str, now: datetime
+        self, uow: ChecksUnitOfWork, party: RelyingParty, msisdn: str, survey: CheckSurvey, now: datetime
     ) -> None:
-        since = now - timedelta(minutes=self._d.policy.enumeration_window_minutes)
-        others = uow.checks.others_in_window(party.id, probe, msisdn, since)
-        numbers, ids = others[0] + 1, others[1] + 1
+        numbers, ids = survey.other_numbers_for_probe + 1, survey.other_probes_for_number + 1
         if not enumeration_suspected(numbers, ids, self._d.policy):
             return
         uow.parties.set_status(party.id, PartyStatus.SUSPENDED, now)

@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, Self
+from typing import TYPE_CHECKING, Protocol
 
 from realname.app.actors import Actor
 from realname.app.ports import Clock, IdGenerator
-from realname.app.unit_of_work import AuditLog, ReviewRepository
+from realname.app.unit_of_work import AuditLog, ReviewRepository, Transaction
 from realname.domain.audit import AuditEvent
 from realname.domain.organisation import Role
 from realname.domain.reports import (
@@ -55,19 +54,11 @@ class ActivityReader(Protocol):
         ...
 
 
-class ReportsUnitOfWork(Protocol):
+class ReportsUnitOfWork(Transaction, Protocol):
     activity: ActivityReader
     anomaly_cases: AnomalyCases
     reviews: ReviewRepository
     audit: AuditLog
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
-
-    def commit(self) -> None: ...
 
 
 class ReportsUnitOfWorkFactory(Protocol):

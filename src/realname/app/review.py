@@ -23,14 +23,17 @@ from realname.domain.errors import InvalidInput, NotFound
 from realname.domain.identity.documents import mask_identifier
 from realname.domain.numbers import Msisdn, NumberState
 from realname.domain.organisation import SELF_SERVICE_OUTLET, Role
+from realname.domain.relying_parties import PartyStatus
 from realname.domain.reviews import (
     ALLOWED_DECISIONS,
     ATTEMPT_REVIEW_KINDS,
     ENDED_STATES,
+    PARTY_REVIEW_KINDS,
     CaseDecision,
     CaseKind,
     CaseState,
     ReviewCase,
+    party_status_after,
 )
 from realname.domain.subscribers import BlindIndex
 
@@ -221,6 +224,8 @@ class Review:
                 if number is not None and number.state is NumberState.SUSPENDED:
                     number.reinstate()
                     uow.numbers.save(number)
+            if closed and case.kind in PARTY_REVIEW_KINDS and case.party_id:
+                _act_on_party(uow, actor, case, now)
             uow.reviews.save(case)
             details: dict[str, JsonValue] = {
                 "case": case.id,
@@ -242,6 +247,29 @@ class Review:
             )
             uow.commit()
         return case
+
+
+def _act_on_party(uow: UnitOfWork, actor: Actor, case: ReviewCase, now: datetime) -> None:
+    """A closed case about a relying party suspends or reinstates it (``party_status_after``), audited as the
+    party's change with the case that made it; the party's next check sees the new status."""
+    assert case.party_id is not None
+    party = uow.parties.get(case.party_id, for_update=True)
+    if party is None:
+        return
+    to = party_status_after(case.kind, case.decision, party.status)
+    if to is None:
+        return
+    uow.parties.set_status(party.id, to, now)
+    uow.audit.append(
+        AuditRecord(
+            "party.reinstated" if to is PartyStatus.ACTIVE else "party.suspended",
+            actor.ref,
+            None,
+            f"party:{party.id}",
+            {"reason": "review", "case": case.id, "kind": case.kind.value, "was": party.status.value},
+        ),
+        now,
+    )
 
 
 def _open_attempt_case(uow: UnitOfWork, attempt_id: str) -> ReviewCase | None:

@@ -19,10 +19,15 @@ total bytes are capped at ``policy.max_upload_bytes`` and the duration by the de
 ``idle_seconds`` or open longer than the clip limit plus ``grace_seconds`` is given up by a sweeper and its memory
 freed; a process holds at most ``max_open`` streams (429 ``liveness.streams_busy``).
 
-Streams live in the memory of the process that opened them. With several workers or hosts, the load balancer
-must send every request of an attempt to the same process (route by the attempt id in the path); a chunk that
-reaches another process finds no stream and fails closed with ``liveness.stream_unknown``, and the kiosk starts
-again with a new challenge (or uses the single upload).
+Work is moved ahead of the last chunk: the chip portrait is analysed at the opening, and each chunk's settled
+candidate pictures (their one-second slot has passed) are analysed for matching when they may end among the
+matched frames (:class:`PreparedFaces`), so after the last chunk only its own frames, the few pictures not yet
+analysed, the decision and its transaction remain.
+
+Streams live in the memory of the process that opened them (a recording's pieces decode only in order, by one
+decoder). With several workers or hosts the HTTP adapter relays a chunk that reaches another process to the one
+holding the stream (``adapters.http.stream_relay``); when that process is gone the chunk finds no stream and fails
+closed with ``liveness.stream_unknown``, and the kiosk starts again with a new challenge (or uses the single upload).
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from datetime import datetime, timedelta
 
 from realname.app.actors import Actor
 from realname.app.attempts import Decision, Registration, StartedVerification
-from realname.app.liveness import LivenessChecker, StreamedClip
+from realname.app.liveness import ImageRgb, LivenessChecker, StreamedClip
 from realname.app.matching import DecodedImage, FaceEngine
 from realname.app.ports import Clock, RandomSource
 from realname.domain.errors import RealnameError
@@ -91,7 +96,7 @@ class _Stream:
     actor_ref: str
     started: StartedVerification
     clip: StreamedClip
-    engine: FaceEngine
+    faces: PreparedFaces
     expires_at: datetime
     last_chunk_at: datetime
     next_seq: int = 0
@@ -99,35 +104,77 @@ class _Stream:
     busy: threading.Lock = field(default_factory=threading.Lock)
 
 
-class KnownReference:
-    """A face engine for one verification whose reference portrait was already analysed."""
+class PreparedFaces:
+    """A face engine for one streamed verification that does its work while the clip still arrives.
 
-    def __init__(self, engine: FaceEngine, reference: DecodedImage, analysis: FaceAnalysis) -> None:
+    The reference portrait (when given) was analysed at the stream's opening, and live candidate pictures are
+    analysed as soon as they are settled (:meth:`prepare`), so the match after the last chunk mostly finds its
+    analyses done. A live picture is recognised by its pixel array (the very array the clip kept), so a cached
+    analysis is exactly what :meth:`FaceEngine.analyse` gave for it.
+    """
+
+    def __init__(
+        self, engine: FaceEngine, reference: DecodedImage | None = None, analysis: FaceAnalysis | None = None
+    ) -> None:
         self._engine = engine
         self._reference = reference
         self._analysis = analysis
+        self._live: dict[int, tuple[ImageRgb, FaceAnalysis]] = {}
 
     @property
     def name(self) -> str:
         return self._engine.name
 
+    @property
+    def prepared(self) -> int:
+        return len(self._live)
+
     def threshold_for(self, kind: ReferenceKind) -> float:
         return self._engine.threshold_for(kind)
 
+    def is_prepared(self, rgb: ImageRgb) -> bool:
+        known = self._live.get(id(rgb))
+        return known is not None and known[0] is rgb
+
+    def prepare(self, rgb: ImageRgb) -> None:
+        """Analyse a live picture now, for a later :meth:`analyse` or :meth:`analyse_all` of the same array."""
+        if not self.is_prepared(rgb):
+            # The array is held with its analysis, so its id cannot be reused by another array meanwhile.
+            self._live[id(rgb)] = (rgb, self._engine.analyse(DecodedImage(rgb)))
+
+    def forget(self) -> None:
+        self._live.clear()
+
     def analyse(self, image: DecodedImage) -> FaceAnalysis:
+        known = self._live.get(id(image.rgb))
+        if known is not None and known[0] is image.rgb:
+            return known[1]
         return self._engine.analyse(image)
 
     def analyse_id_photo(self, image: DecodedImage) -> FaceAnalysis:
-        return self._analysis if image is self._reference else self._engine.analyse_id_photo(image)
+        if self._analysis is not None and image is self._reference:
+            return self._analysis
+        return self._engine.analyse_id_photo(image)
 
     def analyse_all(
         self, id_photo: DecodedImage, live: Sequence[DecodedImage]
     ) -> tuple[FaceAnalysis, list[FaceAnalysis]]:
-        if id_photo is not self._reference:
-            return self._engine.analyse_all(id_photo, live)
-        # The engine is thread-safe: the live frames are analysed side by side, as analyse_all would.
-        with ThreadPoolExecutor(max_workers=max(1, len(live)), thread_name_prefix="live-frame") as pool:
-            return self._analysis, list(pool.map(self._engine.analyse, live))
+        missing = [image for image in live if not self.is_prepared(image.rgb)]
+        if self._analysis is None or id_photo is not self._reference:
+            # The reference still has to be analysed: with the missing live pictures, side by side.
+            reference, fresh = self._engine.analyse_all(id_photo, missing)
+        else:
+            reference = self._analysis
+            fresh = []
+            if len(missing) == 1:
+                fresh = [self._engine.analyse(missing[0])]
+            elif missing:
+                # The engine is thread-safe: the missing live pictures are analysed side by side, as analyse_all
+                # would.
+                with ThreadPoolExecutor(max_workers=len(missing), thread_name_prefix="live-frame") as pool:
+                    fresh = list(pool.map(self._engine.analyse, missing))
+        done = {id(image): analysis for image, analysis in zip(missing, fresh, strict=True)}
+        return reference, [done[id(image)] if id(image) in done else self.analyse(image) for image in live]
 
 
 class LivenessStreams:
@@ -183,9 +230,11 @@ class LivenessStreams:
             actor, attempt_id, nonce=nonce, id_photo=id_photo, reader=reader, card_front=card_front
         )
         engine = self._face_engine()
-        if not started.card_front_given:
+        if started.card_front_given:
+            faces = PreparedFaces(engine)
+        else:
             # The chip portrait is analysed now, while the customer performs the challenge, not after the last chunk.
-            engine = KnownReference(engine, started.id_image, engine.analyse_id_photo(started.id_image))
+            faces = PreparedFaces(engine, started.id_image, engine.analyse_id_photo(started.id_image))
         now = self._clock.now()
         expires_at = now + timedelta(seconds=self._policy.max_clip_seconds + self.limits.grace_seconds)
         stream = _Stream(
@@ -194,7 +243,7 @@ class LivenessStreams:
             actor_ref=actor.ref,
             started=started,
             clip=self._liveness().begin_stream(),
-            engine=engine,
+            faces=faces,
             expires_at=expires_at,
             last_chunk_at=now,
         )
@@ -238,6 +287,9 @@ class LivenessStreams:
             stream.bytes_received += len(data)
             stream.last_chunk_at = self._clock.now()
             stream.clip.feed(data)
+            self._prepare_candidates(stream)
+            # Idle time counts from the answer: the kiosk sends the next chunk only once this one was answered.
+            stream.last_chunk_at = self._clock.now()
             return ChunkReceipt(stream.next_seq, stream.bytes_received, stream.clip.frames_analysed)
         except RealnameError:
             self._give_up(stream)
@@ -272,7 +324,19 @@ class LivenessStreams:
             del frames
         finally:
             stream.busy.release()
-        return self._registration.decide_verification(actor, stream.started, checked, stream.engine)
+        try:
+            return self._registration.decide_verification(actor, stream.started, checked, stream.faces)
+        finally:
+            stream.faces.forget()
+
+    def _prepare_candidates(self, stream: _Stream) -> None:
+        """Analyse for matching the settled candidate pictures that may end among the frames matched: the best
+        few by their provisional rating (the final pick rates them against the clip's median pose, so one more
+        than are matched). Each picture is analysed once; the rest wait for the end, if they are picked."""
+        wanted = self._liveness().thresholds.best_frames + 1
+        settled = sorted(stream.clip.settled_candidates(), key=lambda candidate: candidate[0], reverse=True)
+        for _, rgb in settled[:wanted]:
+            stream.faces.prepare(rgb)
 
     def sweep(self) -> int:
         """Give up every stream idle for ``limits.idle_seconds`` or past its expiry; return how many."""
@@ -314,6 +378,7 @@ class LivenessStreams:
         if self._streams.get(stream.stream_id) is stream:
             del self._streams[stream.stream_id]
         stream.clip.abort()
+        stream.faces.forget()
 
     def _start_sweeper(self) -> None:
         with self._lock:

@@ -18,6 +18,7 @@ from realname.domain.audit import AuditEvent, AuditRecord
 from realname.domain.audit_checkpoints import ChainHead
 from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber
 from realname.domain.organisation import Outlet, OutletCode, StaffMember
+from realname.domain.relying_parties import PartyStatus, RelyingParty
 from realname.domain.reviews import ReviewCase
 from realname.domain.self_service import OneTimeCode
 from realname.domain.subscribers import BlindIndex, Subscriber
@@ -249,7 +250,28 @@ class ThrottleLog(Protocol):
         ...
 
 
-class UnitOfWork(Protocol):
+class PartyStandings(Protocol):
+    """Relying parties as review decisions see them: read one (locked) and change its status."""
+
+    def get(self, party_id: str, *, for_update: bool = False) -> RelyingParty | None: ...
+
+    def set_status(self, party_id: str, status: PartyStatus, at: datetime) -> None: ...
+
+
+class Transaction(Protocol):
+    """What every unit of work is: entered, committed explicitly, rolled back on exit otherwise. Each flow's unit
+    of work (the registry's below, the reports', the checks') adds the repositories it needs on top."""
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+    def commit(self) -> None: ...
+
+
+class UnitOfWork(Transaction, Protocol):
     outlets: OutletRepository
     staff: StaffRepository
     numbers: NumberRepository
@@ -262,17 +284,10 @@ class UnitOfWork(Protocol):
     failures: FailureRepository
     idempotency: IdempotencyStore
     reviews: ReviewRepository
+    parties: PartyStandings
     terminals: TerminalRepository
     codes: CodeRepository
     throttle: ThrottleLog
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
-
-    def commit(self) -> None: ...
 
     def rollback(self) -> None: ...
 

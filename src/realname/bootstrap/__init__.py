@@ -21,6 +21,7 @@ from realname.adapters.crypto.keyfile import LocalKeyFileProvider
 from realname.adapters.crypto.terminal_keys import Ed25519TerminalKeys
 from realname.adapters.documents.regions import load_region_directory
 from realname.adapters.http.services import HttpServices
+from realname.adapters.http.stream_relay import StreamRelay
 from realname.adapters.metrics import ServiceMetrics
 from realname.adapters.notifications import ConsoleCodeSender, ConsoleNoticeSender
 from realname.adapters.storage.attempt_repositories import SqlChallengeStore
@@ -36,7 +37,7 @@ from realname.app.attempts import Registration, RegistrationDeps
 from realname.app.card_front import PrintedPortraitReader
 from realname.app.framing import FaceFinder, FramingDeps, FramingGuide
 from realname.app.key_custody import KeyCustody
-from realname.app.keys import RewrappingCipher, TokenIssuer
+from realname.app.keys import RewrappingCipher, SecretMaterial, TokenIssuer
 from realname.app.liveness import ImageRgb, LivenessChecker
 from realname.app.matching import FaceEngine
 from realname.app.notices import NoticeDeps, NoticeSender
@@ -150,9 +151,19 @@ class Container:
 
     @cached_property
     def token_issuer(self) -> TokenIssuer:
+        return crypto.build_token_issuer(self._token_source, self.settings.token_ttl_minutes)
+
+    @property
+    def _token_source(self) -> SecretMaterial | str:
         secret = self.settings.token_secret.get_secret_value()
-        source = self.key_provider if secret == DEV_TOKEN_SECRET else secret
-        return crypto.build_token_issuer(source, self.settings.token_ttl_minutes)
+        return self.key_provider if secret == DEV_TOKEN_SECRET else secret
+
+    def stream_relay(self) -> StreamRelay | None:
+        """A new relay for one HTTP app (it listens on its own port once the app starts), or None when off."""
+        host = self.settings.stream_relay_host
+        if host == "off":
+            return None
+        return StreamRelay(crypto.stream_relay_key(self._token_source), host)
 
     # -- models (loaded on first use, never at import) ------------------------------------------
 
@@ -468,6 +479,7 @@ class Container:
             reports=self.report_services().reports,
             anomalies=self.report_services().anomalies,
             framing=self.framing_guide,
+            stream_relay=self.stream_relay(),
         )
 
     def demo_container(self, data_dir: Path, random: RandomSource, challenge_actions: int) -> Container:

@@ -7,6 +7,7 @@ token keys; a Vault transit key can replace it for KEKs only.
 from __future__ import annotations
 
 import hashlib
+import hmac
 from datetime import timedelta
 from pathlib import Path
 
@@ -78,10 +79,18 @@ def build_token_issuer(source: SecretMaterial | str, ttl_minutes: int) -> TokenI
     domain label; it adds no entropy, so it must be long and random (the settings refuse the dev
     default in prod).
     """
+    return HmacTokenIssuer(token_key(source), timedelta(minutes=ttl_minutes))
+
+
+def token_key(source: SecretMaterial | str) -> bytes:
     if isinstance(source, str):
         if len(source) < MIN_TOKEN_SECRET_CHARS:
             raise ValueError(f"a token secret has at least {MIN_TOKEN_SECRET_CHARS} characters")
-        key = hashlib.sha256(b"realname/token-key/v1|" + source.encode("utf-8")).digest()
-    else:
-        key = source.token_key()
-    return HmacTokenIssuer(key, timedelta(minutes=ttl_minutes))
+        return hashlib.sha256(b"realname/token-key/v1|" + source.encode("utf-8")).digest()
+    return source.token_key()
+
+
+def stream_relay_key(source: SecretMaterial | str) -> bytes:
+    """The key that seals a streamed clip's owner into its stream id: derived from the token key, so every host
+    that accepts the same staff tokens (``REALNAME_TOKEN_SECRET`` or the same key file) can relay to the others."""
+    return hmac.new(token_key(source), b"realname/stream-relay/v1", hashlib.sha256).digest()

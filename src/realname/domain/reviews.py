@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from realname.domain.errors import Conflict, Forbidden, InvalidInput
+from realname.domain.relying_parties import PartyStatus
 
 
 class CaseKind(enum.StrEnum):
@@ -59,8 +60,9 @@ ALLOWED_DECISIONS: dict[CaseKind, tuple[CaseDecision, CaseDecision]] = {
     CaseKind.REQUESTED: (CaseDecision.APPROVE, CaseDecision.REJECT),
     CaseKind.SPOOF_SUSPECTED: (CaseDecision.APPROVE, CaseDecision.REJECT),
     CaseKind.NOT_MINE: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REINSTATE),
-    # A relying party's case records the reviewers' finding; an admin acts on the party
-    # (`realname party enable|disable`).
+    # A relying party's case acts on the party (see `party_status_after`): the enumeration detection suspended
+    # it already, so the reviewers keep it suspended or reinstate it (an override); a check reported as
+    # unwanted either suspends the party or is dismissed.
     CaseKind.PARTY_ENUMERATION: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REINSTATE),
     CaseKind.UNWANTED_CHECK: (CaseDecision.SUSPEND_CONFIRMED, CaseDecision.REJECT),
     # An anomaly flag is confirmed (suspend_confirmed) or dismissed (reject); people act on it.
@@ -68,6 +70,25 @@ ALLOWED_DECISIONS: dict[CaseKind, tuple[CaseDecision, CaseDecision]] = {
 }
 """The only decisions that make sense for each kind of case: one override (or finding) and one that keeps the
 outcome. The review page offers these and no other."""
+
+PARTY_REVIEW_KINDS = frozenset({CaseKind.PARTY_ENUMERATION, CaseKind.UNWANTED_CHECK})
+"""Cases about a relying party (the case names it): their decision acts on the party."""
+
+
+def party_status_after(kind: CaseKind, decision: CaseDecision | None, status: PartyStatus) -> PartyStatus | None:
+    """The relying party's status once a case about it ended with ``decision``, or None when it stays as it is.
+
+    Only a party the case is about changes, and only from the status the case expects: reinstating (after an
+    enumeration suspension) makes a suspended party active, confirming an unwanted check suspends an active one.
+    A party an admin disabled meanwhile stays disabled either way; keeping a suspension or dismissing a report
+    changes nothing.
+    """
+    if kind is CaseKind.PARTY_ENUMERATION and decision is CaseDecision.REINSTATE and status is PartyStatus.SUSPENDED:
+        return PartyStatus.ACTIVE
+    if kind is CaseKind.UNWANTED_CHECK and decision is CaseDecision.SUSPEND_CONFIRMED and status is PartyStatus.ACTIVE:
+        return PartyStatus.SUSPENDED
+    return None
+
 
 ATTEMPT_REVIEW_KINDS = frozenset(
     {CaseKind.MANUAL_PATH, CaseKind.BORDERLINE, CaseKind.REQUESTED, CaseKind.SPOOF_SUSPECTED}
@@ -132,7 +153,8 @@ class ReviewCase:
     def decision(self) -> CaseDecision | None:
         """What the ended case decided: the proposal, or — overruled — the decision that keeps the outcome."""
         if self.state is CaseState.OVERRULED:
-            return CaseDecision.SUSPEND_CONFIRMED if self.kind is CaseKind.NOT_MINE else CaseDecision.REJECT
+            # The kind's decision that keeps the outcome (keeping a number or a party suspended, or rejecting).
+            return next(d for d in ALLOWED_DECISIONS[self.kind] if d not in OVERRIDES)
         return self.proposed_decision if self.state is CaseState.CLOSED else None
 
     def _close(self, reviewer_ref: str, now: datetime, *, overruled: bool) -> None:

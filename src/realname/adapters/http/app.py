@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
@@ -26,7 +27,20 @@ log = logging.getLogger("realname.http")
 
 
 def create_app(services: HttpServices) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        relay = services.stream_relay
+        if relay is not None:
+            # This worker's own address, so other workers and hosts can relay a streamed clip's chunks to it.
+            await relay.listen(app)
+        try:
+            yield
+        finally:
+            if relay is not None:
+                await relay.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="realname",
         version=__version__,
         description="Real-name registration of phone numbers with privacy by design.",

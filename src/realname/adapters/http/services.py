@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import anyio
 from anyio import CapacityLimiter
 
+from realname.adapters.http.stream_relay import StreamRelay
 from realname.adapters.metrics import ServiceMetrics
 from realname.app.anomalies import AnomalyDetection
 from realname.app.attempts import Registration
@@ -52,6 +53,8 @@ class HttpServices:
     reports: Reports | None = None
     anomalies: AnomalyDetection | None = None
     framing: FramingGuide | None = None
+    stream_relay: StreamRelay | None = None
+    """Relays a streamed clip's requests to the worker holding the stream (None: streams are local only)."""
     _pool: list[InferencePool] = field(default_factory=list, repr=False)
 
     async def run_blocking(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -10,9 +10,9 @@ connections that load balancers treat differently. The price is a request per ch
 The flow (``app.streamed_verification``): ``POST …/liveness/streams`` with the nonce and the signed chip portrait
 (multipart, as the single upload, ``X-Reader-*`` headers) opens a stream; ``PUT …/streams/{stream}/chunks/{seq}``
 sends the recording's pieces (``application/octet-stream``, seq from 0); ``POST …/streams/{stream}/end`` with the
-number of chunks sent returns the decision. Streams are held by the process that opened them: route an attempt's
-requests to one process (e.g. hash on the attempt id in the path); elsewhere a chunk gets 409
-``liveness.stream_unknown``.
+number of chunks sent returns the decision. Streams are held by the process that opened them; a chunk or end that
+reaches another worker or host is relayed to that process (``stream_relay``), and fails closed with 409
+``liveness.stream_unknown`` when it is gone.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Path, Request, UploadFile
+from fastapi import APIRouter, File, Form, Path, Request, Response, UploadFile
 from pydantic import BaseModel, ConfigDict, Field
 
 from realname.adapters.http import schemas as s
@@ -32,9 +32,9 @@ from realname.adapters.http.api import (
     max_id_photo_bytes,
     read_upload,
 )
+from realname.adapters.http.services import HttpServices
+from realname.adapters.http.stream_relay import STREAM_ID_PATTERN, StreamRoute
 from realname.domain.errors import InvalidInput
-
-STREAM_ID_PATTERN = r"^[0-9a-f]{32}$"
 
 
 class StreamView(BaseModel):
@@ -93,8 +93,9 @@ def build_stream_router() -> APIRouter:
             card_front=card_bytes,
         )
         del photo_bytes, card_bytes
+        relay = svc.stream_relay
         return StreamView(
-            stream_id=opened.stream_id,
+            stream_id=relay.seal(opened.stream_id) if relay is not None else opened.stream_id,
             max_chunks=opened.max_chunks,
             max_bytes=opened.max_bytes,
             idle_seconds=opened.idle_seconds,
@@ -109,14 +110,17 @@ def build_stream_router() -> APIRouter:
         request: Request,
         svc: Services,
         actor: CurrentActor,
-    ) -> ChunkView:
+    ) -> ChunkView | Response:
         """The next piece of the recording (raw bytes as the recorder produced them), analysed before the answer.
         A duplicate or early chunk (409 ``liveness.chunk_duplicate`` / ``liveness.chunk_out_of_order``) or a clip
         error gives the stream up."""
+        route = route_of(svc, stream_id)
         data = await request.body()
+        if route.owner is not None and svc.stream_relay is not None:
+            return await svc.stream_relay.forward(request, route.owner, data)
         if not data:
             raise InvalidInput("the chunk is empty", code="liveness.chunk_empty")
-        receipt = await svc.run_blocking(svc.liveness_streams.add_chunk, actor, attempt_id, stream_id, seq, data)
+        receipt = await svc.run_blocking(svc.liveness_streams.add_chunk, actor, attempt_id, route.local_id, seq, data)
         del data
         return ChunkView(
             received=receipt.received, bytes_received=receipt.bytes_received, frames_analysed=receipt.frames_analysed
@@ -124,11 +128,21 @@ def build_stream_router() -> APIRouter:
 
     @router.post("/{stream_id}/end", response_model=s.DecisionView)
     async def end_stream(
-        attempt_id: str, stream_id: StreamId, body: StreamEnd, svc: Services, actor: CurrentActor
-    ) -> s.DecisionView:
+        attempt_id: str, stream_id: StreamId, body: StreamEnd, request: Request, svc: Services, actor: CurrentActor
+    ) -> s.DecisionView | Response:
         """The recording has ended after ``chunks`` chunks: the decision, as ``POST …/liveness`` gives it
         (409 ``liveness.chunk_missing`` when fewer chunks arrived)."""
-        decision = await svc.run_blocking(svc.liveness_streams.finish, actor, attempt_id, stream_id, body.chunks)
+        route = route_of(svc, stream_id)
+        if route.owner is not None and svc.stream_relay is not None:
+            return await svc.stream_relay.forward(request, route.owner, body.model_dump_json().encode("utf-8"))
+        decision = await svc.run_blocking(svc.liveness_streams.finish, actor, attempt_id, route.local_id, body.chunks)
         return decision_view(decision, actor)
 
     return router
+
+
+def route_of(svc: HttpServices, stream_id: str) -> StreamRoute:
+    """Where a stream id's stream lives (this process when relaying is off)."""
+    if svc.stream_relay is None:
+        return StreamRoute(stream_id, None)
+    return svc.stream_relay.route(stream_id)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy import event
 
@@ -34,8 +36,43 @@ def create_database_engine(url: str, *, pool_size: int = 10) -> sa.Engine:
         _configure_sqlite(engine)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        engine = sa.create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+        _ping_when_idle(engine)
+        return engine
     raise InvalidInput("only sqlite:// and postgresql:// databases are supported", code="config.database_url")
+
+
+PING_AFTER_IDLE_SECONDS = 10.0
+"""A pooled PostgreSQL connection idle this long is pinged before use (and replaced if dead)."""
+
+
+def _ping_when_idle(engine: sa.Engine) -> None:
+    """Ping a pooled connection before use only when it sat idle for ``PING_AFTER_IDLE_SECONDS``.
+
+    SQLAlchemy's ``pool_pre_ping`` pings on every checkout: one more round trip for every transaction, which
+    was a tenth of a relying party's check. A connection that was in use moments ago is almost surely alive;
+    when it is not after all, its transaction fails like any database failure (503, fail closed) and the pool
+    replaces it.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            try:
+                cursor.execute("SELECT 1")
+            finally:
+                cursor.close()
+        except psycopg.Error as exc:
+            # The pool discards this connection and checks out another (a new one when none is left).
+            raise sa.exc.DisconnectionError("a pooled connection was dead") from exc
 
 
 def _configure_sqlite(engine: sa.Engine) -> None:

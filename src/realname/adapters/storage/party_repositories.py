@@ -3,7 +3,8 @@ the check use cases run on."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import random
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -33,6 +34,7 @@ from realname.app.relying_party_checks import (
     CheckBlock,
     CheckRecord,
     CheckRepository,
+    CheckSurvey,
     Holder,
     HolderRepository,
     NonceStore,
@@ -151,35 +153,56 @@ class SqlNonceStore:
         )
         return self._c.execute(statement.returning(party_nonce.c.nonce)).first() is not None
 
+    def claim_if_current(self, party: RelyingParty, nonce: str, at: datetime) -> bool:
+        # INSERT … SELECT … WHERE the party row is still as remembered: the nonce is spent and the party's
+        # state confirmed by one statement. A replay inserts nothing (ON CONFLICT DO NOTHING), as in claim.
+        p = relying_party.c
+        current = sa.select(
+            sa.literal(party.id, sa.String(48)), sa.literal(nonce, sa.String(64)), sa.literal(at, t.UtcDateTime())
+        ).where(
+            sa.exists().where(
+                p.id == party.id, p.status == party.status.value, p.secret_version == party.secret_version
+            )
+        )
+        statement = (
+            _upsert(self._c, party_nonce)
+            .from_select(["party_id", "nonce", "seen_at"], current)
+            .on_conflict_do_nothing(index_elements=["party_id", "nonce"])
+            .returning(party_nonce.c.nonce)
+        )
+        return self._c.execute(statement).first() is not None
+
     def forget_before(self, cutoff: datetime) -> int:
         return int(self._c.execute(party_nonce.delete().where(party_nonce.c.seen_at < cutoff)).rowcount)
+
+
+USAGE_SHARDS = 16
+"""Counters per party and window. A check adds its use to one picked at random, so concurrent checks of one party
+rarely wait for each other's commit; the window's use is the sum of at most this many rows."""
 
 
 class SqlUsageCounters:
     def __init__(self, connection: sa.Connection) -> None:
         self._c = connection
 
-    def take(self, party_id: str, windows: dict[str, tuple[datetime, int]]) -> set[str]:
-        # One statement: insert each window's first use, or count one more while below its limit; a full
-        # window returns no row. Concurrent checks of one party queue on these rows until commit.
-        limit = sa.case(*((party_usage.c.window == name, limit) for name, (_, limit) in windows.items()), else_=0)
-        statement = (
-            _upsert(self._c, party_usage)
-            .values(
-                [
-                    {"party_id": party_id, "window": name, "window_start": start, "used": 1}
-                    for name, (start, _) in sorted(windows.items())
-                ]
-            )
-            .on_conflict_do_update(
-                index_elements=["party_id", "window", "window_start"],
-                set_={"used": party_usage.c.used + 1},
-                where=party_usage.c.used < limit,
-            )
-            .returning(party_usage.c.window)
+    def add_use(self, party_id: str, windows: Mapping[str, datetime]) -> None:
+        shard = random.randrange(USAGE_SHARDS)  # spreading writers, not a secret
+        # One row of parameters per window (executemany: one pipelined batch on psycopg); the statement
+        # itself has no values in it, so SQLAlchemy compiles it once (a multi-row VALUES is never cached).
+        statement = _upsert(self._c, party_usage).on_conflict_do_update(
+            index_elements=["party_id", "window", "window_start", "shard"],
+            set_={"used": party_usage.c.used + 1},
         )
-        counted = {str(r.window) for r in self._c.execute(statement)}
-        return set(windows) - counted
+        self._c.execute(
+            statement,
+            [
+                {"party_id": party_id, "window": name, "window_start": start, "shard": shard, "used": 1}
+                for name, start in sorted(windows.items())
+            ],
+        )
+
+    def forget_before(self, cutoff: datetime) -> int:
+        return int(self._c.execute(party_usage.delete().where(party_usage.c.window_start < cutoff)).rowcount)
 
 
 def _check_from_row(row: sa.Row[Any]) -> CheckRecord:
@@ -247,27 +270,6 @@ class SqlCheckRepository:
         )
         return result.rowcount == 1
 
-    def others_in_window(self, party_id: str, probe: str, msisdn: str, since: datetime) -> tuple[int, int]:
-        c = party_check.c
-        numbers = (
-            sa.select(sa.func.count(sa.distinct(c.msisdn)))
-            .where(c.party_id == party_id, c.probe == probe, c.checked_at >= since, c.msisdn != msisdn)
-            .scalar_subquery()
-        )
-        probes = (
-            sa.select(sa.func.count(sa.distinct(c.probe)))
-            .where(
-                c.party_id == party_id,
-                c.msisdn == msisdn,
-                c.checked_at >= since,
-                c.probe.is_not(None),
-                c.probe != probe,
-            )
-            .scalar_subquery()
-        )
-        row = self._c.execute(sa.select(numbers, probes)).one()
-        return int(row[0]), int(row[1])
-
 
 def _block_from_row(row: sa.Row[Any]) -> CheckBlock:
     return CheckBlock(row.id, row.subscriber_id, row.msisdn, row.party_id, row.created_at)
@@ -313,8 +315,18 @@ class SqlHolderRepository:
     def __init__(self, connection: sa.Connection) -> None:
         self._c = connection
 
-    def lookup(self, msisdn: str, party_id: str) -> NumberLookup | None:
-        n, b, s, k = t.number, t.binding, subscriber_name, check_block
+    def survey(
+        self,
+        msisdn: str,
+        party_id: str,
+        *,
+        probe: str | None,
+        window_since: datetime,
+        usage_windows: Mapping[str, datetime],
+    ) -> CheckSurvey:
+        # One statement: a one-row anchor outer-joined to the number, its live binding and the holder, with the
+        # block, the enumeration counts and the usage sums as scalar subqueries.
+        n, b, s, k, c, u = t.number, t.binding, subscriber_name, check_block, party_check.c, party_usage.c
         blocked = (
             sa.exists()
             .where(
@@ -324,20 +336,55 @@ class SqlHolderRepository:
             )
             .correlate(b)
         )
-        row = self._c.execute(
-            sa.select(n.c.state, b.c.subscriber_id, s.c.id_index, s.c.name_index, blocked.label("blocked"))
-            .select_from(
-                n.outerjoin(b, sa.and_(b.c.msisdn == n.c.msisdn, b.c.ended_at.is_(None))).outerjoin(
-                    s, s.c.id == b.c.subscriber_id
-                )
+        counts: list[sa.ColumnElement[Any]] = []
+        if probe is not None:
+            counts.append(
+                sa.select(sa.func.count(sa.distinct(c.msisdn)))
+                .where(c.party_id == party_id, c.probe == probe, c.checked_at >= window_since, c.msisdn != msisdn)
+                .scalar_subquery()
+                .label("other_numbers")
             )
-            .where(n.c.msisdn == msisdn)
-        ).first()
-        if row is None:
-            return None
-        holder = Holder(BlindIndex(row.id_index), row.name_index) if row.id_index else None
-        bound = row.subscriber_id is not None
-        return NumberLookup(NumberState(row.state), bound, row.subscriber_id, holder, bound and bool(row.blocked))
+            counts.append(
+                sa.select(sa.func.count(sa.distinct(c.probe)))
+                .where(
+                    c.party_id == party_id,
+                    c.msisdn == msisdn,
+                    c.checked_at >= window_since,
+                    c.probe.is_not(None),
+                    c.probe != probe,
+                )
+                .scalar_subquery()
+                .label("other_probes")
+            )
+        names = sorted(usage_windows)
+        for i, name in enumerate(names):
+            counts.append(
+                sa.select(sa.func.coalesce(sa.func.sum(u.used), 0))
+                .where(u.party_id == party_id, u.window == name, u.window_start == usage_windows[name])
+                .scalar_subquery()
+                .label(f"used_{i}")
+            )
+        anchor = sa.select(sa.literal(1).label("one")).subquery("anchor")
+        row: Any = self._c.execute(
+            sa.select(
+                n.c.state, b.c.subscriber_id, s.c.id_index, s.c.name_index, blocked.label("blocked"), *counts
+            ).select_from(
+                anchor.outerjoin(n, n.c.msisdn == msisdn)
+                .outerjoin(b, sa.and_(b.c.msisdn == n.c.msisdn, b.c.ended_at.is_(None)))
+                .outerjoin(s, s.c.id == b.c.subscriber_id)
+            )
+        ).one()
+        number: NumberLookup | None = None
+        if row.state is not None:
+            holder = Holder(BlindIndex(row.id_index), row.name_index) if row.id_index else None
+            bound = row.subscriber_id is not None
+            number = NumberLookup(NumberState(row.state), bound, row.subscriber_id, holder, bound and bool(row.blocked))
+        return CheckSurvey(
+            number,
+            int(row.other_numbers) if probe is not None else 0,
+            int(row.other_probes) if probe is not None else 0,
+            {name: int(getattr(row, f"used_{i}")) for i, name in enumerate(names)},
+        )
 
     def subscriber_id_of(self, id_index: BlindIndex) -> str | None:
         value = self._c.execute(sa.select(t.subscriber.c.id).where(t.subscriber.c.id_index == id_index.value)).scalar()

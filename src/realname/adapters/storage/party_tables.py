@@ -3,7 +3,8 @@ so that nothing is added to ``tables.metadata``:
 
 - ``relying_party``: the party, its client secret and contact only as envelope ciphertext.
 - ``party_nonce``: every nonce a party used (primary key: a replay is an integrity violation).
-- ``party_usage``: conditional counters per party, window kind and window start (quota, rate).
+- ``party_usage``: counters per party, window kind, window start and shard (quota, rate; 0012 added the shard:
+  a check counts its use on one shard, a window's use is the sum of its shards).
 - ``party_check``: each check; the number's holder at the time, a party-scoped probe reference of the ID
   asked about (never its blind index), the result, the consent reference as ciphertext.
 - ``check_block``: a subscriber's blocks of one number or one party.
@@ -52,6 +53,7 @@ party_usage = sa.Table(
     sa.Column("party_id", sa.String(48), primary_key=True),
     sa.Column("window", sa.String(8), primary_key=True),
     sa.Column("window_start", t.UtcDateTime(), primary_key=True),
+    sa.Column("shard", sa.SmallInteger, primary_key=True),
     sa.Column("used", sa.Integer, nullable=False),
 )
 

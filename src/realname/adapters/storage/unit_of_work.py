@@ -12,6 +12,7 @@ from realname.adapters.storage.attempt_repositories import (
     SqlIdempotencyStore,
     SqlReviewRepository,
 )
+from realname.adapters.storage.party_repositories import SqlPartyRepository
 from realname.adapters.storage.repositories import (
     SqlAuditLog,
     SqlBindingRepository,
@@ -33,6 +34,7 @@ from realname.app.unit_of_work import (
     IdempotencyStore,
     NumberRepository,
     OutletRepository,
+    PartyStandings,
     ReviewRepository,
     StaffRepository,
     SubscriberRepository,
@@ -57,6 +59,7 @@ class SqlUnitOfWork(SqlTransaction):
         self.failures: FailureRepository = SqlFailureRepository(c)
         self.idempotency: IdempotencyStore = SqlIdempotencyStore(c)
         self.reviews: ReviewRepository = SqlReviewRepository(c)
+        self.parties: PartyStandings = SqlPartyRepository(c)
         self.terminals: TerminalRepository = SqlTerminalRepository(c)
         self.codes: CodeRepository = SqlCodeRepository(c)
         self.throttle: ThrottleLog = SqlThrottleLog(c)

@@ -24,7 +24,7 @@ import av
 
 from realname.adapters.vision.clips import PyAvClipDecoder
 from realname.adapters.vision.liveness_analyser import OnnxClipAnalysis
-from realname.app.liveness import AnalysedFrame, DecodedFrame
+from realname.app.liveness import AnalysedFrame, DecodedFrame, ImageRgb
 from realname.domain.errors import RealnameError
 from realname.domain.liveness import ClipInvalid
 
@@ -133,6 +133,10 @@ class PyAvStreamingAnalysis:
         self._pipe.wait_taken(_DRAIN_WAIT_SECONDS)
         self._analyse_decoded()
         self._raise_error()
+
+    def settled_candidates(self) -> list[tuple[float, ImageRgb]]:
+        """Pictures kept for matching that later frames can no longer replace, with their provisional rating."""
+        return self._analysis.settled_candidates()
 
     def finish(self) -> list[AnalysedFrame]:
         """End of stream: decode and analyse what is left, then every frame's measurements.

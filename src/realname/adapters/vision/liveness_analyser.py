@@ -262,6 +262,20 @@ class OnnxClipAnalysis:
         sharp = _sharpness(grey, box, image.shape[1]) if pitch is not None else None
         self._append(observation, sharp, image, box)
 
+    def settled_candidates(self) -> list[tuple[float, ImageRgb]]:
+        """The pictures kept for matching that no later frame can replace (their one-second slot has passed), each
+        with its provisional rating (against the first pose; :meth:`finish` rates against the clip's median pose).
+        Empty when every frame's pixels are kept."""
+        if self._keep_slot_seconds is None or not self._observations:
+            return []
+        current = int(self._observations[-1].t_seconds // self._keep_slot_seconds)
+        settled = []
+        for slot, (quality, index) in self._kept_by_slot.items():
+            image = self._images[index]
+            if slot < current and image is not None:
+                settled.append((quality, image))
+        return settled
+
     def finish(self) -> list[AnalysedFrame]:
         """Every frame's measurements, with frame quality for matching rated against the whole clip's pose."""
         observations = _with_frontal_quality(self._observations, self._sharpness)

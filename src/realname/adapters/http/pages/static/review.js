@@ -7,6 +7,13 @@
   const $ = (id) => document.getElementById(id);
   const t = R.t;
 
+  const PARTY_DECISION_TEXT = {
+    party_enumeration: {
+      suspend_confirmed: "Keep the party suspended",
+      reinstate: "Reinstate the party (needs a second reviewer)",
+    },
+    unwanted_check: { suspend_confirmed: "Suspend the party", reject: "Dismiss the report" },
+  };
   const KIND_TEXT = {
     manual_path: "Manual path requested (customer declined the face check)",
     borderline: "Borderline rejection",
@@ -78,6 +85,11 @@
       const select = node.querySelector("select[name=decision]");
       for (const option of select.querySelectorAll("option[value]:not([value=''])")) {
         if (!(item.allowed_decisions || []).includes(option.value)) option.remove();
+      }
+      // A relying party's case acts on the party: say so on its decisions.
+      const labels = PARTY_DECISION_TEXT[item.kind] || {};
+      for (const option of select.querySelectorAll("option[value]:not([value=''])")) {
+        if (labels[option.value]) option.textContent = t(labels[option.value]);
       }
       select.value = "";
       node.querySelector("form").addEventListener("submit", (event) => {
