@@ -3,8 +3,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# The repository's var/ for development (absolute, so `realname` run from any folder finds it); without
+# REALNAME_DATA_DIR the CLI uses ~/.local/share/realname (README, "Configuration").
 DATA_DIR ?= var
-export REALNAME_DATA_DIR ?= $(DATA_DIR)
+export REALNAME_DATA_DIR ?= $(abspath $(DATA_DIR))
 
 .PHONY: run test setup setup-test models lint typecheck imports pytest bench fuzz clean
 

@@ -5,10 +5,11 @@ Built and validated only at the entry points; everything below receives plain va
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from realname.domain.anomalies import (
@@ -23,6 +24,14 @@ from realname.domain.policy import Policy
 from realname.domain.relying_parties import CheckPolicy
 
 DEV_TOKEN_SECRET = "dev-only-token-secret-change-me"  # noqa: S105 - the refused default
+
+
+def default_data_dir() -> Path:
+    """The data folder when ``REALNAME_DATA_DIR`` is not set, whatever the working directory:
+    ``$XDG_DATA_HOME/realname``, else ``~/.local/share/realname`` (the XDG base-directory convention)."""
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "realname"
 
 
 class PolicySettings(BaseModel):
@@ -125,7 +134,7 @@ class Settings(BaseSettings):
     )
 
     env: Literal["dev", "test", "prod"] = "dev"
-    data_dir: Path = Path("var")
+    data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = None
     key_file: Path | None = None
     models_dir: Path | None = None
@@ -160,6 +169,13 @@ class Settings(BaseSettings):
     policy: PolicySettings = PolicySettings()
     checks: CheckSettings = CheckSettings()
     reports: ReportSettings = ReportSettings()
+
+    @field_validator("data_dir", "key_file", "models_dir", "audit_witness_dir")
+    @classmethod
+    def _absolute(cls, path: Path | None) -> Path | None:
+        """Folders and files are made absolute once, when the settings are read (``~`` expanded): a command
+        started from another directory later never resolves them anew."""
+        return None if path is None else path.expanduser().absolute()
 
     @model_validator(mode="after")
     def _refuse_default_secrets_outside_dev(self) -> Settings:

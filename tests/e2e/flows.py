@@ -103,8 +103,11 @@ def start_attempt(client: TestClient, headers: Headers, purpose: str = "register
 def submit_document(
     client: TestClient, headers: Headers, attempt: str, id_number: str, **fields: Any
 ) -> httpx.Response:
-    """The document step; at a store signed by the outlet's kiosk (the card reader read ``id_number``)."""
+    """The document step; at a store signed by the outlet's kiosk (the card reader read ``id_number``). The
+    validity is long term unless ``fields`` name one (a store's document step requires it; an MRZ carries its own)."""
     body: dict[str, Any] = {"value": id_number, **fields}
+    if "expiry" not in fields and fields.get("kind") != "mrz":
+        body["expiry"] = "long_term"
     signed = reader_headers(client, headers, attempt, body)
     response: httpx.Response = client.post(f"/v1/attempts/{attempt}/document", json=body, headers={**headers, **signed})
     return response

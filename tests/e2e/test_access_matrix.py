@@ -55,6 +55,9 @@ MATRIX: dict[str, frozenset[str]] = {
     "PUT /v1/attempts/{attempt_id}/liveness/streams/{stream_id}/chunks/{seq}": ATTEMPT_WORKERS,
     "POST /v1/attempts/{attempt_id}/liveness/streams/{stream_id}/end": ATTEMPT_WORKERS,
     "POST /v1/attempts/{attempt_id}/abandon": ATTEMPT_WORKERS,
+    # The framing guide looks at a face: the counter staff capturing it only (a fresh attempt has no consent yet,
+    # so a served caller gets 409 attempt.invalid_state).
+    "POST /v1/attempts/{attempt_id}/framing": frozenset({"clerk", "admin"}),
     # Numbers are bound by counter staff only: a reviewer of the outlet is refused (auth.role_forbidden).
     "POST /v1/attempts/{attempt_id}/reservation": frozenset({"clerk", "admin"}),
     "POST /v1/attempts/{attempt_id}/registration": frozenset({"clerk", "admin"}),
@@ -156,10 +159,12 @@ class World:
             return flows.open_stream(self.client, headers, path.split("/")[3], nonce, self.photo)
         if method == "PUT":
             return self.client.put(path, content=self.clip, headers=headers)
+        if suffix == "framing":
+            return self.client.post(path, files={"frame": ("frame.jpg", self.photo, "image/jpeg")}, headers=headers)
         bodies: dict[str, dict[str, Any]] = {
             "token": self.sign_in_body,
             "attempts": {"purpose": "register", "device_id": "kiosk-1"},
-            "document": {"value": CUSTOMER_ID},
+            "document": {"value": CUSTOMER_ID, "expiry": "long_term"},
             "check": {"value": CUSTOMER_ID},
             "consent": {"version": self.client.get("/v1/consent").json()["version"], "accepted": True},
             "reservation": {"msisdn": MSISDN},

@@ -203,10 +203,23 @@ class Kiosk:
         self.shot("consent")
         p.click("#consent-accept")
         self.wait_state("challenge")
+        self.start_when_framed()
         # The page records while it shows the prompts; catch the first prompt on screen.
         p.wait_for_selector('main#app[data-recording="on"]', timeout=30_000)
         p.wait_for_timeout(1500)
         self.shot("challenge")
+
+    def start_when_framed(self) -> None:
+        """The ready step: wait for the framing guide to say the customer is framed, then press Start (the
+        recording begins then, as a clerk would start it)."""
+        p = self.p
+        try:
+            p.wait_for_selector("#capture-start:not([disabled])", timeout=60_000)
+        except PlaywrightTimeoutError:
+            self.shot("not-framed")
+            framing = p.get_attribute("#framing-guide", "data-framing")
+            raise AssertionError(f"never framed: the guide says {framing!r}; traffic: {self.traffic[-8:]}") from None
+        p.click("#capture-start")
 
     def wait_decision(self) -> str:
         self.wait_state("decision", timeout_ms=DECISION_TIMEOUT_MS)
@@ -682,6 +695,8 @@ def test_card_reader_and_document_camera_register_a_number_end_to_end(liveness_c
         p.click("#to-consent")
         kiosk.wait_state("consent")
         p.click("#consent-accept")
+        kiosk.wait_state("challenge")
+        kiosk.start_when_framed()
         outcome = kiosk.wait_decision()
         details = last_decision_details(kiosk.server.container)
         assert outcome == "approved", f"rejected: {details}"

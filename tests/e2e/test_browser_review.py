@@ -86,6 +86,8 @@ def test_a_face_mismatch_is_reviewed_by_two_reviewers_and_the_kiosk_resumes_to_t
         p.click("#to-consent")
         kiosk.wait_state("consent")
         p.click("#consent-accept")
+        kiosk.wait_state("challenge")
+        kiosk.start_when_framed()
         assert kiosk.wait_decision() == "rejected", last_decision_details(kiosk.server.container)
         assert p.get_attribute("#decision-category", "data-category") == "face_mismatch"
         assert p.is_visible("#review-request-form") and p.is_hidden("#spoof-alert")

@@ -86,6 +86,7 @@ def test_an_expired_token_and_a_reload_keep_the_customers_visit(liveness_clips: 
         assert p.get_attribute("main#app", "data-state") == "consent"  # the same screen, the same visit
         p.click("#consent-accept")
         kiosk.wait_state("challenge")
+        kiosk.start_when_framed()
         p.wait_for_selector('main#app[data-recording="on"]', timeout=30_000)
         outcome = kiosk.wait_decision()
         assert outcome == "approved", f"the real clip was rejected: {last_decision_details(kiosk.server.container)}"

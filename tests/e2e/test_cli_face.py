@@ -92,7 +92,7 @@ def test_compare_json_for_same_and_different_people(models_dir: Path, photos: Pa
         obj=wiring,
     )
     assert same.exit_code == 0, same.output
-    assert other.exit_code == 0, other.output
+    assert other.exit_code == 1, other.output  # checked, no match
     same_result, other_result = json.loads(same.output), json.loads(other.output)
     assert set(same_result) == {"match", "similarity", "threshold", "reference", "engine", "reasons"}
     assert same_result["match"] is True and same_result["engine"] == engine and same_result["reasons"] == []
@@ -102,13 +102,13 @@ def test_compare_json_for_same_and_different_people(models_dir: Path, photos: Pa
     assert other_result["similarity"] < other_result["threshold"] <= same_result["similarity"]
 
 
-def test_compare_reports_reasons_with_exit_zero(models_dir: Path, photos: Path) -> None:
+def test_compare_reports_reasons_with_the_negative_status(models_dir: Path, photos: Path) -> None:
     result = CliRunner().invoke(
         face_group,
         ["compare", str(photos / "grace.jpg"), str(photos / "blank.jpg"), "--json"],
         obj=CliWiring(models_dir),
     )
-    assert result.exit_code == 0
+    assert result.exit_code == 1 and result.stderr == ""
     assert json.loads(result.output) == {
         "match": False,
         "similarity": None,
@@ -190,7 +190,7 @@ def test_compare_with_the_cards_front_decides_by_the_printed_portrait(models_dir
 
 def test_compare_with_another_persons_card_front_is_a_portrait_mismatch(models_dir: Path, photos: Path) -> None:
     result = _compare_with_card(models_dir, photos, "astronaut_card.jpg")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # checked: not the same photograph, so no match
     body = json.loads(result.output)
     assert body["match"] is False and body["similarity"] is None
     assert body["reasons"] == ["document.portrait_mismatch"]

@@ -28,9 +28,10 @@ def runner() -> CliRunner:
 
 
 def run_json(runner: CliRunner, *args: str) -> dict[str, object]:
+    """The JSON answer; the exit status says the same as ``valid``: 0 valid, 1 checked and invalid."""
     result = runner.invoke(id_group, ["check", "--json", *args])
-    assert result.exit_code == 0, result.output
     parsed: dict[str, object] = json.loads(result.stdout)
+    assert result.exit_code == (0 if parsed["valid"] else 1), result.output
     return parsed
 
 
@@ -47,7 +48,7 @@ def test_check_json_for_a_valid_resident_id(runner: CliRunner) -> None:
     assert fields["expiry"] == "long_term"
 
 
-def test_invalid_document_still_exits_zero_with_all_reasons(runner: CliRunner) -> None:
+def test_invalid_document_exits_1_with_all_reasons(runner: CliRunner) -> None:
     bad = "119999" + "19810229" + "123"
     bad += "0" if mod11_2_check_char(bad) != "0" else "1"
     out = run_json(runner, "--today", "2026-01-01", bad)
@@ -81,7 +82,7 @@ def test_underage_and_expired(runner: CliRunner) -> None:
 
 def test_human_summary_names_reasons_and_masks_the_number(runner: CliRunner) -> None:
     result = runner.invoke(id_group, ["check", "--today", "2026-01-01", "--expiry", "2020-01-01", VALID_ID])
-    assert result.exit_code == 0
+    assert result.exit_code == 1 and result.stderr == ""  # checked, negative: not an error
     assert "cn_resident: INVALID" in result.stdout
     assert "id.expired" in result.stdout
     assert "1101**********002X" in result.stdout

@@ -72,13 +72,13 @@ def test_check_json_respects_the_order_given(fake_clip: Path) -> None:
     assert set(payload) == CHECK_KEYS
     assert payload["passed"] is True
     code, out, _ = invoke(fake_services(), "check", str(fake_clip), "--actions", "blink,turn_left", "--json")
-    assert code == 0
+    assert code == 1  # checked, rejected
     assert json.loads(out) == {**json.loads(out), "passed": False, "reasons": ["liveness.action_order"]}
 
 
 def test_check_prints_a_readable_verdict_without_json(fake_clip: Path) -> None:
-    code, out, _ = invoke(fake_services(), "check", str(fake_clip), "--actions", "turn_right")
-    assert code == 0
+    code, out, err = invoke(fake_services(), "check", str(fake_clip), "--actions", "turn_right")
+    assert code == 1 and err == ""
     assert out.startswith("REJECTED")
     assert "liveness.action_missing" in out
 
@@ -115,15 +115,15 @@ def test_real_clip_detect_and_check(real_services: Services, shared_data: Path) 
     assert [a["action"] for a in detected["actions_detected"] if a["action"] != "blink"] == ["turn_left", "turn_right"]
     assert detected["faces_max"] == 1 and detected["spoof_suspected"] is False
     code, out, _ = invoke(real_services, "check", clip, "--actions", "turn_left,turn_right", "--json")
-    assert json.loads(out)["passed"] is True
+    assert json.loads(out)["passed"] is True and code == 0
     code, out, _ = invoke(real_services, "check", clip, "--actions", "turn_right,turn_left", "--json")
-    assert json.loads(out)["passed"] is False
+    assert json.loads(out)["passed"] is False and code == 1
 
 
 def test_real_screen_replay_is_reported_as_spoof(real_services: Services, shared_data: Path) -> None:
     clip = str(shared_data / "liveness" / "tvl_screenreplay_turnR_turnL.mp4")
     code, out, _ = invoke(real_services, "check", clip, "--actions", "turn_left,turn_right", "--json")
-    assert code == 0
+    assert code == 1
     payload = json.loads(out)
     assert payload["passed"] is False
     assert payload["spoof_suspected"] is True

@@ -29,13 +29,17 @@ OTHER_CARD = flows.resident_id(302)
 
 def document(service: Service, clerk: flows.Headers, attempt: str, headers: flows.Headers) -> httpx.Response:
     response: httpx.Response = service.client.post(
-        f"/v1/attempts/{attempt}/document", json={"value": CUSTOMER}, headers={**clerk, **headers}
+        f"/v1/attempts/{attempt}/document",
+        json={"value": CUSTOMER, "expiry": "long_term"},
+        headers={**clerk, **headers},
     )
     return response
 
 
 def kiosk_headers(service: Service, attempt: str, *, outlet: str = "BJ-001", **kw: Any) -> flows.Headers:
-    return flows.kiosks_of(service.client).sign(outlet, attempt, document_fields({"value": CUSTOMER}), **kw)
+    return flows.kiosks_of(service.client).sign(
+        outlet, attempt, document_fields({"value": CUSTOMER, "expiry": "long_term"}), **kw
+    )
 
 
 def refused(response: httpx.Response, status: int, code: str) -> None:
@@ -73,7 +77,7 @@ def test_signatures_by_unknown_revoked_or_other_outlets_terminals_are_refused(se
         Ed25519PrivateKey.generate(),
         "not-enrolled",
         attempt,
-        fields=document_fields({"value": CUSTOMER}),
+        fields=document_fields({"value": CUSTOMER, "expiry": "long_term"}),
         now=service_on.container.clock.now(),
     )
     refused(document(service_on, clerk, attempt, forged), 401, "terminal.unknown")
@@ -91,7 +95,7 @@ def test_signatures_by_unknown_revoked_or_other_outlets_terminals_are_refused(se
         Ed25519PrivateKey.generate(),
         kiosk.terminal_id,
         attempt,
-        fields=document_fields({"value": CUSTOMER}),
+        fields=document_fields({"value": CUSTOMER, "expiry": "long_term"}),
         now=service_on.container.clock.now(),
     )
     refused(document(service_on, clerk, attempt, impostor), 401, "reader.signature_invalid")
@@ -114,7 +118,11 @@ def test_changed_fields_another_attempt_stale_and_replayed_reads_are_refused(ser
 
     # Signed for one card, sent with another card's number.
     signed = kiosk_headers(service_on, attempt)
-    swapped = client.post(f"/v1/attempts/{attempt}/document", json={"value": OTHER_CARD}, headers={**clerk, **signed})
+    swapped = client.post(
+        f"/v1/attempts/{attempt}/document",
+        json={"value": OTHER_CARD, "expiry": "long_term"},
+        headers={**clerk, **signed},
+    )
     refused(swapped, 401, "reader.signature_invalid")
 
     # Signed for another attempt.
@@ -126,7 +134,9 @@ def test_changed_fields_another_attempt_stale_and_replayed_reads_are_refused(ser
     stale = kiosk_headers(service_on, attempt)
     clock.advance(minutes=3)
     refused(document(service_on, clerk, attempt, stale), 401, "reader.stale")
-    early = flows.kiosks_of(client).sign("BJ-001", attempt, document_fields({"value": CUSTOMER}), nonce="x" * 22)
+    early = flows.kiosks_of(client).sign(
+        "BJ-001", attempt, document_fields({"value": CUSTOMER, "expiry": "long_term"}), nonce="x" * 22
+    )
     clock.advance(minutes=-3)
     refused(document(service_on, clerk, attempt, early), 401, "reader.stale")
 
@@ -170,7 +180,9 @@ def test_a_portrait_not_signed_for_this_card_at_its_terminal_is_refused(service_
     signed = kiosks.sign("BJ-001", attempt, fields, portrait=chip)
     refused(liveness(service_on, clerk, attempt, nonce, own_face, signed), 401, "reader.signature_invalid")
     # A portrait signed for another card (fields of another document).
-    other_card = kiosks.sign("BJ-001", attempt, document_fields({"value": OTHER_CARD}), portrait=own_face)
+    other_card = kiosks.sign(
+        "BJ-001", attempt, document_fields({"value": OTHER_CARD, "expiry": "long_term"}), portrait=own_face
+    )
     refused(liveness(service_on, clerk, attempt, nonce, own_face, other_card), 403, "reader.portrait_untrusted")
     # Signed by another outlet's terminal.
     shanghai = kiosks.sign("SH-001", attempt, fields, portrait=own_face)

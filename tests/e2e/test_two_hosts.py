@@ -224,7 +224,7 @@ def test_a_streamed_clip_whose_chunks_alternate_between_two_hosts_is_decided(
     with httpx.Client(transport=transport, base_url="http://lb.invalid", timeout=120) as http:
         client = cast(TestClient, http)
         flows.install_kiosks(client, container, ("BJ-001",))
-        token = http.post("/v1/auth/token", json={"staff_id": created.staff_id, "credential": created.credential})
+        token = http.post("/v1/auth/token", json={"staff_code": created.staff_code, "password": created.password})
         assert token.status_code == 200, token.text
         clerk = flows.bearer(token.json()["token"])
         attempt, challenge = asked_for_the_clips_actions(http, client, clerk)

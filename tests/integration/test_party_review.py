@@ -9,11 +9,12 @@ import pytest
 import sqlalchemy as sa
 
 from realname.app.actors import OPERATOR_CLI, Actor
+from realname.app.review import Review
 from realname.domain.errors import Forbidden, InvalidInput, Unauthenticated
 from realname.domain.organisation import Role
 from realname.domain.relying_parties import CheckKind, CheckPolicy, CheckResult, PartyStatus
 from realname.domain.reviews import CaseDecision, CaseState
-from tests.integration.test_attempt_limits import REVIEWER, make_registration
+from tests.integration.test_attempt_limits import REVIEWER, make_deps
 from tests.integration.test_relying_party_checks import ALICE_ID, ALICE_NAME, BOB_ID, World, make_world, rows
 
 SECOND = Actor("staff:reviewer-2", Role.REVIEWER, "BJ-001")
@@ -47,7 +48,7 @@ def _enumeration_case(world: World) -> str:
 
 def test_confirming_an_unwanted_check_suspends_the_party_and_dismissing_one_does_not(engine: sa.Engine) -> None:
     world = make_world(engine)
-    review = make_registration(engine, world.clock)
+    review = Review(make_deps(engine, world.clock))
     world.register(25, ALICE_ID, ALICE_NAME)
     world.ask(CheckKind.THREE_ELEMENT, 25)
     world.ask(CheckKind.STATUS, 25)
@@ -79,7 +80,7 @@ def test_confirming_an_unwanted_check_suspends_the_party_and_dismissing_one_does
 
 def test_reinstating_a_party_suspended_for_enumeration_takes_two_reviewers(engine: sa.Engine) -> None:
     world = make_world(engine, CheckPolicy(max_numbers_per_id=2, max_ids_per_number=5))
-    review = make_registration(engine, world.clock)
+    review = Review(make_deps(engine, world.clock))
     case_id = _enumeration_case(world)
 
     proposed = review.decide_case(REVIEWER, case_id, CaseDecision.REINSTATE, "a batch of its own customers")
@@ -99,7 +100,7 @@ def test_reinstating_a_party_suspended_for_enumeration_takes_two_reviewers(engin
 
 def test_an_overruled_reinstatement_keeps_the_party_suspended(engine: sa.Engine) -> None:
     world = make_world(engine, CheckPolicy(max_numbers_per_id=2, max_ids_per_number=5))
-    review = make_registration(engine, world.clock)
+    review = Review(make_deps(engine, world.clock))
     case_id = _enumeration_case(world)
     review.decide_case(REVIEWER, case_id, CaseDecision.REINSTATE, "looks like a batch")
     ended = review.decide_case(SECOND, case_id, CaseDecision.SUSPEND_CONFIRMED, "three numbers for one ID")
@@ -110,7 +111,7 @@ def test_an_overruled_reinstatement_keeps_the_party_suspended(engine: sa.Engine)
 
 def test_a_party_disabled_meanwhile_stays_disabled_when_reinstated(engine: sa.Engine) -> None:
     world = make_world(engine, CheckPolicy(max_numbers_per_id=2, max_ids_per_number=5))
-    review = make_registration(engine, world.clock)
+    review = Review(make_deps(engine, world.clock))
     case_id = _enumeration_case(world)
     world.admin.disable(OPERATOR_CLI, world.bank.party_id)
     review.decide_case(REVIEWER, case_id, CaseDecision.REINSTATE, "a batch")

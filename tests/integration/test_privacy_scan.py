@@ -139,3 +139,43 @@ def test_a_database_full_of_encrypted_personal_data_is_clean(tmp_path: Path) -> 
     findings = scan([data], needles)
     engine.dispose()
     assert findings == []
+
+
+@pytest.fixture
+def data_with_models(tmp_path: Path) -> Path:
+    """A data folder whose models/ holds a pinned model file as installed and a copy altered by one byte."""
+    from tests.conftest import IN_CI
+    from tests.e2e.conftest import MODELS_DIR
+
+    source = MODELS_DIR / "fr_landmark.onnx"
+    if not source.is_file():
+        message = f"needs the installed models in {MODELS_DIR} (realname models fetch)"
+        if IN_CI:
+            pytest.fail(message + " (CI=true: they must be installed)")
+        pytest.skip(message)
+    models = tmp_path / "data" / "models"
+    models.mkdir(parents=True)
+    (models / "fr_landmark.onnx").write_bytes(source.read_bytes())
+    return tmp_path / "data"
+
+
+def test_scan_skips_model_files_verified_by_their_pinned_hash(data_with_models: Path) -> None:
+    skipped = CliRunner().invoke(privacy_scan_command, [str(data_with_models), "--needle", ID_NUMBER])
+    assert skipped.exit_code == 0, skipped.output
+    assert "privacy scan clean" in skipped.stdout
+    assert "skipped 1 model files verified against models.lock" in skipped.stderr
+    # The same bytes, asked to be scanned: the weights look like embeddings (what the skip spares operators).
+    everything = CliRunner().invoke(privacy_scan_command, [str(data_with_models), "--include-models"])
+    assert everything.exit_code == 1
+    assert "fr_landmark.onnx" in everything.stdout and "embedding.float32" in everything.stdout
+
+
+def test_an_altered_model_file_is_scanned_like_any_other(data_with_models: Path) -> None:
+    model = data_with_models / "models" / "fr_landmark.onnx"
+    altered = bytearray(model.read_bytes())
+    altered[100] ^= 0xFF
+    model.write_bytes(bytes(altered) + jpeg_bytes())
+    result = CliRunner().invoke(privacy_scan_command, [str(data_with_models)])
+    assert result.exit_code == 1
+    assert "skipped" not in result.stderr
+    assert f"fr_landmark.onnx\t{len(altered)}\timage.jpeg" in result.stdout

@@ -25,3 +25,27 @@ def test_a_witness_url_must_be_http(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="http"):
         Settings(data_dir=tmp_path / "data", audit_witness_url="file:///etc/passwd")
     assert Settings(data_dir=tmp_path / "data", audit_witness_url="https://witness.example/cp").audit_witness_url
+
+
+def test_the_data_folder_does_not_depend_on_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("REALNAME_DATA_DIR", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    seen = []
+    for cwd in (tmp_path, tmp_path / "elsewhere"):
+        cwd.mkdir(exist_ok=True)
+        monkeypatch.chdir(cwd)
+        seen.append(Settings(_env_file=None).data_dir)
+    assert seen == [tmp_path / "home" / ".local" / "share" / "realname"] * 2
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert Settings(_env_file=None).data_dir == tmp_path / "xdg" / "realname"
+
+
+def test_a_relative_data_folder_is_made_absolute_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(data_dir=Path("var"), models_dir=Path("~/models"))
+    assert settings.data_dir == tmp_path / "var"
+    assert settings.resolved_key_file == tmp_path / "var" / "keys.json"
+    assert settings.resolved_models_dir == Path.home() / "models"

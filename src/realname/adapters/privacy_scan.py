@@ -13,14 +13,19 @@ folder (the SQLite file, its ``-wal``/``-shm``, logs, anything else) for what mu
 
 Files are read in overlapping chunks, so a finding across a chunk boundary is still seen. Findings
 never echo a needle in full.
+
+A file whose SHA-256 is one the caller vouches for (the model files ``models.lock`` pins) is skipped and listed
+as such: its bytes are exactly a published model's, so it holds nobody's data, while its millions of weights
+look like embeddings. A model file altered by one byte no longer matches and is scanned like any other.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -103,10 +108,26 @@ def files_under(root: Path) -> Iterator[Path]:
                 yield path
 
 
+@dataclass(frozen=True, slots=True)
+class ScanReport:
+    """What a scan found, and which files it skipped because their hash is a vouched-for one."""
+
+    findings: list[Finding]
+    skipped: list[Path] = field(default_factory=list)
+
+
 def scan(paths: Sequence[Path], needles: Iterable[str] = ()) -> list[Finding]:
     """Findings in every file under ``paths``, in path and offset order."""
+    return scan_report(paths, needles).findings
+
+
+def scan_report(
+    paths: Sequence[Path], needles: Iterable[str] = (), verified_sha256: Collection[str] = frozenset()
+) -> ScanReport:
+    """Findings in every file under ``paths`` (in path and offset order), skipping each file whose SHA-256 is in
+    ``verified_sha256``."""
     forms = _needle_forms(needles)
-    findings: list[Finding] = []
+    report = ScanReport([])
     seen: set[Path] = set()
     for root in paths:
         for path in files_under(root):
@@ -114,8 +135,22 @@ def scan(paths: Sequence[Path], needles: Iterable[str] = ()) -> list[Finding]:
             if resolved in seen:
                 continue
             seen.add(resolved)
-            findings.extend(_scan_file(path, forms))
-    return findings
+            if verified_sha256 and _sha256(path) in verified_sha256:
+                report.skipped.append(path)
+                continue
+            report.findings.extend(_scan_file(path, forms))
+    return report
+
+
+def _sha256(path: Path) -> str | None:
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            while chunk := handle.read(CHUNK_BYTES):
+                digest.update(chunk)
+    except OSError:
+        return None  # scanned, and reported as unreadable there
+    return digest.hexdigest()
 
 
 def scan_file(path: Path, needles: Iterable[str] = ()) -> list[Finding]:

@@ -29,11 +29,13 @@ from realname.adapters.storage.database import check_database, create_database_e
 from realname.adapters.storage.migrate import pending, upgrade
 from realname.adapters.storage.unit_of_work import SqlUnitOfWork
 from realname.adapters.system import SecretsRandom, SystemClock, Uuid4Ids
+from realname.adapters.vision.face_finder import OnnxFaceFinder
 from realname.adapters.vision.images import PillowImageDecoder, encode_jpeg
 from realname.adapters.vision.onnx_models import OnnxFaceModels
 from realname.app.actors import SYSTEM
 from realname.app.attempts import AttemptDeps
 from realname.app.card_front import PrintedPortraitReader
+from realname.app.framing import FaceFinder, FramingDeps, FramingGuide
 from realname.app.key_custody import KeyCustody
 from realname.app.keys import RewrappingCipher, SecretMaterial, TokenIssuer
 from realname.app.liveness import ImageRgb, LivenessChecker
@@ -281,6 +283,18 @@ class Container:
         return Visits(self._attempt_deps)
 
     @cached_property
+    def _face_finder(self) -> FaceFinder:
+        return OnnxFaceFinder(self.onnx_models)
+
+    def face_finder(self) -> FaceFinder:
+        """Face detection alone (the framing guide), on the shared faceplugin sessions."""
+        return self._face_finder
+
+    @cached_property
+    def framing_guide(self) -> FramingGuide:
+        return FramingGuide(FramingDeps(self.unit_of_work, PillowImageDecoder(), self.face_finder, self.clock))
+
+    @cached_property
     def liveness_streams(self) -> LivenessStreams:
         """Streamed verifications open in this process (in memory: see ``app.streamed_verification``)."""
         return LivenessStreams(
@@ -499,6 +513,7 @@ class Container:
             metrics=self.metrics,
             reports=self.report_services().reports,
             anomalies=self.report_services().anomalies,
+            framing=self.framing_guide,
             stream_relay=self.stream_relay(),
         )
 

@@ -212,6 +212,15 @@ class Attempt:
             raise AttemptStateError("no biometric capture without consent")
         self._go(AttemptState.CHALLENGED, now)
 
+    def require_capture_consent(self, now: datetime) -> None:
+        """The face may be looked at (a framing preview, a challenge): biometric consent was given for this
+        attempt and its face check is not approved yet."""
+        self._require(now, AttemptState.CONSENTED, AttemptState.CHALLENGED, AttemptState.VERIFIED)
+        if self.state is AttemptState.VERIFIED and self.outcome is Outcome.APPROVED:
+            raise AttemptStateError("the attempt is already approved")
+        if self.consent_version is None:
+            raise AttemptStateError("no biometric capture without consent")
+
     def require_challenged(self, now: datetime) -> None:
         self._require(now, AttemptState.CHALLENGED)
 

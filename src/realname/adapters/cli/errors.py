@@ -1,11 +1,16 @@
-"""Exit codes by error class, and the one place that turns an error into a line on stderr."""
+"""Exit codes by error class, and the one place that turns an error into a line on stderr.
+
+Statuses: 0 done (and, for a check, the answer is yes); 1 the check ran and its answer is no (a document invalid,
+faces that do not match, a clip rejected, an audit chain or bundle broken, privacy findings); 2 bad input or usage;
+3 not found; 4 conflict; 5 forbidden; 6 a dependency (database, keys, models) unavailable; 7 any other refusal.
+"""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
 from functools import wraps
-from typing import ParamSpec, TypeVar
+from typing import NoReturn, ParamSpec, TypeVar
 
 import click
 
@@ -19,8 +24,11 @@ EXIT_CODES: tuple[tuple[type[errors.RealnameError], int], ...] = (
     (errors.Forbidden, 5),
     (errors.Unauthenticated, 5),
     (errors.DependencyUnavailable, 6),
-    (errors.RealnameError, 1),
+    (errors.RealnameError, 7),
 )
+NEGATIVE_RESULT = 1
+"""The exit status of a check that ran and answered no: never an error's status, so scripts can tell them apart."""
+OTHER_REFUSAL = 7
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -30,7 +38,12 @@ def exit_code_for(error: errors.RealnameError) -> int:
     for cls, code in EXIT_CODES:
         if isinstance(error, cls):
             return code
-    return 1
+    return OTHER_REFUSAL
+
+
+def exit_negative() -> NoReturn:
+    """End a check command whose answer is no (its result is already printed) with ``NEGATIVE_RESULT``."""
+    sys.exit(NEGATIVE_RESULT)
 
 
 def fail(message: str, code: int = 2) -> None:

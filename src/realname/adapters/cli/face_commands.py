@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import click
 from tqdm import tqdm
 
-from realname.adapters.cli.errors import reports_errors
+from realname.adapters.cli.errors import exit_negative, reports_errors
 from realname.adapters.cli.input_files import GIB, MIB, read_input_file, read_input_text, require_regular_file
 from realname.adapters.vision.images import PillowImageDecoder
 from realname.adapters.vision.models import fetch_models, read_lock, verify_dlib_files, verify_installed
@@ -117,7 +117,8 @@ def face_group() -> None:
 def compare_command(
     id_photo: Path, live_photo: Path, engine_name: str | None, as_json: bool, card_front: Path | None
 ) -> None:
-    """Compare ID_PHOTO with LIVE_PHOTO. Exits 0 whether or not they match."""
+    """Compare ID_PHOTO with LIVE_PHOTO. Exits 0 when they match, 1 when they do not (or a quality gate failed),
+    2 when a file cannot be used."""
     wiring = _wiring()
     policy = wiring.policy()
     id_bytes = read_input_file(id_photo, max_bytes=policy.max_upload_bytes, what="ID photo")
@@ -142,14 +143,20 @@ def compare_command(
         result["card_front"] = card_front_json(card)
     if as_json:
         click.echo(json.dumps(result))
-        return
+    else:
+        _print_comparison(result, card is not None)
+    if not result["match"]:
+        exit_negative()
+
+
+def _print_comparison(result: dict[str, Any], with_card_front: bool) -> None:
     verdict = "MATCH" if result["match"] else "NO MATCH"
     similarity = "n/a" if result["similarity"] is None else f"{result['similarity']:.4f}"
     click.echo(
         f"{verdict}  similarity {similarity}  threshold {result['threshold']:.4f} ({result['reference']} reference)"
         f"  engine {result['engine']}"
     )
-    if card is not None:
+    if with_card_front:
         check = result["card_front"]
         verdict = "same photograph" if check["same_photograph"] else "NOT the same photograph"
         click.echo(f"  card front: printed portrait {verdict} as the ID photo; decided by {check['decided_by']}")

@@ -1,7 +1,8 @@
 """``realname id``: check identity documents from the command line, one at a time or as JSON Lines.
 
 The output contract is fixed (scripts depend on it): ``{"valid", "kind", "reasons", "fields"}`` per
-document; exit 0 whether the document is valid or not, 2 only for unusable input. Today's date comes
+document; ``id check`` exits 0 for a valid document, 1 for an invalid one (checked, negative) and 2 for unusable
+input; ``check-batch`` exits 0 once every line is answered, whatever the answers. Today's date comes
 from the real clock here, at the boundary, unless ``--today`` (or a line's ``"today"``) says otherwise.
 Nothing printed contains a document number in clear.
 """
@@ -17,7 +18,7 @@ from typing import Protocol, runtime_checkable
 
 import click
 
-from realname.adapters.cli.errors import reports_errors
+from realname.adapters.cli.errors import exit_negative, reports_errors
 from realname.adapters.cli.input_files import KIB, bounded_lines
 from realname.adapters.documents.regions import load_region_directory
 from realname.domain.errors import InvalidInput
@@ -128,7 +129,8 @@ def check_command(
 ) -> None:
     """Check one document. Give a number, or each line of a machine-readable zone as its own VALUE.
 
-    Exits 0 whether or not the document is valid; 2 when the input cannot be used.
+    Exits 0 when the document is valid, 1 when it is not (every failed rule is printed), 2 when the input
+    cannot be used.
     """
     if not values:
         raise InvalidInput("give the document number, or the MRZ lines, as VALUE arguments")
@@ -146,6 +148,8 @@ def check_command(
         click.echo(json.dumps(check.as_dict(), ensure_ascii=False))
     else:
         click.echo(_summary(check))
+    if not check.valid:
+        exit_negative()
 
 
 def _invalid_line(line_number: int, message: str) -> dict[str, object]:

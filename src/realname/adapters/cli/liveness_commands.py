@@ -8,7 +8,8 @@ The JSON output is a fixed contract that scripts depend on::
       {"passed": bool, "reasons": [...], "actions_detected": [...], "spoof_suspected": bool}
 
 Action names are the subject's own directions (``turn_left`` = the person turns to their own left). A decided
-clip exits 0 whether it passed or not; an unusable clip or a missing model exits with the error's code.
+clip exits 0 when it passed and 1 when it was rejected (checked, negative); ``detect`` exits 0 once it has listed
+what it saw; an unusable clip (2) or a missing model (6) exits with the error's code.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Protocol
 
 import click
 
-from realname.adapters.cli.errors import reports_errors
+from realname.adapters.cli.errors import exit_negative, reports_errors
 from realname.adapters.cli.input_files import read_input_file
 from realname.app.liveness import LivenessChecker
 from realname.domain.liveness import Action, LivenessResult
@@ -88,7 +89,8 @@ def detect_command(clip: Path, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 @reports_errors
 def check_command(clip: Path, actions_text: str, as_json: bool) -> None:
-    """Decide whether CLIP performs ACTIONS in the given order, by one live person."""
+    """Decide whether CLIP performs ACTIONS in the given order, by one live person. Exits 0 when it does, 1 when
+    the clip is rejected."""
     actions = Action.parse_list(actions_text)
     result = _services().liveness_checker().check(_read_clip(clip), actions).result
     payload = {
@@ -99,8 +101,10 @@ def check_command(clip: Path, actions_text: str, as_json: bool) -> None:
     }
     if as_json:
         click.echo(json.dumps(payload))
-        return
-    click.echo("PASSED" if result.passed else "REJECTED")
-    if result.reasons:
-        click.echo("reasons: " + ", ".join(r.value for r in result.reasons))
-    click.echo(f"actions:\n{_actions_text(result)}")
+    else:
+        click.echo("PASSED" if result.passed else "REJECTED")
+        if result.reasons:
+            click.echo("reasons: " + ", ".join(r.value for r in result.reasons))
+        click.echo(f"actions:\n{_actions_text(result)}")
+    if not result.passed:
+        exit_negative()

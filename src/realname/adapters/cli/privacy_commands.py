@@ -23,7 +23,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from realname.adapters.cli.errors import reports_errors
 from realname.adapters.cli.input_files import GIB, KIB, MIB, bounded_lines, read_input_text, require_regular_file
 from realname.adapters.cli.terminal import printable
-from realname.adapters.privacy_scan import scan
+from realname.adapters.privacy_scan import scan_report
+from realname.adapters.vision.models import LOCK_FILE_NAME, read_lock
 from realname.app.actors import OPERATOR_CLI
 from realname.app.audit_admin import AuditAdmin, ExportRange, verify_export
 from realname.app.key_custody import KeyBackups, KeyCustody
@@ -353,20 +354,36 @@ def _needles(values: tuple[str, ...], needles_file: Path | None) -> list[str]:
 @click.option(
     "--also", "extra", multiple=True, type=click.Path(exists=True, path_type=Path), help="More files/folders."
 )
+@click.option("--include-models", is_flag=True, help="Scan model files too, even those whose SHA-256 models.lock pins.")
 @reports_errors
 def privacy_scan_command(
-    data_dir: Path, needle_values: tuple[str, ...], needles_file: Path | None, extra: tuple[Path, ...]
+    data_dir: Path,
+    needle_values: tuple[str, ...],
+    needles_file: Path | None,
+    extra: tuple[Path, ...],
+    include_models: bool,
 ) -> None:
     """Scan DATA_DIR (database, WAL, logs, everything) for images, embeddings and known identities.
 
     Exit 0 when clean, 1 listing each finding as FILE, OFFSET, KIND. Needles come from --needle (repeatable),
-    --needles-file (one per line) and REALNAME_SCAN_NEEDLES (whitespace-separated).
+    --needles-file (one per line) and REALNAME_SCAN_NEEDLES (whitespace-separated). A file whose SHA-256 is a
+    model file's pinned in models.lock is skipped (its weights look like embeddings, its bytes are the published
+    model's); the count of skipped files is printed on stderr. An altered model file is scanned.
     """
-    findings = scan([data_dir, *extra], _needles(needle_values, needles_file))
-    if not findings:
+    verified = frozenset() if include_models else _pinned_model_hashes()
+    report = scan_report([data_dir, *extra], _needles(needle_values, needles_file), verified)
+    if report.skipped:
+        click.echo(f"skipped {len(report.skipped)} model files verified against {LOCK_FILE_NAME}", err=True)
+    if not report.findings:
         click.echo("privacy scan clean")
         return
-    for finding in findings:
+    for finding in report.findings:
         click.echo(finding.line())
-    click.echo(f"privacy scan: {len(findings)} findings", err=True)
+    click.echo(f"privacy scan: {len(report.findings)} findings", err=True)
     sys.exit(1)
+
+
+def _pinned_model_hashes() -> frozenset[str]:
+    """The installed SHA-256 of every model file models.lock pins (ONNX, SFace and its builds, dlib's)."""
+    lock = read_lock()
+    return frozenset(lock.installed_hashes.values()) | {locked.installed_sha256 for locked in lock.dlib_files}

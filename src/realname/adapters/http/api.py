@@ -21,7 +21,8 @@ from realname.app.verification import Decision, DocumentInput
 from realname.domain.attempts import Attempt, AttemptState, Outcome, Purpose
 from realname.domain.consent import consent_in
 from realname.domain.errors import Forbidden, InvalidInput, Unauthenticated
-from realname.domain.identity.documents import LONG_TERM, DocumentCheck, LongTerm, Sex
+from realname.domain.identity.document_check import require_validity
+from realname.domain.identity.documents import LONG_TERM, DocumentCheck, LongTerm, Sex, parse_kind_choice
 from realname.domain.liveness import Action
 from realname.domain.numbers import Msisdn
 from realname.domain.organisation import Role
@@ -212,8 +213,13 @@ def build_router() -> APIRouter:
 
         At a store the fields are what the enrolled terminal's card reader read, signed by the terminal
         (``X-Terminal-Id``, ``X-Reader-Nonce``, ``X-Reader-Timestamp``, ``X-Reader-Signature``; 401/403
-        ``reader.*`` / ``terminal.*`` otherwise). On the self-service page the fields are typed, unsigned."""
-        attempt, check = svc.verification.submit_document(actor, attempt_id, document_input(body), reader)
+        ``reader.*`` / ``terminal.*`` otherwise), and carry the validity (an end date or ``long_term``; 400
+        ``document.validity_required`` without, except in a passport's zone). On the self-service page the fields are
+        typed, unsigned, and the validity is not asked."""
+        document = document_input(body)
+        if actor.role is not Role.SUBSCRIBER:
+            require_validity(document.value, kind=parse_kind_choice(document.kind), expiry=document.expiry)
+        attempt, check = svc.verification.submit_document(actor, attempt_id, document, reader)
         return s.DocumentResponse(attempt=attempt_view(attempt), check=check_view(check))
 
     @router.post("/attempts/{attempt_id}/consent", response_model=s.AttemptView, tags=["attempts"])

@@ -12,9 +12,11 @@ from fastapi.responses import JSONResponse
 
 from realname import __version__
 from realname.adapters.http.api import build_router, max_id_photo_bytes
+from realname.adapters.http.api_docs import build_docs_router
 from realname.adapters.http.body_limit import BodyLimits, RequestBodyLimit, keep_uploads_in_memory, request_id_from
 from realname.adapters.http.checks_api import build_checks_router
 from realname.adapters.http.errors import install_error_handlers
+from realname.adapters.http.framing_api import build_framing_router
 from realname.adapters.http.pages.router import build_pages_router
 from realname.adapters.http.reports_api import build_reports_router
 from realname.adapters.http.services import HttpServices
@@ -42,7 +44,8 @@ def create_app(services: HttpServices) -> FastAPI:
         title="realname",
         version=__version__,
         description="Real-name registration of phone numbers with privacy by design.",
-        docs_url="/docs",
+        docs_url=None,  # served by api_docs with Swagger UI from an installed package (works offline)
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.services = services
@@ -71,8 +74,10 @@ def create_app(services: HttpServices) -> FastAPI:
     keep_uploads_in_memory(limits.upload_bytes)
 
     app.include_router(_health_router(services))
+    app.include_router(build_docs_router(app.title, "/openapi.json"))
     app.include_router(build_router())
     app.include_router(build_stream_router())
+    app.include_router(build_framing_router())
     app.include_router(build_checks_router())
     app.include_router(build_reports_router())
     app.include_router(build_pages_router(services.reader_bridge_url))

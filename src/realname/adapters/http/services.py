@@ -14,6 +14,7 @@ from anyio import CapacityLimiter
 from realname.adapters.http.stream_relay import StreamRelay
 from realname.adapters.metrics import ServiceMetrics
 from realname.app.anomalies import AnomalyDetection
+from realname.app.framing import FramingGuide
 from realname.app.owner_services import OwnerServices
 from realname.app.registration import Registration
 from realname.app.registry import Registry
@@ -59,6 +60,7 @@ class HttpServices:
     metrics: ServiceMetrics | None = None
     reports: Reports | None = None
     anomalies: AnomalyDetection | None = None
+    framing: FramingGuide | None = None
     stream_relay: StreamRelay | None = None
     """Relays a streamed clip's requests to the worker holding the stream (None: streams are local only)."""
     _pool: list[InferencePool] = field(default_factory=list, repr=False)

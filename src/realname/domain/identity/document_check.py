@@ -10,6 +10,7 @@ import re
 from datetime import date
 from typing import Final
 
+from realname.domain.errors import InvalidInput
 from realname.domain.identity.documents import (
     AUTO,
     DocumentCheck,
@@ -115,3 +116,22 @@ def check_document(
     if chosen is DocumentKind.TAIWAN_PERMIT:
         return check_taiwan_permit(number, context)
     return DocumentCheck.of(DocumentKind.UNKNOWN, ["document.kind_unknown"], {})
+
+
+class ValidityRequired(InvalidInput):
+    """A document presented at a store without its validity (an end date, or long term): its expiry could not be
+    checked. A machine-readable zone carries its own expiry and needs none."""
+
+    code = "document.validity_required"
+
+
+def require_validity(value: str, *, kind: KindChoice = AUTO, expiry: date | LongTerm | None) -> None:
+    """Refuse a store document whose validity was not given: every ID card, permit and passport has one, and a
+    document whose expiry is never checked could be an expired card.
+
+    Raises:
+        ValidityRequired: ``expiry`` is None and the document is not a machine-readable zone.
+    """
+    chosen = detect_kind(value) if kind == AUTO else DocumentKind(kind)
+    if expiry is None and chosen is not DocumentKind.MRZ:
+        raise ValidityRequired("the document's validity is required: its end date, or long term (长期)")

@@ -63,6 +63,7 @@ ASSETS: Final = frozenset(
         "i18n.js",
         "api.js",
         "capture.js",
+        "framing.js",
         "terminal.js",
         "reader.js",
         "verification.js",

@@ -59,9 +59,7 @@
       "review.decision_not_allowed": "该类案件不能作出这一决定。",
       "review.same_reviewer": "第二位复核员必须是另一人。",
       "network.unavailable": "无法连接服务，请检查网络后重试。",
-      "camera.not_found": "未找到摄像头。",
-      "camera.denied": "摄像头权限被拒绝：请在浏览器中允许使用摄像头。",
-      "camera.busy": "摄像头被其他程序占用。",
+      // camera.* are the page's own (capture.js): their texts are translated by i18n.js.
       "page.error": "页面出错了。",
     },
   };

@@ -1,5 +1,6 @@
-// The liveness capture shared by the kiosk and the self-service page: camera preview, step-by-step prompts
-// with a countdown, and a MediaRecorder clip of the unmirrored camera frames.
+// The liveness capture of the kiosk: camera preview, step-by-step prompts with a countdown, and a MediaRecorder
+// clip of the unmirrored camera frames. A camera that cannot be opened is a PageError with its own code
+// (camera.not_found, camera.denied, camera.busy, camera.failed, camera.unavailable).
 // The page element ids it drives: preview, prompt, countdown, steps, record-progress; and <main id="app">,
 // whose data-recording is "on" while it records.
 "use strict";
@@ -37,16 +38,61 @@
 
   function reset() {
     $("prompt").textContent = window.RealnameI18n.t("Getting the camera ready…");
+    $("prompt").hidden = false;
     $("countdown").textContent = "–";
     $("steps").replaceChildren();
     $("record-progress").value = 0;
   }
 
+  // Why the camera could not be opened, by the DOMException getUserMedia rejects with: a code and an English
+  // message that says what to do (zh-CN through i18n.js, like every text of the pages).
+  const CAMERA_FAILURES = {
+    NotFoundError: ["camera.not_found", "No camera found: connect the kiosk's camera, then try again."],
+    OverconstrainedError: ["camera.not_found", "No suitable camera found: connect the kiosk's camera, then try again."],
+    NotAllowedError: [
+      "camera.denied",
+      "The browser is not allowed to use the camera: allow the camera for this page in the browser's site settings, then try again.",
+    ],
+    SecurityError: [
+      "camera.denied",
+      "The browser is not allowed to use the camera: allow the camera for this page in the browser's site settings, then try again.",
+    ],
+    NotReadableError: [
+      "camera.busy",
+      "The camera is busy or failed to start: close any other program using it (or reconnect it), then try again.",
+    ],
+    AbortError: [
+      "camera.busy",
+      "The camera is busy or failed to start: close any other program using it (or reconnect it), then try again.",
+    ],
+  };
+  const CAMERA_FAILED = ["camera.failed", "The camera could not be opened: reconnect it and try again."];
+  const NO_CAMERA_API = [
+    "camera.unavailable",
+    "This page cannot use a camera here: open it over https or on this computer's own address.",
+  ];
+
+  function cameraError(err) {
+    const [code, message] = (err && CAMERA_FAILURES[err.name]) || CAMERA_FAILED;
+    const failure = new window.Realname.PageError(code, message);
+    failure.cause = err;
+    return failure;
+  }
+
+  // Open the camera into the preview; rejects with a PageError whose code is camera.*.
   async function openCamera() {
-    const stream = await navigator.mediaDevices.getUserMedia({
-      video: { facingMode: "user", width: { ideal: 640 }, height: { ideal: 480 } },
-      audio: false,
-    });
+    if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+      throw new window.Realname.PageError(NO_CAMERA_API[0], NO_CAMERA_API[1]);
+    }
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia({
+        video: { facingMode: "user", width: { ideal: 640 }, height: { ideal: 480 } },
+        audio: false,
+      });
+    } catch (err) {
+      throw cameraError(err);
+    }
     const video = $("preview");
     video.srcObject = stream;
     await video.play();
@@ -116,9 +162,11 @@
     });
   }
 
-  // Open the camera, record the challenge with its prompts, close the camera; resolves to {blob, fileName}.
+  // Record the challenge with its prompts; resolves to {blob, fileName}. With an open stream (from open()) the
+  // recording uses it and leaves it open; without one the camera is opened for the recording and closed after.
   // onChunk(blob), when given, receives the recording piece by piece while it is made.
-  async function capture(challenge, onChunk) {
+  async function capture(challenge, onChunk, openStream) {
+    if (openStream) return record(openStream, challenge, onChunk);
     let stream = null;
     try {
       stream = await openCamera();
@@ -128,5 +176,5 @@
     }
   }
 
-  window.RealnameCapture = { reset, capture };
+  window.RealnameCapture = { reset, capture, open: openCamera, close: closeCamera, video: () => $("preview") };
 })();

@@ -223,6 +223,28 @@
     "I do not agree": "我不同意",
     "Face check": "人脸核验",
     "Getting the camera ready…": "正在打开摄像头…",
+    // the ready step and its framing guide (framing.js), camera failures (capture.js)
+    "Ready? The customer looks into the camera, with the face inside the oval.": "准备好了吗？请客户正视摄像头，脸部位于椭圆框内。",
+    "Start recording": "开始录制",
+    "Try the camera again": "重试摄像头",
+    "Checking the picture…": "正在检查画面…",
+    "Framed: press Start when the customer is ready.": "位置合适：客户准备好后请按“开始录制”。",
+    "No face found: look straight into the camera.": "未检测到人脸：请正视摄像头。",
+    "More than one face: only the customer may be in the picture.": "检测到多张人脸：画面中只能有客户本人。",
+    "Too far away: come closer to the camera.": "距离太远：请靠近摄像头。",
+    "Too close: move back a little.": "距离太近：请稍微后退。",
+    "Move into the middle of the picture, inside the oval.": "请移到画面中央的椭圆框内。",
+    "Too dark: face the light, or switch a light on.": "光线太暗：请面向光源或打开灯。",
+    "Too bright: move out of the direct light.": "光线太亮：请避开直射光。",
+    "No camera found: connect the kiosk's camera, then try again.": "未找到摄像头：请连接本终端的摄像头后重试。",
+    "No suitable camera found: connect the kiosk's camera, then try again.": "未找到可用的摄像头：请连接本终端的摄像头后重试。",
+    "The browser is not allowed to use the camera: allow the camera for this page in the browser's site settings, then try again.":
+      "浏览器无权使用摄像头：请在浏览器的网站设置中允许本页面使用摄像头，然后重试。",
+    "The camera is busy or failed to start: close any other program using it (or reconnect it), then try again.":
+      "摄像头被占用或无法启动：请关闭正在使用摄像头的其他程序（或重新连接摄像头），然后重试。",
+    "The camera could not be opened: reconnect it and try again.": "无法打开摄像头：请重新连接后重试。",
+    "This page cannot use a camera here: open it over https or on this computer's own address.":
+      "此处无法使用摄像头：请通过 https 或本机地址打开本页面。",
     "Checking…": "核验中…",
     "Checking the face against the ID photo. This takes a few seconds.": "正在将人脸与证件照片比对，需要几秒钟。",
     "Blink both eyes once": "请眨一下眼睛",

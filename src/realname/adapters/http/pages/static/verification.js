@@ -252,15 +252,34 @@
 
   // --- face check: challenge, capture, upload, decision -----------------------------------------------------
 
+  // The camera opens first, with the framing guide (framing.js); the challenge is drawn only once the customer
+  // is framed and Start is pressed, so a camera that fails never burns one. A camera failure stays on this
+  // screen with its own message and a "try again".
   async function runChallenge() {
     RealnameCapture.reset();
     R.showState("challenge");
+    RealnameFraming.showCameraProblem(null);
+    let stream = null;
     try {
+      try {
+        stream = await RealnameCapture.open();
+      } catch (err) {
+        RealnameFraming.showCameraProblem(err);
+        throw err;
+      }
+      await RealnameFraming.untilReady(RealnameCapture.video(), attemptPath("framing"));
+      // The recording gets a freshly opened camera, started with the first prompt (as the clip's analysis and
+      // the browser tests' looping clips expect); the preview's stream is let go meanwhile.
+      RealnameCapture.close(stream);
+      stream = null;
       const challenge = await R.call("POST", attemptPath("challenge"));
-      showDecision(await streamAnswer(challenge));
+      showDecision(await streamAnswer(challenge, null));
     } catch (err) {
-      showDecision(null);
+      if (err && err.code === RealnameFraming.LEFT) return; // the page moved on: nothing to show here
+      if (!String(err && err.code).startsWith("camera.")) showDecision(null);
       throw err;
+    } finally {
+      RealnameCapture.close(stream);
     }
   }
 
@@ -283,7 +302,7 @@
     }
   }
 
-  async function streamAnswer(challenge) {
+  async function streamAnswer(challenge, stream) {
     const form = new FormData();
     form.append("nonce", challenge.nonce);
     form.append("id_photo", person.photo, person.photo.name || "id-photo.jpg");
@@ -298,7 +317,7 @@
         failure ? null : R.call("PUT", streamPath + "/chunks/" + seq, { form: piece }).catch((err) => (failure = err))
       );
     };
-    await RealnameCapture.capture(challenge, send);
+    await RealnameCapture.capture(challenge, send, stream);
     R.showState("uploading");
     await sending;
     if (failure) throw failure;
@@ -327,6 +346,7 @@
     wireDocument();
     wireConsent();
     $("retry-challenge").addEventListener("click", () => R.guard(runChallenge));
+    $("camera-retry").addEventListener("click", () => R.guard(runChallenge));
   }
 
   window.RealnameVerification = { setup, begin, resumeFaceCheck, forget, showDecision };
