@@ -4,17 +4,12 @@ that was refused or replayed, and a refused notice never undoes the change."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import NoReturn
+from dataclasses import dataclass, field, replace
 
 import pytest
 import sqlalchemy as sa
 
-from realname.adapters.crypto.terminal_keys import Ed25519TerminalKeys
-from realname.adapters.documents.regions import load_region_directory
-from realname.adapters.storage.attempt_repositories import SqlChallengeStore
 from realname.adapters.storage.unit_of_work import SqlUnitOfWork
-from realname.adapters.vision.images import PillowImageDecoder
 from realname.app.actors import OPERATOR_CLI
 from realname.app.attempts import AttemptDeps
 from realname.app.notices import NoticeDeps
@@ -24,9 +19,9 @@ from realname.domain.attempts import Attempt, Outcome, Purpose
 from realname.domain.errors import DependencyUnavailable
 from realname.domain.notices import Notice, NoticeKind
 from realname.domain.numbers import QuotaExceeded
-from realname.domain.policy import Policy
 from realname.domain.sim import Iccid, luhn_valid
-from tests.fakes import FakeBlindIndexer, FixedClock, FixedRandom, ReversibleFakeCipher, SequentialIds
+from tests.fakes import FixedClock
+from tests.integration.test_attempt_limits import make_deps
 from tests.integration.test_registry_storage import CLERK, id_index, make_registry, n
 
 
@@ -36,10 +31,6 @@ def _iccid(serial: int) -> Iccid:
 
 
 ICCIDS = [_iccid(i) for i in range(1, 5)]
-
-
-def _unused() -> NoReturn:
-    raise AssertionError("not needed by this test")
 
 
 @dataclass
@@ -58,22 +49,7 @@ def registration(engine: sa.Engine, clock: FixedClock, sender: RecordingSender, 
 
 
 def attempt_deps(engine: sa.Engine, clock: FixedClock, sender: RecordingSender, **policy: object) -> AttemptDeps:
-    return AttemptDeps(
-        uow=lambda: SqlUnitOfWork(engine),
-        clock=clock,
-        ids=SequentialIds(),
-        random=FixedRandom(),
-        policy=Policy(**policy),  # type: ignore[arg-type]
-        cipher=ReversibleFakeCipher(),
-        blind_index=FakeBlindIndexer(),
-        regions=load_region_directory(),
-        challenges=SqlChallengeStore(engine),
-        liveness=_unused,
-        face_engine=_unused,
-        image_decoder=PillowImageDecoder(),
-        verifier=Ed25519TerminalKeys(),
-        notices=NoticeDeps(sender, "Call 10086 or open /me.", 8.0),
-    )
+    return replace(make_deps(engine, clock, None, **policy), notices=NoticeDeps(sender, "Call 10086 or open /me.", 8.0))
 
 
 def approved(engine: sa.Engine, clock: FixedClock, attempt_id: str, purpose: Purpose = Purpose.REGISTER) -> str:
