@@ -282,7 +282,7 @@ def test_route_serves_only_its_callers(world: World, route: str) -> None:
 
 @pytest.mark.parametrize("role", [Role.CLERK, Role.REVIEWER])
 def test_staff_of_another_outlet_cannot_touch_an_attempt(world: World, role: Role) -> None:
-    assert len(ATTEMPT_SCOPED) == 17
+    assert len(ATTEMPT_SCOPED) == 18
     clerk = world.headers["clerk"]
     attempt = world.attempt()
     flows.prepare_attempt(world.client, clerk, attempt, CUSTOMER_ID)
