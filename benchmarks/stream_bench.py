@@ -99,7 +99,7 @@ class Kiosk:
     def challenged(self, random: AskFor, action: str) -> tuple[str, str]:
         c, h = self.client, self.headers
         attempt = c.post("/v1/attempts", json={"purpose": "register", "device_id": "kiosk-1"}, headers=h).json()["id"]
-        body: dict[str, object] = {"value": ID_NUMBER}
+        body: dict[str, object] = {"value": ID_NUMBER, "expiry": "long_term"}
         self.fields = document_fields(body)
         signed = signed_reader_headers(
             self.key, self.terminal, attempt, fields=self.fields, now=self.container.clock.now()

@@ -133,7 +133,7 @@ def register(http: httpx.Client, world: World, clerk: dict[str, str], serial: in
         return body
 
     attempt = ok(http.post("/v1/attempts", json={"device_id": "kiosk-1"}, headers=clerk))["id"]
-    document: dict[str, object] = {"value": resident_id(serial), "name": "Zhang Wei"}
+    document: dict[str, object] = {"value": resident_id(serial), "name": "Zhang Wei", "expiry": "long_term"}
     fields = document_fields(document)
     signed = signed_reader_headers(world.key, world.terminal_id, attempt, fields=fields, now=datetime.now(UTC))
     ok(http.post(f"/v1/attempts/{attempt}/document", json=document, headers={**clerk, **signed}))
