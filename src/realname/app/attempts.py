@@ -105,6 +105,27 @@ def subject_key(check: DocumentCheck) -> str:
     return f"{check.kind.value}:{check.number.value}"
 
 
+def scoped_attempt(uow: UnitOfWork, actor: Actor, attempt_id: str, *, lock: bool = True) -> Attempt:
+    """The attempt, if it lies in the actor's scope (row-locked unless ``lock`` is false).
+
+    Raises:
+        NotFound: ``attempt.not_found`` — also another outlet's, another clerk's or another subscriber's attempt,
+            which is indistinguishable from a missing one.
+    """
+    attempt = uow.attempts.get(attempt_id, for_update=lock)
+    if attempt is None:
+        raise NotFound("no such attempt", code="attempt.not_found")
+    try:
+        actor.require_outlet(attempt.outlet_code)
+    except Forbidden as exc:
+        raise NotFound("no such attempt", code="attempt.not_found") from exc
+    if actor.role is Role.CLERK and actor.ref != attempt.clerk_ref:
+        raise NotFound("no such attempt", code="attempt.not_found")
+    if actor.role is Role.SUBSCRIBER and actor.ref != f"self:{attempt.id}":
+        raise NotFound("no such attempt", code="attempt.not_found")
+    return attempt
+
+
 class AttemptAccess:
     """Loads an attempt within the actor's scope and writes the audit events of the flows acting on it."""
 
@@ -118,19 +139,7 @@ class AttemptAccess:
         else:
             # Regulators read aggregate reports only, never an attempt.
             actor.require(Role.CLERK, Role.REVIEWER, Role.ADMIN, Role.AUDITOR, Role.SUBSCRIBER)
-        attempt = uow.attempts.get(attempt_id, for_update=True)
-        if attempt is None:
-            raise NotFound("no such attempt", code="attempt.not_found")
-        try:
-            actor.require_outlet(attempt.outlet_code)
-        except Forbidden as exc:
-            # Another outlet's attempt is indistinguishable from a missing one.
-            raise NotFound("no such attempt", code="attempt.not_found") from exc
-        if actor.role is Role.CLERK and actor.ref != attempt.clerk_ref:
-            raise NotFound("no such attempt", code="attempt.not_found")
-        if actor.role is Role.SUBSCRIBER and actor.ref != f"self:{attempt.id}":
-            raise NotFound("no such attempt", code="attempt.not_found")
-        return attempt
+        return scoped_attempt(uow, actor, attempt_id)
 
     def audit(
         self, uow: UnitOfWork, actor: Actor, action: str, attempt: Attempt, details: dict[str, JsonValue]

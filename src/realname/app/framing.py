@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 from typing import Final, Protocol
 
 from realname.app.actors import Actor
+from realname.app.attempts import scoped_attempt
 from realname.app.matching import DecodedImage, ImageDecoder
 from realname.app.ports import Clock
 from realname.app.unit_of_work import UnitOfWork
-from realname.domain.errors import Forbidden, NotFound, TooManyRequests
+from realname.domain.errors import TooManyRequests
 from realname.domain.framing import FaceInFrame, Framing, FramingLimits, framing_feedback
 from realname.domain.organisation import Role
 
@@ -71,17 +72,7 @@ class FramingGuide:
         actor.require(Role.CLERK, Role.REVIEWER, Role.ADMIN, Role.SUBSCRIBER)
         now = self._d.clock.now()
         with self._d.uow() as uow:
-            attempt = uow.attempts.get(attempt_id)
-            if attempt is None:
-                raise NotFound("no such attempt", code="attempt.not_found")
-            try:
-                actor.require_outlet(attempt.outlet_code)
-            except Forbidden as exc:
-                raise NotFound("no such attempt", code="attempt.not_found") from exc
-            if (actor.role is Role.CLERK and actor.ref != attempt.clerk_ref) or (
-                actor.role is Role.SUBSCRIBER and actor.ref != f"self:{attempt.id}"
-            ):
-                raise NotFound("no such attempt", code="attempt.not_found")
+            attempt = scoped_attempt(uow, actor, attempt_id, lock=False)  # read only: no row lock
             actor.require(Role.CLERK, Role.ADMIN)
             attempt.require_capture_consent(now)  # read only: nothing is saved or audited
         self._throttle(attempt_id, now)
