@@ -262,17 +262,19 @@ class OnnxClipAnalysis:
         sharp = _sharpness(grey, box, image.shape[1]) if pitch is not None else None
         self._append(observation, sharp, image, box)
 
-    def settled_candidates(self) -> list[tuple[float, ImageRgb]]:
-        """The pictures kept for matching that no later frame can replace (their one-second slot has passed), each
-        with its provisional rating (against the first pose; :meth:`finish` rates against the clip's median pose).
-        Empty when every frame's pixels are kept."""
+    def settled_candidates(self, min_age_seconds: float = 0.0) -> list[tuple[float, ImageRgb]]:
+        """The pictures kept for matching that no later frame can replace (their one-second slot has passed) and
+        taken at least ``min_age_seconds`` before the latest frame, each with its provisional rating (against the
+        first pose; :meth:`finish` rates against the clip's median pose). Empty when every frame's pixels are kept."""
         if self._keep_slot_seconds is None or not self._observations:
             return []
-        current = int(self._observations[-1].t_seconds // self._keep_slot_seconds)
+        latest = self._observations[-1].t_seconds
+        current = int(latest // self._keep_slot_seconds)
         settled = []
         for slot, (quality, index) in self._kept_by_slot.items():
             image = self._images[index]
-            if slot < current and image is not None:
+            old_enough = latest - self._observations[index].t_seconds >= min_age_seconds
+            if slot < current and image is not None and old_enough:
                 settled.append((quality, image))
         return settled
 

@@ -1,0 +1,90 @@
+"""Which candidate pictures a streamed verification analyses for matching while the clip still arrives."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from realname.app.matching import DecodedImage
+from realname.app.streamed_verification import PREPARE_AFTER_SECONDS, LivenessStreams, PreparedFaces
+from realname.domain.face import FaceAnalysis, ReferenceKind
+from realname.domain.liveness import LivenessThresholds
+
+
+class CountingEngine:
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.analysed: list[int] = []
+
+    def threshold_for(self, kind: ReferenceKind) -> float:
+        return 0.5
+
+    def analyse(self, image: DecodedImage) -> FaceAnalysis:
+        self.analysed.append(int(image.rgb[0, 0, 0]))
+        return FaceAnalysis(face_count=0)
+
+
+class AgedClip:
+    """Candidates with a rating and an age (clip seconds before the latest frame)."""
+
+    def __init__(self, candidates: list[tuple[float, float, Any]]) -> None:
+        self.candidates = candidates
+        self.asked: list[float] = []
+
+    def settled_candidates(self, min_age_seconds: float = 0.0) -> list[tuple[float, Any]]:
+        self.asked.append(min_age_seconds)
+        return [(rating, rgb) for rating, age, rgb in self.candidates if age >= min_age_seconds]
+
+
+def picture(tag: int) -> Any:
+    return np.full((4, 4, 3), tag, dtype=np.uint8)
+
+
+def streams(best_frames: int = 3) -> LivenessStreams:
+    liveness = SimpleNamespace(thresholds=LivenessThresholds(best_frames=best_frames))
+    return LivenessStreams(
+        verification=None,  # type: ignore[arg-type]
+        liveness=lambda: liveness,  # type: ignore[arg-type,return-value]
+        face_engine=CountingEngine,
+        clock=None,  # type: ignore[arg-type]
+        random=None,  # type: ignore[arg-type]
+        policy=None,  # type: ignore[arg-type]
+    )
+
+
+def test_only_the_best_old_enough_candidates_are_analysed_and_each_once() -> None:
+    engine = CountingEngine()
+    clip = AgedClip(
+        [
+            (0.9, 0.5, picture(1)),  # the best, but too recent: it may still be overtaken
+            (0.8, 3.0, picture(2)),
+            (0.2, 4.0, picture(3)),
+            (0.7, 2.5, picture(4)),
+            (0.6, 6.0, picture(5)),
+        ]
+    )
+    stream = SimpleNamespace(clip=clip, faces=PreparedFaces(engine))
+    chooser = streams()
+    chooser._prepare_candidates(stream)  # type: ignore[arg-type]
+    assert clip.asked == [PREPARE_AFTER_SECONDS]
+    # best_frames - 1 = 2 of the old enough ones, by rating.
+    assert sorted(engine.analysed) == [2, 4]
+    chooser._prepare_candidates(stream)  # type: ignore[arg-type]
+    assert sorted(engine.analysed) == [2, 4]  # never analysed twice
+    clip.candidates[0] = (0.9, 2.0, clip.candidates[0][2])  # now old enough: it joins
+    chooser._prepare_candidates(stream)  # type: ignore[arg-type]
+    assert sorted(engine.analysed) == [1, 2, 4]
+
+
+def test_the_match_uses_prepared_analyses_and_analyses_only_the_rest() -> None:
+    engine = CountingEngine()
+    chip = FaceAnalysis(face_count=0)
+    faces = PreparedFaces(engine, DecodedImage(picture(9)), chip)
+    prepared, fresh = picture(1), picture(2)
+    faces.prepare(prepared)
+    reference, live = faces.analyse_all(faces._reference, [DecodedImage(prepared), DecodedImage(fresh)])  # type: ignore[arg-type]
+    assert reference is chip and len(live) == 2
+    assert engine.analysed == [1, 2]
