@@ -43,7 +43,7 @@ import cv2
 import numpy as np
 
 from realname.adapters.vision.clips import PyAvClipDecoder
-from realname.adapters.vision.liveness_analyser import AnalyserSettings, OnnxFrameAnalyser, YawSource
+from realname.adapters.vision.liveness_analyser import AnalyserSettings, OnnxFrameAnalyser, PitchSource, YawSource
 from realname.adapters.vision.onnx_models import OnnxFaceModels
 from realname.app.liveness import AnalysedFrame, DecodedFrame
 from realname.bootstrap.vision import SESSION_THREADS
@@ -153,6 +153,7 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=SESSION_THREADS, help="intra-op threads per ONNX session")
     parser.add_argument("--yaw-source", type=YawSource, default=YawSource.LANDMARKS, choices=list(YawSource))
+    parser.add_argument("--pitch-source", type=PitchSource, default=PitchSource.POSE_MODEL, choices=list(PitchSource))
     parser.add_argument("--detect-every", type=int, default=AnalyserSettings().detect_every)
     parser.add_argument("--pose-every", type=int, default=AnalyserSettings().pose_every)
     parser.add_argument(
@@ -168,6 +169,7 @@ def main() -> None:
     thresholds = LivenessThresholds()
     settings = AnalyserSettings(
         yaw_source=args.yaw_source,
+        pitch_source=args.pitch_source,
         detect_every=args.detect_every,
         pose_every=args.pose_every,
         track_between_detections=args.track,
@@ -211,6 +213,7 @@ def main() -> None:
         "tolerance_seconds": TOLERANCE_SECONDS,
         "threads": args.threads,
         "yaw_source": args.yaw_source.value,
+        "pitch_source": args.pitch_source.value,
     }
 
     def frames_for(signal: EyeSignal) -> dict[str, list[AnalysedFrame]]:

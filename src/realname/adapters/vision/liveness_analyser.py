@@ -47,11 +47,21 @@ _TRACK_MIN_IOU = 0.3
 _TRACK_MAX_SHIFT = 0.25
 # Depth of the nose tip in front of the eyes, in inter-ocular distances (average adult head).
 _NOSE_DEPTH_IOD = 0.6
+# Drop of the nose tip below the eyes on a frontal face, in inter-ocular distances (average adult head).
+_NOSE_DROP_IOD = 0.75
 
 
 class YawSource(enum.StrEnum):
     LANDMARKS = "landmarks"
     POSE_MODEL = "pose_model"
+
+
+class PitchSource(enum.StrEnum):
+    """Where pitch comes from on the frames whose pose is measured. ``LANDMARKS`` (no fr_pose run) was measured
+    against ``POSE_MODEL`` with benchmarks/liveness_bench.py --pitch-source (benchmarks/README.md, Liveness)."""
+
+    POSE_MODEL = "pose_model"
+    LANDMARKS = "landmarks"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +87,7 @@ class AnalyserSettings:
     track_between_detections: bool = True
     pose_every: int = 4
     yaw_source: YawSource = YawSource.LANDMARKS
+    pitch_source: PitchSource = PitchSource.POSE_MODEL
     live_every_seconds: float = 0.4
     embed_every_seconds: float = 1.0
     frontal_max_degrees: float = 15.0
@@ -119,6 +130,24 @@ def landmark_yaw_degrees(landmarks68: npt.NDArray[np.float32]) -> float:
         return 0.0
     offset = float((points[30] - (left_eye + right_eye) / 2.0) @ eye_line) / length_sq
     return math.degrees(math.atan(offset / _NOSE_DEPTH_IOD))
+
+
+def landmark_pitch_degrees(landmarks68: npt.NDArray[np.float32]) -> float:
+    """Pitch (positive = chin down) from the nose tip's drop below the eyes' midpoint, measured across the eye line
+    in inter-ocular distances: with the tip ``_NOSE_DROP_IOD`` below and ``_NOSE_DEPTH_IOD`` in front of the eyes,
+    the drop is r·sin(pitch + a) (r, a from those two). Eye corners and the nose tip only: lips and jaw (smiles) do
+    not enter it."""
+    points = landmarks68.astype(np.float64)
+    left_eye, right_eye = points[36:42].mean(axis=0), points[42:48].mean(axis=0)
+    eye_line = right_eye - left_eye
+    length_sq = float(eye_line @ eye_line)
+    if length_sq <= 0.0:
+        return 0.0
+    down = np.array([-eye_line[1], eye_line[0]])
+    drop = float((points[30] - (left_eye + right_eye) / 2.0) @ down) / length_sq
+    radius = math.hypot(_NOSE_DROP_IOD, _NOSE_DEPTH_IOD)
+    angle = math.atan2(_NOSE_DROP_IOD, _NOSE_DEPTH_IOD)
+    return math.degrees(math.asin(max(-1.0, min(1.0, drop / radius))) - angle)
 
 
 class OnnxFrameAnalyser:
@@ -215,9 +244,11 @@ class OnnxClipAnalysis:
         eyes = self._models.eyes_closed_probability(image, landmarks) if pose_frame or s.eye_model_every_frame else None
         yaw: float | None = landmark_yaw_degrees(landmarks) if s.yaw_source is YawSource.LANDMARKS else None
         pitch = None
-        if pose_frame:
+        if pose_frame and s.pitch_source is PitchSource.LANDMARKS and s.yaw_source is YawSource.LANDMARKS:
+            pitch = landmark_pitch_degrees(landmarks)
+        elif pose_frame:
             model_yaw, model_pitch, _ = self._models.head_pose(image, box)
-            pitch = -model_pitch
+            pitch = landmark_pitch_degrees(landmarks) if s.pitch_source is PitchSource.LANDMARKS else -model_pitch
             if s.yaw_source is YawSource.POSE_MODEL:
                 yaw = -model_yaw
         if pitch is not None:
