@@ -89,10 +89,9 @@ class StreamedClip(Protocol):
         """Decode and analyse what the piece completes. Raises ClipInvalid, ClipTooLarge, ClipTooLong."""
         ...
 
-    def settled_candidates(self, min_age_seconds: float = 0.0) -> Sequence[tuple[float, ImageRgb]]:
-        """The candidate pictures for matching that later frames can no longer replace and that were taken at least
-        ``min_age_seconds`` (clip time) before the latest frame, each with a provisional rating (higher is better),
-        so they can be prepared for matching while the clip still arrives."""
+    def settled_candidates(self) -> Sequence[tuple[float, ImageRgb]]:
+        """The candidate pictures for matching that later frames can no longer replace, each with a provisional
+        rating (higher is better), so they can be prepared for matching while the clip still arrives."""
         ...
 
     def finish(self) -> Sequence[AnalysedFrame]:

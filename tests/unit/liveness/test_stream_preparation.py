@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from realname.app.matching import DecodedImage
-from realname.app.streamed_verification import PREPARE_AFTER_SECONDS, LivenessStreams, PreparedFaces
+from realname.app.streamed_verification import LivenessStreams, PreparedFaces
 from realname.domain.face import FaceAnalysis, ReferenceKind
 from realname.domain.liveness import LivenessThresholds
 
@@ -27,16 +27,14 @@ class CountingEngine:
         return FaceAnalysis(face_count=0)
 
 
-class AgedClip:
-    """Candidates with a rating and an age (clip seconds before the latest frame)."""
+class SettledClip:
+    """Settled candidates with their provisional rating."""
 
-    def __init__(self, candidates: list[tuple[float, float, Any]]) -> None:
+    def __init__(self, candidates: list[tuple[float, Any]]) -> None:
         self.candidates = candidates
-        self.asked: list[float] = []
 
-    def settled_candidates(self, min_age_seconds: float = 0.0) -> list[tuple[float, Any]]:
-        self.asked.append(min_age_seconds)
-        return [(rating, rgb) for rating, age, rgb in self.candidates if age >= min_age_seconds]
+    def settled_candidates(self) -> list[tuple[float, Any]]:
+        return list(self.candidates)
 
 
 def picture(tag: int) -> Any:
@@ -55,28 +53,19 @@ def streams(best_frames: int = 3) -> LivenessStreams:
     )
 
 
-def test_only_the_best_old_enough_candidates_are_analysed_and_each_once() -> None:
+def test_only_the_best_settled_candidates_are_analysed_and_each_once() -> None:
     engine = CountingEngine()
-    clip = AgedClip(
-        [
-            (0.9, 0.5, picture(1)),  # the best, but too recent: it may still be overtaken
-            (0.8, 3.0, picture(2)),
-            (0.2, 4.0, picture(3)),
-            (0.7, 2.5, picture(4)),
-            (0.6, 6.0, picture(5)),
-        ]
-    )
+    clip = SettledClip([(0.5, picture(1)), (0.9, picture(2)), (0.2, picture(3)), (0.7, picture(4)), (0.6, picture(5))])
     stream = SimpleNamespace(clip=clip, faces=PreparedFaces(engine))
     chooser = streams()
     chooser._prepare_candidates(stream)  # type: ignore[arg-type]
-    assert clip.asked == [PREPARE_AFTER_SECONDS]
-    # best_frames - 1 = 2 of the old enough ones, by rating.
-    assert sorted(engine.analysed) == [2, 4]
+    # best_frames = 3 of them, by rating.
+    assert sorted(engine.analysed) == [2, 4, 5]
     chooser._prepare_candidates(stream)  # type: ignore[arg-type]
-    assert sorted(engine.analysed) == [2, 4]  # never analysed twice
-    clip.candidates[0] = (0.9, 2.0, clip.candidates[0][2])  # now old enough: it joins
+    assert sorted(engine.analysed) == [2, 4, 5]  # never analysed twice
+    clip.candidates.append((0.8, picture(6)))  # a better one settles later: it is analysed too
     chooser._prepare_candidates(stream)  # type: ignore[arg-type]
-    assert sorted(engine.analysed) == [1, 2, 4]
+    assert sorted(engine.analysed) == [2, 4, 5, 6]
 
 
 def test_the_match_uses_prepared_analyses_and_analyses_only_the_rest() -> None:

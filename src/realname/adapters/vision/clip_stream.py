@@ -134,10 +134,9 @@ class PyAvStreamingAnalysis:
         self._analyse_decoded()
         self._raise_error()
 
-    def settled_candidates(self, min_age_seconds: float = 0.0) -> list[tuple[float, ImageRgb]]:
-        """Pictures kept for matching that later frames can no longer replace, taken at least ``min_age_seconds``
-        before the latest frame, with their provisional rating."""
-        return self._analysis.settled_candidates(min_age_seconds)
+    def settled_candidates(self) -> list[tuple[float, ImageRgb]]:
+        """Pictures kept for matching that later frames can no longer replace, with their provisional rating."""
+        return self._analysis.settled_candidates()
 
     def finish(self) -> list[AnalysedFrame]:
         """End of stream: decode and analyse what is left, then every frame's measurements.

@@ -293,20 +293,22 @@ class OnnxClipAnalysis:
         sharp = _sharpness(grey, box, image.shape[1]) if pitch is not None else None
         self._append(observation, sharp, image, box)
 
-    def settled_candidates(self, min_age_seconds: float = 0.0) -> list[tuple[float, ImageRgb]]:
-        """The pictures kept for matching that no later frame can replace (their one-second slot has passed) and
-        taken at least ``min_age_seconds`` before the latest frame, each with its provisional rating (against the
-        first pose; :meth:`finish` rates against the clip's median pose). Empty when every frame's pixels are kept."""
+    def settled_candidates(self) -> list[tuple[float, ImageRgb]]:
+        """The pictures kept for matching that no later frame can replace (their one-second slot has passed), each
+        with its provisional rating: against the median pose of the frames so far, as :meth:`finish` rates against
+        the whole clip's. Empty when every frame's pixels are kept."""
         if self._keep_slot_seconds is None or not self._observations:
             return []
-        latest = self._observations[-1].t_seconds
-        current = int(latest // self._keep_slot_seconds)
+        current = int(self._observations[-1].t_seconds // self._keep_slot_seconds)
+        yaws = [o.yaw_degrees for o in self._observations if o.yaw_degrees is not None]
+        pitches = [o.pitch_degrees for o in self._observations if o.pitch_degrees is not None]
+        yaw_mid = float(np.median(yaws)) if yaws else None
+        pitch_mid = float(np.median(pitches)) if pitches else None
         settled = []
-        for slot, (quality, index) in self._kept_by_slot.items():
-            image = self._images[index]
-            old_enough = latest - self._observations[index].t_seconds >= min_age_seconds
-            if slot < current and image is not None and old_enough:
-                settled.append((quality, image))
+        for slot, (_, index) in self._kept_by_slot.items():
+            image, sharp = self._images[index], self._sharpness[index]
+            if slot < current and image is not None and sharp is not None:
+                settled.append((_frame_quality(self._observations[index], sharp, yaw_mid, pitch_mid), image))
         return settled
 
     def finish(self) -> list[AnalysedFrame]:
