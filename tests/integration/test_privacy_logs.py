@@ -144,9 +144,17 @@ def exercise(
 ) -> None:
     terminal_id, key = kiosk
 
-    def signed(attempt: str, body: dict[str, object], portrait: bytes | None = None) -> dict[str, str]:
+    def signed(
+        attempt: str, body: dict[str, object], portrait: bytes | None = None, card_front: bytes | None = None
+    ) -> dict[str, str]:
         return signed_reader_headers(
-            key, terminal_id, attempt, fields=document_fields(body), portrait=portrait, now=datetime.now(UTC)
+            key,
+            terminal_id,
+            attempt,
+            fields=document_fields(body),
+            portrait=portrait,
+            card_front=card_front,
+            now=datetime.now(UTC),
         )
 
     with httpx.Client(base_url=base, timeout=60) as client:
@@ -180,16 +188,16 @@ def exercise(
         )
         challenge = client.post(f"/v1/attempts/{attempt_id}/challenge", headers=headers)
         nonce = challenge.json().get("nonce", "0" * 32) if challenge.status_code == 200 else "0" * 32
-        photo = jpeg_photo()
+        photo, front = jpeg_photo(), jpeg_photo()
         client.post(
             f"/v1/attempts/{attempt_id}/liveness",
             data={"nonce": nonce},
             files={
                 "clip": ("clip.mp4", clip_bytes(), "video/mp4"),
                 "id_photo": ("photo.jpg", photo, "image/jpeg"),
-                "card_front": ("card_front.jpg", jpeg_photo(), "image/jpeg"),
+                "card_front": ("card_front.jpg", front, "image/jpeg"),
             },
-            headers={**headers, **signed(attempt_id, body, photo)},
+            headers={**headers, **signed(attempt_id, body, photo, front)},
         )
         # Self-service at home: the ID number, the name, a code request (the development sender logs it).
         session = client.post("/v1/self/sessions", json={"device_id": "phone-1"}).json()

@@ -223,6 +223,7 @@ class Verification:
         *,
         portrait_sha256: str,
         id_fields_sha256: str,
+        card_front_sha256: str | None = None,
     ) -> Terminal | None:
         """The enrolled terminal that signed this read, or None for a self-service attempt (no reader)."""
         if attempt.purpose is Purpose.SELF_SERVICE:
@@ -241,6 +242,7 @@ class Verification:
             portrait_sha256=portrait_sha256,
             id_fields_sha256=id_fields_sha256,
             now_clock=self._d.clock,
+            card_front_sha256=card_front_sha256,
         )
 
     def _refuse_if_locked(self, uow: UnitOfWork, id_index: BlindIndex | None, attempt: Attempt) -> None:
@@ -391,7 +393,7 @@ class Verification:
                     )
                 attempt.require_challenged(self._d.clock.now())
                 self._refuse_if_locked(uow, attempt.id_index, attempt)
-                self._trusted_portrait(uow, attempt, reader, id_photo)
+                self._trusted_portrait(uow, attempt, reader, id_photo, card_front)
                 uow.commit()  # the read's nonce is spent whatever the analysis gives
         except (Unauthenticated, Forbidden) as exc:
             if exc.code.startswith(("reader.", "terminal.", "self.")):
@@ -505,10 +507,16 @@ class Verification:
         )
 
     def _trusted_portrait(
-        self, uow: UnitOfWork, attempt: Attempt, reader: ReaderSignature | None, id_photo: bytes
+        self,
+        uow: UnitOfWork,
+        attempt: Attempt,
+        reader: ReaderSignature | None,
+        id_photo: bytes,
+        card_front: bytes | None = None,
     ) -> None:
         """The chip portrait must be signed by the terminal whose reader read this attempt's document, for the
-        same card (the keyed digest of the fields it read)."""
+        same card (the keyed digest of the fields it read); a card front sent with it must be covered by the same
+        signature (the v2 message, ``reader.card_front_unsigned`` otherwise)."""
         if attempt.terminal_id is None:
             raise PortraitUntrusted("this attempt's document was not read by an enrolled terminal")
         if reader is None:
@@ -523,6 +531,7 @@ class Verification:
             reader,
             portrait_sha256=hashlib.sha256(id_photo).hexdigest(),
             id_fields_sha256=reader.id_fields_sha256,
+            card_front_sha256=hashlib.sha256(card_front).hexdigest() if card_front is not None else None,
         )
 
     def abandon(self, actor: Actor, attempt_id: str) -> Attempt:

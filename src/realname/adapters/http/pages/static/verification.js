@@ -291,7 +291,9 @@
   async function openStream(form, cardFront) {
     if (cardFront) form.set("card_front", cardFront, "card-front.jpg");
     else form.delete("card_front");
-    const headers = await T.readerHeaders(person.attemptId, person.fieldsSha256, person.photo);
+    // The kiosk signs the card front with the chip photo (realname.reader.v2), so only what its reader and
+    // document camera delivered is taken.
+    const headers = await T.readerHeaders(person.attemptId, person.fieldsSha256, person.photo, cardFront);
     try {
       return await R.call("POST", attemptPath("liveness/streams"), { form, headers });
     } catch (err) {
