@@ -403,7 +403,9 @@ def test_subscriber_sees_their_number_reports_it_and_a_reviewer_confirms(livenes
         kiosk.shot("reported")
         assert "举报核实后号码将停机" in (p.text_content("#reported-text") or "")
 
-        reviewer = kiosk.server.container.registry().add_staff(OPERATOR_CLI, "Zhao Min", Role.REVIEWER, OUTLET)
+        reviewer = kiosk.server.container.registry().add_staff(
+            OPERATOR_CLI, "Zhao Min", Role.REVIEWER, OUTLET, password_change_required=False
+        )
         kiosk.switch("review")
         p.goto(kiosk.server.base_url + "/review")
         kiosk.wait_state("signin")

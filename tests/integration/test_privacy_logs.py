@@ -30,6 +30,7 @@ ID_NUMBER = "11010519491231002X"
 OTHER_ID = "440524188001010014"
 STAFF_NAME = "Ouyang Xiaofeng"
 CUSTOMER_NAME = "Zhuge Kongming"
+NEW_PASSWORD = "privacy-chosen-pass-73"
 REALNAME = Path(sys.executable).parent / "realname"
 MODELS_DIR = Path(os.environ.get("REALNAME_MODELS_DIR", REPO_ROOT / "var" / "models"))
 FORBIDDEN_IN_LOGS: tuple[tuple[str, re.Pattern[bytes]], ...] = (
@@ -132,7 +133,7 @@ def test_logs_and_data_folder_hold_no_personal_data_or_images(run: Run) -> None:
         if pattern.search(content)
     ]
     assert problems == []
-    assert scan([run.data, run.logs], [ID_NUMBER, OTHER_ID, STAFF_NAME, CUSTOMER_NAME]) == []
+    assert scan([run.data, run.logs], [ID_NUMBER, OTHER_ID, STAFF_NAME, CUSTOMER_NAME, NEW_PASSWORD]) == []
 
 
 def exercise(
@@ -169,6 +170,13 @@ def exercise(
             assert time.monotonic() < deadline, "the service did not start"
             time.sleep(0.2)
         token = client.post("/v1/auth/token", json={"staff_code": staff_code, "password": password})
+        assert token.status_code == 200 and token.json()["password_change_required"], token.text
+        # A new member chooses their own password first (and that password stays out of the logs too).
+        token = client.post(
+            "/v1/auth/password",
+            json={"current_password": password, "new_password": NEW_PASSWORD},
+            headers={"Authorization": f"Bearer {token.json()['token']}"},
+        )
         assert token.status_code == 200, token.text
         headers = {"Authorization": f"Bearer {token.json()['token']}", "X-Request-ID": "privacylogtest1"}
         client.post("/v1/auth/token", json={"staff_code": staff_code, "password": "wrong"})

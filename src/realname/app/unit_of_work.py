@@ -17,7 +17,7 @@ from realname.domain.attempts import Attempt
 from realname.domain.audit import AuditEvent, AuditRecord
 from realname.domain.audit_checkpoints import ChainHead
 from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber
-from realname.domain.organisation import Outlet, OutletCode, StaffMember
+from realname.domain.organisation import Outlet, OutletCode, StaffMember, StaffSessionState
 from realname.domain.relying_parties import PartyStatus, RelyingParty
 from realname.domain.reviews import ReviewCase
 from realname.domain.self_service import OneTimeCode
@@ -50,7 +50,21 @@ class StaffRepository(Protocol):
 
     def set_active(self, staff_id: str, active: bool) -> None: ...
 
-    def set_credential(self, staff_id: str, credential_hash: str, changed_at: datetime) -> None: ...
+    def set_credential(
+        self, staff_id: str, credential_hash: str, changed_at: datetime, *, change_required: bool = False
+    ) -> None: ...
+
+    def session_state(self, staff_id: str, session_key: str) -> StaffSessionState | None:
+        """The member's state and the sign-in's last activity, in one read; None for an unknown member."""
+        ...
+
+    def record_activity(self, staff_id: str, session_key: str, now: datetime) -> None:
+        """Set the sign-in's last activity to ``now`` (creating its row)."""
+        ...
+
+    def forget_sessions_before(self, cutoff: datetime) -> None:
+        """Delete the sign-ins last active before ``cutoff``."""
+        ...
 
     def name_ciphertext(self, staff_id: str) -> bytes | None: ...
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
 
 from realname.adapters.http import schemas as s
 from realname.adapters.http.reader import reader_signature
@@ -67,6 +67,7 @@ def token_view(signed: SignedIn) -> s.TokenResponse:
         expires_in=signed.expires_in_seconds,
         idle_lock_minutes=signed.idle_lock_minutes,
         signed_in_at=signed.signed_in_at,
+        password_change_required=signed.password_change_required,
     )
 
 
@@ -159,6 +160,25 @@ def build_router() -> APIRouter:
         403 ``auth.staff_disabled``). The sign-in time carries over: ``REALNAME_SESSION_MAX_HOURS`` after it, the
         password is needed again."""
         return token_view(svc.staff_auth.renew(bearer_token(authorization)))
+
+    @router.post("/auth/password", response_model=s.TokenResponse, tags=["auth"])
+    def change_password(
+        body: s.PasswordChange, svc: Services, authorization: Annotated[str | None, Header()] = None
+    ) -> s.TokenResponse:
+        """Change the signed-in member's password (the current one and a new one); required after the first
+        sign-in and after a reset (``password_change_required``). Answers a fresh token. 403 ``auth.password_wrong``
+        (counted toward the sign-in lock-out), 400 ``auth.password_policy``, 429 ``auth.locked``."""
+        return token_view(
+            svc.staff_auth.change_password(bearer_token(authorization), body.current_password, body.new_password)
+        )
+
+    @router.post("/auth/activity", status_code=204, tags=["auth"])
+    def activity(actor: CurrentActor) -> Response:
+        """The page reports the clerk's touches while it sends no other request: the server refuses a renewal after
+        ``REALNAME_IDLE_LOCK_MINUTES`` without a request (401 ``auth.idle_timeout``)."""
+        if actor.role is Role.SUBSCRIBER:
+            raise Forbidden("only staff sessions have an idle time", code="auth.role_forbidden")
+        return Response(status_code=204)
 
     @router.get("/visits/current", response_model=s.VisitView, tags=["attempts"])
     def current_visit(

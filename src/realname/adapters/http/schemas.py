@@ -34,6 +34,16 @@ class TokenResponse(BaseModel):
     expires_in: int = Field(description="Seconds the token is valid from now (count them on the caller's clock)")
     idle_lock_minutes: int = Field(description="Lock the page after this long without activity")
     signed_in_at: datetime | None = Field(None, description="When the password was typed; renewals keep it")
+    password_change_required: bool = Field(
+        False,
+        description="The member must choose a new password (POST /v1/auth/password) before the token serves anything "
+        "else: a new member, or after `realname staff reset-credential`",
+    )
+
+
+class PasswordChange(Strict):
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=1, max_length=256)
 
 
 class StartAttempt(Strict):
