@@ -402,3 +402,63 @@ def test_ending_a_visit_gives_its_reserved_numbers_back_at_once_and_is_audited(s
     released = events[0].details["released"]
     assert isinstance(released, list) and sorted(map(str, released)) == sorted(Msisdn(n).masked for n in NUMBERS[:2])
     assert not any(n in str(events[0].details) for n in NUMBERS)  # numbers masked in the audit log
+
+
+def sim(serial: int) -> str:
+    """A Luhn-valid ICCID that differs by ``serial``."""
+    body = f"898600123456789{serial:04d}"
+    total = sum(d if i % 2 else (d * 2 - 9 if d * 2 > 9 else d * 2) for i, d in enumerate(map(int, reversed(body))))
+    return body + str(-total % 10)
+
+
+def test_a_completed_visit_shows_its_receipt_again_until_it_is_ended_or_the_next_customer_starts(
+    sessions: Service,
+) -> None:
+    """A reload on the receipt screen: the visit is still the clerk's current one, at its receipt (masked)."""
+    member = sessions.container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
+    clerk = flows.bearer(str(sign_in(sessions, member.staff_code, member.password)[1]["token"]))
+    token = clerk["Authorization"].removeprefix("Bearer ")
+
+    def register(attempt: str, msisdn: str) -> dict[str, object]:
+        reserved = sessions.client.post(f"/v1/attempts/{attempt}/reservation", json={"msisdn": msisdn}, headers=clerk)
+        assert reserved.status_code == 200, reserved.text
+        done = sessions.client.post(
+            f"/v1/attempts/{attempt}/registration",
+            json={"msisdn": msisdn, "iccid": sim(NUMBERS.index(msisdn))},
+            headers={**clerk, "Idempotency-Key": f"receipt-{attempt}"},
+        )
+        assert done.status_code == 200, done.text
+        body: dict[str, object] = done.json()
+        return body
+
+    attempt = approved_visit(sessions, member.staff_id)
+    receipt = register(attempt, NUMBERS[0])
+    visit = current_visit(sessions, token)
+    assert visit["attempt"]["id"] == attempt and visit["step"] == "receipt"  # type: ignore[index]
+    assert visit["receipt"] == receipt and NUMBERS[0] not in str(visit)  # the same masked receipt
+    # Still there a little later (a reload, or the clerk signing in again) ...
+    clock_of(sessions).advance(minutes=5)
+    again = flows.bearer(str(sign_in(sessions, member.staff_code, member.password)[1]["token"]))
+    assert current_visit(sessions, again["Authorization"].removeprefix("Bearer "))["step"] == "receipt"
+    # ... not on another kiosk, and not once the clerk ended the visit ("Next customer").
+    assert current_visit(sessions, token, device_id="kiosk-8")["attempt"] is None
+    ended = sessions.client.post(f"/v1/attempts/{attempt}/end", headers=clerk)
+    assert ended.status_code == 200 and ended.json()["attempt"]["state"] == "completed", ended.text
+    assert current_visit(sessions, token)["attempt"] is None
+
+    # The next customer started without ending the last visit: the new visit is the current one.
+    second = approved_visit(sessions, member.staff_id, device_id="kiosk-9")
+    register(second, NUMBERS[1])
+    assert current_visit(sessions, token, device_id="kiosk-9")["step"] == "receipt"
+    nxt = flows.start_attempt(sessions.client, clerk, device_id="kiosk-9")
+    visit = current_visit(sessions, token, device_id="kiosk-9")
+    assert visit["attempt"]["id"] == nxt and visit["step"] == "document"  # type: ignore[index]
+
+    # A receipt is not shown again once the attempt time (30 minutes) has passed since it was issued.
+    third = approved_visit(sessions, member.staff_id, device_id="kiosk-10")
+    register(third, NUMBERS[2])
+    clock_of(sessions).advance(minutes=31)
+    late = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
+    assert current_visit(sessions, late, device_id="kiosk-10")["attempt"] is None

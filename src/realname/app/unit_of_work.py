@@ -182,6 +182,22 @@ class AttemptRepository(Protocol):
         """The newest attempt ``clerk_ref`` started on ``device_id`` that has not ended (it may be due to expire)."""
         ...
 
+    def latest_of(self, clerk_ref: str, device_id: str) -> Attempt | None:
+        """The clerk's latest attempt on ``device_id``, in any state."""
+        ...
+
+    def keep_receipt(self, attempt_id: str, receipt_json: str) -> None:
+        """Keep the masked receipt of the service the attempt completed (shown again after a reload)."""
+        ...
+
+    def receipt_of(self, attempt_id: str) -> tuple[str | None, datetime | None]:
+        """The attempt's kept receipt (JSON) and when its visit was ended (None: not ended)."""
+        ...
+
+    def end_visit(self, attempt_id: str, now: datetime) -> None:
+        """Record that the clerk ended the attempt's visit (kept at its first end)."""
+        ...
+
     def of_subscriber(self, id_index: BlindIndex, limit: int = 200) -> Sequence[Attempt]: ...
 
 

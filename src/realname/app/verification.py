@@ -37,7 +37,7 @@ from realname.domain.errors import (
     Unauthenticated,
 )
 from realname.domain.face import FaceMatch
-from realname.domain.identity.document_check import check_document
+from realname.domain.identity.document_check import check_document, require_validity
 from realname.domain.identity.documents import DocumentCheck, LongTerm, Sex, parse_kind_choice
 from realname.domain.liveness import Challenge, LivenessResult
 from realname.domain.lockout import LockedOut, lockout_reason
@@ -155,9 +155,12 @@ class Verification:
         """Check the ID document; a valid one is remembered by its blind index and as ciphertext only.
 
         At a store, the document must come from the card reader of an enrolled terminal of the attempt's
-        outlet, signed by it (``reader``); self-service attempts (at home) take a typed document.
+        outlet, signed by it (``reader``), and give its validity; self-service attempts (at home) take a typed
+        document.
 
         Raises:
+            ValidityRequired: ``document.validity_required`` — a store's document without its validity (an MRZ
+                carries its own).
             LockedOut: too many failed verifications for this ID (at a store) or this device recently.
             ReaderRequired, TerminalUnknown, TerminalRevoked, TerminalWrongOutlet, ReaderSignatureInvalid,
             ReaderStale, ReaderReplayed: the reader's signature is missing or not acceptable.
@@ -169,6 +172,10 @@ class Verification:
         try:
             with self._d.uow() as uow:
                 attempt = self._access.load(uow, actor, attempt_id)
+                if attempt.purpose is not Purpose.SELF_SERVICE:
+                    # At a store the validity is read from the card (it is one of the signed fields); at home the
+                    # number is typed and the validity not asked.
+                    require_validity(document.value, kind=parse_kind_choice(document.kind), expiry=document.expiry)
                 terminal = self._trusted_read(uow, attempt, reader, portrait_sha256="", id_fields_sha256=fields_digest)
                 if id_index is not None:
                     self._refuse_if_locked(uow, id_index, attempt)

@@ -21,8 +21,7 @@ from realname.app.verification import Decision, DocumentInput
 from realname.domain.attempts import Attempt, AttemptState, Outcome, Purpose
 from realname.domain.consent import consent_in
 from realname.domain.errors import Forbidden, InvalidInput, Unauthenticated
-from realname.domain.identity.document_check import require_validity
-from realname.domain.identity.documents import LONG_TERM, DocumentCheck, LongTerm, Sex, parse_kind_choice
+from realname.domain.identity.documents import LONG_TERM, DocumentCheck, LongTerm, Sex
 from realname.domain.liveness import Action
 from realname.domain.numbers import Msisdn
 from realname.domain.organisation import Role
@@ -198,6 +197,7 @@ def build_router() -> APIRouter:
             next_step=_next_step(visit.attempt) if approved else None,
             reserved=[s.ReservationView(msisdn=str(n.msisdn), reserved_until=n.reserved_until) for n in visit.reserved],
             review_state=visit.review.state.value if visit.review else None,
+            receipt=s.ReceiptView(**visit.receipt.as_dict()) if visit.receipt else None,
         )
 
     @router.post("/attempts/{attempt_id}/end", response_model=s.EndedVisitView, tags=["attempts"])
@@ -237,8 +237,6 @@ def build_router() -> APIRouter:
         ``document.validity_required`` without, except in a passport's zone). On the self-service page the fields are
         typed, unsigned, and the validity is not asked."""
         document = document_input(body)
-        if actor.role is not Role.SUBSCRIBER:
-            require_validity(document.value, kind=parse_kind_choice(document.kind), expiry=document.expiry)
         attempt, check = svc.verification.submit_document(actor, attempt_id, document, reader)
         return s.DocumentResponse(attempt=attempt_view(attempt), check=check_view(check))
 

@@ -299,11 +299,14 @@ class VisitView(BaseModel):
 
     attempt: AttemptView | None
     step: str | None = Field(
-        description="document | face_check | decision | review_wait | manual_review | numbers | sim | service"
+        description="document | face_check | decision | review_wait | manual_review | numbers | sim | service | receipt"
     )
     next_step: str | None = Field(description="After an approval: what the decision's next_step said")
     reserved: list[ReservationView] = Field(description="Numbers the visit holds reserved now")
     review_state: str | None = Field(description="The state of the visit's latest review case, if any")
+    receipt: ReceiptView | None = Field(
+        None, description="At the receipt step: the completed service's receipt (masked), shown again after a reload"
+    )
 
 
 class EndedVisitView(BaseModel):

@@ -212,6 +212,7 @@ attempt = sa.Table(
     sa.Column("reader_digest", sa.String(64), nullable=True),
     sa.Column("name_ciphertext", sa.LargeBinary, nullable=True),
     sa.Column("visit_ended_at", UtcDateTime(), nullable=True),
+    sa.Column("receipt", sa.Text, nullable=True),
     sa.Index("ix_attempt_id_index", "id_index"),
     sa.Index("ix_attempt_clerk_device", "clerk_ref", "device_id", "created_at"),
 )

@@ -33,15 +33,17 @@
   function begin(attemptId) {
     person.attemptId = attemptId;
     person.resumeFaceCheck = false;
+    delete $("document-form").dataset.then;
     R.showState("document");
     refreshReader();
   }
 
   // A visit restored after its document and consent (kiosk.js): the card is read again for its chip photo and the
-  // same fields, then the face check starts; the document is not sent again.
+  // same fields, then the face check starts; the document is not sent again. <form data-then="face_check">.
   function resumeFaceCheck(attemptId) {
     begin(attemptId);
     person.resumeFaceCheck = true;
+    $("document-form").dataset.then = "face_check";
   }
 
   function showImage(id, blob, urlKey) {
@@ -200,6 +202,7 @@
         person.fieldsSha256 = await T.fieldsSha256(body);
         if (person.resumeFaceCheck) {
           person.resumeFaceCheck = false;
+          delete form.dataset.then;
           return runChallenge();
         }
         const headers = await T.readerHeaders(person.attemptId, person.fieldsSha256, null);

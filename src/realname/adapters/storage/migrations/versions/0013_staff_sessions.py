@@ -5,8 +5,9 @@
   their password (false).
 - ``staff_session``: one row per sign-in (``<staff id>:<sign-in time>``, as the tokens carry it) with the time of
   its last request, written at most every few seconds: ``/v1/auth/renew`` is refused after the idle time.
-- ``attempt.visit_ended_at``: when the clerk ended a visit; a completed visit's receipt is shown again after a
-  reload until then (or until the clerk starts the next customer).
+- ``attempt.visit_ended_at`` and ``attempt.receipt``: when the clerk ended a visit, and the masked receipt of the
+  service it completed (JSON; the number and SIM masked as the API answered them). A completed visit's receipt is
+  shown again after a reload until the clerk ends the visit or starts the next customer.
 
 Revision ID: 0013_staff_sessions
 Revises: 0011_staff_codes
@@ -35,10 +36,12 @@ def upgrade() -> None:
     )
     op.create_index("ix_staff_session_last_active", "staff_session", ["last_active_at"])
     op.add_column("attempt", sa.Column("visit_ended_at", UtcDateTime(), nullable=True))
+    op.add_column("attempt", sa.Column("receipt", sa.Text, nullable=True))
 
 
 def downgrade() -> None:
     # Plain DROP COLUMNs (SQLite 3.35+): a batch copy would drop tables that others reference.
+    op.drop_column("attempt", "receipt")
     op.drop_column("attempt", "visit_ended_at")
     op.drop_index("ix_staff_session_last_active", table_name="staff_session")
     op.drop_table("staff_session")
