@@ -270,7 +270,9 @@ def test_a_reload_on_the_receipt_shows_it_again_until_the_next_customer(tmp_path
         assert p.text_content("#receipt-title") == "登记完成"
         again = p.text_content("#receipt") or ""
         assert again == shown and Msisdn(msisdn).masked in again and msisdn not in again  # the same, masked
-        assert untranslated(p) == [], "English left on the restored zh-CN receipt"
+        assert set(untranslated(p)) <= {attempt_id}, (
+            "English left on the restored zh-CN receipt"
+        )  # the reference may look so
         kiosk.shot("receipt-restored")
 
         p.click("#next-customer")
