@@ -138,10 +138,14 @@ def test_a_reset_password_replaces_the_old_one_at_once(sessions: Service) -> Non
     member = sessions.container.registry().add_staff(
         OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
     )
+    live = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
     reset = sessions.container.staff_accounts().reset_credential(OPERATOR_CLI, member.staff_code.lower())
     assert reset.staff_code == member.staff_code and reset.password != member.password
     assert sign_in(sessions, member.staff_code, member.password)[0] == 401
     assert sign_in(sessions, member.staff_code, reset.password)[0] == 200
+    # A token from before the reset serves nothing more: the member chooses a password first.
+    served = sessions.client.get("/v1/numbers/available", headers=flows.bearer(live))
+    assert (served.status_code, served.json()["code"]) == (403, "auth.password_change_required")
 
 
 # -- renewal while the clerk works, the idle lock, the session's end ------------------------------------------
