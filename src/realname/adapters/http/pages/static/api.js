@@ -322,6 +322,7 @@
   // Staff sign-in shared by the kiosk and the review page: the form #signin-form, the #who line and the
   // #sign-out button. whoKey keeps "role · outlet" in sessionStorage; onSignedIn/onSignedOut move the page on.
   let signOutCurrent = null;
+  let choosePasswordCurrent = null;
 
   function staffSession({ whoKey, onSignedIn, onSignedOut }) {
     const $ = (id) => document.getElementById(id);
@@ -358,6 +359,7 @@
     }
 
     const passwords = passwordDialog({ onChanged: signedIn, onSignOut: () => signOut() });
+    choosePasswordCurrent = (typed) => passwords.open({ forced: true, current: typed });
 
     $("signin-form").addEventListener("submit", (event) => {
       event.preventDefault();
@@ -401,6 +403,8 @@
     onUnauthenticated,
     staffSession,
     signOut: () => signOutCurrent && signOutCurrent(),
+    // A sign-in whose answer says password_change_required (the lock's, after a reset): the forced dialog.
+    choosePassword: (typed) => choosePasswordCurrent && choosePasswordCurrent(typed),
     errorText,
     deviceId,
     withDeviceId,

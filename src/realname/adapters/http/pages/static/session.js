@@ -112,10 +112,17 @@
     const form = event.currentTarget;
     const session = saved();
     try {
+      const typed = form.password.value;
       const body = await R.call("POST", "/v1/auth/token", {
-        json: { staff_code: session.staff_code, password: form.password.value },
+        json: { staff_code: session.staff_code, password: typed },
       });
       R.setToken(body.token);
+      if (body.password_change_required) {
+        // Reset by an administrator meanwhile: the member chooses a password before the page goes on.
+        unlock();
+        R.choosePassword(typed);
+        return;
+      }
       I.setTimeZone(body.time_zone);
       remember(body);
       unlock();
