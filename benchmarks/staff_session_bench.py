@@ -43,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         overrides = {"database_url": args.database_url} if args.database_url else {}
-        settings = Settings(env="test", data_dir=Path(folder) / "data", **overrides)  # type: ignore[arg-type]
+        settings = Settings(env="test", data_dir=Path(folder) / "data", **overrides)
         container = Container(settings)
         container.initialise()
         try:

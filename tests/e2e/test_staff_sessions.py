@@ -62,7 +62,8 @@ def renew(service: Service, token: str) -> tuple[int, dict[str, object]]:
 
 def report_activity(service: Service, token: str) -> int:
     """What the page sends when the clerk touches it and it made no other request for a while."""
-    return service.client.post("/v1/auth/activity", headers=flows.bearer(token)).status_code
+    status: int = service.client.post("/v1/auth/activity", headers=flows.bearer(token)).status_code
+    return status
 
 
 def current_visit(service: Service, token: str, device_id: str = "kiosk-7") -> dict[str, object]:
