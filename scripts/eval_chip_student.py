@@ -15,6 +15,11 @@ model that gains on one condition and loses on another is judged as the product 
 delta: ``D`` (the student embeds every chip), ``D@route≥CUT`` (chips whose face-region sharpness —
 ``chip_sharpness.face_region_sharpness`` of the decoded chip — is at least CUT are embedded by the base model,
 softer ones by the student) and ``D+base`` (the normalised sum of both embeddings).
+
+``--live-chip W`` (a lever measured, not shipped): each score becomes (s + W·s_chip) / (1 + W), where s_chip
+compares the chip with the *live photo made into a chip the same way* (the same condition, so the budget is assumed
+known — an optimistic bound; ``--live-chip-condition C`` fixes the live chip's condition instead). Where the live
+chip has no face the plain score stays.
 """
 
 from __future__ import annotations
@@ -88,6 +93,14 @@ def pair_scores(
     return matrix[same_id & not_self], matrix[impostors], groups[impostors]
 
 
+def fuse_live_chip(
+    plain: tuple[np.ndarray, np.ndarray], on_chips: tuple[np.ndarray, np.ndarray], weight: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(s + w·s_chip) / (1 + w) for the genuine and the impostor scores; the plain score where s_chip is NaN."""
+    fused = [np.where(np.isnan(b), a, (a + weight * b) / (1 + weight)) for a, b in zip(plain, on_chips, strict=True)]
+    return fused[0], fused[1]
+
+
 def operating_threshold(scored: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, np.ndarray]]) -> float:
     """The product's chip threshold: the highest FMR-1e-4 threshold over East Asian sets × realistic conditions ×
     impostor groups (and each set × condition as a whole)."""
@@ -117,6 +130,8 @@ def main() -> int:
     parser.add_argument(
         "--route", type=float, action="append", default=[], help="also route: base at or above this sharpness"
     )
+    parser.add_argument("--live-chip", type=float, default=0.0, help="weight of chip-vs-live-chip scores")
+    parser.add_argument("--live-chip-condition", default="", help="the live chip's condition (default: the probe's)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data = np.load(args.cache / "eval.npz")
@@ -177,14 +192,13 @@ def main() -> int:
                 continue
             for c, condition in enumerate(["photo", *conditions]):
                 probe = photo[members] if condition == "photo" else chips[c - 1][members]
-                scored[(set_name, condition)] = pair_scores(
-                    probe,
-                    photo[members],
-                    identity[members],
-                    source[members],
-                    group[members],
-                    photo_pairs=condition == "photo",
-                )
+                by = (identity[members], source[members], group[members])
+                scores = pair_scores(probe, photo[members], *by, photo_pairs=condition == "photo")
+                if args.live_chip and condition != "photo":
+                    live_c = conditions.index(args.live_chip_condition) if args.live_chip_condition else c - 1
+                    on_chips = pair_scores(probe, chips[live_c][members], *by, photo_pairs=False)
+                    scores = (*fuse_live_chip(scores[:2], on_chips[:2], args.live_chip), scores[2])
+                scored[(set_name, condition)] = scores
         for (set_name, condition), (genuine, impostor, _groups) in scored.items():
             values = {f"@{t:g}": fnmr(genuine, threshold_at(impostor, t)) for t in (1e-3, 1e-4)}
             rows.append((model_name, set_name, condition, len(genuine), len(impostor), values))

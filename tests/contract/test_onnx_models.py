@@ -13,6 +13,7 @@ from realname.adapters.vision.chip_photo import chip_portrait
 from realname.adapters.vision.models import read_lock
 from realname.adapters.vision.onnx_engine import OnnxFaceEngine
 from realname.adapters.vision.onnx_models import (
+    ALIGNED_FIVE_POINTS,
     Embedders,
     OnnxEmbedder,
     OnnxFaceModels,
@@ -218,7 +219,40 @@ def test_a_chip_reference_uses_the_reference_embedder_and_a_photo_reference_the_
     assert live.embedding is not None and live.embedding.shape == (512,)
     photo_reference = engine.analyse_id_photo(grace).embedding
     assert photo_reference is not None and photo_reference.shape == (512,)
-    np.testing.assert_array_equal(photo_reference, live.embedding)  # same network, scales and mirrors
+    # Same network, scales and mirrors; the reference is smoothed against aliasing before its large face is shrunk.
+    assert not np.array_equal(photo_reference, live.embedding)
+    assert float(photo_reference @ live.embedding) > 0.95
+
+
+def checkerboard_face(face_scale: float, period_px: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    """A 600×600 pixel checkerboard and 68 'landmarks' whose five points span a face ``face_scale`` × the aligned
+    one."""
+    y, x = np.mgrid[0:600, 0:600]
+    board = ((x // period_px + y // period_px) % 2 * 255).astype(np.uint8)
+    rgb = np.ascontiguousarray(np.repeat(board[:, :, None], 3, axis=2))
+    landmarks = np.zeros((68, 2))
+    five = 300 + (ALIGNED_FIVE_POINTS - ALIGNED_FIVE_POINTS.mean(axis=0)) * face_scale
+    landmarks[[37, 38, 40, 41]] = five[0]
+    landmarks[[43, 44, 46, 47]] = five[1]
+    landmarks[30] = five[2]
+    landmarks[[48, 60]] = five[3]
+    landmarks[[54, 64]] = five[4]
+    return rgb, landmarks
+
+
+def test_antialiased_alignment_averages_a_fine_pattern_instead_of_aliasing_it(onnx_models: OnnxFaceModels) -> None:
+    rgb, landmarks = checkerboard_face(3.7)
+    plain = onnx_models.aligned_face(rgb, landmarks).astype(np.float64)
+    smoothed = onnx_models.aligned_face(rgb, landmarks, antialias=True).astype(np.float64)
+    assert plain.std() > 40  # bilinear sampling of a 2-pixel pattern shrunk 3.7×: moiré
+    assert smoothed.std() < 10 and abs(smoothed.mean() - 127.5) < 10  # the pattern's mean grey
+
+
+def test_antialiasing_leaves_a_face_that_is_not_shrunk_alone(onnx_models: OnnxFaceModels) -> None:
+    rgb, landmarks = checkerboard_face(0.5)  # half the aligned size: the crop enlarges it
+    np.testing.assert_array_equal(
+        onnx_models.aligned_face(rgb, landmarks), onnx_models.aligned_face(rgb, landmarks, antialias=True)
+    )
 
 
 def test_sface_engine_thresholds_come_from_the_lock_per_reference_kind(sface_engine: OnnxFaceEngine) -> None:

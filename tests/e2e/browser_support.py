@@ -226,7 +226,7 @@ def live_server(
     container.initialise()
     registry = container.registry()
     registry.add_outlet(OPERATOR_CLI, OUTLET, "Beijing Xidan")
-    clerk = registry.add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, OUTLET)
+    clerk = registry.add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, OUTLET, password_change_required=False)
     numbers = [f"1380013{n:04d}" for n in range(8000, 8030)]
     registry.import_numbers(OPERATOR_CLI, [Msisdn.parse(n) for n in numbers], source="browser-test")
     app = create_app(container.http_services())

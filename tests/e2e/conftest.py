@@ -39,7 +39,7 @@ class Service:
 
     def staff(self, role: Role = Role.CLERK, outlet: str = "BJ-001", name: str = "Li Lei") -> dict[str, str]:
         """Create a staff member and sign them in; return the Authorization header."""
-        created = self.container.registry().add_staff(OPERATOR_CLI, name, role, outlet)
+        created = self.container.registry().add_staff(OPERATOR_CLI, name, role, outlet, password_change_required=False)
         return self.sign_in(created.staff_code, created.password)
 
     def sign_in(self, staff_code: str, password: str) -> dict[str, str]:

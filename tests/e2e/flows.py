@@ -124,14 +124,17 @@ def reader_headers(client: TestClient, headers: Headers, attempt: str, body: dic
     return kiosks.sign(outlet, attempt, fields)
 
 
-def portrait_headers(client: TestClient, headers: Headers, attempt: str, id_photo: bytes) -> Headers:
-    """The kiosk's signature over the chip portrait, for the card its document step read."""
+def portrait_headers(
+    client: TestClient, headers: Headers, attempt: str, id_photo: bytes, card_front: bytes | None = None
+) -> Headers:
+    """The kiosk's signature over the chip portrait (and the card front, when one goes with it), for the card its
+    document step read."""
     kiosks = kiosks_of(client)
     outlet = _outlet_of(client, headers, attempt)
     fields = kiosks.fields_of.get(attempt)
     if outlet is None or outlet not in kiosks.by_outlet or fields is None:
         return {}
-    return kiosks.sign(outlet, attempt, fields, portrait=id_photo)
+    return kiosks.sign(outlet, attempt, fields, portrait=id_photo, card_front=card_front)
 
 
 def record_consent(client: TestClient, headers: Headers, attempt: str, *, accepted: bool = True) -> httpx.Response:
@@ -167,10 +170,12 @@ def answer_liveness(
     clip_type: tuple[str, str] = ("clip.mp4", "video/mp4"),
     photo_type: tuple[str, str] = ("chip.jpg", "image/jpeg"),
     card_front: bytes | None = None,
+    signed_card_front: bool = True,
 ) -> httpx.Response:
     """Upload the response to a challenge: the clip and the photo read from the ID card's chip (and, when given,
-    the document camera's image of the card's front)."""
-    signed = portrait_headers(client, headers, attempt, id_photo)
+    the document camera's image of the card's front, signed with the chip photo unless ``signed_card_front`` is
+    False: then the kiosk's signature covers the chip photo alone, the v1 message)."""
+    signed = portrait_headers(client, headers, attempt, id_photo, card_front if signed_card_front else None)
     files = {
         "clip": (clip_type[0], clip, clip_type[1]),
         "id_photo": (photo_type[0], id_photo, photo_type[1]),
@@ -179,6 +184,30 @@ def answer_liveness(
         files["card_front"] = ("card_front.jpg", card_front, "image/jpeg")
     response: httpx.Response = client.post(
         f"/v1/attempts/{attempt}/liveness", data={"nonce": nonce}, files=files, headers={**headers, **signed}
+    )
+    return response
+
+
+def answer_liveness_with(
+    client: TestClient,
+    headers: Headers,
+    attempt: str,
+    nonce: str,
+    clip: bytes,
+    id_photo: bytes,
+    card_front: bytes,
+    signed: Headers,
+) -> httpx.Response:
+    """:func:`answer_liveness` with a card front and the reader headers a test made itself (the attacks)."""
+    response: httpx.Response = client.post(
+        f"/v1/attempts/{attempt}/liveness",
+        data={"nonce": nonce},
+        files={
+            "clip": ("clip.mp4", clip, "video/mp4"),
+            "id_photo": ("chip.jpg", id_photo, "image/jpeg"),
+            "card_front": ("card_front.jpg", card_front, "image/jpeg"),
+        },
+        headers={**headers, **signed},
     )
     return response
 

@@ -41,6 +41,10 @@ MATRIX: dict[str, frozenset[str]] = {
     "POST /v1/auth/token": ANYONE,
     # A valid staff token is renewed while its page is used; a subscriber's self-service token is not.
     "POST /v1/auth/renew": frozenset(STAFF),
+    # A member changes their own password (a served caller here types a wrong current one: auth.password_wrong);
+    # the page reports the clerk's touches so that the server's idle time counts them.
+    "POST /v1/auth/password": frozenset(STAFF),
+    "POST /v1/auth/activity": frozenset(STAFF),
     # The clerk's open visit on a kiosk (after a reload or a new sign-in); ending one gives back its reservations.
     "GET /v1/visits/current": frozenset({"clerk", "admin"}),
     "POST /v1/attempts/{attempt_id}/end": frozenset({"clerk", "admin"}),
@@ -163,6 +167,7 @@ class World:
             return self.client.post(path, files={"frame": ("frame.jpg", self.photo, "image/jpeg")}, headers=headers)
         bodies: dict[str, dict[str, Any]] = {
             "token": self.sign_in_body,
+            "password": {"current_password": "not-the-password", "new_password": "matrix-new-pass-1"},
             "attempts": {"purpose": "register", "device_id": "kiosk-1"},
             "document": {"value": CUSTOMER_ID, "expiry": "long_term"},
             "check": {"value": CUSTOMER_ID},
@@ -204,7 +209,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     for service in open_service(data_dir):
         registry = service.container.registry()
         registry.import_numbers(OPERATOR_CLI, [Msisdn(f"1380013{i:04d}") for i in range(20)], source="matrix")
-        clerk = registry.add_staff(OPERATOR_CLI, CLERK_NAME, Role.CLERK, "BJ-001")
+        clerk = registry.add_staff(OPERATOR_CLI, CLERK_NAME, Role.CLERK, "BJ-001", password_change_required=False)
         session = service.client.post("/v1/self/sessions", json={"device_id": "phone-1"})
         assert session.status_code == 201, session.text
         expired = service.container.token_issuer.issue(
@@ -236,7 +241,7 @@ def refusal(route: str, principal: str) -> tuple[int, str]:
 
 
 def problems_with(route: str, principal: str, response: httpx.Response) -> list[str]:
-    status, body = response.status_code, response.json()
+    status, body = response.status_code, (response.json() if response.content else {})
     seen = f"{route} as {principal}: {status} {body}"
     if status >= 500:
         return [seen]

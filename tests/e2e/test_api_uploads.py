@@ -174,7 +174,13 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveService]:
                     "/v1/auth/token", json={"staff_code": staff_code.group(1), "password": password.group(1)}
                 )
                 assert token.status_code == 200, token.text
-                headers = {"Authorization": f"Bearer {token.json()['token']}"}
+                changed = client.post(
+                    "/v1/auth/password",
+                    json={"current_password": password.group(1), "new_password": "counter-pass-4821"},
+                    headers={"Authorization": f"Bearer {token.json()['token']}"},
+                )
+                assert changed.status_code == 200, changed.text
+                headers = {"Authorization": f"Bearer {changed.json()['token']}"}
                 yield LiveService(server, client, headers, tmpdir, terminal_id.strip().splitlines()[0], terminal_key)
         finally:
             server.terminate()

@@ -14,7 +14,7 @@ from playwright.sync_api import sync_playwright
 
 from tests.conftest import REPO_ROOT
 from tests.e2e.browser_support import CHROMIUM, CHROMIUM_ARGS, live_server, require_browser_tools
-from tests.e2e.test_browser_kiosk import ID_NUMBER, REAL_CLIP, REAL_CLIP_ACTIONS, TABLET, Kiosk
+from tests.e2e.test_browser_kiosk import REAL_CLIP, REAL_CLIP_ACTIONS, TABLET, Kiosk
 
 CHIP_PHOTO = REPO_ROOT / "tests" / "fixtures" / "faces" / "astronaut_eileen_collins.jpg"
 FAKE_CAMERA = "--use-fake-device-for-media-stream"
@@ -50,19 +50,9 @@ def kiosk_with(tmp_path: Path, args: Sequence[str], *, grant_camera: bool) -> It
 
 def to_capture_step(kiosk: Kiosk) -> None:
     """Sign in, type the document with a chip photo, consent: the capture step opens the camera."""
-    p = kiosk.p
     kiosk.sign_in()
-    p.click('[data-screen=start] button[data-purpose="register"]')
-    kiosk.wait_state("document")
-    p.fill("input[name=value]", ID_NUMBER)
-    p.check("input[name=long_term]")
-    p.fill("input[name=birth_date]", "1949-12-31")
-    p.set_input_files("input[name=id_photo]", str(CHIP_PHOTO))
-    p.click("#document-form button[type=submit]")
-    kiosk.wait_state("document_result")
-    p.click("#to-consent")
-    kiosk.wait_state("consent")
-    p.click("#consent-accept")
+    kiosk.reach_consent(CHIP_PHOTO, "register")
+    kiosk.p.click("#consent-accept")
     kiosk.wait_state("challenge")
 
 

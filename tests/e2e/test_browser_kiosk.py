@@ -180,18 +180,23 @@ class Kiosk:
         self.sign_in()
         self.reach_challenge(id_photo, "register")
 
-    def reach_challenge(self, id_photo: Path | None, purpose: str) -> None:
-        """Start a visit for ``purpose`` and check the customer up to the recording; ``id_photo=None`` keeps
-        the details already in the form (the same customer's second service)."""
+    def fill_document(self, id_photo: Path, id_number: str = ID_NUMBER) -> None:
+        """Type the card's details by hand (a long-term card, born 1949-12-31) and choose the chip photo file."""
+        p = self.p
+        p.fill("input[name=value]", id_number)
+        p.check("input[name=long_term]")
+        p.fill("input[name=birth_date]", "1949-12-31")
+        p.set_input_files("input[name=id_photo]", str(id_photo))
+
+    def reach_consent(self, id_photo: Path | None, purpose: str) -> None:
+        """Start a visit for ``purpose``, check the document (:meth:`fill_document`; ``id_photo=None`` keeps the
+        details already in the form, the same customer's second service) and show the consent."""
         p = self.p
         p.click(f'[data-screen=start] button[data-purpose="{purpose}"]')
         self.wait_state("document")
         assert p.get_attribute("main#app", "data-purpose") == purpose
         if id_photo is not None:
-            p.fill("input[name=value]", ID_NUMBER)
-            p.check("input[name=long_term]")
-            p.fill("input[name=birth_date]", "1949-12-31")
-            p.set_input_files("input[name=id_photo]", str(id_photo))
+            self.fill_document(id_photo)
         self.shot("document")
         p.click("#document-form button[type=submit]")
         self.wait_state("document_result")
@@ -201,6 +206,11 @@ class Kiosk:
         self.wait_state("consent")
         assert "人脸识别单独同意书" in (p.text_content("#consent-text") or "")  # zh-CN by default
         self.shot("consent")
+
+    def reach_challenge(self, id_photo: Path | None, purpose: str) -> None:
+        """:meth:`reach_consent`, consent given, and the customer framed up to the recording."""
+        p = self.p
+        self.reach_consent(id_photo, purpose)
         p.click("#consent-accept")
         self.wait_state("challenge")
         self.start_when_framed()
@@ -403,7 +413,9 @@ def test_subscriber_sees_their_number_reports_it_and_a_reviewer_confirms(livenes
         kiosk.shot("reported")
         assert "举报核实后号码将停机" in (p.text_content("#reported-text") or "")
 
-        reviewer = kiosk.server.container.registry().add_staff(OPERATOR_CLI, "Zhao Min", Role.REVIEWER, OUTLET)
+        reviewer = kiosk.server.container.registry().add_staff(
+            OPERATOR_CLI, "Zhao Min", Role.REVIEWER, OUTLET, password_change_required=False
+        )
         kiosk.switch("review")
         p.goto(kiosk.server.base_url + "/review")
         kiosk.wait_state("signin")

@@ -61,7 +61,7 @@ def test_an_auditor_sees_figures_charts_and_flags(tmp_path: Path) -> None:
     with live_server(tmp_path / "data", (), 3) as server:
         registry = server.container.registry()
         registry.add_outlet(OPERATOR_CLI, "SH-001", "Shanghai Nanjing Road")
-        auditor = registry.add_staff(OPERATOR_CLI, "Chen Jing", Role.AUDITOR, "BJ-001")
+        auditor = registry.add_staff(OPERATOR_CLI, "Chen Jing", Role.AUDITOR, "BJ-001", password_change_required=False)
         fill_week(Stream(server.container.engine))
         run = server.container.report_services().anomalies.run(
             SYSTEM, start=MONDAY - timedelta(hours=1), end=MONDAY + timedelta(days=7)

@@ -37,7 +37,9 @@ OTHER_FACE = REPO_ROOT / "tests" / "fixtures" / "faces" / "astronaut_eileen_coll
 
 def reviewer_decides(p: Page, server: LiveServer, name: str, kind: str, decision: str, reason: str) -> None:
     """A reviewer of the outlet signs in on /review (this tab) and decides the one case of ``kind``."""
-    reviewer = server.container.registry().add_staff(OPERATOR_CLI, name, Role.REVIEWER, OUTLET)
+    reviewer = server.container.registry().add_staff(
+        OPERATOR_CLI, name, Role.REVIEWER, OUTLET, password_change_required=False
+    )
     p.goto(server.base_url + "/review")
     p.wait_for_selector('main#app[data-state="signin"], main#app[data-state="cases"]')
     if p.get_attribute("main#app", "data-state") == "cases":
@@ -145,7 +147,9 @@ def test_a_screen_replay_alerts_the_clerk_reaches_review_and_shows_in_me(shared_
         p.wait_for_selector('main#app[data-review="open"]')
 
         reviewers = p.context.new_page()
-        reviewer = server.container.registry().add_staff(OPERATOR_CLI, "Zhao Min", Role.REVIEWER, OUTLET)
+        reviewer = server.container.registry().add_staff(
+            OPERATOR_CLI, "Zhao Min", Role.REVIEWER, OUTLET, password_change_required=False
+        )
         reviewers.goto(server.base_url + "/review")
         reviewers.fill("input[name=staff_code]", reviewer.staff_code)
         reviewers.fill("input[name=password]", reviewer.password)

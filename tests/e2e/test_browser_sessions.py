@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
+from realname.app.actors import OPERATOR_CLI
 from realname.domain.attempts import Outcome
 from realname.domain.numbers import Msisdn, NumberState
 from realname.domain.organisation import OutletCode, Role
 from realname.domain.subscribers import BlindIndex
 from tests.e2e.browser_support import OUTLET, last_decision_details, luhn_complete, make_id_photo, require_browser_tools
+from tests.e2e.test_browser_capture import CHIP_PHOTO
 from tests.e2e.test_browser_i18n import untranslated
 from tests.e2e.test_browser_kiosk import FRONTAL_AT_SECONDS, REAL_CLIP, REAL_CLIP_ACTIONS, TABLET, Kiosk, open_kiosk
 
@@ -68,16 +70,7 @@ def test_an_expired_token_and_a_reload_keep_the_customers_visit(liveness_clips: 
         p = kiosk.p
         kiosk.switch("sessions")
         kiosk.sign_in()
-        p.click('[data-screen=start] button[data-purpose="register"]')
-        kiosk.wait_state("document")
-        p.fill("input[name=value]", "11010519491231002X")
-        p.check("input[name=long_term]")
-        p.fill("input[name=birth_date]", "1949-12-31")
-        p.set_input_files("input[name=id_photo]", str(id_photo))
-        p.click("#document-form button[type=submit]")
-        kiosk.wait_state("document_result")
-        p.click("#to-consent")
-        kiosk.wait_state("consent")
+        kiosk.reach_consent(id_photo, "register")
 
         # The customer has read the consent; meanwhile the clerk's token ran out.
         expire_the_token(kiosk)
@@ -213,3 +206,146 @@ def test_a_reload_resumes_a_verified_visit_and_ending_it_gives_the_number_back(t
         assert len(ended) == 1 and ended[0].details["released"] == [Msisdn(msisdn).masked]
         assert stored is not None and stored.state.value == "abandoned"
         assert current_visit_id(kiosk) is None
+
+
+@pytest.mark.browser
+def test_a_reload_at_the_face_check_comes_back_to_it_without_sending_the_document_again(tmp_path: Path) -> None:
+    """Consent given, the camera open: a reload asks for the card again (nothing of the customer is kept in the
+    browser) and goes straight back to the face check, without a second document step or consent."""
+    require_browser_tools()
+    with open_kiosk(tmp_path, None, TABLET, ("turn_left", "turn_right")) as kiosk:
+        p = kiosk.p
+        kiosk.switch("sessions-face-check")
+        kiosk.sign_in()
+        kiosk.reach_consent(CHIP_PHOTO, "register")
+        p.click("#consent-accept")
+        kiosk.wait_state("challenge")
+
+        p.reload()
+        kiosk.wait_state("document")
+        assert p.get_attribute("main#app", "data-resumed") == "visit"
+        assert p.get_attribute("#document-form", "data-then") == "face_check"
+        assert untranslated(p) == [], "English left on the restored zh-CN document step"
+        kiosk.shot("restored-before-face-check")
+        kiosk.fill_document(CHIP_PHOTO)  # the card read again
+        p.click("#document-form button[type=submit]")
+        kiosk.wait_state("challenge")  # no document result, no consent again
+        posted = [line for line in kiosk.traffic if line.startswith("POST ")]
+        assert sum("/document " in line for line in posted) == 1, posted
+        assert sum("/consent " in line for line in posted) == 1, posted
+        started = attempts_started(kiosk)
+        assert len(started) == 1 and current_visit_id(kiosk) == started[0]
+        with kiosk.server.container.unit_of_work() as uow:
+            stored = uow.attempts.get(started[0])
+        assert stored is not None and stored.state.value == "consented"
+
+
+@pytest.mark.browser
+def test_a_reload_on_the_receipt_shows_it_again_until_the_next_customer(tmp_path: Path) -> None:
+    """The server approves the customer directly (no clip); the number and SIM are done at the kiosk."""
+    require_browser_tools()
+    with open_kiosk(tmp_path, None, TABLET, ("turn_left", "turn_right")) as kiosk:
+        p = kiosk.p
+        kiosk.switch("sessions-receipt")
+        kiosk.sign_in()
+        p.click('[data-screen=start] button[data-purpose="register"]')
+        kiosk.wait_state("document")
+        (attempt_id,) = attempts_started(kiosk)
+        approve(kiosk, attempt_id)
+        p.reload()
+        kiosk.wait_state("decision")
+        p.click("#to-numbers")
+        kiosk.wait_state("numbers")
+        msisdn = kiosk.server.numbers[7]
+        p.click(f'button.number[data-msisdn="{msisdn}"]')
+        kiosk.wait_state("sim")
+        p.fill("input[name=iccid]", luhn_complete("898601" + "4" * 12))
+        p.click("#sim-form button[type=submit]")
+        kiosk.wait_state("receipt")
+        shown = p.text_content("#receipt") or ""
+
+        p.reload()
+        kiosk.wait_state("receipt")
+        assert p.get_attribute("main#app", "data-resumed") == "visit"
+        assert p.text_content("#receipt-title") == "登记完成"
+        again = p.text_content("#receipt") or ""
+        assert again == shown and Msisdn(msisdn).masked in again and msisdn not in again  # the same, masked
+        assert set(untranslated(p)) <= {attempt_id}, (
+            "English left on the restored zh-CN receipt"
+        )  # the reference may look so
+        kiosk.shot("receipt-restored")
+
+        p.click("#next-customer")
+        kiosk.wait_state("start")
+        p.reload()
+        kiosk.wait_state("start")  # the visit was ended: nothing to show again
+        assert current_visit_id(kiosk) is None
+
+
+def approve(kiosk: Kiosk, attempt_id: str) -> None:
+    """The customer verified, as an approved face check leaves the attempt."""
+    with kiosk.server.container.unit_of_work() as uow:
+        attempt = uow.attempts.get(attempt_id)
+        assert attempt is not None
+        now = datetime.now(UTC)
+        attempt.record_document(valid=True, reasons=(), kind="cn_resident", id_index=BlindIndex("d" * 64), now=now)
+        attempt.record_consent(accepted=True, version="v1", current_version="v1", now=now)
+        attempt.record_challenge(now)
+        attempt.record_decision(Outcome.APPROVED, (), now)
+        uow.attempts.save(attempt)
+        uow.commit()
+
+
+@pytest.mark.browser
+def test_a_new_clerk_chooses_a_password_at_the_first_sign_in(tmp_path: Path) -> None:
+    require_browser_tools()
+    with open_kiosk(tmp_path, None, TABLET, ("turn_left", "turn_right")) as kiosk:
+        p = kiosk.p
+        kiosk.switch("sessions-password")
+        member = kiosk.server.container.registry().add_staff(OPERATOR_CLI, "Han Mei", Role.CLERK, OUTLET)
+        p.goto(kiosk.server.base_url + "/")
+        kiosk.enroll_terminal()
+        kiosk.wait_state("signin")
+        p.fill("input[name=staff_code]", member.staff_code)
+        p.fill("input[name=password]", member.password)
+        p.click("#signin-form button[type=submit]")
+        p.wait_for_selector('html[data-password="forced"] #password-dialog:not([hidden])')
+        assert p.text_content("#password-title") == "设置您的密码"
+        assert not p.is_visible("#password-current-field")  # the password just typed is the current one
+        assert untranslated(p) == [], "English left on the zh-CN password dialog"
+        kiosk.shot("choose-password")
+
+        def save(new: str, repeat: str, code: str) -> None:
+            p.fill("#password-form input[name=new_password]", new)
+            p.fill("#password-form input[name=repeat]", repeat)
+            p.click("#password-save")
+            p.wait_for_selector(f'#password-error[data-code="{code}"]:not([hidden])')
+
+        save("short-1", "short-1", "auth.password_policy")
+        assert "至少 10 个字符" in (p.text_content("#password-error") or "")
+        save("tea-and-7-dumplings", "tea-and-7-dumpling", "page.password_repeat")
+        p.fill("#password-form input[name=new_password]", "tea-and-7-dumplings")
+        p.fill("#password-form input[name=repeat]", "tea-and-7-dumplings")
+        p.click("#password-save")
+        kiosk.wait_state("start")
+        assert p.get_attribute("html", "data-password") is None and not p.is_visible("#password-dialog")
+
+        # Later, from the top bar: the current password is asked; a wrong one is refused; cancel closes it.
+        p.click("#change-password")
+        p.wait_for_selector('html[data-password="chosen"] #password-current-field:not([hidden])')
+        assert p.text_content("#change-password") == "修改密码"
+        p.fill("#password-form input[name=current]", "not-my-password")
+        save("my-next-pass-2027", "my-next-pass-2027", "auth.password_wrong")
+        p.click("#password-cancel")
+        p.wait_for_selector("#password-dialog[hidden]", state="attached")
+        kiosk.wait_state("start")  # still signed in
+
+        p.click("#sign-out")
+        kiosk.wait_state("signin")
+        p.fill("input[name=staff_code]", member.staff_code)
+        p.fill("input[name=password]", "tea-and-7-dumplings")
+        p.click("#signin-form button[type=submit]")
+        kiosk.wait_state("start")  # no password dialog any more
+        with kiosk.server.container.unit_of_work() as uow:
+            changed = [e for e in uow.audit.events() if e.action == "staff.password_changed"]
+        assert len(changed) == 1 and changed[0].details == {"forced": True}

@@ -45,11 +45,16 @@ def audit_events(data_dir: Path, *actions: str) -> list[tuple[str, str, dict[str
 
 
 def sign_in(data_dir: Path, code: str, password: str) -> tuple[int, str]:
+    """The sign-in's status and error code; ``password_change_required`` as the code of a sign-in that must choose
+    a password first."""
     container = Container(settings_for(data_dir, database_url=None))
     try:
         with TestClient(create_app(container.http_services()), raise_server_exceptions=False) as client:
             response = client.post("/v1/auth/token", json={"staff_code": code, "password": password})
-            return response.status_code, str(response.json().get("code", ""))
+            body = response.json()
+            if response.status_code == 200 and body["password_change_required"]:
+                return 200, "password_change_required"
+            return response.status_code, str(body.get("code", ""))
     finally:
         container.engine.dispose()
 
@@ -86,7 +91,7 @@ def test_staff_list_shows_codes_roles_outlets_and_states_but_no_names(data_dir: 
 
 def test_disable_refuses_the_members_sign_in_and_is_audited(data_dir: Path) -> None:
     code, password = added(data_dir, "Li Lei", "--role", "clerk", "--outlet", "BJ-001")
-    assert sign_in(data_dir, code, password) == (200, "")
+    assert sign_in(data_dir, code, password) == (200, "password_change_required")  # a new member's first sign-in
 
     disabled = run(data_dir, "staff", "disable", code.lower())
     assert disabled.returncode == 0, disabled.stderr
@@ -109,7 +114,7 @@ def test_reset_credential_prints_a_new_password_once_and_the_old_one_stops_worki
     new = re.search(r"password\s+(\S+)", reset.stdout)
     assert new and new.group(1) != old and "shown only once" in reset.stderr
     assert sign_in(data_dir, code, old) == (401, "auth.invalid_credentials")
-    assert sign_in(data_dir, code, new.group(1)) == (200, "")
+    assert sign_in(data_dir, code, new.group(1)) == (200, "password_change_required")
 
     events = [e for e in audit_events(data_dir, "staff.credential_reset") if e[2]["code"] == code]
     assert len(events) == 1 and events[0][1] == "cli:operator"

@@ -65,7 +65,9 @@ def test_metrics_count_requests_decisions_and_audit_appends_without_personal_dat
 
 
 def test_lockouts_and_error_codes_are_counted(service: Service) -> None:
-    created = service.container.registry().add_staff(OPERATOR_CLI, "Wang", Role.CLERK, "BJ-001")
+    created = service.container.registry().add_staff(
+        OPERATOR_CLI, "Wang", Role.CLERK, "BJ-001", password_change_required=False
+    )
     codes = []
     for _ in range(12):
         refused = service.client.post("/v1/auth/token", json={"staff_code": created.staff_code, "password": "wrong"})

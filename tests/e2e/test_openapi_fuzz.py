@@ -30,7 +30,7 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesi
     registry = container.registry()
     registry.add_outlet(OPERATOR_CLI, "BJ-001", "Beijing Xidan")
     registry.import_numbers(OPERATOR_CLI, [Msisdn(f"1380013{i:04d}") for i in range(20)], source="fuzz")
-    created = registry.add_staff(OPERATOR_CLI, "Fuzz Clerk", Role.CLERK, "BJ-001")
+    created = registry.add_staff(OPERATOR_CLI, "Fuzz Clerk", Role.CLERK, "BJ-001", password_change_required=False)
     signed = container.staff_auth.sign_in(created.staff_code, created.password)
     app = create_app(container.http_services())
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)

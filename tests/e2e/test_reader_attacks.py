@@ -18,9 +18,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from realname.adapters.http import reader as wire
 from realname.adapters.http.reader import document_fields, signed_reader_headers
 from realname.app.actors import OPERATOR_CLI
+from tests.contract.conftest import astronaut_rgb
 from tests.e2e import flows
 from tests.e2e.conftest import Service
-from tests.e2e.media import blank_clip, jpeg_bytes
+from tests.e2e.media import blank_clip, card_front_image, jpeg_bytes
 from tests.fakes import FixedClock
 
 CUSTOMER = flows.resident_id(301)
@@ -203,3 +204,30 @@ def test_reads_older_than_the_window_are_refused_even_unused(service_on: Service
     held_back = kiosk_headers(service_on, attempt)
     clock.current += timedelta(seconds=121)
     refused(document(service_on, clerk, attempt, held_back), 401, "reader.stale")
+
+
+def test_a_card_front_not_covered_by_the_terminals_signature_is_refused(service_on: Service) -> None:
+    # The document camera's card front rides with the chip portrait; the kiosk signs both (realname.reader.v2).
+    clerk = service_on.staff()
+    kiosks = flows.kiosks_of(service_on.client)
+    chip = jpeg_bytes(np.full((126, 102, 3), 120, np.uint8))
+    card = card_front_image(service_on.container.onnx_models, astronaut_rgb())
+    forged = card_front_image(service_on.container.onnx_models, astronaut_rgb(), seed=1)
+    assert forged != card
+    attempt, nonce = ready_for_liveness(service_on, clerk)
+    fields = kiosks.fields_of[attempt]
+
+    def answer(headers: flows.Headers, front: bytes) -> httpx.Response:
+        return flows.answer_liveness_with(service_on.client, clerk, attempt, nonce, blank_clip(), chip, front, headers)
+
+    # A v1 signature over the chip portrait alone: the card front was added by someone else.
+    refused(answer(kiosks.sign("BJ-001", attempt, fields, portrait=chip), card), 403, "reader.card_front_unsigned")
+    # A v2 signature over another card front than the one sent.
+    swapped = kiosks.sign("BJ-001", attempt, fields, portrait=chip, card_front=card)
+    refused(answer(swapped, forged), 401, "reader.signature_invalid")
+    assert attempt_state(service_on, attempt)[0] == "challenged"  # nothing burnt, nothing decided
+    assert "reader.card_front_unsigned" in " ".join(refusals_audited(service_on))
+
+    accepted = answer(kiosks.sign("BJ-001", attempt, fields, portrait=chip, card_front=card), card)
+    assert accepted.status_code == 200, accepted.text  # decided (the blank clip fails liveness)
+    assert accepted.json()["passed"] is False

@@ -12,6 +12,7 @@ import pytest
 
 from realname.adapters.storage.unit_of_work import SqlUnitOfWork
 from realname.app.actors import OPERATOR_CLI
+from realname.app.staff_auth import ACTIVITY_WRITE_SECONDS, session_key
 from realname.domain.attempts import Attempt, Outcome, Purpose
 from realname.domain.numbers import Msisdn
 from realname.domain.organisation import Role
@@ -59,6 +60,12 @@ def renew(service: Service, token: str) -> tuple[int, dict[str, object]]:
     return response.status_code, response.json()
 
 
+def report_activity(service: Service, token: str) -> int:
+    """What the page sends when the clerk touches it and it made no other request for a while."""
+    status: int = service.client.post("/v1/auth/activity", headers=flows.bearer(token)).status_code
+    return status
+
+
 def current_visit(service: Service, token: str, device_id: str = "kiosk-7") -> dict[str, object]:
     response = service.client.get("/v1/visits/current", params={"device_id": device_id}, headers=flows.bearer(token))
     assert response.status_code == 200, response.text
@@ -84,7 +91,9 @@ def approved_visit(service: Service, clerk_id: str, device_id: str = "kiosk-7") 
 
 
 def test_a_clerk_signs_in_with_a_short_staff_code_and_a_password(sessions: Service) -> None:
-    member = sessions.container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
+    member = sessions.container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
     assert len(member.staff_code) == 6 and member.staff_code[:2].isalpha() and member.staff_code[2:].isdigit()
     assert len(member.password) == 14 and member.password.count("-") == 2
     status, body = sign_in(sessions, f" {member.staff_code.lower()} ", member.password)  # as typed at a counter
@@ -95,7 +104,9 @@ def test_a_clerk_signs_in_with_a_short_staff_code_and_a_password(sessions: Servi
 
 
 def test_a_wrong_password_and_an_unknown_code_get_the_same_typed_401(sessions: Service) -> None:
-    member = sessions.container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", code="LL0001")
+    member = sessions.container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", code="LL0001", password_change_required=False
+    )
     wrong = sign_in(sessions, "LL0001", "not-the-password")
     unknown = sign_in(sessions, "ZZ9999", member.password)
     assert (wrong[0], wrong[1]["code"]) == (401, "auth.invalid_credentials")
@@ -104,7 +115,9 @@ def test_a_wrong_password_and_an_unknown_code_get_the_same_typed_401(sessions: S
 
 
 def test_a_disabled_member_is_told_so_only_with_the_right_password_and_cannot_renew(sessions: Service) -> None:
-    member = sessions.container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
+    member = sessions.container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
     status, body = sign_in(sessions, member.staff_code, member.password)
     assert status == 200
     token = str(body["token"])
@@ -116,14 +129,24 @@ def test_a_disabled_member_is_told_so_only_with_the_right_password_and_cannot_re
     assert (wrong[0], wrong[1]["code"]) == (401, "auth.invalid_credentials")
     renewed = renew(sessions, token)
     assert (renewed[0], renewed[1]["code"]) == (403, "auth.staff_disabled")
+    # The token issued before the member was disabled serves nothing from then on, not only when it expires.
+    served = sessions.client.get("/v1/numbers/available", headers=flows.bearer(token))
+    assert (served.status_code, served.json()["code"]) == (403, "auth.staff_disabled")
+    assert report_activity(sessions, token) == 403
 
 
 def test_a_reset_password_replaces_the_old_one_at_once(sessions: Service) -> None:
-    member = sessions.container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
+    member = sessions.container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
+    live = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
     reset = sessions.container.staff_accounts().reset_credential(OPERATOR_CLI, member.staff_code.lower())
     assert reset.staff_code == member.staff_code and reset.password != member.password
     assert sign_in(sessions, member.staff_code, member.password)[0] == 401
     assert sign_in(sessions, member.staff_code, reset.password)[0] == 200
+    # A token from before the reset serves nothing more: the member chooses a password first.
+    served = sessions.client.get("/v1/numbers/available", headers=flows.bearer(live))
+    assert (served.status_code, served.json()["code"]) == (403, "auth.password_change_required")
 
 
 # -- renewal while the clerk works, the idle lock, the session's end ------------------------------------------
@@ -133,12 +156,16 @@ def test_a_token_renewed_while_the_clerk_works_outlives_the_first_and_keeps_the_
     sessions: Service,
 ) -> None:
     clock = clock_of(sessions)
-    member = sessions.container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
+    member = sessions.container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
     first = sign_in(sessions, member.staff_code, member.password)[1]
     signed_in_at = first["signed_in_at"]
     token = str(first["token"])
     for _ in range(12):  # 12 × 5 minutes: over seven times the token's lifetime, renewed as the page does
-        clock.advance(minutes=5)
+        clock.advance(minutes=3)
+        assert report_activity(sessions, token) == 204  # the clerk touched the page (no other request)
+        clock.advance(minutes=2)
         status, body = renew(sessions, token)
         assert status == 200, body
         assert body["signed_in_at"] == signed_in_at
@@ -152,12 +179,18 @@ def test_a_token_renewed_while_the_clerk_works_outlives_the_first_and_keeps_the_
 
 def test_renewal_stops_at_the_sessions_end_and_the_password_is_asked_again(sessions: Service) -> None:
     clock = clock_of(sessions)
-    member = sessions.container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
+    member = sessions.container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
     token = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
     for _ in range(SESSION_HOURS * 12 - 1):
-        clock.advance(minutes=5)
+        clock.advance(minutes=3)
+        report_activity(sessions, token)
+        clock.advance(minutes=2)
         token = str(renew(sessions, token)[1]["token"])
-    clock.advance(minutes=5)  # SESSION_HOURS after the password was typed
+    clock.advance(minutes=3)
+    report_activity(sessions, token)
+    clock.advance(minutes=2)  # SESSION_HOURS after the password was typed
     ended = renew(sessions, token)
     assert (ended[0], ended[1]["code"]) == (401, "auth.session_ended")
     assert sign_in(sessions, member.staff_code, member.password)[0] == 200
@@ -167,7 +200,9 @@ def test_an_idle_page_locks_without_losing_the_visit(sessions: Service) -> None:
     """Idle past the lock, the page renews nothing, its token runs out (401) and the clerk types the password again:
     the visit, its step and its reserved number are still there."""
     clock = clock_of(sessions)
-    member = sessions.container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
+    member = sessions.container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
     token = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
     attempt = approved_visit(sessions, member.staff_id)
     reserved = sessions.client.post(
@@ -187,13 +222,128 @@ def test_an_idle_page_locks_without_losing_the_visit(sessions: Service) -> None:
     assert [r["msisdn"] for r in visit["reserved"]] == [NUMBERS[0]]  # type: ignore[attr-defined]
 
 
+def test_renewal_is_refused_after_the_idle_time_without_a_request(sessions: Service) -> None:
+    """The server keeps each sign-in's last request: a page whose lock did not work (or a copied token) cannot keep
+    renewing. The page reports the clerk's touches (``/v1/auth/activity``) while it makes no other request."""
+    clock = clock_of(sessions)
+    member = sessions.container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
+    token = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
+    clock.advance(minutes=IDLE_MINUTES, seconds=30)  # within the minute's grace for the page's reports
+    status, body = renew(sessions, token)
+    assert status == 200, body
+    token = str(body["token"])
+    clock.advance(minutes=2)
+    assert sessions.client.get("/v1/numbers/available", headers=flows.bearer(token)).status_code == 200
+    clock.advance(minutes=IDLE_MINUTES, seconds=61)  # past the idle time and its grace since that request
+    idle = renew(sessions, token)
+    assert (idle[0], idle[1]["code"]) == (401, "auth.idle_timeout")
+    # The password again: a new sign-in renews as before.
+    again = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
+    clock.advance(minutes=1)
+    assert renew(sessions, again)[0] == 200
+
+
+def test_activity_is_written_at_most_every_few_seconds(sessions: Service) -> None:
+    """A request reads the member and the sign-in in one read; the last activity is written only when stale."""
+    clock = clock_of(sessions)
+    member = sessions.container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
+    token = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
+    signed_in = clock.now()
+
+    def last_active() -> object:
+        with sessions.container.unit_of_work() as uow:
+            return uow.staff.session_state(member.staff_id, session_key(member.staff_id, signed_in)).last_active_at  # type: ignore[union-attr]
+
+    clock.advance(seconds=5)
+    assert report_activity(sessions, token) == 204
+    assert last_active() == signed_in  # fresh enough: no write
+    clock.advance(seconds=ACTIVITY_WRITE_SECONDS)
+    assert report_activity(sessions, token) == 204
+    assert last_active() == clock.now()
+
+
+# -- choosing a password ---------------------------------------------------------------------------------------
+
+
+def change_password(service: Service, token: str, current: str, new: str) -> tuple[int, dict[str, object]]:
+    response = service.client.post(
+        "/v1/auth/password",
+        json={"current_password": current, "new_password": new},
+        headers=flows.bearer(token),
+    )
+    return response.status_code, response.json()
+
+
+def test_a_new_member_chooses_a_password_before_the_token_serves_anything(sessions: Service) -> None:
+    member = sessions.container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
+    status, body = sign_in(sessions, member.staff_code, member.password)
+    assert status == 200 and body["password_change_required"] is True
+    token = str(body["token"])
+    served = sessions.client.get("/v1/numbers/available", headers=flows.bearer(token))
+    assert (served.status_code, served.json()["code"]) == (403, "auth.password_change_required")
+    assert renew(sessions, token)[1]["code"] == "auth.password_change_required"
+
+    chosen = "tea-and-7-dumplings"
+    for new, rule in [
+        ("short-1", "at least 10 characters"),
+        ("aaaaabbbbbaaaaa", "at least 5 different"),
+        (member.password, "differ from the current"),
+        (f"x-{member.staff_code.lower()}-9876", "staff code"),
+    ]:
+        status, refused = change_password(sessions, token, member.password, new)
+        assert (status, refused["code"]) == (400, "auth.password_policy"), refused
+        assert rule in str(refused["message"])
+    status, wrong = change_password(sessions, token, "not-the-password", chosen)
+    assert (status, wrong["code"]) == (403, "auth.password_wrong")
+
+    status, changed = change_password(sessions, token, member.password, chosen)
+    assert status == 200 and changed["password_change_required"] is False, changed
+    assert changed["signed_in_at"] == body["signed_in_at"]
+    fresh = str(changed["token"])
+    assert sessions.client.get("/v1/numbers/available", headers=flows.bearer(fresh)).status_code == 200
+    assert sign_in(sessions, member.staff_code, member.password)[0] == 401
+    status, again = sign_in(sessions, member.staff_code, chosen)
+    assert status == 200 and again["password_change_required"] is False
+
+    with sessions.container.unit_of_work() as uow:
+        events = [e for e in uow.audit.events() if e.action.startswith("staff.password_change")]
+    assert [(e.action, dict(e.details)) for e in events] == [
+        ("staff.password_change_refused", {"locked": False}),
+        ("staff.password_changed", {"forced": True}),
+    ]
+    assert all(e.actor == f"staff:{member.staff_id}" for e in events)
+
+    # After a reset the member chooses again.
+    reset = sessions.container.staff_accounts().reset_credential(OPERATOR_CLI, member.staff_code)
+    status, body = sign_in(sessions, member.staff_code, reset.password)
+    assert status == 200 and body["password_change_required"] is True
+
+
+def test_a_signed_in_clerk_changes_their_password_and_wrong_guesses_lock_the_code(sessions: Service) -> None:
+    member = sessions.container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
+    token = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
+    status, changed = change_password(sessions, token, member.password, "my-own-pass-2026")
+    assert status == 200, changed
+    token = str(changed["token"])
+    # Someone at the unlocked page guessing the current password: counted as failed sign-ins of the code.
+    codes = [change_password(sessions, token, f"guess-{i}-guess", "other-pass-9931")[1]["code"] for i in range(6)]
+    assert codes == ["auth.password_wrong"] * 5 + ["auth.locked"]
+    assert sign_in(sessions, member.staff_code, "my-own-pass-2026")[1]["code"] == "auth.locked"
+
+
 # -- the visit on the server ---------------------------------------------------------------------------------
 
 
 def test_the_current_visit_is_the_clerks_open_attempt_on_that_kiosk_and_its_step(sessions: Service) -> None:
     registry = sessions.container.registry()
-    member = registry.add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
-    colleague = registry.add_staff(OPERATOR_CLI, "Han Mei", Role.CLERK, "BJ-001")
+    member = registry.add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False)
+    colleague = registry.add_staff(OPERATOR_CLI, "Han Mei", Role.CLERK, "BJ-001", password_change_required=False)
     mine = flows.bearer(str(sign_in(sessions, member.staff_code, member.password)[1]["token"]))
     theirs = flows.bearer(str(sign_in(sessions, colleague.staff_code, colleague.password)[1]["token"]))
     token = mine["Authorization"].removeprefix("Bearer ")
@@ -224,7 +374,9 @@ def test_the_current_visit_is_the_clerks_open_attempt_on_that_kiosk_and_its_step
 
 
 def test_ending_a_visit_gives_its_reserved_numbers_back_at_once_and_is_audited(sessions: Service) -> None:
-    member = sessions.container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
+    member = sessions.container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
     clerk = flows.bearer(str(sign_in(sessions, member.staff_code, member.password)[1]["token"]))
     attempt = approved_visit(sessions, member.staff_id)
     for number in NUMBERS[:2]:
@@ -255,3 +407,63 @@ def test_ending_a_visit_gives_its_reserved_numbers_back_at_once_and_is_audited(s
     released = events[0].details["released"]
     assert isinstance(released, list) and sorted(map(str, released)) == sorted(Msisdn(n).masked for n in NUMBERS[:2])
     assert not any(n in str(events[0].details) for n in NUMBERS)  # numbers masked in the audit log
+
+
+def sim(serial: int) -> str:
+    """A Luhn-valid ICCID that differs by ``serial``."""
+    body = f"898600123456789{serial:04d}"
+    total = sum(d if i % 2 else (d * 2 - 9 if d * 2 > 9 else d * 2) for i, d in enumerate(map(int, reversed(body))))
+    return body + str(-total % 10)
+
+
+def test_a_completed_visit_shows_its_receipt_again_until_it_is_ended_or_the_next_customer_starts(
+    sessions: Service,
+) -> None:
+    """A reload on the receipt screen: the visit is still the clerk's current one, at its receipt (masked)."""
+    member = sessions.container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
+    clerk = flows.bearer(str(sign_in(sessions, member.staff_code, member.password)[1]["token"]))
+    token = clerk["Authorization"].removeprefix("Bearer ")
+
+    def register(attempt: str, msisdn: str) -> dict[str, object]:
+        reserved = sessions.client.post(f"/v1/attempts/{attempt}/reservation", json={"msisdn": msisdn}, headers=clerk)
+        assert reserved.status_code == 200, reserved.text
+        done = sessions.client.post(
+            f"/v1/attempts/{attempt}/registration",
+            json={"msisdn": msisdn, "iccid": sim(NUMBERS.index(msisdn))},
+            headers={**clerk, "Idempotency-Key": f"receipt-{attempt}"},
+        )
+        assert done.status_code == 200, done.text
+        body: dict[str, object] = done.json()
+        return body
+
+    attempt = approved_visit(sessions, member.staff_id)
+    receipt = register(attempt, NUMBERS[0])
+    visit = current_visit(sessions, token)
+    assert visit["attempt"]["id"] == attempt and visit["step"] == "receipt"  # type: ignore[index]
+    assert visit["receipt"] == receipt and NUMBERS[0] not in str(visit)  # the same masked receipt
+    # Still there a little later (a reload, or the clerk signing in again) ...
+    clock_of(sessions).advance(minutes=5)
+    again = flows.bearer(str(sign_in(sessions, member.staff_code, member.password)[1]["token"]))
+    assert current_visit(sessions, again["Authorization"].removeprefix("Bearer "))["step"] == "receipt"
+    # ... not on another kiosk, and not once the clerk ended the visit ("Next customer").
+    assert current_visit(sessions, token, device_id="kiosk-8")["attempt"] is None
+    ended = sessions.client.post(f"/v1/attempts/{attempt}/end", headers=clerk)
+    assert ended.status_code == 200 and ended.json()["attempt"]["state"] == "completed", ended.text
+    assert current_visit(sessions, token)["attempt"] is None
+
+    # The next customer started without ending the last visit: the new visit is the current one.
+    second = approved_visit(sessions, member.staff_id, device_id="kiosk-9")
+    register(second, NUMBERS[1])
+    assert current_visit(sessions, token, device_id="kiosk-9")["step"] == "receipt"
+    nxt = flows.start_attempt(sessions.client, clerk, device_id="kiosk-9")
+    visit = current_visit(sessions, token, device_id="kiosk-9")
+    assert visit["attempt"]["id"] == nxt and visit["step"] == "document"  # type: ignore[index]
+
+    # A receipt is not shown again once the attempt time (30 minutes) has passed since it was issued.
+    third = approved_visit(sessions, member.staff_id, device_id="kiosk-10")
+    register(third, NUMBERS[2])
+    clock_of(sessions).advance(minutes=31)
+    late = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
+    assert current_visit(sessions, late, device_id="kiosk-10")["attempt"] is None

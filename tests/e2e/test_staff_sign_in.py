@@ -22,7 +22,9 @@ def test_five_wrong_credentials_lock_the_staff_id_until_the_lockout_has_passed(s
     clock = service_on.container.clock
     assert isinstance(clock, FixedClock)
     policy = service_on.container.policy()
-    member = service_on.container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
+    member = service_on.container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
     for _ in range(policy.max_failed_attempts):
         status, _, body = sign_in(service_on, member.staff_code, "guess")
         assert (status, body["code"]) == (401, "auth.invalid_credentials")
@@ -38,7 +40,9 @@ def test_five_wrong_credentials_lock_the_staff_id_until_the_lockout_has_passed(s
         subjects = [r[0] for r in c.execute(sa.text("SELECT subject FROM throttle_event"))]
     assert subjects and not any("no-such-staff" in x or member.staff_code in x for x in subjects)
     # Others are served; after the lock-out the member is again.
-    other = service_on.container.registry().add_staff(OPERATOR_CLI, "Han Mei", Role.CLERK, "BJ-001")
+    other = service_on.container.registry().add_staff(
+        OPERATOR_CLI, "Han Mei", Role.CLERK, "BJ-001", password_change_required=False
+    )
     assert sign_in(service_on, other.staff_code, other.password)[0] == 200
     clock.advance(seconds=int(headers["retry-after"]))
     assert sign_in(service_on, member.staff_code, member.password)[0] == 200
@@ -71,7 +75,9 @@ def test_unknown_ids_cost_the_same_argon2_verification_as_a_wrong_credential(ser
         container.policy(),
         container.blind_indexer,
     )
-    member = container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
+    member = container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
 
     for staff_id in (member.staff_code, "NOSUCH1", "another-unknown"):
         try:
@@ -89,7 +95,7 @@ def test_unknown_ids_cost_the_same_argon2_verification_as_a_wrong_credential(ser
 def test_sign_in_names_the_outlets_time_zone_for_the_pages(service: Service) -> None:
     registry = service.container.registry()
     registry.add_outlet(OPERATOR_CLI, "UR-001", "Urumqi", "Asia/Urumqi")
-    far = registry.add_staff(OPERATOR_CLI, "Aygul", Role.CLERK, "UR-001")
-    near = registry.add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
+    far = registry.add_staff(OPERATOR_CLI, "Aygul", Role.CLERK, "UR-001", password_change_required=False)
+    near = registry.add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False)
     assert sign_in(service, far.staff_code, far.password)[2]["time_zone"] == "Asia/Urumqi"
     assert sign_in(service, near.staff_code, near.password)[2]["time_zone"] == "Asia/Shanghai"

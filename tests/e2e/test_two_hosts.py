@@ -159,7 +159,9 @@ def asked_for_the_clips_actions(
 def test_a_registration_alternating_between_two_hosts_completes(hosts: tuple[Container, list[int], bytes]) -> None:
     container, ports, photo = hosts
     clip = (require_shared_data() / "liveness" / REAL).read_bytes()
-    created = container.registry().add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001")
+    created = container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
     transport = AlternatingTransport(ports)
     with httpx.Client(transport=transport, base_url="http://lb.invalid", timeout=120) as http:
         client = cast(TestClient, http)  # the flows speak httpx's API; TestClient is an httpx.Client
@@ -219,7 +221,9 @@ def test_a_streamed_clip_whose_chunks_alternate_between_two_hosts_is_decided(
     to that process (over its relay address, here on loopback), so a round-robin balancer needs no affinity."""
     container, ports, photo = hosts
     webm = kiosk_webm(require_shared_data() / "liveness" / REAL)
-    created = container.registry().add_staff(OPERATOR_CLI, "Wang Fang", Role.CLERK, "BJ-001")
+    created = container.registry().add_staff(
+        OPERATOR_CLI, "Wang Fang", Role.CLERK, "BJ-001", password_change_required=False
+    )
     transport = AlternatingTransport(ports)
     with httpx.Client(transport=transport, base_url="http://lb.invalid", timeout=120) as http:
         client = cast(TestClient, http)

@@ -30,6 +30,7 @@ ID_NUMBER = "11010519491231002X"
 OTHER_ID = "440524188001010014"
 STAFF_NAME = "Ouyang Xiaofeng"
 CUSTOMER_NAME = "Zhuge Kongming"
+NEW_PASSWORD = "privacy-chosen-pass-73"
 REALNAME = Path(sys.executable).parent / "realname"
 MODELS_DIR = Path(os.environ.get("REALNAME_MODELS_DIR", REPO_ROOT / "var" / "models"))
 FORBIDDEN_IN_LOGS: tuple[tuple[str, re.Pattern[bytes]], ...] = (
@@ -132,7 +133,7 @@ def test_logs_and_data_folder_hold_no_personal_data_or_images(run: Run) -> None:
         if pattern.search(content)
     ]
     assert problems == []
-    assert scan([run.data, run.logs], [ID_NUMBER, OTHER_ID, STAFF_NAME, CUSTOMER_NAME]) == []
+    assert scan([run.data, run.logs], [ID_NUMBER, OTHER_ID, STAFF_NAME, CUSTOMER_NAME, NEW_PASSWORD]) == []
 
 
 def exercise(
@@ -144,9 +145,17 @@ def exercise(
 ) -> None:
     terminal_id, key = kiosk
 
-    def signed(attempt: str, body: dict[str, object], portrait: bytes | None = None) -> dict[str, str]:
+    def signed(
+        attempt: str, body: dict[str, object], portrait: bytes | None = None, card_front: bytes | None = None
+    ) -> dict[str, str]:
         return signed_reader_headers(
-            key, terminal_id, attempt, fields=document_fields(body), portrait=portrait, now=datetime.now(UTC)
+            key,
+            terminal_id,
+            attempt,
+            fields=document_fields(body),
+            portrait=portrait,
+            card_front=card_front,
+            now=datetime.now(UTC),
         )
 
     with httpx.Client(base_url=base, timeout=60) as client:
@@ -161,6 +170,13 @@ def exercise(
             assert time.monotonic() < deadline, "the service did not start"
             time.sleep(0.2)
         token = client.post("/v1/auth/token", json={"staff_code": staff_code, "password": password})
+        assert token.status_code == 200 and token.json()["password_change_required"], token.text
+        # A new member chooses their own password first (and that password stays out of the logs too).
+        token = client.post(
+            "/v1/auth/password",
+            json={"current_password": password, "new_password": NEW_PASSWORD},
+            headers={"Authorization": f"Bearer {token.json()['token']}"},
+        )
         assert token.status_code == 200, token.text
         headers = {"Authorization": f"Bearer {token.json()['token']}", "X-Request-ID": "privacylogtest1"}
         client.post("/v1/auth/token", json={"staff_code": staff_code, "password": "wrong"})
@@ -180,16 +196,16 @@ def exercise(
         )
         challenge = client.post(f"/v1/attempts/{attempt_id}/challenge", headers=headers)
         nonce = challenge.json().get("nonce", "0" * 32) if challenge.status_code == 200 else "0" * 32
-        photo = jpeg_photo()
+        photo, front = jpeg_photo(), jpeg_photo()
         client.post(
             f"/v1/attempts/{attempt_id}/liveness",
             data={"nonce": nonce},
             files={
                 "clip": ("clip.mp4", clip_bytes(), "video/mp4"),
                 "id_photo": ("photo.jpg", photo, "image/jpeg"),
-                "card_front": ("card_front.jpg", jpeg_photo(), "image/jpeg"),
+                "card_front": ("card_front.jpg", front, "image/jpeg"),
             },
-            headers={**headers, **signed(attempt_id, body, photo)},
+            headers={**headers, **signed(attempt_id, body, photo, front)},
         )
         # Self-service at home: the ID number, the name, a code request (the development sender logs it).
         session = client.post("/v1/self/sessions", json={"device_id": "phone-1"}).json()

@@ -253,8 +253,8 @@ def test_duplicate_outlet_is_a_conflict(registry: Registry) -> None:
 
 def test_staff_needs_an_existing_outlet_and_name_is_stored_encrypted(registry: Registry, engine: sa.Engine) -> None:
     with pytest.raises(NotFound):
-        registry.add_staff(OPERATOR_CLI, "Wang Fang", Role.CLERK, "XX-999")
-    created = registry.add_staff(OPERATOR_CLI, "Wang Fang", Role.CLERK, "BJ-001")
+        registry.add_staff(OPERATOR_CLI, "Wang Fang", Role.CLERK, "XX-999", password_change_required=False)
+    created = registry.add_staff(OPERATOR_CLI, "Wang Fang", Role.CLERK, "BJ-001", password_change_required=False)
     with engine.begin() as c:
         row = c.execute(sa.text("SELECT name_ciphertext, credential_hash FROM staff")).one()
     assert b"Wang Fang" not in bytes(row.name_ciphertext)

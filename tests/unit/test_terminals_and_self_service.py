@@ -24,6 +24,7 @@ from realname.domain.terminals import (
     check_fresh,
     check_nonce,
     fields_sha256,
+    portrait_slot,
     reader_message,
 )
 
@@ -41,6 +42,23 @@ def test_the_signed_message_is_a_compact_json_array_in_a_fixed_order() -> None:
         id_fields_sha256="f",
     )
     assert message == b'["realname.reader.v1","t1","a1","nnnnnnnnnnnnnnnn",1790000000,"","f"]'
+
+
+def test_with_a_card_front_the_message_is_v2_and_its_portrait_slot_joins_both_digests() -> None:
+    # terminal.js builds the same: "sha256(chip):sha256(card front)" under realname.reader.v2.
+    slot = portrait_slot("c" * 64, "d" * 64)
+    assert slot == "c" * 64 + ":" + "d" * 64
+    assert portrait_slot("c" * 64, None) == "c" * 64
+    message = reader_message(
+        terminal_id="t1",
+        attempt_id="a1",
+        nonce="n" * 16,
+        timestamp=1_790_000_000,
+        portrait_sha256=slot,
+        id_fields_sha256="f",
+        with_card_front=True,
+    )
+    assert message == f'["realname.reader.v2","t1","a1","nnnnnnnnnnnnnnnn",1790000000,"{slot}","f"]'.encode()
 
 
 def test_the_fields_digest_is_over_compact_json_with_nulls_and_raw_unicode() -> None:

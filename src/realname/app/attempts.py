@@ -223,5 +223,9 @@ def replayed_receipt(uow: UnitOfWork, key: str | None, actor: Actor, request_has
 def remember_receipt(
     uow: UnitOfWork, key: str | None, actor: Actor, request_hash: str, receipt: Receipt, now: datetime
 ) -> None:
+    """Keep the receipt under the idempotency key (a retry answers it) and on its attempt (a reloaded kiosk shows it
+    again until the clerk ends the visit). Masked data only."""
+    stored = json.dumps(asdict(receipt))
+    uow.attempts.keep_receipt(receipt.attempt_id, stored)
     if key is not None:
-        uow.idempotency.put(key, actor.ref, request_hash, json.dumps(asdict(receipt)), now)
+        uow.idempotency.put(key, actor.ref, request_hash, stored, now)

@@ -162,10 +162,18 @@ class Registry:
             return uow.outlets.list()
 
     def add_staff(
-        self, actor: Actor, name: str, role: Role, outlet_code: str, code: str | None = None
+        self,
+        actor: Actor,
+        name: str,
+        role: Role,
+        outlet_code: str,
+        code: str | None = None,
+        *,
+        password_change_required: bool = True,
     ) -> NewStaffCredential:
         """Create a staff member with a staff code (``code``, or a new one such as ``LK4821``) and return the code and
-        a password shown once.
+        a password shown once. The member chooses their own password at the first sign-in unless
+        ``password_change_required`` is False (the demo and test fixtures).
 
         Raises:
             NotFound: the outlet does not exist. InvalidInput: ``staff.code_invalid``. Conflict: ``staff.code_in_use``.
@@ -185,6 +193,7 @@ class Registry:
                 created_at=now,
                 code=claim_staff_code(uow, self._d.random, code),
                 credential_changed_at=now,
+                password_change_required=password_change_required,
             )
             name_ct = self._d.cipher.encrypt(member.name.encode(), EncryptionContext("staff", staff_id, "name"))
             if uow.outlets.get(member.outlet_code) is None:

@@ -87,8 +87,8 @@ class StaffAccounts:
             return uow.staff.list()
 
     def disable(self, actor: Actor, code: str) -> StaffMember:
-        """Disable a member: their sign-ins and token renewals are refused from now on (``auth.staff_disabled``);
-        a token already issued lasts at most until it expires (``token_ttl_minutes``).
+        """Disable a member: their sign-ins, token renewals and every request with a token already issued are
+        refused from now on (``auth.staff_disabled``).
 
         Raises:
             NotFound: ``staff.not_found``. Conflict: ``staff.disabled_already``.
@@ -104,7 +104,8 @@ class StaffAccounts:
         return member
 
     def reset_credential(self, actor: Actor, code: str) -> NewPassword:
-        """Give a member a new password (shown once); the old one stops working at once.
+        """Give a member a new password (shown once); the old one stops working at once, and the member chooses
+        their own at the next sign-in (``password_change_required``).
 
         Raises:
             NotFound: ``staff.not_found``.
@@ -114,7 +115,7 @@ class StaffAccounts:
         hashed = self._d.hasher.hash(password)
         with self._d.uow() as uow:
             member = self._member(uow, code)
-            uow.staff.set_credential(member.id, hashed, self._d.clock.now())
+            uow.staff.set_credential(member.id, hashed, self._d.clock.now(), change_required=True)
             self._audit(uow, actor, "staff.credential_reset", member, {})
             uow.commit()
         return NewPassword(member.code or "", password)

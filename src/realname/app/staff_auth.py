@@ -9,12 +9,18 @@ Only the right password of a disabled member is told that the member is disabled
 A token lasts ``token_ttl_minutes``; the page renews it while the clerk is active (and locks itself after
 ``idle_lock_minutes`` without activity). A renewal needs a valid token of a member who is still active, and
 carries the sign-in time on: ``max_session_hours`` after typing the password, the password is asked again.
+
+Every request with a staff token reads the member's state and the sign-in's last activity in one primary-key read
+(:meth:`StaffAuth.actor_for`): a member disabled since signing in is refused at once, a member who must change their
+password is served nothing else, and the sign-in's last activity is written (at most every
+``ACTIVITY_WRITE_SECONDS``). The server refuses a renewal after ``idle_lock_minutes`` without a request
+(``auth.idle_timeout``); the page reports a clerk's touches while it makes no other request (``/v1/auth/activity``).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from realname.app.actors import Actor
@@ -39,6 +45,10 @@ SIGN_IN_FAILURES = "staff.sign_in_failed"
 
 
 DEFAULT_IDLE_LOCK_MINUTES = 5
+ACTIVITY_WRITE_SECONDS = 15
+"""A sign-in's last activity is written when the stored one is older than this: not a write per request."""
+ACTIVITY_GRACE_SECONDS = 60
+"""Added to the idle time before a renewal is refused: the page reports touches every 30 s, written every 15 s."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,10 +73,25 @@ class SignedIn:
     signed_in_at: datetime | None = None
     expires_in_seconds: int = 0
     """The token's lifetime from now: pages count it on their own clock, which may be off the server's."""
+    password_change_required: bool = False
+    """The member must choose a new password first: the token serves only ``change_password`` until then."""
 
 
 class StaffDisabled(Forbidden):
     code = "auth.staff_disabled"
+
+
+class PasswordChangeRequired(Forbidden):
+    code = "auth.password_change_required"
+
+
+class IdleTimeout(Unauthenticated):
+    code = "auth.idle_timeout"
+
+
+def session_key(staff_id: str, signed_in_at: datetime) -> str:
+    """A sign-in's key: the member and the sign-in time (Unix seconds), which every renewed token carries on."""
+    return f"{staff_id}:{int(signed_in_at.timestamp())}"
 
 
 class StaffAuth:
@@ -154,6 +179,9 @@ class StaffAuth:
                 ),
                 now,
             )
+            if ok and member is not None:
+                uow.staff.forget_sessions_before(now - timedelta(hours=self._rules.max_session_hours))
+                uow.staff.record_activity(member.id, session_key(member.id, now), now)
             uow.commit()
         if locked_until is not None:
             raise TooManyRequests(
@@ -175,6 +203,9 @@ class StaffAuth:
                 the session is older than ``max_session_hours`` (``auth.session_ended``).
             Forbidden: a self-service token (``auth.role_forbidden``).
             StaffDisabled: the member was disabled since signing in.
+            PasswordChangeRequired: ``auth.password_change_required`` — the member has not chosen a password yet.
+            IdleTimeout: ``auth.idle_timeout`` — no request with this sign-in for ``idle_lock_minutes`` (and a
+                minute's grace for the page's activity reports).
         """
         now = self._clock.now()
         claims = self._tokens.verify(token, now)
@@ -186,12 +217,88 @@ class StaffAuth:
         with self._uow() as uow:
             member = uow.staff.get(claims.staff_id)
             outlet = uow.outlets.get(member.outlet_code) if member is not None else None
+            state = uow.staff.session_state(claims.staff_id, session_key(claims.staff_id, signed_in_at))
+        if member is None or state is None:
+            raise Unauthenticated("the token is invalid", code="auth.token_invalid")
+        if not member.active:
+            raise StaffDisabled("this staff member is disabled; ask an administrator")
+        if member.password_change_required:
+            raise PasswordChangeRequired("choose a new password first")
+        idle = timedelta(minutes=self._rules.idle_lock_minutes, seconds=ACTIVITY_GRACE_SECONDS)
+        if state.last_active_at is None or now - state.last_active_at > idle:
+            raise IdleTimeout(
+                f"no activity for more than {self._rules.idle_lock_minutes} minutes; enter your password again"
+            )
+        return self._signed_in(
+            member, outlet.time_zone if outlet else DEFAULT_TIME_ZONE, now, signed_in_at=signed_in_at
+        )
+
+    def change_password(self, token: str, current_password: str, new_password: str) -> SignedIn:
+        """The signed-in member's new password, replacing ``current_password``; a fresh token (same sign-in time)
+        that serves everything again when the change was required. Audited as ``staff.password_changed``.
+
+        Raises:
+            Unauthenticated: the token expired or is invalid. StaffDisabled.
+            Forbidden: ``auth.password_wrong`` — the current password is wrong (counted toward the staff code's
+                sign-in lock-out); ``auth.role_forbidden`` for a self-service token.
+            TooManyRequests: ``auth.locked``.
+            InvalidInput: ``auth.password_policy`` — the new password breaks a rule (:func:`password_problem`).
+        """
+        now = self._clock.now()
+        claims = self._tokens.verify(token, now)
+        if claims.role is Role.SUBSCRIBER:
+            raise Forbidden("only staff change passwords", code="auth.role_forbidden")
+        signed_in_at = claims.signed_in_at or claims.issued_at
+        with self._uow() as uow:
+            member = uow.staff.get(claims.staff_id)
         if member is None:
             raise Unauthenticated("the token is invalid", code="auth.token_invalid")
         if not member.active:
             raise StaffDisabled("this staff member is disabled; ask an administrator")
+        problem = password_problem(new_password, current_password, member.code or "")
+        if problem is not None:
+            raise InvalidInput(problem, code="auth.password_policy")
+        policy = self._policy
+        since = now - timedelta(minutes=policy.lockout_window_minutes + policy.lockout_minutes)
+        subject = self._blind_index.index(f"staff-sign-in:{member.code or member.id}")
+        new_hash = self._hasher.hash(new_password)
+        with self._uow() as uow:
+            periods = lockout_periods(
+                uow.throttle.since(SIGN_IN_FAILURES, subject, since),
+                max_failed=policy.max_failed_attempts,
+                window_minutes=policy.lockout_window_minutes,
+                lockout_minutes=policy.lockout_minutes,
+            )
+            locked_until = next((end for start, end in periods if start <= now < end), None)
+            verified = locked_until is None and self._hasher.verify(member.credential_hash, current_password)
+            if verified:
+                uow.staff.set_credential(member.id, new_hash, now, change_required=False)
+            elif locked_until is None:
+                uow.throttle.add(self._ids.new_id(), SIGN_IN_FAILURES, subject, now)
+            uow.audit.append(
+                AuditRecord(
+                    "staff.password_changed" if verified else "staff.password_change_refused",
+                    f"staff:{member.id}",
+                    str(member.outlet_code),
+                    f"staff:{member.id}",
+                    {"forced": member.password_change_required} if verified else {"locked": locked_until is not None},
+                ),
+                now,
+            )
+            uow.staff.record_activity(member.id, session_key(member.id, signed_in_at), now)
+            outlet = uow.outlets.get(member.outlet_code)
+            uow.commit()
+        if locked_until is not None:
+            raise TooManyRequests(
+                "too many wrong passwords for this staff code; try again later",
+                retry_after_seconds=math.ceil((locked_until - now).total_seconds()),
+                code="auth.locked",
+            )
+        if not verified:
+            raise Forbidden("the current password is wrong", code="auth.password_wrong")
+        changed = replace(member, password_change_required=False)
         return self._signed_in(
-            member, outlet.time_zone if outlet else DEFAULT_TIME_ZONE, now, signed_in_at=signed_in_at
+            changed, outlet.time_zone if outlet else DEFAULT_TIME_ZONE, now, signed_in_at=signed_in_at
         )
 
     def _signed_in(self, member: StaffMember, time_zone: str, now: datetime, *, signed_in_at: datetime) -> SignedIn:
@@ -206,6 +313,7 @@ class StaffAuth:
             idle_lock_minutes=self._rules.idle_lock_minutes,
             signed_in_at=claims.signed_in_at or signed_in_at,
             expires_in_seconds=int((claims.expires_at - now).total_seconds()),
+            password_change_required=member.password_change_required,
         )
 
     def self_service_token(self, attempt_id: str) -> tuple[str, datetime]:
@@ -215,8 +323,50 @@ class StaffAuth:
         return token, self._tokens.verify(token, now).expires_at
 
     def actor_for(self, token: str) -> Actor:
-        """The actor a bearer token stands for. Raises Unauthenticated when expired or forged."""
-        claims = self._tokens.verify(token, self._clock.now())
+        """The actor a bearer token stands for. A staff token's member is read (one primary-key read, joined with
+        the sign-in's last activity, which is written when older than ``ACTIVITY_WRITE_SECONDS``).
+
+        Raises:
+            Unauthenticated: the token expired or is forged, or its member is gone (``auth.token_invalid``).
+            StaffDisabled: the member was disabled since signing in (at once, not when the token expires).
+            PasswordChangeRequired: the member must choose a new password before anything else.
+        """
+        now = self._clock.now()
+        claims = self._tokens.verify(token, now)
         if claims.role is Role.SUBSCRIBER:
             return Actor(f"self:{claims.staff_id}", Role.SUBSCRIBER, SELF_SERVICE_OUTLET)
+        key = session_key(claims.staff_id, claims.signed_in_at or claims.issued_at)
+        with self._uow() as uow:
+            state = uow.staff.session_state(claims.staff_id, key)
+            if state is None:
+                raise Unauthenticated("the token is invalid", code="auth.token_invalid")
+            if not state.active:
+                raise StaffDisabled("this staff member is disabled; ask an administrator")
+            if state.password_change_required:
+                raise PasswordChangeRequired("choose a new password first (POST /v1/auth/password)")
+            seen = state.last_active_at
+            if seen is None or now - seen >= timedelta(seconds=ACTIVITY_WRITE_SECONDS):
+                uow.staff.record_activity(claims.staff_id, key, now)
+                uow.commit()
         return Actor(f"staff:{claims.staff_id}", claims.role, str(claims.outlet_code))
+
+
+PASSWORD_MIN_LENGTH = 10
+PASSWORD_MAX_LENGTH = 256
+PASSWORD_MIN_DISTINCT = 5
+
+
+def password_problem(new_password: str, current_password: str, code: str) -> str | None:
+    """Why ``new_password`` may not be chosen (a sentence), or None: at least ``PASSWORD_MIN_LENGTH`` characters
+    and ``PASSWORD_MIN_DISTINCT`` different ones, not the current password, not containing the staff code."""
+    if len(new_password) < PASSWORD_MIN_LENGTH:
+        return f"a password has at least {PASSWORD_MIN_LENGTH} characters"
+    if len(new_password) > PASSWORD_MAX_LENGTH:
+        return f"a password has at most {PASSWORD_MAX_LENGTH} characters"
+    if len(set(new_password)) < PASSWORD_MIN_DISTINCT:
+        return f"a password has at least {PASSWORD_MIN_DISTINCT} different characters"
+    if new_password == current_password:
+        return "the new password must differ from the current one"
+    if code and code.casefold() in new_password.casefold():
+        return "a password must not contain the staff code"
+    return None

@@ -20,6 +20,7 @@ from realname.domain.errors import NotFound, RealnameError
 from realname.domain.organisation import OutletCode, Role
 from realname.domain.terminals import (
     READER_MAX_AGE_SECONDS,
+    CardFrontUnsigned,
     ReaderReplayed,
     ReaderSignature,
     ReaderSignatureInvalid,
@@ -29,6 +30,7 @@ from realname.domain.terminals import (
     TerminalWrongOutlet,
     check_fresh,
     check_nonce,
+    portrait_slot,
     reader_message,
 )
 
@@ -59,12 +61,17 @@ def verify_reader_read(
     portrait_sha256: str,
     id_fields_sha256: str,
     now_clock: Clock,
+    card_front_sha256: str | None = None,
 ) -> Terminal:
     """Check one signed reader read inside the caller's transaction and claim its nonce.
 
+    With ``card_front_sha256`` (the request carries a card front) the signature must be the v2 message, whose
+    portrait slot covers the card front too; a v1 signature over the chip portrait alone is told apart
+    (``reader.card_front_unsigned``) from a signature that does not verify at all.
+
     Raises:
-        TerminalUnknown, TerminalRevoked, TerminalWrongOutlet, ReaderSignatureInvalid, ReaderStale,
-        ReaderReplayed.
+        TerminalUnknown, TerminalRevoked, TerminalWrongOutlet, ReaderSignatureInvalid, CardFrontUnsigned,
+        ReaderStale, ReaderReplayed.
     """
     now = now_clock.now()
     terminal = uow.terminals.get(reader.terminal_id)
@@ -75,15 +82,27 @@ def verify_reader_read(
     if terminal.outlet_code != outlet_code:
         raise TerminalWrongOutlet("this terminal is enrolled to another outlet")
     check_nonce(reader.nonce)
-    message = reader_message(
-        terminal_id=terminal.id,
-        attempt_id=attempt_id,
-        nonce=reader.nonce,
-        timestamp=reader.timestamp,
-        portrait_sha256=portrait_sha256,
-        id_fields_sha256=id_fields_sha256,
-    )
-    if not verifier.verify(terminal.public_key, message, reader.signature):
+
+    def signed(slot: str, with_card_front: bool) -> bool:
+        message = reader_message(
+            terminal_id=terminal.id,
+            attempt_id=attempt_id,
+            nonce=reader.nonce,
+            timestamp=reader.timestamp,
+            portrait_sha256=slot,
+            id_fields_sha256=id_fields_sha256,
+            with_card_front=with_card_front,
+        )
+        return verifier.verify(terminal.public_key, message, reader.signature)
+
+    if card_front_sha256 is None:
+        if not signed(portrait_sha256, False):
+            raise ReaderSignatureInvalid("the terminal's signature does not match what was sent")
+    elif not signed(portrait_slot(portrait_sha256, card_front_sha256), True):
+        if signed(portrait_sha256, False):
+            raise CardFrontUnsigned(
+                "the card front is not covered by the terminal's signature (sign it as realname.reader.v2)"
+            )
         raise ReaderSignatureInvalid("the terminal's signature does not match what was sent")
     check_fresh(reader.timestamp, now)
     uow.terminals.forget_nonces_before(now - timedelta(seconds=4 * READER_MAX_AGE_SECONDS))

@@ -17,7 +17,7 @@ from realname.domain.attempts import Attempt
 from realname.domain.audit import AuditEvent, AuditRecord
 from realname.domain.audit_checkpoints import ChainHead
 from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber
-from realname.domain.organisation import Outlet, OutletCode, StaffMember
+from realname.domain.organisation import Outlet, OutletCode, StaffMember, StaffSessionState
 from realname.domain.relying_parties import PartyStatus, RelyingParty
 from realname.domain.reviews import ReviewCase
 from realname.domain.self_service import OneTimeCode
@@ -50,7 +50,21 @@ class StaffRepository(Protocol):
 
     def set_active(self, staff_id: str, active: bool) -> None: ...
 
-    def set_credential(self, staff_id: str, credential_hash: str, changed_at: datetime) -> None: ...
+    def set_credential(
+        self, staff_id: str, credential_hash: str, changed_at: datetime, *, change_required: bool = False
+    ) -> None: ...
+
+    def session_state(self, staff_id: str, session_key: str) -> StaffSessionState | None:
+        """The member's state and the sign-in's last activity, in one read; None for an unknown member."""
+        ...
+
+    def record_activity(self, staff_id: str, session_key: str, now: datetime) -> None:
+        """Set the sign-in's last activity to ``now`` (creating its row)."""
+        ...
+
+    def forget_sessions_before(self, cutoff: datetime) -> None:
+        """Delete the sign-ins last active before ``cutoff``."""
+        ...
 
     def name_ciphertext(self, staff_id: str) -> bytes | None: ...
 
@@ -166,6 +180,22 @@ class AttemptRepository(Protocol):
 
     def latest_open_of(self, clerk_ref: str, device_id: str) -> Attempt | None:
         """The newest attempt ``clerk_ref`` started on ``device_id`` that has not ended (it may be due to expire)."""
+        ...
+
+    def latest_of(self, clerk_ref: str, device_id: str) -> Attempt | None:
+        """The clerk's latest attempt on ``device_id``, in any state."""
+        ...
+
+    def keep_receipt(self, attempt_id: str, receipt_json: str) -> None:
+        """Keep the masked receipt of the service the attempt completed (shown again after a reload)."""
+        ...
+
+    def receipt_of(self, attempt_id: str) -> tuple[str | None, datetime | None]:
+        """The attempt's kept receipt (JSON) and when its visit was ended (None: not ended)."""
+        ...
+
+    def end_visit(self, attempt_id: str, now: datetime) -> None:
+        """Record that the clerk ended the attempt's visit (kept at its first end)."""
         ...
 
     def of_subscriber(self, id_index: BlindIndex, limit: int = 200) -> Sequence[Attempt]: ...

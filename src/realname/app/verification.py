@@ -37,7 +37,7 @@ from realname.domain.errors import (
     Unauthenticated,
 )
 from realname.domain.face import FaceMatch
-from realname.domain.identity.document_check import check_document
+from realname.domain.identity.document_check import check_document, require_validity
 from realname.domain.identity.documents import DocumentCheck, LongTerm, Sex, parse_kind_choice
 from realname.domain.liveness import Challenge, LivenessResult
 from realname.domain.lockout import LockedOut, lockout_reason
@@ -155,9 +155,12 @@ class Verification:
         """Check the ID document; a valid one is remembered by its blind index and as ciphertext only.
 
         At a store, the document must come from the card reader of an enrolled terminal of the attempt's
-        outlet, signed by it (``reader``); self-service attempts (at home) take a typed document.
+        outlet, signed by it (``reader``), and give its validity; self-service attempts (at home) take a typed
+        document.
 
         Raises:
+            ValidityRequired: ``document.validity_required`` — a store's document without its validity (an MRZ
+                carries its own).
             LockedOut: too many failed verifications for this ID (at a store) or this device recently.
             ReaderRequired, TerminalUnknown, TerminalRevoked, TerminalWrongOutlet, ReaderSignatureInvalid,
             ReaderStale, ReaderReplayed: the reader's signature is missing or not acceptable.
@@ -169,6 +172,10 @@ class Verification:
         try:
             with self._d.uow() as uow:
                 attempt = self._access.load(uow, actor, attempt_id)
+                if attempt.purpose is not Purpose.SELF_SERVICE:
+                    # At a store the validity is read from the card (it is one of the signed fields); at home the
+                    # number is typed and the validity not asked.
+                    require_validity(document.value, kind=parse_kind_choice(document.kind), expiry=document.expiry)
                 terminal = self._trusted_read(uow, attempt, reader, portrait_sha256="", id_fields_sha256=fields_digest)
                 if id_index is not None:
                     self._refuse_if_locked(uow, id_index, attempt)
@@ -223,6 +230,7 @@ class Verification:
         *,
         portrait_sha256: str,
         id_fields_sha256: str,
+        card_front_sha256: str | None = None,
     ) -> Terminal | None:
         """The enrolled terminal that signed this read, or None for a self-service attempt (no reader)."""
         if attempt.purpose is Purpose.SELF_SERVICE:
@@ -241,6 +249,7 @@ class Verification:
             portrait_sha256=portrait_sha256,
             id_fields_sha256=id_fields_sha256,
             now_clock=self._d.clock,
+            card_front_sha256=card_front_sha256,
         )
 
     def _refuse_if_locked(self, uow: UnitOfWork, id_index: BlindIndex | None, attempt: Attempt) -> None:
@@ -391,7 +400,7 @@ class Verification:
                     )
                 attempt.require_challenged(self._d.clock.now())
                 self._refuse_if_locked(uow, attempt.id_index, attempt)
-                self._trusted_portrait(uow, attempt, reader, id_photo)
+                self._trusted_portrait(uow, attempt, reader, id_photo, card_front)
                 uow.commit()  # the read's nonce is spent whatever the analysis gives
         except (Unauthenticated, Forbidden) as exc:
             if exc.code.startswith(("reader.", "terminal.", "self.")):
@@ -505,10 +514,16 @@ class Verification:
         )
 
     def _trusted_portrait(
-        self, uow: UnitOfWork, attempt: Attempt, reader: ReaderSignature | None, id_photo: bytes
+        self,
+        uow: UnitOfWork,
+        attempt: Attempt,
+        reader: ReaderSignature | None,
+        id_photo: bytes,
+        card_front: bytes | None = None,
     ) -> None:
         """The chip portrait must be signed by the terminal whose reader read this attempt's document, for the
-        same card (the keyed digest of the fields it read)."""
+        same card (the keyed digest of the fields it read); a card front sent with it must be covered by the same
+        signature (the v2 message, ``reader.card_front_unsigned`` otherwise)."""
         if attempt.terminal_id is None:
             raise PortraitUntrusted("this attempt's document was not read by an enrolled terminal")
         if reader is None:
@@ -523,6 +538,7 @@ class Verification:
             reader,
             portrait_sha256=hashlib.sha256(id_photo).hexdigest(),
             id_fields_sha256=reader.id_fields_sha256,
+            card_front_sha256=hashlib.sha256(card_front).hexdigest() if card_front is not None else None,
         )
 
     def abandon(self, actor: Actor, attempt_id: str) -> Attempt:

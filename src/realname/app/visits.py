@@ -4,17 +4,21 @@ on purpose, which gives back the numbers it held reserved.
 
 The visit is the attempt: its state, decision, review case and reservations are all on the server already. The
 step is derived from them (:func:`step_of`); nothing of the customer (document, photo) is kept for a restore, so a
-visit restored before its face check reads the ID card again.
+visit restored before its face check reads the ID card again. A visit that completed its service stays the current
+one, at its receipt (masked), until the clerk ends it or starts the next customer.
 """
 
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from realname.app.actors import Actor
-from realname.app.attempts import NUMBER_STAFF, AttemptAccess, AttemptDeps
+from realname.app.attempts import NUMBER_STAFF, AttemptAccess, AttemptDeps, Receipt
+from realname.app.unit_of_work import UnitOfWork
 from realname.domain.attempts import TERMINAL_STATES, Attempt, AttemptState, Outcome, Purpose
 from realname.domain.numbers import PhoneNumber
 from realname.domain.reviews import ATTEMPT_REVIEW_KINDS, ENDED_STATES, ReviewCase
@@ -39,6 +43,8 @@ class VisitStep(enum.StrEnum):
     """Verified, a number held: scan the SIM."""
     SERVICE = "service"
     """Verified owner: do the service (surrender, SIM replacement, re-verification)."""
+    RECEIPT = "receipt"
+    """The service was done: its receipt (masked), until the clerk ends the visit or starts the next customer."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,8 @@ class CurrentVisit:
     reserved: Sequence[PhoneNumber]
     """Numbers the visit holds reserved now, newest reservation last."""
     review: ReviewCase | None
+    receipt: Receipt | None = None
+    """At the receipt step: the completed service's receipt, masked as the API answered it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +97,9 @@ class Visits:
         now = self._d.clock.now()
         with self._d.uow() as uow:
             attempt = uow.attempts.latest_open_of(actor.ref, device_id)
-            if attempt is None or attempt.purpose is Purpose.SELF_SERVICE:
+            if attempt is None:
+                return self._completed(uow, actor, device_id)
+            if attempt.purpose is Purpose.SELF_SERVICE:
                 return None
             if attempt.expire_if_due(now):
                 uow.attempts.save(attempt)
@@ -100,6 +110,21 @@ class Visits:
             cases = [c for c in uow.reviews.of_attempt(attempt.id) if c.kind in ATTEMPT_REVIEW_KINDS]
             review = cases[-1] if cases else None
             return CurrentVisit(attempt, step_of(attempt, reserved, review), reserved, review)
+
+    def _completed(self, uow: UnitOfWork, actor: Actor, device_id: str) -> CurrentVisit | None:
+        """The clerk's latest visit on this kiosk if it completed a service and was not ended since: its receipt is
+        shown again (for at most the attempt time after it was issued)."""
+        latest = uow.attempts.latest_of(actor.ref, device_id)
+        if latest is None or latest.state is not AttemptState.COMPLETED or latest.purpose is Purpose.SELF_SERVICE:
+            return None
+        kept, ended_at = uow.attempts.receipt_of(latest.id)
+        if kept is None or ended_at is not None:
+            return None
+        receipt = Receipt(**json.loads(kept))
+        issued = datetime.fromisoformat(receipt.issued_at)
+        if self._d.clock.now() - issued > timedelta(minutes=self._d.policy.attempt_ttl_minutes):
+            return None
+        return CurrentVisit(latest, VisitStep.RECEIPT, (), None, receipt)
 
     def end(self, actor: Actor, attempt_id: str) -> EndedVisit:
         """End the visit: an open attempt is abandoned, and every number it holds reserved goes back to the pool
@@ -119,6 +144,7 @@ class Visits:
             if attempt.state not in TERMINAL_STATES:
                 attempt.abandon(now)
             uow.attempts.save(attempt)
+            uow.attempts.end_visit(attempt.id, now)
             released: list[PhoneNumber] = []
             for number in uow.numbers.reserved_by(attempt.id):
                 number.release(attempt.id)

@@ -87,10 +87,22 @@ class StaffMember:
     code: str | None = None
     """The short code the member signs in with (``LK4821``); see :func:`staff_code`."""
     credential_changed_at: datetime | None = None
+    password_change_required: bool = False
+    """Set for a new member and after a reset: the member chooses their own password before anything else."""
 
     def __post_init__(self) -> None:
         if not self.name.strip() or len(self.name) > 200:
             raise InvalidInput("a staff name is 1–200 characters", code="staff.name_invalid")
+
+
+@dataclass(frozen=True, slots=True)
+class StaffSessionState:
+    """What a request with a staff token needs to know of its member and sign-in (one cheap read)."""
+
+    active: bool
+    password_change_required: bool
+    last_active_at: datetime | None
+    """The sign-in's last recorded request; None for a sign-in the server has no row of."""
 
 
 STAFF_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"

@@ -7,6 +7,11 @@ message version, the terminal id, the attempt id, a single-use nonce, the time (
 SHA-256 of the chip portrait bytes (empty when the request carries none) and the SHA-256 of the ID
 fields. Both ends build it the same way: ``JSON.stringify`` in the kiosk page, :func:`reader_message`
 here.
+
+A request that also carries the document camera's card front is signed as ``realname.reader.v2``: its
+portrait slot is the chip portrait's SHA-256 and the card front's joined by ``:`` (:func:`portrait_slot`),
+so a card front the terminal did not deliver cannot ride along with a signed chip portrait. ``v1`` stays
+the message of every request without a card front.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from datetime import datetime
 from realname.domain.errors import Forbidden, InvalidInput, Unauthenticated
 
 READER_MESSAGE_VERSION = "realname.reader.v1"
+READER_MESSAGE_VERSION_WITH_CARD_FRONT = "realname.reader.v2"
 READER_MAX_AGE_SECONDS = 120
 """A signed read older (or further in the future) than this is refused as stale."""
 
@@ -55,6 +61,12 @@ class ReaderStale(Unauthenticated):
 
 class ReaderReplayed(Unauthenticated):
     code = "reader.replayed"
+
+
+class CardFrontUnsigned(Forbidden):
+    """A card front sent with a chip portrait whose signature (``v1``) does not cover it."""
+
+    code = "reader.card_front_unsigned"
 
 
 class PortraitUntrusted(Forbidden):
@@ -114,12 +126,25 @@ def fields_sha256(fields: Sequence[str | None]) -> str:
     return hashlib.sha256(encoded).hexdigest()
 
 
+def portrait_slot(chip_sha256: str, card_front_sha256: str | None) -> str:
+    """The signed portrait slot: the chip portrait's SHA-256, and with a card front ``chip:card_front`` (v2)."""
+    return chip_sha256 if card_front_sha256 is None else f"{chip_sha256}:{card_front_sha256}"
+
+
 def reader_message(
-    *, terminal_id: str, attempt_id: str, nonce: str, timestamp: int, portrait_sha256: str, id_fields_sha256: str
+    *,
+    terminal_id: str,
+    attempt_id: str,
+    nonce: str,
+    timestamp: int,
+    portrait_sha256: str,
+    id_fields_sha256: str,
+    with_card_front: bool = False,
 ) -> bytes:
-    """The exact bytes a terminal signs for one request carrying reader data."""
+    """The exact bytes a terminal signs for one request carrying reader data (``with_card_front``: the v2
+    message, whose ``portrait_sha256`` is :func:`portrait_slot` of the chip portrait and the card front)."""
     parts: list[str | int] = [
-        READER_MESSAGE_VERSION,
+        READER_MESSAGE_VERSION_WITH_CARD_FRONT if with_card_front else READER_MESSAGE_VERSION,
         terminal_id,
         attempt_id,
         nonce,

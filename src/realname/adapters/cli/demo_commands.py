@@ -339,7 +339,8 @@ async def register_one(
 async def run_demo(service: DemoService, chooser: ChoreographedRandom, report: DemoReport, media: Path | None) -> None:
     registry = service.registry()
     registry.add_outlet(OPERATOR_CLI, DEMO_OUTLET, "Demo store")
-    clerk = registry.add_staff(OPERATOR_CLI, "Demo Clerk", Role.CLERK, DEMO_OUTLET)
+    # The demo's clerk keeps the password it was given (a real member chooses their own at the first sign-in).
+    clerk = registry.add_staff(OPERATOR_CLI, "Demo Clerk", Role.CLERK, DEMO_OUTLET, password_change_required=False)
     pool = [Msisdn.parse(str(DEMO_NUMBER_BASE + n)) for n in range(max(50, 4 * report.registrations_requested))]
     registry.import_numbers(OPERATOR_CLI, pool, source="demo")
     key = Ed25519PrivateKey.generate()

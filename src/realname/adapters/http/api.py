@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
 
 from realname.adapters.http import schemas as s
 from realname.adapters.http.reader import reader_signature
@@ -21,8 +21,7 @@ from realname.app.verification import Decision, DocumentInput
 from realname.domain.attempts import Attempt, AttemptState, Outcome, Purpose
 from realname.domain.consent import consent_in
 from realname.domain.errors import Forbidden, InvalidInput, Unauthenticated
-from realname.domain.identity.document_check import require_validity
-from realname.domain.identity.documents import LONG_TERM, DocumentCheck, LongTerm, Sex, parse_kind_choice
+from realname.domain.identity.documents import LONG_TERM, DocumentCheck, LongTerm, Sex
 from realname.domain.liveness import Action
 from realname.domain.numbers import Msisdn
 from realname.domain.organisation import Role
@@ -67,6 +66,7 @@ def token_view(signed: SignedIn) -> s.TokenResponse:
         expires_in=signed.expires_in_seconds,
         idle_lock_minutes=signed.idle_lock_minutes,
         signed_in_at=signed.signed_in_at,
+        password_change_required=signed.password_change_required,
     )
 
 
@@ -160,6 +160,25 @@ def build_router() -> APIRouter:
         password is needed again."""
         return token_view(svc.staff_auth.renew(bearer_token(authorization)))
 
+    @router.post("/auth/password", response_model=s.TokenResponse, tags=["auth"])
+    def change_password(
+        body: s.PasswordChange, svc: Services, authorization: Annotated[str | None, Header()] = None
+    ) -> s.TokenResponse:
+        """Change the signed-in member's password (the current one and a new one); required after the first
+        sign-in and after a reset (``password_change_required``). Answers a fresh token. 403 ``auth.password_wrong``
+        (counted toward the sign-in lock-out), 400 ``auth.password_policy``, 429 ``auth.locked``."""
+        return token_view(
+            svc.staff_auth.change_password(bearer_token(authorization), body.current_password, body.new_password)
+        )
+
+    @router.post("/auth/activity", status_code=204, tags=["auth"])
+    def activity(actor: CurrentActor) -> Response:
+        """The page reports the clerk's touches while it sends no other request: the server refuses a renewal after
+        ``REALNAME_IDLE_LOCK_MINUTES`` without a request (401 ``auth.idle_timeout``)."""
+        if actor.role is Role.SUBSCRIBER:
+            raise Forbidden("only staff sessions have an idle time", code="auth.role_forbidden")
+        return Response(status_code=204)
+
     @router.get("/visits/current", response_model=s.VisitView, tags=["attempts"])
     def current_visit(
         svc: Services,
@@ -178,6 +197,7 @@ def build_router() -> APIRouter:
             next_step=_next_step(visit.attempt) if approved else None,
             reserved=[s.ReservationView(msisdn=str(n.msisdn), reserved_until=n.reserved_until) for n in visit.reserved],
             review_state=visit.review.state.value if visit.review else None,
+            receipt=s.ReceiptView(**visit.receipt.as_dict()) if visit.receipt else None,
         )
 
     @router.post("/attempts/{attempt_id}/end", response_model=s.EndedVisitView, tags=["attempts"])
@@ -217,8 +237,6 @@ def build_router() -> APIRouter:
         ``document.validity_required`` without, except in a passport's zone). On the self-service page the fields are
         typed, unsigned, and the validity is not asked."""
         document = document_input(body)
-        if actor.role is not Role.SUBSCRIBER:
-            require_validity(document.value, kind=parse_kind_choice(document.kind), expiry=document.expiry)
         attempt, check = svc.verification.submit_document(actor, attempt_id, document, reader)
         return s.DocumentResponse(attempt=attempt_view(attempt), check=check_view(check))
 

@@ -1,7 +1,7 @@
 """The wire format of a terminal's signature: ``X-Terminal-Id``, ``X-Reader-*`` headers.
 
 A request that carries what an enrolled terminal's card reader read (the document step: the ID fields;
-the liveness step: the chip portrait) has these headers; the message signed is built by
+the liveness step: the chip portrait, and the document camera's card front when there is one) has these headers; the message signed is built by
 ``domain.terminals.reader_message``. :func:`signed_reader_headers` is what a terminal (the demo, the
 tests, a native kiosk) sends; the kiosk page builds the same in ``terminal.js``.
 """
@@ -19,7 +19,13 @@ from typing import Annotated
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Header
 
-from realname.domain.terminals import ReaderSignature, ReaderSignatureInvalid, fields_sha256, reader_message
+from realname.domain.terminals import (
+    ReaderSignature,
+    ReaderSignatureInvalid,
+    fields_sha256,
+    portrait_slot,
+    reader_message,
+)
 
 TERMINAL_ID = "X-Terminal-Id"
 NONCE = "X-Reader-Nonce"
@@ -55,10 +61,14 @@ def signed_reader_headers(
     *,
     fields: Sequence[str | None],
     portrait: bytes | None = None,
+    card_front: bytes | None = None,
     now: datetime,
     nonce: str | None = None,
 ) -> dict[str, str]:
-    """The headers a terminal sends: for the document step (``portrait`` None) or with the chip portrait."""
+    """The headers a terminal sends: for the document step (``portrait`` None) or with the chip portrait, and
+    with the card front the document camera delivered along with it (``card_front``: the v2 message)."""
+    if card_front is not None and portrait is None:
+        raise ValueError("a card front is signed together with the chip portrait")
     digest = fields_sha256(fields)
     nonce = nonce or secrets.token_urlsafe(16)
     timestamp = int(now.timestamp())
@@ -67,8 +77,12 @@ def signed_reader_headers(
         attempt_id=attempt_id,
         nonce=nonce,
         timestamp=timestamp,
-        portrait_sha256=hashlib.sha256(portrait).hexdigest() if portrait is not None else "",
+        portrait_sha256=portrait_slot(
+            hashlib.sha256(portrait).hexdigest() if portrait is not None else "",
+            hashlib.sha256(card_front).hexdigest() if card_front is not None else None,
+        ),
         id_fields_sha256=digest,
+        with_card_front=card_front is not None,
     )
     headers = {
         TERMINAL_ID: terminal_id,

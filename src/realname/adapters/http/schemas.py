@@ -34,6 +34,16 @@ class TokenResponse(BaseModel):
     expires_in: int = Field(description="Seconds the token is valid from now (count them on the caller's clock)")
     idle_lock_minutes: int = Field(description="Lock the page after this long without activity")
     signed_in_at: datetime | None = Field(None, description="When the password was typed; renewals keep it")
+    password_change_required: bool = Field(
+        False,
+        description="The member must choose a new password (POST /v1/auth/password) before the token serves anything "
+        "else: a new member, or after `realname staff reset-credential`",
+    )
+
+
+class PasswordChange(Strict):
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=1, max_length=256)
 
 
 class StartAttempt(Strict):
@@ -289,11 +299,14 @@ class VisitView(BaseModel):
 
     attempt: AttemptView | None
     step: str | None = Field(
-        description="document | face_check | decision | review_wait | manual_review | numbers | sim | service"
+        description="document | face_check | decision | review_wait | manual_review | numbers | sim | service | receipt"
     )
     next_step: str | None = Field(description="After an approval: what the decision's next_step said")
     reserved: list[ReservationView] = Field(description="Numbers the visit holds reserved now")
     review_state: str | None = Field(description="The state of the visit's latest review case, if any")
+    receipt: ReceiptView | None = Field(
+        None, description="At the receipt step: the completed service's receipt (masked), shown again after a reload"
+    )
 
 
 class EndedVisitView(BaseModel):

@@ -117,6 +117,31 @@ class SqlAttemptRepository:
         ).first()
         return None if row is None else _attempt_from_row(row)
 
+    def latest_of(self, clerk_ref: str, device_id: str) -> Attempt | None:
+        row = self._c.execute(
+            sa.select(t.attempt)
+            .where(t.attempt.c.clerk_ref == clerk_ref, t.attempt.c.device_id == device_id)
+            .order_by(t.attempt.c.created_at.desc(), t.attempt.c.id.desc())
+            .limit(1)
+        ).first()
+        return None if row is None else _attempt_from_row(row)
+
+    def keep_receipt(self, attempt_id: str, receipt_json: str) -> None:
+        self._c.execute(t.attempt.update().where(t.attempt.c.id == attempt_id).values(receipt=receipt_json))
+
+    def receipt_of(self, attempt_id: str) -> tuple[str | None, datetime | None]:
+        row = self._c.execute(
+            sa.select(t.attempt.c.receipt, t.attempt.c.visit_ended_at).where(t.attempt.c.id == attempt_id)
+        ).first()
+        return (None, None) if row is None else (row.receipt, row.visit_ended_at)
+
+    def end_visit(self, attempt_id: str, now: datetime) -> None:
+        self._c.execute(
+            t.attempt.update()
+            .where(t.attempt.c.id == attempt_id, t.attempt.c.visit_ended_at.is_(None))
+            .values(visit_ended_at=now)
+        )
+
     def of_subscriber(self, id_index: BlindIndex, limit: int = 200) -> Sequence[Attempt]:
         rows = self._c.execute(
             sa.select(t.attempt)

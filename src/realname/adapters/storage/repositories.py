@@ -18,7 +18,7 @@ from realname.domain.audit import AuditEvent, AuditRecord, canonical_json, next_
 from realname.domain.audit_checkpoints import ChainHead
 from realname.domain.errors import Conflict, DependencyUnavailable
 from realname.domain.numbers import Binding, Msisdn, NumberState, PhoneNumber
-from realname.domain.organisation import Outlet, OutletCode, Role, StaffMember
+from realname.domain.organisation import Outlet, OutletCode, Role, StaffMember, StaffSessionState
 from realname.domain.subscribers import BlindIndex, Subscriber
 
 
@@ -72,6 +72,7 @@ class SqlStaffRepository:
                 active=member.active,
                 code=member.code,
                 credential_changed_at=member.credential_changed_at,
+                password_change_required=member.password_change_required,
             )
         )
 
@@ -90,12 +91,45 @@ class SqlStaffRepository:
     def set_active(self, staff_id: str, active: bool) -> None:
         self._c.execute(t.staff.update().where(t.staff.c.id == staff_id).values(active=active))
 
-    def set_credential(self, staff_id: str, credential_hash: str, changed_at: datetime) -> None:
+    def set_credential(
+        self, staff_id: str, credential_hash: str, changed_at: datetime, *, change_required: bool = False
+    ) -> None:
         self._c.execute(
             t.staff.update()
             .where(t.staff.c.id == staff_id)
-            .values(credential_hash=credential_hash, credential_changed_at=changed_at)
+            .values(
+                credential_hash=credential_hash,
+                credential_changed_at=changed_at,
+                password_change_required=change_required,
+            )
         )
+
+    def session_state(self, staff_id: str, session_key: str) -> StaffSessionState | None:
+        s = t.staff_session
+        row = self._c.execute(
+            sa.select(t.staff.c.active, t.staff.c.password_change_required, s.c.last_active_at)
+            .select_from(t.staff.outerjoin(s, s.c.session_key == session_key))
+            .where(t.staff.c.id == staff_id)
+        ).first()
+        if row is None:
+            return None
+        return StaffSessionState(row.active, row.password_change_required, row.last_active_at)
+
+    def record_activity(self, staff_id: str, session_key: str, now: datetime) -> None:
+        s = t.staff_session
+        updated = self._c.execute(s.update().where(s.c.session_key == session_key).values(last_active_at=now))
+        if updated.rowcount == 0:
+            self._c.execute(
+                insert_ignoring_duplicates(
+                    self._c,
+                    s,
+                    {"session_key": session_key, "staff_id": staff_id, "last_active_at": now},
+                    ["session_key"],
+                )
+            )
+
+    def forget_sessions_before(self, cutoff: datetime) -> None:
+        self._c.execute(t.staff_session.delete().where(t.staff_session.c.last_active_at < cutoff))
 
     def name_ciphertext(self, staff_id: str) -> bytes | None:
         value = self._c.execute(sa.select(t.staff.c.name_ciphertext).where(t.staff.c.id == staff_id)).scalar()
@@ -113,6 +147,7 @@ def _staff_from_row(row: sa.Row[Any]) -> StaffMember:
         active=row.active,
         code=row.code,
         credential_changed_at=row.credential_changed_at,
+        password_change_required=row.password_change_required,
     )
 
 

@@ -76,8 +76,19 @@ staff = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("code", sa.String(16), nullable=True),
     sa.Column("credential_changed_at", UtcDateTime(), nullable=True),
+    sa.Column("password_change_required", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.CheckConstraint("role IN ('clerk', 'reviewer', 'admin', 'auditor', 'regulator')", name="role"),
     sa.Index("ix_staff_code", "code", unique=True),
+)
+
+staff_session = sa.Table(
+    "staff_session",
+    metadata,
+    # "<staff id>:<sign-in time, Unix seconds>": what a token (and its renewals) carry, no new claim needed.
+    sa.Column("session_key", sa.String(96), primary_key=True),
+    sa.Column("staff_id", sa.String(64), sa.ForeignKey("staff.id"), nullable=False),
+    sa.Column("last_active_at", UtcDateTime(), nullable=False),
+    sa.Index("ix_staff_session_last_active", "last_active_at"),
 )
 
 number = sa.Table(
@@ -200,6 +211,8 @@ attempt = sa.Table(
     sa.Column("terminal_id", sa.String(64), nullable=True),
     sa.Column("reader_digest", sa.String(64), nullable=True),
     sa.Column("name_ciphertext", sa.LargeBinary, nullable=True),
+    sa.Column("visit_ended_at", UtcDateTime(), nullable=True),
+    sa.Column("receipt", sa.Text, nullable=True),
     sa.Index("ix_attempt_id_index", "id_index"),
     sa.Index("ix_attempt_clerk_device", "clerk_ref", "device_id", "created_at"),
 )

@@ -60,6 +60,7 @@ class _Job:
     live: bool
     scales: tuple[float, ...]
     embedders: tuple[OnnxEmbedder, ...]
+    antialias: bool = False
 
 
 @dataclass(slots=True)
@@ -180,7 +181,7 @@ class OnnxFaceEngine:
         which is also what the photo threshold is calibrated on (photo-vs-photo pairs)."""
         if image.reference_kind is ReferenceKind.CHIP:
             return _Job(image.rgb, live=False, scales=self._id_photo_scales, embedders=self._embedders.chip)
-        return _Job(image.rgb, live=False, scales=self._live_scales, embedders=(self._embedders.live,))
+        return _Job(image.rgb, live=False, scales=self._live_scales, embedders=(self._embedders.live,), antialias=True)
 
     def _run(self, jobs: list[_Job]) -> list[FaceAnalysis]:
         """Analyse the images: one task per image (detect, align, gates) and one per aligned crop (embed).
@@ -208,7 +209,7 @@ class OnnxFaceEngine:
         found.face_count = sum(1 for b in boxes if b.height >= SECOND_FACE_MIN_RELATIVE_HEIGHT * main.height)
         landmarks = self._models.landmarks(rgb, main)
         for scale in job.scales:
-            aligned = self._models.aligned_face(rgb, landmarks, scale)
+            aligned = self._models.aligned_face(rgb, landmarks, scale, antialias=job.antialias)
             found.crops += [aligned, np.ascontiguousarray(aligned[:, ::-1])]
         found.embeddings = [[None] * len(found.crops) for _ in job.embedders]
         for network, embedder in enumerate(job.embedders):

@@ -11,6 +11,7 @@ down). One instance may be shared by threads: onnxruntime sessions are safe for 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -184,6 +185,9 @@ class FaceBox:
         return self.y1 - self.y0
 
 
+ANTIALIAS_SIGMA_PER_SHRINK = 0.5
+
+
 class OnnxFaceModels:
     """The six faceplugin sessions. Build with :meth:`load`; never loaded at import time."""
 
@@ -240,11 +244,17 @@ class OnnxFaceModels:
         points[:, 1] = points[:, 1] * (y1 - y0) + y0
         return points
 
-    def aligned_face(self, image_rgb: ImageArray, landmarks68: FloatArray, scale: float = 1.0) -> ImageArray:
+    def aligned_face(
+        self, image_rgb: ImageArray, landmarks68: FloatArray, scale: float = 1.0, *, antialias: bool = False
+    ) -> ImageArray:
         """The 112×112 RGB crop fr_feature and SFace expect, by a least-squares similarity transform on 5 points.
 
         ``scale`` != 1 shrinks or enlarges the target points about their centroid (the face fills less or more
         of the crop), for averaging embeddings over the alignment's uncertainty.
+
+        ``antialias``: when the transform shrinks the face by a factor d > 1, the image is first smoothed with a
+        Gaussian of σ = d / 2 pixels, so a fine pattern (a printed portrait's halftone screen and security print)
+        is averaged instead of aliased into the crop (bilinear sampling alone reads one 2×2 patch per pixel).
         """
         source = five_points_from_68(landmarks68)
         target = ALIGNED_FIVE_POINTS
@@ -252,6 +262,11 @@ class OnnxFaceModels:
             centroid = ALIGNED_FIVE_POINTS.mean(axis=0)
             target = centroid + (ALIGNED_FIVE_POINTS - centroid) * scale
         matrix = similarity_transform(source, target)
+        if antialias:
+            shrink = 1.0 / math.sqrt(abs(float(np.linalg.det(matrix[:, :2]))))
+            if shrink > 1.0:
+                sigma = ANTIALIAS_SIGMA_PER_SHRINK * shrink
+                image_rgb = np.asarray(cv2.GaussianBlur(image_rgb, (0, 0), sigma), dtype=np.uint8)
         aligned = cv2.warpAffine(
             image_rgb,
             matrix,

@@ -34,6 +34,11 @@
       "auth.locked": "登录失败次数过多，请稍后再试。",
       "auth.token_expired": "登录已过期，请重新登录。",
       "auth.token_invalid": "登录已失效，请重新登录。",
+      "auth.idle_timeout": "长时间无操作，请重新输入密码。",
+      "auth.password_change_required": "请先设置您自己的密码。",
+      "auth.password_wrong": "当前密码不正确。",
+      "auth.password_policy": "新密码不符合要求：至少 10 个字符、至少 5 个不同字符，不能与当前密码相同，不能包含员工编号。",
+      "page.password_repeat": "两次输入的新密码不一致。",
       "auth.role_forbidden": "您的角色无权进行此操作。",
       "attempt.device_invalid": "本机设备号无效，已重新生成，请再试一次。",
       "attempt.expired": "本次业务已超时，请重新开始。",
@@ -211,9 +216,113 @@
   // In the store's time zone and the page's language (i18n.js).
   const formatTime = I.formatTime;
 
+  // The member's own password (POST /v1/auth/password): required after the first sign-in and after a reset (the
+  // password just typed is the current one), or chosen from the top bar's "Change password". A dialog over the page,
+  // so the screen underneath (a customer's visit) stays as it was. <html data-password="forced|chosen"> while open.
+  function passwordDialog({ onChanged, onSignOut }) {
+    const bar = document.getElementById("sign-out");
+    const button = document.createElement("button");
+    button.id = "change-password";
+    button.type = "button";
+    button.className = "link";
+    button.hidden = true;
+    button.textContent = t("Change password");
+    bar.before(button);
+
+    const overlay = document.createElement("div");
+    overlay.id = "password-dialog";
+    overlay.className = "lock";
+    overlay.hidden = true;
+    overlay.setAttribute("role", "dialog");
+    overlay.setAttribute("aria-modal", "true");
+    overlay.innerHTML =
+      '<form id="password-form" class="card" autocomplete="off">' +
+      '<h2 id="password-title"></h2><p id="password-why"></p>' +
+      '<label id="password-current-field"><span id="password-current-label"></span> <input name="current" type="password" maxlength="256" autocomplete="current-password"></label>' +
+      '<label><span id="password-new-label"></span> <input name="new_password" type="password" required maxlength="256" autocomplete="new-password"></label>' +
+      '<label><span id="password-repeat-label"></span> <input name="repeat" type="password" required maxlength="256" autocomplete="new-password"></label>' +
+      '<p id="password-error" class="error" hidden></p>' +
+      '<button type="submit" class="primary" id="password-save"></button> ' +
+      '<button type="button" class="link" id="password-cancel"></button>' +
+      "</form>";
+    document.body.append(overlay);
+    const form = overlay.querySelector("form");
+    let current = null;
+
+    function render() {
+      const forced = document.documentElement.dataset.password === "forced";
+      text("password-title", t(forced ? "Choose your password" : "Change password"));
+      text(
+        "password-why",
+        forced
+          ? t("Before you start, replace the password you were given with one of your own.")
+          : t("Enter your current password and a new one.")
+      );
+      text("password-current-label", t("Current password"));
+      text("password-new-label", t("New password (at least 10 characters)"));
+      text("password-repeat-label", t("New password again"));
+      text("password-save", t("Save the password"));
+      text("password-cancel", t(forced ? "Sign out" : "Cancel"));
+    }
+
+    function close() {
+      delete document.documentElement.dataset.password;
+      overlay.hidden = true;
+      form.reset();
+      current = null;
+    }
+
+    function showProblem(code, message) {
+      const problem = document.getElementById("password-error");
+      problem.textContent = errorText(code, message) + " (" + code + ")";
+      problem.dataset.code = code;
+      problem.hidden = false;
+    }
+
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (form.new_password.value !== form.repeat.value) {
+        return showProblem("page.password_repeat", "The two new passwords differ.");
+      }
+      try {
+        const body = await call("POST", "/v1/auth/password", {
+          json: { current_password: current !== null ? current : form.current.value, new_password: form.new_password.value },
+        });
+        close();
+        await onChanged(body);
+      } catch (err) {
+        form.new_password.value = form.repeat.value = "";
+        showProblem(err.code || "page.error", err.message);
+      }
+    });
+    document.getElementById("password-cancel").addEventListener("click", () => {
+      const forced = document.documentElement.dataset.password === "forced";
+      close();
+      if (forced) onSignOut();
+    });
+    I.onChange(() => {
+      button.textContent = t("Change password");
+      if (!overlay.hidden) render();
+    });
+
+    return {
+      open({ forced, current: typed }) {
+        current = typed;
+        document.documentElement.dataset.password = forced ? "forced" : "chosen";
+        render();
+        document.getElementById("password-current-field").hidden = typed !== null;
+        form.current.required = typed === null;
+        document.getElementById("password-error").hidden = true;
+        overlay.hidden = false;
+        (typed !== null ? form.new_password : form.current).focus();
+      },
+    };
+  }
+
   // Staff sign-in shared by the kiosk and the review page: the form #signin-form, the #who line and the
   // #sign-out button. whoKey keeps "role · outlet" in sessionStorage; onSignedIn/onSignedOut move the page on.
   let signOutCurrent = null;
+  let choosePasswordCurrent = null;
 
   function staffSession({ whoKey, onSignedIn, onSignedOut }) {
     const $ = (id) => document.getElementById(id);
@@ -223,6 +332,7 @@
       const who = sessionStorage.getItem(whoKey) || "";
       text("who", role ? who.replace(role, t(role)) : who);
       $("sign-out").hidden = !token;
+      $("change-password").hidden = !token;
     }
 
     function signOut() {
@@ -236,26 +346,41 @@
       showState("signin");
     }
 
+    async function signedIn(body) {
+      setToken(body.token);
+      // The staff code (the kiosk prints it on receipts); session.js keeps the token renewed while the page is used.
+      sessionStorage.setItem(whoKey + ".code", body.staff_code);
+      document.dispatchEvent(new CustomEvent("realname:signed-in", { detail: body }));
+      I.setTimeZone(body.time_zone);
+      sessionStorage.setItem(whoKey, body.role + " · " + body.outlet);
+      sessionStorage.setItem(whoKey + ".role", body.role);
+      showWho();
+      await onSignedIn();
+    }
+
+    const passwords = passwordDialog({ onChanged: signedIn, onSignOut: () => signOut() });
+    choosePasswordCurrent = (typed) => passwords.open({ forced: true, current: typed });
+
     $("signin-form").addEventListener("submit", (event) => {
       event.preventDefault();
       const form = event.currentTarget;
       guard(async () => {
+        const typed = form.password.value;
         const body = await call("POST", "/v1/auth/token", {
-          json: { staff_code: form.staff_code.value.trim(), password: form.password.value },
+          json: { staff_code: form.staff_code.value.trim(), password: typed },
         });
         form.reset();
-        setToken(body.token);
-        // The staff code (the kiosk prints it on receipts); session.js keeps the token renewed while the page is used.
-        sessionStorage.setItem(whoKey + ".code", body.staff_code);
-        document.dispatchEvent(new CustomEvent("realname:signed-in", { detail: body }));
-        I.setTimeZone(body.time_zone);
-        sessionStorage.setItem(whoKey, body.role + " · " + body.outlet);
-        sessionStorage.setItem(whoKey + ".role", body.role);
-        showWho();
-        await onSignedIn();
+        if (body.password_change_required) {
+          // A new member, or after a reset: the token serves nothing until the member chose their own password.
+          setToken(body.token);
+          passwords.open({ forced: true, current: typed });
+          return;
+        }
+        await signedIn(body);
       });
     });
     $("sign-out").addEventListener("click", signOut);
+    $("change-password").addEventListener("click", () => passwords.open({ forced: false, current: null }));
     onUnauthenticated(signOut);
     signOutCurrent = signOut;
     showWho();
@@ -278,6 +403,8 @@
     onUnauthenticated,
     staffSession,
     signOut: () => signOutCurrent && signOutCurrent(),
+    // A sign-in whose answer says password_change_required (the lock's, after a reset): the forced dialog.
+    choosePassword: (typed) => choosePasswordCurrent && choosePasswordCurrent(typed),
     errorText,
     deviceId,
     withDeviceId,

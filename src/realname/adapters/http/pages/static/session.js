@@ -1,5 +1,7 @@
 // A staff page that stays signed in while it is used and locks when it is not. The token is renewed shortly before
-// it expires, if the clerk did something since the last renewal (POST /v1/auth/renew). After the server's
+// it expires, if the clerk did something since the last renewal (POST /v1/auth/renew); touches are reported to the
+// server while the page sends nothing else (POST /v1/auth/activity), which refuses renewals after the idle time
+// without a request (auth.idle_timeout: the page locks as idle). After the server's
 // idle_lock_minutes without a touch or a key, or when a request finds the token expired anyway, the page locks: the
 // token is dropped and the clerk's password is asked again. The lock covers the page without changing it, so the
 // customer's visit is where it was once the clerk unlocks. "Sign out" on the lock signs out instead; the visit
@@ -110,10 +112,17 @@
     const form = event.currentTarget;
     const session = saved();
     try {
+      const typed = form.password.value;
       const body = await R.call("POST", "/v1/auth/token", {
-        json: { staff_code: session.staff_code, password: form.password.value },
+        json: { staff_code: session.staff_code, password: typed },
       });
       R.setToken(body.token);
+      if (body.password_change_required) {
+        // Reset by an administrator meanwhile: the member chooses a password before the page goes on.
+        unlock();
+        R.choosePassword(typed);
+        return;
+      }
       I.setTimeZone(body.time_zone);
       remember(body);
       unlock();
@@ -134,8 +143,23 @@
 
   // --- activity and renewal --------------------------------------------------------------------------------
 
+  // The server refuses a renewal after the idle time without a request (auth.idle_timeout): while the clerk
+  // touches the page and it sends nothing else, it says so at most every REPORT_MS.
+  const REPORT_MS = 30000;
+  let lastReport = Date.now();
+
+  function touched() {
+    if (locked()) return;
+    const now = Date.now();
+    lastActivity = now;
+    if (now - lastReport >= REPORT_MS && R.hasToken() && saved()) {
+      lastReport = now;
+      R.call("POST", "/v1/auth/activity").catch(() => {}); // a failure shows at the next renewal
+    }
+  }
+
   for (const type of ["pointerdown", "keydown", "touchstart"]) {
-    document.addEventListener(type, () => locked() || (lastActivity = Date.now()), { capture: true, passive: true });
+    document.addEventListener(type, touched, { capture: true, passive: true });
   }
 
   async function renew() {
@@ -145,7 +169,7 @@
       R.setToken(body.token);
       remember(body);
     } catch (err) {
-      if (err instanceof R.ApiError && err.status === 401) lock("expired");
+      if (err instanceof R.ApiError && err.status === 401) lock(err.code === "auth.idle_timeout" ? "idle" : "expired");
       else if (err instanceof R.ApiError && err.status === 403) {
         sessionStorage.removeItem(KEY);
         R.signOut();
@@ -170,7 +194,7 @@
 
   document.addEventListener("realname:signed-in", (event) => {
     remember(event.detail);
-    lastActivity = Date.now();
+    lastActivity = lastReport = Date.now();
   });
   // A page loaded without a token (a locked page reloaded, a new tab) starts at the sign-in form; the visit is
   // resumed from the server after it.

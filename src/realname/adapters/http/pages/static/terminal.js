@@ -15,6 +15,8 @@
   const ID_KEY = "realname.terminal_id";
   const ALGORITHM = { name: "Ed25519" };
   const MESSAGE_VERSION = "realname.reader.v1";
+  // With the document camera's card front the portrait slot is "sha256(chip):sha256(card front)".
+  const MESSAGE_VERSION_WITH_CARD_FRONT = "realname.reader.v2";
 
   function database() {
     return new Promise((resolve, reject) => {
@@ -89,15 +91,17 @@
   }
 
   // Headers signing one read for attemptId: the document's fields (portrait null) or, later, the chip portrait
-  // (a Blob) with the fields hash of the same card.
-  async function readerHeaders(attemptId, fieldsSha256, portrait) {
+  // (a Blob) with the fields hash of the same card, and the card front (a Blob) when it goes along (v2).
+  async function readerHeaders(attemptId, fieldsSha256, portrait, cardFront) {
     const pair = await loadKeys();
     const id = terminalId();
     if (!pair || !id) throw new Error("This kiosk is not enrolled as a terminal.");
     const nonce = base64url(crypto.getRandomValues(new Uint8Array(16)));
     const timestamp = Math.floor(Date.now() / 1000);
-    const portraitSha256 = portrait ? await sha256Hex(await portrait.arrayBuffer()) : "";
-    const message = JSON.stringify([MESSAGE_VERSION, id, attemptId, nonce, timestamp, portraitSha256, fieldsSha256]);
+    let portraitSha256 = portrait ? await sha256Hex(await portrait.arrayBuffer()) : "";
+    if (portrait && cardFront) portraitSha256 += ":" + (await sha256Hex(await cardFront.arrayBuffer()));
+    const version = portrait && cardFront ? MESSAGE_VERSION_WITH_CARD_FRONT : MESSAGE_VERSION;
+    const message = JSON.stringify([version, id, attemptId, nonce, timestamp, portraitSha256, fieldsSha256]);
     const signature = await crypto.subtle.sign(ALGORITHM, pair.privateKey, new TextEncoder().encode(message));
     const headers = {
       "X-Terminal-Id": id,

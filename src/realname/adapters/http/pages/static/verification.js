@@ -33,15 +33,17 @@
   function begin(attemptId) {
     person.attemptId = attemptId;
     person.resumeFaceCheck = false;
+    delete $("document-form").dataset.then;
     R.showState("document");
     refreshReader();
   }
 
   // A visit restored after its document and consent (kiosk.js): the card is read again for its chip photo and the
-  // same fields, then the face check starts; the document is not sent again.
+  // same fields, then the face check starts; the document is not sent again. <form data-then="face_check">.
   function resumeFaceCheck(attemptId) {
     begin(attemptId);
     person.resumeFaceCheck = true;
+    $("document-form").dataset.then = "face_check";
   }
 
   function showImage(id, blob, urlKey) {
@@ -200,6 +202,7 @@
         person.fieldsSha256 = await T.fieldsSha256(body);
         if (person.resumeFaceCheck) {
           person.resumeFaceCheck = false;
+          delete form.dataset.then;
           return runChallenge();
         }
         const headers = await T.readerHeaders(person.attemptId, person.fieldsSha256, null);
@@ -291,7 +294,9 @@
   async function openStream(form, cardFront) {
     if (cardFront) form.set("card_front", cardFront, "card-front.jpg");
     else form.delete("card_front");
-    const headers = await T.readerHeaders(person.attemptId, person.fieldsSha256, person.photo);
+    // The kiosk signs the card front with the chip photo (realname.reader.v2), so only what its reader and
+    // document camera delivered is taken.
+    const headers = await T.readerHeaders(person.attemptId, person.fieldsSha256, person.photo, cardFront);
     try {
       return await R.call("POST", attemptPath("liveness/streams"), { form, headers });
     } catch (err) {
