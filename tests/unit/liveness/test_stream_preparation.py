@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -25,6 +26,14 @@ class CountingEngine:
     def analyse(self, image: DecodedImage) -> FaceAnalysis:
         self.analysed.append(int(image.rgb[0, 0, 0]))
         return FaceAnalysis(face_count=0)
+
+    def analyse_id_photo(self, image: DecodedImage) -> FaceAnalysis:
+        raise AssertionError("the reference portrait was analysed at the opening")
+
+    def analyse_all(
+        self, id_photo: DecodedImage, live: Sequence[DecodedImage]
+    ) -> tuple[FaceAnalysis, list[FaceAnalysis]]:
+        raise AssertionError("only the live pictures not yet prepared are analysed")
 
 
 class SettledClip:
