@@ -176,6 +176,23 @@ def answer_liveness(
     the document camera's image of the card's front, signed with the chip photo unless ``signed_card_front`` is
     False: then the kiosk's signature covers the chip photo alone, the v1 message)."""
     signed = portrait_headers(client, headers, attempt, id_photo, card_front if signed_card_front else None)
+    return post_liveness(
+        client, {**headers, **signed}, attempt, nonce, clip, id_photo, card_front, clip_type, photo_type
+    )
+
+
+def post_liveness(
+    client: TestClient,
+    headers: Headers,
+    attempt: str,
+    nonce: str,
+    clip: bytes,
+    id_photo: bytes,
+    card_front: bytes | None,
+    clip_type: tuple[str, str] = ("clip.mp4", "video/mp4"),
+    photo_type: tuple[str, str] = ("chip.jpg", "image/jpeg"),
+) -> httpx.Response:
+    """The liveness upload itself, with the headers as given (the reader's signature included)."""
     files = {
         "clip": (clip_type[0], clip, clip_type[1]),
         "id_photo": (photo_type[0], id_photo, photo_type[1]),
@@ -183,7 +200,7 @@ def answer_liveness(
     if card_front is not None:
         files["card_front"] = ("card_front.jpg", card_front, "image/jpeg")
     response: httpx.Response = client.post(
-        f"/v1/attempts/{attempt}/liveness", data={"nonce": nonce}, files=files, headers={**headers, **signed}
+        f"/v1/attempts/{attempt}/liveness", data={"nonce": nonce}, files=files, headers=headers
     )
     return response
 
@@ -199,17 +216,7 @@ def answer_liveness_with(
     signed: Headers,
 ) -> httpx.Response:
     """:func:`answer_liveness` with a card front and the reader headers a test made itself (the attacks)."""
-    response: httpx.Response = client.post(
-        f"/v1/attempts/{attempt}/liveness",
-        data={"nonce": nonce},
-        files={
-            "clip": ("clip.mp4", clip, "video/mp4"),
-            "id_photo": ("chip.jpg", id_photo, "image/jpeg"),
-            "card_front": ("card_front.jpg", card_front, "image/jpeg"),
-        },
-        headers={**headers, **signed},
-    )
-    return response
+    return post_liveness(client, {**headers, **signed}, attempt, nonce, clip, id_photo, card_front)
 
 
 @dataclass

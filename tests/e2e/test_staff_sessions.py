@@ -354,6 +354,7 @@ def test_the_current_visit_is_the_clerks_open_attempt_on_that_kiosk_and_its_step
         "next_step": None,
         "reserved": [],
         "review_state": None,
+        "receipt": None,
     }
     attempt = flows.start_attempt(sessions.client, mine, device_id="kiosk-7")
     assert current_visit(sessions, token)["step"] == "document"

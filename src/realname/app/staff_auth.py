@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from realname.app.actors import Actor
 from realname.app.keys import TokenIssuer
 from realname.app.ports import BlindIndexer, Clock, IdGenerator, SecretHasher
-from realname.app.unit_of_work import UnitOfWorkFactory
+from realname.app.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from realname.domain.audit import AuditRecord
 from realname.domain.errors import Forbidden, InvalidInput, TooManyRequests, Unauthenticated
 from realname.domain.lockout import lockout_periods
@@ -117,6 +117,21 @@ class StaffAuth:
         # Made now, not on the first unknown id, so that no sign-in pays for hashing it.
         self._dummy_hash = hasher.hash(ids.new_id())
 
+    def _failures_since(self, now: datetime) -> datetime:
+        """How far back failed sign-ins can still matter to a lock-out."""
+        return now - timedelta(minutes=self._policy.lockout_window_minutes + self._policy.lockout_minutes)
+
+    def _locked_until(self, uow: UnitOfWork, subject: str, now: datetime) -> datetime | None:
+        """The end of the sign-in lock-out ``subject`` (a staff code's keyed hash) is under at ``now``, if any."""
+        policy = self._policy
+        periods = lockout_periods(
+            uow.throttle.since(SIGN_IN_FAILURES, subject, self._failures_since(now)),
+            max_failed=policy.max_failed_attempts,
+            window_minutes=policy.lockout_window_minutes,
+            lockout_minutes=policy.lockout_minutes,
+        )
+        return next((end for start, end in periods if start <= now < end), None)
+
     def _hash_to_check(self, stored: str | None) -> str:
         """The member's hash, or the dummy one, so that unknown ids cost the same argon2 work."""
         return self._dummy_hash if stored is None else stored
@@ -137,19 +152,11 @@ class StaffAuth:
             typed = staff_code(code)
         except InvalidInput:
             typed = code.strip()  # counted and refused like an unknown code: no answer says what a code looks like
-        policy = self._policy
-        since = now - timedelta(minutes=policy.lockout_window_minutes + policy.lockout_minutes)
         # Failures are counted under a keyed hash of the code typed: someone may type a phone or ID number there.
         subject = self._blind_index.index(f"staff-sign-in:{typed}")
         with self._uow() as uow:
-            uow.throttle.forget_before(SIGN_IN_FAILURES, subject, since)
-            periods = lockout_periods(
-                uow.throttle.since(SIGN_IN_FAILURES, subject, since),
-                max_failed=policy.max_failed_attempts,
-                window_minutes=policy.lockout_window_minutes,
-                lockout_minutes=policy.lockout_minutes,
-            )
-            locked_until = next((end for start, end in periods if start <= now < end), None)
+            uow.throttle.forget_before(SIGN_IN_FAILURES, subject, self._failures_since(now))
+            locked_until = self._locked_until(uow, subject, now)
             member = uow.staff.by_code(typed)
             outlet = uow.outlets.get(member.outlet_code) if member is not None else None
             verified = False
@@ -258,18 +265,10 @@ class StaffAuth:
         problem = password_problem(new_password, current_password, member.code or "")
         if problem is not None:
             raise InvalidInput(problem, code="auth.password_policy")
-        policy = self._policy
-        since = now - timedelta(minutes=policy.lockout_window_minutes + policy.lockout_minutes)
         subject = self._blind_index.index(f"staff-sign-in:{member.code or member.id}")
         new_hash = self._hasher.hash(new_password)
         with self._uow() as uow:
-            periods = lockout_periods(
-                uow.throttle.since(SIGN_IN_FAILURES, subject, since),
-                max_failed=policy.max_failed_attempts,
-                window_minutes=policy.lockout_window_minutes,
-                lockout_minutes=policy.lockout_minutes,
-            )
-            locked_until = next((end for start, end in periods if start <= now < end), None)
+            locked_until = self._locked_until(uow, subject, now)
             verified = locked_until is None and self._hasher.verify(member.credential_hash, current_password)
             if verified:
                 uow.staff.set_credential(member.id, new_hash, now, change_required=False)

@@ -122,14 +122,22 @@ def landmark_yaw_degrees(landmarks68: npt.NDArray[np.float32]) -> float:
     The nose tip's offset from the eyes' midpoint, measured along the eye line (so roll does not matter), is
     depth × tan(yaw) in inter-ocular distances once the eye line itself is foreshortened.
     """
+    offset = _nose_offset_iod(landmarks68)
+    return 0.0 if offset is None else math.degrees(math.atan(offset[0] / _NOSE_DEPTH_IOD))
+
+
+def _nose_offset_iod(landmarks68: npt.NDArray[np.float32]) -> tuple[float, float] | None:
+    """The nose tip's offset from the eyes' midpoint in inter-ocular distances: along the eye line (towards the
+    image's right eye) and across it (downwards); None when the eyes coincide."""
     points = landmarks68.astype(np.float64)
     left_eye, right_eye = points[36:42].mean(axis=0), points[42:48].mean(axis=0)
     eye_line = right_eye - left_eye
     length_sq = float(eye_line @ eye_line)
     if length_sq <= 0.0:
-        return 0.0
-    offset = float((points[30] - (left_eye + right_eye) / 2.0) @ eye_line) / length_sq
-    return math.degrees(math.atan(offset / _NOSE_DEPTH_IOD))
+        return None
+    offset = points[30] - (left_eye + right_eye) / 2.0
+    down = np.array([-eye_line[1], eye_line[0]])
+    return float(offset @ eye_line) / length_sq, float(offset @ down) / length_sq
 
 
 def landmark_pitch_degrees(landmarks68: npt.NDArray[np.float32]) -> float:
@@ -137,14 +145,10 @@ def landmark_pitch_degrees(landmarks68: npt.NDArray[np.float32]) -> float:
     in inter-ocular distances: with the tip ``_NOSE_DROP_IOD`` below and ``_NOSE_DEPTH_IOD`` in front of the eyes,
     the drop is r·sin(pitch + a) (r, a from those two). Eye corners and the nose tip only: lips and jaw (smiles) do
     not enter it."""
-    points = landmarks68.astype(np.float64)
-    left_eye, right_eye = points[36:42].mean(axis=0), points[42:48].mean(axis=0)
-    eye_line = right_eye - left_eye
-    length_sq = float(eye_line @ eye_line)
-    if length_sq <= 0.0:
+    offset = _nose_offset_iod(landmarks68)
+    if offset is None:
         return 0.0
-    down = np.array([-eye_line[1], eye_line[0]])
-    drop = float((points[30] - (left_eye + right_eye) / 2.0) @ down) / length_sq
+    drop = offset[1]
     radius = math.hypot(_NOSE_DROP_IOD, _NOSE_DEPTH_IOD)
     angle = math.atan2(_NOSE_DROP_IOD, _NOSE_DEPTH_IOD)
     return math.degrees(math.asin(max(-1.0, min(1.0, drop / radius))) - angle)
