@@ -245,6 +245,52 @@ def test_renewal_is_refused_after_the_idle_time_without_a_request(sessions: Serv
     assert renew(sessions, again)[0] == 200
 
 
+def test_every_request_is_refused_after_the_idle_time_not_only_the_renewal(sessions: Service) -> None:
+    """A token still valid (8 minutes) but idle past the lock (3 minutes and the minute's grace) serves nothing: not
+    the visit, not the numbers, not an activity report; each refusal is audited. The password again serves."""
+    clock = clock_of(sessions)
+    member = sessions.container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
+    token = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
+    clock.advance(minutes=IDLE_MINUTES, seconds=59)  # within the grace: served, and counted as activity
+    renewed = renew(sessions, token)
+    assert renewed[0] == 200, renewed
+    token = str(renewed[1]["token"])
+    clock.advance(minutes=1)
+    assert sessions.client.get("/v1/numbers/available", headers=flows.bearer(token)).status_code == 200
+    clock.advance(minutes=IDLE_MINUTES, seconds=61)  # idle since that request; the token lasts 8 minutes
+    for response in (
+        sessions.client.get("/v1/numbers/available", headers=flows.bearer(token)),
+        sessions.client.get("/v1/visits/current", params={"device_id": "kiosk-7"}, headers=flows.bearer(token)),
+        sessions.client.post("/v1/auth/activity", headers=flows.bearer(token)),
+    ):
+        assert (response.status_code, response.json()["code"]) == (401, "auth.idle_timeout"), response.text
+    # Refused for good: a later request does not revive the sign-in.
+    assert sessions.client.get("/v1/numbers/available", headers=flows.bearer(token)).status_code == 401
+    with sessions.container.unit_of_work() as uow:
+        refused = [e for e in uow.audit.events() if e.action == "staff.idle_timeout"]
+    assert len(refused) == 4
+    assert {(e.actor, e.outlet, e.details["via"]) for e in refused} == {
+        (f"staff:{member.staff_id}", "BJ-001", "request")
+    }
+    again = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
+    assert sessions.client.get("/v1/numbers/available", headers=flows.bearer(again)).status_code == 200
+
+
+def test_a_refused_renewal_is_audited_as_idle(sessions: Service) -> None:
+    clock = clock_of(sessions)
+    member = sessions.container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
+    token = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
+    clock.advance(minutes=IDLE_MINUTES + 1, seconds=1)
+    assert renew(sessions, token)[1]["code"] == "auth.idle_timeout"
+    with sessions.container.unit_of_work() as uow:
+        refused = [e for e in uow.audit.events() if e.action == "staff.idle_timeout"]
+    assert [(e.actor, e.details["via"]) for e in refused] == [(f"staff:{member.staff_id}", "renew")]
+
+
 def test_activity_is_written_at_most_every_few_seconds(sessions: Service) -> None:
     """A request reads the member and the sign-in in one read; the last activity is written only when stale."""
     clock = clock_of(sessions)
@@ -444,10 +490,11 @@ def test_a_completed_visit_shows_its_receipt_again_until_it_is_ended_or_the_next
     visit = current_visit(sessions, token)
     assert visit["attempt"]["id"] == attempt and visit["step"] == "receipt"  # type: ignore[index]
     assert visit["receipt"] == receipt and NUMBERS[0] not in str(visit)  # the same masked receipt
-    # Still there a little later (a reload, or the clerk signing in again) ...
+    # Still there a little later (a reload, or the clerk signing in again: the first sign-in is idle by now) ...
     clock_of(sessions).advance(minutes=5)
-    again = flows.bearer(str(sign_in(sessions, member.staff_code, member.password)[1]["token"]))
-    assert current_visit(sessions, again["Authorization"].removeprefix("Bearer "))["step"] == "receipt"
+    clerk = flows.bearer(str(sign_in(sessions, member.staff_code, member.password)[1]["token"]))
+    token = clerk["Authorization"].removeprefix("Bearer ")
+    assert current_visit(sessions, token)["step"] == "receipt"
     # ... not on another kiosk, and not once the clerk ended the visit ("Next customer").
     assert current_visit(sessions, token, device_id="kiosk-8")["attempt"] is None
     ended = sessions.client.post(f"/v1/attempts/{attempt}/end", headers=clerk)

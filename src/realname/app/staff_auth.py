@@ -13,8 +13,10 @@ carries the sign-in time on: ``max_session_hours`` after typing the password, th
 Every request with a staff token reads the member's state and the sign-in's last activity in one primary-key read
 (:meth:`StaffAuth.actor_for`): a member disabled since signing in is refused at once, a member who must change their
 password is served nothing else, and the sign-in's last activity is written (at most every
-``ACTIVITY_WRITE_SECONDS``). The server refuses a renewal after ``idle_lock_minutes`` without a request
-(``auth.idle_timeout``); the page reports a clerk's touches while it makes no other request (``/v1/auth/activity``).
+``ACTIVITY_WRITE_SECONDS``). After ``idle_lock_minutes`` without a request (and ``ACTIVITY_GRACE_SECONDS``) the
+sign-in serves nothing more, neither a renewal nor any other request (401 ``auth.idle_timeout``, audited as
+``staff.idle_timeout``): the password is typed again. The page reports a clerk's touches while it makes no other
+request (``/v1/auth/activity``).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from realname.domain.organisation import (
     OutletCode,
     Role,
     StaffMember,
+    StaffSessionState,
     staff_code,
 )
 from realname.domain.policy import Policy
@@ -225,17 +228,15 @@ class StaffAuth:
             member = uow.staff.get(claims.staff_id)
             outlet = uow.outlets.get(member.outlet_code) if member is not None else None
             state = uow.staff.session_state(claims.staff_id, session_key(claims.staff_id, signed_in_at))
-        if member is None or state is None:
-            raise Unauthenticated("the token is invalid", code="auth.token_invalid")
-        if not member.active:
-            raise StaffDisabled("this staff member is disabled; ask an administrator")
-        if member.password_change_required:
-            raise PasswordChangeRequired("choose a new password first")
-        idle = timedelta(minutes=self._rules.idle_lock_minutes, seconds=ACTIVITY_GRACE_SECONDS)
-        if state.last_active_at is None or now - state.last_active_at > idle:
-            raise IdleTimeout(
-                f"no activity for more than {self._rules.idle_lock_minutes} minutes; enter your password again"
-            )
+            if member is None or state is None:
+                raise Unauthenticated("the token is invalid", code="auth.token_invalid")
+            if not member.active:
+                raise StaffDisabled("this staff member is disabled; ask an administrator")
+            if member.password_change_required:
+                raise PasswordChangeRequired("choose a new password first")
+            if self._idle(state.last_active_at, now):
+                raise self._idle_refusal(uow, claims.staff_id, str(member.outlet_code), "renew", now)
+            self._note_activity(uow, claims.staff_id, session_key(claims.staff_id, signed_in_at), state, now)
         return self._signed_in(
             member, outlet.time_zone if outlet else DEFAULT_TIME_ZONE, now, signed_in_at=signed_in_at
         )
@@ -300,6 +301,29 @@ class StaffAuth:
             changed, outlet.time_zone if outlet else DEFAULT_TIME_ZONE, now, signed_in_at=signed_in_at
         )
 
+    def _note_activity(self, uow: UnitOfWork, staff_id: str, key: str, state: StaffSessionState, now: datetime) -> None:
+        """A request with the sign-in ``key``: its last activity written (and committed) if older than
+        ``ACTIVITY_WRITE_SECONDS``."""
+        seen = state.last_active_at
+        if seen is None or now - seen >= timedelta(seconds=ACTIVITY_WRITE_SECONDS):
+            uow.staff.record_activity(staff_id, key, now)
+            uow.commit()
+
+    def _idle(self, last_active_at: datetime | None, now: datetime) -> bool:
+        """Whether a sign-in last active at ``last_active_at`` has been idle too long to serve anything at ``now``."""
+        idle = timedelta(minutes=self._rules.idle_lock_minutes, seconds=ACTIVITY_GRACE_SECONDS)
+        return last_active_at is None or now - last_active_at > idle
+
+    def _idle_refusal(self, uow: UnitOfWork, staff_id: str, outlet: str, via: str, now: datetime) -> IdleTimeout:
+        """Audit an idle sign-in's refused request (``via``: ``renew`` or ``request``) and return the error to raise."""
+        uow.audit.append(
+            AuditRecord("staff.idle_timeout", f"staff:{staff_id}", outlet, f"staff:{staff_id}", {"via": via}), now
+        )
+        uow.commit()
+        return IdleTimeout(
+            f"no activity for more than {self._rules.idle_lock_minutes} minutes; enter your password again"
+        )
+
     def _signed_in(self, member: StaffMember, time_zone: str, now: datetime, *, signed_in_at: datetime) -> SignedIn:
         token = self._tokens.issue(member.id, member.role, member.outlet_code, now, signed_in_at=signed_in_at)
         claims = self._tokens.verify(token, now)
@@ -329,6 +353,8 @@ class StaffAuth:
             Unauthenticated: the token expired or is forged, or its member is gone (``auth.token_invalid``).
             StaffDisabled: the member was disabled since signing in (at once, not when the token expires).
             PasswordChangeRequired: the member must choose a new password before anything else.
+            IdleTimeout: ``auth.idle_timeout`` — no request with this sign-in for ``idle_lock_minutes`` (and
+                ``ACTIVITY_GRACE_SECONDS``); audited as ``staff.idle_timeout``.
         """
         now = self._clock.now()
         claims = self._tokens.verify(token, now)
@@ -343,10 +369,9 @@ class StaffAuth:
                 raise StaffDisabled("this staff member is disabled; ask an administrator")
             if state.password_change_required:
                 raise PasswordChangeRequired("choose a new password first (POST /v1/auth/password)")
-            seen = state.last_active_at
-            if seen is None or now - seen >= timedelta(seconds=ACTIVITY_WRITE_SECONDS):
-                uow.staff.record_activity(claims.staff_id, key, now)
-                uow.commit()
+            if self._idle(state.last_active_at, now):
+                raise self._idle_refusal(uow, claims.staff_id, str(claims.outlet_code), "request", now)
+            self._note_activity(uow, claims.staff_id, key, state, now)
         return Actor(f"staff:{claims.staff_id}", claims.role, str(claims.outlet_code))
 
 
