@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from realname.adapters.storage.unit_of_work import SqlUnitOfWork
 from realname.app.actors import OPERATOR_CLI
@@ -310,6 +311,82 @@ def test_activity_is_written_at_most_every_few_seconds(sessions: Service) -> Non
     clock.advance(seconds=ACTIVITY_WRITE_SECONDS)
     assert report_activity(sessions, token) == 204
     assert last_active() == clock.now()
+
+
+# -- one transaction per request: the sign-ins a worker checked a moment ago ---------------------------------------
+
+
+def transactions_of(service: Service) -> list[int]:
+    """A counter of the transactions the service's database engine begins from now on."""
+    begun = [0]
+
+    def count(_connection: sa.Connection) -> None:
+        begun[0] += 1
+
+    sa.event.listen(service.container.engine, "begin", count)
+    return begun
+
+
+def test_a_sign_in_checked_a_moment_ago_is_served_without_a_transaction_of_its_own(sessions: Service) -> None:
+    """The activity report opens no use case: what it costs is the staff check alone."""
+    clock = clock_of(sessions)
+    member = sessions.container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
+    token = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
+    cache_seconds = sessions.container.settings.staff_check_cache_seconds
+    assert cache_seconds == 5
+    begun = transactions_of(sessions)
+    assert report_activity(sessions, token) == 204
+    assert begun[0] == 1  # read from the database ...
+    for _ in range(3):
+        clock.advance(seconds=1)
+        assert report_activity(sessions, token) == 204
+    assert begun[0] == 1  # ... and not again within the cache time
+    clock.advance(seconds=cache_seconds)
+    assert report_activity(sessions, token) == 204
+    assert begun[0] == 2
+
+
+def test_a_member_disabled_elsewhere_is_refused_within_the_cache_time_and_here_at_once(sessions: Service) -> None:
+    """Disabled by another process (the CLI, another worker: here a direct write), the member is served for at most
+    the cache time; disabled through this process, at once (the other test of disabling)."""
+    clock = clock_of(sessions)
+    member = sessions.container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
+    token = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
+    assert report_activity(sessions, token) == 204
+    with SqlUnitOfWork(sessions.container.engine) as uow:  # as `realname staff disable` in another process
+        uow.staff.set_active(member.staff_id, False)
+        uow.commit()
+    clock.advance(seconds=4)
+    assert report_activity(sessions, token) == 204  # the documented bound: checked 4 s ago
+    clock.advance(seconds=1)
+    served = sessions.client.get("/v1/numbers/available", headers=flows.bearer(token))
+    assert (served.status_code, served.json()["code"]) == (403, "auth.staff_disabled")
+    # A refusal is never kept: it is read again each time (and stays a refusal).
+    assert report_activity(sessions, token) == 403
+
+
+def test_the_staff_check_fails_closed_when_the_database_fails_after_the_cache_time(sessions: Service) -> None:
+    clock = clock_of(sessions)
+    member = sessions.container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
+    token = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
+    assert report_activity(sessions, token) == 204
+
+    def broken(_connection: sa.Connection) -> None:
+        raise sa.exc.OperationalError("BEGIN", {}, Exception("the database is down"))
+
+    sa.event.listen(sessions.container.engine, "begin", broken)
+    try:
+        clock.advance(seconds=sessions.container.settings.staff_check_cache_seconds)
+        refused = sessions.client.post("/v1/auth/activity", headers=flows.bearer(token))
+        assert (refused.status_code, refused.json()["code"]) == (503, "database.unavailable")
+    finally:
+        sa.event.remove(sessions.container.engine, "begin", broken)
 
 
 # -- choosing a password ---------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from realname.app.actors import Actor
 from realname.app.ports import RandomSource
+from realname.app.recent_sign_ins import RecentSignIns
 from realname.app.unit_of_work import UnitOfWork
 from realname.domain.audit import AuditRecord
 from realname.domain.errors import Conflict, NotFound
@@ -77,8 +78,10 @@ class NewPassword:
 
 
 class StaffAccounts:
-    def __init__(self, deps: RegistryDeps) -> None:
+    def __init__(self, deps: RegistryDeps, recent: RecentSignIns | None = None) -> None:
         self._d = deps
+        self._recent = recent or RecentSignIns(0)
+        """This worker's recently checked sign-ins: a disabled or reset member's are forgotten at once."""
 
     def list_staff(self, actor: Actor) -> Sequence[StaffMember]:
         """Every member with code, role, outlet and state (names are not shown)."""
@@ -101,6 +104,7 @@ class StaffAccounts:
             uow.staff.set_active(member.id, False)
             self._audit(uow, actor, "staff.disabled", member, {})
             uow.commit()
+        self._recent.forget_member(member.id)
         return member
 
     def reset_credential(self, actor: Actor, code: str) -> NewPassword:
@@ -118,6 +122,7 @@ class StaffAccounts:
             uow.staff.set_credential(member.id, hashed, self._d.clock.now(), change_required=True)
             self._audit(uow, actor, "staff.credential_reset", member, {})
             uow.commit()
+        self._recent.forget_member(member.id)
         return NewPassword(member.code or "", password)
 
     def _member(self, uow: UnitOfWork, code: str) -> StaffMember:
