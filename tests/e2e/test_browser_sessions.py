@@ -363,10 +363,13 @@ def test_a_reload_on_the_receipt_shows_it_again_until_the_next_customer(tmp_path
         msisdn = kiosk.server.numbers[7]
         p.click(f'button.number[data-msisdn="{msisdn}"]')
         kiosk.wait_state("sim")
-        p.fill("input[name=iccid]", luhn_complete("898601" + "4" * 12))
+        iccid = luhn_complete("898601" + "4" * 12)
+        p.fill("input[name=iccid]", iccid)
         p.click("#sim-form button[type=submit]")
         kiosk.wait_state("receipt")
         shown = p.text_content("#receipt") or ""
+        printed = p.text_content("#printed-rows") or ""
+        assert msisdn in printed and iccid in printed  # the customer's copy: in full
 
         p.reload()
         kiosk.wait_state("receipt")
@@ -374,6 +377,12 @@ def test_a_reload_on_the_receipt_shows_it_again_until_the_next_customer(tmp_path
         assert p.text_content("#receipt-title") == "登记完成"
         again = p.text_content("#receipt") or ""
         assert again == shown and Msisdn(msisdn).masked in again and msisdn not in again  # the same, masked
+        # The printed copy after the reload is the customer's, in full, as before it (kept encrypted on the server).
+        assert p.text_content("#printed-rows") == printed
+        p.emulate_media(media="print")
+        kiosk.shot("receipt-printed-after-reload")
+        assert p.is_visible("#printed-rows") and not p.is_visible("#receipt")
+        p.emulate_media(media="screen")
         assert set(untranslated(p)) <= {attempt_id}, (
             "English left on the restored zh-CN receipt"
         )  # the reference may look so

@@ -4,6 +4,7 @@ sign-in, and ending a visit, which gives its reserved numbers back at once."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from realname.adapters.storage import tables
 from realname.adapters.storage.unit_of_work import SqlUnitOfWork
 from realname.app.actors import OPERATOR_CLI
 from realname.app.staff_auth import ACTIVITY_WRITE_SECONDS, session_key
@@ -478,6 +480,7 @@ def test_the_current_visit_is_the_clerks_open_attempt_on_that_kiosk_and_its_step
         "reserved": [],
         "review_state": None,
         "receipt": None,
+        "printed": None,
     }
     attempt = flows.start_attempt(sessions.client, mine, device_id="kiosk-7")
     assert current_visit(sessions, token)["step"] == "document"
@@ -566,7 +569,7 @@ def test_a_completed_visit_shows_its_receipt_again_until_it_is_ended_or_the_next
     receipt = register(attempt, NUMBERS[0])
     visit = current_visit(sessions, token)
     assert visit["attempt"]["id"] == attempt and visit["step"] == "receipt"  # type: ignore[index]
-    assert visit["receipt"] == receipt and NUMBERS[0] not in str(visit)  # the same masked receipt
+    assert visit["receipt"] == receipt and NUMBERS[0] not in str(visit["receipt"])  # the same masked receipt
     # Still there a little later (a reload, or the clerk signing in again: the first sign-in is idle by now) ...
     clock_of(sessions).advance(minutes=5)
     clerk = flows.bearer(str(sign_in(sessions, member.staff_code, member.password)[1]["token"]))
@@ -592,3 +595,77 @@ def test_a_completed_visit_shows_its_receipt_again_until_it_is_ended_or_the_next
     clock_of(sessions).advance(minutes=31)
     late = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
     assert current_visit(sessions, late, device_id="kiosk-10")["attempt"] is None
+
+
+def receipt_copies(service: Service) -> dict[str, bytes]:
+    with service.container.engine.connect() as connection:
+        rows = connection.execute(sa.select(tables.receipt_copy.c.id, tables.receipt_copy.c.ciphertext)).all()
+    return {row.id: bytes(row.ciphertext) for row in rows}
+
+
+def test_the_printed_receipt_after_a_reload_has_the_full_number_and_sim_for_that_clerk_only(
+    sessions: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The customer's printed receipt needs the full number and ICCID after a reload too: the server keeps them
+    encrypted for the visit, answers them to the clerk of the visit on that kiosk only, and deletes them when the visit
+    ends, when the next customer starts, or once the attempt time is over."""
+    caplog.set_level(logging.DEBUG)
+    registry = sessions.container.registry()
+    member = registry.add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False)
+    colleague = registry.add_staff(OPERATOR_CLI, "Han Mei", Role.CLERK, "BJ-001", password_change_required=False)
+    clerk = flows.bearer(str(sign_in(sessions, member.staff_code, member.password)[1]["token"]))
+    token = clerk["Authorization"].removeprefix("Bearer ")
+
+    def register(attempt: str, index: int) -> None:
+        msisdn = NUMBERS[index]
+        reserved = sessions.client.post(f"/v1/attempts/{attempt}/reservation", json={"msisdn": msisdn}, headers=clerk)
+        assert reserved.status_code == 200, reserved.text
+        done = sessions.client.post(
+            f"/v1/attempts/{attempt}/registration",
+            json={"msisdn": msisdn, "iccid": sim(index)},
+            headers={**clerk, "Idempotency-Key": f"printed-{attempt}"},
+        )
+        assert done.status_code == 200, done.text
+
+    # Ended by the clerk ("Next customer" ends the visit).
+    first = approved_visit(sessions, member.staff_id)
+    register(first, 0)
+    visit = current_visit(sessions, token)
+    assert visit["printed"] == {"number": NUMBERS[0], "iccid": sim(0)}
+    assert NUMBERS[0] not in str(visit["receipt"]) and sim(0) not in str(visit["receipt"])  # the screen stays masked
+    stored = receipt_copies(sessions)
+    assert list(stored) == [first]
+    assert NUMBERS[0].encode() not in stored[first] and sim(0).encode() not in stored[first]  # encrypted at rest
+    # Only this clerk's visit on this kiosk: not the colleague (same outlet), not another kiosk.
+    theirs = str(sign_in(sessions, colleague.staff_code, colleague.password)[1]["token"])
+    assert current_visit(sessions, theirs)["printed"] is None
+    assert current_visit(sessions, token, device_id="kiosk-8")["printed"] is None
+    ended = sessions.client.post(f"/v1/attempts/{first}/end", headers=clerk)
+    assert ended.status_code == 200, ended.text
+    assert receipt_copies(sessions) == {}
+
+    # The next customer started on that kiosk without ending the last visit.
+    second = approved_visit(sessions, member.staff_id, device_id="kiosk-9")
+    register(second, 1)
+    assert current_visit(sessions, token, device_id="kiosk-9")["printed"] == {"number": NUMBERS[1], "iccid": sim(1)}
+    flows.start_attempt(sessions.client, clerk, device_id="kiosk-9")
+    assert receipt_copies(sessions) == {}
+
+    # The attempt time (30 minutes) over: not answered, and deleted by serve's privacy job.
+    third = approved_visit(sessions, member.staff_id, device_id="kiosk-10")
+    register(third, 2)
+    assert list(receipt_copies(sessions)) == [third]
+    clock_of(sessions).advance(minutes=29)
+    late = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
+    assert current_visit(sessions, late, device_id="kiosk-10")["printed"] == {"number": NUMBERS[2], "iccid": sim(2)}
+    assert sessions.container.visits.forget_due_receipt_copies() == 0
+    clock_of(sessions).advance(minutes=1)
+    assert current_visit(sessions, late, device_id="kiosk-10")["printed"] is None
+    assert sessions.container.visits.forget_due_receipt_copies() == 1
+    assert receipt_copies(sessions) == {}
+
+    # Nothing of the full values in the audit log or the logs.
+    with sessions.container.unit_of_work() as uow:
+        audited = str([(e.action, dict(e.details)) for e in uow.audit.events()])
+    for full in [*NUMBERS[:3], sim(0), sim(1), sim(2)]:
+        assert full not in audited and full not in caplog.text

@@ -552,6 +552,7 @@ class Container:
             self.privacy_services(),
             purge_every_seconds=3600,
             forget_nonces=lambda: self.party_admin().forget_nonces(SYSTEM),
+            forget_receipt_copies=self.visits.forget_due_receipt_copies,
         ).start(interval_seconds=30)
         host = host or self.settings.host
         port = port or self.settings.port
