@@ -42,6 +42,7 @@ from realname.domain.organisation import (
     StaffSessionState,
     staff_code,
 )
+from realname.domain.passwords import broken_password_rules
 from realname.domain.policy import Policy
 
 SIGN_IN_FAILURES = "staff.sign_in_failed"
@@ -253,7 +254,8 @@ class StaffAuth:
             Forbidden: ``auth.password_wrong`` — the current password is wrong (counted toward the staff code's
                 sign-in lock-out); ``auth.role_forbidden`` for a self-service token.
             TooManyRequests: ``auth.locked``.
-            InvalidInput: ``auth.password_policy`` — the new password breaks a rule (:func:`password_problem`).
+            InvalidInput: ``auth.password_policy`` — the new password breaks a rule (:func:`broken_password_rules`; the
+                message names every rule broken).
         """
         now = self._clock.now()
         claims = self._tokens.verify(token, now)
@@ -266,9 +268,9 @@ class StaffAuth:
             raise Unauthenticated("the token is invalid", code="auth.token_invalid")
         if not member.active:
             raise StaffDisabled("this staff member is disabled; ask an administrator")
-        problem = password_problem(new_password, current_password, member.code or "")
-        if problem is not None:
-            raise InvalidInput(problem, code="auth.password_policy")
+        broken = broken_password_rules(new_password, current_password, member.code or "")
+        if broken:
+            raise InvalidInput("; ".join(rule.message for rule in broken), code="auth.password_policy")
         subject = self._blind_index.index(f"staff-sign-in:{member.code or member.id}")
         new_hash = self._hasher.hash(new_password)
         with self._uow() as uow:
@@ -381,24 +383,3 @@ class StaffAuth:
             self._note_activity(uow, claims.staff_id, key, state, now)
         self._recent.remember(claims.staff_id, key, now)
         return actor
-
-
-PASSWORD_MIN_LENGTH = 10
-PASSWORD_MAX_LENGTH = 256
-PASSWORD_MIN_DISTINCT = 5
-
-
-def password_problem(new_password: str, current_password: str, code: str) -> str | None:
-    """Why ``new_password`` may not be chosen (a sentence), or None: at least ``PASSWORD_MIN_LENGTH`` characters
-    and ``PASSWORD_MIN_DISTINCT`` different ones, not the current password, not containing the staff code."""
-    if len(new_password) < PASSWORD_MIN_LENGTH:
-        return f"a password has at least {PASSWORD_MIN_LENGTH} characters"
-    if len(new_password) > PASSWORD_MAX_LENGTH:
-        return f"a password has at most {PASSWORD_MAX_LENGTH} characters"
-    if len(set(new_password)) < PASSWORD_MIN_DISTINCT:
-        return f"a password has at least {PASSWORD_MIN_DISTINCT} different characters"
-    if new_password == current_password:
-        return "the new password must differ from the current one"
-    if code and code.casefold() in new_password.casefold():
-        return "a password must not contain the staff code"
-    return None
