@@ -211,7 +211,7 @@ def run_set(
             portrait = reader.locate(decoder.decode(card_front, max_pixels=MAX_PIXELS))
         except PortraitNotFound:
             portrait = None
-        points = None if portrait is None else reader.five_points(portrait.rgb, portrait.rgb.shape[0])
+        points = None if portrait is None else reader.five_points(portrait.rgb, portrait.rgb.shape[0], printed=True)
         if portrait is not None:
             located[card] = True
             if with_matching:
