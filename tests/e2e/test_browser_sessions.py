@@ -236,6 +236,7 @@ def test_a_credential_reset_while_the_kiosk_is_locked_asks_for_a_new_password_an
         p.click("#lock-unlock")
         p.wait_for_selector('html[data-password="forced"] #password-dialog:not([hidden])')
         assert p.get_attribute("html", "data-locked") is None and not p.is_visible("#lock")
+        assert not p.is_visible("#error")  # the lock's reason is not left on the page
         assert p.text_content("#password-title") == "设置您的密码"
         assert not p.is_visible("#password-current-field")  # the password just typed on the lock is the current one
         assert untranslated(p) == [], "English left on the zh-CN password dialog"

@@ -120,6 +120,7 @@
       if (body.password_change_required) {
         // Reset by an administrator meanwhile: the member chooses a password before the page goes on.
         unlock();
+        R.showError(null);
         R.choosePassword(typed);
         return;
       }
