@@ -91,7 +91,8 @@ class StaffAccounts:
 
     def disable(self, actor: Actor, code: str) -> StaffMember:
         """Disable a member: their sign-ins, token renewals and every request with a token already issued are
-        refused from now on (``auth.staff_disabled``).
+        refused from now on (``auth.staff_disabled``); by another process (a server whose :class:`RecentSignIns`
+        found the sign-in usable a moment ago), within its cache time.
 
         Raises:
             NotFound: ``staff.not_found``. Conflict: ``staff.disabled_already``.
