@@ -61,12 +61,10 @@ from realname.adapters.vision.images import PillowImageDecoder
 from realname.adapters.vision.models import LOCK_FILE_NAME, default_lock_path, read_lock_document
 from realname.adapters.vision.onnx_models import OnnxFaceModels, similarity_transform
 from realname.adapters.vision.printed_portrait import (
-    CHIP_ENLARGED_HEIGHT_PX,
     OnnxPrintedPortraitReader,
     correlation_scores,
     to_chip_domain,
 )
-from realname.adapters.vision.quality import upscale_small
 from realname.app.matching import FaceEngine
 from realname.bootstrap.vision import build_face_engine, load_onnx_models
 from realname.domain.card_front import PortraitNotFound
@@ -194,7 +192,7 @@ def run_set(
                 entries.append(None)
                 continue
             chip_rgb = decoder.decode(simulate_chip_photo(rgb, box, compression=compression), max_pixels=MAX_PIXELS).rgb
-            points = reader.five_points(upscale_small(chip_rgb, CHIP_ENLARGED_HEIGHT_PX), chip_rgb.shape[0])
+            points = reader.chip_five_points(chip_rgb)
             entries.append(None if points is None else (chip_rgb, points))
         chips[compression.name] = entries
     located = np.zeros(n, dtype=bool)

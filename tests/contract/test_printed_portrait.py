@@ -4,6 +4,7 @@ fails it against the other person's chip; unusable card fronts are typed errors.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -12,7 +13,8 @@ from realname.adapters.vision.chip_photo import JPEG2000_1024, JPEG2000_1536, Ch
 from realname.adapters.vision.images import PillowImageDecoder
 from realname.adapters.vision.onnx_engine import OnnxFaceEngine
 from realname.adapters.vision.onnx_models import OnnxFaceModels
-from realname.adapters.vision.printed_portrait import correlation_scores
+from realname.adapters.vision.printed_portrait import CHIP_ENLARGED_HEIGHT_PX, correlation_scores
+from realname.adapters.vision.quality import pad_for_detection, upscale_small
 from realname.app.card_front import PrintedPortraitReader
 from realname.app.matching import DecodedImage
 from realname.bootstrap.vision import build_printed_portrait_reader
@@ -147,3 +149,17 @@ def test_a_bright_card_shaped_region_without_a_face_is_still_portrait_not_found(
     mat[300:840, 300:1156] = 236  # an empty card of the ID-1 shape on the mat
     with pytest.raises(PortraitNotFound, match="no portrait"):
         reader.locate(DecodedImage(mat))
+
+
+def test_a_soft_chip_whose_face_the_detector_barely_sees_can_still_be_checked(
+    onnx_models: OnnxFaceModels, reader: PrintedPortraitReader
+) -> None:
+    box = _box(onnx_models, astronaut_rgb())
+    chip_rgb = _chip(onnx_models, astronaut_rgb(), JPEG2000_1024).rgb
+    soft = np.asarray(cv2.GaussianBlur(_dark(chip_rgb, 0.5), (0, 0), 2.0), dtype=np.uint8)  # a dim, soft reader
+    enlarged = pad_for_detection(upscale_small(soft, CHIP_ENLARGED_HEIGHT_PX))
+    assert onnx_models.detect(enlarged, min_confidence=0.7) == []  # the engine's confidence would find no face
+    card = simulate_card_front(astronaut_rgb(), box, np.random.default_rng(0), CardFrontConditions(glare=False))
+    printed = reader.locate(DECODER.decode(card, max_pixels=MAX_PIXELS))
+    own = reader.same_photograph_similarity(printed, DecodedImage(soft))
+    assert own is not None and own >= reader.same_photograph_threshold, own
