@@ -13,7 +13,11 @@ from realname.adapters.vision.chip_photo import JPEG2000_1024, JPEG2000_1536, Ch
 from realname.adapters.vision.images import PillowImageDecoder
 from realname.adapters.vision.onnx_engine import OnnxFaceEngine
 from realname.adapters.vision.onnx_models import OnnxFaceModels
-from realname.adapters.vision.printed_portrait import CHIP_ENLARGED_HEIGHT_PX, correlation_scores
+from realname.adapters.vision.printed_portrait import (
+    CHIP_ENLARGED_HEIGHT_PX,
+    OnnxPrintedPortraitReader,
+    correlation_scores,
+)
 from realname.adapters.vision.quality import pad_for_detection, upscale_small
 from realname.app.card_front import PrintedPortraitReader
 from realname.app.matching import DecodedImage
@@ -137,7 +141,9 @@ def test_an_upside_down_card_front_gives_an_upright_portrait(
     card = _card(onnx_models, grace_hopper_rgb(), 0)
     turned = DecodedImage(np.ascontiguousarray(card.rgb[::-1, ::-1]))
     printed = reader.locate(turned)
-    points = reader.five_points(printed.rgb, printed.rgb.shape[0])  # eyes, nose, mouth corners
+    points = OnnxPrintedPortraitReader(onnx_models, 0.0).five_points(
+        printed.rgb, printed.rgb.shape[0]
+    )  # eyes, nose, mouth
     assert points is not None
     assert points[:2, 1].mean() < points[2, 1] < points[3:, 1].mean()  # eyes above the nose above the mouth
     own = reader.same_photograph_similarity(printed, _chip(onnx_models, grace_hopper_rgb(), JPEG2000_1536))
