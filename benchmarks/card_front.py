@@ -65,7 +65,7 @@ from realname.adapters.vision.printed_portrait import (
     correlation_scores,
     to_chip_domain,
 )
-from realname.app.matching import DecodedImage, FaceEngine
+from realname.app.matching import FaceEngine
 from realname.bootstrap.vision import build_face_engine, build_printed_portrait_reader, load_onnx_models
 from realname.domain.card_front import PortraitNotFound
 from realname.domain.face import ImageRejected, ReferenceKind
@@ -78,7 +78,7 @@ GENUINE_REFUSED = 0.01
 FMR_POINTS = (1e-3, 1e-4)
 SEED = 20261206
 # Bump when the simulation or the check changes, to invalidate cached per-set results.
-RESULT_VERSION = "v2"  # v2: the printed portrait also embedded with its glare lifted against each chip
+RESULT_VERSION = "v1"
 
 
 @dataclass
@@ -103,9 +103,6 @@ class SetResult:
     located: np.ndarray  # per image: the card's portrait was found
     printed: np.ndarray  # per image: sface embedding of the printed portrait (NaN rows when not found)
     photo_kind: int = 0  # located portraits large enough to be a photo reference
-    # per chip condition: the printed portrait's embedding once its glare is lifted against the card's own chip (the
-    # product's reference when the check passes); NaN rows as ``printed``
-    lifted: dict[str, np.ndarray] = field(default_factory=dict)
     # scores[variant][chip condition][kind] -> list of similarities (NaN when unmeasurable)
     scores: dict[str, dict[str, dict[str, list[float]]]] = field(default_factory=dict)
     seconds_per_check: float = 0.0
@@ -219,14 +216,6 @@ def run_set(
                 analysis = engine.analyse_id_photo(portrait)
                 if analysis.embedding is not None:
                     printed[card] = analysis.embedding
-                for compression in budgets:
-                    lifted = result.lifted.setdefault(compression.name, np.full_like(printed, np.nan))
-                    own_chip = chips[compression.name][card]
-                    if own_chip is None:
-                        continue
-                    analysis = engine.analyse_id_photo(reader.without_glare(portrait, DecodedImage(own_chip[0])))
-                    if analysis.embedding is not None:
-                        lifted[card] = analysis.embedding
             result.photo_kind += portrait.reference_kind is ReferenceKind.PHOTO
         for kind, chip_index in grouped.get(card, []):
             for compression in budgets:
@@ -255,12 +244,6 @@ def merge_shards(parts: list[SetResult]) -> SetResult:
         rows = ~np.isnan(part.printed).all(axis=1)
         printed[rows] = part.printed[rows]
     merged = SetResult(located, printed, photo_kind=sum(p.photo_kind for p in parts))
-    for name in parts[0].lifted:
-        lifted = parts[0].lifted[name].copy()
-        for part in parts[1:]:
-            rows = ~np.isnan(part.lifted[name]).all(axis=1)
-            lifted[rows] = part.lifted[name][rows]
-        merged.lifted[name] = lifted
     for part in parts:
         for variant, by_chip in part.scores.items():
             for chip, kinds in by_chip.items():
@@ -357,11 +340,6 @@ def matching_report(
     printed_genuine = cosine(result.printed, photo, genuine_pairs)
     printed_impostor = cosine(result.printed, photo, impostor_pairs)
     rules: dict[str, tuple[np.ndarray, np.ndarray]] = {"printed": (printed_genuine, printed_impostor)}
-    for chip, embeddings in result.lifted.items():
-        rules[f"printed_lifted_{chip}"] = (
-            cosine(embeddings, photo, genuine_pairs),
-            cosine(embeddings, photo, impostor_pairs),
-        )
     for chip, embeddings in chip_embeddings.items():
         chip_genuine = cosine(embeddings, photo, genuine_pairs)
         chip_impostor = cosine(embeddings, photo, impostor_pairs)
@@ -372,7 +350,7 @@ def matching_report(
         row: dict[str, Any] = {"genuine_pairs": len(genuine), "impostor_pairs": len(impostor)}
         for point in FMR_POINTS:
             row[f"fnmr_at_{point:g}"] = round(fnmr_at(genuine, threshold_at(impostor, point)), 4)
-        if name.startswith("printed"):
+        if name == "printed":
             rate, hits, pairs = fmr_at(impostor, photo_threshold)
             row["photo_threshold"] = photo_threshold
             row["fnmr_at_photo_threshold"] = round(fnmr_at(genuine, photo_threshold), 4)

@@ -42,7 +42,6 @@ from realname.adapters.vision.card_layout import (
     PORTRAIT_TOP,
 )
 from realname.adapters.vision.chip_photo import CHIP_HEIGHT_PX, CHIP_WIDTH_PX
-from realname.adapters.vision.glare_veil import lift_glare
 from realname.adapters.vision.onnx_models import FaceBox, OnnxFaceModels, five_points_from_68, similarity_transform
 from realname.adapters.vision.quality import (
     PRINTED_DETECTION_SMOOTHING_PER_SIDE,
@@ -166,16 +165,6 @@ class OnnxPrintedPortraitReader:
             return None
         in_chip_domain = to_chip_domain(printed_portrait.rgb, similarity_transform(printed_points, chip_points))
         return correlation_scores(chip.rgb, in_chip_domain)[SHIPPED_SCORE]
-
-    def without_glare(self, printed_portrait: DecodedImage, chip: DecodedImage) -> DecodedImage:
-        """The printed portrait with a glare veil lifted against the chip (``glare_veil.lift_glare``); unchanged when
-        either face cannot be found to register by."""
-        chip_points = self.chip_five_points(chip.rgb)
-        printed_points = self.five_points(printed_portrait.rgb, printed_portrait.rgb.shape[0], printed=True)
-        if chip_points is None or printed_points is None:
-            return printed_portrait
-        to_chip = similarity_transform(printed_points, chip_points)
-        return DecodedImage(lift_glare(printed_portrait.rgb, chip.rgb, to_chip))
 
     def chip_five_points(self, chip_rgb: ImageArray) -> npt.NDArray[np.float64] | None:
         """The chip portrait's five points, found on the chip enlarged as the engine enlarges it, at the lower
