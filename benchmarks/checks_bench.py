@@ -4,8 +4,9 @@ Sets up a fresh schema in the given database (dropped afterwards) with a real ke
 ``--subscribers`` registered numbers (each with a name on record) and one party, then sends a mix of checks
 (50 % three-element, 25 % two-element, 15 % status, 10 % held-since; every check answered, most ``match``):
 
-1. ``direct``: the use case (``NumberChecks.check``: signature, nonce, rate and quota counters, enumeration
-   queries, blind-index comparison, check row, audit event — one transaction each) from ``--threads`` threads;
+1. ``direct``: the use case (``NumberChecks``: signature, nonce, rate and quota counters, enumeration queries,
+   blind-index comparison, check row, audit event) from ``--threads`` threads, through group commit
+   (``--batch-wait-ms``, 0: one transaction and commit per check, as before group commit);
 2. ``http``: ``realname serve --workers N`` in a subprocess, signed ``POST /v1/checks`` from ``--threads``
    client threads (one keep-alive connection each) on the same machine.
 
@@ -15,7 +16,7 @@ PostgreSQL backends serving the benchmark's connections (found by their ``applic
 ``/proc``, so the figure does not depend on how much of the shared machine the run got.
 
 Usage: .venv/bin/python benchmarks/checks_bench.py --database-url postgresql://postgres@127.0.0.1:5432/DB
-       [--modes direct,http] [--threads 8] [--seconds 20] [--subscribers 2000] [--workers 2]
+       [--modes direct,http] [--threads 8] [--seconds 20] [--subscribers 2000] [--workers 2] [--batch-wait-ms 5]
 """
 
 from __future__ import annotations
@@ -153,7 +154,7 @@ class CpuMeter:
         }
 
 
-def set_up(database_url: str, schema: str, data_dir: Path, subscribers: int) -> World:
+def set_up(database_url: str, schema: str, data_dir: Path, subscribers: int, batch_wait_ms: float = 5.0) -> World:
     admin = sa.create_engine(normalise_url(database_url))
     with admin.begin() as c:
         c.execute(sa.text(f"CREATE SCHEMA {schema}"))
@@ -166,7 +167,7 @@ def set_up(database_url: str, schema: str, data_dir: Path, subscribers: int) -> 
         database_url=url,
         models_dir=REPO / "var" / "models",
         log_level="WARNING",
-        checks=CheckSettings(max_numbers_per_id=1000, max_ids_per_number=1000),
+        checks=CheckSettings(max_numbers_per_id=1000, max_ids_per_number=1000, batch_wait_ms=batch_wait_ms),
     )
     container = Container(settings)
     container.initialise()
@@ -278,7 +279,7 @@ def run_load(threads: int, seconds: float, one: Callable[[random.Random], str], 
 
 
 def direct(world: World, threads: int, seconds: float) -> dict[str, Any]:
-    checks = world.container.check_services().checks
+    checks = world.container.check_services().answering
 
     def one(rng: random.Random) -> str:
         body = body_for(world, rng)
@@ -294,7 +295,19 @@ def direct(world: World, threads: int, seconds: float) -> dict[str, Any]:
         )
         return checks.check(signed, parse_check).result.value
 
-    return run_load(threads, seconds, one, CpuMeter(str(world.settings.database_url).split("?")[0]))
+    commits = [0]
+
+    def count(_connection: Any) -> None:
+        commits[0] += 1  # a lost increment under the GIL only understates the count
+
+    sa.event.listen(world.container.engine, "commit", count)
+    try:
+        result = run_load(threads, seconds, one, CpuMeter(str(world.settings.database_url).split("?")[0]))
+    finally:
+        sa.event.remove(world.container.engine, "commit", count)
+    result["commits_per_check"] = round(commits[0] / max(1, result["checks"]), 3)
+    result["batch_wait_ms"] = world.settings.checks.batch_wait_ms
+    return result
 
 
 def _free_port() -> int:
@@ -314,6 +327,7 @@ def http(world: World, threads: int, seconds: float, workers: int) -> dict[str, 
         "REALNAME_LOG_LEVEL": "WARNING",
         "REALNAME_CHECKS__MAX_NUMBERS_PER_ID": "1000",
         "REALNAME_CHECKS__MAX_IDS_PER_NUMBER": "1000",
+        "REALNAME_CHECKS__BATCH_WAIT_MS": str(world.settings.checks.batch_wait_ms),
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "realname.entrypoints.cli", "serve", "--port", str(port), "--workers", str(workers)],
@@ -357,6 +371,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--subscribers", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--batch-wait-ms", type=float, default=5.0, help="group commit's wait for company (0: each check commits alone)"
+    )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "checks.json")
     args = parser.parse_args()
     if not args.database_url.startswith("postgresql"):
@@ -365,7 +382,7 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="checks-bench-")) / "data"
     report: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count()}
     try:
-        world = set_up(args.database_url, schema, data_dir, args.subscribers)
+        world = set_up(args.database_url, schema, data_dir, args.subscribers, args.batch_wait_ms)
         for mode in args.modes.split(","):
             if mode == "direct":
                 report["direct"] = direct(world, args.threads, args.seconds)

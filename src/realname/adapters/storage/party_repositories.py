@@ -184,9 +184,13 @@ rarely wait for each other's commit; the window's use is the sum of at most this
 class SqlUsageCounters:
     def __init__(self, connection: sa.Connection) -> None:
         self._c = connection
+        # One shard per transaction (picked at random: spreading writers, not a secret). A transaction that
+        # counts several checks (group commit) then locks one row per window, always in the same order
+        # (windows sorted by name), so two such transactions can wait for each other but never deadlock.
+        self._shard = random.randrange(USAGE_SHARDS)
 
     def add_use(self, party_id: str, windows: Mapping[str, datetime]) -> None:
-        shard = random.randrange(USAGE_SHARDS)  # spreading writers, not a secret
+        shard = self._shard
         # One row of parameters per window (executemany: one pipelined batch on psycopg); the statement
         # itself has no values in it, so SQLAlchemy compiles it once (a multi-row VALUES is never cached).
         statement = _upsert(self._c, party_usage).on_conflict_do_update(

@@ -423,6 +423,12 @@ class SqlAuditLog:
     one; when every head is held, it waits for the preferred one. A lone writer always lands on its
     preferred chain (0 by default), so a quiet log is one chain. SQLite serialises writers anyway
     (``BEGIN IMMEDIATE``), so there the preferred chain is used.
+
+    After its first append the log remembers the head it locked and advanced (the lock is held until the
+    transaction ends, so nobody else moves it): a transaction's later events (a batch of checks) cost an
+    insert and a head update each, not a third statement to read the head again. Were the memory ever wrong,
+    the head's trigger would refuse the update (a head advances by one, to an existing event) and the
+    transaction would fail.
     """
 
     def __init__(
@@ -433,6 +439,8 @@ class SqlAuditLog:
         self._c = connection
         self._preferred = preferred_chain
         self._chain: int | None = None
+        self._head: tuple[int, int, str] | None = None
+        """(chain, last_seq, last_hash) as this transaction left it, while it holds the head's lock."""
         self._observer = observer
 
     def _lock_head(self) -> Any:
@@ -456,9 +464,13 @@ class SqlAuditLog:
         # Locking a head row serialises the writers of that chain; the event commits or rolls back
         # with the state change.
         started = time.perf_counter()
-        head = self._lock_head()
-        chain = int(head.chain)
-        event = next_event(int(head.last_seq), head.last_hash, record, occurred_at, chain=chain)
+        if self._head is None:
+            locked = self._lock_head()
+            chain, last_seq, last_hash = int(locked.chain), int(locked.last_seq), str(locked.last_hash)
+        else:
+            chain, last_seq, last_hash = self._head
+        self._head = None  # until this append's statements went through
+        event = next_event(last_seq, last_hash, record, occurred_at, chain=chain)
         self._c.execute(
             t.audit_event.insert().values(
                 chain=chain,
@@ -476,6 +488,7 @@ class SqlAuditLog:
         self._c.execute(
             t.audit_head.update().where(t.audit_head.c.chain == chain).values(last_seq=event.seq, last_hash=event.hash)
         )
+        self._head = (chain, event.seq, event.hash)
         if self._observer is not None:
             self._observer(event, time.perf_counter() - started)
         return event
