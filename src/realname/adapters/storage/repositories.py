@@ -414,6 +414,16 @@ def event_from_row(row: sa.Row[Any]) -> AuditEvent:
     )
 
 
+_APPEND_EVENT = t.audit_event.insert()
+_ADVANCE_HEAD = (
+    t.audit_head.update()
+    .where(t.audit_head.c.chain == sa.bindparam("head_chain"))
+    .values(last_seq=sa.bindparam("head_seq"), last_hash=sa.bindparam("head_hash"))
+)
+"""Built once: SQLAlchemy then reuses their cache keys and compiled forms (building a statement per call costs
+more Python than the rest of an append)."""
+
+
 class SqlAuditLog:
     """The audit log as ``AUDIT_CHAINS`` hash chains, one head row each.
 
@@ -472,22 +482,21 @@ class SqlAuditLog:
         self._head = None  # until this append's statements went through
         event = next_event(last_seq, last_hash, record, occurred_at, chain=chain)
         self._c.execute(
-            t.audit_event.insert().values(
-                chain=chain,
-                seq=event.seq,
-                occurred_at=event.occurred_at,
-                action=event.action,
-                actor=event.actor,
-                outlet=event.outlet,
-                subject=event.subject,
-                details=canonical_json(event.details),
-                prev_hash=event.prev_hash,
-                hash=event.hash,
-            )
+            _APPEND_EVENT,
+            {
+                "chain": chain,
+                "seq": event.seq,
+                "occurred_at": event.occurred_at,
+                "action": event.action,
+                "actor": event.actor,
+                "outlet": event.outlet,
+                "subject": event.subject,
+                "details": canonical_json(event.details),
+                "prev_hash": event.prev_hash,
+                "hash": event.hash,
+            },
         )
-        self._c.execute(
-            t.audit_head.update().where(t.audit_head.c.chain == chain).values(last_seq=event.seq, last_hash=event.hash)
-        )
+        self._c.execute(_ADVANCE_HEAD, {"head_chain": chain, "head_seq": event.seq, "head_hash": event.hash})
         self._head = (chain, event.seq, event.hash)
         if self._observer is not None:
             self._observer(event, time.perf_counter() - started)
