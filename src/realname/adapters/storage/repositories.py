@@ -420,6 +420,16 @@ _ADVANCE_HEAD = (
     .where(t.audit_head.c.chain == sa.bindparam("head_chain"))
     .values(last_seq=sa.bindparam("head_seq"), last_hash=sa.bindparam("head_hash"))
 )
+_HEAD_COLUMNS = (t.audit_head.c.chain, t.audit_head.c.last_seq, t.audit_head.c.last_hash)
+_LOCK_FIRST_FREE_HEAD = (
+    sa.select(*_HEAD_COLUMNS)
+    .order_by(
+        (t.audit_head.c.chain - sa.bindparam("preferred_chain", type_=sa.Integer) + t.AUDIT_CHAINS) % t.AUDIT_CHAINS
+    )
+    .limit(1)
+    .with_for_update(skip_locked=True)
+)
+_LOCK_HEAD = sa.select(*_HEAD_COLUMNS).where(t.audit_head.c.chain == sa.bindparam("lock_chain")).with_for_update()
 """Built once: SQLAlchemy then reuses their cache keys and compiled forms (building a statement per call costs
 more Python than the rest of an append)."""
 
@@ -454,17 +464,12 @@ class SqlAuditLog:
         self._observer = observer
 
     def _lock_head(self) -> Any:
-        h = t.audit_head
-        columns = (h.c.chain, h.c.last_seq, h.c.last_hash)
         row: Any = None
         if self._chain is None and self._c.dialect.name == "postgresql":
-            distance = (h.c.chain - self._preferred + t.AUDIT_CHAINS) % t.AUDIT_CHAINS
-            row = self._c.execute(
-                sa.select(*columns).order_by(distance).limit(1).with_for_update(skip_locked=True)
-            ).first()
+            row = self._c.execute(_LOCK_FIRST_FREE_HEAD, {"preferred_chain": self._preferred}).first()
         if row is None:
             chain = self._preferred if self._chain is None else self._chain
-            row = self._c.execute(sa.select(*columns).where(h.c.chain == chain).with_for_update()).first()
+            row = self._c.execute(_LOCK_HEAD, {"lock_chain": chain}).first()
         if row is None:
             raise DependencyUnavailable("the audit log is not initialised", code="audit.unavailable")
         self._chain = int(row.chain)
