@@ -154,7 +154,14 @@ class CpuMeter:
         }
 
 
-def set_up(database_url: str, schema: str, data_dir: Path, subscribers: int, batch_wait_ms: float = 5.0) -> World:
+def set_up(
+    database_url: str,
+    schema: str,
+    data_dir: Path,
+    subscribers: int,
+    batch_wait_ms: float = 5.0,
+    batch_running: int = 1,
+) -> World:
     admin = sa.create_engine(normalise_url(database_url))
     with admin.begin() as c:
         c.execute(sa.text(f"CREATE SCHEMA {schema}"))
@@ -167,7 +174,9 @@ def set_up(database_url: str, schema: str, data_dir: Path, subscribers: int, bat
         database_url=url,
         models_dir=REPO / "var" / "models",
         log_level="WARNING",
-        checks=CheckSettings(max_numbers_per_id=1000, max_ids_per_number=1000, batch_wait_ms=batch_wait_ms),
+        checks=CheckSettings(
+            max_numbers_per_id=1000, max_ids_per_number=1000, batch_wait_ms=batch_wait_ms, batch_running=batch_running
+        ),
     )
     container = Container(settings)
     container.initialise()
@@ -307,6 +316,7 @@ def direct(world: World, threads: int, seconds: float) -> dict[str, Any]:
         sa.event.remove(world.container.engine, "commit", count)
     result["commits_per_check"] = round(commits[0] / max(1, result["checks"]), 3)
     result["batch_wait_ms"] = world.settings.checks.batch_wait_ms
+    result["batch_running"] = world.settings.checks.batch_running
     return result
 
 
@@ -328,6 +338,7 @@ def http(world: World, threads: int, seconds: float, workers: int) -> dict[str, 
         "REALNAME_CHECKS__MAX_NUMBERS_PER_ID": "1000",
         "REALNAME_CHECKS__MAX_IDS_PER_NUMBER": "1000",
         "REALNAME_CHECKS__BATCH_WAIT_MS": str(world.settings.checks.batch_wait_ms),
+        "REALNAME_CHECKS__BATCH_RUNNING": str(world.settings.checks.batch_running),
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "realname.entrypoints.cli", "serve", "--port", str(port), "--workers", str(workers)],
@@ -374,6 +385,7 @@ def main() -> None:
     parser.add_argument(
         "--batch-wait-ms", type=float, default=5.0, help="group commit's wait for company (0: each check commits alone)"
     )
+    parser.add_argument("--batch-running", type=int, default=1, help="batches side by side before a check waits")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "checks.json")
     args = parser.parse_args()
     if not args.database_url.startswith("postgresql"):
@@ -382,7 +394,7 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="checks-bench-")) / "data"
     report: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count()}
     try:
-        world = set_up(args.database_url, schema, data_dir, args.subscribers, args.batch_wait_ms)
+        world = set_up(args.database_url, schema, data_dir, args.subscribers, args.batch_wait_ms, args.batch_running)
         for mode in args.modes.split(","):
             if mode == "direct":
                 report["direct"] = direct(world, args.threads, args.seconds)

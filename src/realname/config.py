@@ -78,9 +78,11 @@ class CheckSettings(BaseModel):
     worker is running (0: every check commits alone)."""
     batch_max: int = Field(32, ge=1, le=256)
     """Group commit: at most this many checks share one transaction."""
+    batch_running: int = Field(1, ge=1, le=64)
+    """Group commit: a check waits for company only while this many batches of its worker are running."""
 
     def to_domain(self) -> CheckPolicy:
-        return CheckPolicy(**self.model_dump(exclude={"batch_wait_ms", "batch_max"}))
+        return CheckPolicy(**self.model_dump(exclude={"batch_wait_ms", "batch_max", "batch_running"}))
 
 
 class ReportSettings(BaseModel):

@@ -132,3 +132,19 @@ def test_bounds_are_checked() -> None:
         GroupCommit(lambda items: items, max_wait_seconds=-1, max_batch=4)
     with pytest.raises(ValueError):
         GroupCommit(lambda items: items, max_wait_seconds=0, max_batch=0)
+    with pytest.raises(ValueError):
+        GroupCommit(lambda items: items, max_wait_seconds=0, max_batch=4, max_running=0)
+
+
+def test_with_room_for_more_running_batches_an_item_does_not_wait_for_company() -> None:
+    runs = HeldRuns()
+    batches = GroupCommit(runs, max_wait_seconds=WAIT_LONG, max_batch=8, max_running=2)
+    outcomes: dict[str, object] = {}
+    first = submit_in_thread(batches, "a", outcomes)
+    assert runs.first_started.wait(5)
+    second = submit_in_thread(batches, "b", outcomes)
+    second.join(5)
+    assert outcomes.get("b") == "B"  # ran beside the held batch at once: one more batch may run
+    runs.release_first.set()
+    first.join(5)
+    assert runs.batches == [["a"], ["b"]]

@@ -56,20 +56,26 @@ def _copy_of(failure: Exception) -> Exception:
 class GroupCommit(Generic[Item, Outcome]):
     """Runs the items that concurrent callers submit together, in batches, with ``run``.
 
-    The first caller to find no open batch opens one and leads it: while another batch is running it waits
-    (at most ``max_wait_seconds``, or until the batch holds ``max_batch`` items, or until the running batch
-    ends) for others to join; then it closes the batch and runs it on its own thread. The others wait for
-    the batch to end and take their outcome by position. A batch's failure is every member's failure.
+    The first caller to find no open batch opens one and leads it: while ``max_running`` other batches are
+    running it waits (at most ``max_wait_seconds``, or until the batch holds ``max_batch`` items, or until a
+    running batch ends) for others to join; then it closes the batch and runs it on its own thread. The others
+    wait for the batch to end and take their outcome by position. A batch's failure is every member's failure.
     """
 
     def __init__(
-        self, run: Callable[[Sequence[Item]], Sequence[Outcome]], *, max_wait_seconds: float, max_batch: int
+        self,
+        run: Callable[[Sequence[Item]], Sequence[Outcome]],
+        *,
+        max_wait_seconds: float,
+        max_batch: int,
+        max_running: int = 1,
     ) -> None:
-        if max_wait_seconds < 0 or max_batch < 1:
-            raise ValueError("a batch waits 0 or more seconds and holds at least one item")
+        if max_wait_seconds < 0 or max_batch < 1 or max_running < 1:
+            raise ValueError("a batch waits 0 or more seconds, holds at least one item, and one may run")
         self._run = run
         self._max_wait_seconds = max_wait_seconds
         self._max_batch = max_batch
+        self._max_running = max_running
         self._changed = threading.Condition()
         self._open: _Batch[Item, Outcome] | None = None
         self._running = 0
@@ -107,9 +113,9 @@ class GroupCommit(Generic[Item, Outcome]):
     def _lead(self, batch: _Batch[Item, Outcome]) -> None:
         deadline = time.monotonic() + self._max_wait_seconds
         with self._changed:
-            # Company is worth waiting for only while another batch holds the database: a lone check on an
+            # Company is worth waiting for only while other batches hold the database: a lone check on an
             # idle worker runs at once.
-            while not batch.closed and self._running > 0:
+            while not batch.closed and self._running >= self._max_running:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -135,9 +141,9 @@ class GroupCommit(Generic[Item, Outcome]):
 class GroupCommittedChecks:
     """``NumberChecks`` behind a ``GroupCommit``: the same answers and refusals, fewer commits."""
 
-    def __init__(self, checks: NumberChecks, *, max_wait_seconds: float, max_batch: int) -> None:
+    def __init__(self, checks: NumberChecks, *, max_wait_seconds: float, max_batch: int, max_running: int = 1) -> None:
         self._batches: GroupCommit[tuple[SignedRequest, ParseCheck], CheckAnswer | RealnameError] = GroupCommit(
-            checks.check_many, max_wait_seconds=max_wait_seconds, max_batch=max_batch
+            checks.check_many, max_wait_seconds=max_wait_seconds, max_batch=max_batch, max_running=max_running
         )
 
     def check(self, signed: SignedRequest, parse: ParseCheck) -> CheckAnswer:

@@ -383,6 +383,7 @@ class Container:
             audit_observer=self.metrics.observe_audit,
             batch_wait_ms=self.settings.checks.batch_wait_ms,
             batch_max=self.settings.checks.batch_max,
+            batch_running=self.settings.checks.batch_running,
         )
 
     def check_services(self) -> CheckServices:

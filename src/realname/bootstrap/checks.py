@@ -36,6 +36,7 @@ def build_check_services(
     audit_observer: AuditObserver | None = None,
     batch_wait_ms: float = 0.0,
     batch_max: int = 1,
+    batch_running: int = 1,
 ) -> CheckServices:
     deps = ChecksDeps(
         uow=lambda: SqlChecksUnitOfWork(engine, audit_observer=audit_observer),
@@ -49,5 +50,7 @@ def build_check_services(
     checks = NumberChecks(deps)
     answering: CheckAnswerer = checks
     if batch_wait_ms > 0 and batch_max > 1:
-        answering = GroupCommittedChecks(checks, max_wait_seconds=batch_wait_ms / 1000, max_batch=batch_max)
+        answering = GroupCommittedChecks(
+            checks, max_wait_seconds=batch_wait_ms / 1000, max_batch=batch_max, max_running=batch_running
+        )
     return CheckServices(PartyAdmin(deps), checks, SubscriberChecks(deps), answering)
