@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from realname.adapters.vision.glare_veil import MIN_VEIL, lift_glare
+from realname.adapters.vision.glare_veil import MIN_CHIP_SHARPNESS, MIN_VEIL, chip_sharpness, lift_glare
 from tests.contract.conftest import grace_hopper_rgb
 
 SCALE = 3.5  # printed pixels per chip pixel
@@ -58,3 +58,13 @@ def test_a_chip_that_does_not_overlap_the_print_changes_nothing() -> None:
     truth, chip, _ = _print_and_chip()
     far_away = np.array([[1.0, 0.0, 5000.0], [0.0, 1.0, 5000.0]])
     assert np.array_equal(lift_glare(truth, chip, far_away), truth)
+
+
+def test_a_chip_too_soft_to_show_what_is_under_the_glare_leaves_the_print_alone() -> None:
+    truth, chip, printed_to_chip = _print_and_chip()
+    h, w = truth.shape[:2]
+    veil = _veil(truth.shape, (0.45 * w, 0.45 * h), 0.7)[:, :, None]
+    glared = np.clip(truth + veil * (255.0 - truth), 0, 255).astype(np.uint8)
+    soft = np.asarray(cv2.GaussianBlur(chip, (0, 0), 2.5), dtype=np.uint8)
+    assert chip_sharpness(chip) >= MIN_CHIP_SHARPNESS > chip_sharpness(soft)
+    assert np.array_equal(lift_glare(glared, soft, printed_to_chip), glared)
