@@ -4,15 +4,19 @@ Sets up a fresh schema in the given database (dropped afterwards) with a real ke
 ``--subscribers`` registered numbers (each with a name on record) and one party, then sends a mix of checks
 (50 % three-element, 25 % two-element, 15 % status, 10 % held-since; every check answered, most ``match``):
 
-1. ``direct``: the use case (``NumberChecks.check``: signature, nonce, rate and quota counters, enumeration
-   queries, blind-index comparison, check row, audit event — one transaction each) from ``--threads`` threads;
+1. ``direct``: the use case (``NumberChecks``: signature, nonce, rate and quota counters, enumeration queries,
+   blind-index comparison, check row, audit event) from ``--threads`` threads, through group commit
+   (``--batch-wait-ms``, 0: one transaction and commit per check, as before group commit);
 2. ``http``: ``realname serve --workers N`` in a subprocess, signed ``POST /v1/checks`` from ``--threads``
    client threads (one keep-alive connection each) on the same machine.
 
-Reports checks/s, p50 and p99 latency, and the load average before and after.
+Reports checks/s, p50 and p99 latency, the load average before and after, and CPU seconds per check: this
+process (``direct``: client and use case; ``http``: the client only), the server's processes (``http``) and the
+PostgreSQL backends serving the benchmark's connections (found by their ``application_name``), read from
+``/proc``, so the figure does not depend on how much of the shared machine the run got.
 
 Usage: .venv/bin/python benchmarks/checks_bench.py --database-url postgresql://postgres@127.0.0.1:5432/DB
-       [--modes direct,http] [--threads 8] [--seconds 20] [--subscribers 2000] [--workers 2]
+       [--modes direct,http] [--threads 8] [--seconds 20] [--subscribers 2000] [--workers 2] [--batch-wait-ms 5]
 """
 
 from __future__ import annotations
@@ -80,20 +84,99 @@ class World:
     opened: str
 
 
-def set_up(database_url: str, schema: str, data_dir: Path, subscribers: int) -> World:
+APPLICATION_NAME = "checks-bench"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process (all its threads) from ``/proc``; 0 when it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the server's worker processes)."""
+    found, todo = [], [pid]
+    while todo:
+        one = todo.pop()
+        found.append(one)
+        for task in Path(f"/proc/{one}/task").glob("*"):
+            try:
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+            except OSError:
+                continue
+    return found
+
+
+def backend_pids(database_url: str) -> list[int]:
+    """The PostgreSQL backends of the benchmark's connections (any schema: one benchmark at a time)."""
+    admin = sa.create_engine(normalise_url(database_url))
+    try:
+        with admin.connect() as c:
+            rows = c.execute(
+                sa.text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"), {"name": APPLICATION_NAME}
+            )
+            return [int(r[0]) for r in rows]
+    finally:
+        admin.dispose()
+
+
+class CpuMeter:
+    """CPU seconds spent by this process, by extra processes and by the benchmark's PostgreSQL backends."""
+
+    def __init__(self, database_url: str, processes: Callable[[], list[int]] = list) -> None:
+        self._url = database_url
+        self._processes = processes
+        self._before: tuple[float, dict[int, float], dict[int, float]] = (0.0, {}, {})
+
+    def _sample(self) -> tuple[float, dict[int, float], dict[int, float]]:
+        own = os.times()
+        return (
+            own.user + own.system,
+            {pid: process_cpu_seconds(pid) for pid in self._processes()},
+            {pid: process_cpu_seconds(pid) for pid in backend_pids(self._url)},
+        )
+
+    def start(self) -> None:
+        self._before = self._sample()
+
+    def stop(self) -> dict[str, float]:
+        own, procs, backends = self._sample()
+        own0, procs0, backends0 = self._before
+        return {
+            "client": own - own0,
+            "server": sum(v - procs0.get(pid, 0.0) for pid, v in procs.items()),
+            # A backend started during the run counts from 0 (its start-up included).
+            "postgres": sum(v - backends0.get(pid, 0.0) for pid, v in backends.items()),
+        }
+
+
+def set_up(
+    database_url: str,
+    schema: str,
+    data_dir: Path,
+    subscribers: int,
+    batch_wait_ms: float = 5.0,
+    batch_running: int = 1,
+) -> World:
     admin = sa.create_engine(normalise_url(database_url))
     with admin.begin() as c:
         c.execute(sa.text(f"CREATE SCHEMA {schema}"))
     admin.dispose()
     separator = "&" if "?" in database_url else "?"
-    url = f"{database_url}{separator}options={quote(f'-csearch_path={schema}')}"
+    url = f"{database_url}{separator}options={quote(f'-csearch_path={schema}')}&application_name={APPLICATION_NAME}"
     settings = Settings(
         env="test",
         data_dir=data_dir,
         database_url=url,
         models_dir=REPO / "var" / "models",
         log_level="WARNING",
-        checks=CheckSettings(max_numbers_per_id=1000, max_ids_per_number=1000),
+        checks=CheckSettings(
+            max_numbers_per_id=1000, max_ids_per_number=1000, batch_wait_ms=batch_wait_ms, batch_running=batch_running
+        ),
     )
     container = Container(settings)
     container.initialise()
@@ -161,7 +244,7 @@ def headers_for(credential: NewPartyCredential, body: bytes) -> dict[str, str]:
     }
 
 
-def run_load(threads: int, seconds: float, one: Callable[[random.Random], str]) -> dict[str, Any]:
+def run_load(threads: int, seconds: float, one: Callable[[random.Random], str], meter: CpuMeter) -> dict[str, Any]:
     latencies: list[list[float]] = [[] for _ in range(threads)]
     results: list[dict[str, int]] = [{} for _ in range(threads)]
     stop = time.perf_counter() + seconds
@@ -175,6 +258,7 @@ def run_load(threads: int, seconds: float, one: Callable[[random.Random], str]) 
             results[k][result] = results[k].get(result, 0) + 1
 
     load_before = os.getloadavg()[0]
+    meter.start()
     started = time.perf_counter()
     pool = [threading.Thread(target=worker, args=(k,)) for k in range(threads)]
     for t in pool:
@@ -182,6 +266,7 @@ def run_load(threads: int, seconds: float, one: Callable[[random.Random], str]) 
     for t in pool:
         t.join()
     wall = time.perf_counter() - started
+    cpu = meter.stop()
     every = sorted(x for part in latencies for x in part)
     counts: dict[str, int] = {}
     for part in results:
@@ -193,6 +278,8 @@ def run_load(threads: int, seconds: float, one: Callable[[random.Random], str]) 
         "p50_ms": round(statistics.quantiles(every, n=100)[49] * 1000, 1),
         "p99_ms": round(statistics.quantiles(every, n=100)[98] * 1000, 1),
         "results": counts,
+        "cpu_ms_per_check": {k: round(v / max(1, len(every)) * 1000, 2) for k, v in cpu.items()},
+        "cpu_ms_per_check_total": round(sum(cpu.values()) / max(1, len(every)) * 1000, 2),
         "load_before": round(load_before, 2),
         "load_after": round(os.getloadavg()[0], 2),
         "threads": threads,
@@ -201,7 +288,7 @@ def run_load(threads: int, seconds: float, one: Callable[[random.Random], str]) 
 
 
 def direct(world: World, threads: int, seconds: float) -> dict[str, Any]:
-    checks = world.container.check_services().checks
+    checks = world.container.check_services().answering
 
     def one(rng: random.Random) -> str:
         body = body_for(world, rng)
@@ -217,7 +304,20 @@ def direct(world: World, threads: int, seconds: float) -> dict[str, Any]:
         )
         return checks.check(signed, parse_check).result.value
 
-    return run_load(threads, seconds, one)
+    commits = [0]
+
+    def count(_connection: Any) -> None:
+        commits[0] += 1  # a lost increment under the GIL only understates the count
+
+    sa.event.listen(world.container.engine, "commit", count)
+    try:
+        result = run_load(threads, seconds, one, CpuMeter(str(world.settings.database_url).split("?")[0]))
+    finally:
+        sa.event.remove(world.container.engine, "commit", count)
+    result["commits_per_check"] = round(commits[0] / max(1, result["checks"]), 3)
+    result["batch_wait_ms"] = world.settings.checks.batch_wait_ms
+    result["batch_running"] = world.settings.checks.batch_running
+    return result
 
 
 def _free_port() -> int:
@@ -237,6 +337,8 @@ def http(world: World, threads: int, seconds: float, workers: int) -> dict[str, 
         "REALNAME_LOG_LEVEL": "WARNING",
         "REALNAME_CHECKS__MAX_NUMBERS_PER_ID": "1000",
         "REALNAME_CHECKS__MAX_IDS_PER_NUMBER": "1000",
+        "REALNAME_CHECKS__BATCH_WAIT_MS": str(world.settings.checks.batch_wait_ms),
+        "REALNAME_CHECKS__BATCH_RUNNING": str(world.settings.checks.batch_running),
     }
     server = subprocess.Popen(
         [sys.executable, "-m", "realname.entrypoints.cli", "serve", "--port", str(port), "--workers", str(workers)],
@@ -263,7 +365,8 @@ def http(world: World, threads: int, seconds: float, workers: int) -> dict[str, 
             response = clients.client.post("/v1/checks", content=body, headers=headers_for(world.credential, body))
             return str(response.json().get("result", response.json().get("code")))
 
-        result = run_load(threads, seconds, one)
+        meter = CpuMeter(str(world.settings.database_url).split("?")[0], lambda: process_tree(server.pid))
+        result = run_load(threads, seconds, one, meter)
         result["workers"] = workers
         return result
     finally:
@@ -279,6 +382,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--subscribers", type=int, default=2000)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--batch-wait-ms", type=float, default=5.0, help="group commit's wait for company (0: each check commits alone)"
+    )
+    parser.add_argument("--batch-running", type=int, default=1, help="batches side by side before a check waits")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "checks.json")
     args = parser.parse_args()
     if not args.database_url.startswith("postgresql"):
@@ -287,7 +394,7 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="checks-bench-")) / "data"
     report: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count()}
     try:
-        world = set_up(args.database_url, schema, data_dir, args.subscribers)
+        world = set_up(args.database_url, schema, data_dir, args.subscribers, args.batch_wait_ms, args.batch_running)
         for mode in args.modes.split(","):
             if mode == "direct":
                 report["direct"] = direct(world, args.threads, args.seconds)

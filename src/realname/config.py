@@ -73,9 +73,16 @@ class CheckSettings(BaseModel):
     max_numbers_per_id: int = Field(5, ge=1)
     max_ids_per_number: int = Field(5, ge=1)
     max_consent_age_days: int = Field(366, ge=1)
+    batch_wait_ms: float = Field(5.0, ge=0, le=50)
+    """Group commit: how long a check waits for others to share its transaction while another batch of this
+    worker is running (0: every check commits alone)."""
+    batch_max: int = Field(32, ge=1, le=256)
+    """Group commit: at most this many checks share one transaction."""
+    batch_running: int = Field(1, ge=1, le=64)
+    """Group commit: a check waits for company only while this many batches of its worker are running."""
 
     def to_domain(self) -> CheckPolicy:
-        return CheckPolicy(**self.model_dump())
+        return CheckPolicy(**self.model_dump(exclude={"batch_wait_ms", "batch_max", "batch_running"}))
 
 
 class ReportSettings(BaseModel):

@@ -1,11 +1,13 @@
 """Number–identity checks for relying parties: the parties' administration, the signed check itself, and
 the subscriber's view of every check on their numbers (block, report as unwanted).
 
-Each check runs in one transaction: the party and its secret are loaded, the HMAC signature, the replay
+Each check runs in a transaction: the party and its secret are loaded, the HMAC signature, the replay
 window and the nonce are checked, the per-minute rate and the daily quota are taken, enumeration is
 looked for, the answer is computed through blind indexes (never a name or ID number in clear), and the
 check row (with the consent reference encrypted) and its audit event are written. A refusal after the
-nonce was claimed still commits, so the nonce (and a suspension) stick.
+nonce was claimed still commits, so the nonce (and a suspension) stick. Concurrent checks of one worker may
+share one transaction and one commit (``check_many``; ``app/check_batches.py`` gathers them), each handled
+as if alone, and none answered before the commit.
 """
 
 from __future__ import annotations
@@ -486,7 +488,7 @@ class NumberChecks:
         self._unknown_party_secret = _stdlib_secrets.token_bytes(32)
 
     def check(self, signed: SignedRequest, parse: Callable[[bytes], CheckInquiry]) -> CheckAnswer:
-        """Answer one signed check.
+        """Answer one signed check (a batch of one: see :meth:`check_many`).
 
         Args:
             signed: the request as received (headers, method, path, raw body).
@@ -498,28 +500,71 @@ class NumberChecks:
             Forbidden: ``party.disabled|suspended``, ``check.kind_not_allowed``.
             RateLimited: ``party.rate_limited|quota_exceeded``.
             InvalidInput: a malformed inquiry (bad number, ID number, name, consent).
+            DependencyUnavailable: the database (or another dependency) failed; nothing was recorded.
         """
+        (outcome,) = self.check_many([(signed, parse)])
+        if isinstance(outcome, RealnameError):
+            raise outcome
+        return outcome
+
+    def check_many(
+        self, requests: Sequence[tuple[SignedRequest, Callable[[bytes], CheckInquiry]]]
+    ) -> list[CheckAnswer | RealnameError]:
+        """Answer several signed checks in one transaction and one commit (group commit).
+
+        Each check is handled exactly as if it ran alone, one after the other, in the given order: a later
+        check sees what an earlier one wrote (its nonce, its counted use, a suspension). Each outcome is the
+        check's answer or the typed error it was refused with (a refused check that was authenticated leaves
+        its nonce, its use and its ``check.refused`` event, as alone). Outcomes are returned only after the
+        commit succeeded.
+
+        Raises:
+            DependencyUnavailable | Conflict: the database (or another dependency) failed for any check, or at
+                the commit: nothing of any check in the batch is recorded and none is answered (fail closed).
+        """
+        outcomes: list[CheckAnswer | RealnameError | None] = []
+        for signed, _parse in requests:
+            try:
+                signed.require_well_formed()  # malformed requests never open a transaction
+                outcomes.append(None)
+            except RealnameError as malformed:
+                outcomes.append(malformed)
+        if any(outcome is None for outcome in outcomes):
+            with self._d.uow() as uow:
+                for i, (signed, parse) in enumerate(requests):
+                    if outcomes[i] is not None:
+                        continue
+                    try:
+                        outcomes[i] = self._check_in(uow, signed, parse)
+                    except DependencyUnavailable:
+                        raise
+                    except RealnameError as refused:
+                        outcomes[i] = refused
+                uow.commit()
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _check_in(
+        self, uow: ChecksUnitOfWork, signed: SignedRequest, parse: Callable[[bytes], CheckInquiry]
+    ) -> CheckAnswer:
+        """One check inside the batch's transaction. A refusal raised before the party is authenticated has
+        written nothing; one raised after it leaves its ``check.refused`` event (written here) to the commit."""
         timestamp = signed.require_well_formed()
         now = self._d.clock.now()
-        with self._d.uow() as uow:
-            party = self._remembered(uow, signed, timestamp, now)
-            if party is None:
-                party = self._authenticate(uow, signed, timestamp, now)
-            inquiry: CheckInquiry | None = None
-            try:
-                inquiry = parse(signed.body)
-                answer = self._answer(uow, party, inquiry, now)
-            except DependencyUnavailable:
-                raise
-            except RealnameError as refused:
-                # An authenticated request that was refused is on the record too (a party probing its
-                # limits, or kinds it is not allowed, shows in the chain); unauthenticated ones are not,
-                # or anyone could fill the log.
-                uow.audit.append(_refusal(party.id, inquiry, refused.code), now)
-                uow.commit()  # the nonce, the counted use or the suspension stay recorded
-                raise
-            uow.commit()
-        return answer
+        party = self._remembered(uow, signed, timestamp, now)
+        if party is None:
+            party = self._authenticate(uow, signed, timestamp, now)
+        inquiry: CheckInquiry | None = None
+        try:
+            inquiry = parse(signed.body)
+            return self._answer(uow, party, inquiry, now)
+        except DependencyUnavailable:
+            raise
+        except RealnameError as refused:
+            # An authenticated request that was refused is on the record too (a party probing its
+            # limits, or kinds it is not allowed, shows in the chain); unauthenticated ones are not,
+            # or anyone could fill the log. The nonce, the counted use or the suspension stay recorded.
+            uow.audit.append(_refusal(party.id, inquiry, refused.code), now)
+            raise
 
     def _remembered(
         self, uow: ChecksUnitOfWork, signed: SignedRequest, timestamp: int, now: datetime

@@ -382,6 +382,9 @@ class Container:
             regions=self.region_directory(),
             policy=self.settings.checks.to_domain(),
             audit_observer=self.metrics.observe_audit,
+            batch_wait_ms=self.settings.checks.batch_wait_ms,
+            batch_max=self.settings.checks.batch_max,
+            batch_running=self.settings.checks.batch_running,
         )
 
     def check_services(self) -> CheckServices:
@@ -513,7 +516,7 @@ class Container:
                 "models": self._check_models,
             },
             inference_slots=max(1, self.settings.inference_threads),
-            party_checks=self.check_services().checks,
+            party_checks=self.check_services().answering,
             subscriber_checks=self.check_services().subscriber,
             reader_bridge_url=self.settings.reader_bridge_url,
             inference_queue=self.settings.inference_queue,

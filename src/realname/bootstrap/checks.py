@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from realname.adapters.storage.party_repositories import SqlChecksUnitOfWork
 from realname.adapters.storage.transaction import AuditObserver
 from realname.adapters.system import Uuid4Ids
+from realname.app.check_batches import CheckAnswerer, GroupCommittedChecks
 from realname.app.ports import BlindIndexer, Clock, FieldCipher
 from realname.app.relying_party_checks import ChecksDeps, NumberChecks, PartyAdmin, SubscriberChecks
 from realname.domain.identity.regions import RegionDirectory
@@ -20,6 +21,8 @@ class CheckServices:
     admin: PartyAdmin
     checks: NumberChecks
     subscriber: SubscriberChecks
+    answering: CheckAnswerer
+    """What ``POST /v1/checks`` calls: ``checks`` with group commit, unless ``batch_wait_ms`` is 0."""
 
 
 def build_check_services(
@@ -31,6 +34,9 @@ def build_check_services(
     regions: RegionDirectory,
     policy: CheckPolicy,
     audit_observer: AuditObserver | None = None,
+    batch_wait_ms: float = 0.0,
+    batch_max: int = 1,
+    batch_running: int = 1,
 ) -> CheckServices:
     deps = ChecksDeps(
         uow=lambda: SqlChecksUnitOfWork(engine, audit_observer=audit_observer),
@@ -41,4 +47,10 @@ def build_check_services(
         regions=regions,
         policy=policy,
     )
-    return CheckServices(PartyAdmin(deps), NumberChecks(deps), SubscriberChecks(deps))
+    checks = NumberChecks(deps)
+    answering: CheckAnswerer = checks
+    if batch_wait_ms > 0 and batch_max > 1:
+        answering = GroupCommittedChecks(
+            checks, max_wait_seconds=batch_wait_ms / 1000, max_batch=batch_max, max_running=batch_running
+        )
+    return CheckServices(PartyAdmin(deps), checks, SubscriberChecks(deps), answering)

@@ -14,11 +14,12 @@ from anyio import CapacityLimiter
 from realname.adapters.http.stream_relay import StreamRelay
 from realname.adapters.metrics import ServiceMetrics
 from realname.app.anomalies import AnomalyDetection
+from realname.app.check_batches import CheckAnswerer
 from realname.app.framing import FramingGuide
 from realname.app.owner_services import OwnerServices
 from realname.app.registration import Registration
 from realname.app.registry import Registry
-from realname.app.relying_party_checks import NumberChecks, SubscriberChecks
+from realname.app.relying_party_checks import SubscriberChecks
 from realname.app.reports import Reports
 from realname.app.review import Review
 from realname.app.self_service import SelfService
@@ -52,7 +53,7 @@ class HttpServices:
     policy: Policy
     readiness_checks: dict[str, ReadinessCheck]
     inference_slots: int = 2
-    party_checks: NumberChecks | None = None
+    party_checks: CheckAnswerer | None = None
     subscriber_checks: SubscriberChecks | None = None
     reader_bridge_url: str = "http://127.0.0.1:18455"
     """The origin of the store PC's reader bridge that the kiosk page may call (docs/reader-bridge.md)."""

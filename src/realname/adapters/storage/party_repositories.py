@@ -4,7 +4,7 @@ the check use cases run on."""
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -53,6 +53,19 @@ from realname.domain.subscribers import BlindIndex
 def _upsert(connection: sa.Connection, table: sa.Table) -> Any:
     """A dialect-specific INSERT that supports ``on_conflict_do_update``."""
     return (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+_BUILT: dict[tuple[object, ...], Any] = {}
+"""The checks' statements, built once per dialect and shape with bound parameters. SQLAlchemy reuses a statement
+object's cache key and compiled form, while one built per call costs the better part of a millisecond of Python
+(expression objects and a fresh cache key): per check, that was most of the Python outside the domain."""
+
+
+def _built(key: tuple[object, ...], build: Callable[[], Any]) -> Any:
+    found = _BUILT.get(key)
+    if found is None:
+        found = _BUILT.setdefault(key, build())  # two threads may build it: either copy is fine
+    return found
 
 
 def _party_from_row(row: sa.Row[Any]) -> RelyingParty:
@@ -156,21 +169,35 @@ class SqlNonceStore:
     def claim_if_current(self, party: RelyingParty, nonce: str, at: datetime) -> bool:
         # INSERT … SELECT … WHERE the party row is still as remembered: the nonce is spent and the party's
         # state confirmed by one statement. A replay inserts nothing (ON CONFLICT DO NOTHING), as in claim.
+        statement = _built(("claim_if_current", self._c.dialect.name), lambda: self._claim_if_current_statement())
+        parameters = {
+            "claim_party": party.id,
+            "claim_nonce": nonce,
+            "claim_at": at,
+            "claim_status": party.status.value,
+            "claim_version": party.secret_version,
+        }
+        return self._c.execute(statement, parameters).first() is not None
+
+    def _claim_if_current_statement(self) -> Any:
         p = relying_party.c
         current = sa.select(
-            sa.literal(party.id, sa.String(48)), sa.literal(nonce, sa.String(64)), sa.literal(at, t.UtcDateTime())
+            sa.bindparam("claim_party", type_=sa.String(48)),
+            sa.bindparam("claim_nonce", type_=sa.String(64)),
+            sa.bindparam("claim_at", type_=t.UtcDateTime()),
         ).where(
             sa.exists().where(
-                p.id == party.id, p.status == party.status.value, p.secret_version == party.secret_version
+                p.id == sa.bindparam("claim_party"),
+                p.status == sa.bindparam("claim_status"),
+                p.secret_version == sa.bindparam("claim_version"),
             )
         )
-        statement = (
+        return (
             _upsert(self._c, party_nonce)
             .from_select(["party_id", "nonce", "seen_at"], current)
             .on_conflict_do_nothing(index_elements=["party_id", "nonce"])
             .returning(party_nonce.c.nonce)
         )
-        return self._c.execute(statement).first() is not None
 
     def forget_before(self, cutoff: datetime) -> int:
         return int(self._c.execute(party_nonce.delete().where(party_nonce.c.seen_at < cutoff)).rowcount)
@@ -184,14 +211,21 @@ rarely wait for each other's commit; the window's use is the sum of at most this
 class SqlUsageCounters:
     def __init__(self, connection: sa.Connection) -> None:
         self._c = connection
+        # One shard per transaction (picked at random: spreading writers, not a secret). A transaction that
+        # counts several checks (group commit) then locks one row per window, always in the same order
+        # (windows sorted by name), so two such transactions can wait for each other but never deadlock.
+        self._shard = random.randrange(USAGE_SHARDS)
 
     def add_use(self, party_id: str, windows: Mapping[str, datetime]) -> None:
-        shard = random.randrange(USAGE_SHARDS)  # spreading writers, not a secret
+        shard = self._shard
         # One row of parameters per window (executemany: one pipelined batch on psycopg); the statement
         # itself has no values in it, so SQLAlchemy compiles it once (a multi-row VALUES is never cached).
-        statement = _upsert(self._c, party_usage).on_conflict_do_update(
-            index_elements=["party_id", "window", "window_start", "shard"],
-            set_={"used": party_usage.c.used + 1},
+        statement = _built(
+            ("add_use", self._c.dialect.name),
+            lambda: _upsert(self._c, party_usage).on_conflict_do_update(
+                index_elements=["party_id", "window", "window_start", "shard"],
+                set_={"used": party_usage.c.used + 1},
+            ),
         )
         self._c.execute(
             statement,
@@ -221,6 +255,7 @@ def _check_from_row(row: sa.Row[Any]) -> CheckRecord:
 
 
 _CHECK_COLUMNS = [c for c in party_check.c if c.name != "consent_ciphertext"]
+_ADD_CHECK = party_check.insert()
 
 
 class SqlCheckRepository:
@@ -229,18 +264,19 @@ class SqlCheckRepository:
 
     def add(self, record: CheckRecord, consent_ciphertext: bytes) -> None:
         self._c.execute(
-            party_check.insert().values(
-                id=record.id,
-                party_id=record.party_id,
-                kind=record.kind.value,
-                msisdn=record.msisdn,
-                subscriber_id=record.subscriber_id,
-                probe=record.probe,
-                result=record.result.value,
-                checked_at=record.checked_at,
-                consent_ciphertext=consent_ciphertext,
-                consent_given_at=record.consent_given_at,
-            )
+            _ADD_CHECK,
+            {
+                "id": record.id,
+                "party_id": record.party_id,
+                "kind": record.kind.value,
+                "msisdn": record.msisdn,
+                "subscriber_id": record.subscriber_id,
+                "probe": record.probe,
+                "result": record.result.value,
+                "checked_at": record.checked_at,
+                "consent_ciphertext": consent_ciphertext,
+                "consent_given_at": record.consent_given_at,
+            },
         )
 
     def get(self, check_id: str) -> CheckRecord | None:
@@ -311,6 +347,69 @@ class SqlBlockRepository:
         return [_block_from_row(r) for r in rows]
 
 
+def _survey_statement(with_probe: bool, window_names: Sequence[str]) -> Any:
+    """One statement: a one-row anchor outer-joined to the number, its live binding and the holder, with the
+    block, the enumeration counts and the usage sums as scalar subqueries (parameters ``s_…``)."""
+    n, b, s, k, c, u = t.number, t.binding, subscriber_name, check_block, party_check.c, party_usage.c
+    msisdn, party_id = sa.bindparam("s_msisdn", type_=sa.String(20)), sa.bindparam("s_party", type_=sa.String(48))
+    blocked = (
+        sa.exists()
+        .where(
+            k.c.subscriber_id == b.c.subscriber_id,
+            k.c.lifted_at.is_(None),
+            sa.or_(k.c.msisdn == msisdn, k.c.party_id == party_id),
+        )
+        .correlate(b)
+    )
+    counts: list[sa.ColumnElement[Any]] = []
+    if with_probe:
+        probe, since = sa.bindparam("s_probe", type_=sa.String(100)), sa.bindparam("s_since", type_=t.UtcDateTime())
+        counts.append(
+            sa.select(sa.func.count(sa.distinct(c.msisdn)))
+            .where(c.party_id == party_id, c.probe == probe, c.checked_at >= since, c.msisdn != msisdn)
+            .scalar_subquery()
+            .label("other_numbers")
+        )
+        counts.append(
+            sa.select(sa.func.count(sa.distinct(c.probe)))
+            .where(
+                c.party_id == party_id,
+                c.msisdn == msisdn,
+                c.checked_at >= since,
+                c.probe.is_not(None),
+                c.probe != probe,
+            )
+            .scalar_subquery()
+            .label("other_probes")
+        )
+    for i, name in enumerate(window_names):
+        counts.append(
+            sa.select(sa.func.coalesce(sa.func.sum(u.used), 0))
+            .where(
+                u.party_id == party_id,
+                u.window == name,
+                u.window_start == sa.bindparam(f"s_start_{i}", type_=t.UtcDateTime()),
+            )
+            .scalar_subquery()
+            .label(f"used_{i}")
+        )
+    anchor = sa.select(sa.literal(1).label("one")).subquery("anchor")
+    return sa.select(
+        n.c.state, b.c.subscriber_id, s.c.id_index, s.c.name_index, blocked.label("blocked"), *counts
+    ).select_from(
+        anchor.outerjoin(n, n.c.msisdn == msisdn)
+        .outerjoin(b, sa.and_(b.c.msisdn == n.c.msisdn, b.c.ended_at.is_(None)))
+        .outerjoin(s, s.c.id == b.c.subscriber_id)
+    )
+
+
+_HISTORY = (
+    sa.select(t.binding.c.subscriber_id, t.binding.c.started_at, t.binding.c.ended_at, t.binding.c.end_reason)
+    .where(t.binding.c.msisdn == sa.bindparam("h_msisdn", type_=sa.String(20)))
+    .order_by(t.binding.c.started_at, sa.func.coalesce(t.binding.c.ended_at, t.binding.c.started_at))
+)
+
+
 class SqlHolderRepository:
     def __init__(self, connection: sa.Connection) -> None:
         self._c = connection
@@ -324,56 +423,16 @@ class SqlHolderRepository:
         window_since: datetime,
         usage_windows: Mapping[str, datetime],
     ) -> CheckSurvey:
-        # One statement: a one-row anchor outer-joined to the number, its live binding and the holder, with the
-        # block, the enumeration counts and the usage sums as scalar subqueries.
-        n, b, s, k, c, u = t.number, t.binding, subscriber_name, check_block, party_check.c, party_usage.c
-        blocked = (
-            sa.exists()
-            .where(
-                k.c.subscriber_id == b.c.subscriber_id,
-                k.c.lifted_at.is_(None),
-                sa.or_(k.c.msisdn == msisdn, k.c.party_id == party_id),
-            )
-            .correlate(b)
-        )
-        counts: list[sa.ColumnElement[Any]] = []
-        if probe is not None:
-            counts.append(
-                sa.select(sa.func.count(sa.distinct(c.msisdn)))
-                .where(c.party_id == party_id, c.probe == probe, c.checked_at >= window_since, c.msisdn != msisdn)
-                .scalar_subquery()
-                .label("other_numbers")
-            )
-            counts.append(
-                sa.select(sa.func.count(sa.distinct(c.probe)))
-                .where(
-                    c.party_id == party_id,
-                    c.msisdn == msisdn,
-                    c.checked_at >= window_since,
-                    c.probe.is_not(None),
-                    c.probe != probe,
-                )
-                .scalar_subquery()
-                .label("other_probes")
-            )
         names = sorted(usage_windows)
+        statement = _built(
+            ("survey", probe is not None, tuple(names)), lambda: _survey_statement(probe is not None, names)
+        )
+        parameters: dict[str, Any] = {"s_msisdn": msisdn, "s_party": party_id}
+        if probe is not None:
+            parameters.update(s_probe=probe, s_since=window_since)
         for i, name in enumerate(names):
-            counts.append(
-                sa.select(sa.func.coalesce(sa.func.sum(u.used), 0))
-                .where(u.party_id == party_id, u.window == name, u.window_start == usage_windows[name])
-                .scalar_subquery()
-                .label(f"used_{i}")
-            )
-        anchor = sa.select(sa.literal(1).label("one")).subquery("anchor")
-        row: Any = self._c.execute(
-            sa.select(
-                n.c.state, b.c.subscriber_id, s.c.id_index, s.c.name_index, blocked.label("blocked"), *counts
-            ).select_from(
-                anchor.outerjoin(n, n.c.msisdn == msisdn)
-                .outerjoin(b, sa.and_(b.c.msisdn == n.c.msisdn, b.c.ended_at.is_(None)))
-                .outerjoin(s, s.c.id == b.c.subscriber_id)
-            )
-        ).one()
+            parameters[f"s_start_{i}"] = usage_windows[name]
+        row: Any = self._c.execute(statement, parameters).one()
         number: NumberLookup | None = None
         if row.state is not None:
             holder = Holder(BlindIndex(row.id_index), row.name_index) if row.id_index else None
@@ -391,12 +450,7 @@ class SqlHolderRepository:
         return None if value is None else str(value)
 
     def history(self, msisdn: str) -> list[BindingSpan]:
-        b = t.binding
-        rows = self._c.execute(
-            sa.select(b.c.subscriber_id, b.c.started_at, b.c.ended_at, b.c.end_reason)
-            .where(b.c.msisdn == msisdn)
-            .order_by(b.c.started_at, sa.func.coalesce(b.c.ended_at, b.c.started_at))
-        )
+        rows = self._c.execute(_HISTORY, {"h_msisdn": msisdn})
         spans = [BindingSpan(r.subscriber_id, r.started_at, r.ended_at, r.end_reason) for r in rows]
         # An ended binding and its successor may start at the same moment: put the live one last.
         return sorted(spans, key=lambda s: (s.started_at, s.ended_at is None))

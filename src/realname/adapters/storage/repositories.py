@@ -414,6 +414,26 @@ def event_from_row(row: sa.Row[Any]) -> AuditEvent:
     )
 
 
+_APPEND_EVENT = t.audit_event.insert()
+_ADVANCE_HEAD = (
+    t.audit_head.update()
+    .where(t.audit_head.c.chain == sa.bindparam("head_chain"))
+    .values(last_seq=sa.bindparam("head_seq"), last_hash=sa.bindparam("head_hash"))
+)
+_HEAD_COLUMNS = (t.audit_head.c.chain, t.audit_head.c.last_seq, t.audit_head.c.last_hash)
+_LOCK_FIRST_FREE_HEAD = (
+    sa.select(*_HEAD_COLUMNS)
+    .order_by(
+        (t.audit_head.c.chain - sa.bindparam("preferred_chain", type_=sa.Integer) + t.AUDIT_CHAINS) % t.AUDIT_CHAINS
+    )
+    .limit(1)
+    .with_for_update(skip_locked=True)
+)
+_LOCK_HEAD = sa.select(*_HEAD_COLUMNS).where(t.audit_head.c.chain == sa.bindparam("lock_chain")).with_for_update()
+"""Built once: SQLAlchemy then reuses their cache keys and compiled forms (building a statement per call costs
+more Python than the rest of an append)."""
+
+
 class SqlAuditLog:
     """The audit log as ``AUDIT_CHAINS`` hash chains, one head row each.
 
@@ -423,6 +443,12 @@ class SqlAuditLog:
     one; when every head is held, it waits for the preferred one. A lone writer always lands on its
     preferred chain (0 by default), so a quiet log is one chain. SQLite serialises writers anyway
     (``BEGIN IMMEDIATE``), so there the preferred chain is used.
+
+    After its first append the log remembers the head it locked and advanced (the lock is held until the
+    transaction ends, so nobody else moves it): a transaction's later events (a batch of checks) cost an
+    insert and a head update each, not a third statement to read the head again. Were the memory ever wrong,
+    the head's trigger would refuse the update (a head advances by one, to an existing event) and the
+    transaction would fail.
     """
 
     def __init__(
@@ -433,20 +459,17 @@ class SqlAuditLog:
         self._c = connection
         self._preferred = preferred_chain
         self._chain: int | None = None
+        self._head: tuple[int, int, str] | None = None
+        """(chain, last_seq, last_hash) as this transaction left it, while it holds the head's lock."""
         self._observer = observer
 
     def _lock_head(self) -> Any:
-        h = t.audit_head
-        columns = (h.c.chain, h.c.last_seq, h.c.last_hash)
         row: Any = None
         if self._chain is None and self._c.dialect.name == "postgresql":
-            distance = (h.c.chain - self._preferred + t.AUDIT_CHAINS) % t.AUDIT_CHAINS
-            row = self._c.execute(
-                sa.select(*columns).order_by(distance).limit(1).with_for_update(skip_locked=True)
-            ).first()
+            row = self._c.execute(_LOCK_FIRST_FREE_HEAD, {"preferred_chain": self._preferred}).first()
         if row is None:
             chain = self._preferred if self._chain is None else self._chain
-            row = self._c.execute(sa.select(*columns).where(h.c.chain == chain).with_for_update()).first()
+            row = self._c.execute(_LOCK_HEAD, {"lock_chain": chain}).first()
         if row is None:
             raise DependencyUnavailable("the audit log is not initialised", code="audit.unavailable")
         self._chain = int(row.chain)
@@ -456,26 +479,30 @@ class SqlAuditLog:
         # Locking a head row serialises the writers of that chain; the event commits or rolls back
         # with the state change.
         started = time.perf_counter()
-        head = self._lock_head()
-        chain = int(head.chain)
-        event = next_event(int(head.last_seq), head.last_hash, record, occurred_at, chain=chain)
+        if self._head is None:
+            locked = self._lock_head()
+            chain, last_seq, last_hash = int(locked.chain), int(locked.last_seq), str(locked.last_hash)
+        else:
+            chain, last_seq, last_hash = self._head
+        self._head = None  # until this append's statements went through
+        event = next_event(last_seq, last_hash, record, occurred_at, chain=chain)
         self._c.execute(
-            t.audit_event.insert().values(
-                chain=chain,
-                seq=event.seq,
-                occurred_at=event.occurred_at,
-                action=event.action,
-                actor=event.actor,
-                outlet=event.outlet,
-                subject=event.subject,
-                details=canonical_json(event.details),
-                prev_hash=event.prev_hash,
-                hash=event.hash,
-            )
+            _APPEND_EVENT,
+            {
+                "chain": chain,
+                "seq": event.seq,
+                "occurred_at": event.occurred_at,
+                "action": event.action,
+                "actor": event.actor,
+                "outlet": event.outlet,
+                "subject": event.subject,
+                "details": canonical_json(event.details),
+                "prev_hash": event.prev_hash,
+                "hash": event.hash,
+            },
         )
-        self._c.execute(
-            t.audit_head.update().where(t.audit_head.c.chain == chain).values(last_seq=event.seq, last_hash=event.hash)
-        )
+        self._c.execute(_ADVANCE_HEAD, {"head_chain": chain, "head_seq": event.seq, "head_hash": event.hash})
+        self._head = (chain, event.seq, event.hash)
         if self._observer is not None:
             self._observer(event, time.perf_counter() - started)
         return event

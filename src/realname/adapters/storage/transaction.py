@@ -64,6 +64,10 @@ class SqlTransaction:
         try:
             self._transaction.commit()
         except sa.exc.SQLAlchemyError as exc:
+            # Whether anything of the transaction stayed open on a connection whose commit failed is
+            # unknown (SQLite's can keep it): the connection is discarded, not returned to the pool.
+            if self._connection is not None:
+                self._connection.invalidate()
             raise translated(exc) from exc
         self._transaction = None
 
