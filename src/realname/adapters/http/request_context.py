@@ -55,7 +55,6 @@ class RequestContext:
         await self.app(scope, receive, send_with_headers)
 
 
-
 def _observe(metrics: ServiceMetrics, scope: Scope, status: int, started: float) -> None:
     """Counted and timed when the response starts, by the route's template (``/v1/attempts/{attempt_id}``)."""
     route = getattr(scope.get("route"), "path", "unmatched")
