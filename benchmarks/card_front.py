@@ -61,14 +61,12 @@ from realname.adapters.vision.images import PillowImageDecoder
 from realname.adapters.vision.models import LOCK_FILE_NAME, default_lock_path, read_lock_document
 from realname.adapters.vision.onnx_models import OnnxFaceModels, similarity_transform
 from realname.adapters.vision.printed_portrait import (
-    CHIP_ENLARGED_HEIGHT_PX,
     OnnxPrintedPortraitReader,
     correlation_scores,
     to_chip_domain,
 )
-from realname.adapters.vision.quality import upscale_small
-from realname.app.matching import FaceEngine
-from realname.bootstrap.vision import build_face_engine, load_onnx_models
+from realname.app.matching import DecodedImage, FaceEngine
+from realname.bootstrap.vision import build_face_engine, build_printed_portrait_reader, load_onnx_models
 from realname.domain.card_front import PortraitNotFound
 from realname.domain.face import ImageRejected, ReferenceKind
 from realname.domain.policy import Policy
@@ -80,7 +78,7 @@ GENUINE_REFUSED = 0.01
 FMR_POINTS = (1e-3, 1e-4)
 SEED = 20261206
 # Bump when the simulation or the check changes, to invalidate cached per-set results.
-RESULT_VERSION = "v1"
+RESULT_VERSION = "v2"  # v2: the printed portrait also embedded with its glare lifted against each chip
 
 
 @dataclass
@@ -105,6 +103,9 @@ class SetResult:
     located: np.ndarray  # per image: the card's portrait was found
     printed: np.ndarray  # per image: sface embedding of the printed portrait (NaN rows when not found)
     photo_kind: int = 0  # located portraits large enough to be a photo reference
+    # per chip condition: the printed portrait's embedding once its glare is lifted against the card's own chip (the
+    # product's reference when the check passes); NaN rows as ``printed``
+    lifted: dict[str, np.ndarray] = field(default_factory=dict)
     # scores[variant][chip condition][kind] -> list of similarities (NaN when unmeasurable)
     scores: dict[str, dict[str, dict[str, list[float]]]] = field(default_factory=dict)
     seconds_per_check: float = 0.0
@@ -194,7 +195,7 @@ def run_set(
                 entries.append(None)
                 continue
             chip_rgb = decoder.decode(simulate_chip_photo(rgb, box, compression=compression), max_pixels=MAX_PIXELS).rgb
-            points = reader.five_points(upscale_small(chip_rgb, CHIP_ENLARGED_HEIGHT_PX), chip_rgb.shape[0])
+            points = reader.chip_five_points(chip_rgb)
             entries.append(None if points is None else (chip_rgb, points))
         chips[compression.name] = entries
     located = np.zeros(n, dtype=bool)
@@ -211,13 +212,21 @@ def run_set(
             portrait = reader.locate(decoder.decode(card_front, max_pixels=MAX_PIXELS))
         except PortraitNotFound:
             portrait = None
-        points = None if portrait is None else reader.five_points(portrait.rgb, portrait.rgb.shape[0])
+        points = None if portrait is None else reader.five_points(portrait.rgb, portrait.rgb.shape[0], printed=True)
         if portrait is not None:
             located[card] = True
             if with_matching:
                 analysis = engine.analyse_id_photo(portrait)
                 if analysis.embedding is not None:
                     printed[card] = analysis.embedding
+                for compression in budgets:
+                    lifted = result.lifted.setdefault(compression.name, np.full_like(printed, np.nan))
+                    own_chip = chips[compression.name][card]
+                    if own_chip is None:
+                        continue
+                    analysis = engine.analyse_id_photo(reader.without_glare(portrait, DecodedImage(own_chip[0])))
+                    if analysis.embedding is not None:
+                        lifted[card] = analysis.embedding
             result.photo_kind += portrait.reference_kind is ReferenceKind.PHOTO
         for kind, chip_index in grouped.get(card, []):
             for compression in budgets:
@@ -246,6 +255,12 @@ def merge_shards(parts: list[SetResult]) -> SetResult:
         rows = ~np.isnan(part.printed).all(axis=1)
         printed[rows] = part.printed[rows]
     merged = SetResult(located, printed, photo_kind=sum(p.photo_kind for p in parts))
+    for name in parts[0].lifted:
+        lifted = parts[0].lifted[name].copy()
+        for part in parts[1:]:
+            rows = ~np.isnan(part.lifted[name]).all(axis=1)
+            lifted[rows] = part.lifted[name][rows]
+        merged.lifted[name] = lifted
     for part in parts:
         for variant, by_chip in part.scores.items():
             for chip, kinds in by_chip.items():
@@ -342,6 +357,11 @@ def matching_report(
     printed_genuine = cosine(result.printed, photo, genuine_pairs)
     printed_impostor = cosine(result.printed, photo, impostor_pairs)
     rules: dict[str, tuple[np.ndarray, np.ndarray]] = {"printed": (printed_genuine, printed_impostor)}
+    for chip, embeddings in result.lifted.items():
+        rules[f"printed_lifted_{chip}"] = (
+            cosine(embeddings, photo, genuine_pairs),
+            cosine(embeddings, photo, impostor_pairs),
+        )
     for chip, embeddings in chip_embeddings.items():
         chip_genuine = cosine(embeddings, photo, genuine_pairs)
         chip_impostor = cosine(embeddings, photo, impostor_pairs)
@@ -352,7 +372,7 @@ def matching_report(
         row: dict[str, Any] = {"genuine_pairs": len(genuine), "impostor_pairs": len(impostor)}
         for point in FMR_POINTS:
             row[f"fnmr_at_{point:g}"] = round(fnmr_at(genuine, threshold_at(impostor, point)), 4)
-        if name == "printed":
+        if name.startswith("printed"):
             rate, hits, pairs = fmr_at(impostor, photo_threshold)
             row["photo_threshold"] = photo_threshold
             row["fnmr_at_photo_threshold"] = round(fnmr_at(genuine, photo_threshold), 4)
@@ -460,6 +480,7 @@ def main() -> int:
     models = load_onnx_models(args.models_dir)
     engine = build_face_engine("sface", args.models_dir, 2, policy, onnx_models=lambda: models)
     photo_threshold = engine.threshold_for(ReferenceKind.PHOTO)
+    shipped_check = build_printed_portrait_reader(models).same_photograph_threshold
     wanted = args.sets.split(",")
     sets: list[FaceSet] = []
     if "calib" in wanted:
@@ -513,6 +534,7 @@ def main() -> int:
             "photo_kind": result.photo_kind,
             "ms_per_check": round(1000 * result.seconds_per_check, 1),
             "check_at_own_1pct": check_report(result, None),
+            "check_at_shipped": check_report(result, shipped_check),
         }
         if photo is not None:
             entry["matching"] = matching_report(

@@ -17,26 +17,18 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from face_data import MAX_PIXELS, add_data_arguments, load_sets, shared_data_missing, write_results
 from realname.adapters.vision.chip_photo import CHIP_CONDITIONS, ChipCompression, chip_portrait, compress_chip
+from realname.adapters.vision.glare_veil import chip_sharpness as face_region_sharpness
 from realname.adapters.vision.images import PillowImageDecoder
 from realname.bootstrap.vision import load_onnx_models
 
-FACE_ROWS = slice(30, 100)
-FACE_COLUMNS = slice(25, 77)
 REAL_CHIPS = (218.0, 485.0)  # two real decoded chip portraits (issue 13)
 EXTRA = (ChipCompression("j2k2048", budget_bytes=2048),)
-
-
-def face_region_sharpness(chip_rgb: np.ndarray) -> float:
-    """Variance of the Laplacian over the face region of a 102×126 decoded chip (greyscale)."""
-    grey = cv2.cvtColor(np.ascontiguousarray(chip_rgb), cv2.COLOR_RGB2GRAY)
-    return float(cv2.Laplacian(grey[FACE_ROWS, FACE_COLUMNS], cv2.CV_64F).var())
 
 
 def main() -> int:

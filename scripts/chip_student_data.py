@@ -36,7 +36,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "benchmarks"))
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
-from chip_sharpness import face_region_sharpness  # noqa: E402
 from face_data import SHARED_DATA, load_calib_set, load_sets  # noqa: E402
 from realname.adapters.vision.chip_photo import (  # noqa: E402
     CHIP_CONDITIONS,
@@ -45,6 +44,7 @@ from realname.adapters.vision.chip_photo import (  # noqa: E402
     chip_portrait,
     compress_chip,
 )
+from realname.adapters.vision.glare_veil import chip_sharpness as face_region_sharpness  # noqa: E402
 from realname.adapters.vision.images import PillowImageDecoder  # noqa: E402
 from realname.adapters.vision.onnx_engine import (  # noqa: E402
     ID_PHOTO_MIN_HEIGHT_PX,
@@ -162,7 +162,7 @@ def train_job(args: tuple[int, str, int, int, bool]) -> tuple[int, np.ndarray, n
 
 def eval_job(args: tuple[int, str]) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(index, clean crop, chips [conditions, scales, 112, 112, 3], ok [1 + conditions], face-region sharpness of
-    each decoded chip [conditions] (``chip_sharpness.face_region_sharpness``; NaN without a face box))."""
+    each decoded chip [conditions] (``glare_veil.chip_sharpness``; NaN without a face box))."""
     index, path = args
     assert _models is not None
     chips = np.zeros((len(CHIP_CONDITIONS), len(CHIP_SCALES), 112, 112, 3), dtype=np.uint8)

@@ -13,7 +13,7 @@ chip threshold per model, set as ``face_accuracy.py --calibrate`` sets it (the h
 every East Asian set × realistic chip condition × impostor group, ``face_metrics.threshold_for_fmr``), so that a
 model that gains on one condition and loses on another is judged as the product would run it. Variants of each
 delta: ``D`` (the student embeds every chip), ``D@route≥CUT`` (chips whose face-region sharpness —
-``chip_sharpness.face_region_sharpness`` of the decoded chip — is at least CUT are embedded by the base model,
+``glare_veil.chip_sharpness`` of the decoded chip — is at least CUT are embedded by the base model,
 softer ones by the student) and ``D+base`` (the normalised sum of both embeddings).
 
 ``--live-chip W`` (a lever measured, not shipped): each score becomes (s + W·s_chip) / (1 + W), where s_chip

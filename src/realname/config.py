@@ -156,6 +156,9 @@ class Settings(BaseSettings):
     """The kiosk, review and reports pages lock after this long without activity and ask for the password again."""
     session_max_hours: int = Field(12, ge=1, le=24 * 7)
     """Tokens are renewed while the page is used, at most this long after the password was typed."""
+    staff_check_cache_seconds: float = Field(5.0, ge=0, le=30)
+    """A worker serves a staff sign-in it found usable this long ago without reading it again (0: every request
+    reads it); a member disabled or reset by another process is refused within this time."""
     audit_checkpoint_every: int = Field(1000, ge=1)
     audit_checkpoint_minutes: float = Field(5.0, gt=0)
     audit_witness_dir: Path | None = None

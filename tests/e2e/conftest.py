@@ -97,4 +97,10 @@ def database_url_for(kind: str, data_dir: Path) -> Iterator[str | None]:
 def service_on(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Service]:
     """The service on SQLite, and on PostgreSQL when REALNAME_TEST_POSTGRES_URL is set, with a fixed clock."""
     with database_url_for(request.param, tmp_path / "data") as url:
-        yield from open_service(tmp_path / "data", clock=FixedClock(), database_url=url, token_ttl_minutes=24 * 60)
+        yield from open_service(
+            tmp_path / "data",
+            clock=FixedClock(),
+            database_url=url,
+            token_ttl_minutes=24 * 60,
+            idle_lock_minutes=24 * 60,
+        )

@@ -318,6 +318,10 @@ def test_owner_surrenders_replaces_sim_and_reverifies(store: Store) -> None:
         headers=clerk,
     )
     assert new.status_code == 200 and new.json()["iccid"].endswith("1246")
+    # A reload on the receipt: the customer's printed copy has the new SIM in full (the screen stays masked).
+    visit = store.client.get("/v1/visits/current", params={"device_id": "kiosk-1"}, headers=clerk).json()
+    assert visit["step"] == "receipt" and visit["printed"] == {"number": "13800130005", "iccid": SIM_2}
+    assert visit["receipt"]["iccid"] == new.json()["iccid"]
 
     store.container.registry().suspend_number(OPERATOR_CLI, Msisdn("13800130005"), "flagged by anti-fraud")
     again = store.verified(clerk, purpose="reverify")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from realname.adapters.storage import tables
 from realname.app.actors import OPERATOR_CLI
 from realname.domain.attempts import Outcome
 from realname.domain.numbers import Msisdn, NumberState
@@ -159,6 +160,110 @@ def test_an_idle_kiosk_locks_keeps_the_visit_and_a_busy_one_renews_its_token(tmp
         assert len(started) == 1 and current_visit_id(kiosk) == started[0]
 
 
+def idle_on_the_server(kiosk: Kiosk, minutes: int = 10) -> None:
+    """The clerk's sign-ins last seen ``minutes`` ago by the server (a page whose own lock did not run: a sleeping
+    PC, a page clock that lagged), and forgotten by the worker's recent sign-ins, as after the cache time."""
+    server = kiosk.server
+    with server.container.engine.begin() as connection:
+        connection.execute(
+            tables.staff_session.update()
+            .where(tables.staff_session.c.staff_id == server.staff_id)
+            .values(last_active_at=datetime.now(UTC) - timedelta(minutes=minutes))
+        )
+    server.container.recent_sign_ins.forget_member(server.staff_id)
+
+
+@pytest.mark.browser
+def test_a_request_the_server_refuses_as_idle_locks_the_kiosk_and_keeps_the_visit(tmp_path: Path) -> None:
+    """The server refuses every request of a sign-in idle past the lock (401 auth.idle_timeout), not only the
+    renewal: the kiosk shows its idle lock for it, whether the refused request was a step (starting a visit) or the
+    report of a touch; after the password the visit is where it was."""
+    require_browser_tools()
+    with open_kiosk(tmp_path, None, TABLET, ("turn_left", "turn_right"), idle_lock_minutes=5) as kiosk:
+        p = kiosk.p
+        kiosk.switch("sessions-server-idle")
+        p.clock.install()
+        kiosk.sign_in()
+
+        # A step: starting a visit.
+        idle_on_the_server(kiosk)
+        p.click('[data-screen=start] button[data-purpose="register"]')
+        unlock(kiosk, "idle", "已 5 分钟无操作")
+        assert attempts_started(kiosk) == []
+        p.click('[data-screen=start] button[data-purpose="register"]')
+        kiosk.wait_state("document")
+
+        # A touch reported while the page sends nothing else (at most every 30 s).
+        idle_on_the_server(kiosk)
+        p.clock.run_for("00:31")
+        with p.expect_response(lambda r: r.url.endswith("/v1/auth/activity") and r.status == 401):
+            p.click("input[name=value]")
+        unlock(kiosk, "idle", "已 5 分钟无操作")
+        kiosk.wait_state("document")
+        started = attempts_started(kiosk)
+        assert len(started) == 1 and current_visit_id(kiosk) == started[0]
+        with kiosk.server.container.unit_of_work() as uow:
+            refused = [e.details["via"] for e in uow.audit.events() if e.action == "staff.idle_timeout"]
+        assert refused == ["request", "request"]
+
+
+@pytest.mark.browser
+def test_a_credential_reset_while_the_kiosk_is_locked_asks_for_a_new_password_and_keeps_the_visit(
+    tmp_path: Path,
+) -> None:
+    """An administrator resets the clerk's password while the kiosk is locked: the old password is refused on the
+    lock, the one the administrator handed over opens the forced "choose your password" dialog, and once chosen the
+    visit is where it was."""
+    require_browser_tools()
+    with open_kiosk(tmp_path, None, TABLET, ("turn_left", "turn_right")) as kiosk:
+        p = kiosk.p
+        kiosk.switch("sessions-reset-locked")
+        kiosk.sign_in()
+        p.click('[data-screen=start] button[data-purpose="register"]')
+        kiosk.wait_state("document")
+        (attempt_id,) = attempts_started(kiosk)
+
+        expire_the_token(kiosk)
+        # The next request the page makes finds the token expired: the page locks.
+        p.evaluate("() => window.Realname.guard(() => window.Realname.call('GET', '/v1/numbers/available'))")
+        p.wait_for_selector('html[data-locked="expired"] #lock:not([hidden])')
+        reset = kiosk.server.container.staff_accounts().reset_credential(OPERATOR_CLI, kiosk.server.staff_code)
+
+        p.fill("#lock-form input[name=password]", kiosk.server.password)  # the old one
+        p.click("#lock-unlock")
+        p.wait_for_selector('#lock-error[data-code="auth.invalid_credentials"]:not([hidden])')
+        p.fill("#lock-form input[name=password]", reset.password)
+        p.click("#lock-unlock")
+        p.wait_for_selector('html[data-password="forced"] #password-dialog:not([hidden])')
+        assert p.get_attribute("html", "data-locked") is None and not p.is_visible("#lock")
+        assert not p.is_visible("#error")  # the lock's reason is not left on the page
+        assert p.text_content("#password-title") == "设置您的密码"
+        assert not p.is_visible("#password-current-field")  # the password just typed on the lock is the current one
+        assert untranslated(p) == [], "English left on the zh-CN password dialog"
+        kiosk.shot("reset-while-locked")
+
+        # Until a password is chosen the token serves nothing: not even the visit.
+        served = p.evaluate(
+            "async () => { try { await window.Realname.call('GET', '/v1/numbers/available'); return 'served'; }"
+            " catch (err) { return err.code; } }"
+        )
+        assert served == "auth.password_change_required"
+        p.fill("#password-form input[name=new_password]", "tea-and-7-dumplings")
+        p.fill("#password-form input[name=repeat]", "tea-and-7-dumplings")
+        p.click("#password-save")
+        p.wait_for_selector("html:not([data-password]) #password-dialog[hidden]", state="attached")
+        kiosk.wait_state("document")  # the visit was resumed: the same step, the same attempt
+        assert current_visit_id(kiosk) == attempt_id and attempts_started(kiosk) == [attempt_id]
+        with kiosk.server.container.unit_of_work() as uow:
+            actions = [e.action for e in uow.audit.events() if e.action.startswith("staff.")]
+        assert actions[-4:] == [
+            "staff.credential_reset",
+            "staff.sign_in_failed",  # the old password, typed on the lock
+            "staff.signed_in",
+            "staff.password_changed",
+        ]
+
+
 @pytest.mark.browser
 def test_a_reload_resumes_a_verified_visit_and_ending_it_gives_the_number_back(tmp_path: Path) -> None:
     """The face check itself is the first test's; here the server approves the customer directly, so the test needs
@@ -259,10 +364,13 @@ def test_a_reload_on_the_receipt_shows_it_again_until_the_next_customer(tmp_path
         msisdn = kiosk.server.numbers[7]
         p.click(f'button.number[data-msisdn="{msisdn}"]')
         kiosk.wait_state("sim")
-        p.fill("input[name=iccid]", luhn_complete("898601" + "4" * 12))
+        iccid = luhn_complete("898601" + "4" * 12)
+        p.fill("input[name=iccid]", iccid)
         p.click("#sim-form button[type=submit]")
         kiosk.wait_state("receipt")
         shown = p.text_content("#receipt") or ""
+        printed = p.text_content("#printed-rows") or ""
+        assert msisdn in printed and iccid in printed  # the customer's copy: in full
 
         p.reload()
         kiosk.wait_state("receipt")
@@ -270,6 +378,12 @@ def test_a_reload_on_the_receipt_shows_it_again_until_the_next_customer(tmp_path
         assert p.text_content("#receipt-title") == "登记完成"
         again = p.text_content("#receipt") or ""
         assert again == shown and Msisdn(msisdn).masked in again and msisdn not in again  # the same, masked
+        # The printed copy after the reload is the customer's, in full, as before it (kept encrypted on the server).
+        assert p.text_content("#printed-rows") == printed
+        p.emulate_media(media="print")
+        kiosk.shot("receipt-printed-after-reload")
+        assert p.is_visible("#printed-rows") and not p.is_visible("#receipt")
+        p.emulate_media(media="screen")
         assert set(untranslated(p)) <= {attempt_id}, (
             "English left on the restored zh-CN receipt"
         )  # the reference may look so

@@ -67,8 +67,8 @@ class Kiosk:
 @pytest.fixture
 def kiosk(tmp_path: Path) -> Iterator[Kiosk]:
     clock = FixedClock()
-    # Tokens outlive the clock jumps below, so the clerk stays signed in.
-    for service in open_service(tmp_path / "data", clock=clock, token_ttl_minutes=24 * 60):
+    # Tokens and the idle lock outlive the clock jumps below, so the clerk stays signed in.
+    for service in open_service(tmp_path / "data", clock=clock, token_ttl_minutes=24 * 60, idle_lock_minutes=24 * 60):
         policy = service.container.policy()
         assert (policy.max_failed_attempts, policy.lockout_window_minutes, policy.lockout_minutes) == (5, 30, 60)
         grey_photo = jpeg_bytes(np.full((126, 102, 3), 128, np.uint8))
@@ -100,6 +100,7 @@ def counter(tmp_path: Path) -> Iterator[Kiosk]:
         clock=clock,
         random=ClipOrder(),
         token_ttl_minutes=24 * 60,
+        idle_lock_minutes=24 * 60,
         policy=PolicySettings(challenge_actions=2),
     ):
         stranger = (REPO_ROOT / "tests" / "fixtures" / "faces" / "astronaut_eileen_collins.jpg").read_bytes()

@@ -4,12 +4,15 @@ sign-in, and ending a visit, which gives its reserved numbers back at once."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from realname.adapters.storage import tables
 from realname.adapters.storage.unit_of_work import SqlUnitOfWork
 from realname.app.actors import OPERATOR_CLI
 from realname.app.staff_auth import ACTIVITY_WRITE_SECONDS, session_key
@@ -245,6 +248,52 @@ def test_renewal_is_refused_after_the_idle_time_without_a_request(sessions: Serv
     assert renew(sessions, again)[0] == 200
 
 
+def test_every_request_is_refused_after_the_idle_time_not_only_the_renewal(sessions: Service) -> None:
+    """A token still valid (8 minutes) but idle past the lock (3 minutes and the minute's grace) serves nothing: not
+    the visit, not the numbers, not an activity report; each refusal is audited. The password again serves."""
+    clock = clock_of(sessions)
+    member = sessions.container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
+    token = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
+    clock.advance(minutes=IDLE_MINUTES, seconds=59)  # within the grace: served, and counted as activity
+    renewed = renew(sessions, token)
+    assert renewed[0] == 200, renewed
+    token = str(renewed[1]["token"])
+    clock.advance(minutes=1)
+    assert sessions.client.get("/v1/numbers/available", headers=flows.bearer(token)).status_code == 200
+    clock.advance(minutes=IDLE_MINUTES, seconds=61)  # idle since that request; the token lasts 8 minutes
+    for response in (
+        sessions.client.get("/v1/numbers/available", headers=flows.bearer(token)),
+        sessions.client.get("/v1/visits/current", params={"device_id": "kiosk-7"}, headers=flows.bearer(token)),
+        sessions.client.post("/v1/auth/activity", headers=flows.bearer(token)),
+    ):
+        assert (response.status_code, response.json()["code"]) == (401, "auth.idle_timeout"), response.text
+    # Refused for good: a later request does not revive the sign-in.
+    assert sessions.client.get("/v1/numbers/available", headers=flows.bearer(token)).status_code == 401
+    with sessions.container.unit_of_work() as uow:
+        refused = [e for e in uow.audit.events() if e.action == "staff.idle_timeout"]
+    assert len(refused) == 4
+    assert {(e.actor, e.outlet, e.details["via"]) for e in refused} == {
+        (f"staff:{member.staff_id}", "BJ-001", "request")
+    }
+    again = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
+    assert sessions.client.get("/v1/numbers/available", headers=flows.bearer(again)).status_code == 200
+
+
+def test_a_refused_renewal_is_audited_as_idle(sessions: Service) -> None:
+    clock = clock_of(sessions)
+    member = sessions.container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
+    token = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
+    clock.advance(minutes=IDLE_MINUTES + 1, seconds=1)
+    assert renew(sessions, token)[1]["code"] == "auth.idle_timeout"
+    with sessions.container.unit_of_work() as uow:
+        refused = [e for e in uow.audit.events() if e.action == "staff.idle_timeout"]
+    assert [(e.actor, e.details["via"]) for e in refused] == [(f"staff:{member.staff_id}", "renew")]
+
+
 def test_activity_is_written_at_most_every_few_seconds(sessions: Service) -> None:
     """A request reads the member and the sign-in in one read; the last activity is written only when stale."""
     clock = clock_of(sessions)
@@ -264,6 +313,82 @@ def test_activity_is_written_at_most_every_few_seconds(sessions: Service) -> Non
     clock.advance(seconds=ACTIVITY_WRITE_SECONDS)
     assert report_activity(sessions, token) == 204
     assert last_active() == clock.now()
+
+
+# -- one transaction per request: the sign-ins a worker checked a moment ago ---------------------------------------
+
+
+def transactions_of(service: Service) -> list[int]:
+    """A counter of the transactions the service's database engine begins from now on."""
+    begun = [0]
+
+    def count(_connection: sa.Connection) -> None:
+        begun[0] += 1
+
+    sa.event.listen(service.container.engine, "begin", count)
+    return begun
+
+
+def test_a_sign_in_checked_a_moment_ago_is_served_without_a_transaction_of_its_own(sessions: Service) -> None:
+    """The activity report opens no use case: what it costs is the staff check alone."""
+    clock = clock_of(sessions)
+    member = sessions.container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
+    token = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
+    cache_seconds = sessions.container.settings.staff_check_cache_seconds
+    assert cache_seconds == 5
+    begun = transactions_of(sessions)
+    assert report_activity(sessions, token) == 204
+    assert begun[0] == 1  # read from the database ...
+    for _ in range(3):
+        clock.advance(seconds=1)
+        assert report_activity(sessions, token) == 204
+    assert begun[0] == 1  # ... and not again within the cache time
+    clock.advance(seconds=cache_seconds)
+    assert report_activity(sessions, token) == 204
+    assert begun[0] == 2
+
+
+def test_a_member_disabled_elsewhere_is_refused_within_the_cache_time_and_here_at_once(sessions: Service) -> None:
+    """Disabled by another process (the CLI, another worker: here a direct write), the member is served for at most
+    the cache time; disabled through this process, at once (the other test of disabling)."""
+    clock = clock_of(sessions)
+    member = sessions.container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
+    token = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
+    assert report_activity(sessions, token) == 204
+    with SqlUnitOfWork(sessions.container.engine) as uow:  # as `realname staff disable` in another process
+        uow.staff.set_active(member.staff_id, False)
+        uow.commit()
+    clock.advance(seconds=4)
+    assert report_activity(sessions, token) == 204  # the documented bound: checked 4 s ago
+    clock.advance(seconds=1)
+    served = sessions.client.get("/v1/numbers/available", headers=flows.bearer(token))
+    assert (served.status_code, served.json()["code"]) == (403, "auth.staff_disabled")
+    # A refusal is never kept: it is read again each time (and stays a refusal).
+    assert report_activity(sessions, token) == 403
+
+
+def test_the_staff_check_fails_closed_when_the_database_fails_after_the_cache_time(sessions: Service) -> None:
+    clock = clock_of(sessions)
+    member = sessions.container.registry().add_staff(
+        OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False
+    )
+    token = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
+    assert report_activity(sessions, token) == 204
+
+    def broken(_connection: sa.Connection) -> None:
+        raise sa.exc.OperationalError("BEGIN", {}, Exception("the database is down"))
+
+    sa.event.listen(sessions.container.engine, "begin", broken)
+    try:
+        clock.advance(seconds=sessions.container.settings.staff_check_cache_seconds)
+        refused = sessions.client.post("/v1/auth/activity", headers=flows.bearer(token))
+        assert (refused.status_code, refused.json()["code"]) == (503, "database.unavailable")
+    finally:
+        sa.event.remove(sessions.container.engine, "begin", broken)
 
 
 # -- choosing a password ---------------------------------------------------------------------------------------
@@ -355,6 +480,7 @@ def test_the_current_visit_is_the_clerks_open_attempt_on_that_kiosk_and_its_step
         "reserved": [],
         "review_state": None,
         "receipt": None,
+        "printed": None,
     }
     attempt = flows.start_attempt(sessions.client, mine, device_id="kiosk-7")
     assert current_visit(sessions, token)["step"] == "document"
@@ -443,11 +569,12 @@ def test_a_completed_visit_shows_its_receipt_again_until_it_is_ended_or_the_next
     receipt = register(attempt, NUMBERS[0])
     visit = current_visit(sessions, token)
     assert visit["attempt"]["id"] == attempt and visit["step"] == "receipt"  # type: ignore[index]
-    assert visit["receipt"] == receipt and NUMBERS[0] not in str(visit)  # the same masked receipt
-    # Still there a little later (a reload, or the clerk signing in again) ...
+    assert visit["receipt"] == receipt and NUMBERS[0] not in str(visit["receipt"])  # the same masked receipt
+    # Still there a little later (a reload, or the clerk signing in again: the first sign-in is idle by now) ...
     clock_of(sessions).advance(minutes=5)
-    again = flows.bearer(str(sign_in(sessions, member.staff_code, member.password)[1]["token"]))
-    assert current_visit(sessions, again["Authorization"].removeprefix("Bearer "))["step"] == "receipt"
+    clerk = flows.bearer(str(sign_in(sessions, member.staff_code, member.password)[1]["token"]))
+    token = clerk["Authorization"].removeprefix("Bearer ")
+    assert current_visit(sessions, token)["step"] == "receipt"
     # ... not on another kiosk, and not once the clerk ended the visit ("Next customer").
     assert current_visit(sessions, token, device_id="kiosk-8")["attempt"] is None
     ended = sessions.client.post(f"/v1/attempts/{attempt}/end", headers=clerk)
@@ -468,3 +595,77 @@ def test_a_completed_visit_shows_its_receipt_again_until_it_is_ended_or_the_next
     clock_of(sessions).advance(minutes=31)
     late = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
     assert current_visit(sessions, late, device_id="kiosk-10")["attempt"] is None
+
+
+def receipt_copies(service: Service) -> dict[str, bytes]:
+    with service.container.engine.connect() as connection:
+        rows = connection.execute(sa.select(tables.receipt_copy.c.id, tables.receipt_copy.c.ciphertext)).all()
+    return {row.id: bytes(row.ciphertext) for row in rows}
+
+
+def test_the_printed_receipt_after_a_reload_has_the_full_number_and_sim_for_that_clerk_only(
+    sessions: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The customer's printed receipt needs the full number and ICCID after a reload too: the server keeps them
+    encrypted for the visit, answers them to the clerk of the visit on that kiosk only, and deletes them when the visit
+    ends, when the next customer starts, or once the attempt time is over."""
+    caplog.set_level(logging.DEBUG)
+    registry = sessions.container.registry()
+    member = registry.add_staff(OPERATOR_CLI, "Li Lei", Role.CLERK, "BJ-001", password_change_required=False)
+    colleague = registry.add_staff(OPERATOR_CLI, "Han Mei", Role.CLERK, "BJ-001", password_change_required=False)
+    clerk = flows.bearer(str(sign_in(sessions, member.staff_code, member.password)[1]["token"]))
+    token = clerk["Authorization"].removeprefix("Bearer ")
+
+    def register(attempt: str, index: int) -> None:
+        msisdn = NUMBERS[index]
+        reserved = sessions.client.post(f"/v1/attempts/{attempt}/reservation", json={"msisdn": msisdn}, headers=clerk)
+        assert reserved.status_code == 200, reserved.text
+        done = sessions.client.post(
+            f"/v1/attempts/{attempt}/registration",
+            json={"msisdn": msisdn, "iccid": sim(index)},
+            headers={**clerk, "Idempotency-Key": f"printed-{attempt}"},
+        )
+        assert done.status_code == 200, done.text
+
+    # Ended by the clerk ("Next customer" ends the visit).
+    first = approved_visit(sessions, member.staff_id)
+    register(first, 0)
+    visit = current_visit(sessions, token)
+    assert visit["printed"] == {"number": NUMBERS[0], "iccid": sim(0)}
+    assert NUMBERS[0] not in str(visit["receipt"]) and sim(0) not in str(visit["receipt"])  # the screen stays masked
+    stored = receipt_copies(sessions)
+    assert list(stored) == [first]
+    assert NUMBERS[0].encode() not in stored[first] and sim(0).encode() not in stored[first]  # encrypted at rest
+    # Only this clerk's visit on this kiosk: not the colleague (same outlet), not another kiosk.
+    theirs = str(sign_in(sessions, colleague.staff_code, colleague.password)[1]["token"])
+    assert current_visit(sessions, theirs)["printed"] is None
+    assert current_visit(sessions, token, device_id="kiosk-8")["printed"] is None
+    ended = sessions.client.post(f"/v1/attempts/{first}/end", headers=clerk)
+    assert ended.status_code == 200, ended.text
+    assert receipt_copies(sessions) == {}
+
+    # The next customer started on that kiosk without ending the last visit.
+    second = approved_visit(sessions, member.staff_id, device_id="kiosk-9")
+    register(second, 1)
+    assert current_visit(sessions, token, device_id="kiosk-9")["printed"] == {"number": NUMBERS[1], "iccid": sim(1)}
+    flows.start_attempt(sessions.client, clerk, device_id="kiosk-9")
+    assert receipt_copies(sessions) == {}
+
+    # The attempt time (30 minutes) over: not answered, and deleted by serve's privacy job.
+    third = approved_visit(sessions, member.staff_id, device_id="kiosk-10")
+    register(third, 2)
+    assert list(receipt_copies(sessions)) == [third]
+    clock_of(sessions).advance(minutes=29)
+    late = str(sign_in(sessions, member.staff_code, member.password)[1]["token"])
+    assert current_visit(sessions, late, device_id="kiosk-10")["printed"] == {"number": NUMBERS[2], "iccid": sim(2)}
+    assert sessions.container.visits.forget_due_receipt_copies() == 0
+    clock_of(sessions).advance(minutes=1)
+    assert current_visit(sessions, late, device_id="kiosk-10")["printed"] is None
+    assert sessions.container.visits.forget_due_receipt_copies() == 1
+    assert receipt_copies(sessions) == {}
+
+    # Nothing of the full values in the audit log or the logs.
+    with sessions.container.unit_of_work() as uow:
+        audited = str([(e.action, dict(e.details)) for e in uow.audit.events()])
+    for full in [*NUMBERS[:3], sim(0), sim(1), sim(2)]:
+        assert full not in audited and full not in caplog.text

@@ -130,7 +130,15 @@ def test_scheduled_jobs_checkpoint_when_due_and_purge_at_their_interval(world: P
         nonce_purges.append(world.clock.now().timestamp())
         return 0
 
-    jobs = PrivacyJobs(services, purge_every_seconds=60, forget_nonces=forget_nonces)
+    receipt_copy_sweeps: list[float] = []
+
+    def forget_receipt_copies() -> int:
+        receipt_copy_sweeps.append(world.clock.now().timestamp())
+        return 0
+
+    jobs = PrivacyJobs(
+        services, purge_every_seconds=60, forget_nonces=forget_nonces, forget_receipt_copies=forget_receipt_copies
+    )
     world.clock.advance(days=2)  # the three never-served subscribers are now due
     jobs.run_once(monotonic_now=0.0)
     with world.uow() as work:
@@ -143,3 +151,4 @@ def test_scheduled_jobs_checkpoint_when_due_and_purge_at_their_interval(world: P
     jobs.run_once(monotonic_now=61.0)
     assert services.retention.purge(OPERATOR_CLI, dry_run=True).subscribers == 0
     assert len(nonce_purges) == 2  # relying parties' stale nonces are forgotten with each purge, not in between
+    assert len(receipt_copy_sweeps) == 3  # printable receipt copies: every run, they are due within minutes

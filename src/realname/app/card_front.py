@@ -50,6 +50,12 @@ class PrintedPortraitReader(Protocol):
         (normalised cross-correlation, 1 = identical); None when either face cannot be found to register by."""
         ...
 
+    def without_glare(self, printed_portrait: DecodedImage, chip: DecodedImage) -> DecodedImage:
+        """The printed portrait with the document camera's glare lifted, estimated against the chip portrait — only
+        for a printed portrait that passed the same-photograph check against that chip; the portrait unchanged
+        when the two cannot be registered."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class CardFrontMatch:
@@ -99,7 +105,9 @@ def match_with_card_front(
             False, None, engine.threshold_for(kind), engine.name, check.reasons, frames_used=0, reference=kind
         )
         return CardFrontMatch(FaceComparison(refused, check.reasons, ()), check, None)
-    reference = printed_portrait if decided_by is DecidingReference.PRINTED_PORTRAIT else chip
+    reference = chip
+    if decided_by is DecidingReference.PRINTED_PORTRAIT:
+        reference = reader.without_glare(printed_portrait, chip)
     return CardFrontMatch(match_frames(reference, frames, engine, k=k), check, decided_by)
 
 
@@ -128,6 +136,8 @@ def compare_with_card_front(
     chip, chip_reasons = decode_or_reason(decoder, id_photo_bytes, policy)
     live, live_reasons = decode_or_reason(decoder, live_photo_bytes, policy)
     check = None if chip is None else check_same_photograph(reader, printed, chip)
+    if chip is not None and check is not None and check.passed:
+        printed = reader.without_glare(printed, chip)
     return decide_with_card_front(
         printed, check, live, engine, gates or QualityGates(), chip_reasons=chip_reasons, live_reasons=live_reasons
     )

@@ -17,6 +17,7 @@ from realname.app.attempts import (
     replayed_receipt,
 )
 from realname.app.notices import deliver_notices
+from realname.app.receipt_copies import keep_receipt_copy
 from realname.app.unit_of_work import UnitOfWork
 from realname.domain.attempts import Attempt, Purpose
 from realname.domain.errors import (
@@ -76,6 +77,9 @@ class OwnerServices:
             held = len(uow.bindings.active_of_subscriber(subscriber_id))
             receipt = _owner_receipt(attempt, msisdn, number, binding.iccid, held, now)
             remember_receipt(uow, idempotency_key, actor, request_hash, receipt, now)
+            keep_receipt_copy(
+                uow, self._d.cipher, receipt, msisdn, Iccid(binding.iccid), self._d.policy.attempt_ttl_minutes
+            )
             notices = self._access.queue_notices(uow, actor, attempt, NoticeKind.SURRENDERED, msisdn, subscriber_id)
             uow.commit()
         deliver_notices(self._d.notices, notices, self._d.uow, self._d.clock, actor.ref)
@@ -114,6 +118,9 @@ class OwnerServices:
             held = len(uow.bindings.active_of_subscriber(subscriber_id))
             receipt = _owner_receipt(attempt, msisdn, number, iccid.digits, held, now)
             remember_receipt(uow, idempotency_key, actor, request_hash, receipt, now)
+            keep_receipt_copy(
+                uow, self._d.cipher, receipt, msisdn, Iccid(iccid.digits), self._d.policy.attempt_ttl_minutes
+            )
             notices = self._access.queue_notices(uow, actor, attempt, NoticeKind.SIM_REPLACED, msisdn, subscriber_id)
             uow.commit()
         deliver_notices(self._d.notices, notices, self._d.uow, self._d.clock, actor.ref)
@@ -140,6 +147,9 @@ class OwnerServices:
             held = len(uow.bindings.active_of_subscriber(subscriber_id))
             receipt = _owner_receipt(attempt, msisdn, number, binding.iccid, held, now)
             remember_receipt(uow, idempotency_key, actor, request_hash, receipt, now)
+            keep_receipt_copy(
+                uow, self._d.cipher, receipt, msisdn, Iccid(binding.iccid), self._d.policy.attempt_ttl_minutes
+            )
             uow.commit()
         return receipt
 

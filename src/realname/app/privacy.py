@@ -45,6 +45,8 @@ EVIDENCE_FRAME = CiphertextColumn("evidence", "ciphertext", "live_frame")
 PARTY_SECRET = CiphertextColumn("relying_party", "secret_ciphertext", "client_secret")
 PARTY_CONTACT = CiphertextColumn("relying_party", "contact_ciphertext", "contact")
 CHECK_CONSENT = CiphertextColumn("party_check", "consent_ciphertext", "consent_reference")
+RECEIPT_COPY = CiphertextColumn("receipt_copy", "ciphertext", "receipt_copy")
+"""A completed visit's printable receipt (full number and ICCID), kept for at most the attempt time."""
 
 CIPHERTEXT_COLUMNS: tuple[CiphertextColumn, ...] = (
     STAFF_NAME,
@@ -56,6 +58,7 @@ CIPHERTEXT_COLUMNS: tuple[CiphertextColumn, ...] = (
     PARTY_SECRET,
     PARTY_CONTACT,
     CHECK_CONSENT,
+    RECEIPT_COPY,
 )
 
 

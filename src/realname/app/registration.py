@@ -17,6 +17,7 @@ from realname.app.attempts import (
 )
 from realname.app.notices import deliver_notices
 from realname.app.ports import EncryptionContext
+from realname.app.receipt_copies import keep_receipt_copy
 from realname.app.registry import Assignment, bind_number
 from realname.domain.attempts import Purpose
 from realname.domain.audit import AuditRecord
@@ -160,6 +161,7 @@ class Registration:
                 issued_at=now.isoformat(timespec="seconds"),
             )
             remember_receipt(uow, idempotency_key, actor, request_hash, receipt, now)
+            keep_receipt_copy(uow, self._d.cipher, receipt, msisdn, iccid, self._d.policy.attempt_ttl_minutes)
             uow.audit.append(
                 AuditRecord(
                     "number.assigned",

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from realname.app.actors import Actor
 from realname.app.ports import RandomSource
+from realname.app.recent_sign_ins import RecentSignIns
 from realname.app.unit_of_work import UnitOfWork
 from realname.domain.audit import AuditRecord
 from realname.domain.errors import Conflict, NotFound
@@ -77,8 +78,10 @@ class NewPassword:
 
 
 class StaffAccounts:
-    def __init__(self, deps: RegistryDeps) -> None:
+    def __init__(self, deps: RegistryDeps, recent: RecentSignIns | None = None) -> None:
         self._d = deps
+        self._recent = recent or RecentSignIns(0)
+        """This worker's recently checked sign-ins: a disabled or reset member's are forgotten at once."""
 
     def list_staff(self, actor: Actor) -> Sequence[StaffMember]:
         """Every member with code, role, outlet and state (names are not shown)."""
@@ -88,7 +91,8 @@ class StaffAccounts:
 
     def disable(self, actor: Actor, code: str) -> StaffMember:
         """Disable a member: their sign-ins, token renewals and every request with a token already issued are
-        refused from now on (``auth.staff_disabled``).
+        refused from now on (``auth.staff_disabled``); by another process (a server whose :class:`RecentSignIns`
+        found the sign-in usable a moment ago), within its cache time.
 
         Raises:
             NotFound: ``staff.not_found``. Conflict: ``staff.disabled_already``.
@@ -101,6 +105,7 @@ class StaffAccounts:
             uow.staff.set_active(member.id, False)
             self._audit(uow, actor, "staff.disabled", member, {})
             uow.commit()
+        self._recent.forget_member(member.id)
         return member
 
     def reset_credential(self, actor: Actor, code: str) -> NewPassword:
@@ -118,6 +123,7 @@ class StaffAccounts:
             uow.staff.set_credential(member.id, hashed, self._d.clock.now(), change_required=True)
             self._audit(uow, actor, "staff.credential_reset", member, {})
             uow.commit()
+        self._recent.forget_member(member.id)
         return NewPassword(member.code or "", password)
 
     def _member(self, uow: UnitOfWork, code: str) -> StaffMember:

@@ -13,8 +13,10 @@ carries the sign-in time on: ``max_session_hours`` after typing the password, th
 Every request with a staff token reads the member's state and the sign-in's last activity in one primary-key read
 (:meth:`StaffAuth.actor_for`): a member disabled since signing in is refused at once, a member who must change their
 password is served nothing else, and the sign-in's last activity is written (at most every
-``ACTIVITY_WRITE_SECONDS``). The server refuses a renewal after ``idle_lock_minutes`` without a request
-(``auth.idle_timeout``); the page reports a clerk's touches while it makes no other request (``/v1/auth/activity``).
+``ACTIVITY_WRITE_SECONDS``). After ``idle_lock_minutes`` without a request (and ``ACTIVITY_GRACE_SECONDS``) the
+sign-in serves nothing more, neither a renewal nor any other request (401 ``auth.idle_timeout``, audited as
+``staff.idle_timeout``): the password is typed again. The page reports a clerk's touches while it makes no other
+request (``/v1/auth/activity``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from datetime import datetime, timedelta
 from realname.app.actors import Actor
 from realname.app.keys import TokenIssuer
 from realname.app.ports import BlindIndexer, Clock, IdGenerator, SecretHasher
+from realname.app.recent_sign_ins import RecentSignIns
 from realname.app.unit_of_work import UnitOfWork, UnitOfWorkFactory
 from realname.domain.audit import AuditRecord
 from realname.domain.errors import Forbidden, InvalidInput, TooManyRequests, Unauthenticated
@@ -36,8 +39,10 @@ from realname.domain.organisation import (
     OutletCode,
     Role,
     StaffMember,
+    StaffSessionState,
     staff_code,
 )
+from realname.domain.passwords import broken_password_rules
 from realname.domain.policy import Policy
 
 SIGN_IN_FAILURES = "staff.sign_in_failed"
@@ -105,6 +110,7 @@ class StaffAuth:
         policy: Policy,
         blind_index: BlindIndexer,
         rules: SessionRules | None = None,
+        recent: RecentSignIns | None = None,
     ) -> None:
         self._uow = uow
         self._hasher = hasher
@@ -114,6 +120,7 @@ class StaffAuth:
         self._policy = policy
         self._blind_index = blind_index
         self._rules = rules or SessionRules()
+        self._recent = recent or RecentSignIns(0)
         # Made now, not on the first unknown id, so that no sign-in pays for hashing it.
         self._dummy_hash = hasher.hash(ids.new_id())
 
@@ -225,17 +232,15 @@ class StaffAuth:
             member = uow.staff.get(claims.staff_id)
             outlet = uow.outlets.get(member.outlet_code) if member is not None else None
             state = uow.staff.session_state(claims.staff_id, session_key(claims.staff_id, signed_in_at))
-        if member is None or state is None:
-            raise Unauthenticated("the token is invalid", code="auth.token_invalid")
-        if not member.active:
-            raise StaffDisabled("this staff member is disabled; ask an administrator")
-        if member.password_change_required:
-            raise PasswordChangeRequired("choose a new password first")
-        idle = timedelta(minutes=self._rules.idle_lock_minutes, seconds=ACTIVITY_GRACE_SECONDS)
-        if state.last_active_at is None or now - state.last_active_at > idle:
-            raise IdleTimeout(
-                f"no activity for more than {self._rules.idle_lock_minutes} minutes; enter your password again"
-            )
+            if member is None or state is None:
+                raise Unauthenticated("the token is invalid", code="auth.token_invalid")
+            if not member.active:
+                raise StaffDisabled("this staff member is disabled; ask an administrator")
+            if member.password_change_required:
+                raise PasswordChangeRequired("choose a new password first")
+            if self._idle(state.last_active_at, now):
+                raise self._idle_refusal(uow, claims.staff_id, str(member.outlet_code), "renew", now)
+            self._note_activity(uow, claims.staff_id, session_key(claims.staff_id, signed_in_at), state, now)
         return self._signed_in(
             member, outlet.time_zone if outlet else DEFAULT_TIME_ZONE, now, signed_in_at=signed_in_at
         )
@@ -249,7 +254,8 @@ class StaffAuth:
             Forbidden: ``auth.password_wrong`` — the current password is wrong (counted toward the staff code's
                 sign-in lock-out); ``auth.role_forbidden`` for a self-service token.
             TooManyRequests: ``auth.locked``.
-            InvalidInput: ``auth.password_policy`` — the new password breaks a rule (:func:`password_problem`).
+            InvalidInput: ``auth.password_policy`` — the new password breaks a rule (:func:`broken_password_rules`; the
+                message names every rule broken).
         """
         now = self._clock.now()
         claims = self._tokens.verify(token, now)
@@ -262,9 +268,9 @@ class StaffAuth:
             raise Unauthenticated("the token is invalid", code="auth.token_invalid")
         if not member.active:
             raise StaffDisabled("this staff member is disabled; ask an administrator")
-        problem = password_problem(new_password, current_password, member.code or "")
-        if problem is not None:
-            raise InvalidInput(problem, code="auth.password_policy")
+        broken = broken_password_rules(new_password, current_password, member.code or "")
+        if broken:
+            raise InvalidInput("; ".join(rule.message for rule in broken), code="auth.password_policy")
         subject = self._blind_index.index(f"staff-sign-in:{member.code or member.id}")
         new_hash = self._hasher.hash(new_password)
         with self._uow() as uow:
@@ -300,6 +306,29 @@ class StaffAuth:
             changed, outlet.time_zone if outlet else DEFAULT_TIME_ZONE, now, signed_in_at=signed_in_at
         )
 
+    def _note_activity(self, uow: UnitOfWork, staff_id: str, key: str, state: StaffSessionState, now: datetime) -> None:
+        """A request with the sign-in ``key``: its last activity written (and committed) if older than
+        ``ACTIVITY_WRITE_SECONDS``."""
+        seen = state.last_active_at
+        if seen is None or now - seen >= timedelta(seconds=ACTIVITY_WRITE_SECONDS):
+            uow.staff.record_activity(staff_id, key, now)
+            uow.commit()
+
+    def _idle(self, last_active_at: datetime | None, now: datetime) -> bool:
+        """Whether a sign-in last active at ``last_active_at`` has been idle too long to serve anything at ``now``."""
+        idle = timedelta(minutes=self._rules.idle_lock_minutes, seconds=ACTIVITY_GRACE_SECONDS)
+        return last_active_at is None or now - last_active_at > idle
+
+    def _idle_refusal(self, uow: UnitOfWork, staff_id: str, outlet: str, via: str, now: datetime) -> IdleTimeout:
+        """Audit an idle sign-in's refused request (``via``: ``renew`` or ``request``) and return the error to raise."""
+        uow.audit.append(
+            AuditRecord("staff.idle_timeout", f"staff:{staff_id}", outlet, f"staff:{staff_id}", {"via": via}), now
+        )
+        uow.commit()
+        return IdleTimeout(
+            f"no activity for more than {self._rules.idle_lock_minutes} minutes; enter your password again"
+        )
+
     def _signed_in(self, member: StaffMember, time_zone: str, now: datetime, *, signed_in_at: datetime) -> SignedIn:
         token = self._tokens.issue(member.id, member.role, member.outlet_code, now, signed_in_at=signed_in_at)
         claims = self._tokens.verify(token, now)
@@ -323,18 +352,24 @@ class StaffAuth:
 
     def actor_for(self, token: str) -> Actor:
         """The actor a bearer token stands for. A staff token's member is read (one primary-key read, joined with
-        the sign-in's last activity, which is written when older than ``ACTIVITY_WRITE_SECONDS``).
+        the sign-in's last activity, which is written when older than ``ACTIVITY_WRITE_SECONDS``), unless this
+        worker found the sign-in usable less than the :class:`RecentSignIns` time ago (then no transaction).
 
         Raises:
             Unauthenticated: the token expired or is forged, or its member is gone (``auth.token_invalid``).
             StaffDisabled: the member was disabled since signing in (at once, not when the token expires).
             PasswordChangeRequired: the member must choose a new password before anything else.
+            IdleTimeout: ``auth.idle_timeout`` — no request with this sign-in for ``idle_lock_minutes`` (and
+                ``ACTIVITY_GRACE_SECONDS``); audited as ``staff.idle_timeout``.
         """
         now = self._clock.now()
         claims = self._tokens.verify(token, now)
         if claims.role is Role.SUBSCRIBER:
             return Actor(f"self:{claims.staff_id}", Role.SUBSCRIBER, SELF_SERVICE_OUTLET)
         key = session_key(claims.staff_id, claims.signed_in_at or claims.issued_at)
+        actor = Actor(f"staff:{claims.staff_id}", claims.role, str(claims.outlet_code))
+        if self._recent.usable(key, now):
+            return actor
         with self._uow() as uow:
             state = uow.staff.session_state(claims.staff_id, key)
             if state is None:
@@ -343,29 +378,8 @@ class StaffAuth:
                 raise StaffDisabled("this staff member is disabled; ask an administrator")
             if state.password_change_required:
                 raise PasswordChangeRequired("choose a new password first (POST /v1/auth/password)")
-            seen = state.last_active_at
-            if seen is None or now - seen >= timedelta(seconds=ACTIVITY_WRITE_SECONDS):
-                uow.staff.record_activity(claims.staff_id, key, now)
-                uow.commit()
-        return Actor(f"staff:{claims.staff_id}", claims.role, str(claims.outlet_code))
-
-
-PASSWORD_MIN_LENGTH = 10
-PASSWORD_MAX_LENGTH = 256
-PASSWORD_MIN_DISTINCT = 5
-
-
-def password_problem(new_password: str, current_password: str, code: str) -> str | None:
-    """Why ``new_password`` may not be chosen (a sentence), or None: at least ``PASSWORD_MIN_LENGTH`` characters
-    and ``PASSWORD_MIN_DISTINCT`` different ones, not the current password, not containing the staff code."""
-    if len(new_password) < PASSWORD_MIN_LENGTH:
-        return f"a password has at least {PASSWORD_MIN_LENGTH} characters"
-    if len(new_password) > PASSWORD_MAX_LENGTH:
-        return f"a password has at most {PASSWORD_MAX_LENGTH} characters"
-    if len(set(new_password)) < PASSWORD_MIN_DISTINCT:
-        return f"a password has at least {PASSWORD_MIN_DISTINCT} different characters"
-    if new_password == current_password:
-        return "the new password must differ from the current one"
-    if code and code.casefold() in new_password.casefold():
-        return "a password must not contain the staff code"
-    return None
+            if self._idle(state.last_active_at, now):
+                raise self._idle_refusal(uow, claims.staff_id, str(claims.outlet_code), "request", now)
+            self._note_activity(uow, claims.staff_id, key, state, now)
+        self._recent.remember(claims.staff_id, key, now)
+        return actor

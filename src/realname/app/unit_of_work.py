@@ -198,6 +198,26 @@ class AttemptRepository(Protocol):
         """Record that the clerk ended the attempt's visit (kept at its first end)."""
         ...
 
+    def keep_receipt_copy(self, attempt_id: str, ciphertext: bytes, delete_after: datetime) -> None:
+        """Keep (or replace) the encrypted printable copy of the attempt's receipt until ``delete_after``."""
+        ...
+
+    def receipt_copy(self, attempt_id: str, now: datetime) -> bytes | None:
+        """The attempt's encrypted printable receipt copy, unless it is due for deletion at ``now``."""
+        ...
+
+    def forget_receipt_copy(self, attempt_id: str) -> None:
+        """Delete the attempt's printable receipt copy, if any."""
+        ...
+
+    def forget_receipt_copies_of(self, clerk_ref: str, device_id: str) -> None:
+        """Delete the printable receipt copies of every attempt of the clerk on ``device_id``."""
+        ...
+
+    def forget_receipt_copies_due(self, now: datetime) -> int:
+        """Delete every printable receipt copy due at ``now``; return how many."""
+        ...
+
     def of_subscriber(self, id_index: BlindIndex, limit: int = 200) -> Sequence[Attempt]: ...
 
 

@@ -136,6 +136,8 @@ class Verification:
             self._d.policy.attempt_ttl_minutes,
         )
         with self._d.uow() as uow:
+            # The next customer: the last visit's printable receipt copy on this kiosk is no longer needed.
+            uow.attempts.forget_receipt_copies_of(actor.ref, device_id)
             uow.attempts.add(attempt)
             self._access.audit(uow, actor, "attempt.started", attempt, {"purpose": purpose.value, "device": device_id})
             uow.commit()

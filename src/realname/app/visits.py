@@ -5,7 +5,9 @@ on purpose, which gives back the numbers it held reserved.
 The visit is the attempt: its state, decision, review case and reservations are all on the server already. The
 step is derived from them (:func:`step_of`); nothing of the customer (document, photo) is kept for a restore, so a
 visit restored before its face check reads the ID card again. A visit that completed its service stays the current
-one, at its receipt (masked), until the clerk ends it or starts the next customer.
+one, at its receipt (masked), until the clerk ends it or starts the next customer; the full number and SIM of its
+printed copy come from the encrypted receipt copy (:mod:`realname.app.receipt_copies`), which ending the visit
+deletes.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import datetime, timedelta
 
 from realname.app.actors import Actor
 from realname.app.attempts import NUMBER_STAFF, AttemptAccess, AttemptDeps, Receipt
+from realname.app.receipt_copies import ReceiptCopy, receipt_copy
 from realname.app.unit_of_work import UnitOfWork
 from realname.domain.attempts import TERMINAL_STATES, Attempt, AttemptState, Outcome, Purpose
 from realname.domain.numbers import PhoneNumber
@@ -56,6 +59,8 @@ class CurrentVisit:
     review: ReviewCase | None
     receipt: Receipt | None = None
     """At the receipt step: the completed service's receipt, masked as the API answered it."""
+    printed: ReceiptCopy | None = None
+    """At the receipt step: the full number and SIM for the customer's printed receipt (for this clerk only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,9 +127,11 @@ class Visits:
             return None
         receipt = Receipt(**json.loads(kept))
         issued = datetime.fromisoformat(receipt.issued_at)
-        if self._d.clock.now() - issued > timedelta(minutes=self._d.policy.attempt_ttl_minutes):
+        now = self._d.clock.now()
+        if now - issued > timedelta(minutes=self._d.policy.attempt_ttl_minutes):
             return None
-        return CurrentVisit(latest, VisitStep.RECEIPT, (), None, receipt)
+        printed = receipt_copy(uow, self._d.cipher, latest.id, now)
+        return CurrentVisit(latest, VisitStep.RECEIPT, (), None, receipt, printed)
 
     def end(self, actor: Actor, attempt_id: str) -> EndedVisit:
         """End the visit: an open attempt is abandoned, and every number it holds reserved goes back to the pool
@@ -145,6 +152,7 @@ class Visits:
                 attempt.abandon(now)
             uow.attempts.save(attempt)
             uow.attempts.end_visit(attempt.id, now)
+            uow.attempts.forget_receipt_copy(attempt.id)
             released: list[PhoneNumber] = []
             for number in uow.numbers.reserved_by(attempt.id):
                 number.release(attempt.id)
@@ -159,6 +167,13 @@ class Visits:
             )
             uow.commit()
         return EndedVisit(attempt, released)
+
+    def forget_due_receipt_copies(self) -> int:
+        """Delete the printable receipt copies whose time is over (``serve``'s privacy job); return how many."""
+        with self._d.uow() as uow:
+            forgotten = uow.attempts.forget_receipt_copies_due(self._d.clock.now())
+            uow.commit()
+        return forgotten
 
 
 def _reserved_until(number: PhoneNumber) -> str:

@@ -44,6 +44,7 @@ from realname.app.notices import NoticeDeps, NoticeSender
 from realname.app.owner_services import OwnerServices
 from realname.app.ports import BlindIndexer, Clock, RandomSource, SecretHasher, Signer
 from realname.app.privacy import keep_evidence
+from realname.app.recent_sign_ins import RecentSignIns
 from realname.app.registration import Registration
 from realname.app.registry import Registry, RegistryDeps
 from realname.app.relying_party_checks import PartyAdmin
@@ -235,7 +236,7 @@ class Container:
 
     def staff_accounts(self) -> StaffAccounts:
         self._require_initialised()
-        return StaffAccounts(self._registry_deps)
+        return StaffAccounts(self._registry_deps, self.recent_sign_ins)
 
     @cached_property
     def _attempt_deps(self) -> AttemptDeps:
@@ -418,7 +419,13 @@ class Container:
             self.policy(),
             self.blind_indexer,
             SessionRules(self.settings.idle_lock_minutes, self.settings.session_max_hours),
+            self.recent_sign_ins,
         )
+
+    @cached_property
+    def recent_sign_ins(self) -> RecentSignIns:
+        """The sign-ins this process found usable in the last ``REALNAME_STAFF_CHECK_CACHE_SECONDS``."""
+        return RecentSignIns(self.settings.staff_check_cache_seconds)
 
     # -- process-level operations ---------------------------------------------------------------
 
@@ -545,6 +552,7 @@ class Container:
             self.privacy_services(),
             purge_every_seconds=3600,
             forget_nonces=lambda: self.party_admin().forget_nonces(SYSTEM),
+            forget_receipt_copies=self.visits.forget_due_receipt_copies,
         ).start(interval_seconds=30)
         host = host or self.settings.host
         port = port or self.settings.port

@@ -83,7 +83,8 @@ def build_privacy_services(
 class PrivacyJobs:
     """The scheduled privacy work of ``serve``: an audit checkpoint when due (every N events or every N
     minutes, witnessed outside the database), the retention purge, and (with the purge) forgetting relying
-    parties' request nonces too old to be replayed (``forget_nonces``), so that table stays small.
+    parties' request nonces too old to be replayed (``forget_nonces``), so that table stays small; and, every run,
+    the printable receipt copies whose time is over (``forget_receipt_copies``).
 
     ``run_once`` is safe to call from several workers at once (checkpoints are unique per sequence
     number, purges lock the rows they clear). Logs carry counts only.
@@ -95,13 +96,20 @@ class PrivacyJobs:
         *,
         purge_every_seconds: float = 3600.0,
         forget_nonces: Callable[[], int] | None = None,
+        forget_receipt_copies: Callable[[], int] | None = None,
     ) -> None:
         self._services = services
         self._purge_every_seconds = purge_every_seconds
         self._forget_nonces = forget_nonces
+        self._forget_receipt_copies = forget_receipt_copies
         self._last_purge: float | None = None
 
     def run_once(self, monotonic_now: float) -> None:
+        if self._forget_receipt_copies is not None:
+            # Every run (30 s), not with the hourly purge: a copy is due the attempt time after its receipt.
+            forgotten = self._forget_receipt_copies()
+            if forgotten:
+                log.info("receipt copies deleted", extra={"count": forgotten})
         try:
             checkpoint = self._services.audit_admin.checkpoint_if_due()
         except RealnameError as exc:  # e.g. stored but not witnessed: the purge still runs

@@ -102,7 +102,8 @@ class FakeFaceEngine:
 class FakePrintedPortraitReader:
     """Locates the printed portrait registered for a card-front image's marker (``portraits``: card name → portrait
     name; a card missing there has no portrait) and returns the same-photograph similarity registered for
-    (portrait, chip) (``similarities``; missing pairs: None, unmeasurable). Records calls."""
+    (portrait, chip) (``similarities``; missing pairs: None, unmeasurable); ``lifted`` names the portrait that
+    :meth:`without_glare` returns for a portrait (missing: the same one). Records calls."""
 
     def __init__(
         self,
@@ -111,8 +112,10 @@ class FakePrintedPortraitReader:
         similarities: dict[tuple[str, str], float],
         threshold: float = 0.9,
         sizes: dict[str, tuple[int, int]] | None = None,
+        lifted: dict[str, str] | None = None,
     ) -> None:
         self._names = names
+        self._lifted = lifted or {}
         self._portraits = portraits
         self._similarities = similarities
         self._threshold = threshold
@@ -137,3 +140,10 @@ class FakePrintedPortraitReader:
         pair = (self._name(printed_portrait), self._name(chip))
         self.calls.append(("check", *pair))
         return self._similarities.get(pair)
+
+    def without_glare(self, printed_portrait: DecodedImage, chip: DecodedImage) -> DecodedImage:
+        name = self._name(printed_portrait)
+        self.calls.append(("without_glare", name, self._name(chip)))
+        if name not in self._lifted:
+            return printed_portrait
+        return self._decoder.decode(f"img:{self._lifted[name]}".encode(), max_pixels=10**6)

@@ -11,17 +11,27 @@ from realname.domain.face import FaceAnalysis, FaceReason, ReferenceKind
 from realname.domain.policy import Policy
 from tests.unit.face.fakes import FakeFaceEngine, FakePrintedPortraitReader, MarkedDecoder, face, unit_vector
 
-NAMES = ["chip", "printed", "swapped", "card", "swapped_card", "blank_card", "live", "near", "stranger", "nobody"]
+NAMES = [
+    *("chip", "printed", "lifted", "swapped", "card", "swapped_card", "blank_card"),
+    *("live", "near", "stranger", "nobody"),
+]
 ANALYSES: dict[str, FaceAnalysis] = {
     "chip": face(unit_vector(1, 1.2, 0)),  # a soft chip: cos to "live" ≈ 0.78
     "printed": face(unit_vector(1, 0, 0)),  # the card's printed portrait: cos to "live" ≈ 0.98
+    "lifted": face(unit_vector(1, 0.2, 0)),  # the printed portrait with its glare lifted: cos to "live" 1
     "swapped": face(unit_vector(1, 0.1, 0)),  # another person's photo pasted on the card, looks like "live"
     "live": face(unit_vector(1, 0.2, 0)),
     "near": face(unit_vector(1, 0.9, 0)),  # cos to "printed" ≈ 0.74
     "stranger": face(unit_vector(0, 1, 0)),
     "nobody": FaceAnalysis(face_count=0),
 }
-SIZES = {"printed": (500, 620), "swapped": (500, 620), "card": (1600, 1200), "swapped_card": (1600, 1200)}
+SIZES = {
+    "printed": (500, 620),
+    "lifted": (500, 620),
+    "swapped": (500, 620),
+    "card": (1600, 1200),
+    "swapped_card": (1600, 1200),
+}
 PORTRAITS = {"card": "printed", "swapped_card": "swapped"}
 SIMILARITIES = {("printed", "chip"): 0.97, ("swapped", "chip"): 0.62}
 POLICY = Policy()
@@ -93,6 +103,19 @@ def test_a_verified_card_front_decides_by_the_printed_portrait_at_the_photo_thre
     assert ("check", "printed", "chip") in reader.calls
 
 
+def test_the_live_frames_are_matched_against_the_printed_portrait_with_its_glare_lifted_against_the_chip() -> None:
+    engine = FakeFaceEngine(NAMES, ANALYSES, threshold=0.8, photo_threshold=0.5)
+    reader = FakePrintedPortraitReader(NAMES, PORTRAITS, SIMILARITIES, sizes=SIZES, lifted={"printed": "lifted"})
+    decoder = MarkedDecoder(NAMES, sizes=SIZES)
+    printed = read_card_front(reader, decoder, b"img:card", POLICY)
+    result = match_with_card_front(_image(decoder, "chip"), printed, [_image(decoder, "live")], engine, reader, k=3)
+    assert reader.calls[-2:] == [("check", "printed", "chip"), ("without_glare", "printed", "chip")]
+    assert result.comparison.match.similarity == pytest.approx(1.0)  # "lifted", not "printed" (0.98)
+    assert result.check == SamePhotographCheck(0.97, 0.9)  # the check itself ran on the portrait as captured
+    compared = compare_with_card_front(b"img:chip", b"img:live", b"img:card", engine, reader, POLICY, decoder)
+    assert compared.comparison.match.similarity == pytest.approx(1.0)
+
+
 def test_a_swapped_printed_photo_is_refused_even_when_the_live_face_matches_it() -> None:
     engine, reader, decoder = _setup()
     printed = read_card_front(reader, decoder, b"img:swapped_card", POLICY)
@@ -102,6 +125,7 @@ def test_a_swapped_printed_photo_is_refused_even_when_the_live_face_matches_it()
     assert not match.matched and match.similarity is None
     assert match.reason_codes == ["document.portrait_mismatch"]
     assert ("live", "live") not in engine.calls  # nothing is matched against a portrait that is not the chip's
+    assert not any(call[0] == "without_glare" for call in reader.calls)  # nor is the chip used to repair it
 
 
 def test_a_verified_printed_portrait_still_rejects_another_person() -> None:

@@ -259,12 +259,12 @@ def compare_batch_command(pairs_csv: Path, engine_name: str | None) -> None:
 @dataclass(frozen=True, slots=True)
 class _PrintedPortrait:
     image: DecodedImage | None
-    analysis: FaceAnalysis | None
     reasons: tuple[FaceReason, ...]
 
 
 class _CardFrontCache:
-    """Each card front is decoded, located and its printed portrait analysed once per run."""
+    """Each card front is decoded and located once per run, and its printed portrait analysed once per chip it
+    passed the same-photograph check against (its glare is lifted against that chip)."""
 
     def __init__(self, reader: Callable[[], PrintedPortraitReader], engine: FaceEngine, policy: Policy) -> None:
         self._reader_factory = reader
@@ -274,6 +274,7 @@ class _CardFrontCache:
         self._decoder = PillowImageDecoder()
         self._portraits: dict[Path, _PrintedPortrait] = {}
         self._chips: dict[Path, DecodedImage | None] = {}
+        self._analyses: dict[tuple[Path, Path], FaceAnalysis] = {}
 
     @property
     def reader(self) -> PrintedPortraitReader:
@@ -300,6 +301,9 @@ class _CardFrontCache:
         chip_side = cache.get(chip_path, id_photo=True)
         chip = self._chip(chip_path)
         check = None if chip is None else check_same_photograph(self.reader, portrait.image, chip)
+        printed_analysis = None
+        if chip is not None and check is not None and check.passed:
+            printed_analysis = self._lifted_analysis(card_path, portrait.image, chip_path, chip)
         return decide_with_card_front(
             portrait.image,
             check,
@@ -309,8 +313,19 @@ class _CardFrontCache:
             chip_reasons=chip_side.reasons,
             live_reasons=live.reasons,
             live_analysis=live.analysis,
-            printed_analysis=portrait.analysis,
+            printed_analysis=printed_analysis,
         )
+
+    def _lifted_analysis(
+        self, card_path: Path, portrait: DecodedImage, chip_path: Path, chip: DecodedImage
+    ) -> FaceAnalysis:
+        """The printed portrait's analysis once its glare is lifted against this chip (once per card and chip)."""
+        key = (card_path, chip_path)
+        analysis = self._analyses.get(key)
+        if analysis is None:
+            analysis = self._engine.analyse_id_photo(self.reader.without_glare(portrait, chip))
+            self._analyses[key] = analysis
+        return analysis
 
     def _portrait(self, path: Path) -> _PrintedPortrait:
         cached = self._portraits.get(path)
@@ -324,16 +339,14 @@ class _CardFrontCache:
             data = read_input_file(path, max_bytes=self._policy.max_upload_bytes, what="card front")
         except InvalidInput as exc:
             too_large = exc.code == "file.too_large"
-            return _PrintedPortrait(
-                None, None, (FaceReason.IMAGE_TOO_LARGE if too_large else FaceReason.IMAGE_INVALID,)
-            )
+            return _PrintedPortrait(None, (FaceReason.IMAGE_TOO_LARGE if too_large else FaceReason.IMAGE_INVALID,))
         try:
             image = read_card_front(self.reader, self._decoder, data, self._policy)
         except ImageRejected as exc:
-            return _PrintedPortrait(None, None, (exc.reason,))
+            return _PrintedPortrait(None, (exc.reason,))
         except PortraitNotFound:
-            return _PrintedPortrait(None, None, (FaceReason.PORTRAIT_NOT_FOUND,))
-        return _PrintedPortrait(image, self._engine.analyse_id_photo(image), ())
+            return _PrintedPortrait(None, (FaceReason.PORTRAIT_NOT_FOUND,))
+        return _PrintedPortrait(image, ())
 
     def _chip(self, path: Path) -> DecodedImage | None:
         if path not in self._chips:

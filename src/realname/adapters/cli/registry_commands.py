@@ -155,7 +155,8 @@ def staff_list(as_json: bool) -> None:
 @click.argument("code")
 @reports_errors
 def staff_disable(code: str) -> None:
-    """Disable a member: sign-ins and token renewals are refused from now on (audited)."""
+    """Disable a member: sign-ins and token renewals are refused from now on, a running server's requests with the
+    member's tokens within REALNAME_STAFF_CHECK_CACHE_SECONDS (audited)."""
     member = wiring().staff_accounts().disable(OPERATOR_CLI, code)
     click.echo(f"staff member {member.code} disabled")
 

@@ -199,6 +199,9 @@ def build_router() -> APIRouter:
             reserved=[s.ReservationView(msisdn=str(n.msisdn), reserved_until=n.reserved_until) for n in visit.reserved],
             review_state=visit.review.state.value if visit.review else None,
             receipt=s.ReceiptView(**visit.receipt.as_dict()) if visit.receipt else None,
+            printed=s.PrintedReceiptView(number=visit.printed.msisdn, iccid=visit.printed.iccid)
+            if visit.printed
+            else None,
         )
 
     @router.post("/attempts/{attempt_id}/end", response_model=s.EndedVisitView, tags=["attempts"])

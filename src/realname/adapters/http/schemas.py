@@ -159,6 +159,11 @@ class ReceiptView(BaseModel):
     cooling_until: str | None = Field(description="After a surrender: when the number may be offered again")
 
 
+class PrintedReceiptView(BaseModel):
+    number: str
+    iccid: str
+
+
 class HealthView(BaseModel):
     status: str
     version: str
@@ -306,6 +311,11 @@ class VisitView(BaseModel):
     review_state: str | None = Field(description="The state of the visit's latest review case, if any")
     receipt: ReceiptView | None = Field(
         None, description="At the receipt step: the completed service's receipt (masked), shown again after a reload"
+    )
+    printed: PrintedReceiptView | None = Field(
+        None,
+        description="At the receipt step, for the clerk of the visit only: the full number and ICCID the customer's "
+        "printed receipt shows (kept encrypted, deleted when the visit ends)",
     )
 
 

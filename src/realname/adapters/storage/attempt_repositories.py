@@ -142,6 +142,30 @@ class SqlAttemptRepository:
             .values(visit_ended_at=now)
         )
 
+    def keep_receipt_copy(self, attempt_id: str, ciphertext: bytes, delete_after: datetime) -> None:
+        copy = t.receipt_copy
+        self._c.execute(copy.delete().where(copy.c.id == attempt_id))
+        self._c.execute(copy.insert().values(id=attempt_id, ciphertext=ciphertext, delete_after=delete_after))
+
+    def receipt_copy(self, attempt_id: str, now: datetime) -> bytes | None:
+        copy = t.receipt_copy
+        value = self._c.execute(
+            sa.select(copy.c.ciphertext).where(copy.c.id == attempt_id, copy.c.delete_after > now)
+        ).scalar()
+        return None if value is None else bytes(value)
+
+    def forget_receipt_copy(self, attempt_id: str) -> None:
+        self._c.execute(t.receipt_copy.delete().where(t.receipt_copy.c.id == attempt_id))
+
+    def forget_receipt_copies_of(self, clerk_ref: str, device_id: str) -> None:
+        a = t.attempt
+        theirs = sa.select(a.c.id).where(a.c.clerk_ref == clerk_ref, a.c.device_id == device_id)
+        self._c.execute(t.receipt_copy.delete().where(t.receipt_copy.c.id.in_(theirs)))
+
+    def forget_receipt_copies_due(self, now: datetime) -> int:
+        result = self._c.execute(t.receipt_copy.delete().where(t.receipt_copy.c.delete_after <= now))
+        return int(result.rowcount or 0)
+
     def of_subscriber(self, id_index: BlindIndex, limit: int = 200) -> Sequence[Attempt]:
         rows = self._c.execute(
             sa.select(t.attempt)

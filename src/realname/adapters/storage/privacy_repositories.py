@@ -64,6 +64,7 @@ _TABLES: dict[str, sa.Table] = {
     "evidence": evidence,
     "relying_party": relying_party,
     "party_check": party_check,
+    "receipt_copy": t.receipt_copy,
 }
 
 

@@ -217,6 +217,16 @@ attempt = sa.Table(
     sa.Index("ix_attempt_clerk_device", "clerk_ref", "device_id", "created_at"),
 )
 
+receipt_copy = sa.Table(
+    "receipt_copy",
+    metadata,
+    # The attempt's id: a visit's printable receipt, the full number and SIM, encrypted (``RECEIPT_COPY``).
+    sa.Column("id", sa.String(64), sa.ForeignKey("attempt.id"), primary_key=True),
+    sa.Column("ciphertext", sa.LargeBinary, nullable=False),
+    sa.Column("delete_after", UtcDateTime(), nullable=False),
+    sa.Index("ix_receipt_copy_delete_after", "delete_after"),
+)
+
 challenge = sa.Table(
     "challenge",
     metadata,

@@ -32,23 +32,19 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from realname.adapters.vision.chip_photo import CHIP_HEIGHT_PX, CHIP_WIDTH_PX, chip_portrait
+from realname.adapters.vision.card_layout import (
+    CARD_HEIGHT_PX,
+    CARD_WIDTH_PX,
+    PORTRAIT_HEIGHT_PX,
+    PORTRAIT_LEFT,
+    PORTRAIT_TOP,
+    PORTRAIT_WIDTH_PX,
+)
+from realname.adapters.vision.chip_photo import chip_portrait
 
 ImageArray = npt.NDArray[np.uint8]
 FloatImage = npt.NDArray[np.float32]
 
-CARD_WIDTH_MM = 85.6
-CARD_HEIGHT_MM = 54.0
-PRINT_DPI = 350
-PX_PER_MM = PRINT_DPI / 25.4
-CARD_WIDTH_PX = round(CARD_WIDTH_MM * PX_PER_MM)  # 1,180
-CARD_HEIGHT_PX = round(CARD_HEIGHT_MM * PX_PER_MM)  # 744
-PORTRAIT_WIDTH_PX = 358
-PORTRAIT_HEIGHT_PX = round(PORTRAIT_WIDTH_PX * CHIP_HEIGHT_PX / CHIP_WIDTH_PX)  # 442
-# The portrait's top-left corner on the card, as fractions of the card's width and height (right side of the
-# portrait face, about 5 mm from the right edge and 5 mm from the top).
-PORTRAIT_LEFT = 0.63
-PORTRAIT_TOP = 0.09
 CARD_RGB = (236, 238, 240)
 CAMERA_WIDTH_PX = 1600
 CAMERA_HEIGHT_PX = 1200

@@ -24,7 +24,14 @@ from realname.adapters.vision.onnx_models import (
     OnnxEmbedder,
     OnnxFaceModels,
 )
-from realname.adapters.vision.quality import main_face_index, measure_quality, pad_for_detection, upscale_small
+from realname.adapters.vision.quality import (
+    PRINTED_DETECTION_SMOOTHING_PER_SIDE,
+    main_face_index,
+    measure_quality,
+    pad_for_detection,
+    print_suppressed,
+    upscale_small,
+)
 from realname.adapters.vision.task_queue import TaskQueue
 from realname.app.matching import DecodedImage
 from realname.domain.face import FaceAnalysis, FaceQuality, ReferenceKind, ReferenceThresholds
@@ -202,7 +209,10 @@ class OnnxFaceEngine:
 
     def _detect_and_align(self, job: _Job, found: _Found, queue: TaskQueue) -> None:
         rgb = pad_for_detection(job.rgb if job.live else upscale_small(job.rgb, ID_PHOTO_MIN_HEIGHT_PX))
-        boxes = self._models.detect(rgb, min_confidence=MIN_DETECTION_CONFIDENCE)
+        seen = rgb
+        if job.antialias:
+            seen = print_suppressed(rgb, max(job.rgb.shape[:2]) / PRINTED_DETECTION_SMOOTHING_PER_SIDE)
+        boxes = self._models.detect(seen, min_confidence=MIN_DETECTION_CONFIDENCE)
         if not boxes:
             return
         main = boxes[main_face_index([_box_tuple(b) for b in boxes], rgb.shape[1], rgb.shape[0])]

@@ -3,8 +3,12 @@ photograph as the chip portrait (:class:`realname.app.card_front.PrintedPortrait
 
 **Locating.** By face detection (fr_detect), not by a fixed card layout: a document camera's framing, the card's
 position and rotation vary, and the card's only face is its portrait. The largest face is taken and a region around
-it (the chip's framing, 1.5× wider for margin) is cut at the image's own resolution. No face, or a face smaller than
-the chip portrait's face, is ``document.portrait_not_found``.
+it (the chip's framing, 1.5× wider for margin) is cut at the image's own resolution. When detection over the whole
+image finds no face (a dark photograph under the security print defeats it), the card itself is found (the largest
+bright region of the ID-1 shape), straightened, and the face detected inside the window where the card's layout
+(``card_layout``) puts the portrait, either way up, on a smoothed, contrast-equalised copy; the portrait is cut from
+the straightened card. No face either way, or a face smaller than the chip portrait's face, is
+``document.portrait_not_found``.
 
 **Same photograph.** A near-duplicate check that survives print, scan and chip compression and that a swapped
 printed photo (another person's, or another photograph of the same person) fails:
@@ -30,20 +34,44 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
+from realname.adapters.vision.card_layout import (
+    CARD_ASPECT,
+    PORTRAIT_BOTTOM,
+    PORTRAIT_LEFT,
+    PORTRAIT_RIGHT,
+    PORTRAIT_TOP,
+)
 from realname.adapters.vision.chip_photo import CHIP_HEIGHT_PX, CHIP_WIDTH_PX
+from realname.adapters.vision.glare_veil import lift_glare
 from realname.adapters.vision.onnx_models import FaceBox, OnnxFaceModels, five_points_from_68, similarity_transform
-from realname.adapters.vision.quality import pad_for_detection, upscale_small
+from realname.adapters.vision.quality import (
+    PRINTED_DETECTION_SMOOTHING_PER_SIDE,
+    pad_for_detection,
+    print_suppressed,
+    upscale_small,
+)
 from realname.app.matching import DecodedImage
 from realname.domain.card_front import PortraitNotFound
 
 ImageArray = npt.NDArray[np.uint8]
 MIN_DETECTION_CONFIDENCE = 0.7
+# The chip's face for the same-photograph registration: fr_detect misses the face at 0.7 on 27 of 457 simulated 1 KB
+# chips of faces_east_asian, at 0.3 on 9 (benchmarks/README.md, "Card front").
+CHIP_DETECTION_CONFIDENCE = 0.3
 # The chip portrait's face box is about 60 % of its width (chip_photo.FACE_SHARE_OF_WIDTH); the cut-out keeps
 # 1.5× that framing so the whole printed portrait is inside however the detector's box sits.
 PORTRAIT_CROP_WIDTH_PER_FACE = 2.5
 # A printed face smaller than a chip's face is no sharper reference than the chip.
 MIN_PRINTED_FACE_PX = 60.0
 CHIP_ENLARGED_HEIGHT_PX = 252
+# The fallback locator (no face found over the whole image): the card is the largest bright region whose minimum-area
+# rectangle has the ID-1 aspect ratio within this tolerance and covers at least this share of the image; the face is
+# looked for in the layout's portrait window widened by this fraction of the card on each side, on a copy smoothed
+# with σ = card width / 590 (≈ 2 px on a card 1,180 px wide: the halftone's and guilloche's scale).
+CARD_ASPECT_TOLERANCE = 0.2
+MIN_CARD_AREA_SHARE = 0.05
+WINDOW_MARGIN = 0.06
+DETECTION_SMOOTHING_PER_CARD_WIDTH = 590.0
 # Compressing the printed portrait like a chip brings it into the chip's domain: JPEG 2000 (9/7 wavelet) at a fixed
 # ratio of 30:1 to the raw 102×126×3 bytes, about 1,280 bytes, between the real chips' 1 KB and 1.5 KB. One encode
 # (not a search for an exact budget, as the chip simulation does): the chip's own budget is unknown anyway.
@@ -72,25 +100,106 @@ class OnnxPrintedPortraitReader:
     def locate(self, card_front: DecodedImage) -> DecodedImage:
         rgb = card_front.rgb
         boxes = self._models.detect(rgb, min_confidence=MIN_DETECTION_CONFIDENCE)
-        if not boxes:
-            raise PortraitNotFound("no portrait was found on the card front: lay the card flat, face up, in view")
-        box = max(boxes, key=lambda b: b.height)
-        if box.height < MIN_PRINTED_FACE_PX:
+        box = max(boxes, key=lambda b: b.height) if boxes else None
+        if box is not None and box.height >= MIN_PRINTED_FACE_PX:
+            return DecodedImage(_cut_around(rgb, box))
+        on_card = self._locate_on_card(rgb)
+        if on_card is not None:
+            return on_card
+        if box is not None:
             raise PortraitNotFound("the card's portrait is too small in the image: bring the card closer")
-        return DecodedImage(_cut_around(rgb, box))
+        raise PortraitNotFound("no portrait was found on the card front: lay the card flat, face up, in view")
+
+    def _locate_on_card(self, rgb: ImageArray) -> DecodedImage | None:
+        """The fallback when detection over the whole image finds no face: find the card (the largest bright
+        region of the ID-1 card's shape), straighten it, and detect the face only inside the window where the
+        layout puts the portrait (either way up), on a copy smoothed and contrast-equalised so the security print
+        and a dark photograph do not hide the face. The portrait is cut from the straightened card."""
+        corners = card_corners(rgb)
+        if corners is None:
+            return None
+        width = round(float(np.linalg.norm(corners[1] - corners[0])))
+        height = round(width / CARD_ASPECT)
+        target = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=np.float32)
+        best: tuple[FaceBox, ImageArray] | None = None
+        for turn in (0, 2):  # upright, upside down
+            to_card = cv2.getPerspectiveTransform(np.roll(corners, -turn, axis=0), target)
+            card = np.asarray(
+                cv2.warpPerspective(
+                    rgb, to_card, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+                ),
+                dtype=np.uint8,
+            )
+            box = self._face_in_window(card)
+            if (
+                box is not None
+                and box.height >= MIN_PRINTED_FACE_PX
+                and (best is None or box.confidence > best[0].confidence)
+            ):
+                best = (box, card)
+        return None if best is None else DecodedImage(_cut_around(best[1], best[0]))
+
+    def _face_in_window(self, card: ImageArray) -> FaceBox | None:
+        """The most confident face inside the portrait's window of a straightened card, in the card's pixels."""
+        height, width = card.shape[:2]
+        x0 = max(round((PORTRAIT_LEFT - WINDOW_MARGIN) * width), 0)
+        y0 = max(round((PORTRAIT_TOP - WINDOW_MARGIN) * height), 0)
+        x1 = min(round((PORTRAIT_RIGHT + WINDOW_MARGIN) * width), width)
+        y1 = min(round((PORTRAIT_BOTTOM + WINDOW_MARGIN) * height), height)
+        window = print_suppressed(card[y0:y1, x0:x1], width / DETECTION_SMOOTHING_PER_CARD_WIDTH)
+        # fr_detect squeezes its input to 4:3: pad the upright window sideways instead of distorting the face.
+        pad = max(round(window.shape[0] * 4 / 3) - window.shape[1], 0) // 2
+        framed = cv2.copyMakeBorder(window, 0, 0, pad, pad, cv2.BORDER_CONSTANT, value=(127, 127, 127))
+        boxes = self._models.detect(
+            np.ascontiguousarray(framed, dtype=np.uint8), min_confidence=MIN_DETECTION_CONFIDENCE
+        )
+        if not boxes:
+            return None
+        found = boxes[0]
+        dx, dy = x0 - pad, y0
+        return FaceBox(found.x0 + dx, found.y0 + dy, found.x1 + dx, found.y1 + dy, found.confidence)
 
     def same_photograph_similarity(self, printed_portrait: DecodedImage, chip: DecodedImage) -> float | None:
-        chip_points = self.five_points(upscale_small(chip.rgb, CHIP_ENLARGED_HEIGHT_PX), chip.rgb.shape[0])
-        printed_points = self.five_points(printed_portrait.rgb, printed_portrait.rgb.shape[0])
+        chip_points = self.chip_five_points(chip.rgb)
+        printed_points = self.five_points(printed_portrait.rgb, printed_portrait.rgb.shape[0], printed=True)
         if chip_points is None or printed_points is None:
             return None
         in_chip_domain = to_chip_domain(printed_portrait.rgb, similarity_transform(printed_points, chip_points))
         return correlation_scores(chip.rgb, in_chip_domain)[SHIPPED_SCORE]
 
-    def five_points(self, rgb: ImageArray, original_height: int) -> npt.NDArray[np.float64] | None:
-        """The five alignment points of the largest face, in the coordinates of the image before enlarging."""
+    def without_glare(self, printed_portrait: DecodedImage, chip: DecodedImage) -> DecodedImage:
+        """The printed portrait with a glare veil lifted against the chip (``glare_veil.lift_glare``); unchanged when
+        either face cannot be found to register by."""
+        chip_points = self.chip_five_points(chip.rgb)
+        printed_points = self.five_points(printed_portrait.rgb, printed_portrait.rgb.shape[0], printed=True)
+        if chip_points is None or printed_points is None:
+            return printed_portrait
+        to_chip = similarity_transform(printed_points, chip_points)
+        return DecodedImage(lift_glare(printed_portrait.rgb, chip.rgb, to_chip))
+
+    def chip_five_points(self, chip_rgb: ImageArray) -> npt.NDArray[np.float64] | None:
+        """The chip portrait's five points, found on the chip enlarged as the engine enlarges it, at the lower
+        ``CHIP_DETECTION_CONFIDENCE``: a chip holds one face by construction, and a wrong start only lowers the
+        correlation (the check fails closed)."""
+        enlarged = upscale_small(chip_rgb, CHIP_ENLARGED_HEIGHT_PX)
+        return self.five_points(enlarged, chip_rgb.shape[0], min_confidence=CHIP_DETECTION_CONFIDENCE)
+
+    def five_points(
+        self,
+        rgb: ImageArray,
+        original_height: int,
+        *,
+        printed: bool = False,
+        min_confidence: float = MIN_DETECTION_CONFIDENCE,
+    ) -> npt.NDArray[np.float64] | None:
+        """The five alignment points of the largest face, in the coordinates of the image before enlarging.
+        ``printed``: the face is detected on a print-suppressed copy (as the engine does for a photo-kind
+        reference); the landmarks are read from the picture itself."""
         padded = pad_for_detection(rgb)
-        boxes = self._models.detect(padded, min_confidence=MIN_DETECTION_CONFIDENCE)
+        seen = (
+            print_suppressed(padded, max(rgb.shape[:2]) / PRINTED_DETECTION_SMOOTHING_PER_SIDE) if printed else padded
+        )
+        boxes = self._models.detect(seen, min_confidence=min_confidence)
         if not boxes:
             return None
         box = max(boxes, key=lambda b: b.height)
@@ -98,6 +207,31 @@ class OnnxPrintedPortraitReader:
         points = five_points_from_68(self._models.landmarks(padded, box)) - border
         scaled: npt.NDArray[np.float64] = points * (original_height / rgb.shape[0])
         return scaled
+
+
+def card_corners(rgb: ImageArray) -> npt.NDArray[np.float32] | None:
+    """The corners of the card in a document-camera image (the largest bright region, Otsu's threshold, whose
+    minimum-area rectangle has the ID-1 card's aspect ratio and covers at least ``MIN_CARD_AREA_SHARE`` of the
+    image), ordered so the first edge is a long one, clockwise in image coordinates; None when there is no such
+    region."""
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    smoothed = cv2.GaussianBlur(grey, (0, 0), 2.0)
+    _, mask = cv2.threshold(smoothed, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not contours:
+        return None
+    rectangle = cv2.minAreaRect(max(contours, key=cv2.contourArea))
+    long_side, short_side = max(rectangle[1]), min(rectangle[1])
+    if short_side <= 0 or long_side * short_side < MIN_CARD_AREA_SHARE * grey.size:
+        return None
+    if abs(long_side / short_side / CARD_ASPECT - 1.0) > CARD_ASPECT_TOLERANCE:
+        return None
+    points = np.asarray(cv2.boxPoints(rectangle), dtype=np.float32)
+    centre = points.mean(axis=0)
+    points = points[np.argsort(np.arctan2(points[:, 1] - centre[1], points[:, 0] - centre[0]))]
+    if np.linalg.norm(points[1] - points[0]) < np.linalg.norm(points[2] - points[1]):
+        points = np.roll(points, -1, axis=0)
+    return points
 
 
 def _cut_around(rgb: ImageArray, box: FaceBox) -> ImageArray:

@@ -183,7 +183,7 @@
     try {
       await work();
     } catch (err) {
-      if (err instanceof ApiError && err.status === 401 && unauthenticated) unauthenticated();
+      if (err instanceof ApiError && err.status === 401 && unauthenticated) unauthenticated(err);
       showError(err);
     }
   }

@@ -135,7 +135,7 @@
     if (step === "document") return V.begin(attempt.id);
     if (step === "face_check") return V.resumeFaceCheck(attempt.id);
     if (step === "review_wait") return waitForReview(await R.call("GET", "/v1/attempts/" + attempt.id + "/review"));
-    if (step === "receipt") return showKeptReceipt(attempt.purpose, current.receipt);
+    if (step === "receipt") return showKeptReceipt(attempt.purpose, current.receipt, current.printed);
     const passed = step !== "decision";
     V.showDecision({ passed, reason_category: attempt.reason_category, next_step: current.next_step || "retry_or_review", attempt });
     const held = current.reserved[current.reserved.length - 1];
@@ -425,9 +425,9 @@
 
   // --- receipts ---------------------------------------------------------------------------------------------
 
-  // The receipt of a visit done before a reload, as the server kept it: masked (the page no longer has the full
-  // number and SIM it sent), so the printed copy is masked too.
-  function showKeptReceipt(purpose, receipt) {
+  // The receipt of a visit done before a reload, as the server kept it: masked on the screen; the printed copy has
+  // the full number and SIM the server kept encrypted for this clerk's visit (``printed``; masked if it is gone).
+  function showKeptReceipt(purpose, receipt, full) {
     const texts = purpose === "register" ? null : OWNER_SERVICES[purpose];
     const simLabel = t(texts ? texts.simLabel : "SIM");
     showReceipt({
@@ -437,7 +437,12 @@
         : t("Number {number} is registered to the customer.", { number: receipt.number }),
       rows: receiptRows(receipt, simLabel),
       next: t(texts ? texts.next : "Give the customer the SIM card; the number works once it is inserted."),
-      printed: { number: receipt.number, iccid: receipt.iccid, simLabel, receipt },
+      printed: {
+        number: full ? full.number : receipt.number,
+        iccid: full ? full.iccid : receipt.iccid,
+        simLabel,
+        receipt,
+      },
     });
   }
 

@@ -1,7 +1,7 @@
 // A staff page that stays signed in while it is used and locks when it is not. The token is renewed shortly before
 // it expires, if the clerk did something since the last renewal (POST /v1/auth/renew); touches are reported to the
-// server while the page sends nothing else (POST /v1/auth/activity), which refuses renewals after the idle time
-// without a request (auth.idle_timeout: the page locks as idle). After the server's
+// server while the page sends nothing else (POST /v1/auth/activity): the server refuses every request, renewals
+// included, after the idle time without one (auth.idle_timeout: the page locks as idle). After the server's
 // idle_lock_minutes without a touch or a key, or when a request finds the token expired anyway, the page locks: the
 // token is dropped and the clerk's password is asked again. The lock covers the page without changing it, so the
 // customer's visit is where it was once the clerk unlocks. "Sign out" on the lock signs out instead; the visit
@@ -120,6 +120,7 @@
       if (body.password_change_required) {
         // Reset by an administrator meanwhile: the member chooses a password before the page goes on.
         unlock();
+        R.showError(null);
         R.choosePassword(typed);
         return;
       }
@@ -154,7 +155,11 @@
     lastActivity = now;
     if (now - lastReport >= REPORT_MS && R.hasToken() && saved()) {
       lastReport = now;
-      R.call("POST", "/v1/auth/activity").catch(() => {}); // a failure shows at the next renewal
+      R.call("POST", "/v1/auth/activity").catch((err) => {
+        // The server found the sign-in idle (a sleeping PC, a page clock that lagged): lock now. Any other
+        // failure shows at the next renewal.
+        if (err instanceof R.ApiError && err.code === "auth.idle_timeout") lock("idle");
+      });
     }
   }
 
@@ -201,8 +206,11 @@
   if (!R.hasToken()) sessionStorage.removeItem(KEY);
   document.addEventListener("realname:signed-out", () => sessionStorage.removeItem(KEY));
   // A request that finds the token expired (the computer slept, the clock jumped) locks the page instead of
-  // signing the clerk out.
-  R.onUnauthenticated(() => (saved() ? lock("expired") : R.signOut()));
+  // signing the clerk out; one the server refused as idle (auth.idle_timeout: every staff request is) locks it as
+  // idle.
+  R.onUnauthenticated((err) =>
+    saved() ? lock(err && err.code === "auth.idle_timeout" ? "idle" : "expired") : R.signOut()
+  );
   I.onChange(() => locked() && render());
   setInterval(tick, TICK_MS);
 
