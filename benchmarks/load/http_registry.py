@@ -119,7 +119,7 @@ def set_up(database_url: str | None, folder: Path, clients: int, numbers: int) -
     terminal = container.terminals().enroll(OPERATOR_CLI, "BJ-001", "Bench kiosk", raw)
     clerks = []
     for i in range(clients):
-        created = registry.add_staff(OPERATOR_CLI, f"Clerk {i}", Role.CLERK, "BJ-001")
+        created = registry.add_staff(OPERATOR_CLI, f"Clerk {i}", Role.CLERK, "BJ-001", password_change_required=False)
         clerks.append((created.staff_code, created.password))
     container.engine.dispose()
     return World(env, schema, terminal.id, key, clerks, numbers)
@@ -183,12 +183,15 @@ def process_tree_cpu_seconds(root: int) -> float:
     return total
 
 
-def serve(world: World, workers: int, port: int) -> subprocess.Popen[bytes]:
+def serve(world: World, workers: int, port: int, profile: Path | None = None) -> subprocess.Popen[bytes]:
     command = [
         sys.executable, "-m", "uvicorn", "--app-dir", str(HERE), "--factory", "fake_engine_app:build_app",
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers), "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
-    env = {**os.environ, **world.env, "REALNAME_WORKERS": str(workers)}
+    if profile is not None:
+        command = [sys.executable, str(HERE / "profiled_server.py"), str(profile), str(port)]
+    pythonpath = os.pathsep.join(p for p in (str(HERE), os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, **world.env, "REALNAME_WORKERS": str(workers), "PYTHONPATH": pythonpath}
     server = subprocess.Popen(command, env=env)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -204,11 +207,19 @@ def serve(world: World, workers: int, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("the benchmark server did not become ready")
 
 
-def run(world: World, workers: int, clients: int, seconds: float, first_serial: int, per_client: int) -> dict[str, Any]:
+def run(
+    world: World,
+    workers: int,
+    clients: int,
+    seconds: float,
+    first_serial: int,
+    per_client: int,
+    profile: Path | None = None,
+) -> dict[str, Any]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
-    server = serve(world, workers, port)
+    server = serve(world, workers, port, profile)
     latencies: list[list[float]] = [[] for _ in range(clients)]
     failures: list[str] = []
     try:
@@ -269,15 +280,23 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--numbers", type=int, default=20_000)
     parser.add_argument("--output", type=Path)
+    parser.add_argument(
+        "--profile-server",
+        type=Path,
+        help="serve one worker under cProfile (benchmarks/load/profiled_server.py) and write its statistics here",
+    )
     args = parser.parse_args()
-    counts = [int(w) for w in args.workers.split(",")]
+    counts = [1] if args.profile_server else [int(w) for w in args.workers.split(",")]
     results = []
     with tempfile.TemporaryDirectory() as folder:
         world = set_up(args.database_url, Path(folder), args.clients, args.numbers)
         share = args.numbers // len(counts)
         try:
             for i, workers in enumerate(counts):
-                result = run(world, workers, args.clients, args.seconds, i * share, share // args.clients)
+                result = run(
+                    world, workers, args.clients, args.seconds, i * share, share // args.clients, args.profile_server
+                )
+                result["profiled"] = args.profile_server is not None
                 result["database"] = "postgresql" if args.database_url else "sqlite"
                 print(json.dumps(result, ensure_ascii=False), flush=True)
                 results.append(result)

@@ -37,7 +37,8 @@ PROMPTS = {
 }
 
 
-def services(request: Request) -> HttpServices:
+async def services(request: Request) -> HttpServices:
+    # async: a sync dependency would cost every request a hop to the thread pool and back for an attribute read.
     found: HttpServices = request.app.state.services
     return found
 

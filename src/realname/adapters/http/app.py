@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 
 from realname import __version__
 from realname.adapters.http.api import build_router, max_id_photo_bytes
 from realname.adapters.http.api_docs import build_docs_router
-from realname.adapters.http.body_limit import BodyLimits, RequestBodyLimit, keep_uploads_in_memory, request_id_from
+from realname.adapters.http.body_limit import BodyLimits, RequestBodyLimit, keep_uploads_in_memory
 from realname.adapters.http.checks_api import build_checks_router
 from realname.adapters.http.errors import install_error_handlers
 from realname.adapters.http.framing_api import build_framing_router
 from realname.adapters.http.pages.router import build_pages_router
 from realname.adapters.http.reports_api import build_reports_router
+from realname.adapters.http.request_context import RequestContext
 from realname.adapters.http.services import HttpServices
 from realname.adapters.http.stream_api import build_stream_router
 from realname.adapters.metrics import CONTENT_TYPE
@@ -51,21 +51,7 @@ def create_app(services: HttpServices) -> FastAPI:
     app.state.services = services
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request.state.request_id = request_id_from(request.headers)
-        started = time.perf_counter()
-        response = await call_next(request)
-        if services.metrics is not None:
-            # The route's template (``/v1/attempts/{attempt_id}``), never the path: no ids in labels.
-            route = getattr(request.scope.get("route"), "path", "unmatched")
-            services.metrics.requests.labels(request.method, route, str(response.status_code)).inc()
-            services.metrics.request_seconds.labels(request.method, route).observe(time.perf_counter() - started)
-        response.headers["X-Request-ID"] = request.state.request_id
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["Cache-Control"] = "no-store"
-        return response
+    app.add_middleware(RequestContext, metrics=services.metrics)
 
     # Outermost of our middleware: an oversized body is refused before any other work, while it arrives.
     max_clip = services.policy.max_upload_bytes

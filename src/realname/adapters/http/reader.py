@@ -34,14 +34,15 @@ SIGNATURE = "X-Reader-Signature"
 FIELDS_SHA256 = "X-Reader-Fields-SHA256"
 
 
-def reader_signature(
+async def reader_signature(
     terminal_id: Annotated[str | None, Header(alias=TERMINAL_ID, max_length=64)] = None,
     nonce: Annotated[str | None, Header(alias=NONCE, max_length=64)] = None,
     timestamp: Annotated[str | None, Header(alias=TIMESTAMP, max_length=20)] = None,
     signature: Annotated[str | None, Header(alias=SIGNATURE, max_length=200)] = None,
     id_fields_sha256: Annotated[str | None, Header(alias=FIELDS_SHA256, max_length=64)] = None,
 ) -> ReaderSignature | None:
-    """The terminal's signature headers, or None when the request carries none (refused where required)."""
+    """The terminal's signature headers, or None when the request carries none (refused where required).
+    async because it does no I/O: run on the event loop, not sent to the thread pool."""
     if terminal_id is None and signature is None:
         return None
     if not terminal_id or not nonce or not timestamp or not signature:

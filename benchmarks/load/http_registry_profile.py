@@ -1,0 +1,129 @@
+"""Server CPU per registration through HTTP, in one process, and where it goes (cProfile of the server's threads).
+
+    PYTHONPATH=src:benchmarks/load .venv/bin/python benchmarks/load/http_registry_profile.py
+        [--database-url URL] [--registrations 60] [--warm-up 10] [--cprofile OUT.pstats]
+
+The app of ``http_registry.py`` (``fake_engine_app``: real app and use cases, approving fakes for liveness and
+matching) behind Starlette's TestClient, one clerk registering numbers one after the other (the same 7 requests as
+``http_registry.py``), after ``--warm-up`` registrations. The client runs in the main thread and the server in the
+others (the event loop's thread and the thread pools), so **server CPU** = the CPU of every thread but the main one
+(``/proc/self/task``), without start-up, sign-in, or another process's noise. ``--cprofile`` profiles the server's
+threads (thread CPU as the timer) during the measured registrations only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from fake_engine_app import build_app
+from fastapi.testclient import TestClient
+from http_registry import register, set_up
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_thread() -> dict[int, float]:
+    """CPU seconds of each live thread of this process, by native thread id."""
+    found: dict[int, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            raw = (task / "stat").read_text(encoding="ascii")
+        except OSError:
+            continue
+        fields = raw[raw.rindex(")") + 2 :].split()
+        found[int(task.name)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return found
+
+
+class ServerProfiles:
+    """A cProfile per server thread, switched on and off together (the main thread, the client, is left out)."""
+
+    def __init__(self) -> None:
+        self._profiles: dict[int, cProfile.Profile] = {}
+        self._lock = threading.Lock()
+        self.on = False
+
+    def hook(self, *_: Any) -> None:
+        """Installed with ``threading.setprofile`` in every new thread: once profiling is on, the thread's next
+        event replaces this hook with the thread's own cProfile."""
+        if not self.on:
+            return
+        sys.setprofile(None)
+        profile = cProfile.Profile(time.thread_time)
+        with self._lock:
+            self._profiles[threading.get_ident()] = profile
+        profile.enable()
+
+    def dump(self, out: Path) -> None:
+        with self._lock:
+            profiles = list(self._profiles.values())
+        stats: pstats.Stats | None = None
+        for profile in profiles:
+            profile.create_stats()
+            if stats is None:
+                stats = pstats.Stats(profile)
+            else:
+                stats.add(profile)
+        if stats is not None:
+            stats.dump_stats(str(out))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--registrations", type=int, default=60)
+    parser.add_argument("--warm-up", type=int, default=10)
+    parser.add_argument("--cprofile", type=Path, default=None)
+    args = parser.parse_args()
+    total = args.registrations + args.warm_up
+    with tempfile.TemporaryDirectory() as folder:
+        world = set_up(args.database_url, Path(folder), 1, total + 10)
+        os.environ.update(world.env)
+        profiles = ServerProfiles()
+        if args.cprofile:
+            # Every thread started from here on is a server thread (the event loop's portal, the thread pools).
+            threading.setprofile(profiles.hook)
+        with TestClient(build_app(), raise_server_exceptions=False) as http:
+            staff_code, password = world.clerks[0]
+            token = http.post("/v1/auth/token", json={"staff_code": staff_code, "password": password}).json()
+            clerk = {"Authorization": f"Bearer {token['token']}"}
+            for serial in range(args.warm_up):
+                register(http, world, clerk, serial)
+            main_id = threading.get_native_id()
+            load_before = os.getloadavg()[0]
+            before = cpu_by_thread()
+            profiles.on = args.cprofile is not None
+            started = time.perf_counter()
+            for serial in range(args.warm_up, total):
+                register(http, world, clerk, serial)
+            wall = time.perf_counter() - started
+            after = cpu_by_thread()
+        if args.cprofile:
+            threading.setprofile(None)
+            profiles.dump(args.cprofile)
+    server = sum(cpu - before.get(tid, 0.0) for tid, cpu in after.items() if tid != main_id)
+    client = after.get(main_id, 0.0) - before.get(main_id, 0.0)
+    result = {
+        "database": "postgresql" if args.database_url else "sqlite",
+        "registrations": args.registrations,
+        "server_cpu_ms_per_registration": round(1000 * server / args.registrations, 1),
+        "client_cpu_ms_per_registration": round(1000 * client / args.registrations, 1),
+        "wall_ms_per_registration": round(1000 * wall / args.registrations, 1),
+        "profiled": args.cprofile is not None,
+        "load_average_1min": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
