@@ -133,6 +133,7 @@ def test_every_ciphertext_column_is_walked() -> None:
         "relying_party.secret_ciphertext",
         "relying_party.contact_ciphertext",
         "party_check.consent_ciphertext",
+        "receipt_copy.ciphertext",
     }
 
 
