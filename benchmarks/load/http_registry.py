@@ -125,19 +125,27 @@ def set_up(database_url: str | None, folder: Path, clients: int, numbers: int) -
     return World(env, schema, terminal.id, key, clerks, numbers)
 
 
-def register(http: httpx.Client, world: World, clerk: dict[str, str], serial: int) -> None:
-    def ok(response: httpx.Response) -> dict[str, Any]:
-        if response.status_code >= 300:
-            raise RuntimeError(f"{response.request.url.path}: {response.status_code} {response.text[:200]}")
-        body: dict[str, Any] = response.json()
-        return body
+def ok(response: httpx.Response) -> dict[str, Any]:
+    """The response's JSON body; anything but a success stops the benchmark."""
+    if response.status_code >= 300:
+        raise RuntimeError(f"{response.request.url.path}: {response.status_code} {response.text[:200]}")
+    body: dict[str, Any] = response.json()
+    return body
 
-    attempt = ok(http.post("/v1/attempts", json={"device_id": "kiosk-1"}, headers=clerk))["id"]
+
+def open_visit(http: httpx.Client, world: World, clerk: dict[str, str], serial: int) -> tuple[str, list[str | None]]:
+    """A new attempt with its kiosk-signed document and the consent given: the attempt id and the document's fields."""
+    attempt = str(ok(http.post("/v1/attempts", json={"device_id": "kiosk-1"}, headers=clerk))["id"])
     document: dict[str, object] = {"value": resident_id(serial), "name": "Zhang Wei", "expiry": "long_term"}
     fields = document_fields(document)
     signed = signed_reader_headers(world.key, world.terminal_id, attempt, fields=fields, now=datetime.now(UTC))
     ok(http.post(f"/v1/attempts/{attempt}/document", json=document, headers={**clerk, **signed}))
     ok(http.post(f"/v1/attempts/{attempt}/consent", json={"version": CONSENT_VERSION, "accepted": True}, headers=clerk))
+    return attempt, fields
+
+
+def register(http: httpx.Client, world: World, clerk: dict[str, str], serial: int) -> None:
+    attempt, fields = open_visit(http, world, clerk, serial)
     nonce = ok(http.post(f"/v1/attempts/{attempt}/challenge", headers=clerk))["nonce"]
     signed = signed_reader_headers(
         world.key, world.terminal_id, attempt, fields=fields, portrait=PHOTO, now=datetime.now(UTC)

@@ -24,34 +24,19 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from http_registry import World, process_tree_cpu_seconds, resident_id, set_up
+from http_registry import World, ok, open_visit, process_tree_cpu_seconds, set_up
 
-from realname.adapters.http.reader import document_fields, signed_reader_headers
 from realname.adapters.storage.database import normalise_url
-from realname.domain.consent import CONSENT_VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def visit(http: httpx.Client, world: World, clerk: dict[str, str], serial: int) -> None:
-    def ok(response: httpx.Response) -> dict[str, Any]:
-        if response.status_code >= 300:
-            raise RuntimeError(f"{response.request.url.path}: {response.status_code} {response.text[:200]}")
-        body: dict[str, Any] = response.json()
-        return body
-
-    attempt = ok(http.post("/v1/attempts", json={"device_id": "kiosk-1"}, headers=clerk))["id"]
-    document: dict[str, object] = {"value": resident_id(serial), "name": "Zhang Wei", "expiry": "long_term"}
-    fields = document_fields(document)
-    signed = signed_reader_headers(world.key, world.terminal_id, attempt, fields=fields, now=datetime.now(UTC))
-    ok(http.post(f"/v1/attempts/{attempt}/document", json=document, headers={**clerk, **signed}))
-    ok(http.post(f"/v1/attempts/{attempt}/consent", json={"version": CONSENT_VERSION, "accepted": True}, headers=clerk))
+    attempt, _ = open_visit(http, world, clerk, serial)
     ok(http.post(f"/v1/attempts/{attempt}/challenge", headers=clerk))
 
 
