@@ -626,7 +626,7 @@ def test_pinning_and_clearing_apply_at_once_on_a_worker_that_remembers_the_party
     world.admin.pin_client_cert(OPERATOR_CLI, world.bank.party_id, None)
     assert world.ask(CheckKind.STATUS, 22)[0] is CheckResult.ACTIVE
     actions = rows(world.engine, "SELECT action FROM audit_event WHERE action LIKE 'party.client_cert_%'")
-    assert sorted(a for (a,) in actions) == [
+    assert sorted(str(a) for (a,) in actions) == [
         "party.client_cert_cleared",
         "party.client_cert_pinned",
         "party.client_cert_pinned",
