@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from realname.adapters.http.client_certs import PEER_EXTENSION, ClientCertHeader, presented_fingerprint
 from tests.e2e.conftest import MODELS_DIR
 from tests.e2e.test_cli_registry import REALNAME, run
 from tests.e2e.test_two_hosts import free_port
@@ -289,3 +290,27 @@ def test_a_trusted_proxy_may_name_the_certificate_and_nobody_else(deployment: De
     with tls_client(deployment, source="127.0.0.2") as outsider:
         spoofed = signed_check(outsider, "demo-bank", secret, headers=named)
     assert (spoofed.status_code, spoofed.json()["code"]) == (401, "party.client_cert_required")
+
+
+def test_the_proxy_header_counts_once_from_a_trusted_peer_and_never_over_a_presented_certificate() -> None:
+    header = ClientCertHeader.parse(PROXY_HEADER, ["10.0.0.0/24", "fd00::1"])
+    fingerprint = hashlib.sha256(b"certificate").hexdigest()
+
+    def scope(peer: str | None, *values: str, chain: list[str] | None = None) -> dict[str, Any]:
+        extensions: dict[str, Any] = {PEER_EXTENSION: {"host": peer}}
+        if chain is not None:
+            extensions["tls"] = {"client_cert_chain": chain}
+        headers = [(PROXY_HEADER.lower().encode(), v.encode()) for v in values]
+        return {"type": "http", "client": ("10.0.0.9", 1), "headers": headers, "extensions": extensions}
+
+    assert presented_fingerprint(scope("10.0.0.7", fingerprint), header) == fingerprint
+    assert presented_fingerprint(scope("fd00::1", fingerprint.upper()), header) == fingerprint
+    assert presented_fingerprint(scope("10.0.1.7", fingerprint), header) is None  # not a trusted proxy
+    assert presented_fingerprint(scope(None, fingerprint), header) is None
+    assert presented_fingerprint(scope("10.0.0.7", fingerprint, fingerprint), header) is None  # a client's copy too
+    assert presented_fingerprint(scope("10.0.0.7", "not-a-fingerprint"), header) is None
+    assert presented_fingerprint(scope("10.0.0.7", fingerprint), None) is None  # no header configured
+    # A certificate the connection itself presented wins over any header.
+    der = b"0\x03\x02\x01\x00"
+    pem = ssl.DER_cert_to_PEM_cert(der)
+    assert presented_fingerprint(scope("10.0.0.7", fingerprint, chain=[pem]), header) == hashlib.sha256(der).hexdigest()
