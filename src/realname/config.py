@@ -157,11 +157,8 @@ class TlsSettings(BaseModel):
         return None if path is None else path.expanduser().absolute()
 
     @model_validator(mode="after")
-    def _complete(self) -> TlsSettings:
-        if (self.cert_file is None) != (self.key_file is None):
-            raise ValueError("tls.cert_file and tls.key_file go together")
-        if self.client_ca_file is not None and self.cert_file is None:
-            raise ValueError("tls.client_ca_file needs tls.cert_file and tls.key_file (client certificates need TLS)")
+    def _trusted_header(self) -> TlsSettings:
+        # The files are checked together by ``server_files`` once ``serve``'s options are added to them.
         if self.client_cert_header is not None and not self.proxy_addresses:
             raise ValueError("tls.client_cert_header needs tls.trusted_proxies (who may send it)")
         for address in self.proxy_addresses:
@@ -170,6 +167,20 @@ class TlsSettings(BaseModel):
             except ValueError as exc:
                 raise ValueError(f"tls.trusted_proxies: {address!r} is not an address or network") from exc
         return self
+
+    def server_files(self) -> tuple[Path, Path, Path | None] | None:
+        """(certificate, key, client CA) to serve HTTPS with; None for plain HTTP.
+
+        Raises:
+            ValueError: a certificate without its key (or the reverse), a client CA without them.
+        """
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("the TLS certificate and key go together (--tls-cert and --tls-key)")
+        if self.cert_file is None or self.key_file is None:
+            if self.client_ca_file is not None:
+                raise ValueError("a client CA needs a TLS certificate and key (client certificates need TLS)")
+            return None
+        return self.cert_file, self.key_file, self.client_ca_file
 
     @property
     def proxy_addresses(self) -> tuple[str, ...]:

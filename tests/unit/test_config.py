@@ -54,8 +54,6 @@ def test_a_relative_data_folder_is_made_absolute_once(tmp_path: Path, monkeypatc
 @pytest.mark.parametrize(
     ("fields", "says"),
     [
-        ({"cert_file": "server.pem"}, "go together"),
-        ({"client_ca_file": "ca.pem"}, "needs tls.cert_file"),
         ({"client_cert_header": "X-Client-Cert"}, "needs tls.trusted_proxies"),
         ({"client_cert_header": "X-Client-Cert", "trusted_proxies": "10.0.0.5, lb.example"}, "'lb.example'"),
         ({"client_cert_header": "X Client: Cert", "trusted_proxies": "10.0.0.5"}, "client_cert_header"),
@@ -65,6 +63,18 @@ def test_incomplete_tls_settings_are_refused(tmp_path: Path, fields: dict[str, s
     with pytest.raises(ValidationError) as refused:
         Settings(data_dir=tmp_path, tls=TlsSettings.model_validate(fields))
     assert says in str(refused.value)
+
+
+def test_tls_files_go_together() -> None:
+    assert TlsSettings().server_files() is None
+    assert TlsSettings(cert_file=Path("s.pem"), key_file=Path("s.key")).server_files() == (
+        Path("s.pem").absolute(),
+        Path("s.key").absolute(),
+        None,
+    )
+    for fields, says in (({"cert_file": "s.pem"}, "go together"), ({"client_ca_file": "ca.pem"}, "needs a TLS")):
+        with pytest.raises(ValueError, match=says):
+            TlsSettings.model_validate(fields).server_files()
 
 
 def test_trusted_proxies_are_addresses_and_networks(tmp_path: Path) -> None:

@@ -76,7 +76,7 @@ from realname.bootstrap.vision import (
     build_printed_portrait_reader,
     load_onnx_models,
 )
-from realname.config import DEV_TOKEN_SECRET, Settings, TlsSettings
+from realname.config import DEV_TOKEN_SECRET, Settings
 from realname.domain.errors import DependencyUnavailable, InvalidInput
 from realname.domain.identity.regions import RegionDirectory
 from realname.domain.policy import Policy
@@ -545,15 +545,12 @@ class Container:
             InvalidInput: ``tls.options_invalid`` (a certificate without its key, a client CA without TLS).
         """
         given = {"cert_file": cert_file, "key_file": key_file, "client_ca_file": client_ca_file}
+        tls = self.settings.tls.model_copy(update={k: v.absolute() for k, v in given.items() if v is not None})
         try:
-            tls = TlsSettings.model_validate(
-                {**self.settings.tls.model_dump(), **{k: v for k, v in given.items() if v is not None}}
-            )
+            files = tls.server_files()
         except ValueError as exc:
-            raise InvalidInput(str(exc).splitlines()[-1].strip(), code="tls.options_invalid") from None
-        if tls.cert_file is None or tls.key_file is None:
-            return None
-        return ServerTls(tls.cert_file, tls.key_file, tls.client_ca_file)
+            raise InvalidInput(str(exc), code="tls.options_invalid") from None
+        return None if files is None else ServerTls(*files)
 
     def demo_container(self, data_dir: Path, random: RandomSource, challenge_actions: int) -> Container:
         """A separate service on ``data_dir`` for ``realname demo`` (its own database, keys and audit witness;
