@@ -9,10 +9,8 @@ header, but only from 127.0.0.1; the same header from 127.0.0.2 (another loopbac
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import os
-import secrets
 import sqlite3
 import ssl
 import subprocess
@@ -33,7 +31,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from realname.adapters.http.client_certs import PEER_EXTENSION, ClientCertHeader, presented_fingerprint
+from realname.app.relying_party_checks import NewPartyCredential
 from tests.e2e.conftest import MODELS_DIR
+from tests.e2e.test_checks_api import signed_post
 from tests.e2e.test_cli_registry import REALNAME, run
 from tests.e2e.test_two_hosts import free_port
 
@@ -195,28 +195,13 @@ def tls_client(deployment: Deployment, cert: Issued | None = None, *, source: st
 
 
 def signed_check(
-    client: httpx.Client,
-    party_id: str,
-    secret: str,
-    body: dict[str, Any] = STATUS_CHECK,
-    headers: dict[str, str] | None = None,
+    client: httpx.Client, party_id: str, secret: str, headers: dict[str, str] | None = None
 ) -> httpx.Response:
-    raw = json.dumps(body).encode()
-    ts, nonce = str(int(time.time())), secrets.token_urlsafe(16)
-    lines = ["REALNAME-HMAC-SHA256", "POST", "/v1/checks", ts, nonce, hashlib.sha256(raw).hexdigest()]
-    signature = hmac.new(secret.encode(), "\n".join(lines).encode(), hashlib.sha256).hexdigest()
-    return client.post(
-        "/v1/checks",
-        content=raw,
-        headers={
-            "Content-Type": "application/json",
-            "X-Realname-Party": party_id,
-            "X-Realname-Timestamp": ts,
-            "X-Realname-Nonce": nonce,
-            "X-Realname-Signature": signature,
-            **(headers or {}),
-        },
+    """A status check signed as a party's client signs it (the signing of ``test_checks_api.py``)."""
+    response: httpx.Response = signed_post(
+        client, NewPartyCredential(party_id, secret, 1), STATUS_CHECK, headers=headers
     )
+    return response
 
 
 def test_a_pinned_party_is_answered_only_with_its_own_certificate(deployment: Deployment) -> None:
