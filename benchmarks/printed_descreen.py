@@ -14,7 +14,8 @@ Sets: ``calib`` (development: faces_east_asian_calib, both folds, the ``bbasian`
 ≥ 3 images; starface has one image per person) and ``faces_east_asian`` (evaluation).
 
     .venv/bin/python benchmarks/printed_descreen.py --sets calib --shard I/2      # I = 0, 1 (in parallel)
-    .venv/bin/python benchmarks/printed_descreen.py --sets calib --report          # merge the shards, report
+    .venv/bin/python benchmarks/printed_descreen.py --sets calib --shard 0/2 --report    # merge the shards, report
+    .venv/bin/python benchmarks/printed_descreen.py --sets faces_east_asian --shard 0/2 --report --variants 0.5,0.9
 
 Writes var/bench-cache/printed_descreen-SET-I-N.npz per shard and benchmarks/results/printed_descreen-SET.{json,md}.
 """
@@ -341,7 +342,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_data_arguments(parser)
     parser.add_argument("--sets", default="calib", help="calib or faces_east_asian")
-    parser.add_argument("--variants", default=DEFAULT_VARIANTS, help="comma-separated SIGMA_PER_SHRINK[+N]")
+    parser.add_argument(
+        "--variants",
+        default=DEFAULT_VARIANTS,
+        help="comma-separated SIGMA_PER_SHRINK[+N]; with --report, the measured variants to report (first: baseline)",
+    )
     parser.add_argument("--shard", default="0/1", help="I/N: measure the images whose index is I modulo N")
     parser.add_argument("--report", action="store_true", help="merge the N shards of --shard and report")
     args = parser.parse_args()
@@ -355,7 +360,13 @@ def main() -> int:
         raise SystemExit("needs the sface engine")
     face_set = face_set_for(args.sets, args.shared)
     if args.report:
-        result = report(face_set, merged(face_set, cache_dir, shard_count), engine.threshold_for(ReferenceKind.PHOTO))
+        data = merged(face_set, cache_dir, shard_count)
+        wanted = [v.name for v in parse_variants(args.variants)]
+        if missing := [name for name in wanted if name not in data["variants"]]:
+            raise SystemExit(f"not measured: {missing}")
+        keep = [data["variants"].index(name) for name in wanted]
+        data.update({kind: data[kind][keep] for kind in REFERENCES}, variants=wanted)
+        result = report(face_set, data, engine.threshold_for(ReferenceKind.PHOTO))
         text = markdown(result)
         write_results(f"printed_descreen-{args.sets}", result, text)
         print(text)
