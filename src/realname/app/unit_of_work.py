@@ -230,7 +230,12 @@ class FailureRepository(Protocol):
 
     def recent_for_id(self, id_index: BlindIndex, since: datetime) -> Sequence[datetime]: ...
 
-    def recent_for_device(self, device_id: str, since: datetime) -> Sequence[datetime]: ...
+    def recent_for_id_and_device(
+        self, id_index: BlindIndex | None, device_id: str, since: datetime
+    ) -> tuple[Sequence[datetime], Sequence[datetime]]:
+        """The failures since ``since`` of the ID (none when ``id_index`` is None) and of the device, read
+        together."""
+        ...
 
 
 class IdempotencyStore(Protocol):

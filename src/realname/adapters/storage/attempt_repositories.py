@@ -266,10 +266,17 @@ _FAILURES_OF_ID = sa.select(t.verification_failure.c.failed_at).where(
     t.verification_failure.c.id_index == sa.bindparam("f_index", type_=sa.String(64)),
     t.verification_failure.c.failed_at >= _FAILURES_SINCE,
 )
-_FAILURES_OF_DEVICE = sa.select(t.verification_failure.c.failed_at).where(
-    t.verification_failure.c.device_id == sa.bindparam("f_device", type_=sa.String(64)),
-    t.verification_failure.c.failed_at >= _FAILURES_SINCE,
+_FAILURES_OF_ID_AND_DEVICE = sa.union_all(
+    sa.select(t.verification_failure.c.failed_at, sa.literal_column("1").label("of_id")).where(
+        t.verification_failure.c.id_index == sa.bindparam("f_index", type_=sa.String(64)),
+        t.verification_failure.c.failed_at >= _FAILURES_SINCE,
+    ),
+    sa.select(t.verification_failure.c.failed_at, sa.literal_column("0").label("of_id")).where(
+        t.verification_failure.c.device_id == sa.bindparam("f_device", type_=sa.String(64)),
+        t.verification_failure.c.failed_at >= _FAILURES_SINCE,
+    ),
 )
+"""Both lock-out histories in one round trip, each part on its own index (an ``id_index`` of NULL matches none)."""
 
 
 class SqlFailureRepository:
@@ -291,9 +298,18 @@ class SqlFailureRepository:
         rows = self._c.execute(_FAILURES_OF_ID, {"f_index": id_index.value, "f_since": since})
         return [r[0] for r in rows]
 
-    def recent_for_device(self, device_id: str, since: datetime) -> Sequence[datetime]:
-        rows = self._c.execute(_FAILURES_OF_DEVICE, {"f_device": device_id, "f_since": since})
-        return [r[0] for r in rows]
+    def recent_for_id_and_device(
+        self, id_index: BlindIndex | None, device_id: str, since: datetime
+    ) -> tuple[Sequence[datetime], Sequence[datetime]]:
+        rows = self._c.execute(
+            _FAILURES_OF_ID_AND_DEVICE,
+            {"f_index": None if id_index is None else id_index.value, "f_device": device_id, "f_since": since},
+        )
+        of_id: list[datetime] = []
+        of_device: list[datetime] = []
+        for failed_at, is_of_id in rows:
+            (of_id if is_of_id else of_device).append(failed_at)
+        return of_id, of_device
 
 
 def _advisory_lock_id(*parts: str) -> int:

@@ -62,6 +62,23 @@ class SqlOutletRepository:
         return [Outlet(OutletCode(r.code), r.name, r.created_at, r.time_zone) for r in rows]
 
 
+_SESSION_STATE = (
+    sa.select(t.staff.c.active, t.staff.c.password_change_required, t.staff_session.c.last_active_at)
+    .select_from(
+        t.staff.outerjoin(
+            t.staff_session, t.staff_session.c.session_key == sa.bindparam("st_session", type_=sa.String(96))
+        )
+    )
+    .where(t.staff.c.id == sa.bindparam("st_id", type_=sa.String(64)))
+)
+_RECORD_ACTIVITY = (
+    t.staff_session.update()
+    .where(t.staff_session.c.session_key == sa.bindparam("st_session", type_=sa.String(96)))
+    .values(last_active_at=sa.bindparam("st_now", type_=t.UtcDateTime()))
+)
+"""The per-request staff check's statements (a sign-in's state, its last activity), built once."""
+
+
 class SqlStaffRepository:
     def __init__(self, connection: sa.Connection) -> None:
         self._c = connection
@@ -111,19 +128,14 @@ class SqlStaffRepository:
         )
 
     def session_state(self, staff_id: str, session_key: str) -> StaffSessionState | None:
-        s = t.staff_session
-        row = self._c.execute(
-            sa.select(t.staff.c.active, t.staff.c.password_change_required, s.c.last_active_at)
-            .select_from(t.staff.outerjoin(s, s.c.session_key == session_key))
-            .where(t.staff.c.id == staff_id)
-        ).first()
+        row = self._c.execute(_SESSION_STATE, {"st_id": staff_id, "st_session": session_key}).first()
         if row is None:
             return None
         return StaffSessionState(row.active, row.password_change_required, row.last_active_at)
 
     def record_activity(self, staff_id: str, session_key: str, now: datetime) -> None:
         s = t.staff_session
-        updated = self._c.execute(s.update().where(s.c.session_key == session_key).values(last_active_at=now))
+        updated = self._c.execute(_RECORD_ACTIVITY, {"st_session": session_key, "st_now": now})
         if updated.rowcount == 0:
             self._c.execute(
                 insert_ignoring_duplicates(
