@@ -312,12 +312,10 @@ def _binding_from_row(row: sa.Row[Any]) -> Binding:
     )
 
 
-_ADD_BINDING = per_dialect(
-    lambda insert: insert(t.binding).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
-)
+_ADD_BINDING = per_dialect(lambda insert: insert(t.binding).on_conflict_do_nothing().returning(t.binding.c.id))
 """Any unique index that refuses the row (one live binding per number, one per SIM) makes it insert nothing,
-instead of an error that would need a savepoint (two more round trips) to keep the transaction usable. SQLAlchemy
-keeps an INSERT's row count only when asked (``preserve_rowcount``; psycopg's reads -1 otherwise)."""
+instead of an error that would need a savepoint (two more round trips) to keep the transaction usable. An inserted
+row is told by the id it returns (SQLAlchemy does not keep an INSERT's row count by default: psycopg's reads -1)."""
 _ACTIVE_BINDING = sa.select(t.binding).where(
     t.binding.c.msisdn == sa.bindparam("b_msisdn", type_=sa.String(15)), t.binding.c.ended_at.is_(None)
 )
@@ -346,7 +344,7 @@ class SqlBindingRepository:
                 "started_at": binding.started_at,
             },
         )
-        if added.rowcount == 1:
+        if added.first() is not None:
             return
         # A partial unique index refused the row; the loser of a race sees the winner's committed binding
         # here (PostgreSQL waits for the winner's transaction before it decides that the row conflicts).

@@ -29,7 +29,7 @@ def _terminal_from_row(row: sa.Row[Any]) -> Terminal:
 
 _TERMINAL = sa.select(t.terminal).where(t.terminal.c.id == sa.bindparam("t_id", type_=sa.String(64)))
 _CLAIM_NONCE = per_dialect(
-    lambda insert: insert(t.reader_nonce).on_conflict_do_nothing().execution_options(preserve_rowcount=True)
+    lambda insert: insert(t.reader_nonce).on_conflict_do_nothing().returning(t.reader_nonce.c.nonce)
 )
 """A nonce seen before (the primary key) makes the insert do nothing: one statement where a look-up, a savepoint,
 the insert and the savepoint's release were four."""
@@ -80,7 +80,7 @@ class SqlTerminalRepository:
         claimed = self._c.execute(
             _CLAIM_NONCE[self._c.dialect.name], {"terminal_id": terminal_id, "nonce": nonce, "seen_at": at}
         )
-        return claimed.rowcount == 1
+        return claimed.first() is not None
 
     def forget_nonces_before(self, cutoff: datetime) -> int:
         """Drop nonces too old to pass the freshness check anyway."""
