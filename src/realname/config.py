@@ -5,6 +5,7 @@ Built and validated only at the entry points; everything below receives plain va
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Literal
@@ -133,6 +134,59 @@ class ReportSettings(BaseModel):
         )
 
 
+class TlsSettings(BaseModel):
+    """``realname serve`` over HTTPS, relying parties' client certificates; set with ``REALNAME_TLS__FIELD``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cert_file: Path | None = None
+    """The server's certificate (PEM, its chain after it); with ``key_file`` the server speaks HTTPS only."""
+    key_file: Path | None = None
+    client_ca_file: Path | None = None
+    """CA certificates (PEM) that sign relying parties' client certificates: the server asks every client for a
+    certificate, serves clients without one, and refuses a handshake with one these CAs did not sign."""
+    client_cert_header: str | None = Field(None, pattern=r"^[A-Za-z0-9-]{1,64}$")
+    """Behind a TLS-terminating proxy: the header in which it names the verified client certificate's SHA-256
+    fingerprint (hex). Counted only from ``trusted_proxies``."""
+    trusted_proxies: str = ""
+    """Comma-separated addresses or networks of the proxies whose ``client_cert_header`` counts."""
+
+    @field_validator("cert_file", "key_file", "client_ca_file")
+    @classmethod
+    def _absolute(cls, path: Path | None) -> Path | None:
+        return None if path is None else path.expanduser().absolute()
+
+    @model_validator(mode="after")
+    def _trusted_header(self) -> TlsSettings:
+        # The files are checked together by ``server_files`` once ``serve``'s options are added to them.
+        if self.client_cert_header is not None and not self.proxy_addresses:
+            raise ValueError("tls.client_cert_header needs tls.trusted_proxies (who may send it)")
+        for address in self.proxy_addresses:
+            try:
+                ipaddress.ip_network(address, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"tls.trusted_proxies: {address!r} is not an address or network") from exc
+        return self
+
+    def server_files(self) -> tuple[Path, Path, Path | None] | None:
+        """(certificate, key, client CA) to serve HTTPS with; None for plain HTTP.
+
+        Raises:
+            ValueError: a certificate without its key (or the reverse), a client CA without them.
+        """
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("the TLS certificate and key go together (--tls-cert and --tls-key)")
+        if self.cert_file is None or self.key_file is None:
+            if self.client_ca_file is not None:
+                raise ValueError("a client CA needs a TLS certificate and key (client certificates need TLS)")
+            return None
+        return self.cert_file, self.key_file, self.client_ca_file
+
+    @property
+    def proxy_addresses(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.trusted_proxies.split(",") if p.strip())
+
+
 class Settings(BaseSettings):
     """Everything configurable. See the README's Configuration table for each ``REALNAME_*`` name."""
 
@@ -179,6 +233,7 @@ class Settings(BaseSettings):
     policy: PolicySettings = PolicySettings()
     checks: CheckSettings = CheckSettings()
     reports: ReportSettings = ReportSettings()
+    tls: TlsSettings = TlsSettings()
 
     @field_validator("data_dir", "key_file", "models_dir", "audit_witness_dir")
     @classmethod

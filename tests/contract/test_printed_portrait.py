@@ -15,8 +15,12 @@ from realname.adapters.vision.onnx_engine import OnnxFaceEngine
 from realname.adapters.vision.onnx_models import OnnxFaceModels
 from realname.adapters.vision.printed_portrait import (
     CHIP_ENLARGED_HEIGHT_PX,
+    FoundFace,
     OnnxPrintedPortraitReader,
-    correlation_scores,
+    band_pass_correlation,
+    normalised_cross_correlation,
+    registered_inner_areas,
+    scores_by_start,
 )
 from realname.adapters.vision.quality import pad_for_detection, upscale_small
 from realname.app.card_front import PrintedPortraitReader
@@ -67,18 +71,22 @@ def test_a_printed_portrait_is_the_same_photograph_as_its_chip_and_not_as_anothe
             assert other is not None and other < threshold - 0.1, (name, seed, other)
 
 
-def test_a_glare_patch_is_left_out_of_the_correlation(onnx_models: OnnxFaceModels) -> None:
+def test_the_band_pass_correlation_reads_detail_not_glare_or_tone(onnx_models: OnnxFaceModels) -> None:
     chip = _chip(onnx_models, grace_hopper_rgb(), JPEG2000_1024).rgb
     ys, xs = np.mgrid[0:126, 0:102].astype(np.float32)
     highlight = 0.9 * np.exp(-0.5 * (((xs - 55) / 12) ** 2 + ((ys - 55) / 9) ** 2))
-    glared = chip + highlight[:, :, None] * (255.0 - chip)
-    printed = np.clip(glared, 0, 255).astype(np.uint8)
-    scores = correlation_scores(chip, printed)
-    assert scores["ncc"] < 0.98  # the patch alone spoils a plain correlation of the very same image
-    assert scores["ncc_glare_masked"] > 0.99
+    glared = np.clip(chip + highlight[:, :, None] * (255.0 - chip), 0, 255).astype(np.uint8)
+    plain = normalised_cross_correlation(*registered_inner_areas(_grey(chip), _grey(glared)))
+    assert plain < 0.98  # the patch alone spoils a plain correlation of the very same image
+    assert band_pass_correlation(chip, glared) > 0.98
+    toned = np.clip(chip.astype(np.float32) * 0.8 + 30, 0, 255).astype(np.uint8)
+    assert band_pass_correlation(chip, toned) > 0.99  # a print's tone curve changes nothing
     unrelated = _chip(onnx_models, astronaut_rgb(), JPEG2000_1024).rgb
-    other = correlation_scores(chip, unrelated)
-    assert other["ncc_glare_masked"] < 0.8  # leaving out bright outliers does not make another photograph alike
+    assert band_pass_correlation(chip, unrelated) < 0.5
+
+
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    return np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), dtype=np.float32)
 
 
 def test_a_card_front_without_a_face_is_portrait_not_found(reader: PrintedPortraitReader) -> None:
@@ -97,10 +105,35 @@ def test_a_card_front_too_far_away_is_portrait_not_found(
         reader.locate(tiny)
 
 
-def test_a_chip_without_a_face_cannot_be_checked(onnx_models: OnnxFaceModels, reader: PrintedPortraitReader) -> None:
+def test_a_chip_without_a_face_fails_the_check(onnx_models: OnnxFaceModels, reader: PrintedPortraitReader) -> None:
     printed = reader.locate(_card(onnx_models, grace_hopper_rgb(), 0))
     grey_chip = DecodedImage(np.full((126, 102, 3), 128, dtype=np.uint8))
-    assert reader.same_photograph_similarity(printed, grey_chip) is None
+    # Registered from the chip standard's framing alone (no face to find on the chip): nothing correlates.
+    similarity = reader.same_photograph_similarity(printed, grey_chip)
+    assert similarity is not None and similarity < reader.same_photograph_threshold - 0.3
+
+
+def test_a_printed_portrait_without_a_face_cannot_be_checked(
+    onnx_models: OnnxFaceModels, reader: PrintedPortraitReader
+) -> None:
+    chip = _chip(onnx_models, grace_hopper_rgb(), JPEG2000_1536)
+    blank = DecodedImage(np.full((441, 358, 3), 200, dtype=np.uint8))
+    assert reader.same_photograph_similarity(blank, chip) is None
+
+
+def test_a_chip_whose_landmarks_are_wrong_is_still_registered_from_the_standard_framing(
+    onnx_models: OnnxFaceModels,
+) -> None:
+    reader = OnnxPrintedPortraitReader(onnx_models, 0.0)
+    printed = reader.locate(_card(onnx_models, grace_hopper_rgb(), 1))
+    chip = _chip(onnx_models, grace_hopper_rgb(), JPEG2000_1536).rgb
+    face = reader.face(printed.rgb, printed.rgb.shape[0], printed=True)
+    chip_face = reader.chip_face(chip)
+    assert face is not None and chip_face is not None
+    wrong = FoundFace(chip_face.points[::-1] * 0.6 + 10.0, (20.0, 20.0, 50.0, 50.0))  # a face found in the wrong place
+    from_wrong = scores_by_start(printed.rgb, face, chip, wrong)
+    assert from_wrong["landmarks"] < 0.5 and from_wrong["face_boxes"] < 0.5, from_wrong
+    assert from_wrong["standard_framing"] > 0.8, from_wrong
 
 
 def _dark(rgb: np.ndarray, gain: float = 0.35) -> np.ndarray:
@@ -141,10 +174,9 @@ def test_an_upside_down_card_front_gives_an_upright_portrait(
     card = _card(onnx_models, grace_hopper_rgb(), 0)
     turned = DecodedImage(np.ascontiguousarray(card.rgb[::-1, ::-1]))
     printed = reader.locate(turned)
-    points = OnnxPrintedPortraitReader(onnx_models, 0.0).five_points(
-        printed.rgb, printed.rgb.shape[0]
-    )  # eyes, nose, mouth
-    assert points is not None
+    face = OnnxPrintedPortraitReader(onnx_models, 0.0).face(printed.rgb, printed.rgb.shape[0])
+    assert face is not None
+    points = face.points  # eyes, nose, mouth
     assert points[:2, 1].mean() < points[2, 1] < points[3:, 1].mean()  # eyes above the nose above the mouth
     own = reader.same_photograph_similarity(printed, _chip(onnx_models, grace_hopper_rgb(), JPEG2000_1536))
     assert own is not None and own >= reader.same_photograph_threshold, own

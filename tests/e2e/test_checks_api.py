@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -33,7 +34,7 @@ CONSENT = {"reference": "app-consent/2026/000123", "given_at": "2026-12-01T09:30
 
 
 def signed_post(
-    client: TestClient,
+    client: httpx.Client,
     credential: NewPartyCredential,
     body: dict[str, Any],
     *,
@@ -41,6 +42,7 @@ def signed_post(
     timestamp: int | None = None,
     nonce: str | None = None,
     path: str = "/v1/checks",
+    headers: dict[str, str] | None = None,
 ) -> Any:
     """What a party's client does: HMAC-SHA-256 over method, path, timestamp, nonce and the body's SHA-256."""
     raw = json.dumps(body).encode()
@@ -48,14 +50,14 @@ def signed_post(
     nonce = nonce or secrets.token_urlsafe(16)
     message = "\n".join(["REALNAME-HMAC-SHA256", "POST", path, ts, nonce, hashlib.sha256(raw).hexdigest()])
     signature = hmac.new((secret or credential.secret).encode(), message.encode(), hashlib.sha256).hexdigest()
-    headers = {
+    signed = {
         "Content-Type": "application/json",
         "X-Realname-Party": credential.party_id,
         "X-Realname-Timestamp": ts,
         "X-Realname-Nonce": nonce,
         "X-Realname-Signature": signature,
     }
-    return client.post(path, content=raw, headers=headers)
+    return client.post(path, content=raw, headers={**signed, **(headers or {})})
 
 
 def add_party(service: Service, party_id: str = "demo-bank", **overrides: Any) -> NewPartyCredential:

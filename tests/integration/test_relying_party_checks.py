@@ -14,8 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from realname.adapters.documents.regions import load_region_directory
-from realname.adapters.storage.migrate import upgrade
+from realname.adapters.storage.migrate import downgrade, upgrade
 from realname.adapters.storage.party_repositories import SqlChecksUnitOfWork
+from realname.adapters.storage.party_tables import party_metadata
 from realname.adapters.storage.unit_of_work import SqlUnitOfWork
 from realname.app.actors import OPERATOR_CLI, Actor
 from realname.app.registry import Registry, RegistryDeps
@@ -40,6 +41,7 @@ from realname.domain.relying_parties import (
     PartyStatus,
     RateLimited,
     SignedRequest,
+    cert_fingerprint,
     name_index_key,
     normalise_name,
     sign_request,
@@ -80,6 +82,7 @@ class World:
         nonce: str | None = None,
         timestamp: int | None = None,
         secret: str | None = None,
+        cert: str | None = None,
     ) -> tuple[CheckResult, object]:
         """Sign and send one check; return the result and the answer."""
         credential = credential or self.bank
@@ -92,6 +95,7 @@ class World:
             since=since,
         )
         signed = self.signed(credential, b'{"kind": "%s"}' % kind.value.encode(), nonce, timestamp, secret)
+        signed = replace(signed, client_cert_sha256=cert)
         answer = self.checks.check(signed, lambda _body: inquiry)
         return answer.result, answer
 
@@ -567,3 +571,86 @@ def test_consent_must_be_valid(world: World) -> None:
     with pytest.raises(InvalidInput) as old:
         world.checks.check(world.signed(world.bank, b"{}"), lambda _b: stale)
     assert old.value.code == "check.consent_stale"
+
+
+# -- pinned client certificates (mutual TLS) -------------------------------------------------------
+
+CERT_A, CERT_B = cert_fingerprint(b"party certificate A"), cert_fingerprint(b"party certificate B")
+
+
+def refused_code(world: World, number: int, **kwargs: object) -> str:
+    with pytest.raises((Unauthenticated, Forbidden)) as refused:
+        world.ask(CheckKind.STATUS, number, id_number=None, name=None, **kwargs)  # type: ignore[arg-type]
+    return refused.value.code
+
+
+def test_a_pinned_party_must_present_exactly_its_certificate(world: World) -> None:
+    world.register(20, ALICE_ID)
+    pinned = world.add_party("pinned-bank", client_cert_sha256=CERT_A)
+    assert world.admin.list(OPERATOR_CLI)[-1].party.client_cert_sha256 == CERT_A  # stored and read back
+    assert world.ask(CheckKind.STATUS, 20, credential=pinned, cert=CERT_A)[0] is CheckResult.ACTIVE
+    assert refused_code(world, 20, credential=pinned) == "party.client_cert_required"
+    assert refused_code(world, 20, credential=pinned, cert=CERT_B) == "party.client_cert_mismatch"
+    # The signature is still required with the right certificate.
+    forged = {"secret": "not-the-secret-" + "y" * 30}
+    assert refused_code(world, 20, credential=pinned, cert=CERT_A, **forged) == "party.signature_invalid"
+    # An unpinned party is answered with or without a certificate.
+    assert world.ask(CheckKind.STATUS, 20)[0] is CheckResult.ACTIVE
+    assert world.ask(CheckKind.STATUS, 20, cert=CERT_B)[0] is CheckResult.ACTIVE
+    # Refusals after the signature verified are on the record, like other refused checks; the forged one is not.
+    events = rows(world.engine, "SELECT actor, details FROM audit_event WHERE action = 'check.refused'")
+    assert sorted((actor, json.loads(str(details))["code"]) for actor, details in events) == [
+        ("party:pinned-bank", "party.client_cert_mismatch"),
+        ("party:pinned-bank", "party.client_cert_required"),
+    ]
+
+
+def test_a_refused_certificate_spends_the_nonce(world: World) -> None:
+    world.register(21, ALICE_ID)
+    pinned = world.add_party("pinned-bank", client_cert_sha256=CERT_A)
+    assert refused_code(world, 21, credential=pinned, nonce="nonce-cert-000000001") == "party.client_cert_required"
+    replayed = refused_code(world, 21, credential=pinned, nonce="nonce-cert-000000001", cert=CERT_A)
+    assert replayed == "party.signature_replayed"
+
+
+def test_pinning_and_clearing_apply_at_once_on_a_worker_that_remembers_the_party(world: World) -> None:
+    world.register(22, ALICE_ID)
+    other_worker = NumberChecks(world.checks._d)  # a second worker on the same database (its own memory)
+    world.checks = other_worker
+    assert world.ask(CheckKind.STATUS, 22)[0] is CheckResult.ACTIVE  # remembered by this worker now
+    world.admin.pin_client_cert(OPERATOR_CLI, world.bank.party_id, CERT_A)
+    assert refused_code(world, 22) == "party.client_cert_required"
+    assert world.ask(CheckKind.STATUS, 22, cert=CERT_A)[0] is CheckResult.ACTIVE
+    world.admin.pin_client_cert(OPERATOR_CLI, world.bank.party_id, CERT_B)  # a renewed certificate
+    assert refused_code(world, 22, cert=CERT_A) == "party.client_cert_mismatch"
+    world.admin.pin_client_cert(OPERATOR_CLI, world.bank.party_id, None)
+    assert world.ask(CheckKind.STATUS, 22)[0] is CheckResult.ACTIVE
+    actions = rows(world.engine, "SELECT action FROM audit_event WHERE action LIKE 'party.client_cert_%'")
+    assert sorted(str(a) for (a,) in actions) == [
+        "party.client_cert_cleared",
+        "party.client_cert_pinned",
+        "party.client_cert_pinned",
+    ]
+
+
+def test_pinning_refuses_bad_fingerprints_unknown_parties_and_no_change(world: World) -> None:
+    with pytest.raises(InvalidInput) as bad:
+        world.admin.pin_client_cert(OPERATOR_CLI, world.bank.party_id, "AB:CD")
+    assert bad.value.code == "party.client_cert_invalid"
+    with pytest.raises(NotFound):
+        world.admin.pin_client_cert(OPERATOR_CLI, "no-such-party", CERT_A)
+    with pytest.raises(Conflict) as unchanged:
+        world.admin.pin_client_cert(OPERATOR_CLI, world.bank.party_id, None)
+    assert unchanged.value.code == "party.unchanged"
+    with pytest.raises(Forbidden):
+        world.admin.pin_client_cert(CLERK, world.bank.party_id, CERT_A)
+
+
+def test_0015_adds_the_pinned_certificate_column_and_goes_back_down(engine: sa.Engine) -> None:
+    (column,) = [c for c in sa.inspect(engine).get_columns("relying_party") if c["name"] == "client_cert_sha256"]
+    assert column["nullable"] and getattr(column["type"], "length", None) == 64  # as party_tables declares
+    assert party_metadata.tables["relying_party"].c.client_cert_sha256.type.length == 64  # type: ignore[attr-defined]
+    downgrade(engine, "0014_receipt_copies")
+    assert "client_cert_sha256" not in {c["name"] for c in sa.inspect(engine).get_columns("relying_party")}
+    upgrade(engine)
+    assert "client_cert_sha256" in {c["name"] for c in sa.inspect(engine).get_columns("relying_party")}

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from realname.config import Settings
+from realname.config import Settings, TlsSettings
 
 
 def test_the_witness_defaults_beside_the_data_folder_not_inside_it(tmp_path: Path) -> None:
@@ -49,3 +49,35 @@ def test_a_relative_data_folder_is_made_absolute_once(tmp_path: Path, monkeypatc
     assert settings.data_dir == tmp_path / "var"
     assert settings.resolved_key_file == tmp_path / "var" / "keys.json"
     assert settings.resolved_models_dir == Path.home() / "models"
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"client_cert_header": "X-Client-Cert"}, "needs tls.trusted_proxies"),
+        ({"client_cert_header": "X-Client-Cert", "trusted_proxies": "10.0.0.5, lb.example"}, "'lb.example'"),
+        ({"client_cert_header": "X Client: Cert", "trusted_proxies": "10.0.0.5"}, "client_cert_header"),
+    ],
+)
+def test_incomplete_tls_settings_are_refused(tmp_path: Path, fields: dict[str, str], says: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(data_dir=tmp_path, tls=TlsSettings.model_validate(fields))
+    assert says in str(refused.value)
+
+
+def test_tls_files_go_together() -> None:
+    assert TlsSettings().server_files() is None
+    assert TlsSettings(cert_file=Path("s.pem"), key_file=Path("s.key")).server_files() == (
+        Path("s.pem").absolute(),
+        Path("s.key").absolute(),
+        None,
+    )
+    for fields, says in (({"cert_file": "s.pem"}, "go together"), ({"client_ca_file": "ca.pem"}, "needs a TLS")):
+        with pytest.raises(ValueError, match=says):
+            TlsSettings.model_validate(fields).server_files()
+
+
+def test_trusted_proxies_are_addresses_and_networks(tmp_path: Path) -> None:
+    tls = TlsSettings(client_cert_header="X-Client-Cert", trusted_proxies="10.0.0.5, 10.1.0.0/16,fd00::/8")
+    assert tls.proxy_addresses == ("10.0.0.5", "10.1.0.0/16", "fd00::/8")
+    assert Settings(data_dir=tmp_path, tls=tls).tls.client_cert_header == "X-Client-Cert"

@@ -20,10 +20,12 @@ from realname.domain.relying_parties import (
     RelyingParty,
     SignedRequest,
     canonical_request,
+    cert_fingerprint,
     enumeration_suspected,
     held_since,
     identity_result,
     normalise_name,
+    parse_fingerprint,
     probe_ref,
     require_fresh,
     require_valid_signature,
@@ -183,6 +185,37 @@ def test_party_rules() -> None:
     for bad in bad_fields:
         with pytest.raises(InvalidInput):
             replace(party, **bad)  # type: ignore[arg-type]
+
+
+def test_a_pinned_party_needs_exactly_its_certificate() -> None:
+    pinned_sha256 = cert_fingerprint(b"the party's certificate, DER")
+    party = RelyingParty(
+        "demo-bank", "Demo", "accounts", frozenset({CheckKind.STATUS}), 10, 5, NOW, client_cert_sha256=pinned_sha256
+    )
+    party.require_client_cert(pinned_sha256)
+    with pytest.raises(Unauthenticated) as missing:
+        party.require_client_cert(None)
+    assert missing.value.code == "party.client_cert_required"
+    with pytest.raises(Forbidden) as other:
+        party.require_client_cert(cert_fingerprint(b"another certificate the same CA signed"))
+    assert other.value.code == "party.client_cert_mismatch"
+    unpinned = replace(party, client_cert_sha256=None)
+    unpinned.require_client_cert(None)
+    unpinned.require_client_cert(pinned_sha256)
+    for bad in ("AB" * 32, "ab" * 31, "sha256:" + "ab" * 32, "zz" * 32):
+        with pytest.raises(InvalidInput) as refused:
+            replace(party, client_cert_sha256=bad)
+        assert refused.value.code == "party.client_cert_invalid"
+
+
+def test_fingerprints_are_read_as_proxies_write_them() -> None:
+    hex_digest = hashlib.sha256(b"x").hexdigest()
+    assert cert_fingerprint(b"x") == hex_digest
+    colons = ":".join(hex_digest[i : i + 2] for i in range(0, 64, 2)).upper()
+    for written in (hex_digest, hex_digest.upper(), colons, f"sha256:{hex_digest}", f" {hex_digest} "):
+        assert parse_fingerprint(written) == hex_digest
+    for bad in ("", hex_digest[:-1], hex_digest + "0", colons[:-1], "sha1:" + hex_digest, hex_digest[:-2] + "zz"):
+        assert parse_fingerprint(bad) is None
 
 
 def test_consent_is_recent_and_not_in_the_future() -> None:

@@ -5,7 +5,9 @@ Each check runs in a transaction: the party and its secret are loaded, the HMAC 
 window and the nonce are checked, the per-minute rate and the daily quota are taken, enumeration is
 looked for, the answer is computed through blind indexes (never a name or ID number in clear), and the
 check row (with the consent reference encrypted) and its audit event are written. A refusal after the
-nonce was claimed still commits, so the nonce (and a suspension) stick. Concurrent checks of one worker may
+nonce was claimed still commits, so the nonce (and a suspension) stick. A party with a pinned client
+certificate is refused unless the connection presented exactly that certificate (checked once the signature
+verified, and audited like any other refusal). Concurrent checks of one worker may
 share one transaction and one commit (``check_many``; ``app/check_batches.py`` gathers them), each handled
 as if alone, and none answered before the commit.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import secrets as _stdlib_secrets
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
@@ -208,6 +210,10 @@ class PartyRepository(PartyStandings, Protocol):
 
     def set_secret(self, party_id: str, ciphertext: bytes, version: int) -> None: ...
 
+    def set_client_cert(self, party_id: str, sha256: str | None) -> None:
+        """Pin a client certificate by its fingerprint, or (None) require none."""
+        ...
+
 
 class NonceStore(Protocol):
     def claim(self, party_id: str, nonce: str, at: datetime) -> bool:
@@ -215,8 +221,9 @@ class NonceStore(Protocol):
         ...
 
     def claim_if_current(self, party: RelyingParty, nonce: str, at: datetime) -> bool:
-        """Record the nonce only if the party's stored status and secret version are still ``party``'s, in one
-        statement; False when they changed or the nonce was used before (nothing recorded then)."""
+        """Record the nonce only if the party's stored status, secret version and pinned client certificate are
+        still ``party``'s, in one statement; False when they changed or the nonce was used before (nothing
+        recorded then)."""
         ...
 
     def forget_before(self, cutoff: datetime) -> int:
@@ -347,7 +354,7 @@ def _party_ref(party_id: str) -> str:
 
 
 class PartyAdmin:
-    """``realname party add | list | disable | enable | rotate-secret``."""
+    """``realname party add | list | disable | enable | rotate-secret | pin-cert``."""
 
     def __init__(self, deps: ChecksDeps) -> None:
         self._d = deps
@@ -364,11 +371,16 @@ class PartyAdmin:
         per_minute_limit: int,
         contact: str,
         sees_elements: bool = False,
+        client_cert_sha256: str | None = None,
     ) -> NewPartyCredential:
         """Register a party; returns its client secret, shown once.
 
+        Args:
+            client_cert_sha256: pin this client certificate (SHA-256 of its DER bytes): every check of the
+                party must then come over a connection that presented it.
+
         Raises:
-            InvalidInput: bad id, name, purpose, kinds, quota or contact.
+            InvalidInput: bad id, name, purpose, kinds, quota, contact or fingerprint.
             Conflict: ``party.exists``.
         """
         actor.require(Role.ADMIN)
@@ -376,7 +388,15 @@ class PartyAdmin:
             raise InvalidInput("a contact is 1–200 printable characters", code="party.contact_invalid")
         now = self._d.clock.now()
         party = RelyingParty(
-            party_id, name, purpose, kinds, daily_quota, per_minute_limit, now, sees_elements=sees_elements
+            party_id,
+            name,
+            purpose,
+            kinds,
+            daily_quota,
+            per_minute_limit,
+            now,
+            sees_elements=sees_elements,
+            client_cert_sha256=client_cert_sha256,
         )
         secret = self._d.new_secret()
         with self._d.uow() as uow:
@@ -397,6 +417,7 @@ class PartyAdmin:
                     "daily_quota": daily_quota,
                     "per_minute_limit": per_minute_limit,
                     "sees_elements": sees_elements,
+                    "client_cert_sha256": client_cert_sha256,
                 },
             )
             uow.commit()
@@ -432,6 +453,27 @@ class PartyAdmin:
             self._audit(uow, actor, "party.secret_rotated", party_id, {"secret_version": version})
             uow.commit()
         return NewPartyCredential(party_id, secret, version)
+
+    def pin_client_cert(self, actor: Actor, party_id: str, sha256: str | None) -> None:
+        """Pin the party's client certificate by its fingerprint (replacing one pinned before), or with None
+        require none. Applies to every check that starts after the commit, on every worker.
+
+        Raises:
+            InvalidInput: ``party.client_cert_invalid`` (not a SHA-256 fingerprint).
+            NotFound: ``party.not_found``.
+            Conflict: ``party.unchanged`` (that certificate, or none, is pinned already).
+        """
+        actor.require(Role.ADMIN)
+        with self._d.uow() as uow:
+            party = self._load(uow, party_id)
+            pinned = replace(party, client_cert_sha256=sha256)  # validates the fingerprint
+            if pinned.client_cert_sha256 == party.client_cert_sha256:
+                state = "no certificate is" if sha256 is None else "this certificate is"
+                raise Conflict(f"{state} pinned for {party_id} already", code="party.unchanged")
+            uow.parties.set_client_cert(party_id, sha256)
+            action = "party.client_cert_cleared" if sha256 is None else "party.client_cert_pinned"
+            self._audit(uow, actor, action, party_id, {"client_cert_sha256": sha256, "was": party.client_cert_sha256})
+            uow.commit()
 
     def forget_nonces(self, actor: Actor) -> int:
         """Delete the nonces older than twice the replay window: a request that old is refused by its
@@ -496,8 +538,8 @@ class NumberChecks:
                 after the signature verified.
 
         Raises:
-            Unauthenticated: ``party.signature_missing|invalid|expired|replayed``.
-            Forbidden: ``party.disabled|suspended``, ``check.kind_not_allowed``.
+            Unauthenticated: ``party.signature_missing|invalid|expired|replayed``, ``party.client_cert_required``.
+            Forbidden: ``party.disabled|suspended``, ``party.client_cert_mismatch``, ``check.kind_not_allowed``.
             RateLimited: ``party.rate_limited|quota_exceeded``.
             InvalidInput: a malformed inquiry (bad number, ID number, name, consent).
             DependencyUnavailable: the database (or another dependency) failed; nothing was recorded.
@@ -555,6 +597,8 @@ class NumberChecks:
             party = self._authenticate(uow, signed, timestamp, now)
         inquiry: CheckInquiry | None = None
         try:
+            # After the signature: an unsigned request learns nothing about which parties pin a certificate.
+            party.require_client_cert(signed.client_cert_sha256)
             inquiry = parse(signed.body)
             return self._answer(uow, party, inquiry, now)
         except DependencyUnavailable:

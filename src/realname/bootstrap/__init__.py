@@ -20,6 +20,8 @@ from realname.adapters.crypto.key_custody import KeyFileBackups, KeyFileKeys
 from realname.adapters.crypto.keyfile import LocalKeyFileProvider
 from realname.adapters.crypto.terminal_keys import Ed25519TerminalKeys
 from realname.adapters.documents.regions import load_region_directory
+from realname.adapters.http.client_certs import PROTOCOL as HTTP_PROTOCOL
+from realname.adapters.http.client_certs import ClientCertHeader, ServerTls
 from realname.adapters.http.services import HttpServices
 from realname.adapters.http.stream_relay import StreamRelay
 from realname.adapters.metrics import ServiceMetrics
@@ -75,7 +77,7 @@ from realname.bootstrap.vision import (
     load_onnx_models,
 )
 from realname.config import DEV_TOKEN_SECRET, Settings
-from realname.domain.errors import DependencyUnavailable
+from realname.domain.errors import DependencyUnavailable, InvalidInput
 from realname.domain.identity.regions import RegionDirectory
 from realname.domain.policy import Policy
 
@@ -525,7 +527,30 @@ class Container:
             anomalies=self.report_services().anomalies,
             framing=self.framing_guide,
             stream_relay=self.stream_relay(),
+            client_cert_header=self._client_cert_header(),
         )
+
+    def _client_cert_header(self) -> ClientCertHeader | None:
+        tls = self.settings.tls
+        if tls.client_cert_header is None:
+            return None
+        return ClientCertHeader.parse(tls.client_cert_header, tls.proxy_addresses)
+
+    def server_tls(
+        self, cert_file: Path | None = None, key_file: Path | None = None, client_ca_file: Path | None = None
+    ) -> ServerTls | None:
+        """The TLS ``serve`` speaks: the settings (``REALNAME_TLS__*``) with what the command line gave instead.
+
+        Raises:
+            InvalidInput: ``tls.options_invalid`` (a certificate without its key, a client CA without TLS).
+        """
+        given = {"cert_file": cert_file, "key_file": key_file, "client_ca_file": client_ca_file}
+        tls = self.settings.tls.model_copy(update={k: v.absolute() for k, v in given.items() if v is not None})
+        try:
+            files = tls.server_files()
+        except ValueError as exc:
+            raise InvalidInput(str(exc), code="tls.options_invalid") from None
+        return None if files is None else ServerTls(*files)
 
     def demo_container(self, data_dir: Path, random: RandomSource, challenge_actions: int) -> Container:
         """A separate service on ``data_dir`` for ``realname demo`` (its own database, keys and audit witness;
@@ -547,9 +572,10 @@ class Container:
     def _check_models(self) -> None:
         self.onnx_models  # noqa: B018 - loading verifies every model file's hash
 
-    def serve(self, host: str | None, port: int | None, workers: int | None) -> None:
+    def serve(self, host: str | None, port: int | None, workers: int | None, tls: ServerTls | None = None) -> None:
         import uvicorn
 
+        tls_options = tls.uvicorn_options() if tls is not None else {}
         self.initialise()
         PrivacyJobs(
             self.privacy_services(),
@@ -559,7 +585,7 @@ class Container:
         ).start(interval_seconds=30)
         host = host or self.settings.host
         port = port or self.settings.port
-        base = f"http://{host}:{port}"
+        base = f"{'https' if tls else 'http'}://{host}:{port}"
         print(
             f"realname serving on {base}\n  kiosk      {base}/\n  my numbers {base}/me\n  review     {base}/review\n  reports    {base}/reports\n"
             f"  API        {base}/v1\n  API docs   {base}/docs",
@@ -577,6 +603,8 @@ class Container:
             port=port,
             workers=workers,
             log_config=None,
+            http=HTTP_PROTOCOL,  # uvicorn's h11, telling the app each connection's client certificate
+            **tls_options,
         )
 
     def _fresh_metrics_dir(self) -> Path:

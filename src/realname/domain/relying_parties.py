@@ -5,7 +5,9 @@ per-minute rate. It signs each request with its client secret (HMAC-SHA-256 over
 timestamp, nonce and the body's SHA-256); this module builds the exact bytes that are signed and
 says whether a timestamp is inside the replay window. Answers are ``match`` / ``no_match`` (or a
 number's status) and never carry a name or an ID number; a party learns which element failed only
-if it was registered with ``sees_elements``.
+if it was registered with ``sees_elements``. A party may also have a client certificate pinned (the SHA-256
+of its DER bytes): then each of its checks must come over a connection that presented exactly that
+certificate (verified by the TLS layer), on top of the signature.
 
 Pure: no clock, randomness or I/O. Callers pass ``now``.
 """
@@ -27,6 +29,7 @@ SIGNATURE_SCHEME = "REALNAME-HMAC-SHA256"
 _PARTY_ID = re.compile(r"^[a-z0-9][a-z0-9-]{2,47}$")
 _NONCE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 _SIGNATURE = re.compile(r"^[0-9a-f]{64}$")
+_FINGERPRINT = re.compile(r"^[0-9a-f]{64}$")
 _CONSENT_REF = re.compile(r"^[A-Za-z0-9._:/-]{4,128}$")
 _NAME_SEPARATORS = str.maketrans(dict.fromkeys("\u2022\u2027\u2219\u30fb\u00b7", "\u00b7"))
 
@@ -102,8 +105,14 @@ class RelyingParty:
     status: PartyStatus = PartyStatus.ACTIVE
     sees_elements: bool = False
     secret_version: int = 1
+    client_cert_sha256: str | None = None
+    """The pinned client certificate (SHA-256 of its DER bytes, lower-case hex); None: none is required."""
 
     def __post_init__(self) -> None:
+        if self.client_cert_sha256 is not None and not _FINGERPRINT.fullmatch(self.client_cert_sha256):
+            raise InvalidInput(
+                "a certificate fingerprint is 64 lower-case hex digits", code="party.client_cert_invalid"
+            )
         if not party_id_valid(self.id):
             raise InvalidInput("a party id is 3–48 lower-case letters, digits or '-'", code="party.id_invalid")
         if not self.allowed_kinds:
@@ -124,6 +133,47 @@ class RelyingParty:
         if kind not in self.allowed_kinds:
             raise Forbidden(f"this party may not ask {kind.value} checks", code="check.kind_not_allowed")
 
+    def require_client_cert(self, presented_sha256: str | None) -> None:
+        """A party with a pinned certificate must present exactly that one; a party without may present any
+        certificate or none (the signature is what authenticates it).
+
+        Args:
+            presented_sha256: the fingerprint of the certificate the TLS layer verified on this request's
+                connection (or a trusted TLS-terminating proxy reported), None when there was none.
+
+        Raises:
+            Unauthenticated: ``party.client_cert_required`` (none presented).
+            Forbidden: ``party.client_cert_mismatch`` (another certificate, even one the CA signed).
+        """
+        if self.client_cert_sha256 is None:
+            return
+        if presented_sha256 is None:
+            raise Unauthenticated(
+                "this party's checks must come over TLS with its pinned client certificate",
+                code="party.client_cert_required",
+            )
+        if not hmac.compare_digest(presented_sha256, self.client_cert_sha256):
+            raise Forbidden(
+                "the client certificate is not the one pinned for this party", code="party.client_cert_mismatch"
+            )
+
+
+def cert_fingerprint(der: bytes) -> str:
+    """The fingerprint a party's certificate is pinned by: SHA-256 of its DER bytes, lower-case hex."""
+    return hashlib.sha256(der).hexdigest()
+
+
+def parse_fingerprint(text: str) -> str | None:
+    """A SHA-256 fingerprint as proxies and tools write it (hex, any case, optionally ``:``-separated pairs,
+    optionally prefixed ``sha256:``), as :func:`cert_fingerprint` writes it; None when it is not one."""
+    value = text.strip().lower().removeprefix("sha256:").removeprefix("sha256=")
+    if ":" in value:
+        pairs = value.split(":")
+        if any(len(pair) != 2 for pair in pairs):
+            return None
+        value = "".join(pairs)
+    return value if _FINGERPRINT.fullmatch(value) else None
+
 
 # -- signed requests -----------------------------------------------------------------------------
 
@@ -139,6 +189,8 @@ class SignedRequest:
     method: str
     path: str
     body: bytes = field(repr=False)
+    client_cert_sha256: str | None = None
+    """The fingerprint of the client certificate the connection presented (verified by the TLS layer), if any."""
 
     def require_well_formed(self) -> int:
         """The timestamp as Unix seconds. Raises ``party.signature_missing`` for absent or malformed headers."""

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
@@ -21,6 +21,9 @@ from realname.app.staff_accounts import StaffAccounts
 from realname.domain.errors import InvalidInput
 from realname.domain.numbers import Msisdn, NumberState
 from realname.domain.organisation import DEFAULT_TIME_ZONE, STAFF_ROLES, Role
+
+if TYPE_CHECKING:  # the CLI does not load the HTTP server's modules unless it serves
+    from realname.adapters.http.client_certs import ServerTls
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +43,11 @@ class RegistryCliWiring(Protocol):
 
     def staff_accounts(self) -> StaffAccounts: ...
 
-    def serve(self, host: str | None, port: int | None, workers: int | None) -> None: ...
+    def server_tls(
+        self, cert_file: Path | None = None, key_file: Path | None = None, client_ca_file: Path | None = None
+    ) -> ServerTls | None: ...
+
+    def serve(self, host: str | None, port: int | None, workers: int | None, tls: ServerTls | None = None) -> None: ...
 
 
 def wiring() -> RegistryCliWiring:
@@ -65,10 +72,37 @@ def init_command() -> None:
 @click.option("--host", default=None, help="Interface to bind (default REALNAME_HOST, 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port (default REALNAME_PORT, 8000).")
 @click.option("--workers", type=click.IntRange(1, 64), default=None, help="Worker processes (default 1).")
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Serve HTTPS with this certificate (PEM; default REALNAME_TLS__CERT_FILE).",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Its private key (PEM; default REALNAME_TLS__KEY_FILE).",
+)
+@click.option(
+    "--tls-client-ca",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="CA certificates (PEM) of relying parties' client certificates: ask every client for one, serve "
+    "those without (default REALNAME_TLS__CLIENT_CA_FILE).",
+)
 @reports_errors
-def serve_command(host: str | None, port: int | None, workers: int | None) -> None:
-    """Serve the kiosk page, the API and its docs."""
-    wiring().serve(host, port, workers)
+def serve_command(
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    tls_client_ca: Path | None,
+) -> None:
+    """Serve the kiosk page, the API and its docs (over HTTPS with a certificate and key)."""
+    wired = wiring()
+    wired.serve(host, port, workers, wired.server_tls(tls_cert, tls_key, tls_client_ca))
 
 
 @click.group("outlet")

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from realname.adapters.http import checks_schemas as cs
 from realname.adapters.http.api import CurrentActor, Services
+from realname.adapters.http.client_certs import presented_fingerprint
 from realname.app.relying_party_checks import CheckAnswer, CheckInquiry, SubscriberChecks
 from realname.domain.errors import DependencyUnavailable, InvalidInput, Unprocessable
 from realname.domain.identity.documents import AUTO, DocumentKind, KindChoice
@@ -106,8 +107,12 @@ def build_checks_router() -> APIRouter:
         responses={
             401: {
                 "description": "party.signature_missing | signature_invalid | signature_expired | signature_replayed"
+                " | party.client_cert_required (the party has a pinned client certificate; none was presented)"
             },
-            403: {"description": "party.disabled | party.suspended | check.kind_not_allowed"},
+            403: {
+                "description": "party.disabled | party.suspended | check.kind_not_allowed"
+                " | party.client_cert_mismatch (another client certificate than the party's pinned one)"
+            },
             422: {"description": "request.invalid (names the fields only)"},
             429: {"description": "party.rate_limited | party.quota_exceeded"},
         },
@@ -128,7 +133,8 @@ def build_checks_router() -> APIRouter:
     ) -> cs.CheckAnswerView:
         """Ask whether a number belongs to an identity, is held since a date, or is in service.
 
-        Signed, not signed in: see the README's "Number–identity checks" for the signature. The answer is
+        Signed, not signed in: see the README's "Number–identity checks" for the signature. A party with a pinned
+        client certificate must also connect with exactly that certificate (mutual TLS). The answer is
         ``match``/``no_match`` (or the status), never a name or an ID number; every check is recorded, audited
         and shown to the subscriber with your name, purpose and consent reference.
         """
@@ -144,6 +150,7 @@ def build_checks_router() -> APIRouter:
             method=request.method,
             path=request.url.path,
             body=body,
+            client_cert_sha256=presented_fingerprint(request.scope, svc.client_cert_header),
         )
         return answer_view(await run_in_threadpool(checks.check, signed, parse_check))
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import anyio
 from anyio import CapacityLimiter
 
+from realname.adapters.http.client_certs import ClientCertHeader
 from realname.adapters.http.stream_relay import StreamRelay
 from realname.adapters.metrics import ServiceMetrics
 from realname.app.anomalies import AnomalyDetection
@@ -64,6 +65,9 @@ class HttpServices:
     framing: FramingGuide | None = None
     stream_relay: StreamRelay | None = None
     """Relays a streamed clip's requests to the worker holding the stream (None: streams are local only)."""
+    client_cert_header: ClientCertHeader | None = None
+    """A TLS-terminating proxy's header naming a relying party's client-certificate fingerprint (None: only
+    certificates this server's own TLS verified count)."""
     _pool: list[InferencePool] = field(default_factory=list, repr=False)
 
     async def run_blocking(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -80,6 +80,7 @@ def _party_from_row(row: sa.Row[Any]) -> RelyingParty:
         status=PartyStatus(row.status),
         sees_elements=row.sees_elements,
         secret_version=row.secret_version,
+        client_cert_sha256=row.client_cert_sha256,
     )
 
 
@@ -107,6 +108,7 @@ class SqlPartyRepository:
                         secret_version=party.secret_version,
                         contact_ciphertext=contact_ciphertext,
                         created_at=party.created_at,
+                        client_cert_sha256=party.client_cert_sha256,
                     )
                 )
         except sa.exc.IntegrityError as exc:
@@ -153,6 +155,9 @@ class SqlPartyRepository:
             .values(secret_ciphertext=ciphertext, secret_version=version)
         )
 
+    def set_client_cert(self, party_id: str, sha256: str | None) -> None:
+        self._c.execute(relying_party.update().where(relying_party.c.id == party_id).values(client_cert_sha256=sha256))
+
 
 class SqlNonceStore:
     def __init__(self, connection: sa.Connection) -> None:
@@ -167,8 +172,8 @@ class SqlNonceStore:
         return self._c.execute(statement.returning(party_nonce.c.nonce)).first() is not None
 
     def claim_if_current(self, party: RelyingParty, nonce: str, at: datetime) -> bool:
-        # INSERT … SELECT … WHERE the party row is still as remembered: the nonce is spent and the party's
-        # state confirmed by one statement. A replay inserts nothing (ON CONFLICT DO NOTHING), as in claim.
+        # INSERT … SELECT … WHERE the party row is still as remembered (status, secret version, pinned
+        # certificate): the nonce is spent and the party's state confirmed by one statement. A replay inserts nothing (ON CONFLICT DO NOTHING), as in claim.
         statement = _built(("claim_if_current", self._c.dialect.name), lambda: self._claim_if_current_statement())
         parameters = {
             "claim_party": party.id,
@@ -176,6 +181,7 @@ class SqlNonceStore:
             "claim_at": at,
             "claim_status": party.status.value,
             "claim_version": party.secret_version,
+            "claim_cert": party.client_cert_sha256,
         }
         return self._c.execute(statement, parameters).first() is not None
 
@@ -190,6 +196,7 @@ class SqlNonceStore:
                 p.id == sa.bindparam("claim_party"),
                 p.status == sa.bindparam("claim_status"),
                 p.secret_version == sa.bindparam("claim_version"),
+                p.client_cert_sha256.is_not_distinct_from(sa.bindparam("claim_cert", type_=sa.String(64))),
             )
         )
         return (

@@ -1,7 +1,8 @@
 """Tables of the relying parties and their checks (migration 0007_parties), declared on their own ``MetaData``
 so that nothing is added to ``tables.metadata``:
 
-- ``relying_party``: the party, its client secret and contact only as envelope ciphertext.
+- ``relying_party``: the party, its client secret and contact only as envelope ciphertext; 0015 added
+  ``client_cert_sha256``, the fingerprint of its pinned client certificate (not personal data: in clear).
 - ``party_nonce``: every nonce a party used (primary key: a replay is an integrity violation).
 - ``party_usage``: counters per party, window kind, window start and shard (quota, rate; 0012 added the shard:
   a check counts its use on one shard, a window's use is the sum of its shards).
@@ -38,6 +39,7 @@ relying_party = sa.Table(
     sa.Column("contact_ciphertext", sa.LargeBinary, nullable=False),
     sa.Column("created_at", t.UtcDateTime(), nullable=False),
     sa.Column("status_changed_at", t.UtcDateTime(), nullable=True),
+    sa.Column("client_cert_sha256", sa.String(64), nullable=True),
 )
 
 party_nonce = sa.Table(

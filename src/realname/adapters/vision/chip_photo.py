@@ -27,6 +27,17 @@ CHIP_JPEG_QUALITY = 25
 FACE_SHARE_OF_WIDTH = 0.6
 BACKDROP_RGB = (235, 235, 235)
 _RATE_SEARCH_STEPS = 18
+# The face sits slightly above the portrait's centre: the crop is centred this share of its height below the face.
+FACE_CENTRE_BELOW_SHARE = 0.05
+
+
+def standard_face_box() -> tuple[float, float, float, float]:
+    """Where the framing of a chip portrait (:func:`chip_portrait`: the face square about ``FACE_SHARE_OF_WIDTH``
+    of the width, slightly above centre) puts the face in the 102×126 frame, (x0, y0, x1, y1)."""
+    side = FACE_SHARE_OF_WIDTH * CHIP_WIDTH_PX
+    centre_x = CHIP_WIDTH_PX / 2.0
+    centre_y = CHIP_HEIGHT_PX / 2.0 - FACE_CENTRE_BELOW_SHARE * CHIP_HEIGHT_PX
+    return (centre_x - side / 2.0, centre_y - side / 2.0, centre_x + side / 2.0, centre_y + side / 2.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +84,7 @@ def chip_portrait(
     crop_width = side / FACE_SHARE_OF_WIDTH / zoom
     crop_height = crop_width * CHIP_HEIGHT_PX / CHIP_WIDTH_PX
     centre_x = (x0 + x1) / 2.0 + shift[0] * crop_width
-    centre_y = (y0 + y1) / 2.0 + 0.05 * crop_height + shift[1] * crop_height
+    centre_y = (y0 + y1) / 2.0 + FACE_CENTRE_BELOW_SHARE * crop_height + shift[1] * crop_height
     left = round(centre_x - crop_width / 2.0)
     top = round(centre_y - crop_height / 2.0)
     box = (left, top, left + max(round(crop_width), 1), top + max(round(crop_height), 1))

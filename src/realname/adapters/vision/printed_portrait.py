@@ -13,13 +13,18 @@ the straightened card. No face either way, or a face smaller than the chip portr
 **Same photograph.** A near-duplicate check that survives print, scan and chip compression and that a swapped
 printed photo (another person's, or another photograph of the same person) fails:
 
-1. both faces' five landmark points (fr_landmark; the chip enlarged as the engine does) give a similarity transform
-   from the printed portrait into the chip's 102×126 frame;
-2. the printed portrait is brought into the chip's domain: smoothed against aliasing, warped to 102×126, and
-   compressed as a chip is (JPEG 2000 at ``CHIP_DOMAIN_RATIO``, about 1,280 bytes, decoded);
+1. the printed portrait is mapped into the chip's 102×126 frame from up to three starts: both faces' five landmark
+   points (fr_landmark; the chip enlarged as the engine does), both faces' detector boxes, and the printed face's
+   box onto where the chip standard's framing puts the face (``chip_photo.standard_face_box``: the start that does
+   not need the chip's face to be found, or its landmarks to be right);
+2. from each start the printed portrait is brought into the chip's domain: smoothed against aliasing, warped to
+   102×126, and compressed as a chip is (JPEG 2000 at ``CHIP_DOMAIN_RATIO``, about 1,280 bytes, decoded);
 3. ECC (OpenCV ``findTransformECC``, affine) registers it to the chip on greyscale;
-4. the normalised cross-correlation of the two greyscale images over the inner area (a border of
-   ``INNER_MARGIN`` left out: framing and compression edges) is the similarity, in [-1, 1].
+4. both are band-pass filtered (a difference of Gaussians, ``BAND_PASS_SIGMAS_PX``: the detail a soft chip still
+   keeps, without the smooth shading, tone and glare that two photographs of a room share and a highlight spoils)
+   and their normalised cross-correlation over the inner area (a border of ``INNER_MARGIN`` left out: framing and
+   compression edges) is the start's score, in [-1, 1]. The similarity is the best start's score: a wrong start
+   only loses; another photograph correlates poorly from any start.
 
 The threshold is calibrated by ``benchmarks/card_front.py --calibrate`` and pinned in ``models.lock``.
 Nothing is stored or logged; the images live only in the call.
@@ -28,6 +33,7 @@ Nothing is stored or logged; the images live only in the call.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -41,7 +47,7 @@ from realname.adapters.vision.card_layout import (
     PORTRAIT_RIGHT,
     PORTRAIT_TOP,
 )
-from realname.adapters.vision.chip_photo import CHIP_HEIGHT_PX, CHIP_WIDTH_PX
+from realname.adapters.vision.chip_photo import CHIP_HEIGHT_PX, CHIP_WIDTH_PX, standard_face_box
 from realname.adapters.vision.onnx_models import FaceBox, OnnxFaceModels, five_points_from_68, similarity_transform
 from realname.adapters.vision.quality import (
     PRINTED_DETECTION_SMOOTHING_PER_SIDE,
@@ -79,10 +85,18 @@ INNER_MARGIN = 0.12
 ECC_ITERATIONS = 100
 ECC_EPSILON = 1e-5
 ECC_GAUSSIAN_PX = 3
-GLARE_RESIDUAL_SIGMAS = 3.0
-MAX_GLARE_SHARE = 0.4
-# Which of :func:`correlation_scores` decides (chosen by benchmarks/card_front.py; see benchmarks/README.md).
-SHIPPED_SCORE = "ncc_glare_masked"
+# The band the correlation reads, σ of the two Gaussians in chip pixels (chosen on the calibration fold by
+# benchmarks/card_front.py; see benchmarks/README.md, "Card front").
+BAND_PASS_SIGMAS_PX = (1.0, 4.0)
+STANDARD_FRAMING = "standard_framing"
+
+
+@dataclass(frozen=True, slots=True)
+class FoundFace:
+    """A face's five alignment points (eyes, nose, mouth corners) and detector box (x0, y0, x1, y1), in pixels."""
+
+    points: npt.NDArray[np.float64]
+    box: tuple[float, float, float, float]
 
 
 class OnnxPrintedPortraitReader:
@@ -159,31 +173,36 @@ class OnnxPrintedPortraitReader:
         return FaceBox(found.x0 + dx, found.y0 + dy, found.x1 + dx, found.y1 + dy, found.confidence)
 
     def same_photograph_similarity(self, printed_portrait: DecodedImage, chip: DecodedImage) -> float | None:
-        chip_points = self.chip_five_points(chip.rgb)
-        printed_points = self.five_points(printed_portrait.rgb, printed_portrait.rgb.shape[0], printed=True)
-        if chip_points is None or printed_points is None:
-            return None
-        in_chip_domain = to_chip_domain(printed_portrait.rgb, similarity_transform(printed_points, chip_points))
-        return correlation_scores(chip.rgb, in_chip_domain)[SHIPPED_SCORE]
+        scores = self.same_photograph_scores(printed_portrait.rgb, chip.rgb)
+        return None if scores is None else max(scores.values())
 
-    def chip_five_points(self, chip_rgb: ImageArray) -> npt.NDArray[np.float64] | None:
-        """The chip portrait's five points, found on the chip enlarged as the engine enlarges it, at the lower
+    def same_photograph_scores(self, printed_rgb: ImageArray, chip_rgb: ImageArray) -> dict[str, float] | None:
+        """The band-pass correlation from each registration start (:func:`scores_by_start`); None when the printed
+        portrait's face is not found."""
+        printed = self.face(printed_rgb, printed_rgb.shape[0], printed=True)
+        if printed is None:
+            return None
+        return scores_by_start(printed_rgb, printed, chip_rgb, self.chip_face(chip_rgb))
+
+    def chip_face(self, chip_rgb: ImageArray) -> FoundFace | None:
+        """The chip portrait's face, found on the chip enlarged as the engine enlarges it, at the lower
         ``CHIP_DETECTION_CONFIDENCE``: a chip holds one face by construction, and a wrong start only lowers the
         correlation (the check fails closed)."""
         enlarged = upscale_small(chip_rgb, CHIP_ENLARGED_HEIGHT_PX)
-        return self.five_points(enlarged, chip_rgb.shape[0], min_confidence=CHIP_DETECTION_CONFIDENCE)
+        return self.face(enlarged, chip_rgb.shape[0], min_confidence=CHIP_DETECTION_CONFIDENCE)
 
-    def five_points(
+    def face(
         self,
         rgb: ImageArray,
         original_height: int,
         *,
         printed: bool = False,
         min_confidence: float = MIN_DETECTION_CONFIDENCE,
-    ) -> npt.NDArray[np.float64] | None:
-        """The five alignment points of the largest face, in the coordinates of the image before enlarging.
-        ``printed``: the face is detected on a print-suppressed copy (as the engine does for a photo-kind
-        reference); the landmarks are read from the picture itself."""
+    ) -> FoundFace | None:
+        """The largest face's five alignment points and detector box, in the coordinates of the image before
+        enlarging (``rgb`` may be an enlarged copy of an image ``original_height`` high). ``printed``: the face is
+        detected on a print-suppressed copy (as the engine does for a photo-kind reference); the landmarks are
+        read from the picture itself."""
         padded = pad_for_detection(rgb)
         seen = (
             print_suppressed(padded, max(rgb.shape[:2]) / PRINTED_DETECTION_SMOOTHING_PER_SIDE) if printed else padded
@@ -193,9 +212,10 @@ class OnnxPrintedPortraitReader:
             return None
         box = max(boxes, key=lambda b: b.height)
         border = (padded.shape[0] - rgb.shape[0]) / 2.0
-        points = five_points_from_68(self._models.landmarks(padded, box)) - border
-        scaled: npt.NDArray[np.float64] = points * (original_height / rgb.shape[0])
-        return scaled
+        scale = original_height / rgb.shape[0]
+        points = (five_points_from_68(self._models.landmarks(padded, box)) - border) * scale
+        corners = (box.x0 - border, box.y0 - border, box.x1 - border, box.y1 - border)
+        return FoundFace(points, (corners[0] * scale, corners[1] * scale, corners[2] * scale, corners[3] * scale))
 
 
 def card_corners(rgb: ImageArray) -> npt.NDArray[np.float32] | None:
@@ -271,15 +291,47 @@ def compress_like_chip(rgb: ImageArray) -> ImageArray:
         return np.asarray(decoded.convert("RGB"), dtype=np.uint8)
 
 
-def correlation_scores(chip_rgb: ImageArray, in_chip_domain_rgb: ImageArray) -> dict[str, float]:
-    """ECC-register the printed portrait (already in the chip's frame and domain) to the chip, then correlate their
-    inner areas: ``ncc`` over all of it, ``ncc_glare_masked`` leaving out a glare patch (see :func:`glare_mask`)."""
-    chip_inner, printed_inner = registered_inner_areas(_grey(chip_rgb), _grey(in_chip_domain_rgb))
-    keep = ~glare_mask(chip_inner, printed_inner)
+def scores_by_start(
+    printed_rgb: ImageArray, printed: FoundFace, chip_rgb: ImageArray, chip: FoundFace | None
+) -> dict[str, float]:
+    """The band-pass correlation of the printed portrait with the chip from each start: ``landmarks`` and
+    ``face_boxes`` when the chip's face was found, ``standard_framing`` always."""
+    starts = {STANDARD_FRAMING: box_transform(printed.box, standard_face_box())}
+    if chip is not None:
+        starts["landmarks"] = similarity_transform(printed.points, chip.points)
+        starts["face_boxes"] = box_transform(printed.box, chip.box)
     return {
-        "ncc": normalised_cross_correlation(chip_inner, printed_inner),
-        "ncc_glare_masked": normalised_cross_correlation(chip_inner[keep], printed_inner[keep]),
+        name: band_pass_correlation(chip_rgb, to_chip_domain(printed_rgb, to_chip)) for name, to_chip in starts.items()
     }
+
+
+def box_transform(
+    source: tuple[float, float, float, float], target: tuple[float, float, float, float]
+) -> npt.NDArray[np.float64]:
+    """The 2×3 uniform scale + translation that maps box ``source`` onto box ``target`` (x0, y0, x1, y1): heights
+    matched, centres on each other."""
+    scale = (target[3] - target[1]) / (source[3] - source[1])
+    source_centre = ((source[0] + source[2]) / 2.0, (source[1] + source[3]) / 2.0)
+    target_centre = ((target[0] + target[2]) / 2.0, (target[1] + target[3]) / 2.0)
+    return np.array(
+        [
+            [scale, 0.0, target_centre[0] - scale * source_centre[0]],
+            [0.0, scale, target_centre[1] - scale * source_centre[1]],
+        ]
+    )
+
+
+def band_pass_correlation(chip_rgb: ImageArray, in_chip_domain_rgb: ImageArray) -> float:
+    """ECC-register the printed portrait (already in the chip's frame and domain) to the chip, band-pass both
+    (``BAND_PASS_SIGMAS_PX``) and correlate their inner areas."""
+    chip_inner, printed_inner = registered_inner_areas(_grey(chip_rgb), _grey(in_chip_domain_rgb))
+    return normalised_cross_correlation(band_pass(chip_inner), band_pass(printed_inner))
+
+
+def band_pass(grey: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """A difference of Gaussians at ``BAND_PASS_SIGMAS_PX``."""
+    fine, coarse = BAND_PASS_SIGMAS_PX
+    return np.asarray(cv2.GaussianBlur(grey, (0, 0), fine) - cv2.GaussianBlur(grey, (0, 0), coarse), dtype=np.float32)
 
 
 def registered_inner_areas(
@@ -312,23 +364,6 @@ def registered_inner_areas(
     )
     dy, dx = round(INNER_MARGIN * height), round(INNER_MARGIN * width)
     return chip_grey[dy:-dy, dx:-dx], np.asarray(aligned, dtype=np.float32)[dy:-dy, dx:-dx]
-
-
-def glare_mask(chip_grey: npt.NDArray[np.float32], printed_grey: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
-    """Pixels a specular highlight has washed out: where the printed portrait is much brighter than the chip
-    predicts (a least-squares grey-level fit; residual above ``GLARE_RESIDUAL_SIGMAS`` robust standard deviations),
-    grown by a pixel. Glare only ever brightens, so only that side is left out. When more than
-    ``MAX_GLARE_SHARE`` of the area would go, nothing is left out (the two are then simply unalike)."""
-    x = chip_grey.astype(np.float64).ravel()
-    y = printed_grey.astype(np.float64).ravel()
-    slope, intercept = np.polyfit(x, y, 1)
-    residual = y - (slope * x + intercept)
-    spread = 1.4826 * float(np.median(np.abs(residual - np.median(residual))))
-    bright = (residual > GLARE_RESIDUAL_SIGMAS * max(spread, 1.0)).reshape(chip_grey.shape).astype(np.uint8)
-    grown = cv2.dilate(bright, np.ones((3, 3), np.uint8)).astype(bool)
-    if grown.mean() > MAX_GLARE_SHARE:
-        return np.zeros_like(grown)
-    return grown
 
 
 def normalised_cross_correlation(a: npt.NDArray[np.float32], b: npt.NDArray[np.float32]) -> float:
