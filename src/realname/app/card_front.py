@@ -47,8 +47,8 @@ class PrintedPortraitReader(Protocol):
 
     def same_photograph_similarity(self, printed_portrait: DecodedImage, chip: DecodedImage) -> float | None:
         """How alike the printed portrait, brought into the chip's domain and registered to it, is to the chip
-        (a band-pass normalised cross-correlation, 1 = identical); None when the printed portrait's face cannot be
-        found to register by."""
+        (a band-pass normalised cross-correlation, 1 = identical); None when it cannot be measured (no face to
+        register by)."""
         ...
 
 

@@ -47,7 +47,12 @@ from realname.adapters.vision.card_layout import (
     PORTRAIT_RIGHT,
     PORTRAIT_TOP,
 )
-from realname.adapters.vision.chip_photo import CHIP_HEIGHT_PX, CHIP_WIDTH_PX, standard_face_box
+from realname.adapters.vision.chip_photo import (
+    CHIP_HEIGHT_PX,
+    CHIP_WIDTH_PX,
+    FACE_CENTRE_BELOW_SHARE,
+    standard_face_box,
+)
 from realname.adapters.vision.onnx_models import FaceBox, OnnxFaceModels, five_points_from_68, similarity_transform
 from realname.adapters.vision.quality import (
     PRINTED_DETECTION_SMOOTHING_PER_SIDE,
@@ -173,15 +178,13 @@ class OnnxPrintedPortraitReader:
         return FaceBox(found.x0 + dx, found.y0 + dy, found.x1 + dx, found.y1 + dy, found.confidence)
 
     def same_photograph_similarity(self, printed_portrait: DecodedImage, chip: DecodedImage) -> float | None:
-        scores = self.same_photograph_scores(printed_portrait.rgb, chip.rgb)
-        return None if scores is None else max(scores.values())
+        """Always measured: a portrait cut by :meth:`locate` has its face where the cut framed it, even when the
+        face is not found again on the cut-out."""
+        return max(self.same_photograph_scores(printed_portrait.rgb, chip.rgb).values())
 
-    def same_photograph_scores(self, printed_rgb: ImageArray, chip_rgb: ImageArray) -> dict[str, float] | None:
-        """The band-pass correlation from each registration start (:func:`scores_by_start`); None when the printed
-        portrait's face is not found."""
+    def same_photograph_scores(self, printed_rgb: ImageArray, chip_rgb: ImageArray) -> dict[str, float]:
+        """The band-pass correlation from each registration start (:func:`scores_by_start`)."""
         printed = self.face(printed_rgb, printed_rgb.shape[0], printed=True)
-        if printed is None:
-            return None
         return scores_by_start(printed_rgb, printed, chip_rgb, self.chip_face(chip_rgb))
 
     def chip_face(self, chip_rgb: ImageArray) -> FoundFace | None:
@@ -245,11 +248,11 @@ def card_corners(rgb: ImageArray) -> npt.NDArray[np.float32] | None:
 
 def _cut_around(rgb: ImageArray, box: FaceBox) -> ImageArray:
     """The region around ``box`` framed as a chip portrait is (face centred, slightly high), with margin; the
-    part outside the image is filled with grey."""
+    part outside the image is filled with grey. :func:`cut_face_box` is where the face then sits."""
     width = PORTRAIT_CROP_WIDTH_PER_FACE * box.height
     height = width * CHIP_HEIGHT_PX / CHIP_WIDTH_PX
     centre_x = (box.x0 + box.x1) / 2.0
-    centre_y = (box.y0 + box.y1) / 2.0 + 0.05 * height
+    centre_y = (box.y0 + box.y1) / 2.0 + FACE_CENTRE_BELOW_SHARE * height
     left, top = round(centre_x - width / 2.0), round(centre_y - height / 2.0)
     right, bottom = left + round(width), top + round(height)
     out = np.full((bottom - top, right - left, 3), 127, dtype=np.uint8)
@@ -257,6 +260,15 @@ def _cut_around(rgb: ImageArray, box: FaceBox) -> ImageArray:
     x0, y0, x1, y1 = max(left, 0), max(top, 0), min(right, image_width), min(bottom, image_height)
     out[y0 - top : y1 - top, x0 - left : x1 - left] = rgb[y0:y1, x0:x1]
     return out
+
+
+def cut_face_box(width: int, height: int) -> tuple[float, float, float, float]:
+    """Where :func:`_cut_around` put the face box it cut around, in a cut-out ``width`` × ``height`` (only its height
+    and centre: what :func:`box_transform` reads)."""
+    side = width / PORTRAIT_CROP_WIDTH_PER_FACE
+    centre_x = width / 2.0
+    centre_y = height / 2.0 - FACE_CENTRE_BELOW_SHARE * height
+    return (centre_x - side / 2.0, centre_y - side / 2.0, centre_x + side / 2.0, centre_y + side / 2.0)
 
 
 def to_chip_domain(printed_rgb: ImageArray, to_chip: npt.NDArray[np.float64]) -> ImageArray:
@@ -292,14 +304,17 @@ def compress_like_chip(rgb: ImageArray) -> ImageArray:
 
 
 def scores_by_start(
-    printed_rgb: ImageArray, printed: FoundFace, chip_rgb: ImageArray, chip: FoundFace | None
+    printed_rgb: ImageArray, printed: FoundFace | None, chip_rgb: ImageArray, chip: FoundFace | None
 ) -> dict[str, float]:
-    """The band-pass correlation of the printed portrait with the chip from each start: ``landmarks`` and
-    ``face_boxes`` when the chip's face was found, ``standard_framing`` always."""
-    starts = {STANDARD_FRAMING: box_transform(printed.box, standard_face_box())}
+    """The band-pass correlation of the printed portrait with the chip from each start: ``landmarks`` when both
+    faces were found, ``face_boxes`` when the chip's was, ``standard_framing`` always. Without the printed face
+    (not found again on the cut-out) its box is where :meth:`OnnxPrintedPortraitReader.locate` framed it."""
+    printed_box = printed.box if printed is not None else cut_face_box(printed_rgb.shape[1], printed_rgb.shape[0])
+    starts = {STANDARD_FRAMING: box_transform(printed_box, standard_face_box())}
     if chip is not None:
-        starts["landmarks"] = similarity_transform(printed.points, chip.points)
-        starts["face_boxes"] = box_transform(printed.box, chip.box)
+        starts["face_boxes"] = box_transform(printed_box, chip.box)
+        if printed is not None:
+            starts["landmarks"] = similarity_transform(printed.points, chip.points)
     return {
         name: band_pass_correlation(chip_rgb, to_chip_domain(printed_rgb, to_chip)) for name, to_chip in starts.items()
     }
