@@ -86,6 +86,36 @@ def kiosk_webm(clip: Path) -> tuple[bytes, float, Any]:
     return buffer.getvalue(), len(frames) / KIOSK_FPS, frames[min(4, len(frames) - 1)]
 
 
+def add_service_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the in-process service's set-up: the clips, the models and the rounds."""
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "liveness")
+    parser.add_argument(
+        "--models", type=Path, default=Path(os.environ.get("REALNAME_MODELS_DIR", REPO / "var" / "models"))
+    )
+    parser.add_argument("--rounds", type=int, default=1)
+
+
+def start_service(folder: Path, models: Path, random: AskFor) -> Container:
+    """The whole service on SQLite in ``folder``, one challenge action asked, and the kiosk's outlet."""
+    settings = Settings(
+        env="test",
+        data_dir=folder,
+        models_dir=models,
+        policy=PolicySettings(challenge_actions=1, max_challenges_per_attempt=3),
+        token_ttl_minutes=24 * 60,  # a loaded machine may take longer than a shift's token to run this
+    )
+    container = Container(settings, random=random)
+    container.initialise()
+    container.registry().add_outlet(OPERATOR_CLI, OUTLET, "Beijing Xidan")
+    return container
+
+
+def chip_photo(container: Container, frontal: Any) -> bytes:
+    """A chip portrait cut from the clip's frontal frame."""
+    box = container.onnx_models.detect(frontal)[0]
+    return simulate_chip_photo(frontal, (box.x0, box.y0, box.x1, box.y1))
+
+
 class Kiosk:
     def __init__(self, container: Container, client: TestClient) -> None:
         self.container, self.client = container, client
@@ -126,8 +156,18 @@ class Kiosk:
 
 
 def stream_once(
-    kiosk: Kiosk, attempt: str, nonce: str, webm: bytes, seconds: float, photo: bytes, chunk_s: float
+    kiosk: Kiosk,
+    attempt: str,
+    nonce: str,
+    webm: bytes,
+    seconds: float,
+    photo: bytes,
+    chunk_s: float,
+    *,
+    pace: bool = True,
 ) -> dict[str, Any]:
+    """Open a stream, send the clip in chunks (each at the moment a recorder would have produced it, or back to back
+    without ``pace``) and end it; the latency and CPU of the decision."""
     c, h = kiosk.client, kiosk.headers
     count = max(1, math.ceil(seconds / chunk_s))
     cpu0, client0 = time.process_time(), time.thread_time()
@@ -143,8 +183,9 @@ def stream_once(
     last_sent = 0.0
     for seq in range(count):
         start, end = len(webm) * seq // count, len(webm) * (seq + 1) // count
-        due = recording_started + min((seq + 1) * chunk_s, seconds)
-        time.sleep(max(0.0, due - time.perf_counter()))
+        if pace:
+            due = recording_started + min((seq + 1) * chunk_s, seconds)
+            time.sleep(max(0.0, due - time.perf_counter()))
         last_sent = time.perf_counter()
         last_cpu = time.process_time()
         sent = c.put(
@@ -192,12 +233,8 @@ def single_once(kiosk: Kiosk, attempt: str, nonce: str, webm: bytes, photo: byte
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "liveness")
-    parser.add_argument(
-        "--models", type=Path, default=Path(os.environ.get("REALNAME_MODELS_DIR", REPO / "var" / "models"))
-    )
+    add_service_arguments(parser)
     parser.add_argument("--chunk-seconds", type=float, default=1.0)
-    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--stream-only", action="store_true", help="skip the single uploads")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "stream.json")
     args = parser.parse_args()
@@ -205,16 +242,7 @@ def main() -> None:
     random = AskFor()
     load_at_start = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory() as folder:
-        settings = Settings(
-            env="test",
-            data_dir=Path(folder),
-            models_dir=args.models,
-            policy=PolicySettings(challenge_actions=1, max_challenges_per_attempt=3),
-            token_ttl_minutes=24 * 60,  # a loaded machine may take longer than a shift's token to run this
-        )
-        container = Container(settings, random=random)
-        container.initialise()
-        container.registry().add_outlet(OPERATOR_CLI, OUTLET, "Beijing Xidan")
+        container = start_service(Path(folder), args.models, random)
         results: dict[str, list[dict[str, Any]]] = {"stream": [], "single": []}
         with TestClient(create_app(container.http_services()), raise_server_exceptions=False) as client:
             kiosk = Kiosk(container, client)
@@ -222,8 +250,7 @@ def main() -> None:
             for _ in range(args.rounds):
                 for name, actions in PERFORMED.items():
                     webm, seconds, frontal = clips[name]
-                    box = container.onnx_models.detect(frontal)[0]
-                    photo = simulate_chip_photo(frontal, (box.x0, box.y0, box.x1, box.y1))
+                    photo = chip_photo(container, frontal)
                     attempt, nonce = kiosk.challenged(random, actions[0].value)
                     streamed = stream_once(kiosk, attempt, nonce, webm, seconds, photo, args.chunk_seconds)
                     measured = [("stream", streamed)]
