@@ -5,7 +5,10 @@ one outlet and ``--numbers`` numbers, then for each writer count runs that many 
 each registering numbers through ``Registry.assign_number`` (quota slot, number ACTIVE, binding, audit event;
 one transaction each), every registration for a new ID and a number no other writer picks. While it runs, a
 sampler reads ``pg_stat_activity`` every 50 ms and counts the writers waiting on a lock, by the statement
-they wait in, so the serialisation point shows.
+they wait in, so the serialisation point shows. Each run also reports the SQL statements and commits per
+registration (SQLAlchemy's cursor events, so BEGIN is not counted) and the CPU per registration, read from
+``/proc``: this process (the writer threads: use case, SQLAlchemy, driver) and the PostgreSQL backends of its
+connections (found by ``application_name``), so the figure does not depend on the share of the machine a run got.
 
 Runs on whatever ``realname`` is on ``PYTHONPATH`` (so the same script measures an older checkout too).
 
@@ -40,6 +43,8 @@ from realname.domain.subscribers import BlindIndex
 
 REPO = Path(__file__).resolve().parents[2]
 CLERK = Actor("staff:bench", Role.CLERK, "BJ-001")
+APPLICATION_NAME = "registry-writers-bench"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def set_up(database_url: str, schema: str, data_dir: Path, numbers: int) -> Container:
@@ -48,7 +53,7 @@ def set_up(database_url: str, schema: str, data_dir: Path, numbers: int) -> Cont
         c.execute(sa.text(f"CREATE SCHEMA {schema}"))
     admin.dispose()
     separator = "&" if "?" in database_url else "?"
-    url = f"{database_url}{separator}options={quote(f'-csearch_path={schema}')}"
+    url = f"{database_url}{separator}options={quote(f'-csearch_path={schema}')}&application_name={APPLICATION_NAME}"
     settings = Settings(env="test", data_dir=data_dir, database_url=url, models_dir=REPO / "var" / "models")
     container = Container(settings)
     container.initialise()
@@ -70,6 +75,29 @@ def sample_lock_waits(engine: sa.Engine, stop: threading.Event, waits: Counter[s
             samples.append(len(rows))
             waits.update(rows)
             time.sleep(0.05)
+
+
+def backend_cpu_seconds(engine: sa.Engine) -> float:
+    """User + system CPU of the PostgreSQL backends serving the writers' connections (local server only), asked
+    on ``engine``, a connection of its own."""
+    with engine.connect() as c:
+        pids = c.execute(
+            sa.text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
+            {"name": APPLICATION_NAME},
+        ).scalars()
+        total = 0.0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total
+
+
+def own_cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def run(container: Container, writers: int, seconds: float, first_number: int, per_writer: int) -> dict[str, Any]:
@@ -98,8 +126,25 @@ def run(container: Container, writers: int, seconds: float, first_number: int, p
     stop = threading.Event()
     waits: Counter[str] = Counter()
     samples: list[int] = []
-    sampler = threading.Thread(target=sample_lock_waits, args=(container.engine, stop, waits, samples))
+    # The sampler and the CPU reader use their own connection: neither is counted as a writer's.
+    watcher = sa.create_engine(container.engine.url.update_query_dict({"application_name": "registry-watcher"}))
+    sampler = threading.Thread(target=sample_lock_waits, args=(watcher, stop, waits, samples))
+    counts = {"statements": 0, "commits": 0}
+
+    def count_statement(*_: Any) -> None:
+        counts["statements"] += 1  # a lost increment under the GIL only understates the count
+
+    def count_commit(*_: Any) -> None:
+        counts["commits"] += 1
+
+    # Open a connection per writer first, so that every writer's backend exists before the CPU is first read.
+    opened = [container.engine.connect() for _ in range(writers)]
+    for connection in opened:
+        connection.close()
     load_before = os.getloadavg()[0]
+    cpu_before = own_cpu_seconds(), backend_cpu_seconds(watcher)
+    sa.event.listen(container.engine, "before_cursor_execute", count_statement)
+    sa.event.listen(container.engine, "commit", count_commit)
     sampler.start()
     started = time.perf_counter()
     threads = [threading.Thread(target=writer, args=(k,)) for k in range(writers)]
@@ -110,7 +155,12 @@ def run(container: Container, writers: int, seconds: float, first_number: int, p
     wall = time.perf_counter() - started
     stop.set()
     sampler.join()
+    sa.event.remove(container.engine, "before_cursor_execute", count_statement)
+    sa.event.remove(container.engine, "commit", count_commit)
+    own_cpu, backend_cpu = own_cpu_seconds() - cpu_before[0], backend_cpu_seconds(watcher) - cpu_before[1]
+    watcher.dispose()
     every = sorted(x for part in latencies for x in part)
+    done = max(len(every), 1)
     cuts = statistics.quantiles(every, n=100)
     return {
         "writers": writers,
@@ -119,6 +169,13 @@ def run(container: Container, writers: int, seconds: float, first_number: int, p
         "p50_ms": round(cuts[49] * 1000, 1),
         "p95_ms": round(cuts[94] * 1000, 1),
         "p99_ms": round(cuts[98] * 1000, 1),
+        "statements_per_registration": round(counts["statements"] / done, 2),
+        "commits_per_registration": round(counts["commits"] / done, 3),
+        "cpu_ms_per_registration": {
+            "python": round(1000 * own_cpu / done, 2),
+            "postgres": round(1000 * backend_cpu / done, 2),
+            "total": round(1000 * (own_cpu + backend_cpu) / done, 2),
+        },
         "mean_lock_waiters": round(sum(samples) / max(len(samples), 1), 2),
         "lock_waits_by_statement": dict(waits.most_common(3)),
         "load_before": round(load_before, 2),

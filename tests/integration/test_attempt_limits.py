@@ -5,6 +5,7 @@ case two reviewers disagree on ends."""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import NoReturn
 
 import pytest
@@ -225,3 +226,23 @@ def _details(engine: sa.Engine, action: str) -> list[str]:
     with engine.begin() as c:
         query = sa.select(t.audit_event.c.details).where(t.audit_event.c.action == action).order_by("seq")
         return [str(r.details) for r in c.execute(query)]
+
+
+def test_the_lockout_history_of_an_id_and_a_device_is_read_apart_in_one_query(engine: sa.Engine) -> None:
+    now = FixedClock().now()
+    since = now - timedelta(minutes=30)
+    mine, other = id_index(), id_index("110105194912310037")
+    with SqlUnitOfWork(engine) as uow:
+        uow.failures.add("f1", mine, "kiosk-1", now - timedelta(minutes=5))  # the ID at this device: both lists
+        uow.failures.add("f2", None, "kiosk-1", now - timedelta(minutes=4))  # no ID read: the device's only
+        uow.failures.add("f3", mine, "kiosk-2", now - timedelta(minutes=3))  # the ID elsewhere: the ID's only
+        uow.failures.add("f4", other, "kiosk-2", now - timedelta(minutes=2))  # neither
+        uow.failures.add("f5", mine, "kiosk-1", now - timedelta(minutes=45))  # too old for either
+        uow.commit()
+    with SqlUnitOfWork(engine) as uow:
+        of_id, of_device = uow.failures.recent_for_id_and_device(mine, "kiosk-1", since)
+        assert sorted(of_id) == [now - timedelta(minutes=5), now - timedelta(minutes=3)]
+        assert sorted(of_device) == [now - timedelta(minutes=5), now - timedelta(minutes=4)]
+        no_id, device_only = uow.failures.recent_for_id_and_device(None, "kiosk-1", since)
+        assert (list(no_id), sorted(device_only)) == ([], sorted(of_device))
+        assert sorted(uow.failures.recent_for_id(mine, since)) == sorted(of_id)

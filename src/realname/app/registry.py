@@ -87,8 +87,8 @@ def bind_number(
 ) -> Assignment:
     """Inside the caller's transaction: take a quota slot, activate the number, record the binding.
 
-    The quota is taken with a conditional increment in the same transaction as the number's state
-    change and the binding, so concurrent assignments cannot exceed it.
+    The quota is taken with a conditional increment (which creates the subscriber of a new ID) in the same
+    transaction as the number's state change and the binding, so concurrent assignments cannot exceed it.
 
     Raises:
         QuotaExceeded: the ID holds ``policy.max_numbers_per_id`` numbers already.
@@ -98,9 +98,11 @@ def bind_number(
     if number is None:
         raise NotFound(f"number {msisdn.masked} is not in the pool", code="number.not_found")
     number.activate(attempt_id, now)
-    subscriber = uow.subscribers.get_or_create(Subscriber(ids.new_id(), id_index, now))
-    check_quota(subscriber.held_numbers, policy.max_numbers_per_id)
-    if not uow.subscribers.take_quota_slot(subscriber.id, policy.max_numbers_per_id):
+    check_quota(0, policy.max_numbers_per_id)  # a limit of 0 admits nobody, not even a new ID
+    subscriber = uow.subscribers.take_quota_slot(Subscriber(ids.new_id(), id_index, now), policy.max_numbers_per_id)
+    if subscriber is None:
+        full = uow.subscribers.find(id_index)
+        check_quota(policy.max_numbers_per_id if full is None else full.held_numbers, policy.max_numbers_per_id)
         raise QuotaExceeded(f"this ID already holds {policy.max_numbers_per_id} numbers")
     uow.numbers.save(number)
     binding = Binding(
@@ -112,7 +114,7 @@ def bind_number(
         started_at=now,
     )
     uow.bindings.add(binding)
-    return Assignment(binding, subscriber.held_numbers + 1)
+    return Assignment(binding, subscriber.held_numbers)
 
 
 def _batches(items: Iterable[Msisdn], size: int) -> Iterator[list[Msisdn]]:

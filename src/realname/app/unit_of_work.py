@@ -122,15 +122,13 @@ class BindingRepository(Protocol):
 
 
 class SubscriberRepository(Protocol):
-    def get_or_create(self, subscriber: Subscriber) -> Subscriber:
-        """Return the subscriber with this blind index, creating ``subscriber`` if there is none."""
+    def take_quota_slot(self, subscriber: Subscriber, max_numbers: int) -> Subscriber | None:
+        """Atomically: the subscriber with ``subscriber``'s blind index (``subscriber`` itself when there is none)
+        with its held-number counter incremented, if it was below ``max_numbers``; None (and nothing changed)
+        when it was not."""
         ...
 
     def find(self, id_index: BlindIndex) -> Subscriber | None: ...
-
-    def take_quota_slot(self, subscriber_id: str, max_numbers: int) -> bool:
-        """Atomically increment the held-number counter if it is below ``max_numbers``."""
-        ...
 
     def free_quota_slot(self, subscriber_id: str, at: datetime) -> None: ...
 
@@ -232,7 +230,12 @@ class FailureRepository(Protocol):
 
     def recent_for_id(self, id_index: BlindIndex, since: datetime) -> Sequence[datetime]: ...
 
-    def recent_for_device(self, device_id: str, since: datetime) -> Sequence[datetime]: ...
+    def recent_for_id_and_device(
+        self, id_index: BlindIndex | None, device_id: str, since: datetime
+    ) -> tuple[Sequence[datetime], Sequence[datetime]]:
+        """The failures since ``since`` of the ID (none when ``id_index`` is None) and of the device, read
+        together."""
+        ...
 
 
 class IdempotencyStore(Protocol):

@@ -264,9 +264,10 @@ class Verification:
         policy = self._d.policy
         # A lock that began up to ``lockout_minutes`` ago may stem from failures up to a window before it.
         since = now - timedelta(minutes=policy.lockout_window_minutes + policy.lockout_minutes)
+        id_failures, device_failures = uow.failures.recent_for_id_and_device(id_index, device_id, since)
         reason = lockout_reason(
-            id_failures=uow.failures.recent_for_id(id_index, since) if id_index else (),
-            device_failures=uow.failures.recent_for_device(device_id, since),
+            id_failures=id_failures,
+            device_failures=device_failures,
             now=now,
             max_failed=policy.max_failed_attempts,
             window_minutes=policy.lockout_window_minutes,

@@ -11,7 +11,8 @@ so that nothing is added to ``tables.metadata``:
 - ``check_block``: a subscriber's blocks of one number or one party.
 - ``party_case``: which relying party (and check) a review case is about.
 - ``subscriber_name``: the ``subscriber`` table's ``name_index`` column (added by 0007), seen on its own so
-  that ``tables.subscriber`` keeps working on databases before 0007.
+  that ``tables.subscriber`` keeps working on databases before 0007, with ``name_ciphertext`` (older), which is
+  written together with it.
 """
 
 from __future__ import annotations
@@ -106,4 +107,5 @@ subscriber_name = sa.Table(
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("id_index", sa.String(64), nullable=False),
     sa.Column("name_index", sa.String(64), nullable=True),
+    sa.Column("name_ciphertext", sa.LargeBinary, nullable=True),
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +27,12 @@ def _insert(connection: sa.Connection, table: sa.Table) -> Any:
     if connection.dialect.name == "postgresql":
         return postgresql.insert(table)
     return sqlite.insert(table)
+
+
+def per_dialect(build: Callable[[Callable[[sa.Table], Any]], Any]) -> dict[str, Any]:
+    """A statement that needs a dialect's own INSERT (``ON CONFLICT``), built once for each dialect: ``build``
+    is given that dialect's ``insert``; look the statement up by ``connection.dialect.name``."""
+    return {"postgresql": build(postgresql.insert), "sqlite": build(sqlite.insert)}
 
 
 def insert_ignoring_duplicates(
@@ -54,6 +60,23 @@ class SqlOutletRepository:
     def list(self) -> Sequence[Outlet]:
         rows = self._c.execute(sa.select(t.outlet).order_by(t.outlet.c.code))
         return [Outlet(OutletCode(r.code), r.name, r.created_at, r.time_zone) for r in rows]
+
+
+_SESSION_STATE = (
+    sa.select(t.staff.c.active, t.staff.c.password_change_required, t.staff_session.c.last_active_at)
+    .select_from(
+        t.staff.outerjoin(
+            t.staff_session, t.staff_session.c.session_key == sa.bindparam("st_session", type_=sa.String(96))
+        )
+    )
+    .where(t.staff.c.id == sa.bindparam("st_id", type_=sa.String(64)))
+)
+_RECORD_ACTIVITY = (
+    t.staff_session.update()
+    .where(t.staff_session.c.session_key == sa.bindparam("st_session", type_=sa.String(96)))
+    .values(last_active_at=sa.bindparam("st_now", type_=t.UtcDateTime()))
+)
+"""The per-request staff check's statements (a sign-in's state, its last activity), built once."""
 
 
 class SqlStaffRepository:
@@ -105,19 +128,14 @@ class SqlStaffRepository:
         )
 
     def session_state(self, staff_id: str, session_key: str) -> StaffSessionState | None:
-        s = t.staff_session
-        row = self._c.execute(
-            sa.select(t.staff.c.active, t.staff.c.password_change_required, s.c.last_active_at)
-            .select_from(t.staff.outerjoin(s, s.c.session_key == session_key))
-            .where(t.staff.c.id == staff_id)
-        ).first()
+        row = self._c.execute(_SESSION_STATE, {"st_id": staff_id, "st_session": session_key}).first()
         if row is None:
             return None
         return StaffSessionState(row.active, row.password_change_required, row.last_active_at)
 
     def record_activity(self, staff_id: str, session_key: str, now: datetime) -> None:
         s = t.staff_session
-        updated = self._c.execute(s.update().where(s.c.session_key == session_key).values(last_active_at=now))
+        updated = self._c.execute(_RECORD_ACTIVITY, {"st_session": session_key, "st_now": now})
         if updated.rowcount == 0:
             self._c.execute(
                 insert_ignoring_duplicates(
@@ -162,6 +180,33 @@ def _number_from_row(row: sa.Row[Any]) -> PhoneNumber:
     )
 
 
+_NUMBER = sa.select(t.number).where(t.number.c.msisdn == sa.bindparam("n_msisdn", type_=sa.String(15)))
+_NUMBER_FOR_UPDATE = _NUMBER.with_for_update()
+_SAVE_NUMBER = (
+    t.number.update()
+    .where(t.number.c.msisdn == sa.bindparam("n_msisdn"), t.number.c.version == sa.bindparam("n_version"))
+    .values(
+        state=sa.bindparam("n_state"),
+        reserved_by=sa.bindparam("n_reserved_by"),
+        reserved_until=sa.bindparam("n_reserved_until", type_=t.UtcDateTime()),
+        cooling_until=sa.bindparam("n_cooling_until", type_=t.UtcDateTime()),
+        version=sa.bindparam("n_next_version"),
+    )
+)
+_RESERVED_FOR = (
+    sa.select(sa.func.count())
+    .select_from(t.number)
+    .where(
+        t.number.c.state == NumberState.RESERVED.value,
+        t.number.c.reserved_by == sa.bindparam("n_attempt", type_=sa.String(64)),
+        t.number.c.reserved_until > sa.bindparam("n_now", type_=t.UtcDateTime()),
+    )
+)
+"""The statements of a registration's hot path are built once with bound parameters (here and below), as
+``SqlAuditLog``'s are: SQLAlchemy then reuses their cache keys and compiled forms, where a statement built per
+call costs more Python (expression objects and a fresh cache key) than its execution."""
+
+
 class SqlNumberRepository:
     def __init__(self, connection: sa.Connection) -> None:
         self._c = connection
@@ -180,23 +225,21 @@ class SqlNumberRepository:
         return added
 
     def get(self, msisdn: Msisdn, *, for_update: bool = False) -> PhoneNumber | None:
-        query = sa.select(t.number).where(t.number.c.msisdn == str(msisdn))
-        if for_update:
-            query = query.with_for_update()
-        row = self._c.execute(query).first()
+        row = self._c.execute(_NUMBER_FOR_UPDATE if for_update else _NUMBER, {"n_msisdn": str(msisdn)}).first()
         return None if row is None else _number_from_row(row)
 
     def save(self, number: PhoneNumber) -> None:
         result = self._c.execute(
-            t.number.update()
-            .where(t.number.c.msisdn == str(number.msisdn), t.number.c.version == number.version)
-            .values(
-                state=number.state.value,
-                reserved_by=number.reserved_by,
-                reserved_until=number.reserved_until,
-                cooling_until=number.cooling_until,
-                version=number.version + 1,
-            )
+            _SAVE_NUMBER,
+            {
+                "n_msisdn": str(number.msisdn),
+                "n_version": number.version,
+                "n_state": number.state.value,
+                "n_reserved_by": number.reserved_by,
+                "n_reserved_until": number.reserved_until,
+                "n_cooling_until": number.cooling_until,
+                "n_next_version": number.version + 1,
+            },
         )
         if result.rowcount != 1:
             raise Conflict(f"number {number.msisdn.masked} changed meanwhile; try again", code="number.changed")
@@ -236,16 +279,7 @@ class SqlNumberRepository:
         return [_number_from_row(row) for row in rows]
 
     def reserved_for(self, attempt_id: str, now: datetime) -> int:
-        query = (
-            sa.select(sa.func.count())
-            .select_from(t.number)
-            .where(
-                t.number.c.state == NumberState.RESERVED.value,
-                t.number.c.reserved_by == attempt_id,
-                t.number.c.reserved_until > now,
-            )
-        )
-        return int(self._c.execute(query).scalar_one())
+        return int(self._c.execute(_RESERVED_FOR, {"n_attempt": attempt_id, "n_now": now}).scalar_one())
 
     def count_by_state(self) -> dict[NumberState, int]:
         rows = self._c.execute(sa.select(t.number.c.state, sa.func.count()).group_by(t.number.c.state))
@@ -278,29 +312,45 @@ def _binding_from_row(row: sa.Row[Any]) -> Binding:
     )
 
 
+_ADD_BINDING = per_dialect(lambda insert: insert(t.binding).on_conflict_do_nothing().returning(t.binding.c.id))
+"""Any unique index that refuses the row (one live binding per number, one per SIM) makes it insert nothing,
+instead of an error that would need a savepoint (two more round trips) to keep the transaction usable. An inserted
+row is told by the id it returns (SQLAlchemy does not keep an INSERT's row count by default: psycopg's reads -1)."""
+_ACTIVE_BINDING = sa.select(t.binding).where(
+    t.binding.c.msisdn == sa.bindparam("b_msisdn", type_=sa.String(15)), t.binding.c.ended_at.is_(None)
+)
+_ACTIVE_BINDINGS_OF = (
+    sa.select(t.binding)
+    .where(
+        t.binding.c.subscriber_id == sa.bindparam("b_subscriber", type_=sa.String(64)), t.binding.c.ended_at.is_(None)
+    )
+    .order_by(t.binding.c.started_at)
+)
+
+
 class SqlBindingRepository:
     def __init__(self, connection: sa.Connection) -> None:
         self._c = connection
 
     def add(self, binding: Binding) -> None:
-        try:
-            with self._c.begin_nested():
-                self._c.execute(
-                    t.binding.insert().values(
-                        id=binding.id,
-                        msisdn=str(binding.msisdn),
-                        subscriber_id=binding.subscriber_id,
-                        iccid=binding.iccid,
-                        outlet_code=binding.outlet_code,
-                        started_at=binding.started_at,
-                    )
-                )
-        except sa.exc.IntegrityError as exc:
-            # Two partial unique indexes can refuse the row; the loser of a race sees the winner's
-            # committed binding here (PostgreSQL waits for it before reporting the violation).
-            if self.active_for(binding.msisdn) is None and self._sim_in_use(binding.iccid):
-                raise Conflict("this SIM is bound to another number already", code="sim.in_use") from exc
-            raise Conflict(f"number {binding.msisdn.masked} is bound already", code="number.unavailable") from exc
+        added = self._c.execute(
+            _ADD_BINDING[self._c.dialect.name],
+            {
+                "id": binding.id,
+                "msisdn": str(binding.msisdn),
+                "subscriber_id": binding.subscriber_id,
+                "iccid": binding.iccid,
+                "outlet_code": binding.outlet_code,
+                "started_at": binding.started_at,
+            },
+        )
+        if added.first() is not None:
+            return
+        # A partial unique index refused the row; the loser of a race sees the winner's committed binding
+        # here (PostgreSQL waits for the winner's transaction before it decides that the row conflicts).
+        if self.active_for(binding.msisdn) is None and self._sim_in_use(binding.iccid):
+            raise Conflict("this SIM is bound to another number already", code="sim.in_use")
+        raise Conflict(f"number {binding.msisdn.masked} is bound already", code="number.unavailable")
 
     def _sim_in_use(self, iccid: str) -> bool:
         row = self._c.execute(
@@ -309,17 +359,11 @@ class SqlBindingRepository:
         return row is not None
 
     def active_for(self, msisdn: Msisdn) -> Binding | None:
-        row = self._c.execute(
-            sa.select(t.binding).where(t.binding.c.msisdn == str(msisdn), t.binding.c.ended_at.is_(None))
-        ).first()
+        row = self._c.execute(_ACTIVE_BINDING, {"b_msisdn": str(msisdn)}).first()
         return None if row is None else _binding_from_row(row)
 
     def active_of_subscriber(self, subscriber_id: str) -> Sequence[Binding]:
-        rows = self._c.execute(
-            sa.select(t.binding)
-            .where(t.binding.c.subscriber_id == subscriber_id, t.binding.c.ended_at.is_(None))
-            .order_by(t.binding.c.started_at)
-        )
+        rows = self._c.execute(_ACTIVE_BINDINGS_OF, {"b_subscriber": subscriber_id})
         return [_binding_from_row(r) for r in rows]
 
     def end(self, binding_id: str, ended_at: datetime, reason: str) -> None:
@@ -340,49 +384,78 @@ def _subscriber_from_row(row: sa.Row[Any]) -> Subscriber:
     )
 
 
+_SUBSCRIBER_COLUMNS = (
+    t.subscriber.c.id,
+    t.subscriber.c.id_index,
+    t.subscriber.c.created_at,
+    t.subscriber.c.held_numbers,
+    t.subscriber.c.last_service_ended_at,
+)
+_TAKE_QUOTA_SLOT = per_dialect(
+    lambda insert: (
+        insert(t.subscriber)
+        .values(
+            id=sa.bindparam("s_id", type_=sa.String(64)),
+            id_index=sa.bindparam("s_index", type_=sa.String(64)),
+            held_numbers=1,
+            created_at=sa.bindparam("s_at", type_=t.UtcDateTime()),
+        )
+        .on_conflict_do_update(
+            index_elements=["id_index"],
+            set_={"held_numbers": t.subscriber.c.held_numbers + 1},
+            where=t.subscriber.c.held_numbers < sa.bindparam("s_max", type_=sa.Integer),
+        )
+        .returning(*_SUBSCRIBER_COLUMNS)
+    )
+)
+"""One statement for what took three (create the subscriber if new, read it, take a slot if one is free). The
+conditional increment is what keeps the quota under races: PostgreSQL makes a concurrent insert of the same
+``id_index`` wait for the first transaction and then applies the ``WHERE`` to the row it committed; SQLite runs
+one writer at a time."""
+_SUBSCRIBER_BY_INDEX = sa.select(t.subscriber).where(
+    t.subscriber.c.id_index == sa.bindparam("s_index", type_=sa.String(64))
+)
+_SET_ID_CIPHERTEXT = (
+    t.subscriber.update()
+    .where(t.subscriber.c.id == sa.bindparam("s_id", type_=sa.String(64)))
+    .values(id_ciphertext=sa.bindparam("s_ciphertext", type_=sa.LargeBinary))
+)
+_SET_NAME = (
+    subscriber_name.update()
+    .where(subscriber_name.c.id == sa.bindparam("s_id", type_=sa.String(64)))
+    .values(
+        name_index=sa.bindparam("s_name_index", type_=sa.String(64)),
+        name_ciphertext=sa.bindparam("s_ciphertext", type_=sa.LargeBinary),
+    )
+)
+"""The name's ciphertext and blind index in one statement (``subscriber_name`` sees both columns)."""
+
+
 class SqlSubscriberRepository:
     def __init__(self, connection: sa.Connection) -> None:
         self._c = connection
 
-    def get_or_create(self, subscriber: Subscriber) -> Subscriber:
-        self._c.execute(
-            _insert(self._c, t.subscriber)
-            .values(
-                id=subscriber.id,
-                id_index=subscriber.id_index.value,
-                held_numbers=0,
-                created_at=subscriber.created_at,
-            )
-            .on_conflict_do_nothing(index_elements=["id_index"])
-        )
-        found = self.find(subscriber.id_index)
-        assert found is not None
-        return found
-
-    def find(self, id_index: BlindIndex) -> Subscriber | None:
-        row = self._c.execute(sa.select(t.subscriber).where(t.subscriber.c.id_index == id_index.value)).first()
+    def take_quota_slot(self, subscriber: Subscriber, max_numbers: int) -> Subscriber | None:
+        row = self._c.execute(
+            _TAKE_QUOTA_SLOT[self._c.dialect.name],
+            {
+                "s_id": subscriber.id,
+                "s_index": subscriber.id_index.value,
+                "s_at": subscriber.created_at,
+                "s_max": max_numbers,
+            },
+        ).first()
         return None if row is None else _subscriber_from_row(row)
 
-    def take_quota_slot(self, subscriber_id: str, max_numbers: int) -> bool:
-        result = self._c.execute(
-            t.subscriber.update()
-            .where(t.subscriber.c.id == subscriber_id, t.subscriber.c.held_numbers < max_numbers)
-            .values(held_numbers=t.subscriber.c.held_numbers + 1)
-        )
-        return result.rowcount == 1
+    def find(self, id_index: BlindIndex) -> Subscriber | None:
+        row = self._c.execute(_SUBSCRIBER_BY_INDEX, {"s_index": id_index.value}).first()
+        return None if row is None else _subscriber_from_row(row)
 
     def set_id_ciphertext(self, subscriber_id: str, ciphertext: bytes) -> None:
-        self._c.execute(
-            t.subscriber.update().where(t.subscriber.c.id == subscriber_id).values(id_ciphertext=ciphertext)
-        )
+        self._c.execute(_SET_ID_CIPHERTEXT, {"s_id": subscriber_id, "s_ciphertext": ciphertext})
 
     def set_name(self, subscriber_id: str, ciphertext: bytes, name_index: str) -> None:
-        self._c.execute(
-            t.subscriber.update().where(t.subscriber.c.id == subscriber_id).values(name_ciphertext=ciphertext)
-        )
-        self._c.execute(
-            subscriber_name.update().where(subscriber_name.c.id == subscriber_id).values(name_index=name_index)
-        )
+        self._c.execute(_SET_NAME, {"s_id": subscriber_id, "s_ciphertext": ciphertext, "s_name_index": name_index})
 
     def name_ciphertext(self, subscriber_id: str) -> bytes | None:
         value = self._c.execute(

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from realname.adapters.storage import tables as t
+from realname.adapters.storage.repositories import per_dialect
 from realname.domain.errors import Conflict
 from realname.domain.self_service import OneTimeCode
 from realname.domain.terminals import Terminal
@@ -24,6 +25,17 @@ def _terminal_from_row(row: sa.Row[Any]) -> Terminal:
         enrolled_by=row.enrolled_by,
         revoked_at=row.revoked_at,
     )
+
+
+_TERMINAL = sa.select(t.terminal).where(t.terminal.c.id == sa.bindparam("t_id", type_=sa.String(64)))
+_CLAIM_NONCE = per_dialect(
+    lambda insert: insert(t.reader_nonce).on_conflict_do_nothing().returning(t.reader_nonce.c.nonce)
+)
+"""A nonce seen before (the primary key) makes the insert do nothing: one statement where a look-up, a savepoint,
+the insert and the savepoint's release were four."""
+_FORGET_NONCES = t.reader_nonce.delete().where(
+    t.reader_nonce.c.seen_at < sa.bindparam("t_cutoff", type_=t.UtcDateTime())
+)
 
 
 class SqlTerminalRepository:
@@ -46,7 +58,7 @@ class SqlTerminalRepository:
         )
 
     def get(self, terminal_id: str) -> Terminal | None:
-        row = self._c.execute(sa.select(t.terminal).where(t.terminal.c.id == terminal_id)).first()
+        row = self._c.execute(_TERMINAL, {"t_id": terminal_id}).first()
         return None if row is None else _terminal_from_row(row)
 
     def list(self) -> Sequence[Terminal]:
@@ -63,20 +75,16 @@ class SqlTerminalRepository:
 
     def claim_nonce(self, terminal_id: str, nonce: str, at: datetime) -> bool:
         """Record a signed read's nonce; False if this terminal used it before (a replay)."""
-        n = t.reader_nonce
-        seen = n.c.terminal_id == terminal_id, n.c.nonce == nonce
-        if self._c.execute(sa.select(n.c.nonce).where(*seen)).first() is not None:
-            return False
-        try:
-            with self._c.begin_nested():
-                self._c.execute(n.insert().values(terminal_id=terminal_id, nonce=nonce, seen_at=at))
-        except sa.exc.IntegrityError:
-            return False  # a concurrent request with the same nonce won
-        return True
+        # A concurrent request with the same nonce makes PostgreSQL wait for its transaction: if it commits,
+        # this insert does nothing (the replay is refused); if it rolls back, this one claims the nonce.
+        claimed = self._c.execute(
+            _CLAIM_NONCE[self._c.dialect.name], {"terminal_id": terminal_id, "nonce": nonce, "seen_at": at}
+        )
+        return claimed.first() is not None
 
     def forget_nonces_before(self, cutoff: datetime) -> int:
         """Drop nonces too old to pass the freshness check anyway."""
-        result = self._c.execute(t.reader_nonce.delete().where(t.reader_nonce.c.seen_at < cutoff))
+        result = self._c.execute(_FORGET_NONCES, {"t_cutoff": cutoff})
         return int(result.rowcount)
 
 
