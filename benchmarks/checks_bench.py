@@ -287,22 +287,26 @@ def run_load(threads: int, seconds: float, one: Callable[[random.Random], str], 
     }
 
 
+def signed_check(world: World, rng: random.Random) -> SignedRequest:
+    """A check as the HTTP layer hands it to the use case: the body and its signature, unparsed."""
+    body = body_for(world, rng)
+    h = headers_for(world.credential, body)
+    return SignedRequest(
+        h["X-Realname-Party"],
+        h["X-Realname-Timestamp"],
+        h["X-Realname-Nonce"],
+        h["X-Realname-Signature"],
+        "POST",
+        "/v1/checks",
+        body,
+    )
+
+
 def direct(world: World, threads: int, seconds: float) -> dict[str, Any]:
     checks = world.container.check_services().answering
 
     def one(rng: random.Random) -> str:
-        body = body_for(world, rng)
-        h = headers_for(world.credential, body)
-        signed = SignedRequest(
-            h["X-Realname-Party"],
-            h["X-Realname-Timestamp"],
-            h["X-Realname-Nonce"],
-            h["X-Realname-Signature"],
-            "POST",
-            "/v1/checks",
-            body,
-        )
-        return checks.check(signed, parse_check).result.value
+        return checks.check(signed_check(world, rng), parse_check).result.value
 
     commits = [0]
 

@@ -28,10 +28,9 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from checks_bench import body_for, headers_for, set_up
+from checks_bench import set_up, signed_check
 from realname.adapters.http.checks_api import parse_check
 from realname.adapters.storage.database import normalise_url
-from realname.domain.relying_parties import SignedRequest
 
 
 def _statement_name(statement: str) -> str:
@@ -69,21 +68,7 @@ def main() -> None:
             timings[_statement_name(statement)].append(time.perf_counter() - started.pop(id(cursor)))
 
         rng = random.Random(7)
-        requests = []
-        for _ in range(args.checks):
-            body = body_for(world, rng)
-            h = headers_for(world.credential, body)
-            requests.append(
-                SignedRequest(
-                    h["X-Realname-Party"],
-                    h["X-Realname-Timestamp"],
-                    h["X-Realname-Nonce"],
-                    h["X-Realname-Signature"],
-                    "POST",
-                    "/v1/checks",
-                    body,
-                )
-            )
+        requests = [signed_check(world, rng) for _ in range(args.checks)]
         for signed in requests[:20]:  # warm up: prepared statements, caches
             checks.check(signed, parse_check)
         timings.clear()
