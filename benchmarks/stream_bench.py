@@ -21,7 +21,6 @@ photo cut from the clip), then:
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import os
@@ -31,12 +30,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import av
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi.testclient import TestClient
 
-from liveness_bench import PERFORMED
+from liveness_bench import PERFORMED, kiosk_recording
 from realname.adapters.http.app import create_app
 from realname.adapters.http.reader import document_fields, signed_reader_headers
 from realname.adapters.system import SecretsRandom
@@ -65,25 +63,8 @@ class AskFor(SecretsRandom):
 
 def kiosk_webm(clip: Path) -> tuple[bytes, float, Any]:
     """The clip as VP8 WebM at 15 fps (what MediaRecorder uploads), its duration, and a frontal frame (RGB)."""
-    with av.open(str(clip)) as source:
-        stream = source.streams.video[0]
-        step = max(1, round(float(stream.average_rate or 30) / KIOSK_FPS))
-        frames = [f.to_ndarray(format="rgb24") for i, f in enumerate(source.decode(stream)) if i % step == 0]
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="webm") as target:
-        out = target.add_stream("libvpx", rate=KIOSK_FPS)
-        assert isinstance(out, av.VideoStream)
-        out.height, out.width = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
-        out.pix_fmt = "yuv420p"
-        out.bit_rate = KIOSK_BIT_RATE
-        for index, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb[: out.height, : out.width].copy(), format="rgb24")
-            frame.pts = index
-            for packet in out.encode(frame):
-                target.mux(packet)
-        for packet in out.encode():
-            target.mux(packet)
-    return buffer.getvalue(), len(frames) / KIOSK_FPS, frames[min(4, len(frames) - 1)]
+    webm, frames = kiosk_recording(clip, bit_rate=KIOSK_BIT_RATE, fps=KIOSK_FPS)
+    return webm, len(frames) / KIOSK_FPS, frames[min(4, len(frames) - 1)]
 
 
 def add_service_arguments(parser: argparse.ArgumentParser) -> None:
