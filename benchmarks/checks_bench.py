@@ -34,7 +34,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -287,22 +288,26 @@ def run_load(threads: int, seconds: float, one: Callable[[random.Random], str], 
     }
 
 
+def signed_check(world: World, rng: random.Random) -> SignedRequest:
+    """A check as the HTTP layer hands it to the use case: the body and its signature, unparsed."""
+    body = body_for(world, rng)
+    h = headers_for(world.credential, body)
+    return SignedRequest(
+        h["X-Realname-Party"],
+        h["X-Realname-Timestamp"],
+        h["X-Realname-Nonce"],
+        h["X-Realname-Signature"],
+        "POST",
+        "/v1/checks",
+        body,
+    )
+
+
 def direct(world: World, threads: int, seconds: float) -> dict[str, Any]:
     checks = world.container.check_services().answering
 
     def one(rng: random.Random) -> str:
-        body = body_for(world, rng)
-        h = headers_for(world.credential, body)
-        signed = SignedRequest(
-            h["X-Realname-Party"],
-            h["X-Realname-Timestamp"],
-            h["X-Realname-Nonce"],
-            h["X-Realname-Signature"],
-            "POST",
-            "/v1/checks",
-            body,
-        )
-        return checks.check(signed, parse_check).result.value
+        return checks.check(signed_check(world, rng), parse_check).result.value
 
     commits = [0]
 
@@ -374,6 +379,21 @@ def http(world: World, threads: int, seconds: float, workers: int) -> dict[str, 
         server.wait(timeout=30)
 
 
+@contextmanager
+def scratch_schema(database_url: str, schema_prefix: str, folder_prefix: str) -> Iterator[tuple[str, Path]]:
+    """A new schema's name and a temporary data folder; the schema dropped and the folder removed afterwards."""
+    schema = f"{schema_prefix}_{secrets.token_hex(4)}"
+    data_dir = Path(tempfile.mkdtemp(prefix=folder_prefix)) / "data"
+    try:
+        yield schema, data_dir
+    finally:
+        admin = sa.create_engine(normalise_url(database_url))
+        with admin.begin() as c:
+            c.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
+        shutil.rmtree(data_dir.parent, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=os.environ.get("REALNAME_TEST_POSTGRES_URL", ""))
@@ -390,10 +410,8 @@ def main() -> None:
     args = parser.parse_args()
     if not args.database_url.startswith("postgresql"):
         raise SystemExit("give --database-url postgresql://… (or set REALNAME_TEST_POSTGRES_URL)")
-    schema = f"bench_{secrets.token_hex(4)}"
-    data_dir = Path(tempfile.mkdtemp(prefix="checks-bench-")) / "data"
     report: dict[str, Any] = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "cpus": os.cpu_count()}
-    try:
+    with scratch_schema(args.database_url, "bench", "checks-bench-") as (schema, data_dir):
         world = set_up(args.database_url, schema, data_dir, args.subscribers, args.batch_wait_ms, args.batch_running)
         for mode in args.modes.split(","):
             if mode == "direct":
@@ -402,12 +420,6 @@ def main() -> None:
                 report["http"] = http(world, args.threads, args.seconds, args.workers)
             print(json.dumps({mode: report.get(mode)}, ensure_ascii=False), flush=True)
         world.container.engine.dispose()
-    finally:
-        admin = sa.create_engine(normalise_url(args.database_url))
-        with admin.begin() as c:
-            c.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        admin.dispose()
-        shutil.rmtree(data_dir.parent, ignore_errors=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 

@@ -15,10 +15,7 @@ import os
 import pstats
 import random
 import re
-import secrets
-import shutil
 import sys
-import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -28,10 +25,8 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from checks_bench import body_for, headers_for, set_up
+from checks_bench import scratch_schema, set_up, signed_check
 from realname.adapters.http.checks_api import parse_check
-from realname.adapters.storage.database import normalise_url
-from realname.domain.relying_parties import SignedRequest
 
 
 def _statement_name(statement: str) -> str:
@@ -52,9 +47,7 @@ def main() -> None:
         "--cpu", action="store_true", help="profile CPU time (time.process_time), not wall time: waits vanish"
     )
     args = parser.parse_args()
-    schema = f"prof_{secrets.token_hex(4)}"
-    data_dir = Path(tempfile.mkdtemp(prefix="checks-profile-")) / "data"
-    try:
+    with scratch_schema(args.database_url, "prof", "checks-profile-") as (schema, data_dir):
         world = set_up(args.database_url, schema, data_dir, args.subscribers)
         checks = world.container.check_services().checks
         timings: dict[str, list[float]] = defaultdict(list)
@@ -69,21 +62,7 @@ def main() -> None:
             timings[_statement_name(statement)].append(time.perf_counter() - started.pop(id(cursor)))
 
         rng = random.Random(7)
-        requests = []
-        for _ in range(args.checks):
-            body = body_for(world, rng)
-            h = headers_for(world.credential, body)
-            requests.append(
-                SignedRequest(
-                    h["X-Realname-Party"],
-                    h["X-Realname-Timestamp"],
-                    h["X-Realname-Nonce"],
-                    h["X-Realname-Signature"],
-                    "POST",
-                    "/v1/checks",
-                    body,
-                )
-            )
+        requests = [signed_check(world, rng) for _ in range(args.checks)]
         for signed in requests[:20]:  # warm up: prepared statements, caches
             checks.check(signed, parse_check)
         timings.clear()
@@ -118,12 +97,6 @@ def main() -> None:
         stats.print_callers(r"elements.py:\d+\(_compiler\)")  # statements compiled afresh (not cached)
         print(out.getvalue())
         world.container.engine.dispose()
-    finally:
-        admin = sa.create_engine(normalise_url(args.database_url))
-        with admin.begin() as c:
-            c.execute(sa.text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        admin.dispose()
-        shutil.rmtree(data_dir.parent, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ import statistics
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import av
 import cv2
@@ -116,15 +117,16 @@ def still_burst(path: Path) -> list[DecodedFrame]:
     return [DecodedFrame(i / STILL_FPS, rgb) for i in range(int(STILL_SECONDS * STILL_FPS) + 1)]
 
 
-def as_kiosk_webm(clip: Path, bit_rate: int = WEBM_BIT_RATE) -> bytes:
-    """The clip re-recorded the way a kiosk uploads it: VP8 in WebM at 15 fps and ~600 kbit/s (MediaRecorder)."""
+def kiosk_recording(clip: Path, *, bit_rate: int, fps: int = 15) -> tuple[bytes, list[Any]]:
+    """The clip re-recorded the way a kiosk uploads it (MediaRecorder: VP8 in WebM at ``fps`` and ``bit_rate``),
+    and the RGB frames that went in."""
     with av.open(str(clip)) as source:
         stream = source.streams.video[0]
-        step = max(1, round(float(stream.average_rate or 30) / 15))
+        step = max(1, round(float(stream.average_rate or 30) / fps))
         frames = [f.to_ndarray(format="rgb24") for i, f in enumerate(source.decode(stream)) if i % step == 0]
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format="webm") as target:
-        out = target.add_stream("libvpx", rate=15)
+        out = target.add_stream("libvpx", rate=fps)
         assert isinstance(out, av.VideoStream)
         out.height, out.width = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
         out.pix_fmt = "yuv420p"
@@ -138,7 +140,12 @@ def as_kiosk_webm(clip: Path, bit_rate: int = WEBM_BIT_RATE) -> bytes:
                 target.mux(packet)
         for packet in out.encode():
             target.mux(packet)
-    return buffer.getvalue()
+    return buffer.getvalue(), frames
+
+
+def as_kiosk_webm(clip: Path, bit_rate: int = WEBM_BIT_RATE) -> bytes:
+    """The clip re-recorded the way a kiosk uploads it: VP8 in WebM at 15 fps and ~600 kbit/s (MediaRecorder)."""
+    return kiosk_recording(clip, bit_rate=bit_rate)[0]
 
 
 def ratio(numerator: int, denominator: int) -> dict[str, object]:

@@ -21,7 +21,6 @@ photo cut from the clip), then:
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import os
@@ -31,12 +30,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import av
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi.testclient import TestClient
 
-from liveness_bench import PERFORMED
+from liveness_bench import PERFORMED, kiosk_recording
 from realname.adapters.http.app import create_app
 from realname.adapters.http.reader import document_fields, signed_reader_headers
 from realname.adapters.system import SecretsRandom
@@ -65,25 +63,38 @@ class AskFor(SecretsRandom):
 
 def kiosk_webm(clip: Path) -> tuple[bytes, float, Any]:
     """The clip as VP8 WebM at 15 fps (what MediaRecorder uploads), its duration, and a frontal frame (RGB)."""
-    with av.open(str(clip)) as source:
-        stream = source.streams.video[0]
-        step = max(1, round(float(stream.average_rate or 30) / KIOSK_FPS))
-        frames = [f.to_ndarray(format="rgb24") for i, f in enumerate(source.decode(stream)) if i % step == 0]
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="webm") as target:
-        out = target.add_stream("libvpx", rate=KIOSK_FPS)
-        assert isinstance(out, av.VideoStream)
-        out.height, out.width = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
-        out.pix_fmt = "yuv420p"
-        out.bit_rate = KIOSK_BIT_RATE
-        for index, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(rgb[: out.height, : out.width].copy(), format="rgb24")
-            frame.pts = index
-            for packet in out.encode(frame):
-                target.mux(packet)
-        for packet in out.encode():
-            target.mux(packet)
-    return buffer.getvalue(), len(frames) / KIOSK_FPS, frames[min(4, len(frames) - 1)]
+    webm, frames = kiosk_recording(clip, bit_rate=KIOSK_BIT_RATE, fps=KIOSK_FPS)
+    return webm, len(frames) / KIOSK_FPS, frames[min(4, len(frames) - 1)]
+
+
+def add_service_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the in-process service's set-up: the clips, the models and the rounds."""
+    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "liveness")
+    parser.add_argument(
+        "--models", type=Path, default=Path(os.environ.get("REALNAME_MODELS_DIR", REPO / "var" / "models"))
+    )
+    parser.add_argument("--rounds", type=int, default=1)
+
+
+def start_service(folder: Path, models: Path, random: AskFor) -> Container:
+    """The whole service on SQLite in ``folder``, one challenge action asked, and the kiosk's outlet."""
+    settings = Settings(
+        env="test",
+        data_dir=folder,
+        models_dir=models,
+        policy=PolicySettings(challenge_actions=1, max_challenges_per_attempt=3),
+        token_ttl_minutes=24 * 60,  # a loaded machine may take longer than a shift's token to run this
+    )
+    container = Container(settings, random=random)
+    container.initialise()
+    container.registry().add_outlet(OPERATOR_CLI, OUTLET, "Beijing Xidan")
+    return container
+
+
+def chip_photo(container: Container, frontal: Any) -> bytes:
+    """A chip portrait cut from the clip's frontal frame."""
+    box = container.onnx_models.detect(frontal)[0]
+    return simulate_chip_photo(frontal, (box.x0, box.y0, box.x1, box.y1))
 
 
 class Kiosk:
@@ -126,8 +137,18 @@ class Kiosk:
 
 
 def stream_once(
-    kiosk: Kiosk, attempt: str, nonce: str, webm: bytes, seconds: float, photo: bytes, chunk_s: float
+    kiosk: Kiosk,
+    attempt: str,
+    nonce: str,
+    webm: bytes,
+    seconds: float,
+    photo: bytes,
+    chunk_s: float,
+    *,
+    pace: bool = True,
 ) -> dict[str, Any]:
+    """Open a stream, send the clip in chunks (each at the moment a recorder would have produced it, or back to back
+    without ``pace``) and end it; the latency and CPU of the decision."""
     c, h = kiosk.client, kiosk.headers
     count = max(1, math.ceil(seconds / chunk_s))
     cpu0, client0 = time.process_time(), time.thread_time()
@@ -143,8 +164,9 @@ def stream_once(
     last_sent = 0.0
     for seq in range(count):
         start, end = len(webm) * seq // count, len(webm) * (seq + 1) // count
-        due = recording_started + min((seq + 1) * chunk_s, seconds)
-        time.sleep(max(0.0, due - time.perf_counter()))
+        if pace:
+            due = recording_started + min((seq + 1) * chunk_s, seconds)
+            time.sleep(max(0.0, due - time.perf_counter()))
         last_sent = time.perf_counter()
         last_cpu = time.process_time()
         sent = c.put(
@@ -192,12 +214,8 @@ def single_once(kiosk: Kiosk, attempt: str, nonce: str, webm: bytes, photo: byte
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "liveness")
-    parser.add_argument(
-        "--models", type=Path, default=Path(os.environ.get("REALNAME_MODELS_DIR", REPO / "var" / "models"))
-    )
+    add_service_arguments(parser)
     parser.add_argument("--chunk-seconds", type=float, default=1.0)
-    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--stream-only", action="store_true", help="skip the single uploads")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "stream.json")
     args = parser.parse_args()
@@ -205,16 +223,7 @@ def main() -> None:
     random = AskFor()
     load_at_start = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory() as folder:
-        settings = Settings(
-            env="test",
-            data_dir=Path(folder),
-            models_dir=args.models,
-            policy=PolicySettings(challenge_actions=1, max_challenges_per_attempt=3),
-            token_ttl_minutes=24 * 60,  # a loaded machine may take longer than a shift's token to run this
-        )
-        container = Container(settings, random=random)
-        container.initialise()
-        container.registry().add_outlet(OPERATOR_CLI, OUTLET, "Beijing Xidan")
+        container = start_service(Path(folder), args.models, random)
         results: dict[str, list[dict[str, Any]]] = {"stream": [], "single": []}
         with TestClient(create_app(container.http_services()), raise_server_exceptions=False) as client:
             kiosk = Kiosk(container, client)
@@ -222,8 +231,7 @@ def main() -> None:
             for _ in range(args.rounds):
                 for name, actions in PERFORMED.items():
                     webm, seconds, frontal = clips[name]
-                    box = container.onnx_models.detect(frontal)[0]
-                    photo = simulate_chip_photo(frontal, (box.x0, box.y0, box.x1, box.y1))
+                    photo = chip_photo(container, frontal)
                     attempt, nonce = kiosk.challenged(random, actions[0].value)
                     streamed = stream_once(kiosk, attempt, nonce, webm, seconds, photo, args.chunk_seconds)
                     measured = [("stream", streamed)]

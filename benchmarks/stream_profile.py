@@ -21,18 +21,13 @@ from __future__ import annotations
 
 import argparse
 import collections
-import cProfile
 import functools
 import json
-import math
 import os
-import pstats
-import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +35,19 @@ from fastapi.testclient import TestClient
 
 from liveness_bench import PERFORMED
 from realname.adapters.http.app import create_app
-from realname.adapters.vision.chip_photo import simulate_chip_photo
-from realname.app.actors import OPERATOR_CLI
 from realname.bootstrap import Container
-from realname.config import PolicySettings, Settings
-from stream_bench import OUTLET, AskFor, Kiosk, kiosk_webm
+from stream_bench import (
+    AskFor,
+    Kiosk,
+    add_service_arguments,
+    chip_photo,
+    kiosk_webm,
+    single_once,
+    start_service,
+    stream_once,
+)
+from thread_profiles import profiled_threads
 
-REPO = Path(__file__).resolve().parents[1]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -142,38 +143,6 @@ def wrap_steps(timer: StepTimer, container: Container) -> None:
         timer.wrap(container.onnx_models, name, f"model.{name}")
 
 
-@contextmanager
-def profiled_threads(out: Path | None) -> Iterator[None]:
-    """cProfile in every thread started from now on, and in this one; merged into ``out``."""
-    if out is None:
-        yield
-        return
-    profiles: list[cProfile.Profile] = []
-    lock = threading.Lock()
-
-    def start_in_thread(*_: Any) -> None:
-        sys.setprofile(None)
-        profile = cProfile.Profile(time.thread_time)
-        with lock:
-            profiles.append(profile)
-        profile.enable()
-
-    main = cProfile.Profile(time.thread_time)
-    threading.setprofile(start_in_thread)
-    main.enable()
-    try:
-        yield
-    finally:
-        main.disable()
-        threading.setprofile(None)
-        stats = pstats.Stats(main)
-        with lock:
-            for profile in profiles:
-                profile.create_stats()
-                stats.add(profile)
-        stats.dump_stats(str(out))
-
-
 TOP_STEPS = {
     "stream": ("stream.open", "stream.add_chunk", "decoder thread (streamed)", "stream.finish"),
     "single": ("verification.verify (single upload)",),
@@ -210,53 +179,21 @@ def measure(kind: str, run: Callable[[], dict[str, Any]], timer: StepTimer) -> d
 def streamed(
     kiosk: Kiosk, attempt: str, nonce: str, webm: bytes, seconds: float, photo: bytes, chunk_s: float, pace: bool
 ) -> dict[str, Any]:
-    c, h = kiosk.client, kiosk.headers
-    count = max(1, math.ceil(seconds / chunk_s))
-    opened = c.post(
-        f"/v1/attempts/{attempt}/liveness/streams",
-        data={"nonce": nonce},
-        files={"id_photo": ("chip.jpg", photo, "image/jpeg")},
-        headers={**h, **kiosk.portrait_headers(attempt, photo)},
-    )
-    assert opened.status_code == 201, opened.text
-    stream = opened.json()["stream_id"]
-    started = time.perf_counter()
-    for seq in range(count):
-        if pace:
-            time.sleep(max(0.0, started + min((seq + 1) * chunk_s, seconds) - time.perf_counter()))
-        start, end = len(webm) * seq // count, len(webm) * (seq + 1) // count
-        sent = c.put(
-            f"/v1/attempts/{attempt}/liveness/streams/{stream}/chunks/{seq}",
-            content=webm[start:end],
-            headers={**h, "Content-Type": "application/octet-stream"},
-        )
-        assert sent.status_code == 200, sent.text
-    decision = c.post(f"/v1/attempts/{attempt}/liveness/streams/{stream}/end", json={"chunks": count}, headers=h)
-    assert decision.status_code == 200, decision.text
+    chunks = stream_once(kiosk, attempt, nonce, webm, seconds, photo, chunk_s, pace=pace)["chunks"]
     outcome, similarity, reasons = DECISIONS[-1]
-    return {"outcome": outcome, "similarity": similarity, "reasons": reasons, "requests": count + 2}
+    return {"outcome": outcome, "similarity": similarity, "reasons": reasons, "requests": chunks + 2}
 
 
 def single(kiosk: Kiosk, attempt: str, nonce: str, webm: bytes, photo: bytes) -> dict[str, Any]:
-    decision = kiosk.client.post(
-        f"/v1/attempts/{attempt}/liveness",
-        data={"nonce": nonce},
-        files={"clip": ("clip.webm", webm, "video/webm"), "id_photo": ("chip.jpg", photo, "image/jpeg")},
-        headers={**kiosk.headers, **kiosk.portrait_headers(attempt, photo)},
-    )
-    assert decision.status_code == 200, decision.text
+    single_once(kiosk, attempt, nonce, webm, photo)
     outcome, similarity, reasons = DECISIONS[-1]
     return {"outcome": outcome, "similarity": similarity, "reasons": reasons, "requests": 1}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "liveness")
-    parser.add_argument(
-        "--models", type=Path, default=Path(os.environ.get("REALNAME_MODELS_DIR", REPO / "var" / "models"))
-    )
+    add_service_arguments(parser)
     parser.add_argument("--chunk-seconds", type=float, default=0.5)
-    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--pace", action="store_true", help="send chunks at real-time pace (as stream_bench does)")
     parser.add_argument("--cprofile", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None, help="write every row as JSON here")
@@ -266,16 +203,7 @@ def main() -> None:
     rows: list[dict[str, Any]] = []
     load_at_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as folder:
-        settings = Settings(
-            env="test",
-            data_dir=Path(folder),
-            models_dir=args.models,
-            policy=PolicySettings(challenge_actions=1, max_challenges_per_attempt=3),
-            token_ttl_minutes=24 * 60,
-        )
-        container = Container(settings, random=random)
-        container.initialise()
-        container.registry().add_outlet(OPERATOR_CLI, OUTLET, "Beijing Xidan")
+        container = start_service(Path(folder), args.models, random)
         record_decisions()
         timer = StepTimer()
         wrap_steps(timer, container)
@@ -288,15 +216,13 @@ def main() -> None:
             # Warm-up: models loaded, first requests served, before anything is measured.
             name = next(iter(PERFORMED))
             webm, seconds, frontal = clips[name]
-            box = container.onnx_models.detect(frontal)[0]
-            photo = simulate_chip_photo(frontal, (box.x0, box.y0, box.x1, box.y1))
+            photo = chip_photo(container, frontal)
             attempt, nonce = kiosk.challenged(random, PERFORMED[name][0].value)
             single(kiosk, attempt, nonce, webm, photo)
             for _ in range(args.rounds):
                 for name, actions in PERFORMED.items():
                     webm, seconds, frontal = clips[name]
-                    box = container.onnx_models.detect(frontal)[0]
-                    photo = simulate_chip_photo(frontal, (box.x0, box.y0, box.x1, box.y1))
+                    photo = chip_photo(container, frontal)
                     attempt, nonce = kiosk.challenged(random, actions[0].value)
                     a = measure(
                         "stream",

@@ -5,22 +5,22 @@
 Run by ``http_registry.py --profile-server OUT.pstats`` (one worker) in place of ``uvicorn --workers N``: the same
 app (``fake_engine_app:build_app``, same environment), served by uvicorn in this process. Each thread (the event
 loop, the thread pool of sync routes and dependencies, the inference pool) gets its own ``cProfile.Profile`` timed by
-``time.thread_time``, so waiting (for the database, a lock, the next request) costs nothing and the merged
-statistics show where the server's CPU goes. Written when the server stops (SIGTERM or SIGINT).
+``time.thread_time`` (``benchmarks/thread_profiles.py``), so waiting (for the database, a lock, the next request)
+costs nothing and the merged statistics show where the server's CPU goes. Written when the server stops (SIGTERM or
+SIGINT).
 """
 
 from __future__ import annotations
 
-import cProfile
-import pstats
 import signal
 import sys
-import threading
-import time
 from pathlib import Path
-from typing import Any
 
 import uvicorn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from thread_profiles import profiled_threads
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -31,20 +31,7 @@ def main() -> None:
     out, port = Path(sys.argv[1]), int(sys.argv[2])
     # uvicorn re-raises the signal that stopped it once it has shut down: end here, so the statistics get written.
     signal.signal(signal.SIGTERM, _stop)
-    profiles: list[cProfile.Profile] = []
-    lock = threading.Lock()
-
-    def start_in_thread(*_: Any) -> None:
-        sys.setprofile(None)
-        profile = cProfile.Profile(time.thread_time)
-        with lock:
-            profiles.append(profile)
-        profile.enable()
-
-    threading.setprofile(start_in_thread)
-    main_profile = cProfile.Profile(time.thread_time)
-    main_profile.enable()
-    try:
+    with profiled_threads(out):
         uvicorn.run(
             "fake_engine_app:build_app",
             factory=True,
@@ -53,15 +40,6 @@ def main() -> None:
             access_log=False,
             log_level="warning",
         )
-    finally:
-        main_profile.disable()
-        threading.setprofile(None)
-        stats = pstats.Stats(main_profile)
-        with lock:
-            for profile in profiles:
-                profile.create_stats()
-                stats.add(profile)
-        stats.dump_stats(str(out))
 
 
 if __name__ == "__main__":

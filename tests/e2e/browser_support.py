@@ -23,10 +23,12 @@ from pathlib import Path
 import pytest
 import uvicorn
 from fastapi import FastAPI, Request, Response
+from playwright.sync_api import Page
 
 from realname.adapters.http.app import create_app
 from realname.adapters.http.reader import document_fields, signed_reader_headers
 from realname.app.actors import OPERATOR_CLI
+from realname.app.registry import NewStaffCredential
 from realname.bootstrap import Container
 from realname.config import PolicySettings
 from realname.domain.numbers import Msisdn
@@ -156,6 +158,19 @@ class LiveServer:
     password: str
     numbers: list[str]
     codes: SentCodes
+
+    def add_reviewer(self, name: str) -> NewStaffCredential:
+        """A reviewer of the outlet, with the password they sign in with."""
+        return self.container.registry().add_staff(
+            OPERATOR_CLI, name, Role.REVIEWER, OUTLET, password_change_required=False
+        )
+
+
+def submit_sign_in(page: Page, staff_code: str, password: str) -> None:
+    """Type a staff code and password into the sign-in form (the kiosk's or /review's) and send it."""
+    page.fill("input[name=staff_code]", staff_code)
+    page.fill("input[name=password]", password)
+    page.click("#signin-form button[type=submit]")
 
 
 def make_card_folder(clip: Path, at_seconds: float, folder: Path, fields: dict[str, str]) -> Path:

@@ -14,7 +14,7 @@ from playwright.sync_api import sync_playwright
 
 from tests.conftest import REPO_ROOT
 from tests.e2e.browser_support import CHROMIUM, CHROMIUM_ARGS, live_server, require_browser_tools
-from tests.e2e.test_browser_kiosk import REAL_CLIP, REAL_CLIP_ACTIONS, TABLET, Kiosk
+from tests.e2e.test_browser_kiosk import REAL_CLIP, REAL_CLIP_ACTIONS, TABLET, Kiosk, kiosk_page
 
 CHIP_PHOTO = REPO_ROOT / "tests" / "fixtures" / "faces" / "astronaut_eileen_collins.jpg"
 FAKE_CAMERA = "--use-fake-device-for-media-stream"
@@ -32,18 +32,7 @@ def kiosk_with(tmp_path: Path, args: Sequence[str], *, grant_camera: bool) -> It
     ):
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=list(args), headless=True)
         try:
-            context = browser.new_context(
-                viewport={"width": TABLET.width, "height": TABLET.height},
-                permissions=["camera"] if grant_camera else [],
-                locale="zh-CN",
-            )
-            page = context.new_page()
-            page.set_default_timeout(30_000)
-            kiosk = Kiosk(page, server, TABLET, [])
-            page.on("response", lambda r: kiosk.traffic.append(f"{r.request.method} {r.url} {r.status}"))
-            page.on("console", lambda m: kiosk.traffic.append(f"console {m.type}: {m.text}"))
-            page.on("pageerror", lambda e: kiosk.traffic.append(f"page error: {e}"))
-            yield kiosk
+            yield kiosk_page(browser, server, TABLET, grant_camera=grant_camera)
         finally:
             browser.close()
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page
 
-from tests.e2e.browser_support import require_browser_tools
+from tests.e2e.browser_support import require_browser_tools, submit_sign_in
 from tests.e2e.conftest import Service
 from tests.e2e.test_browser_kiosk import TABLET, Kiosk, open_kiosk
 
@@ -62,9 +62,7 @@ def test_every_screen_before_the_camera_is_chinese_by_default_and_english_on_req
         kiosk.wait_state("signin")
         assert_chinese(kiosk, "signin")
         assert p.text_content("#signin-form button[type=submit]") == "登录"
-        p.fill("input[name=staff_code]", kiosk.server.staff_code)
-        p.fill("input[name=password]", "wrong")
-        p.click("#signin-form button[type=submit]")
+        submit_sign_in(p, kiosk.server.staff_code, "wrong")
         p.wait_for_selector('#error[data-code="auth.invalid_credentials"]:not([hidden])')
         assert "员工编号或密码不正确" in (p.text_content("#error") or "")
         p.fill("input[name=password]", kiosk.server.password)

@@ -17,14 +17,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from realname.adapters.reader_bridge.cards import BridgeCard, builtin_cards, load_cards
 from realname.adapters.reader_bridge.simulator import BridgeServer
 from realname.app.actors import OPERATOR_CLI
 from realname.domain.numbers import Msisdn
-from realname.domain.organisation import Role
 from tests.conftest import REPO_ROOT
 from tests.e2e.browser_support import (
     CHROMIUM,
@@ -40,6 +39,7 @@ from tests.e2e.browser_support import (
     make_y4m,
     register_via_api,
     require_browser_tools,
+    submit_sign_in,
 )
 from tests.e2e.conftest import Service
 
@@ -170,9 +170,7 @@ class Kiosk:
         self.enroll_terminal()
         self.wait_state("signin")
         self.shot("signin")
-        p.fill("input[name=staff_code]", self.server.staff_code)
-        p.fill("input[name=password]", self.server.password)
-        p.click("#signin-form button[type=submit]")
+        submit_sign_in(p, self.server.staff_code, self.server.password)
         self.wait_state("start")
         self.shot("start")
 
@@ -219,6 +217,27 @@ class Kiosk:
         p.wait_for_timeout(1500)
         self.shot("challenge")
 
+    def read_card(self) -> None:
+        """Start a visit from the reader's start button and read the card on the reader bridge into the form."""
+        p = self.p
+        p.click("#start-attempt")
+        self.wait_state("document")
+        p.wait_for_selector('#reader-panel[data-reader="ready"]')
+        p.click("#read-card")
+        p.wait_for_selector('#reader-panel[data-reader="read"]')
+
+    def read_card_and_start_recording(self) -> None:
+        """:meth:`read_card`, the document checked, consent given, and the recording started once framed."""
+        p = self.p
+        self.read_card()
+        p.click("#document-form button[type=submit]")
+        self.wait_state("document_result")
+        p.click("#to-consent")
+        self.wait_state("consent")
+        p.click("#consent-accept")
+        self.wait_state("challenge")
+        self.start_when_framed()
+
     def start_when_framed(self) -> None:
         """The ready step: wait for the framing guide to say the customer is framed, then press Start (the
         recording begins then, as a clerk would start it)."""
@@ -236,6 +255,32 @@ class Kiosk:
         self.shot("decision")
         outcome: str = self.p.get_attribute("main#app", "data-outcome") or ""
         return outcome
+
+
+def kiosk_page(
+    browser: Browser,
+    server: LiveServer,
+    viewport: Viewport,
+    *,
+    grant_camera: bool = True,
+    bridge: BridgeServer | None = None,
+) -> Kiosk:
+    """A new page of ``browser`` on the kiosk (nothing loaded yet), its traffic, console and errors noted."""
+    context = browser.new_context(
+        viewport={"width": viewport.width, "height": viewport.height},
+        permissions=["camera"] if grant_camera else [],
+        locale="zh-CN",  # a Chinese store's browser: its date fields and file pickers speak Chinese
+        is_mobile=viewport is PHONE,
+        has_touch=viewport is PHONE,
+    )
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    kiosk = Kiosk(page, server, viewport, [], bridge=bridge)
+    page.on("response", lambda r: kiosk.traffic.append(f"{r.request.method} {r.url} {r.status}"))
+    page.on("requestfailed", lambda r: kiosk.traffic.append(f"{r.method} {r.url} failed: {r.failure}"))
+    page.on("console", lambda m: kiosk.traffic.append(f"console {m.type}: {m.text}"))
+    page.on("pageerror", lambda e: kiosk.traffic.append(f"page error: {e}"))
+    return kiosk
 
 
 @contextmanager
@@ -284,21 +329,7 @@ def open_kiosk(
             bridge.allowed_origins = frozenset({server.base_url})
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args, headless=True)
         try:
-            context = browser.new_context(
-                viewport={"width": viewport.width, "height": viewport.height},
-                permissions=["camera"],
-                locale="zh-CN",  # a Chinese store's browser: its date fields and file pickers speak Chinese
-                is_mobile=viewport is PHONE,
-                has_touch=viewport is PHONE,
-            )
-            page = context.new_page()
-            page.set_default_timeout(30_000)
-            kiosk = Kiosk(page, server, viewport, [], bridge=bridge)
-            page.on("response", lambda r: kiosk.traffic.append(f"{r.request.method} {r.url} {r.status}"))
-            page.on("requestfailed", lambda r: kiosk.traffic.append(f"{r.method} {r.url} failed: {r.failure}"))
-            page.on("console", lambda m: kiosk.traffic.append(f"console {m.type}: {m.text}"))
-            page.on("pageerror", lambda e: kiosk.traffic.append(f"page error: {e}"))
-            yield kiosk
+            yield kiosk_page(browser, server, viewport, bridge=bridge)
         finally:
             browser.close()
 
@@ -413,15 +444,11 @@ def test_subscriber_sees_their_number_reports_it_and_a_reviewer_confirms(livenes
         kiosk.shot("reported")
         assert "举报核实后号码将停机" in (p.text_content("#reported-text") or "")
 
-        reviewer = kiosk.server.container.registry().add_staff(
-            OPERATOR_CLI, "Zhao Min", Role.REVIEWER, OUTLET, password_change_required=False
-        )
+        reviewer = kiosk.server.add_reviewer("Zhao Min")
         kiosk.switch("review")
         p.goto(kiosk.server.base_url + "/review")
         kiosk.wait_state("signin")
-        p.fill("input[name=staff_code]", reviewer.staff_code)
-        p.fill("input[name=password]", reviewer.password)
-        p.click("#signin-form button[type=submit]")
+        submit_sign_in(p, reviewer.staff_code, reviewer.password)
         kiosk.wait_state("cases")
         case = p.locator('li.case[data-kind="not_mine"]')
         assert case.count() == 1
@@ -607,11 +634,7 @@ def test_card_reader_fills_the_document_and_the_server_checks_what_the_chip_hold
         p = kiosk.p
         kiosk.switch("tablet-reader")
         kiosk.sign_in()
-        p.click("#start-attempt")
-        kiosk.wait_state("document")
-        p.wait_for_selector('#reader-panel[data-reader="ready"]')
-        p.click("#read-card")
-        p.wait_for_selector('#reader-panel[data-reader="read"]')
+        kiosk.read_card()
         kiosk.shot("card-read")
         form = "#document-form"
         assert p.get_attribute(form, "data-source") == "reader"
@@ -697,18 +720,7 @@ def test_card_reader_and_document_camera_register_a_number_end_to_end(liveness_c
         p = kiosk.p
         kiosk.switch("tablet-reader-clip")
         kiosk.sign_in()
-        p.click("#start-attempt")
-        kiosk.wait_state("document")
-        p.wait_for_selector('#reader-panel[data-reader="ready"]')
-        p.click("#read-card")
-        p.wait_for_selector('#reader-panel[data-reader="read"]')
-        p.click("#document-form button[type=submit]")
-        kiosk.wait_state("document_result")
-        p.click("#to-consent")
-        kiosk.wait_state("consent")
-        p.click("#consent-accept")
-        kiosk.wait_state("challenge")
-        kiosk.start_when_framed()
+        kiosk.read_card_and_start_recording()
         outcome = kiosk.wait_decision()
         details = last_decision_details(kiosk.server.container)
         assert outcome == "approved", f"rejected: {details}"

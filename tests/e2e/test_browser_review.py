@@ -11,15 +11,14 @@ from playwright.sync_api import Page
 
 from realname.adapters.reader_bridge.cards import load_cards
 from realname.app.actors import OPERATOR_CLI
-from realname.domain.organisation import Role
 from tests.conftest import REPO_ROOT
 from tests.e2e.browser_support import (
-    OUTLET,
     LiveServer,
     last_decision_details,
     luhn_complete,
     make_id_photo,
     register_via_api,
+    submit_sign_in,
 )
 from tests.e2e.test_browser_kiosk import (
     FRONTAL_AT_SECONDS,
@@ -37,16 +36,12 @@ OTHER_FACE = REPO_ROOT / "tests" / "fixtures" / "faces" / "astronaut_eileen_coll
 
 def reviewer_decides(p: Page, server: LiveServer, name: str, kind: str, decision: str, reason: str) -> None:
     """A reviewer of the outlet signs in on /review (this tab) and decides the one case of ``kind``."""
-    reviewer = server.container.registry().add_staff(
-        OPERATOR_CLI, name, Role.REVIEWER, OUTLET, password_change_required=False
-    )
+    reviewer = server.add_reviewer(name)
     p.goto(server.base_url + "/review")
     p.wait_for_selector('main#app[data-state="signin"], main#app[data-state="cases"]')
     if p.get_attribute("main#app", "data-state") == "cases":
         p.click("#sign-out")
-    p.fill("input[name=staff_code]", reviewer.staff_code)
-    p.fill("input[name=password]", reviewer.password)
-    p.click("#signin-form button[type=submit]")
+    submit_sign_in(p, reviewer.staff_code, reviewer.password)
     p.wait_for_selector('main#app[data-state="cases"]')
     case = p.locator(f'li.case[data-kind="{kind}"]')
     assert case.count() == 1
@@ -78,18 +73,7 @@ def test_a_face_mismatch_is_reviewed_by_two_reviewers_and_the_kiosk_resumes_to_t
         p = kiosk.p
         kiosk.switch("review-loop")
         kiosk.sign_in()
-        p.click("#start-attempt")
-        kiosk.wait_state("document")
-        p.wait_for_selector('#reader-panel[data-reader="ready"]')
-        p.click("#read-card")
-        p.wait_for_selector('#reader-panel[data-reader="read"]')
-        p.click("#document-form button[type=submit]")
-        kiosk.wait_state("document_result")
-        p.click("#to-consent")
-        kiosk.wait_state("consent")
-        p.click("#consent-accept")
-        kiosk.wait_state("challenge")
-        kiosk.start_when_framed()
+        kiosk.read_card_and_start_recording()
         assert kiosk.wait_decision() == "rejected", last_decision_details(kiosk.server.container)
         assert p.get_attribute("#decision-category", "data-category") == "face_mismatch"
         assert p.is_visible("#review-request-form") and p.is_hidden("#spoof-alert")
@@ -147,13 +131,9 @@ def test_a_screen_replay_alerts_the_clerk_reaches_review_and_shows_in_me(shared_
         p.wait_for_selector('main#app[data-review="open"]')
 
         reviewers = p.context.new_page()
-        reviewer = server.container.registry().add_staff(
-            OPERATOR_CLI, "Zhao Min", Role.REVIEWER, OUTLET, password_change_required=False
-        )
+        reviewer = server.add_reviewer("Zhao Min")
         reviewers.goto(server.base_url + "/review")
-        reviewers.fill("input[name=staff_code]", reviewer.staff_code)
-        reviewers.fill("input[name=password]", reviewer.password)
-        reviewers.click("#signin-form button[type=submit]")
+        submit_sign_in(reviewers, reviewer.staff_code, reviewer.password)
         reviewers.wait_for_selector('li.case[data-kind="spoof_suspected"]')
         facts = reviewers.text_content('li.case[data-kind="spoof_suspected"] .case-facts') or ""
         # The masked document, the reasons, the clerk and the outlet (no similarity: liveness failed, no match ran).

@@ -20,7 +20,14 @@ from realname.domain.attempts import Outcome
 from realname.domain.numbers import Msisdn, NumberState
 from realname.domain.organisation import OutletCode, Role
 from realname.domain.subscribers import BlindIndex
-from tests.e2e.browser_support import OUTLET, last_decision_details, luhn_complete, make_id_photo, require_browser_tools
+from tests.e2e.browser_support import (
+    OUTLET,
+    last_decision_details,
+    luhn_complete,
+    make_id_photo,
+    require_browser_tools,
+    submit_sign_in,
+)
 from tests.e2e.test_browser_capture import CHIP_PHOTO
 from tests.e2e.test_browser_i18n import untranslated
 from tests.e2e.test_browser_kiosk import FRONTAL_AT_SECONDS, REAL_CLIP, REAL_CLIP_ACTIONS, TABLET, Kiosk, open_kiosk
@@ -264,6 +271,43 @@ def test_a_credential_reset_while_the_kiosk_is_locked_asks_for_a_new_password_an
         ]
 
 
+def approve(kiosk: Kiosk, attempt_id: str) -> None:
+    """The customer verified, as an approved face check leaves the attempt."""
+    with kiosk.server.container.unit_of_work() as uow:
+        attempt = uow.attempts.get(attempt_id)
+        assert attempt is not None
+        now = datetime.now(UTC)
+        attempt.record_document(valid=True, reasons=(), kind="cn_resident", id_index=BlindIndex("d" * 64), now=now)
+        attempt.record_consent(accepted=True, version="v1", current_version="v1", now=now)
+        attempt.record_challenge(now)
+        attempt.record_decision(Outcome.APPROVED, (), now)
+        uow.attempts.save(attempt)
+        uow.commit()
+
+
+def approved_visit(kiosk: Kiosk) -> str:
+    """A registration started at the kiosk, approved on the server (no clip), and the page reloaded onto the
+    decision; the attempt's id."""
+    kiosk.p.click('[data-screen=start] button[data-purpose="register"]')
+    kiosk.wait_state("document")
+    (attempt_id,) = attempts_started(kiosk)
+    approve(kiosk, attempt_id)
+    kiosk.p.reload()
+    kiosk.wait_state("decision")
+    return attempt_id
+
+
+def choose_number(kiosk: Kiosk, index: int) -> str:
+    """From the decision, the server's ``index``-th number chosen: the SIM step shows."""
+    p = kiosk.p
+    p.click("#to-numbers")
+    kiosk.wait_state("numbers")
+    msisdn = kiosk.server.numbers[index]
+    p.click(f'button.number[data-msisdn="{msisdn}"]')
+    kiosk.wait_state("sim")
+    return msisdn
+
+
 @pytest.mark.browser
 def test_a_reload_resumes_a_verified_visit_and_ending_it_gives_the_number_back(tmp_path: Path) -> None:
     """The face check itself is the first test's; here the server approves the customer directly, so the test needs
@@ -273,31 +317,12 @@ def test_a_reload_resumes_a_verified_visit_and_ending_it_gives_the_number_back(t
         p = kiosk.p
         kiosk.switch("sessions-end")
         kiosk.sign_in()
-        p.click('[data-screen=start] button[data-purpose="register"]')
-        kiosk.wait_state("document")
-        (attempt_id,) = attempts_started(kiosk)
-        with kiosk.server.container.unit_of_work() as uow:
-            attempt = uow.attempts.get(attempt_id)
-            assert attempt is not None
-            now = datetime.now(UTC)
-            attempt.record_document(valid=True, reasons=(), kind="cn_resident", id_index=BlindIndex("c" * 64), now=now)
-            attempt.record_consent(accepted=True, version="v1", current_version="v1", now=now)
-            attempt.record_challenge(now)
-            attempt.record_decision(Outcome.APPROVED, (), now)
-            uow.attempts.save(attempt)
-            uow.commit()
-
-        p.reload()
-        kiosk.wait_state("decision")
+        attempt_id = approved_visit(kiosk)
         assert p.get_attribute("main#app", "data-outcome") == "approved"
         assert p.get_attribute("main#app", "data-resumed") == "visit"
         assert untranslated(p) == [], "English left on the restored zh-CN decision"
         kiosk.shot("restored-decision")
-        p.click("#to-numbers")
-        kiosk.wait_state("numbers")
-        msisdn = kiosk.server.numbers[5]
-        p.click(f'button.number[data-msisdn="{msisdn}"]')
-        kiosk.wait_state("sim")
+        msisdn = choose_number(kiosk, 5)
         assert p.text_content("#sim-end") == "结束本次业务"
 
         p.click("#sim-end")
@@ -353,17 +378,8 @@ def test_a_reload_on_the_receipt_shows_it_again_until_the_next_customer(tmp_path
         p = kiosk.p
         kiosk.switch("sessions-receipt")
         kiosk.sign_in()
-        p.click('[data-screen=start] button[data-purpose="register"]')
-        kiosk.wait_state("document")
-        (attempt_id,) = attempts_started(kiosk)
-        approve(kiosk, attempt_id)
-        p.reload()
-        kiosk.wait_state("decision")
-        p.click("#to-numbers")
-        kiosk.wait_state("numbers")
-        msisdn = kiosk.server.numbers[7]
-        p.click(f'button.number[data-msisdn="{msisdn}"]')
-        kiosk.wait_state("sim")
+        attempt_id = approved_visit(kiosk)
+        msisdn = choose_number(kiosk, 7)
         iccid = luhn_complete("898601" + "4" * 12)
         p.fill("input[name=iccid]", iccid)
         p.click("#sim-form button[type=submit]")
@@ -396,20 +412,6 @@ def test_a_reload_on_the_receipt_shows_it_again_until_the_next_customer(tmp_path
         assert current_visit_id(kiosk) is None
 
 
-def approve(kiosk: Kiosk, attempt_id: str) -> None:
-    """The customer verified, as an approved face check leaves the attempt."""
-    with kiosk.server.container.unit_of_work() as uow:
-        attempt = uow.attempts.get(attempt_id)
-        assert attempt is not None
-        now = datetime.now(UTC)
-        attempt.record_document(valid=True, reasons=(), kind="cn_resident", id_index=BlindIndex("d" * 64), now=now)
-        attempt.record_consent(accepted=True, version="v1", current_version="v1", now=now)
-        attempt.record_challenge(now)
-        attempt.record_decision(Outcome.APPROVED, (), now)
-        uow.attempts.save(attempt)
-        uow.commit()
-
-
 @pytest.mark.browser
 def test_a_new_clerk_chooses_a_password_at_the_first_sign_in(tmp_path: Path) -> None:
     require_browser_tools()
@@ -420,9 +422,7 @@ def test_a_new_clerk_chooses_a_password_at_the_first_sign_in(tmp_path: Path) -> 
         p.goto(kiosk.server.base_url + "/")
         kiosk.enroll_terminal()
         kiosk.wait_state("signin")
-        p.fill("input[name=staff_code]", member.staff_code)
-        p.fill("input[name=password]", member.password)
-        p.click("#signin-form button[type=submit]")
+        submit_sign_in(p, member.staff_code, member.password)
         p.wait_for_selector('html[data-password="forced"] #password-dialog:not([hidden])')
         assert p.text_content("#password-title") == "设置您的密码"
         assert not p.is_visible("#password-current-field")  # the password just typed is the current one
@@ -456,9 +456,7 @@ def test_a_new_clerk_chooses_a_password_at_the_first_sign_in(tmp_path: Path) -> 
 
         p.click("#sign-out")
         kiosk.wait_state("signin")
-        p.fill("input[name=staff_code]", member.staff_code)
-        p.fill("input[name=password]", "tea-and-7-dumplings")
-        p.click("#signin-form button[type=submit]")
+        submit_sign_in(p, member.staff_code, "tea-and-7-dumplings")
         kiosk.wait_state("start")  # no password dialog any more
         with kiosk.server.container.unit_of_work() as uow:
             changed = [e for e in uow.audit.events() if e.action == "staff.password_changed"]

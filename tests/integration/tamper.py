@@ -12,6 +12,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from realname.adapters.storage import tables as t
+from realname.domain.audit import AuditEvent, canonical_json
+
 _SQLITE_TRIGGERS = (
     "audit_event_append_only_update",
     "audit_event_append_only_delete",
@@ -37,3 +40,21 @@ def drop_audit_guards_in_file(database: Path) -> None:
     with sqlite3.connect(database) as db:
         for trigger in _SQLITE_TRIGGERS:
             db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+
+
+def insert_forged_event(connection: sa.Connection, forged: AuditEvent) -> None:
+    """Write an event the service never wrote into its chain (the chain's head is the caller's to move)."""
+    connection.execute(
+        t.audit_event.insert().values(
+            chain=forged.chain,
+            seq=forged.seq,
+            occurred_at=forged.occurred_at,
+            action=forged.action,
+            actor=forged.actor,
+            outlet=forged.outlet,
+            subject=forged.subject,
+            details=canonical_json(forged.details),
+            prev_hash=forged.prev_hash,
+            hash=forged.hash,
+        )
+    )

@@ -27,7 +27,7 @@ from realname.domain.audit_checkpoints import Checkpoint
 from realname.domain.organisation import Role
 from tests.integration.conftest import _postgres_engine
 from tests.integration.privacy_world import OUTLET, PrivacyWorld, build_world
-from tests.integration.tamper import drop_audit_guards
+from tests.integration.tamper import drop_audit_guards, insert_forged_event
 
 AUDITOR = Actor("staff:auditor-1", Role.AUDITOR, None)
 OTHER = 3
@@ -94,20 +94,7 @@ def test_one_chain_rewritten_below_the_checkpoint_with_its_head_fixed_up_is_foun
                 row.occurred_at,
                 chain=OTHER,
             )
-            c.execute(
-                e.insert().values(
-                    chain=OTHER,
-                    seq=forged.seq,
-                    occurred_at=forged.occurred_at,
-                    action=forged.action,
-                    actor=forged.actor,
-                    outlet=forged.outlet,
-                    subject=forged.subject,
-                    details=canonical_json(forged.details),
-                    prev_hash=forged.prev_hash,
-                    hash=forged.hash,
-                )
-            )
+            insert_forged_event(c, forged)
             prev_seq, prev_hash = forged.seq, forged.hash
         h = t.audit_head
         c.execute(h.update().where(h.c.chain == OTHER).values(last_seq=prev_seq, last_hash=prev_hash))

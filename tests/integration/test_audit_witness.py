@@ -27,7 +27,7 @@ from realname.domain.errors import DependencyUnavailable
 from realname.domain.organisation import Role
 from realname.domain.policy import Policy
 from tests.integration.privacy_world import PrivacyWorld, build_world
-from tests.integration.tamper import drop_audit_guards
+from tests.integration.tamper import drop_audit_guards, insert_forged_event
 
 AUDITOR = Actor("staff:auditor-1", Role.AUDITOR, None)
 
@@ -83,19 +83,7 @@ def rewrite_events_after(world: PrivacyWorld, seq: int, *, actor: str) -> None:
             forged = next_event(
                 prev_seq, prev_hash, AuditRecord(row.action, actor, row.outlet, row.subject), row.occurred_at
             )
-            c.execute(
-                t.audit_event.insert().values(
-                    seq=forged.seq,
-                    occurred_at=forged.occurred_at,
-                    action=forged.action,
-                    actor=forged.actor,
-                    outlet=forged.outlet,
-                    subject=forged.subject,
-                    details=canonical_json(forged.details),
-                    prev_hash=forged.prev_hash,
-                    hash=forged.hash,
-                )
-            )
+            insert_forged_event(c, forged)
             prev_seq, prev_hash = forged.seq, forged.hash
         c.execute(t.audit_head.update().where(t.audit_head.c.chain == 0).values(last_seq=prev_seq, last_hash=prev_hash))
 

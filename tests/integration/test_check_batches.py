@@ -6,8 +6,7 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Callable, Iterator
-from datetime import date, timedelta
-from typing import Any
+from typing import Any, Unpack
 
 import pytest
 import sqlalchemy as sa
@@ -15,36 +14,32 @@ import sqlalchemy as sa
 from realname.adapters.storage.party_repositories import SqlChecksUnitOfWork
 from realname.adapters.storage.tables import AUDIT_CHAINS
 from realname.app.check_batches import GroupCommittedChecks
-from realname.app.relying_party_checks import CheckAnswer, CheckInquiry, NewPartyCredential
+from realname.app.relying_party_checks import CheckAnswer, CheckInquiry
 from realname.domain.audit import verify_chain
 from realname.domain.errors import DependencyUnavailable, Forbidden, RealnameError, Unauthenticated
-from realname.domain.relying_parties import CheckKind, CheckPolicy, Consent, RateLimited, SignedRequest
-from tests.integration.test_relying_party_checks import ALICE_ID, ALICE_NAME, BOB_ID, World, make_world, n, rows
+from realname.domain.relying_parties import CheckKind, CheckPolicy, RateLimited, SignedRequest
+from tests.integration.test_relying_party_checks import (
+    ALICE_ID,
+    ALICE_NAME,
+    BOB_ID,
+    CheckOptions,
+    World,
+    make_world,
+    n,
+    rows,
+)
 
 Request = tuple[SignedRequest, Callable[[bytes], CheckInquiry]]
 
 
-def request(
-    world: World,
-    kind: CheckKind,
-    number: int,
-    *,
-    credential: NewPartyCredential | None = None,
-    id_number: str | None = ALICE_ID,
-    name: str | None = ALICE_NAME,
-    since: date | None = None,
-    nonce: str | None = None,
-) -> Request:
-    inquiry = CheckInquiry(
-        kind,
-        n(number),
-        Consent("consent/2026/0001", world.clock.now() - timedelta(days=1)),
-        id_number=id_number if kind in (CheckKind.THREE_ELEMENT, CheckKind.TWO_ELEMENT) else None,
-        name=name if kind is CheckKind.THREE_ELEMENT else None,
-        since=since,
-    )
-    body = b'{"kind": "%s", "n": "%s"}' % (kind.value.encode(), secrets.token_hex(4).encode())
-    return world.signed(credential or world.bank, body, nonce), lambda _body: inquiry
+def request(world: World, kind: CheckKind, number: int, **options: Unpack[CheckOptions]) -> Request:
+    """``World.request`` with only the elements the kind compares, and a body of its own."""
+    if kind not in (CheckKind.THREE_ELEMENT, CheckKind.TWO_ELEMENT):
+        options["id_number"] = None
+    if kind is not CheckKind.THREE_ELEMENT:
+        options["name"] = None
+    options["body"] = b'{"kind": "%s", "n": "%s"}' % (kind.value.encode(), secrets.token_hex(4).encode())
+    return world.request(kind, number, **options)
 
 
 def result_or_code(outcome: CheckAnswer | RealnameError) -> str:

@@ -14,11 +14,11 @@ from realname.adapters.storage import tables as t
 from realname.adapters.storage.privacy_repositories import audit_checkpoint
 from realname.app.actors import OPERATOR_CLI, Actor
 from realname.app.audit_admin import ExportRange, verify_export
-from realname.domain.audit import AuditRecord, canonical_json, next_event
+from realname.domain.audit import AuditRecord, next_event
 from realname.domain.errors import Forbidden
 from realname.domain.organisation import Role
 from tests.integration.privacy_world import PrivacyWorld, build_world
-from tests.integration.tamper import drop_audit_guards
+from tests.integration.tamper import drop_audit_guards, insert_forged_event
 
 AUDITOR = Actor("staff:auditor-1", Role.AUDITOR, None)
 
@@ -89,19 +89,7 @@ def test_forged_event_appended_after_the_checkpoint_is_detected(world: PrivacyWo
         forged = next_event(
             int(last_seq), last_hash, AuditRecord("number.assigned", "staff:ghost", "BJ-001", None), world.clock.now()
         )
-        c.execute(
-            t.audit_event.insert().values(
-                seq=forged.seq,
-                occurred_at=forged.occurred_at,
-                action=forged.action,
-                actor=forged.actor,
-                outlet=forged.outlet,
-                subject=forged.subject,
-                details=canonical_json(forged.details),
-                prev_hash=forged.prev_hash,
-                hash=forged.hash,
-            )
-        )
+        insert_forged_event(c, forged)
     result = world.audit_admin().verify(AUDITOR)
     assert not result.intact and result.first_bad_seq == 26
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 import json
 import math
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from typing import TypedDict, Unpack
 
 import pytest
 import sqlalchemy as sa
@@ -60,6 +62,20 @@ def n(i: int) -> Msisdn:
     return Msisdn(f"1380013{i:04d}")
 
 
+class CheckOptions(TypedDict, total=False):
+    """What a test may set on a check it signs (``World.request``)."""
+
+    credential: NewPartyCredential
+    id_number: str | None
+    name: str | None
+    since: date
+    nonce: str
+    timestamp: int
+    secret: str
+    cert: str
+    body: bytes
+
+
 @dataclass
 class World:
     engine: sa.Engine
@@ -70,34 +86,28 @@ class World:
     subscriber: SubscriberChecks
     bank: NewPartyCredential
 
-    def ask(
-        self,
-        kind: CheckKind,
-        number: int,
-        *,
-        credential: NewPartyCredential | None = None,
-        id_number: str | None = ALICE_ID,
-        name: str | None = ALICE_NAME,
-        since: date | None = None,
-        nonce: str | None = None,
-        timestamp: int | None = None,
-        secret: str | None = None,
-        cert: str | None = None,
-    ) -> tuple[CheckResult, object]:
+    def ask(self, kind: CheckKind, number: int, **options: Unpack[CheckOptions]) -> tuple[CheckResult, object]:
         """Sign and send one check; return the result and the answer."""
-        credential = credential or self.bank
+        answer = self.checks.check(*self.request(kind, number, **options))
+        return answer.result, answer
+
+    def request(
+        self, kind: CheckKind, number: int, **options: Unpack[CheckOptions]
+    ) -> tuple[SignedRequest, Callable[[bytes], CheckInquiry]]:
+        """One signed check (Alice's elements and the bank's credential unless given, the body ``{"kind": …}``
+        unless given) and the inquiry its body parses to."""
         inquiry = CheckInquiry(
             kind,
             n(number),
             Consent("consent/2026/0001", self.clock.now() - timedelta(days=1)),
-            id_number=id_number,
-            name=name,
-            since=since,
+            id_number=options.get("id_number", ALICE_ID),
+            name=options.get("name", ALICE_NAME),
+            since=options.get("since"),
         )
-        signed = self.signed(credential, b'{"kind": "%s"}' % kind.value.encode(), nonce, timestamp, secret)
-        signed = replace(signed, client_cert_sha256=cert)
-        answer = self.checks.check(signed, lambda _body: inquiry)
-        return answer.result, answer
+        body = options.get("body") or b'{"kind": "%s"}' % kind.value.encode()
+        credential = options.get("credential") or self.bank
+        signed = self.signed(credential, body, options.get("nonce"), options.get("timestamp"), options.get("secret"))
+        return replace(signed, client_cert_sha256=options.get("cert")), lambda _body: inquiry
 
     def signed(
         self,

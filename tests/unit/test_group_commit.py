@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import pytest
 
@@ -46,6 +47,32 @@ def submit_in_thread(batches: GroupCommit[str, str], item: str, into: dict[str, 
     return thread
 
 
+@dataclass
+class HeldFirst:
+    """A ``GroupCommit`` whose first batch, item "a", is running and held until ``release``."""
+
+    runs: HeldRuns
+    batches: GroupCommit[str, str]
+    outcomes: dict[str, object]
+    first: threading.Thread
+
+    def submit(self, item: str) -> threading.Thread:
+        return submit_in_thread(self.batches, item, self.outcomes)
+
+    def release(self) -> None:
+        self.runs.release_first.set()
+        self.first.join(5)
+
+
+def hold_first(*, max_wait_seconds: float, max_batch: int, max_running: int = 1) -> HeldFirst:
+    runs = HeldRuns()
+    batches = GroupCommit(runs, max_wait_seconds=max_wait_seconds, max_batch=max_batch, max_running=max_running)
+    outcomes: dict[str, object] = {}
+    first = submit_in_thread(batches, "a", outcomes)
+    assert runs.first_started.wait(5)
+    return HeldFirst(runs, batches, outcomes, first)
+
+
 def wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> None:
     deadline = time.monotonic() + seconds
     while not condition():
@@ -64,46 +91,32 @@ def test_a_lone_item_runs_at_once_without_waiting_for_company() -> None:
 
 
 def test_items_arriving_while_a_batch_runs_share_the_next_batch() -> None:
-    runs = HeldRuns()
-    batches = GroupCommit(runs, max_wait_seconds=WAIT_LONG, max_batch=8)
-    outcomes: dict[str, object] = {}
-    first = submit_in_thread(batches, "a", outcomes)
-    assert runs.first_started.wait(5)
-    later = [submit_in_thread(batches, item, outcomes) for item in ("b", "c", "d")]
-    wait_until(lambda: len(batches._open.items) == 3 if batches._open else False)
-    runs.release_first.set()  # the running batch ends: the waiting one goes without waiting any longer
-    for thread in (first, *later):
+    held = hold_first(max_wait_seconds=WAIT_LONG, max_batch=8)
+    later = [held.submit(item) for item in ("b", "c", "d")]
+    wait_until(lambda: len(held.batches._open.items) == 3 if held.batches._open else False)
+    held.release()  # the running batch ends: the waiting one goes without waiting any longer
+    for thread in later:
         thread.join(5)
-    assert outcomes == {"a": "A", "b": "B", "c": "C", "d": "D"}
-    assert runs.batches[0] == ["a"] and sorted(runs.batches[1]) == ["b", "c", "d"] and len(runs.batches) == 2
+    assert held.outcomes == {"a": "A", "b": "B", "c": "C", "d": "D"}
+    batches = held.runs.batches
+    assert batches[0] == ["a"] and sorted(batches[1]) == ["b", "c", "d"] and len(batches) == 2
 
 
 def test_a_full_batch_goes_without_waiting_for_the_running_one() -> None:
-    runs = HeldRuns()
-    batches = GroupCommit(runs, max_wait_seconds=WAIT_LONG, max_batch=2)
-    outcomes: dict[str, object] = {}
-    first = submit_in_thread(batches, "a", outcomes)
-    assert runs.first_started.wait(5)
-    pair = [submit_in_thread(batches, item, outcomes) for item in ("b", "c")]
+    held = hold_first(max_wait_seconds=WAIT_LONG, max_batch=2)
+    pair = [held.submit(item) for item in ("b", "c")]
     for thread in pair:
         thread.join(5)
-    assert (outcomes.get("b"), outcomes.get("c")) == ("B", "C")  # while "a" is still held
-    runs.release_first.set()
-    first.join(5)
-    assert outcomes["a"] == "A"
+    assert (held.outcomes.get("b"), held.outcomes.get("c")) == ("B", "C")  # while "a" is still held
+    held.release()
+    assert held.outcomes["a"] == "A"
 
 
 def test_the_wait_for_company_is_bounded() -> None:
-    runs = HeldRuns()
-    batches = GroupCommit(runs, max_wait_seconds=0.05, max_batch=8)
-    outcomes: dict[str, object] = {}
-    first = submit_in_thread(batches, "a", outcomes)
-    assert runs.first_started.wait(5)
-    second = submit_in_thread(batches, "b", outcomes)
-    second.join(5)
-    assert outcomes.get("b") == "B"  # ran beside the held batch once its wait was over
-    runs.release_first.set()
-    first.join(5)
+    held = hold_first(max_wait_seconds=0.05, max_batch=8)
+    held.submit("b").join(5)
+    assert held.outcomes.get("b") == "B"  # ran beside the held batch once its wait was over
+    held.release()
 
 
 def test_a_failed_batch_fails_every_member_each_with_its_own_error() -> None:
@@ -137,14 +150,8 @@ def test_bounds_are_checked() -> None:
 
 
 def test_with_room_for_more_running_batches_an_item_does_not_wait_for_company() -> None:
-    runs = HeldRuns()
-    batches = GroupCommit(runs, max_wait_seconds=WAIT_LONG, max_batch=8, max_running=2)
-    outcomes: dict[str, object] = {}
-    first = submit_in_thread(batches, "a", outcomes)
-    assert runs.first_started.wait(5)
-    second = submit_in_thread(batches, "b", outcomes)
-    second.join(5)
-    assert outcomes.get("b") == "B"  # ran beside the held batch at once: one more batch may run
-    runs.release_first.set()
-    first.join(5)
-    assert runs.batches == [["a"], ["b"]]
+    held = hold_first(max_wait_seconds=WAIT_LONG, max_batch=8, max_running=2)
+    held.submit("b").join(5)
+    assert held.outcomes.get("b") == "B"  # ran beside the held batch at once: one more batch may run
+    held.release()
+    assert held.runs.batches == [["a"], ["b"]]
