@@ -59,7 +59,7 @@ from realname.adapters.vision.card_front_photo import simulate_card_front
 from realname.adapters.vision.chip_photo import JPEG2000_1024, JPEG2000_1536, ChipCompression, simulate_chip_photo
 from realname.adapters.vision.images import PillowImageDecoder
 from realname.adapters.vision.models import LOCK_FILE_NAME, default_lock_path, read_lock_document
-from realname.adapters.vision.onnx_models import OnnxFaceModels
+from realname.adapters.vision.onnx_models import PRINTED_ANTIALIAS_SIGMA_PER_SHRINK, OnnxFaceModels
 from realname.adapters.vision.printed_portrait import FoundFace, OnnxPrintedPortraitReader, scores_by_start
 from realname.app.matching import FaceEngine
 from realname.bootstrap.vision import build_face_engine, build_printed_portrait_reader, load_onnx_models
@@ -488,12 +488,15 @@ def main() -> int:
             c.name: embed_set(full, engine, models, args.cache_dir, c) for c in (() if check_only else CHIPS)
         }
         photo = None if check_only else chip_embeddings[JPEG2000_1024.name].photo[rows]
+        # The printed portraits' embeddings depend on their smoothing: part of the key where they are measured.
+        smoothing = "" if check_only else f"-printed{PRINTED_ANTIALIAS_SIGMA_PER_SHRINK}"
         cache = args.cache_dir / (
-            f"card_front-{face_set.name}-{len(face_set.images)}-{RESULT_VERSION}-{args.pair_limit}-{int(check_only)}.pkl"
+            f"card_front-{face_set.name}-{len(face_set.images)}-{RESULT_VERSION}-{args.pair_limit}-{int(check_only)}"
+            f"{smoothing}.pkl"
         )
         shard_index, shard_count = (int(x) for x in args.shard.split("/"))
         cache = cache.with_name(cache.stem + f"-shard{shard_index}of{shard_count}.pkl")
-        shards = sorted(args.cache_dir.glob(f"card_front-{face_set.name}-*-{RESULT_VERSION}-*-shard*.pkl"))
+        shards = sorted(args.cache_dir.glob(f"card_front-{face_set.name}-*-{RESULT_VERSION}-*{smoothing}-shard*.pkl"))
         if args.reuse and shards:
             print(f"  merging {[p.name for p in shards]}", file=sys.stderr)
             result = merge_shards([pickle.loads(p.read_bytes()) for p in shards])  # our own cache files

@@ -64,6 +64,7 @@ def test_a_printed_portrait_is_the_same_photograph_as_its_chip_and_not_as_anothe
         for name, rgb in portraits.items():
             printed = reader.locate(_card(onnx_models, rgb, seed))
             assert printed.reference_kind is ReferenceKind.PHOTO
+            assert printed.printed  # the engine smooths its print more than an ordinary photo's
             assert printed.width > 3 * 102  # the portrait at print resolution, with margin
             own = reader.same_photograph_similarity(printed, chips[name])
             other = reader.same_photograph_similarity(printed, chips["astronaut" if name == "grace" else "grace"])
@@ -209,3 +210,15 @@ def test_a_soft_chip_whose_face_the_detector_barely_sees_can_still_be_checked(
     printed = reader.locate(DECODER.decode(card, max_pixels=MAX_PIXELS))
     own = reader.same_photograph_similarity(printed, DecodedImage(soft))
     assert own is not None and own >= reader.same_photograph_threshold, own
+
+
+def test_the_engine_embeds_a_printed_portrait_with_its_own_smoothing(
+    onnx_models: OnnxFaceModels, reader: PrintedPortraitReader, sface_engine: OnnxFaceEngine
+) -> None:
+    printed = reader.locate(_card(onnx_models, grace_hopper_rgb(), 0))
+    as_print = sface_engine.analyse_id_photo(printed).embedding
+    as_photo = sface_engine.analyse_id_photo(DecodedImage(printed.rgb)).embedding
+    live = sface_engine.analyse(DecodedImage(grace_hopper_rgb())).embedding
+    assert as_print is not None and as_photo is not None and live is not None
+    assert float(as_print @ as_photo) < 0.9999  # not the same crop: the print was smoothed more
+    assert float(as_print @ live) >= sface_engine.threshold_for(ReferenceKind.PHOTO)

@@ -37,9 +37,12 @@ from realname.domain.policy import Policy
 
 @dataclass(frozen=True, slots=True)
 class DecodedImage:
-    """Pixels of one image: ``rgb`` is H×W×3 uint8, upright (EXIF orientation applied), no alpha."""
+    """Pixels of one image: ``rgb`` is H×W×3 uint8, upright (EXIF orientation applied), no alpha. ``printed``: a
+    portrait cut from a photographed print (an ID card's front), whose halftone and security print an engine may
+    smooth away before embedding."""
 
     rgb: npt.NDArray[np.uint8]
+    printed: bool = False
 
     def __post_init__(self) -> None:
         if self.rgb.ndim != 3 or self.rgb.shape[2] != 3 or self.rgb.dtype != np.uint8:

@@ -186,6 +186,12 @@ class FaceBox:
 
 
 ANTIALIAS_SIGMA_PER_SHRINK = 0.5
+# A printed portrait (halftone dots, security print) is smoothed more: σ = 0.9 × shrink. Chosen on the calib fold of
+# faces_east_asian_calib (bbasian, 723 images; 3,102 genuine / 518,904 impostor pairs of simulated card fronts:
+# FNMR @1e-3 · @1e-4 10.96 · 23.95 % at 0.5 → −0.3 · −1.4 points at 0.9, a broad optimum over 0.7–0.9), then read
+# once on faces_east_asian: 6.12 · 8.78 % → 5.57 · 7.97 % (benchmarks/printed_descreen.py; benchmarks/README.md,
+# "Card front"). Ordinary photo references keep 0.5: at 0.9 they lost 1.1 · 1.5 points on the calib fold.
+PRINTED_ANTIALIAS_SIGMA_PER_SHRINK = 0.9
 
 
 class OnnxFaceModels:
@@ -245,7 +251,13 @@ class OnnxFaceModels:
         return points
 
     def aligned_face(
-        self, image_rgb: ImageArray, landmarks68: FloatArray, scale: float = 1.0, *, antialias: bool = False
+        self,
+        image_rgb: ImageArray,
+        landmarks68: FloatArray,
+        scale: float = 1.0,
+        *,
+        antialias: bool = False,
+        sigma_per_shrink: float | None = None,
     ) -> ImageArray:
         """The 112×112 RGB crop fr_feature and SFace expect, by a least-squares similarity transform on 5 points.
 
@@ -253,8 +265,9 @@ class OnnxFaceModels:
         of the crop), for averaging embeddings over the alignment's uncertainty.
 
         ``antialias``: when the transform shrinks the face by a factor d > 1, the image is first smoothed with a
-        Gaussian of σ = d / 2 pixels, so a fine pattern (a printed portrait's halftone screen and security print)
-        is averaged instead of aliased into the crop (bilinear sampling alone reads one 2×2 patch per pixel).
+        Gaussian of σ = ``sigma_per_shrink`` × d pixels (default ``ANTIALIAS_SIGMA_PER_SHRINK``, d / 2), so a fine
+        pattern (a printed portrait's halftone screen and security print) is averaged instead of aliased into the
+        crop (bilinear sampling alone reads one 2×2 patch per pixel).
         """
         source = five_points_from_68(landmarks68)
         target = ALIGNED_FIVE_POINTS
@@ -265,7 +278,8 @@ class OnnxFaceModels:
         if antialias:
             shrink = 1.0 / math.sqrt(abs(float(np.linalg.det(matrix[:, :2]))))
             if shrink > 1.0:
-                sigma = ANTIALIAS_SIGMA_PER_SHRINK * shrink
+                per_shrink = ANTIALIAS_SIGMA_PER_SHRINK if sigma_per_shrink is None else sigma_per_shrink
+                sigma = per_shrink * shrink
                 image_rgb = np.asarray(cv2.GaussianBlur(image_rgb, (0, 0), sigma), dtype=np.uint8)
         aligned = cv2.warpAffine(
             image_rgb,

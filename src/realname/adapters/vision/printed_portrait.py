@@ -120,7 +120,7 @@ class OnnxPrintedPortraitReader:
         boxes = self._models.detect(rgb, min_confidence=MIN_DETECTION_CONFIDENCE)
         box = max(boxes, key=lambda b: b.height) if boxes else None
         if box is not None and box.height >= MIN_PRINTED_FACE_PX:
-            return DecodedImage(_cut_around(rgb, box))
+            return DecodedImage(_cut_around(rgb, box), printed=True)
         on_card = self._locate_on_card(rgb)
         if on_card is not None:
             return on_card
@@ -155,7 +155,7 @@ class OnnxPrintedPortraitReader:
                 and (best is None or box.confidence > best[0].confidence)
             ):
                 best = (box, card)
-        return None if best is None else DecodedImage(_cut_around(best[1], best[0]))
+        return None if best is None else DecodedImage(_cut_around(best[1], best[0]), printed=True)
 
     def _face_in_window(self, card: ImageArray) -> FaceBox | None:
         """The most confident face inside the portrait's window of a straightened card, in the card's pixels."""
