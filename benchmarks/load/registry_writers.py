@@ -10,16 +10,22 @@ registration (SQLAlchemy's cursor events, so BEGIN is not counted) and the CPU p
 ``/proc``: this process (the writer threads: use case, SQLAlchemy, driver) and the PostgreSQL backends of its
 connections (found by ``application_name``), so the figure does not depend on the share of the machine a run got.
 
+``--processes``: the writers are that many processes (one thread each, their own engine and pool) instead of
+threads of this one, so one interpreter's lock does not cap the writers; their CPU is read from their own
+``os.times`` and the lock sampler stays here.
+
 Runs on whatever ``realname`` is on ``PYTHONPATH`` (so the same script measures an older checkout too).
 
 Usage: PYTHONPATH=src nice -n 15 .venv/bin/python benchmarks/load/registry_writers.py \
-           --database-url postgresql+psycopg://postgres@127.0.0.1:5432/DB [--writers 2,4,8] [--seconds 10]
+           --database-url postgresql+psycopg://postgres@127.0.0.1:5432/DB [--writers 2,4,8] [--seconds 10] \
+           [--processes]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import secrets
 import statistics
@@ -27,6 +33,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -47,15 +54,18 @@ APPLICATION_NAME = "registry-writers-bench"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def bench_settings(database_url: str, schema: str, data_dir: Path) -> Settings:
+    separator = "&" if "?" in database_url else "?"
+    url = f"{database_url}{separator}options={quote(f'-csearch_path={schema}')}&application_name={APPLICATION_NAME}"
+    return Settings(env="test", data_dir=data_dir, database_url=url, models_dir=REPO / "var" / "models")
+
+
 def set_up(database_url: str, schema: str, data_dir: Path, numbers: int) -> Container:
     admin = sa.create_engine(normalise_url(database_url))
     with admin.begin() as c:
         c.execute(sa.text(f"CREATE SCHEMA {schema}"))
     admin.dispose()
-    separator = "&" if "?" in database_url else "?"
-    url = f"{database_url}{separator}options={quote(f'-csearch_path={schema}')}&application_name={APPLICATION_NAME}"
-    settings = Settings(env="test", data_dir=data_dir, database_url=url, models_dir=REPO / "var" / "models")
-    container = Container(settings)
+    container = Container(bench_settings(database_url, schema, data_dir))
     container.initialise()
     registry = container.registry()
     registry.add_outlet(OPERATOR_CLI, "BJ-001", "Beijing Xidan")
@@ -100,64 +110,150 @@ def own_cpu_seconds() -> float:
     return times.user + times.system
 
 
-def run(container: Container, writers: int, seconds: float, first_number: int, per_writer: int) -> dict[str, Any]:
+def write_numbers(container: Container, first: int, count: int, stop_at: float) -> list[float]:
+    """Register numbers ``first`` … ``first + count - 1`` (each for a new ID) until ``stop_at``
+    (``time.perf_counter``); the latency of each."""
     registry = container.registry()
-    latencies: list[list[float]] = [[] for _ in range(writers)]
-    stop_at = time.perf_counter() + seconds
     indexer = container.blind_indexer
+    latencies: list[float] = []
+    for serial in range(first, first + count):
+        if time.perf_counter() >= stop_at:
+            break
+        began = time.perf_counter()
+        registry.assign_number(
+            CLERK,
+            msisdn=Msisdn(f"1390{serial:07d}"),
+            attempt_id=f"bench-{serial}",
+            id_index=BlindIndex(indexer.index(f"bench-id-{serial}")),
+            iccid=f"898600{serial:013d}",
+            outlet_code="BJ-001",
+        )
+        latencies.append(time.perf_counter() - began)
+    return latencies
 
-    def writer(k: int) -> None:
-        base = first_number + k * per_writer
-        for j in range(per_writer):
-            if time.perf_counter() >= stop_at:
-                return
-            serial = base + j
-            began = time.perf_counter()
-            registry.assign_number(
-                CLERK,
-                msisdn=Msisdn(f"1390{serial:07d}"),
-                attempt_id=f"bench-{serial}",
-                id_index=BlindIndex(indexer.index(f"bench-id-{serial}")),
-                iccid=f"898600{serial:013d}",
-                outlet_code="BJ-001",
-            )
-            latencies[k].append(time.perf_counter() - began)
 
+def count_statements(engine: sa.Engine) -> tuple[dict[str, int], Callable[[], None]]:
+    """Counts of SQL statements and commits on ``engine`` from now on (a lost increment under the GIL only
+    understates them), and what stops counting."""
+    counts = {"statements": 0, "commits": 0}
+
+    def count_statement(*_: Any) -> None:
+        counts["statements"] += 1
+
+    def count_commit(*_: Any) -> None:
+        counts["commits"] += 1
+
+    sa.event.listen(engine, "before_cursor_execute", count_statement)
+    sa.event.listen(engine, "commit", count_commit)
+
+    def stop() -> None:
+        sa.event.remove(engine, "before_cursor_execute", count_statement)
+        sa.event.remove(engine, "commit", count_commit)
+
+    return counts, stop
+
+
+def process_writer(
+    database_url: str,
+    schema: str,
+    data_dir: str,
+    first: int,
+    count: int,
+    seconds: float,
+    barriers: tuple[Any, Any],
+    results: Any,
+) -> None:
+    """One writer process (``--processes``): its own container and pool; waits at the first of ``barriers``
+    (shared with the parent and the other writers), writes for ``seconds``, puts (latencies, counts, CPU seconds)
+    on ``results`` and keeps its connection (its backend's CPU is read) until the parent passes the second."""
+    ready, finished = barriers
+    container = Container(bench_settings(database_url, schema, Path(data_dir)))
+    container.engine.connect().close()  # the backend exists before the parent first reads the CPU
+    counts, _ = count_statements(container.engine)
+    ready.wait()
+    cpu_before = own_cpu_seconds()
+    latencies = write_numbers(container, first, count, time.perf_counter() + seconds)
+    results.put((latencies, counts, own_cpu_seconds() - cpu_before))
+    finished.wait()
+    container.engine.dispose()
+
+
+def run(
+    container: Container,
+    writers: int,
+    seconds: float,
+    first_number: int,
+    per_writer: int,
+    processes: tuple[str, str, str] | None = None,
+) -> dict[str, Any]:
+    """``processes``: (database URL, schema, data folder) to run the writers as processes instead of threads."""
     stop = threading.Event()
     waits: Counter[str] = Counter()
     samples: list[int] = []
     # The sampler and the CPU reader use their own connection: neither is counted as a writer's.
     watcher = sa.create_engine(container.engine.url.update_query_dict({"application_name": "registry-watcher"}))
     sampler = threading.Thread(target=sample_lock_waits, args=(watcher, stop, waits, samples))
-    counts = {"statements": 0, "commits": 0}
-
-    def count_statement(*_: Any) -> None:
-        counts["statements"] += 1  # a lost increment under the GIL only understates the count
-
-    def count_commit(*_: Any) -> None:
-        counts["commits"] += 1
-
     # Open a connection per writer first, so that every writer's backend exists before the CPU is first read.
     opened = [container.engine.connect() for _ in range(writers)]
     for connection in opened:
         connection.close()
+    latencies: list[list[float]] = []
+    child_cpu = 0.0
+    context = multiprocessing.get_context("spawn")
+    ready, finished = (context.Barrier(writers + 1), context.Barrier(writers + 1)) if processes else (None, None)
+    results = context.Queue() if processes else None
+    children = (
+        [
+            context.Process(
+                target=process_writer,
+                args=(*processes, first_number + k * per_writer, per_writer, seconds, (ready, finished), results),
+            )
+            for k in range(writers)
+        ]
+        if processes is not None
+        else []
+    )
+    for child in children:
+        child.start()
     load_before = os.getloadavg()[0]
+    counts, stop_counting = count_statements(container.engine)
+    if ready is not None:
+        ready.wait()  # every writer process is connected
     cpu_before = own_cpu_seconds(), backend_cpu_seconds(watcher)
-    sa.event.listen(container.engine, "before_cursor_execute", count_statement)
-    sa.event.listen(container.engine, "commit", count_commit)
     sampler.start()
     started = time.perf_counter()
-    threads = [threading.Thread(target=writer, args=(k,)) for k in range(writers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    if results is not None:
+        for _ in children:
+            part, part_counts, part_cpu = results.get()
+            latencies.append(part)
+            counts["statements"] += part_counts["statements"]
+            counts["commits"] += part_counts["commits"]
+            child_cpu += part_cpu
+    else:
+        stop_at = started + seconds
+        threads = [
+            threading.Thread(
+                target=lambda k: latencies.append(
+                    write_numbers(container, first_number + k * per_writer, per_writer, stop_at)
+                ),
+                args=(k,),
+            )
+            for k in range(writers)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     wall = time.perf_counter() - started
     stop.set()
     sampler.join()
-    sa.event.remove(container.engine, "before_cursor_execute", count_statement)
-    sa.event.remove(container.engine, "commit", count_commit)
-    own_cpu, backend_cpu = own_cpu_seconds() - cpu_before[0], backend_cpu_seconds(watcher) - cpu_before[1]
+    stop_counting()
+    own_cpu = own_cpu_seconds() - cpu_before[0] + child_cpu
+    backend_cpu = backend_cpu_seconds(watcher) - cpu_before[1]
+    if finished is not None:
+        finished.wait()  # the writer processes may close their connections now
+    for child in children:
+        child.join()
     watcher.dispose()
     every = sorted(x for part in latencies for x in part)
     done = max(len(every), 1)
@@ -190,6 +286,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--numbers", type=int, default=40_000)
     parser.add_argument("--output", type=Path)
+    parser.add_argument("--processes", action="store_true", help="writers as processes, not threads")
     args = parser.parse_args()
     counts = [int(w) for w in args.writers.split(",")]
     schema = f"bench_{secrets.token_hex(4)}"
@@ -200,7 +297,9 @@ def main() -> None:
             first = 0
             share = args.numbers // len(counts)
             for writers in counts:
-                result = run(container, writers, args.seconds, first, share // writers)
+                processes = (args.database_url, schema, data_dir) if args.processes else None
+                result = run(container, writers, args.seconds, first, share // writers, processes)
+                result["mode"] = "processes" if args.processes else "threads"
                 first += share
                 print(json.dumps(result, ensure_ascii=False), flush=True)
                 results.append(result)
