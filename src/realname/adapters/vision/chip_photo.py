@@ -31,13 +31,19 @@ _RATE_SEARCH_STEPS = 18
 FACE_CENTRE_BELOW_SHARE = 0.05
 
 
-def standard_face_box() -> tuple[float, float, float, float]:
-    """Where the framing of a chip portrait (:func:`chip_portrait`: the face square about ``FACE_SHARE_OF_WIDTH``
-    of the width, slightly above centre) puts the face in the 102×126 frame, (x0, y0, x1, y1)."""
-    side = FACE_SHARE_OF_WIDTH * CHIP_WIDTH_PX
-    centre_x = CHIP_WIDTH_PX / 2.0
-    centre_y = CHIP_HEIGHT_PX / 2.0 - FACE_CENTRE_BELOW_SHARE * CHIP_HEIGHT_PX
+def framed_face_box(width: float, height: float, face_share: float) -> tuple[float, float, float, float]:
+    """Where a portrait ``width`` × ``height`` framed as :func:`chip_portrait` frames it (the face square
+    ``face_share`` of the width, ``FACE_CENTRE_BELOW_SHARE`` of the height above centre) has the face, (x0, y0, x1,
+    y1)."""
+    side = face_share * width
+    centre_x = width / 2.0
+    centre_y = height / 2.0 - FACE_CENTRE_BELOW_SHARE * height
     return (centre_x - side / 2.0, centre_y - side / 2.0, centre_x + side / 2.0, centre_y + side / 2.0)
+
+
+def standard_face_box() -> tuple[float, float, float, float]:
+    """Where the chip standard's framing puts the face in the 102×126 frame."""
+    return framed_face_box(CHIP_WIDTH_PX, CHIP_HEIGHT_PX, FACE_SHARE_OF_WIDTH)
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,7 @@ from realname.adapters.vision.chip_photo import (
     CHIP_HEIGHT_PX,
     CHIP_WIDTH_PX,
     FACE_CENTRE_BELOW_SHARE,
+    framed_face_box,
     standard_face_box,
 )
 from realname.adapters.vision.onnx_models import FaceBox, OnnxFaceModels, five_points_from_68, similarity_transform
@@ -265,10 +266,7 @@ def _cut_around(rgb: ImageArray, box: FaceBox) -> ImageArray:
 def cut_face_box(width: int, height: int) -> tuple[float, float, float, float]:
     """Where :func:`_cut_around` put the face box it cut around, in a cut-out ``width`` × ``height`` (only its height
     and centre: what :func:`box_transform` reads)."""
-    side = width / PORTRAIT_CROP_WIDTH_PER_FACE
-    centre_x = width / 2.0
-    centre_y = height / 2.0 - FACE_CENTRE_BELOW_SHARE * height
-    return (centre_x - side / 2.0, centre_y - side / 2.0, centre_x + side / 2.0, centre_y + side / 2.0)
+    return framed_face_box(width, height, 1.0 / PORTRAIT_CROP_WIDTH_PER_FACE)
 
 
 def to_chip_domain(printed_rgb: ImageArray, to_chip: npt.NDArray[np.float64]) -> ImageArray:
