@@ -108,24 +108,21 @@ def reference_embeddings(
     landmarks = models.landmarks(rgb, main)
     embedder = engine.embedders.live
     side = max(upscale_small(image.rgb, ID_PHOTO_MIN_HEIGHT_PX).shape[:2])
-    shipped = onnx_models_module.ANTIALIAS_SIGMA_PER_SHRINK
     out = []
-    try:
-        for variant in variants:
-            source = rgb
-            if variant.extra_per_side:
-                sigma = side / variant.extra_per_side
-                source = np.asarray(cv2.GaussianBlur(rgb, (0, 0), sigma), dtype=np.uint8)
-            onnx_models_module.ANTIALIAS_SIGMA_PER_SHRINK = variant.sigma_per_shrink
-            total = np.zeros(0, dtype=np.float64)
-            for scale in engine.live_scales:
-                aligned = models.aligned_face(source, landmarks, scale, antialias=True)
-                for crop in (aligned, np.ascontiguousarray(aligned[:, ::-1])):
-                    embedded = embedder.embed_aligned(crop).astype(np.float64)
-                    total = embedded if total.size == 0 else total + embedded
-            out.append((total / np.linalg.norm(total)).astype(np.float32))
-    finally:
-        onnx_models_module.ANTIALIAS_SIGMA_PER_SHRINK = shipped
+    for variant in variants:
+        source = rgb
+        if variant.extra_per_side:
+            sigma = side / variant.extra_per_side
+            source = np.asarray(cv2.GaussianBlur(rgb, (0, 0), sigma), dtype=np.uint8)
+        total = np.zeros(0, dtype=np.float64)
+        for scale in engine.live_scales:
+            aligned = models.aligned_face(
+                source, landmarks, scale, antialias=True, sigma_per_shrink=variant.sigma_per_shrink
+            )
+            for crop in (aligned, np.ascontiguousarray(aligned[:, ::-1])):
+                embedded = embedder.embed_aligned(crop).astype(np.float64)
+                total = embedded if total.size == 0 else total + embedded
+        out.append((total / np.linalg.norm(total)).astype(np.float32))
     return out
 
 
@@ -156,15 +153,22 @@ def measure_shard(
     live = np.full((n, dims), np.nan, dtype=np.float32)
     refs = {kind: np.full((len(variants), n, dims), np.nan, dtype=np.float32) for kind in REFERENCES}
     located = np.zeros(n, dtype=bool)
-    # The variant that is the shipped path, checked against the engine itself on the first references.
-    shipped = next(
-        (
-            v
-            for v, variant in enumerate(variants)
-            if not variant.extra_per_side and variant.sigma_per_shrink == onnx_models_module.ANTIALIAS_SIGMA_PER_SHRINK
-        ),
-        None,
-    )
+    # Per kind of reference, the variant that is the engine's own path (printed portraits and ordinary photos are
+    # smoothed differently), checked against the engine itself on the first references.
+    shipped = {
+        kind: next(
+            (
+                v
+                for v, variant in enumerate(variants)
+                if not variant.extra_per_side and variant.sigma_per_shrink == per_shrink
+            ),
+            None,
+        )
+        for kind, per_shrink in (
+            ("printed", onnx_models_module.PRINTED_ANTIALIAS_SIGMA_PER_SHRINK),
+            ("photo", onnx_models_module.ANTIALIAS_SIGMA_PER_SHRINK),
+        )
+    }
     checked = 0
     for index in range(shard[0], n, shard[1]):
         image = face_set.images[index]
@@ -197,9 +201,10 @@ def measure_shard(
                 continue
             for v, embedding in enumerate(embeddings):
                 refs[kind][v, index] = embedding
-            if checked < 3 and shipped is not None:
+            engine_variant = shipped[kind]
+            if checked < 3 and engine_variant is not None:
                 product = engine.analyse_id_photo(reference).embedding
-                agreement = float(np.dot(product, embeddings[shipped])) if product is not None else float("nan")
+                agreement = float(np.dot(product, embeddings[engine_variant])) if product is not None else float("nan")
                 if not agreement > 0.9999:
                     raise RuntimeError(f"the replicated reference path disagrees with the engine: {agreement}")
                 checked += 1
