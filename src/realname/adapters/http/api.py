@@ -10,9 +10,11 @@ from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
+from starlette.concurrency import run_in_threadpool
 
 from realname.adapters.http import schemas as s
 from realname.adapters.http.reader import reader_signature
+from realname.adapters.http.routing import OneHopRoute
 from realname.adapters.http.services import HttpServices
 from realname.app.actors import Actor
 from realname.app.review import CaseForReview, ReviewStatus
@@ -52,8 +54,12 @@ def bearer_token(authorization: str | None) -> str:
     return authorization[7:].strip()
 
 
-def current_actor(svc: Services, authorization: Annotated[str | None, Header()] = None) -> Actor:
-    return svc.staff_auth.actor_for(bearer_token(authorization))
+async def current_actor(svc: Services, authorization: Annotated[str | None, Header()] = None) -> Actor:
+    # async: a sign-in this worker checked a moment ago needs no read, so most requests resolve their actor on the
+    # event loop; only a read of the sign-in goes to the thread pool.
+    token = bearer_token(authorization)
+    known = svc.staff_auth.known_actor(token)
+    return known if known is not None else await run_in_threadpool(svc.staff_auth.actor_for, token)
 
 
 def token_view(signed: SignedIn) -> s.TokenResponse:
@@ -146,7 +152,7 @@ async def read_upload(upload: UploadFile, max_bytes: int, what: str) -> bytes:
 
 
 def build_router() -> APIRouter:
-    router = APIRouter(prefix="/v1")
+    router = APIRouter(prefix="/v1", route_class=OneHopRoute)
 
     @router.post("/auth/token", response_model=s.TokenResponse, tags=["auth"])
     def sign_in(body: s.TokenRequest, svc: Services) -> s.TokenResponse:

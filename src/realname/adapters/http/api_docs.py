@@ -15,6 +15,7 @@ from fastapi import APIRouter, Response
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 
+from realname.adapters.http.routing import OneHopRoute
 from realname.domain.errors import NotFound
 
 DOCS_PATH: Final = "/docs"
@@ -40,7 +41,7 @@ def _asset(name: str) -> bytes:
 
 
 def build_docs_router(title: str, openapi_url: str) -> APIRouter:
-    router = APIRouter(include_in_schema=False)
+    router = APIRouter(include_in_schema=False, route_class=OneHopRoute)
 
     @router.get(DOCS_PATH)
     def docs() -> HTMLResponse:

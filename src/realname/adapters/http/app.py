@@ -19,6 +19,7 @@ from realname.adapters.http.framing_api import build_framing_router
 from realname.adapters.http.pages.router import build_pages_router
 from realname.adapters.http.reports_api import build_reports_router
 from realname.adapters.http.request_context import RequestContext
+from realname.adapters.http.routing import OneHopRoute
 from realname.adapters.http.services import HttpServices
 from realname.adapters.http.stream_api import build_stream_router
 from realname.adapters.metrics import CONTENT_TYPE
@@ -71,7 +72,7 @@ def create_app(services: HttpServices) -> FastAPI:
 
 
 def _health_router(services: HttpServices) -> APIRouter:
-    router = APIRouter(tags=["health"])
+    router = APIRouter(tags=["health"], route_class=OneHopRoute)
 
     @router.get("/healthz")
     def healthz() -> dict[str, str]:

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from realname.adapters.http import checks_schemas as cs
 from realname.adapters.http.api import CurrentActor, Services
 from realname.adapters.http.client_certs import presented_fingerprint
+from realname.adapters.http.routing import OneHopRoute
 from realname.app.relying_party_checks import CheckAnswer, CheckInquiry, SubscriberChecks
 from realname.domain.errors import DependencyUnavailable, InvalidInput, Unprocessable
 from realname.domain.identity.documents import AUTO, DocumentKind, KindChoice
@@ -97,7 +98,7 @@ def answer_view(answer: CheckAnswer) -> cs.CheckAnswerView:
 
 
 def build_checks_router() -> APIRouter:
-    router = APIRouter(prefix="/v1")
+    router = APIRouter(prefix="/v1", route_class=OneHopRoute)
 
     @router.post(
         "/checks",

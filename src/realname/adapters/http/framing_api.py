@@ -11,6 +11,7 @@ from fastapi import APIRouter, File, UploadFile
 from pydantic import BaseModel, Field
 
 from realname.adapters.http.api import CurrentActor, Services, read_upload
+from realname.adapters.http.routing import OneHopRoute
 from realname.app.framing import MAX_PREVIEW_BYTES
 from realname.domain.errors import DependencyUnavailable
 from realname.domain.framing import Framing
@@ -24,7 +25,7 @@ class FramingView(BaseModel):
 
 
 def build_framing_router() -> APIRouter:
-    router = APIRouter(prefix="/v1/attempts/{attempt_id}", tags=["attempts"])
+    router = APIRouter(prefix="/v1/attempts/{attempt_id}", tags=["attempts"], route_class=OneHopRoute)
 
     @router.post("/framing", response_model=FramingView)
     async def framing(

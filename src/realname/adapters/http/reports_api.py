@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from realname.adapters.http.api import CurrentActor, Services
+from realname.adapters.http.routing import OneHopRoute
 from realname.adapters.http.services import HttpServices
 from realname.adapters.report_files import report_csv, report_files, report_json
 from realname.app.actors import Actor
@@ -73,7 +74,7 @@ def _report(
 
 
 def build_reports_router() -> APIRouter:
-    router = APIRouter(prefix="/v1/reports", tags=["reports"])
+    router = APIRouter(prefix="/v1/reports", tags=["reports"], route_class=OneHopRoute)
 
     @router.get("", response_model=None)
     def get_report(

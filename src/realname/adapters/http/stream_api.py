@@ -32,6 +32,7 @@ from realname.adapters.http.api import (
     max_id_photo_bytes,
     read_upload,
 )
+from realname.adapters.http.routing import OneHopRoute
 from realname.adapters.http.services import HttpServices
 from realname.adapters.http.stream_relay import STREAM_ID_PATTERN, StreamRoute
 from realname.domain.errors import InvalidInput
@@ -61,7 +62,7 @@ StreamId = Annotated[str, Path(pattern=STREAM_ID_PATTERN)]
 
 
 def build_stream_router() -> APIRouter:
-    router = APIRouter(prefix="/v1/attempts/{attempt_id}/liveness/streams", tags=["attempts"])
+    router = APIRouter(prefix="/v1/attempts/{attempt_id}/liveness/streams", tags=["attempts"], route_class=OneHopRoute)
 
     @router.post("", response_model=StreamView, status_code=201)
     async def open_stream(

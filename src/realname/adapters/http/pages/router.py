@@ -13,6 +13,7 @@ from typing import Final
 
 from fastapi import APIRouter, Response
 
+from realname.adapters.http.routing import OneHopRoute
 from realname.domain.errors import NotFound
 
 DEFAULT_READER_BRIDGE_URL: Final = "http://127.0.0.1:18455"
@@ -98,7 +99,7 @@ def build_pages_router(reader_bridge_url: str = DEFAULT_READER_BRIDGE_URL) -> AP
 
     ``reader_bridge_url`` (an origin, checked by the settings) is named in the kiosk page and allowed in its
     Content-Security-Policy, so the page may call the store PC's reader bridge and nothing else."""
-    router = APIRouter(include_in_schema=False)
+    router = APIRouter(include_in_schema=False, route_class=OneHopRoute)
     headers = page_headers(reader_bridge_url)
 
     def _respond(name: str) -> Response:
