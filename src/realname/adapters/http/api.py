@@ -39,10 +39,14 @@ PROMPTS = {
 }
 
 
-async def services(request: Request) -> HttpServices:
-    # async: a sync dependency would cost every request a hop to the thread pool and back for an attribute read.
+def services_of(request: Request) -> HttpServices:
     found: HttpServices = request.app.state.services
     return found
+
+
+async def services(request: Request) -> HttpServices:
+    # async: a sync dependency would cost every request a hop to the thread pool and back for an attribute read.
+    return services_of(request)
 
 
 Services = Annotated[HttpServices, Depends(services)]
@@ -54,12 +58,15 @@ def bearer_token(authorization: str | None) -> str:
     return authorization[7:].strip()
 
 
-async def current_actor(svc: Services, authorization: Annotated[str | None, Header()] = None) -> Actor:
+async def current_actor(request: Request, authorization: Annotated[str | None, Header()] = None) -> Actor:
     # async: a sign-in this worker checked a moment ago needs no read, so most requests resolve their actor on the
-    # event loop; only a read of the sign-in goes to the thread pool.
+    # event loop; only a read of the sign-in goes to the thread pool. The services come from the request, not from
+    # the Services dependency: FastAPI solves a dependency's own parameters again for every dependant naming it,
+    # even when its value is cached.
+    staff_auth = services_of(request).staff_auth
     token = bearer_token(authorization)
-    known = svc.staff_auth.known_actor(token)
-    return known if known is not None else await run_in_threadpool(svc.staff_auth.actor_for, token)
+    known = staff_auth.known_actor(token)
+    return known if known is not None else await run_in_threadpool(staff_auth.actor_for, token)
 
 
 def token_view(signed: SignedIn) -> s.TokenResponse:
