@@ -153,6 +153,18 @@ def main() -> int:
         "--pull", type=float, default=0.1, help="weight of the pull towards the teacher's weights (relative L2)"
     )
     parser.add_argument("--freeze", default="", help="comma-separated name prefixes kept at the teacher's values")
+    parser.add_argument(
+        "--train-only",
+        default="",
+        help="comma-separated name prefixes: only these tensors are trained (and written to the delta)",
+    )
+    parser.add_argument(
+        "--data",
+        choices=("chips", "printed"),
+        default="chips",
+        help="the degraded references: chips (chip_student_data.py) or printed portraits of simulated card fronts "
+        "(printed_student_data.py)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--wide", action="store_true", help="train on the --wide chips (up to 3.2 KB, some JPEG)")
     parser.add_argument(
@@ -167,18 +179,15 @@ def main() -> int:
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)
 
-    data_file = args.cache / f"train-seed{args.seed}{'-wide' if args.wide else ''}.npz"
+    if args.data == "printed":
+        data_file = args.cache / f"printed-seed{args.seed}.npz"
+        make_data = ["printed_student_data.py", "train", "--seed", str(args.seed)]
+    else:
+        data_file = args.cache / f"train-seed{args.seed}{'-wide' if args.wide else ''}.npz"
+        make_data = ["chip_student_data.py", "train", "--seed", str(args.seed), *(["--wide"] if args.wide else [])]
     if not data_file.is_file():
         subprocess.run(  # noqa: S603 (our own script, fixed arguments)
-            [
-                sys.executable,
-                str(REPO_ROOT / "scripts" / "chip_student_data.py"),
-                "train",
-                "--seed",
-                str(args.seed),
-                *(["--wide"] if args.wide else []),
-            ],
-            check=True,
+            [sys.executable, str(REPO_ROOT / "scripts" / make_data[0]), *make_data[1:]], check=True
         )
     data = np.load(data_file)
     ok = data["ok"]
@@ -201,9 +210,10 @@ def main() -> int:
         parameter.requires_grad_(False)
     student = FusedChain(OnnxChain(model_bytes)).train()
     frozen = tuple(prefix for prefix in args.freeze.split(",") if prefix)
+    only = tuple(prefix for prefix in args.train_only.split(",") if prefix)
     trainable = {}
     for name, parameter in student.params.items():
-        keep = bool(frozen) and name.startswith(frozen)
+        keep = (bool(frozen) and name.startswith(frozen)) or (bool(only) and not name.startswith(only))
         parameter.requires_grad_(not keep)
         if not keep:
             trainable[name] = parameter
@@ -211,9 +221,7 @@ def main() -> int:
     print(f"trainable tensors {len(trainable)}, values {sum(p.numel() for p in trainable.values()):,}")
 
     started = time.perf_counter()
-    targets_file = (
-        args.cache / f"train-seed{args.seed}{'-wide' if args.wide else ''}-targets.npy"
-    )  # the teacher's, so reusable across runs
+    targets_file = data_file.with_name(data_file.stem + "-targets.npy")  # the teacher's, so reusable across runs
     if not targets_file.is_file():
         np.save(targets_file, embed(teacher, clean))  # the live side's embedding of each training photo
     all_targets = np.load(targets_file)
@@ -318,7 +326,9 @@ def main() -> int:
     with torch.no_grad():
         for name, values in best[2].items():
             trainable[name].copy_(values)
-    delta = {name: values.astype(np.float16) for name, values in student.delta(base).items()}
+    # Only what was trained: a frozen fused tensor mapped back through its batch-norm scale may differ from the
+    # base in the last bit, which must not put it into the delta.
+    delta = {name: values.astype(np.float16) for name, values in student.delta(base).items() if name in trainable}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(args.out, **delta)  # type: ignore[arg-type]
     print(f"wrote {args.out}: {len(delta)} tensors, {args.out.stat().st_size:,} bytes after {step + 1} steps")

@@ -226,6 +226,39 @@ def test_a_chip_reference_uses_the_reference_embedder_and_a_photo_reference_the_
     assert float(photo_reference @ live.embedding) > 0.95
 
 
+def test_a_printed_portrait_goes_to_the_printed_student_and_an_ordinary_photo_to_the_live_network(
+    face_models_dir: Path, onnx_models: OnnxFaceModels
+) -> None:
+    """A printed portrait (``DecodedImage.printed``, as the card-front reader cuts it) is embedded by the printed
+    student — fused with the live network when so pinned — and an ordinary photo reference by the live network."""
+    base = load_sface_embedders(face_models_dir).live
+    student = _Reversed(base)
+    grace_rgb = grace_hopper_rgb()
+    printed, photo = DecodedImage(grace_rgb, printed=True), DecodedImage(grace_rgb)
+
+    def reference(image: DecodedImage, embedders: Embedders) -> np.ndarray:
+        embedding = OnnxFaceEngine(onnx_models, HALF, embedders=embedders).analyse_id_photo(image).embedding
+        assert embedding is not None
+        return embedding
+
+    by_base = reference(printed, Embedders.same(base))
+    alone = reference(printed, Embedders(live=base, id_photo=base, printed_student=student))
+    fused = reference(printed, Embedders(live=base, id_photo=base, printed_student=student, fuse_on_printed=True))
+    assert float(alone @ by_base) < 0.9  # the student really differs
+    np.testing.assert_allclose(fused, (alone + by_base) / np.linalg.norm(alone + by_base), atol=1e-6)
+    np.testing.assert_array_equal(
+        reference(photo, Embedders(live=base, id_photo=base, printed_student=student, fuse_on_printed=True)),
+        reference(photo, Embedders.same(base)),
+    )
+
+
+def test_without_a_pinned_printed_student_printed_portraits_use_the_live_network(face_models_dir: Path) -> None:
+    lock = read_lock()
+    unpinned = dataclasses.replace(lock, sface=dataclasses.replace(lock.sface, printed_student=None))
+    embedders = load_sface_embedders(face_models_dir, lock=unpinned)
+    assert embedders.printed == (embedders.live,)
+
+
 def checkerboard_face(face_scale: float, period_px: int = 2) -> tuple[np.ndarray, np.ndarray]:
     """A 600×600 pixel checkerboard and 68 'landmarks' whose five points span a face ``face_scale`` × the aligned
     one."""

@@ -102,19 +102,27 @@ class DerivedFile:
 
 @dataclass(frozen=True, slots=True)
 class SfaceModels:
-    """The SFace section: the wheel, the files built from it, and the optional chip student derived from them."""
+    """The SFace section: the wheel, the files built from it, and the optional students (chip, printed portrait)
+    derived from them."""
 
     source: PypiSource
     files: tuple[LockedFile, ...]
     chip_student: DerivedFile | None = None
     fuse_chip_with_base: bool = False
     """``chip_student.fuse_with_base``: a chip reference's embedding is the mean of the student's and the base's."""
+    printed_student: DerivedFile | None = None
+    """Embeds a printed portrait cut from a card front (``sface.printed_student``)."""
+    fuse_printed_with_base: bool = False
+
+    @property
+    def students(self) -> tuple[DerivedFile, ...]:
+        """The pinned students (files derived from the base by a committed delta)."""
+        return tuple(student for student in (self.chip_student, self.printed_student) if student is not None)
 
     @property
     def installed_hashes(self) -> dict[str, str]:
         hashes = {locked.name: locked.installed_sha256 for locked in self.files}
-        if self.chip_student is not None:
-            hashes[self.chip_student.name] = self.chip_student.installed_sha256
+        hashes.update({student.name: student.installed_sha256 for student in self.students})
         return hashes
 
 
@@ -243,12 +251,14 @@ def _sface_models(entry: Mapping[str, Any]) -> SfaceModels:
     source = entry["source"]
     if source["kind"] != "pypi":
         raise ValueError(f"sface source kind {source['kind']!r} is not supported")
-    student = entry.get("chip_student")
+    chip, printed = entry.get("chip_student"), entry.get("printed_student")
     return SfaceModels(
         PypiSource(str(source["package"]), str(source["version"]), str(source["wheel_sha256"])),
         tuple(_locked_file(file) for file in entry["files"]),
-        None if student is None else _derived_file(student),
-        student is not None and bool(student.get("fuse_with_base", False)),
+        None if chip is None else _derived_file(chip),
+        chip is not None and bool(chip.get("fuse_with_base", False)),
+        None if printed is None else _derived_file(printed),
+        printed is not None and bool(printed.get("fuse_with_base", False)),
     )
 
 
@@ -521,7 +531,7 @@ def _extract_and_build(tarball: Path, lock: ModelLock, staging: Path) -> dict[st
 
 
 def _build_sface(wheel: Path, sface: SfaceModels, staging: Path) -> dict[str, Path]:
-    """The SFace files built from the wheel, and the chip student derived from them, each hash-checked.
+    """The SFace files built from the wheel, and the students derived from them, each hash-checked.
 
     Order: fold (the reference graph) → for the student, the delta → the speed-up rewrite of each file."""
     staging.mkdir(parents=True)
@@ -532,8 +542,7 @@ def _build_sface(wheel: Path, sface: SfaceModels, staging: Path) -> dict[str, Pa
         _check_built(locked.name, content, locked.installed_sha256)
         staged[locked.name] = staging / locked.name
         staged[locked.name].write_bytes(content)
-    student = sface.chip_student
-    if student is not None:
+    for student in sface.students:
         if student.base not in folded:
             raise DependencyUnavailable(
                 f"{student.name} derives from {student.base}, which is not pinned", code="models.invalid"

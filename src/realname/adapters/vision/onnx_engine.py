@@ -182,12 +182,22 @@ class OnnxFaceEngine:
         results = self._run([self._id_photo_job(id_photo), *(self._live_job(image) for image in live)])
         return results[0], results[1:]
 
+    def aligned_crops(self, image: DecodedImage, *, reference: bool) -> list[ImageArray]:
+        """The aligned crops the engine embeds for an image — each alignment scale followed by its mirror image —
+        as a live capture or (``reference``) as an ID portrait of its kind; [] without a face. For building
+        training data and benchmarks on exactly the product's crops; a verification never calls it."""
+        found = _Found()
+        # The embedding tasks ``_detect_and_align`` queues are never run: only the crops are wanted.
+        self._detect_and_align(self._id_photo_job(image) if reference else self._live_job(image), found, TaskQueue())
+        return found.crops
+
     def _live_job(self, image: DecodedImage) -> _Job:
         return _Job(image.rgb, live=True, scales=self._live_scales, embedders=(self._embedders.live,))
 
     def _id_photo_job(self, image: DecodedImage) -> _Job:
         """A chip-sized reference gets the reference embedder and scales; a sharper reference (the photo kind: a
-        printed portrait, an ordinary photo) gets the live embedder and scales, no gates, and is smoothed against
+        printed portrait, an ordinary photo) gets the live scales and embedder (a printed portrait the printed
+        student's, when one is pinned), no gates, and is smoothed against
         aliasing before alignment (``PRINTED_ANTIALIAS_SIGMA_PER_SHRINK`` for a printed portrait, else
         ``ANTIALIAS_SIGMA_PER_SHRINK``). The photo threshold was calibrated on photo-vs-photo pairs analysed as live
         captures (no smoothing); the card-front benchmark reports the FMR the printed portrait gets at it."""
@@ -197,7 +207,7 @@ class OnnxFaceEngine:
             image.rgb,
             live=False,
             scales=self._live_scales,
-            embedders=(self._embedders.live,),
+            embedders=self._embedders.printed if image.printed else (self._embedders.live,),
             antialias=True,
             printed=image.printed,
         )

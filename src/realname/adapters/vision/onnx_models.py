@@ -101,6 +101,10 @@ class Embedders:
     fuse_on_chip: bool = False
     """A chip reference is embedded by both networks and the two mean embeddings are averaged (an ensemble of the
     student and its teacher; docs/models/sface.md, "Run 6")."""
+    printed_student: OnnxEmbedder | None = None
+    """The network for a printed portrait cut from a card front (``DecodedImage.printed``); None: the live one."""
+    fuse_on_printed: bool = False
+    """A printed portrait is embedded by the printed student and the live network, averaged."""
 
     @classmethod
     def same(cls, embedder: OnnxEmbedder) -> Embedders:
@@ -109,9 +113,18 @@ class Embedders:
     @property
     def chip(self) -> tuple[OnnxEmbedder, ...]:
         """The networks that embed a chip-sized reference portrait."""
-        if self.fuse_on_chip and self.id_photo is not self.live:
-            return (self.id_photo, self.live)
-        return (self.id_photo,)
+        return _ensemble(self.id_photo, self.live, fuse=self.fuse_on_chip)
+
+    @property
+    def printed(self) -> tuple[OnnxEmbedder, ...]:
+        """The networks that embed a printed portrait (other photo-kind references use ``live``)."""
+        if self.printed_student is None:
+            return (self.live,)
+        return _ensemble(self.printed_student, self.live, fuse=self.fuse_on_printed)
+
+
+def _ensemble(student: OnnxEmbedder, base: OnnxEmbedder, *, fuse: bool) -> tuple[OnnxEmbedder, ...]:
+    return (student, base) if fuse and student is not base else (student,)
 
 
 def session_options(threads: int) -> Any:
@@ -145,21 +158,28 @@ def open_session(path: Path, options: Any) -> Any:
 
 def load_sface_embedders(models_dir: Path, *, threads: int = 1, lock: ModelLock | None = None) -> Embedders:
     """SFace for live captures, and for the reference portrait the chip student when ``models.lock`` pins one
-    (else SFace again; with ``fuse_with_base`` a chip is embedded by both), after verifying their files.
+    (else SFace again; with ``fuse_with_base`` a chip is embedded by both), and for a printed portrait the printed
+    student when pinned (likewise), after verifying their files.
 
     Raises:
         DependencyUnavailable: ``models.missing`` / ``models.invalid`` (file absent, altered, unreadable).
     """
     pins = lock if lock is not None else read_lock()
-    student = pins.sface.chip_student
-    names = [SFACE_FILE] + ([student.name] if student is not None else [])
-    paths = verify_installed(models_dir, pins, names)
+    sface = pins.sface
+    paths = verify_installed(models_dir, pins, [SFACE_FILE, *(student.name for student in sface.students)])
     options = session_options(threads)
-    base = OnnxEmbedder(open_session(paths[SFACE_FILE], options), "sface", PixelScaling.RAW)
-    if student is None:
-        return Embedders.same(base)
-    chip = OnnxEmbedder(open_session(paths[student.name], options), "sface_chip", PixelScaling.RAW)
-    return Embedders(live=base, id_photo=chip, fuse_on_chip=pins.sface.fuse_chip_with_base)
+
+    def embedder(name: str) -> OnnxEmbedder:
+        return OnnxEmbedder(open_session(paths[name], options), name.removesuffix(".onnx"), PixelScaling.RAW)
+
+    base = embedder(SFACE_FILE)
+    return Embedders(
+        live=base,
+        id_photo=base if sface.chip_student is None else embedder(sface.chip_student.name),
+        fuse_on_chip=sface.fuse_chip_with_base,
+        printed_student=None if sface.printed_student is None else embedder(sface.printed_student.name),
+        fuse_on_printed=sface.fuse_printed_with_base,
+    )
 
 
 @dataclass(frozen=True, slots=True)
