@@ -300,11 +300,24 @@ def calibrate(
 ) -> tuple[float, list[dict[str, Any]]]:
     """The worst East Asian group's threshold for one reference kind: photo-vs-photo impostors for ``photo``,
     chip-vs-photo impostors of the realistic chips for ``chip``."""
+    return calibrate_groups(
+        {
+            (set_name, condition): scores
+            for (set_name, condition), scores in all_scores.items()
+            if kind_of(condition) == kind and (kind != ReferenceKind.CHIP.value or condition in REALISTIC_CHIPS)
+        },
+        target_fmr,
+    )
+
+
+def calibrate_groups(
+    all_scores: dict[tuple[str, str], Scores], target_fmr: float
+) -> tuple[float, list[dict[str, Any]]]:
+    """The highest of the FMR-``target_fmr`` thresholds of every impostor group (and of each set × condition as a
+    whole) of the East Asian sets among ``all_scores``, with a row per group."""
     rows = []
     for (set_name, condition), scores in all_scores.items():
-        if set_name not in EAST_ASIAN_SETS or kind_of(condition) != kind:
-            continue
-        if kind == ReferenceKind.CHIP.value and condition not in REALISTIC_CHIPS:
+        if set_name not in EAST_ASIAN_SETS:
             continue
         for group in sorted(set(scores.impostor_groups.tolist()) | {"all"}):
             values = scores.impostor if group == "all" else scores.impostor[scores.impostor_groups == group]
@@ -331,7 +344,8 @@ def write_lock_thresholds(engine_results: dict[str, dict[str, Any]], target_fmr:
     document = read_lock_document(REPO_ROOT / "src" / "realname" / LOCK_FILE_NAME)
     commit = git_commit()
     for engine, result in engine_results.items():
-        entry: dict[str, Any] = {"similarity": "cosine"}
+        # Kinds calibrated elsewhere (the printed portrait's: benchmarks/printed_calibration.py) are kept.
+        entry: dict[str, Any] = {**document["thresholds"].get(engine, {}), "similarity": "cosine"}
         for kind in KINDS:
             calibration = result["calibration"][kind]
             worst = calibration["worst"]

@@ -192,7 +192,7 @@ def measure_shard(
             except PortraitNotFound:
                 pass
         for kind, reference in references.items():
-            if reference is None or reference.reference_kind is not ReferenceKind.PHOTO:
+            if reference is None or reference.reference_kind is ReferenceKind.CHIP:
                 continue
             embeddings = reference_embeddings(reference, engine, models, variants)
             if embeddings is None:

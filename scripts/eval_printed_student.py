@@ -50,7 +50,7 @@ def main() -> int:
     parser.add_argument("--threshold", type=float, default=0.0, help="default: the shipped sface photo threshold")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    threshold = args.threshold or float(json.loads(LOCK.read_text())["thresholds"]["sface"]["photo"])
+    threshold = args.threshold or float(json.loads(LOCK.read_text())["thresholds"]["sface"]["photo"]["threshold"])
     data = np.load(args.cache / "printed-eval.npz")
     ok = data["ok"]
     set_names, identity, source, group = (data[k] for k in ("set_name", "identity", "source", "group"))

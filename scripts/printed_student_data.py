@@ -96,7 +96,7 @@ def printed_crop(photo: DecodedImage, box: tuple[float, float, float, float], rn
         portrait = _reader.locate(card)
     except PortraitNotFound:
         return EMPTY
-    if portrait.reference_kind is not ReferenceKind.PHOTO:
+    if portrait.reference_kind is not ReferenceKind.PRINTED:
         return EMPTY
     crops = _engine.aligned_crops(portrait, reference=True)
     return crops[0] if crops else EMPTY

@@ -310,3 +310,6 @@ def test_sface_engine_thresholds_come_from_the_lock_per_reference_kind(sface_eng
     assert sface_engine.name == "sface"
     assert sface_engine.threshold_for(ReferenceKind.CHIP) == pinned.chip
     assert sface_engine.threshold_for(ReferenceKind.PHOTO) == pinned.photo
+    # the printed portrait has its own, calibrated on printed-vs-live impostors (benchmarks/printed_calibration.py)
+    assert pinned.printed is not None
+    assert sface_engine.threshold_for(ReferenceKind.PRINTED) == pinned.printed < pinned.photo

@@ -63,7 +63,7 @@ def test_a_printed_portrait_is_the_same_photograph_as_its_chip_and_not_as_anothe
     for seed in range(2):
         for name, rgb in portraits.items():
             printed = reader.locate(_card(onnx_models, rgb, seed))
-            assert printed.reference_kind is ReferenceKind.PHOTO
+            assert printed.reference_kind is ReferenceKind.PRINTED
             assert printed.printed  # the engine smooths its print more than an ordinary photo's
             assert printed.width > 3 * 102  # the portrait at print resolution, with margin
             own = reader.same_photograph_similarity(printed, chips[name])
@@ -164,7 +164,7 @@ def test_a_dark_portrait_the_detector_misses_on_the_whole_card_is_found_on_the_s
     )
     assert onnx_models.detect(card.rgb, min_confidence=0.7) == []  # the case the fallback exists for
     printed = reader.locate(card)
-    assert printed.reference_kind is ReferenceKind.PHOTO
+    assert printed.reference_kind is ReferenceKind.PRINTED
     chip = simulate_chip_photo(dark, box, compression=JPEG2000_1536)
     own = reader.same_photograph_similarity(printed, DECODER.decode(chip, max_pixels=MAX_PIXELS))
     other = reader.same_photograph_similarity(printed, _chip(onnx_models, astronaut_rgb(), JPEG2000_1536))
@@ -174,7 +174,7 @@ def test_a_dark_portrait_the_detector_misses_on_the_whole_card_is_found_on_the_s
     analysis = sface_engine.analyse_id_photo(printed)
     live = sface_engine.analyse(DecodedImage(grace_hopper_rgb()))
     assert analysis.embedding is not None and live.embedding is not None
-    assert float(analysis.embedding @ live.embedding) >= sface_engine.threshold_for(ReferenceKind.PHOTO)
+    assert float(analysis.embedding @ live.embedding) >= sface_engine.threshold_for(ReferenceKind.PRINTED)
 
 
 def test_an_upside_down_card_front_gives_an_upright_portrait(
@@ -221,4 +221,4 @@ def test_the_engine_embeds_a_printed_portrait_with_its_own_smoothing(
     live = sface_engine.analyse(DecodedImage(grace_hopper_rgb())).embedding
     assert as_print is not None and as_photo is not None and live is not None
     assert float(as_print @ as_photo) < 0.9999  # not the same crop: the print was smoothed more
-    assert float(as_print @ live) >= sface_engine.threshold_for(ReferenceKind.PHOTO)
+    assert float(as_print @ live) >= sface_engine.threshold_for(ReferenceKind.PRINTED)

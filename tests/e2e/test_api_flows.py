@@ -189,7 +189,7 @@ def test_a_card_front_of_the_same_card_decides_by_its_printed_portrait(store: St
     assert body["passed"] is True and body["similarity"] is None and body["reasons"] is None
     audited = store.last_decision()
     assert audited["card_front"] is True and audited["decided_by"] == "printed_portrait"
-    assert audited["reference"] == "photo"
+    assert audited["reference"] == "printed"  # its own kind and threshold
     assert audited["same_photograph"] >= audited["same_photograph_threshold"]
     attempt, nonce = store.challenged(clerk)
     seen = store.answer(reviewer, attempt, nonce, card_front=store.card_front).json()

@@ -181,8 +181,8 @@ def test_compare_with_the_cards_front_decides_by_the_printed_portrait(models_dir
     result = _compare_with_card(models_dir, photos, "grace_card.jpg")
     assert result.exit_code == 0, result.output
     body = json.loads(result.output)
-    assert body["match"] is True and body["reasons"] == [] and body["reference"] == "photo"
-    assert body["threshold"] == _engine("sface", models_dir).threshold_for(ReferenceKind.PHOTO)
+    assert body["match"] is True and body["reasons"] == [] and body["reference"] == "printed"
+    assert body["threshold"] == _engine("sface", models_dir).threshold_for(ReferenceKind.PRINTED)
     check = body["card_front"]
     assert check["same_photograph"] is True and check["decided_by"] == "printed_portrait"
     assert check["same_photograph_similarity"] >= check["same_photograph_threshold"]

@@ -58,8 +58,10 @@ class DecodedImage:
 
     @property
     def reference_kind(self) -> ReferenceKind:
-        """What this image is when it is the reference portrait: a chip-sized portrait or a sharper photo."""
-        return reference_kind(self.width, self.height)
+        """What this image is when it is the reference portrait: a chip-sized portrait, or a sharper photo — a
+        printed portrait when it was cut from a card front."""
+        kind = reference_kind(self.width, self.height)
+        return ReferenceKind.PRINTED if self.printed and kind is ReferenceKind.PHOTO else kind
 
 
 class ImageDecoder(Protocol):

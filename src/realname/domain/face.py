@@ -30,12 +30,15 @@ class ReferenceKind(StrEnum):
     """What the reference portrait (the "ID photo" side of a comparison) is; each kind has its own threshold.
 
     ``CHIP``: the card's chip portrait as a reader delivers it (102×126, wavelet-compressed to about 1 KB, soft).
-    ``PHOTO``: anything sharper, e.g. the card's printed portrait from a document camera or an ordinary photo.
+    ``PHOTO``: anything sharper, e.g. an ordinary photo.
+    ``PRINTED``: the card's printed portrait cut from a document-camera image of the card front (photo-sized, but
+    printed: halftone, security print, glare); its own threshold where one is calibrated, else the photo one.
     The values are stable: they name the thresholds in ``models.lock`` and appear in audit records.
     """
 
     CHIP = "chip"
     PHOTO = "photo"
+    PRINTED = "printed"
 
 
 def reference_kind(width_px: int, height_px: int) -> ReferenceKind:
@@ -51,13 +54,19 @@ def reference_kind(width_px: int, height_px: int) -> ReferenceKind:
 
 @dataclass(frozen=True, slots=True)
 class ReferenceThresholds:
-    """An engine's calibrated cosine-similarity thresholds, one per reference kind."""
+    """An engine's calibrated cosine-similarity thresholds, one per reference kind (``printed``: None where the
+    engine has none of its own, and a printed portrait is then held to the photo threshold)."""
 
     chip: float
     photo: float
+    printed: float | None = None
 
     def for_kind(self, kind: ReferenceKind) -> float:
-        return self.chip if kind is ReferenceKind.CHIP else self.photo
+        if kind is ReferenceKind.CHIP:
+            return self.chip
+        if kind is ReferenceKind.PRINTED and self.printed is not None:
+            return self.printed
+        return self.photo
 
 
 class FaceReason(StrEnum):

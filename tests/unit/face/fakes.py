@@ -8,7 +8,14 @@ import numpy as np
 
 from realname.app.matching import DecodedImage, analyse_in_turn
 from realname.domain.card_front import PortraitNotFound
-from realname.domain.face import FaceAnalysis, FaceQuality, FaceReason, ImageRejected, ReferenceKind
+from realname.domain.face import (
+    FaceAnalysis,
+    FaceQuality,
+    FaceReason,
+    ImageRejected,
+    ReferenceKind,
+    ReferenceThresholds,
+)
 
 GOOD_QUALITY = FaceQuality(
     face_height_px=200.0,
@@ -58,7 +65,8 @@ class MarkedDecoder:
 
 class FakeFaceEngine:
     """Returns the analysis registered for the image's marker; records calls. ``threshold`` is for chip
-    references, ``photo_threshold`` (default: the same) for photo references."""
+    references, ``photo_threshold`` (default: the same) for photo references, ``printed_threshold`` (default: the
+    photo one) for printed portraits."""
 
     def __init__(
         self,
@@ -66,13 +74,13 @@ class FakeFaceEngine:
         analyses: dict[str, FaceAnalysis],
         threshold: float = 0.5,
         photo_threshold: float | None = None,
+        printed_threshold: float | None = None,
     ) -> None:
         self._names = names
         self._analyses = analyses
-        self._thresholds = {
-            ReferenceKind.CHIP: threshold,
-            ReferenceKind.PHOTO: threshold if photo_threshold is None else photo_threshold,
-        }
+        self._thresholds = ReferenceThresholds(
+            chip=threshold, photo=threshold if photo_threshold is None else photo_threshold, printed=printed_threshold
+        )
         self.calls: list[tuple[str, str]] = []
 
     @property
@@ -80,7 +88,7 @@ class FakeFaceEngine:
         return "fake"
 
     def threshold_for(self, kind: ReferenceKind) -> float:
-        return self._thresholds[kind]
+        return self._thresholds.for_kind(kind)
 
     def _lookup(self, image: DecodedImage) -> FaceAnalysis:
         return self._analyses[self._names[int(image.rgb[0, 0, 0])]]

@@ -164,6 +164,20 @@ def test_match_frames_picks_the_threshold_from_the_reference_kind() -> None:
     assert (on_print.reference, on_print.threshold, on_print.matched) == (ReferenceKind.PHOTO, 0.9, False)
 
 
+def test_a_printed_portrait_is_decided_by_the_printed_threshold() -> None:
+    """A photo-sized portrait cut from a card front is its own kind, with its own threshold when the engine has one."""
+    engine = FakeFaceEngine(NAMES, ANALYSES, threshold=0.6, photo_threshold=0.9, printed_threshold=0.7)
+    printed_photo, *frames = _frames("printed", "near", "same")
+    printed = replace(printed_photo, printed=True)
+    assert (printed_photo.reference_kind, printed.reference_kind) == (ReferenceKind.PHOTO, ReferenceKind.PRINTED)
+    as_photo = match_frames(printed_photo, frames, engine, k=2).match
+    as_printed = match_frames(printed, frames, engine, k=2).match
+    assert (as_photo.reference, as_photo.threshold, as_photo.matched) == (ReferenceKind.PHOTO, 0.9, False)
+    assert (as_printed.reference, as_printed.threshold, as_printed.matched) == (ReferenceKind.PRINTED, 0.7, True)
+    chip = replace(_frames("id")[0], printed=True)  # a chip-sized cut stays a chip
+    assert chip.reference_kind is ReferenceKind.CHIP
+
+
 def test_match_frames_needs_frames() -> None:
     engine = FakeFaceEngine(NAMES, ANALYSES)
     with pytest.raises(ValueError, match="at least one frame"):

@@ -56,10 +56,16 @@ def test_reference_kind_needs_a_real_size() -> None:
 
 
 def test_reference_thresholds_pick_by_kind() -> None:
-    thresholds = ReferenceThresholds(chip=0.41, photo=0.47)
+    thresholds = ReferenceThresholds(chip=0.41, photo=0.47, printed=0.45)
     assert thresholds.for_kind(ReferenceKind.CHIP) == 0.41
     assert thresholds.for_kind(ReferenceKind.PHOTO) == 0.47
-    assert [kind.value for kind in ReferenceKind] == ["chip", "photo"]  # stable: lock keys and audit values
+    assert thresholds.for_kind(ReferenceKind.PRINTED) == 0.45
+    # stable: lock keys and audit values
+    assert [kind.value for kind in ReferenceKind] == ["chip", "photo", "printed"]
+
+
+def test_a_printed_portrait_without_its_own_threshold_is_held_to_the_photo_threshold() -> None:
+    assert ReferenceThresholds(chip=0.41, photo=0.47).for_kind(ReferenceKind.PRINTED) == 0.47
 
 
 def test_cosine_similarity_of_same_orthogonal_and_opposite_vectors() -> None:

@@ -286,7 +286,7 @@ class _CardFrontCache:
     ) -> CardFrontMatch:
         portrait = self._portrait(card_path)
         if portrait.image is None:
-            threshold = self._engine.threshold_for(ReferenceKind.PHOTO)
+            threshold = self._engine.threshold_for(ReferenceKind.PRINTED)
             unusable = FaceMatch(
                 False,
                 None,
@@ -294,7 +294,7 @@ class _CardFrontCache:
                 self._engine.name,
                 portrait.reasons,
                 frames_used=0,
-                reference=ReferenceKind.PHOTO,
+                reference=ReferenceKind.PRINTED,
             )
             return CardFrontMatch(FaceComparison(unusable, portrait.reasons, ()), None, None)
         chip_side = cache.get(chip_path, id_photo=True)

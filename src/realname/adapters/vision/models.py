@@ -238,12 +238,19 @@ def read_lock(path: Path | None = None) -> ModelLock:
 
 
 def _engine_threshold(engine: str, entry: Mapping[str, Any]) -> EngineThreshold:
-    """``{"chip": {"threshold", "target_fmr", ...}, "photo": {...}}`` → the engine's thresholds."""
+    """``{"chip": {"threshold", "target_fmr", ...}, "photo": {...}, "printed": {...} (optional)}`` → the engine's
+    thresholds."""
     chip, photo = entry[ReferenceKind.CHIP.value], entry[ReferenceKind.PHOTO.value]
+    printed = entry.get(ReferenceKind.PRINTED.value)
+    kinds = [chip, photo] + ([printed] if printed is not None else [])
     return EngineThreshold(
         engine,
-        ReferenceThresholds(chip=float(chip["threshold"]), photo=float(photo["threshold"])),
-        max(float(chip["target_fmr"]), float(photo["target_fmr"])),
+        ReferenceThresholds(
+            chip=float(chip["threshold"]),
+            photo=float(photo["threshold"]),
+            printed=None if printed is None else float(printed["threshold"]),
+        ),
+        max(float(kind["target_fmr"]) for kind in kinds),
     )
 
 
