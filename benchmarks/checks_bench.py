@@ -45,6 +45,7 @@ from urllib.parse import quote
 import httpx
 import sqlalchemy as sa
 
+from proc_cpu import own_cpu_seconds, process_cpu_seconds
 from realname.adapters.http.checks_api import parse_check
 from realname.adapters.storage.database import normalise_url
 from realname.adapters.storage.unit_of_work import SqlUnitOfWork
@@ -86,16 +87,6 @@ class World:
 
 
 APPLICATION_NAME = "checks-bench"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process (all its threads) from ``/proc``; 0 when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def process_tree(pid: int) -> list[int]:
@@ -134,9 +125,8 @@ class CpuMeter:
         self._before: tuple[float, dict[int, float], dict[int, float]] = (0.0, {}, {})
 
     def _sample(self) -> tuple[float, dict[int, float], dict[int, float]]:
-        own = os.times()
         return (
-            own.user + own.system,
+            own_cpu_seconds(),
             {pid: process_cpu_seconds(pid) for pid in self._processes()},
             {pid: process_cpu_seconds(pid) for pid in backend_pids(self._url)},
         )

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import os
 import platform
@@ -37,13 +36,12 @@ import statistics
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-import av
 import cv2
 import numpy as np
 
 from realname.adapters.vision.clips import PyAvClipDecoder
+from realname.adapters.vision.kiosk_recording import kiosk_recording
 from realname.adapters.vision.liveness_analyser import AnalyserSettings, OnnxFrameAnalyser, PitchSource, YawSource
 from realname.adapters.vision.onnx_models import OnnxFaceModels
 from realname.app.liveness import AnalysedFrame, DecodedFrame
@@ -115,32 +113,6 @@ def still_burst(path: Path) -> list[DecodedFrame]:
         raise SystemExit(f"cannot read {path}")
     rgb = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
     return [DecodedFrame(i / STILL_FPS, rgb) for i in range(int(STILL_SECONDS * STILL_FPS) + 1)]
-
-
-def kiosk_recording(clip: Path, *, bit_rate: int, fps: int = 15) -> tuple[bytes, list[Any]]:
-    """The clip re-recorded the way a kiosk uploads it (MediaRecorder: VP8 in WebM at ``fps`` and ``bit_rate``),
-    and the RGB frames that went in."""
-    with av.open(str(clip)) as source:
-        stream = source.streams.video[0]
-        step = max(1, round(float(stream.average_rate or 30) / fps))
-        frames = [f.to_ndarray(format="rgb24") for i, f in enumerate(source.decode(stream)) if i % step == 0]
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="webm") as target:
-        out = target.add_stream("libvpx", rate=fps)
-        assert isinstance(out, av.VideoStream)
-        out.height, out.width = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
-        out.pix_fmt = "yuv420p"
-        out.bit_rate = bit_rate
-        for index, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(
-                np.ascontiguousarray(rgb[: out.height, : out.width], dtype=np.uint8), format="rgb24"
-            )
-            frame.pts = index
-            for packet in out.encode(frame):
-                target.mux(packet)
-        for packet in out.encode():
-            target.mux(packet)
-    return buffer.getvalue(), frames
 
 
 def as_kiosk_webm(clip: Path, bit_rate: int = WEBM_BIT_RATE) -> bytes:

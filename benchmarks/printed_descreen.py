@@ -1,9 +1,9 @@
 """How much to smooth a photo-kind reference before it is aligned: printed portraits (simulated card fronts) and
 ordinary photos, against live photos, for several smoothing variants.
 
-A photo-kind reference is aligned with ``antialias=True``: smoothed by σ = ``ANTIALIAS_SIGMA_PER_SHRINK`` × the
-alignment's shrink before warping to 112×112 (``OnnxFaceModels.aligned_face``). A variant is a value of that constant,
-optionally with an extra Gaussian of σ = the reference's longer side / N before it. For each image of a set the
+A photo-kind reference is smoothed before it is aligned, by σ = a σ per shrink × the alignment's shrink, then warped to
+112×112 (``OnnxFaceModels.aligned_face``, ``antialias_sigma_per_shrink``: ``PRINTED_ANTIALIAS_SIGMA_PER_SHRINK`` for a
+printed portrait, ``ANTIALIAS_SIGMA_PER_SHRINK`` for an ordinary photo). A variant is a σ per shrink, optionally with an extra Gaussian of σ = the reference's longer side / N before it. For each image of a set the
 card front is simulated as benchmarks/card_front.py does (same seed per image), the portrait located by the product's
 reader, then the portrait and the photo itself (as an ordinary photo-kind reference) are detected and landmarked
 once, as ``OnnxFaceEngine`` does for an ID photo, and embedded (sface, live embedder and scales, mirrors) once per
@@ -116,9 +116,7 @@ def reference_embeddings(
             source = np.asarray(cv2.GaussianBlur(rgb, (0, 0), sigma), dtype=np.uint8)
         total = np.zeros(0, dtype=np.float64)
         for scale in engine.live_scales:
-            aligned = models.aligned_face(
-                source, landmarks, scale, antialias=True, sigma_per_shrink=variant.sigma_per_shrink
-            )
+            aligned = models.aligned_face(source, landmarks, scale, antialias_sigma_per_shrink=variant.sigma_per_shrink)
             for crop in (aligned, np.ascontiguousarray(aligned[:, ::-1])):
                 embedded = embedder.embed_aligned(crop).astype(np.float64)
                 total = embedded if total.size == 0 else total + embedded

@@ -34,11 +34,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi.testclient import TestClient
 
-from liveness_bench import PERFORMED, kiosk_recording
+from liveness_bench import PERFORMED
 from realname.adapters.http.app import create_app
 from realname.adapters.http.reader import document_fields, signed_reader_headers
 from realname.adapters.system import SecretsRandom
 from realname.adapters.vision.chip_photo import simulate_chip_photo
+from realname.adapters.vision.kiosk_recording import KIOSK_FPS, kiosk_recording
 from realname.app.actors import OPERATOR_CLI
 from realname.bootstrap import Container
 from realname.config import PolicySettings, Settings
@@ -46,7 +47,6 @@ from realname.domain.consent import CONSENT_VERSION
 from realname.domain.organisation import Role
 
 REPO = Path(__file__).resolve().parents[1]
-KIOSK_FPS = 15
 KIOSK_BIT_RATE = 2_000_000
 OUTLET = "BJ-001"
 ID_NUMBER = "11010519491231002X"

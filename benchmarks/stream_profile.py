@@ -34,6 +34,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from liveness_bench import PERFORMED
+from proc_cpu import thread_cpu_seconds
 from realname.adapters.http.app import create_app
 from realname.bootstrap import Container
 from stream_bench import (
@@ -47,8 +48,6 @@ from stream_bench import (
     stream_once,
 )
 from thread_profiles import profiled_threads
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class StepTimer:
@@ -85,16 +84,9 @@ def thread_cpu() -> dict[str, float]:
     threads Python did not start are grouped as native."""
     names = {thread.native_id: thread.name for thread in threading.enumerate()}
     totals: collections.defaultdict[str, float] = collections.defaultdict(float)
-    for task in Path("/proc/self/task").iterdir():
-        try:
-            raw = (task / "stat").read_text(encoding="ascii")
-        except OSError:
-            continue
-        name = names.get(int(task.name), "native (FFmpeg, ONNX Runtime)")
-        fields = raw[raw.rindex(")") + 2 :].split()
-        totals["".join(c for c in name if not c.isdigit()).rstrip("_-") or "?"] += (
-            int(fields[11]) + int(fields[12])
-        ) / CLOCK_TICKS
+    for thread_id, seconds in thread_cpu_seconds().items():
+        name = names.get(thread_id, "native (FFmpeg, ONNX Runtime)")
+        totals["".join(c for c in name if not c.isdigit()).rstrip("_-") or "?"] += seconds
     return dict(totals)
 
 

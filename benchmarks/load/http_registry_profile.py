@@ -30,37 +30,14 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from fake_engine_app import build_app
 from fastapi.testclient import TestClient
 from http_registry import register, set_up
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_by_thread() -> dict[int, float]:
-    """CPU seconds of each live thread of this process, by native thread id."""
-    found: dict[int, float] = {}
-    for task in Path("/proc/self/task").iterdir():
-        try:
-            raw = (task / "stat").read_text(encoding="ascii")
-        except OSError:
-            continue
-        fields = raw[raw.rindex(")") + 2 :].split()
-        found[int(task.name)] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-    return found
-
-
-def backend_cpu_seconds(pids: set[int]) -> dict[int, float]:
-    """CPU seconds of each PostgreSQL backend in ``pids`` (a local server: its processes are in ``/proc``)."""
-    found: dict[int, float] = {}
-    for pid in pids:
-        try:
-            raw = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
-        except OSError:
-            continue
-        fields = raw[raw.rindex(")") + 2 :].split()
-        found[pid] = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-    return found
+from proc_cpu import processes_cpu_seconds, thread_cpu_seconds
 
 
 class StatementCounter:
@@ -148,17 +125,17 @@ def main() -> None:
                 register(http, world, clerk, serial)
             main_id = threading.get_native_id()
             load_before = os.getloadavg()[0]
-            before = cpu_by_thread()
-            database_before = backend_cpu_seconds(statements.backends)
+            before = thread_cpu_seconds()
+            database_before = processes_cpu_seconds(statements.backends)
             profiles.on = args.cprofile is not None
             statements.on = True
             started = time.perf_counter()
             for serial in range(args.warm_up, total):
                 register(http, world, clerk, serial)
             wall = time.perf_counter() - started
-            after = cpu_by_thread()
+            after = thread_cpu_seconds()
             statements.on = False
-            database = backend_cpu_seconds(statements.backends)
+            database = processes_cpu_seconds(statements.backends)
         if args.cprofile:
             threading.setprofile(None)
             profiles.dump(args.cprofile)

@@ -29,6 +29,7 @@ import multiprocessing
 import os
 import secrets
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -40,6 +41,9 @@ from urllib.parse import quote
 
 import sqlalchemy as sa
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from proc_cpu import own_cpu_seconds, process_cpu_seconds
 from realname.adapters.storage.database import normalise_url
 from realname.app.actors import OPERATOR_CLI, Actor
 from realname.bootstrap import Container
@@ -51,7 +55,6 @@ from realname.domain.subscribers import BlindIndex
 REPO = Path(__file__).resolve().parents[2]
 CLERK = Actor("staff:bench", Role.CLERK, "BJ-001")
 APPLICATION_NAME = "registry-writers-bench"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def bench_settings(database_url: str, schema: str, data_dir: Path) -> Settings:
@@ -95,19 +98,7 @@ def backend_cpu_seconds(engine: sa.Engine) -> float:
             sa.text("SELECT pid FROM pg_stat_activity WHERE application_name = :name"),
             {"name": APPLICATION_NAME},
         ).scalars()
-        total = 0.0
-        for pid in pids:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-    return total
-
-
-def own_cpu_seconds() -> float:
-    times = os.times()
-    return times.user + times.system
+        return sum(process_cpu_seconds(pid) for pid in pids)
 
 
 def write_numbers(container: Container, first: int, count: int, stop_at: float) -> list[float]:

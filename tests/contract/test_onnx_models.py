@@ -278,16 +278,20 @@ def checkerboard_face(face_scale: float, period_px: int = 2) -> tuple[np.ndarray
 def test_antialiased_alignment_averages_a_fine_pattern_instead_of_aliasing_it(onnx_models: OnnxFaceModels) -> None:
     rgb, landmarks = checkerboard_face(3.7)
     plain = onnx_models.aligned_face(rgb, landmarks).astype(np.float64)
-    smoothed = onnx_models.aligned_face(rgb, landmarks, antialias=True).astype(np.float64)
+    smoothed = onnx_models.aligned_face(rgb, landmarks, antialias_sigma_per_shrink=ANTIALIAS_SIGMA_PER_SHRINK).astype(
+        np.float64
+    )
     assert plain.std() > 40  # bilinear sampling of a 2-pixel pattern shrunk 3.7×: moiré
     assert smoothed.std() < 10 and abs(smoothed.mean() - 127.5) < 10  # the pattern's mean grey
 
 
 def test_a_printed_portraits_smoothing_is_stronger(onnx_models: OnnxFaceModels) -> None:
     rgb, landmarks = checkerboard_face(1.6)  # a coarser pattern, shrunk less: the default smoothing leaves some
-    default = onnx_models.aligned_face(rgb, landmarks, antialias=True).astype(np.float64)
+    default = onnx_models.aligned_face(rgb, landmarks, antialias_sigma_per_shrink=ANTIALIAS_SIGMA_PER_SHRINK).astype(
+        np.float64
+    )
     printed = onnx_models.aligned_face(
-        rgb, landmarks, antialias=True, sigma_per_shrink=PRINTED_ANTIALIAS_SIGMA_PER_SHRINK
+        rgb, landmarks, antialias_sigma_per_shrink=PRINTED_ANTIALIAS_SIGMA_PER_SHRINK
     ).astype(np.float64)
     assert PRINTED_ANTIALIAS_SIGMA_PER_SHRINK > ANTIALIAS_SIGMA_PER_SHRINK
     assert printed.std() < 0.5 * default.std(), (printed.std(), default.std())
@@ -296,7 +300,8 @@ def test_a_printed_portraits_smoothing_is_stronger(onnx_models: OnnxFaceModels) 
 def test_antialiasing_leaves_a_face_that_is_not_shrunk_alone(onnx_models: OnnxFaceModels) -> None:
     rgb, landmarks = checkerboard_face(0.5)  # half the aligned size: the crop enlarges it
     np.testing.assert_array_equal(
-        onnx_models.aligned_face(rgb, landmarks), onnx_models.aligned_face(rgb, landmarks, antialias=True)
+        onnx_models.aligned_face(rgb, landmarks),
+        onnx_models.aligned_face(rgb, landmarks, antialias_sigma_per_shrink=ANTIALIAS_SIGMA_PER_SHRINK),
     )
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from realname.adapters.vision.card_front_photo import simulate_card_front
 from realname.adapters.vision.chip_photo import simulate_chip_photo
+from realname.adapters.vision.kiosk_recording import kiosk_recording
 from realname.adapters.vision.onnx_models import OnnxFaceModels
 
 
@@ -69,29 +70,9 @@ def blank_clip(container_format: str = "mp4", *, frames: int = 10, side_px: int 
     return buffer.getvalue()
 
 
-def kiosk_webm(clip: Path, *, fps: int = 15, bit_rate: int = 2_000_000) -> bytes:
-    """The clip as a kiosk's MediaRecorder uploads it: VP8 in WebM at ``fps`` (every other frame of a 30 fps clip)."""
-    with av.open(str(clip)) as source:
-        stream = source.streams.video[0]
-        step = max(1, round(float(stream.average_rate or 30) / fps))
-        frames = [f.to_ndarray(format="rgb24") for i, f in enumerate(source.decode(stream)) if i % step == 0]
-    buffer = io.BytesIO()
-    with av.open(buffer, mode="w", format="webm") as target:
-        out = target.add_stream("libvpx", rate=fps)
-        assert isinstance(out, av.VideoStream)
-        out.height, out.width = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
-        out.pix_fmt = "yuv420p"
-        out.bit_rate = bit_rate
-        for index, rgb in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(
-                np.ascontiguousarray(rgb[: out.height, : out.width], dtype=np.uint8), format="rgb24"
-            )
-            frame.pts = index
-            for packet in out.encode(frame):
-                target.mux(packet)
-        for packet in out.encode():
-            target.mux(packet)
-    return buffer.getvalue()
+def kiosk_webm(clip: Path, *, bit_rate: int = 2_000_000) -> bytes:
+    """The clip as a kiosk's MediaRecorder uploads it: VP8 in WebM at 15 fps."""
+    return kiosk_recording(clip, bit_rate=bit_rate)[0]
 
 
 def pieces(data: bytes, count: int) -> list[bytes]:

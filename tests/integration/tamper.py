@@ -13,7 +13,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from realname.adapters.storage import tables as t
-from realname.domain.audit import AuditEvent, canonical_json
+from realname.adapters.storage.repositories import event_row
+from realname.domain.audit import AuditEvent
 
 _SQLITE_TRIGGERS = (
     "audit_event_append_only_update",
@@ -44,17 +45,4 @@ def drop_audit_guards_in_file(database: Path) -> None:
 
 def insert_forged_event(connection: sa.Connection, forged: AuditEvent) -> None:
     """Write an event the service never wrote into its chain (the chain's head is the caller's to move)."""
-    connection.execute(
-        t.audit_event.insert().values(
-            chain=forged.chain,
-            seq=forged.seq,
-            occurred_at=forged.occurred_at,
-            action=forged.action,
-            actor=forged.actor,
-            outlet=forged.outlet,
-            subject=forged.subject,
-            details=canonical_json(forged.details),
-            prev_hash=forged.prev_hash,
-            hash=forged.hash,
-        )
-    )
+    connection.execute(t.audit_event.insert().values(event_row(forged)))

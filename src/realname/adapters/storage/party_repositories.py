@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from realname.adapters.storage import tables as t
 from realname.adapters.storage.attempt_repositories import SqlAttemptRepository, SqlReviewRepository
@@ -27,6 +26,7 @@ from realname.adapters.storage.repositories import (
     SqlBindingRepository,
     SqlNumberRepository,
     insert_ignoring_duplicates,
+    per_dialect,
 )
 from realname.adapters.storage.transaction import SqlTransaction
 from realname.app.relying_party_checks import (
@@ -49,14 +49,9 @@ from realname.domain.numbers import NumberState
 from realname.domain.relying_parties import BindingSpan, CheckKind, CheckResult, PartyStatus, RelyingParty
 from realname.domain.subscribers import BlindIndex
 
-
-def _upsert(connection: sa.Connection, table: sa.Table) -> Any:
-    """A dialect-specific INSERT that supports ``on_conflict_do_update``."""
-    return (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(table)
-
-
 _BUILT: dict[tuple[object, ...], Any] = {}
-"""The checks' statements, built once per dialect and shape with bound parameters. SQLAlchemy reuses a statement
+"""The checks' statements whose shape depends on the call, built once per shape with bound parameters (the others are
+built once, per dialect where they need its INSERT, when the module is imported). SQLAlchemy reuses a statement
 object's cache key and compiled form, while one built per call costs the better part of a millisecond of Python
 (expression objects and a fresh cache key): per check, that was most of the Python outside the domain."""
 
@@ -159,6 +154,28 @@ class SqlPartyRepository:
         self._c.execute(relying_party.update().where(relying_party.c.id == party_id).values(client_cert_sha256=sha256))
 
 
+_PARTY_STILL_AS_REMEMBERED = sa.select(
+    sa.bindparam("claim_party", type_=sa.String(48)),
+    sa.bindparam("claim_nonce", type_=sa.String(64)),
+    sa.bindparam("claim_at", type_=t.UtcDateTime()),
+).where(
+    sa.exists().where(
+        relying_party.c.id == sa.bindparam("claim_party"),
+        relying_party.c.status == sa.bindparam("claim_status"),
+        relying_party.c.secret_version == sa.bindparam("claim_version"),
+        relying_party.c.client_cert_sha256.is_not_distinct_from(sa.bindparam("claim_cert", type_=sa.String(64))),
+    )
+)
+_CLAIM_IF_CURRENT = per_dialect(
+    lambda insert: (
+        insert(party_nonce)
+        .from_select(["party_id", "nonce", "seen_at"], _PARTY_STILL_AS_REMEMBERED)
+        .on_conflict_do_nothing(index_elements=["party_id", "nonce"])
+        .returning(party_nonce.c.nonce)
+    )
+)
+
+
 class SqlNonceStore:
     def __init__(self, connection: sa.Connection) -> None:
         self._c = connection
@@ -174,7 +191,7 @@ class SqlNonceStore:
     def claim_if_current(self, party: RelyingParty, nonce: str, at: datetime) -> bool:
         # INSERT … SELECT … WHERE the party row is still as remembered (status, secret version, pinned
         # certificate): the nonce is spent and the party's state confirmed by one statement. A replay inserts nothing (ON CONFLICT DO NOTHING), as in claim.
-        statement = _built(("claim_if_current", self._c.dialect.name), lambda: self._claim_if_current_statement())
+        statement = _CLAIM_IF_CURRENT[self._c.dialect.name]
         parameters = {
             "claim_party": party.id,
             "claim_nonce": nonce,
@@ -185,27 +202,6 @@ class SqlNonceStore:
         }
         return self._c.execute(statement, parameters).first() is not None
 
-    def _claim_if_current_statement(self) -> Any:
-        p = relying_party.c
-        current = sa.select(
-            sa.bindparam("claim_party", type_=sa.String(48)),
-            sa.bindparam("claim_nonce", type_=sa.String(64)),
-            sa.bindparam("claim_at", type_=t.UtcDateTime()),
-        ).where(
-            sa.exists().where(
-                p.id == sa.bindparam("claim_party"),
-                p.status == sa.bindparam("claim_status"),
-                p.secret_version == sa.bindparam("claim_version"),
-                p.client_cert_sha256.is_not_distinct_from(sa.bindparam("claim_cert", type_=sa.String(64))),
-            )
-        )
-        return (
-            _upsert(self._c, party_nonce)
-            .from_select(["party_id", "nonce", "seen_at"], current)
-            .on_conflict_do_nothing(index_elements=["party_id", "nonce"])
-            .returning(party_nonce.c.nonce)
-        )
-
     def forget_before(self, cutoff: datetime) -> int:
         return int(self._c.execute(party_nonce.delete().where(party_nonce.c.seen_at < cutoff)).rowcount)
 
@@ -213,6 +209,14 @@ class SqlNonceStore:
 USAGE_SHARDS = 16
 """Counters per party and window. A check adds its use to one picked at random, so concurrent checks of one party
 rarely wait for each other's commit; the window's use is the sum of at most this many rows."""
+
+
+_ADD_USE = per_dialect(
+    lambda insert: insert(party_usage).on_conflict_do_update(
+        index_elements=["party_id", "window", "window_start", "shard"],
+        set_={"used": party_usage.c.used + 1},
+    )
+)
 
 
 class SqlUsageCounters:
@@ -227,15 +231,8 @@ class SqlUsageCounters:
         shard = self._shard
         # One row of parameters per window (executemany: one pipelined batch on psycopg); the statement
         # itself has no values in it, so SQLAlchemy compiles it once (a multi-row VALUES is never cached).
-        statement = _built(
-            ("add_use", self._c.dialect.name),
-            lambda: _upsert(self._c, party_usage).on_conflict_do_update(
-                index_elements=["party_id", "window", "window_start", "shard"],
-                set_={"used": party_usage.c.used + 1},
-            ),
-        )
         self._c.execute(
-            statement,
+            _ADD_USE[self._c.dialect.name],
             [
                 {"party_id": party_id, "window": name, "window_start": start, "shard": shard, "used": 1}
                 for name, start in sorted(windows.items())

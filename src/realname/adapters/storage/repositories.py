@@ -487,6 +487,22 @@ def event_from_row(row: sa.Row[Any]) -> AuditEvent:
     )
 
 
+def event_row(event: AuditEvent) -> dict[str, Any]:
+    """The domain event as its ``audit_event`` row's values (the other way from :func:`event_from_row`)."""
+    return {
+        "chain": event.chain,
+        "seq": event.seq,
+        "occurred_at": event.occurred_at,
+        "action": event.action,
+        "actor": event.actor,
+        "outlet": event.outlet,
+        "subject": event.subject,
+        "details": canonical_json(event.details),
+        "prev_hash": event.prev_hash,
+        "hash": event.hash,
+    }
+
+
 _APPEND_EVENT = t.audit_event.insert()
 _ADVANCE_HEAD = (
     t.audit_head.update()
@@ -559,21 +575,7 @@ class SqlAuditLog:
             chain, last_seq, last_hash = self._head
         self._head = None  # until this append's statements went through
         event = next_event(last_seq, last_hash, record, occurred_at, chain=chain)
-        self._c.execute(
-            _APPEND_EVENT,
-            {
-                "chain": chain,
-                "seq": event.seq,
-                "occurred_at": event.occurred_at,
-                "action": event.action,
-                "actor": event.actor,
-                "outlet": event.outlet,
-                "subject": event.subject,
-                "details": canonical_json(event.details),
-                "prev_hash": event.prev_hash,
-                "hash": event.hash,
-            },
-        )
+        self._c.execute(_APPEND_EVENT, event_row(event))
         self._c.execute(_ADVANCE_HEAD, {"head_chain": chain, "head_seq": event.seq, "head_hash": event.hash})
         self._head = (chain, event.seq, event.hash)
         if self._observer is not None:

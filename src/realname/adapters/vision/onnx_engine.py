@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from realname.adapters.vision.onnx_models import (
+    ANTIALIAS_SIGMA_PER_SHRINK,
     PRINTED_ANTIALIAS_SIGMA_PER_SHRINK,
     Embedders,
     FaceBox,
@@ -239,14 +240,11 @@ class OnnxFaceEngine:
         main = boxes[main_face_index([_box_tuple(b) for b in boxes], rgb.shape[1], rgb.shape[0])]
         found.face_count = sum(1 for b in boxes if b.height >= SECOND_FACE_MIN_RELATIVE_HEIGHT * main.height)
         landmarks = self._models.landmarks(rgb, main)
+        sigma_per_shrink = None
+        if job.antialias:
+            sigma_per_shrink = PRINTED_ANTIALIAS_SIGMA_PER_SHRINK if job.printed else ANTIALIAS_SIGMA_PER_SHRINK
         for scale in job.scales:
-            aligned = self._models.aligned_face(
-                rgb,
-                landmarks,
-                scale,
-                antialias=job.antialias,
-                sigma_per_shrink=PRINTED_ANTIALIAS_SIGMA_PER_SHRINK if job.printed else None,
-            )
+            aligned = self._models.aligned_face(rgb, landmarks, scale, antialias_sigma_per_shrink=sigma_per_shrink)
             found.crops += [aligned, np.ascontiguousarray(aligned[:, ::-1])]
         found.embeddings = [[None] * len(found.crops) for _ in job.embedders]
         for network, embedder in enumerate(job.embedders):

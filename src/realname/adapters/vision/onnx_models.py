@@ -276,16 +276,16 @@ class OnnxFaceModels:
         landmarks68: FloatArray,
         scale: float = 1.0,
         *,
-        antialias: bool = False,
-        sigma_per_shrink: float | None = None,
+        antialias_sigma_per_shrink: float | None = None,
     ) -> ImageArray:
         """The 112×112 RGB crop fr_feature and SFace expect, by a least-squares similarity transform on 5 points.
 
         ``scale`` != 1 shrinks or enlarges the target points about their centroid (the face fills less or more
         of the crop), for averaging embeddings over the alignment's uncertainty.
 
-        ``antialias``: when the transform shrinks the face by a factor d > 1, the image is first smoothed with a
-        Gaussian of σ = ``sigma_per_shrink`` × d pixels (default ``ANTIALIAS_SIGMA_PER_SHRINK``, d / 2), so a fine
+        ``antialias_sigma_per_shrink``: when given and the transform shrinks the face by a factor d > 1, the image is
+        first smoothed with a Gaussian of σ = ``antialias_sigma_per_shrink`` × d pixels (``ANTIALIAS_SIGMA_PER_SHRINK``,
+        d / 2, for an ordinary photo; ``PRINTED_ANTIALIAS_SIGMA_PER_SHRINK`` for a printed portrait), so a fine
         pattern (a printed portrait's halftone screen and security print) is averaged instead of aliased into the
         crop (bilinear sampling alone reads one 2×2 patch per pixel).
         """
@@ -295,11 +295,10 @@ class OnnxFaceModels:
             centroid = ALIGNED_FIVE_POINTS.mean(axis=0)
             target = centroid + (ALIGNED_FIVE_POINTS - centroid) * scale
         matrix = similarity_transform(source, target)
-        if antialias:
+        if antialias_sigma_per_shrink is not None:
             shrink = 1.0 / math.sqrt(abs(float(np.linalg.det(matrix[:, :2]))))
             if shrink > 1.0:
-                per_shrink = ANTIALIAS_SIGMA_PER_SHRINK if sigma_per_shrink is None else sigma_per_shrink
-                sigma = per_shrink * shrink
+                sigma = antialias_sigma_per_shrink * shrink
                 image_rgb = np.asarray(cv2.GaussianBlur(image_rgb, (0, 0), sigma), dtype=np.uint8)
         aligned = cv2.warpAffine(
             image_rgb,

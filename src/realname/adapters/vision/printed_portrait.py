@@ -304,18 +304,31 @@ def compress_like_chip(rgb: ImageArray) -> ImageArray:
 def scores_by_start(
     printed_rgb: ImageArray, printed: FoundFace | None, chip_rgb: ImageArray, chip: FoundFace | None
 ) -> dict[str, float]:
-    """The band-pass correlation of the printed portrait with the chip from each start: ``landmarks`` when both
-    faces were found, ``face_boxes`` when the chip's was, ``standard_framing`` always. Without the printed face
-    (not found again on the cut-out) its box is where :meth:`OnnxPrintedPortraitReader.locate` framed it."""
+    """The band-pass correlation of the printed portrait with the chip from each start (:func:`registration_starts`).
+
+    Every start is run, even one whose transform is close to another's: on 240 simulated checks (60 card fronts of
+    faces_east_asian, genuine and swapped, two chip budgets) two starts came within 1 chip pixel of each other
+    twice, and their scores still differed by 0.007-0.008 (benchmarks/card_front_starts.py; benchmarks/README.md,
+    "Card front")."""
+    return {
+        name: band_pass_correlation(chip_rgb, to_chip_domain(printed_rgb, to_chip))
+        for name, to_chip in registration_starts(printed_rgb, printed, chip).items()
+    }
+
+
+def registration_starts(
+    printed_rgb: ImageArray, printed: FoundFace | None, chip: FoundFace | None
+) -> dict[str, npt.NDArray[np.float64]]:
+    """The 2×3 maps from printed to chip pixels the registration starts from: ``landmarks`` when both faces were
+    found, ``face_boxes`` when the chip's was, ``standard_framing`` always. Without the printed face (not found again
+    on the cut-out) its box is where :meth:`OnnxPrintedPortraitReader.locate` framed it."""
     printed_box = printed.box if printed is not None else cut_face_box(printed_rgb.shape[1], printed_rgb.shape[0])
     starts = {STANDARD_FRAMING: box_transform(printed_box, standard_face_box())}
     if chip is not None:
         starts["face_boxes"] = box_transform(printed_box, chip.box)
         if printed is not None:
             starts["landmarks"] = similarity_transform(printed.points, chip.points)
-    return {
-        name: band_pass_correlation(chip_rgb, to_chip_domain(printed_rgb, to_chip)) for name, to_chip in starts.items()
-    }
+    return starts
 
 
 def box_transform(
