@@ -20,16 +20,21 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from fake_engine_app import build_app
 from fastapi.testclient import TestClient
 from http_registry import set_up
-from http_registry_profile import cpu_by_thread
+
+from proc_cpu import thread_cpu_seconds
 
 WARM_UP = 200
 
@@ -56,11 +61,11 @@ def main() -> None:
             for kind, send in kinds.items():
                 for _ in range(WARM_UP):
                     send()
-                before = cpu_by_thread()
+                before = thread_cpu_seconds()
                 for _ in range(args.requests):
                     if send().status_code >= 300:
                         raise SystemExit(f"{kind} failed")
-                after = cpu_by_thread()
+                after = thread_cpu_seconds()
                 server = sum(cpu - before.get(tid, 0.0) for tid, cpu in after.items() if tid != main_id)
                 client = after.get(main_id, 0.0) - before.get(main_id, 0.0)
                 result[f"{kind}_server_us"] = round(1e6 * server / args.requests)
