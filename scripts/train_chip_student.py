@@ -156,7 +156,8 @@ def main() -> int:
     parser.add_argument(
         "--train-only",
         default="",
-        help="comma-separated name prefixes: only these tensors are trained (and written to the delta)",
+        help="comma-separated parts of names: only the tensors whose name contains one are trained (and written to "
+        "the delta)",
     )
     parser.add_argument(
         "--data",
@@ -213,7 +214,7 @@ def main() -> int:
     only = tuple(prefix for prefix in args.train_only.split(",") if prefix)
     trainable = {}
     for name, parameter in student.params.items():
-        keep = (bool(frozen) and name.startswith(frozen)) or (bool(only) and not name.startswith(only))
+        keep = (bool(frozen) and name.startswith(frozen)) or (bool(only) and not any(part in name for part in only))
         parameter.requires_grad_(not keep)
         if not keep:
             trainable[name] = parameter

@@ -205,6 +205,14 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     workers: int = Field(1, ge=1, le=64)
+    worker_healthcheck_seconds: int = Field(
+        60,
+        ge=5,
+        le=3600,
+        description="With more than one worker: how long a worker may leave the supervisor's ping unanswered before it "
+        "is killed and replaced. A starting worker imports the app and loads its models while it answers; on a "
+        "loaded host uvicorn's default of 5 s killed every starting worker (a restart loop that never served)",
+    )
     stream_relay_host: str = Field(
         "127.0.0.1",
         description="Address each worker also listens on (ephemeral port) so other workers and hosts can relay a "

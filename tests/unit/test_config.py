@@ -81,3 +81,15 @@ def test_trusted_proxies_are_addresses_and_networks(tmp_path: Path) -> None:
     tls = TlsSettings(client_cert_header="X-Client-Cert", trusted_proxies="10.0.0.5, 10.1.0.0/16,fd00::/8")
     assert tls.proxy_addresses == ("10.0.0.5", "10.1.0.0/16", "fd00::/8")
     assert Settings(data_dir=tmp_path, tls=tls).tls.client_cert_header == "X-Client-Cert"
+
+
+def test_the_worker_healthcheck_tolerates_a_slow_start_but_not_uvicorns_tight_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several workers: a starting worker loads its models while it must answer the supervisor's pings, which on a
+    loaded host took longer than uvicorn's 5 s (every starting worker killed, a restart loop). 60 s by default."""
+    assert Settings(data_dir=tmp_path / "data").worker_healthcheck_seconds == 60
+    monkeypatch.setenv("REALNAME_WORKER_HEALTHCHECK_SECONDS", "120")
+    assert Settings(data_dir=tmp_path / "data").worker_healthcheck_seconds == 120
+    with pytest.raises(ValidationError, match="greater than or equal to 5"):
+        Settings(data_dir=tmp_path / "data", worker_healthcheck_seconds=4)

@@ -602,6 +602,7 @@ class Container:
             host=host,
             port=port,
             workers=workers,
+            timeout_worker_healthcheck=self.settings.worker_healthcheck_seconds,
             log_config=None,
             http=HTTP_PROTOCOL,  # uvicorn's h11, telling the app each connection's client certificate
             **tls_options,
