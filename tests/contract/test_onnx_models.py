@@ -252,6 +252,16 @@ def test_a_printed_portrait_goes_to_the_printed_student_and_an_ordinary_photo_to
     )
 
 
+def test_the_pinned_printed_student_embeds_printed_portraits_alone(face_models_dir: Path) -> None:
+    """models.lock pins the printed-portrait student without fusion (docs/models/sface.md, "Printed-portrait
+    student"): a printed portrait goes through it only; chips and live captures are unaffected."""
+    sface = read_lock().sface
+    assert sface.printed_student is not None and not sface.fuse_printed_with_base
+    embedders = load_sface_embedders(face_models_dir)
+    assert [embedder.name for embedder in embedders.printed] == ["sface_printed"]
+    assert (embedders.live.name, embedders.id_photo.name) == ("sface", "sface_chip")
+
+
 def test_without_a_pinned_printed_student_printed_portraits_use_the_live_network(face_models_dir: Path) -> None:
     lock = read_lock()
     unpinned = dataclasses.replace(lock, sface=dataclasses.replace(lock.sface, printed_student=None))
