@@ -115,6 +115,15 @@ def operating_threshold(scored: dict[tuple[str, str], tuple[np.ndarray, np.ndarr
     return max(thresholds)
 
 
+def with_delta(model_bytes: bytes, delta: Path) -> torch.nn.Module:
+    """The folded SFace graph with a delta's initializers, as the fast torch module (evaluation mode)."""
+    chain = OnnxChain(model_bytes).eval()
+    with np.load(delta) as archive, torch.no_grad():
+        for name in archive.files:
+            chain.params[name].copy_(torch.from_numpy(archive[name].astype(np.float32)))
+    return FusedChain(chain).eval()
+
+
 def delta_time(args: argparse.Namespace, stem: str) -> float:
     return next(d.stat().st_mtime for d in args.delta if d.stem == stem)
 
@@ -157,11 +166,7 @@ def main() -> int:
         np.savez(photo_file, photo=photo)
     models: dict[str, torch.nn.Module] = {"base": base}
     for delta in args.delta:
-        chain = OnnxChain(model_bytes).eval()
-        with np.load(delta) as archive, torch.no_grad():
-            for name in archive.files:
-                chain.params[name].copy_(torch.from_numpy(archive[name].astype(np.float32)))
-        models[delta.stem] = FusedChain(chain).eval()
+        models[delta.stem] = with_delta(model_bytes, delta)
     embedded: dict[str, np.ndarray] = {}
     for model_name, module in models.items():
         cache_file = args.cache / f"eval-chips-{model_name}-{suffix}"

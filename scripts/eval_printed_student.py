@@ -26,19 +26,11 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
-from eval_chip_student import fnmr, operating_threshold, pair_scores, threshold_at  # noqa: E402
+from eval_chip_student import fnmr, operating_threshold, pair_scores, threshold_at, with_delta  # noqa: E402
 from sface_torch import FusedChain, OnnxChain, folded_sface_bytes  # noqa: E402
 from train_chip_student import DEFAULT_CACHE, embed  # noqa: E402
 
 LOCK = REPO_ROOT / "src" / "realname" / "models.lock"
-
-
-def student(model_bytes: bytes, delta: Path) -> torch.nn.Module:
-    chain = OnnxChain(model_bytes).eval()
-    with np.load(delta) as archive, torch.no_grad():
-        for name in archive.files:
-            chain.params[name].copy_(torch.from_numpy(archive[name].astype(np.float32)))
-    return FusedChain(chain).eval()
 
 
 def main() -> int:
@@ -60,7 +52,7 @@ def main() -> int:
     live[~ok[:, 0]] = np.nan
     printed: dict[str, np.ndarray] = {"base": embed(base, data["printed"])}
     for delta in args.delta:
-        printed[delta.stem] = embed(student(model_bytes, delta), data["printed"])
+        printed[delta.stem] = embed(with_delta(model_bytes, delta), data["printed"])
         fused = printed[delta.stem] + printed["base"]
         printed[f"{delta.stem}+base"] = fused / np.linalg.norm(fused, axis=1, keepdims=True)
     print(f"fixed threshold {threshold}")
