@@ -128,12 +128,18 @@ def delta_time(args: argparse.Namespace, stem: str) -> float:
     return next(d.stat().st_mtime for d in args.delta if d.stem == stem)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def student_parser(description: str | None) -> argparse.ArgumentParser:
+    """The options every student evaluation takes: the pinned wheel, the deltas, the crop cache, threads."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--wheel", type=Path, required=True)
     parser.add_argument("--delta", type=Path, action="append", default=[])
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--threads", type=int, default=2)
+    return parser
+
+
+def main() -> int:
+    parser = student_parser(__doc__)
     parser.add_argument("--sets", default=",".join(SETS))
     parser.add_argument("--conditions", default="j2k1024,j2k1536", help="chip conditions (and jpeg_q25)")
     parser.add_argument(

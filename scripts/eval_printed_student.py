@@ -5,7 +5,7 @@ the live capture (same person, a ≠ b, both orders), impostors of the same sour
 refused genuine pair and never a false match. Live side: base SFace (scale 1.0 + mirror); printed side: scale 1.0 +
 mirror with the base (the product today), the student, and the two fused (the normalised sum of both embeddings,
 as the product fuses the chip student). FNMR at each row's own threshold for FMR 1e-3 and 1e-4, and at a fixed
-threshold (``--threshold``, default the shipped photo threshold from ``models.lock``) with the impostors accepted
+threshold (``--threshold``, default the shipped printed-portrait threshold from ``models.lock``) with the impostors accepted
 there; and the operating point each variant would get from the chip rule (the highest FMR-1e-4 threshold over the
 East Asian sets and their impostor groups).
 
@@ -14,7 +14,6 @@ East Asian sets and their impostor groups).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -26,23 +25,22 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT / "scripts"))
 sys.path.insert(0, str(REPO_ROOT / "src"))
 
-from eval_chip_student import fnmr, operating_threshold, pair_scores, threshold_at, with_delta  # noqa: E402
+from eval_chip_student import fnmr, operating_threshold, pair_scores, student_parser, threshold_at, with_delta  # noqa: E402
 from sface_torch import FusedChain, OnnxChain, folded_sface_bytes  # noqa: E402
-from train_chip_student import DEFAULT_CACHE, embed  # noqa: E402
+from train_chip_student import embed  # noqa: E402
 
 LOCK = REPO_ROOT / "src" / "realname" / "models.lock"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--wheel", type=Path, required=True)
-    parser.add_argument("--delta", type=Path, action="append", default=[])
-    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--threshold", type=float, default=0.0, help="default: the shipped sface photo threshold")
+    parser = student_parser(__doc__)
+    parser.add_argument(
+        "--threshold", type=float, default=0.0, help="default: the shipped sface printed (else photo) threshold"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    threshold = args.threshold or float(json.loads(LOCK.read_text())["thresholds"]["sface"]["photo"]["threshold"])
+    pinned = json.loads(LOCK.read_text())["thresholds"]["sface"]
+    threshold = args.threshold or float(pinned.get("printed", pinned["photo"])["threshold"])
     data = np.load(args.cache / "printed-eval.npz")
     ok = data["ok"]
     set_names, identity, source, group = (data[k] for k in ("set_name", "identity", "source", "group"))
