@@ -252,6 +252,35 @@ def test_a_printed_portrait_goes_to_the_printed_student_and_an_ordinary_photo_to
     )
 
 
+def test_a_reference_is_analysed_by_its_kind_and_a_chip_sized_print_as_a_chip(
+    sface_engine: OnnxFaceEngine, onnx_models: OnnxFaceModels
+) -> None:
+    """The engine's plan for a reference follows ``reference_kind``: a photo-sized printed portrait gets the printed
+    smoothing and embedders, an ordinary photo the photo smoothing and the live embedder, and an image flagged
+    printed but chip-sized is a chip (chip embedders and scales, no smoothing, detected on its own pixels)."""
+    embedders = sface_engine.embedders
+    grace_rgb = grace_hopper_rgb()
+    box = onnx_models.detect(grace_rgb)[0]
+    chip_rgb = chip_portrait(grace_rgb, (box.x0, box.y0, box.x1, box.y1))
+    images = (DecodedImage(grace_rgb, printed=True), DecodedImage(grace_rgb), DecodedImage(chip_rgb, printed=True))
+    plans = {image.reference_kind: sface_engine._id_photo_job(image) for image in images}
+    assert list(plans) == [ReferenceKind.PRINTED, ReferenceKind.PHOTO, ReferenceKind.CHIP]
+    assert [
+        (job.embedders, job.antialias_sigma_per_shrink, job.print_suppressed_detection) for job in plans.values()
+    ] == [
+        (embedders.printed, PRINTED_ANTIALIAS_SIGMA_PER_SHRINK, True),
+        ((embedders.live,), ANTIALIAS_SIGMA_PER_SHRINK, True),
+        (embedders.chip, None, False),
+    ]
+    assert embedders.printed != (embedders.live,) != embedders.chip  # three different networks, so the test can tell
+    assert plans[ReferenceKind.CHIP].scales == sface_engine.id_photo_scales
+    assert plans[ReferenceKind.PRINTED].scales == plans[ReferenceKind.PHOTO].scales == sface_engine.live_scales
+    np.testing.assert_array_equal(
+        sface_engine.analyse_id_photo(DecodedImage(chip_rgb, printed=True)).embedding,
+        sface_engine.analyse_id_photo(DecodedImage(chip_rgb)).embedding,
+    )
+
+
 def test_the_pinned_printed_student_embeds_printed_portraits_alone(face_models_dir: Path) -> None:
     """models.lock pins the printed-portrait student without fusion (docs/models/sface.md, "Printed-portrait
     student"): a printed portrait goes through it only; chips and live captures are unaffected."""

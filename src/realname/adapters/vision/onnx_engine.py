@@ -63,14 +63,16 @@ SFACE_LIVE_ALIGNMENT_SCALES = (1.0,)
 @dataclass(frozen=True, slots=True)
 class _Job:
     """One image to analyse: its pixels, whether it is a live capture, its alignment scales and its embedders (more
-    than one: each embeds every crop, and the image's embedding is the mean of each network's mean)."""
+    than one: each embeds every crop, and the image's embedding is the mean of each network's mean).
+    ``antialias_sigma_per_shrink``: the smoothing before alignment (``OnnxFaceModels.aligned_face``; None: none).
+    ``print_suppressed_detection``: the face is detected on a print-suppressed copy (landmarks on the pixels)."""
 
     rgb: ImageArray
     live: bool
     scales: tuple[float, ...]
     embedders: tuple[OnnxEmbedder, ...]
-    antialias: bool = False
-    printed: bool = False
+    antialias_sigma_per_shrink: float | None = None
+    print_suppressed_detection: bool = False
 
 
 @dataclass(slots=True)
@@ -195,22 +197,33 @@ class OnnxFaceEngine:
         return _Job(image.rgb, live=True, scales=self._live_scales, embedders=(self._embedders.live,))
 
     def _id_photo_job(self, image: DecodedImage) -> _Job:
-        """A chip-sized reference gets the reference embedder and scales; a sharper reference (the photo kind: a
-        printed portrait, an ordinary photo) gets the live scales and embedder (a printed portrait the printed
-        student's, when one is pinned), no gates, and is smoothed against
-        aliasing before alignment (``PRINTED_ANTIALIAS_SIGMA_PER_SHRINK`` for a printed portrait, else
-        ``ANTIALIAS_SIGMA_PER_SHRINK``). The photo threshold was calibrated on photo-vs-photo pairs analysed as live
-        captures (no smoothing); the card-front benchmark reports the FMR the printed portrait gets at it."""
-        if image.reference_kind is ReferenceKind.CHIP:
-            return _Job(image.rgb, live=False, scales=self._id_photo_scales, embedders=self._embedders.chip)
-        return _Job(
-            image.rgb,
-            live=False,
-            scales=self._live_scales,
-            embedders=self._embedders.printed if image.printed else (self._embedders.live,),
-            antialias=True,
-            printed=image.printed,
-        )
+        """How a reference is analysed, by its kind. A chip gets the reference embedders and scales. A sharper
+        reference gets the live scales, no gates, detection on a print-suppressed copy and smoothing against aliasing
+        before alignment: a printed portrait by ``PRINTED_ANTIALIAS_SIGMA_PER_SHRINK`` and the printed embedders
+        (the printed student's, when one is pinned), an ordinary photo by ``ANTIALIAS_SIGMA_PER_SHRINK`` and the live
+        embedder. The photo threshold was calibrated on photo-vs-photo pairs analysed as live captures (no
+        smoothing); the card-front benchmark reports the FMR the printed portrait gets at it."""
+        match image.reference_kind:
+            case ReferenceKind.CHIP:
+                return _Job(image.rgb, live=False, scales=self._id_photo_scales, embedders=self._embedders.chip)
+            case ReferenceKind.PRINTED:
+                return _Job(
+                    image.rgb,
+                    live=False,
+                    scales=self._live_scales,
+                    embedders=self._embedders.printed,
+                    antialias_sigma_per_shrink=PRINTED_ANTIALIAS_SIGMA_PER_SHRINK,
+                    print_suppressed_detection=True,
+                )
+            case ReferenceKind.PHOTO:
+                return _Job(
+                    image.rgb,
+                    live=False,
+                    scales=self._live_scales,
+                    embedders=(self._embedders.live,),
+                    antialias_sigma_per_shrink=ANTIALIAS_SIGMA_PER_SHRINK,
+                    print_suppressed_detection=True,
+                )
 
     def _run(self, jobs: list[_Job]) -> list[FaceAnalysis]:
         """Analyse the images: one task per image (detect, align, gates) and one per aligned crop (embed).
@@ -232,7 +245,7 @@ class OnnxFaceEngine:
     def _detect_and_align(self, job: _Job, found: _Found, queue: TaskQueue) -> None:
         rgb = pad_for_detection(job.rgb if job.live else upscale_small(job.rgb, ID_PHOTO_MIN_HEIGHT_PX))
         seen = rgb
-        if job.antialias:
+        if job.print_suppressed_detection:
             seen = print_suppressed(rgb, max(job.rgb.shape[:2]) / PRINTED_DETECTION_SMOOTHING_PER_SIDE)
         boxes = self._models.detect(seen, min_confidence=MIN_DETECTION_CONFIDENCE)
         if not boxes:
@@ -240,11 +253,10 @@ class OnnxFaceEngine:
         main = boxes[main_face_index([_box_tuple(b) for b in boxes], rgb.shape[1], rgb.shape[0])]
         found.face_count = sum(1 for b in boxes if b.height >= SECOND_FACE_MIN_RELATIVE_HEIGHT * main.height)
         landmarks = self._models.landmarks(rgb, main)
-        sigma_per_shrink = None
-        if job.antialias:
-            sigma_per_shrink = PRINTED_ANTIALIAS_SIGMA_PER_SHRINK if job.printed else ANTIALIAS_SIGMA_PER_SHRINK
         for scale in job.scales:
-            aligned = self._models.aligned_face(rgb, landmarks, scale, antialias_sigma_per_shrink=sigma_per_shrink)
+            aligned = self._models.aligned_face(
+                rgb, landmarks, scale, antialias_sigma_per_shrink=job.antialias_sigma_per_shrink
+            )
             found.crops += [aligned, np.ascontiguousarray(aligned[:, ::-1])]
         found.embeddings = [[None] * len(found.crops) for _ in job.embedders]
         for network, embedder in enumerate(job.embedders):
