@@ -62,7 +62,8 @@ from realname.adapters.vision.images import PillowImageDecoder
 from realname.adapters.vision.models import LOCK_FILE_NAME, default_lock_path, read_lock_document
 from realname.adapters.vision.onnx_models import PRINTED_ANTIALIAS_SIGMA_PER_SHRINK, OnnxFaceModels
 from realname.adapters.vision.printed_portrait import FoundFace, OnnxPrintedPortraitReader, scores_by_start
-from realname.app.matching import FaceEngine
+from realname.app.card_front import PrintedPortraitReader
+from realname.app.matching import DecodedImage, FaceEngine, ImageDecoder
 from realname.bootstrap.vision import build_face_engine, build_printed_portrait_reader, load_onnx_models
 from realname.domain.card_front import PortraitNotFound
 from realname.domain.face import ImageRejected, ReferenceKind
@@ -148,6 +149,37 @@ def card_seed(path: Path) -> int:
     return int.from_bytes(hashlib.sha256(f"{SEED}|{path.name}".encode()).digest()[:8], "little")
 
 
+def card_rng(path: Path) -> np.random.Generator:
+    """The draw of the image's own card front: one per image, the same in every benchmark that simulates it."""
+    return np.random.default_rng(card_seed(path))
+
+
+def largest_face_box(models: OnnxFaceModels, rgb: np.ndarray) -> tuple[float, float, float, float] | None:
+    """The tallest detected face's box, which a simulated card front's printed photo is framed around (None: no
+    face)."""
+    found = models.detect(rgb)
+    if not found:
+        return None
+    largest = max(found, key=lambda b: b.height)
+    return largest.x0, largest.y0, largest.x1, largest.y1
+
+
+def printed_portrait_of(
+    rgb: np.ndarray,
+    box: tuple[float, float, float, float],
+    rng: np.random.Generator,
+    reader: PrintedPortraitReader,
+    decoder: ImageDecoder,
+) -> DecodedImage | None:
+    """The printed portrait the product's reader cuts from a card front simulated around ``box`` by ``rng``'s draw
+    (:func:`card_rng` for the image's own card front); None when it is not found or the card front is unreadable."""
+    card_front = simulate_card_front(rgb, box, rng)
+    try:
+        return reader.locate(decoder.decode(card_front, max_pixels=MAX_PIXELS))
+    except (PortraitNotFound, ImageRejected):
+        return None
+
+
 def run_set(
     face_set: FaceSet,
     engine: FaceEngine,
@@ -178,10 +210,8 @@ def run_set(
             photos.append(None)
             boxes.append(None)
             continue
-        found = models.detect(rgb)
-        largest = max(found, key=lambda b: b.height) if found else None
         photos.append(rgb)
-        boxes.append(None if largest is None else (largest.x0, largest.y0, largest.x1, largest.y1))
+        boxes.append(largest_face_box(models, rgb))
     # Chips and their faces (per budget; None: the chip's face was not found).
     chips: dict[str, list[tuple[np.ndarray, FoundFace | None] | None]] = {}
     needed = {chip for card in in_shard for _, chip in grouped.get(card, [])}
@@ -203,11 +233,7 @@ def run_set(
         rgb, box = photos[card], boxes[card]
         if rgb is None or box is None:
             continue
-        card_front = simulate_card_front(rgb, box, np.random.default_rng(card_seed(face_set.images[card].path)))
-        try:
-            portrait = reader.locate(decoder.decode(card_front, max_pixels=MAX_PIXELS))
-        except PortraitNotFound:
-            portrait = None
+        portrait = printed_portrait_of(rgb, box, card_rng(face_set.images[card].path), reader, decoder)
         face = None if portrait is None else reader.face(portrait.rgb, portrait.rgb.shape[0], printed=True)
         if portrait is not None:
             located[card] = True

@@ -32,9 +32,8 @@ import numpy.typing as npt
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from card_front import card_seed
+from card_front import card_rng, largest_face_box, printed_portrait_of
 from face_data import MAX_PIXELS, add_data_arguments, load_sets, write_results
-from realname.adapters.vision.card_front_photo import simulate_card_front
 from realname.adapters.vision.chip_photo import (
     CHIP_HEIGHT_PX,
     CHIP_WIDTH_PX,
@@ -50,7 +49,6 @@ from realname.adapters.vision.printed_portrait import (
     to_chip_domain,
 )
 from realname.bootstrap.vision import load_onnx_models
-from realname.domain.card_front import PortraitNotFound
 
 ORDER = ("landmarks", "face_boxes", "standard_framing")
 SKIP_DISTANCES_PX = (0.5, 1.0, 1.5, 2.0, 3.0)
@@ -106,18 +104,16 @@ def main() -> None:
     faces = []
     for image in images:
         rgb = decoder.decode(image.path.read_bytes(), max_pixels=MAX_PIXELS).rgb
-        found = models.detect(rgb)
-        if found:
-            largest = max(found, key=lambda b: b.height)
-            faces.append((image.path, rgb, (largest.x0, largest.y0, largest.x1, largest.y1)))
+        box = largest_face_box(models, rgb)
+        if box is not None:
+            faces.append((image.path, rgb, box))
     checks: list[dict[str, Any]] = []
     load_before = os.getloadavg()[0]
     for k, (path, rgb, box) in enumerate(faces):
-        card = simulate_card_front(rgb, box, np.random.default_rng(card_seed(path)))
-        try:
-            portrait = reader.locate(decoder.decode(card, max_pixels=MAX_PIXELS)).rgb
-        except PortraitNotFound:
+        located = printed_portrait_of(rgb, box, card_rng(path), reader, decoder)
+        if located is None:
             continue
+        portrait = located.rgb
         other = faces[(k + len(faces) // 2) % len(faces)]
         for kind, (source, source_box) in (("genuine", (rgb, box)), ("swap", (other[1], other[2]))):
             for budget in (JPEG2000_1024, JPEG2000_1536):

@@ -10,7 +10,7 @@ faces_east_asian_calib, the threshold for FMR 1e-4 on its same-source impostor p
 least 10 impostors above it, else an exponential fit to the group's 25 highest: ``face_metrics.threshold_for_fmr``,
 never the single highest impostor), and the highest of them.
 
-Per image: the card front simulated as ``benchmarks/card_front.py`` draws it (``card_seed``), the portrait located
+Per image: the card front simulated as ``benchmarks/card_front.py`` draws it (``card_rng``), the portrait located
 by the product's reader and embedded by ``engine.analyse_id_photo``; the live side is ``engine.analyse`` of the
 other photos of the person (``face_data.embed_photos``). Pairs: printed portrait of image a against image b (same
 person, a ≠ b, both orders), impostors of the same source; a portrait not found is a refused genuine pair.
@@ -36,7 +36,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from card_front import card_seed
+from card_front import card_rng, largest_face_box, printed_portrait_of
 from face_accuracy import (
     EAST_ASIAN_SETS,
     FMR_POINTS,
@@ -60,13 +60,12 @@ from face_data import (
     shared_data_missing,
     write_results,
 )
-from realname.adapters.vision.card_front_photo import simulate_card_front
 from realname.adapters.vision.images import PillowImageDecoder
 from realname.adapters.vision.models import LOCK_FILE_NAME, read_lock, read_lock_document
-from realname.adapters.vision.onnx_models import PRINTED_ANTIALIAS_SIGMA_PER_SHRINK
+from realname.adapters.vision.onnx_models import PRINTED_ANTIALIAS_SIGMA_PER_SHRINK, OnnxFaceModels
+from realname.app.card_front import PrintedPortraitReader
 from realname.app.matching import FaceEngine
 from realname.bootstrap.vision import build_face_engine, build_printed_portrait_reader, load_onnx_models
-from realname.domain.card_front import PortraitNotFound
 from realname.domain.face import ImageRejected, ReferenceKind
 from realname.domain.policy import Policy
 
@@ -75,7 +74,7 @@ CONDITION = ReferenceKind.PRINTED.value
 # Bump when the card simulation or the reader changes.
 RESULT_VERSION = "v1"
 
-_worker: tuple[FaceEngine, Any, Any] | None = None
+_worker: tuple[FaceEngine, OnnxFaceModels, PrintedPortraitReader] | None = None
 
 
 def _init(models_dir: str) -> None:
@@ -94,16 +93,9 @@ def printed_embedding(path: str) -> np.ndarray | None:
         photo = decoder.decode(Path(path).read_bytes(), max_pixels=MAX_PIXELS)
     except ImageRejected:
         return None
-    boxes = models.detect(photo.rgb)
-    if not boxes:
-        return None
-    box = max(boxes, key=lambda b: b.height)
-    card = simulate_card_front(
-        photo.rgb, (box.x0, box.y0, box.x1, box.y1), np.random.default_rng(card_seed(Path(path)))
-    )
-    try:
-        portrait = reader.locate(decoder.decode(card, max_pixels=MAX_PIXELS))
-    except (PortraitNotFound, ImageRejected):
+    box = largest_face_box(models, photo.rgb)
+    portrait = None if box is None else printed_portrait_of(photo.rgb, box, card_rng(Path(path)), reader, decoder)
+    if portrait is None:
         return None
     embedding: np.ndarray | None = engine.analyse_id_photo(portrait).embedding
     return embedding

@@ -35,7 +35,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import realname.adapters.vision.onnx_models as onnx_models_module
-from card_front import card_seed
+from card_front import card_rng, largest_face_box, printed_portrait_of
 from face_accuracy import fmr_at, fnmr_at, threshold_at, upper_bound_fmr
 from face_data import (
     MAX_PIXELS,
@@ -47,7 +47,6 @@ from face_data import (
     shared_data_missing,
     write_results,
 )
-from realname.adapters.vision.card_front_photo import simulate_card_front
 from realname.adapters.vision.images import PillowImageDecoder
 from realname.adapters.vision.onnx_engine import ID_PHOTO_MIN_HEIGHT_PX, MIN_DETECTION_CONFIDENCE, OnnxFaceEngine
 from realname.adapters.vision.onnx_models import OnnxFaceModels
@@ -61,7 +60,6 @@ from realname.adapters.vision.quality import (
 )
 from realname.app.matching import DecodedImage
 from realname.bootstrap.vision import build_face_engine, load_onnx_models
-from realname.domain.card_front import PortraitNotFound
 from realname.domain.face import ImageRejected, ReferenceKind
 from realname.domain.policy import Policy
 
@@ -180,17 +178,10 @@ def measure_shard(
         references: dict[str, DecodedImage | None] = {"photo": None, "printed": None}
         if decoded.reference_kind is ReferenceKind.PHOTO:
             references["photo"] = decoded
-        found = models.detect(decoded.rgb)
-        if found:
-            box = max(found, key=lambda b: b.height)
-            card = simulate_card_front(
-                decoded.rgb, (box.x0, box.y0, box.x1, box.y1), np.random.default_rng(card_seed(image.path))
-            )
-            try:
-                references["printed"] = reader.locate(decoder.decode(card, max_pixels=MAX_PIXELS))
-                located[index] = True
-            except PortraitNotFound:
-                pass
+        box = largest_face_box(models, decoded.rgb)
+        if box is not None:
+            references["printed"] = printed_portrait_of(decoded.rgb, box, card_rng(image.path), reader, decoder)
+            located[index] = references["printed"] is not None
         for kind, reference in references.items():
             if reference is None or reference.reference_kind is ReferenceKind.CHIP:
                 continue

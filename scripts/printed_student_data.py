@@ -13,7 +13,7 @@ guilloche, colour cast, rotation, camera blur, a glare patch, noise, JPEG) aroun
   .training_items``: never ``faces_east_asian`` or the calib ``calibrate`` fold); ``--variants`` card fronts per
   image, each with its own seeded draw (seed, image, variant).
 - ``eval``: ``faces_east_asian`` and the calib ``calibrate`` fold, one card front per image drawn with
-  ``benchmarks/card_front.card_seed`` (the card-front benchmark's own draw).
+  ``benchmarks/card_front.card_rng`` (the card-front benchmark's own draw).
 
 Written as ``.npz`` under ``--out`` (default ``/work/scratch/train``; never the repository):
 ``printed-seedS.npz`` (keys as ``chip_student_data.py train``: ``clean``, ``chips`` [N, variants, 1, 112, 112, 3],
@@ -39,15 +39,13 @@ sys.path.insert(0, str(REPO_ROOT / "src"))
 
 from chip_student_data import DEFAULT_MODELS, DEFAULT_OUT, EMPTY, MAX_PIXELS, Item, training_items  # noqa: E402
 
-from card_front import card_seed  # noqa: E402
+from card_front import card_rng, largest_face_box, printed_portrait_of  # noqa: E402
 from face_data import SHARED_DATA, load_calib_set, load_sets  # noqa: E402
-from realname.adapters.vision.card_front_photo import simulate_card_front  # noqa: E402
 from realname.adapters.vision.images import PillowImageDecoder  # noqa: E402
 from realname.adapters.vision.onnx_engine import OnnxFaceEngine  # noqa: E402
 from realname.adapters.vision.printed_portrait import OnnxPrintedPortraitReader  # noqa: E402
 from realname.app.matching import DecodedImage  # noqa: E402
 from realname.bootstrap.vision import build_face_engine, load_onnx_models  # noqa: E402
-from realname.domain.card_front import PortraitNotFound  # noqa: E402
 from realname.domain.face import ImageRejected, ReferenceKind  # noqa: E402
 from realname.domain.policy import Policy  # noqa: E402
 
@@ -79,24 +77,17 @@ def photo_and_box(path: str) -> tuple[DecodedImage, np.ndarray, tuple[float, flo
     if photo is None:
         return None
     clean = _engine.aligned_crops(photo, reference=False)
-    found = _engine.models.detect(photo.rgb)
-    if not clean or not found:
+    box = largest_face_box(_engine.models, photo.rgb)
+    if not clean or box is None:
         return None
-    box = max(found, key=lambda b: b.height)
-    return photo, clean[0], (box.x0, box.y0, box.x1, box.y1)
+    return photo, clean[0], box
 
 
 def printed_crop(photo: DecodedImage, box: tuple[float, float, float, float], rng: np.random.Generator) -> np.ndarray:
     """The engine's un-mirrored crop of the printed portrait on one simulated card front (EMPTY: not found)."""
     assert _engine is not None and _reader is not None
-    card = _decoded(simulate_card_front(photo.rgb, box, rng))
-    if card is None:
-        return EMPTY
-    try:
-        portrait = _reader.locate(card)
-    except PortraitNotFound:
-        return EMPTY
-    if portrait.reference_kind is not ReferenceKind.PRINTED:
+    portrait = printed_portrait_of(photo.rgb, box, rng, _reader, PillowImageDecoder())
+    if portrait is None or portrait.reference_kind is not ReferenceKind.PRINTED:
         return EMPTY
     crops = _engine.aligned_crops(portrait, reference=True)
     return crops[0] if crops else EMPTY
@@ -129,7 +120,7 @@ def eval_job(args: tuple[int, str]) -> tuple[int, np.ndarray, np.ndarray, np.nda
     if found is None:
         return index, EMPTY, EMPTY, ok
     photo, clean, box = found
-    crop = printed_crop(photo, box, np.random.default_rng(card_seed(Path(path))))
+    crop = printed_crop(photo, box, card_rng(Path(path)))
     ok[:] = True, crop is not EMPTY
     return index, clean, crop, ok
 
