@@ -13,6 +13,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import assert_never
 
 import numpy as np
 
@@ -207,23 +208,19 @@ class OnnxFaceEngine:
             case ReferenceKind.CHIP:
                 return _Job(image.rgb, live=False, scales=self._id_photo_scales, embedders=self._embedders.chip)
             case ReferenceKind.PRINTED:
-                return _Job(
-                    image.rgb,
-                    live=False,
-                    scales=self._live_scales,
-                    embedders=self._embedders.printed,
-                    antialias_sigma_per_shrink=PRINTED_ANTIALIAS_SIGMA_PER_SHRINK,
-                    print_suppressed_detection=True,
-                )
+                embedders, sigma_per_shrink = self._embedders.printed, PRINTED_ANTIALIAS_SIGMA_PER_SHRINK
             case ReferenceKind.PHOTO:
-                return _Job(
-                    image.rgb,
-                    live=False,
-                    scales=self._live_scales,
-                    embedders=(self._embedders.live,),
-                    antialias_sigma_per_shrink=ANTIALIAS_SIGMA_PER_SHRINK,
-                    print_suppressed_detection=True,
-                )
+                embedders, sigma_per_shrink = (self._embedders.live,), ANTIALIAS_SIGMA_PER_SHRINK
+            case unknown:
+                assert_never(unknown)
+        return _Job(
+            image.rgb,
+            live=False,
+            scales=self._live_scales,
+            embedders=embedders,
+            antialias_sigma_per_shrink=sigma_per_shrink,
+            print_suppressed_detection=True,
+        )
 
     def _run(self, jobs: list[_Job]) -> list[FaceAnalysis]:
         """Analyse the images: one task per image (detect, align, gates) and one per aligned crop (embed).
