@@ -6,7 +6,8 @@ A photo-kind reference is smoothed before it is aligned, by σ = a σ per shrink
 printed portrait, ``ANTIALIAS_SIGMA_PER_SHRINK`` for an ordinary photo). A variant is a σ per shrink, optionally with an extra Gaussian of σ = the reference's longer side / N before it. For each image of a set the
 card front is simulated as benchmarks/card_front.py does (same seed per image), the portrait located by the product's
 reader, then the portrait and the photo itself (as an ordinary photo-kind reference) are detected and landmarked
-once, as ``OnnxFaceEngine`` does for an ID photo, and embedded (sface, live embedder and scales, mirrors) once per
+once, as ``OnnxFaceEngine`` does for an ID photo, and embedded (sface, the engine's networks for the kind — a printed
+portrait by the printed student when one is pinned — live scales, mirrors) once per
 variant; the shipped variant is checked against ``engine.analyse_id_photo`` on the first images of each shard. Live
 side: ``engine.analyse`` of another photo of the person; impostors are same-source pairs.
 
@@ -104,7 +105,8 @@ def reference_embeddings(
         return None
     main = boxes[main_face_index([(b.x0, b.y0, b.x1, b.y1) for b in boxes], rgb.shape[1], rgb.shape[0])]
     landmarks = models.landmarks(rgb, main)
-    embedder = engine.embedders.live
+    # The networks the engine embeds this kind with (a printed portrait: the printed student's, when one is pinned).
+    embedders = engine.embedders.printed if image.reference_kind is ReferenceKind.PRINTED else (engine.embedders.live,)
     side = max(upscale_small(image.rgb, ID_PHOTO_MIN_HEIGHT_PX).shape[:2])
     out = []
     for variant in variants:
@@ -112,13 +114,17 @@ def reference_embeddings(
         if variant.extra_per_side:
             sigma = side / variant.extra_per_side
             source = np.asarray(cv2.GaussianBlur(rgb, (0, 0), sigma), dtype=np.uint8)
-        total = np.zeros(0, dtype=np.float64)
+        crops = []
         for scale in engine.live_scales:
             aligned = models.aligned_face(source, landmarks, scale, antialias_sigma_per_shrink=variant.sigma_per_shrink)
-            for crop in (aligned, np.ascontiguousarray(aligned[:, ::-1])):
-                embedded = embedder.embed_aligned(crop).astype(np.float64)
-                total = embedded if total.size == 0 else total + embedded
-        out.append((total / np.linalg.norm(total)).astype(np.float32))
+            crops += [aligned, np.ascontiguousarray(aligned[:, ::-1])]
+        # As the engine: each network's mean over the crops, normalised, then their normalised sum.
+        fused = np.zeros(0, dtype=np.float64)
+        for embedder in embedders:
+            total = np.sum([embedder.embed_aligned(crop).astype(np.float64) for crop in crops], axis=0)
+            mean = total / np.linalg.norm(total)
+            fused = mean if fused.size == 0 else fused + mean
+        out.append((fused / np.linalg.norm(fused)).astype(np.float32))
     return out
 
 
