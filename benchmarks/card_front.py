@@ -53,6 +53,7 @@ from face_data import (
     embed_set,
     load_calib_set,
     load_sets,
+    sface_engine,
     shared_data_missing,
     write_results,
 )
@@ -64,10 +65,9 @@ from realname.adapters.vision.onnx_models import PRINTED_ANTIALIAS_SIGMA_PER_SHR
 from realname.adapters.vision.printed_portrait import FoundFace, OnnxPrintedPortraitReader, scores_by_start
 from realname.app.card_front import PrintedPortraitReader
 from realname.app.matching import DecodedImage, FaceEngine, ImageDecoder
-from realname.bootstrap.vision import build_face_engine, build_printed_portrait_reader, load_onnx_models
+from realname.bootstrap.vision import build_printed_portrait_reader
 from realname.domain.card_front import PortraitNotFound
 from realname.domain.face import ImageRejected, ReferenceKind
-from realname.domain.policy import Policy
 
 CHIPS = (JPEG2000_1024, JPEG2000_1536)
 PAIR_LIMIT = 3000
@@ -479,9 +479,7 @@ def main() -> int:
     args = parser.parse_args()
     if shared_data_missing(args.shared):
         return 2
-    policy = Policy()
-    models = load_onnx_models(args.models_dir)
-    engine = build_face_engine("sface", args.models_dir, 2, policy, onnx_models=lambda: models)
+    engine, models = sface_engine(args.models_dir, 2)
     printed_threshold = engine.threshold_for(ReferenceKind.PRINTED)
     shipped_check = build_printed_portrait_reader(models).same_photograph_threshold
     wanted = args.sets.split(",")

@@ -24,7 +24,9 @@ from realname.adapters.vision.chip_photo import JPEG_Q25, ChipCompression, simul
 from realname.adapters.vision.images import PillowImageDecoder
 from realname.adapters.vision.onnx_models import OnnxFaceModels
 from realname.app.matching import DecodedImage, FaceEngine
+from realname.bootstrap.vision import build_face_engine, load_onnx_models
 from realname.domain.face import FaceAnalysis, ImageRejected
+from realname.domain.policy import Policy
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -49,6 +51,13 @@ def shared_data_missing(shared: Path) -> bool:
         return False
     print(f"needs the shared face sets in {shared}", file=sys.stderr)
     return True
+
+
+def sface_engine(models_dir: Path, threads: int) -> tuple[FaceEngine, OnnxFaceModels]:
+    """The product's sface engine (default policy) and the faceplugin sessions it shares, for the detector and the
+    card-front reader of a benchmark."""
+    models = load_onnx_models(models_dir)
+    return build_face_engine("sface", models_dir, threads, Policy(), onnx_models=lambda: models), models
 
 
 def write_results(stem: str, report: Any, markdown: str | None = None) -> None:

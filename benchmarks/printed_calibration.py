@@ -57,6 +57,7 @@ from face_data import (
     embed_photos,
     load_calib_set,
     load_sets,
+    sface_engine,
     shared_data_missing,
     write_results,
 )
@@ -65,9 +66,8 @@ from realname.adapters.vision.models import LOCK_FILE_NAME, read_lock, read_lock
 from realname.adapters.vision.onnx_models import PRINTED_ANTIALIAS_SIGMA_PER_SHRINK, OnnxFaceModels
 from realname.app.card_front import PrintedPortraitReader
 from realname.app.matching import FaceEngine
-from realname.bootstrap.vision import build_face_engine, build_printed_portrait_reader, load_onnx_models
+from realname.bootstrap.vision import build_printed_portrait_reader
 from realname.domain.face import ImageRejected, ReferenceKind
-from realname.domain.policy import Policy
 
 TARGET_FMR = 1e-4
 CONDITION = ReferenceKind.PRINTED.value
@@ -79,8 +79,7 @@ _worker: tuple[FaceEngine, OnnxFaceModels, PrintedPortraitReader] | None = None
 
 def _init(models_dir: str) -> None:
     global _worker
-    models = load_onnx_models(Path(models_dir))
-    engine = build_face_engine("sface", Path(models_dir), 1, Policy(), onnx_models=lambda: models)
+    engine, models = sface_engine(Path(models_dir), 1)
     _worker = (engine, models, build_printed_portrait_reader(models))
 
 
@@ -199,8 +198,7 @@ def main() -> int:
     if shared_data_missing(args.shared):
         return 2
     cache_dir: Path = args.cache_dir if args.cache_dir is not None else REPO_ROOT / "var" / "bench-cache"
-    models = load_onnx_models(args.models_dir)
-    engine = build_face_engine("sface", args.models_dir, 2, Policy(), onnx_models=lambda: models)
+    engine, _models = sface_engine(args.models_dir, 2)
     sets = [s for s in load_sets(args.shared) if s.name == "faces_east_asian"] + [load_calib_set(args.shared)]
     scores = {}
     for face_set in sets:

@@ -45,6 +45,7 @@ from face_data import (
     add_data_arguments,
     load_calib_set,
     load_sets,
+    sface_engine,
     shared_data_missing,
     write_results,
 )
@@ -60,9 +61,7 @@ from realname.adapters.vision.quality import (
     upscale_small,
 )
 from realname.app.matching import DecodedImage
-from realname.bootstrap.vision import build_face_engine, load_onnx_models
 from realname.domain.face import ImageRejected, ReferenceKind
-from realname.domain.policy import Policy
 
 FMR_POINTS = (1e-3, 1e-4)
 DEFAULT_VARIANTS = "0.5,0.7,0.9,1.1,1.3,0.5+240"
@@ -359,8 +358,7 @@ def main() -> int:
         return 2
     shard_index, shard_count = (int(x) for x in args.shard.split("/"))
     cache_dir: Path = args.cache_dir if args.cache_dir is not None else REPO_ROOT / "var" / "bench-cache"
-    models = load_onnx_models(args.models_dir)
-    engine = build_face_engine("sface", args.models_dir, 1, Policy(), onnx_models=lambda: models)
+    engine, models = sface_engine(args.models_dir, 1)
     if not isinstance(engine, OnnxFaceEngine):
         raise SystemExit("needs the sface engine")
     face_set = face_set_for(args.sets, args.shared)

@@ -41,6 +41,7 @@ from face_data import (
     embed_photos,
     load_calib_set,
     load_sets,
+    sface_engine,
     shared_data_missing,
     write_results,
 )
@@ -48,9 +49,7 @@ from realname.adapters.vision.images import PillowImageDecoder
 from realname.adapters.vision.onnx_models import OnnxFaceModels
 from realname.adapters.vision.printed_portrait import OnnxPrintedPortraitReader
 from realname.app.matching import FaceEngine
-from realname.bootstrap.vision import build_face_engine, load_onnx_models
 from realname.domain.face import ImageRejected, ReferenceKind
-from realname.domain.policy import Policy
 
 DRAWS = 2  # the card front every benchmark draws, and one retake
 CUT_QUANTILES = (0.8, 0.9, 0.95)
@@ -60,8 +59,7 @@ _worker: tuple[FaceEngine, OnnxFaceModels, OnnxPrintedPortraitReader, int] | Non
 
 def _init(models_dir: str, level: int) -> None:
     global _worker
-    models = load_onnx_models(Path(models_dir))
-    engine = build_face_engine("sface", Path(models_dir), 1, Policy(), onnx_models=lambda: models)
+    engine, models = sface_engine(Path(models_dir), 1)
     _worker = (engine, models, OnnxPrintedPortraitReader(models, 0.0), level)  # the threshold is not used here
 
 
@@ -198,8 +196,7 @@ def main() -> int:
     if shared_data_missing(args.shared):
         return 2
     cache_dir: Path = args.cache_dir if args.cache_dir is not None else REPO_ROOT / "var" / "bench-cache"
-    models = load_onnx_models(args.models_dir)
-    engine = build_face_engine("sface", args.models_dir, 2, Policy(), onnx_models=lambda: models)
+    engine, _models = sface_engine(args.models_dir, 2)
     threshold = round(engine.threshold_for(ReferenceKind.PRINTED), 4)
     by_name = {s.name: s for s in load_sets(args.shared)}
     reports = []

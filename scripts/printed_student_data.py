@@ -40,14 +40,12 @@ sys.path.insert(0, str(REPO_ROOT / "src"))
 from chip_student_data import DEFAULT_MODELS, DEFAULT_OUT, EMPTY, MAX_PIXELS, Item, training_items  # noqa: E402
 
 from card_front import card_rng, largest_face_box, printed_portrait_of  # noqa: E402
-from face_data import SHARED_DATA, load_calib_set, load_sets  # noqa: E402
+from face_data import SHARED_DATA, load_calib_set, load_sets, sface_engine  # noqa: E402
 from realname.adapters.vision.images import PillowImageDecoder  # noqa: E402
 from realname.adapters.vision.onnx_engine import OnnxFaceEngine  # noqa: E402
 from realname.adapters.vision.printed_portrait import OnnxPrintedPortraitReader  # noqa: E402
 from realname.app.matching import DecodedImage  # noqa: E402
-from realname.bootstrap.vision import build_face_engine, load_onnx_models  # noqa: E402
 from realname.domain.face import ImageRejected, ReferenceKind  # noqa: E402
-from realname.domain.policy import Policy  # noqa: E402
 
 _engine: OnnxFaceEngine | None = None
 _reader: OnnxPrintedPortraitReader | None = None
@@ -55,8 +53,7 @@ _reader: OnnxPrintedPortraitReader | None = None
 
 def _init(models_dir: str) -> None:
     global _engine, _reader
-    models = load_onnx_models(Path(models_dir))
-    engine = build_face_engine("sface", Path(models_dir), 1, Policy(), onnx_models=lambda: models)
+    engine, models = sface_engine(Path(models_dir), 1)
     if not isinstance(engine, OnnxFaceEngine):
         raise SystemExit("needs the sface engine")
     _engine, _reader = engine, OnnxPrintedPortraitReader(models, 0.0)
