@@ -33,9 +33,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from card_front import card_seed, largest_face_box, printed_portrait_of
+from face_accuracy import fnmr_at, pair_scores, threshold_at
 from face_data import (
     MAX_PIXELS,
     REPO_ROOT,
+    Embeddings,
     FaceSet,
     add_data_arguments,
     embed_photos,
@@ -53,6 +55,7 @@ from realname.domain.face import ImageRejected, ReferenceKind
 
 DRAWS = 2  # the card front every benchmark draws, and one retake
 CUT_QUANTILES = (0.8, 0.9, 0.95)
+CONDITION = ReferenceKind.PRINTED.value
 
 _worker: tuple[FaceEngine, OnnxFaceModels, OnnxPrintedPortraitReader, int] | None = None
 
@@ -95,39 +98,27 @@ def measure(job: tuple[str, int]) -> tuple[np.ndarray | None, float]:
     return engine.analyse_id_photo(portrait).embedding, share
 
 
-def _normalised(rows: np.ndarray) -> np.ndarray:
-    normalised: np.ndarray = rows / np.linalg.norm(rows, axis=1, keepdims=True)
-    return normalised
-
-
-def fnmr(genuine: np.ndarray, threshold: float) -> float:
-    return float(np.mean(np.nan_to_num(genuine, nan=-1.0) < threshold)) if len(genuine) else float("nan")
-
-
 def analyse_set(
     face_set: FaceSet, live: np.ndarray, printed: np.ndarray, share: np.ndarray, threshold: float
 ) -> dict[str, Any]:
-    """``printed`` [draws, n, d] and ``share`` [draws, n]: the gate's cuts with and without one retake."""
+    """``printed`` [draws, n, d] and ``share`` [draws, n]: the gate's cuts with and without one retake. Pairs, the
+    FMR-1e-3 threshold and FNMR as ``face_accuracy.py`` scores a chip condition."""
+    draws = [pair_scores(face_set, Embeddings(live, printed[d]), CONDITION) for d in range(DRAWS)]
     identity = np.array([image.identity for image in face_set.images])
     source = np.array([image.source for image in face_set.images])
-    n = len(identity)
-    genuine_mask = (identity[:, None] == identity[None, :]) & ~np.eye(n, dtype=bool)
-    impostor_mask = (identity[:, None] != identity[None, :]) & (source[:, None] == source[None, :])
-    cards, lives = np.nonzero(genuine_mask)  # printed portrait of card vs live photo
-    scores = np.stack([_normalised(printed[d]) @ _normalised(live).T for d in range(DRAWS)])
-    impostors = scores[0][impostor_mask]
-    impostors = np.sort(impostors[~np.isnan(impostors)])[::-1]
-    at_1e3 = float(impostors[int(len(impostors) * 1e-3)])
-    first = scores[0][cards, lives]
+    # The card (printed portrait) of each genuine pair, in pair_scores' order (row-major over printed × live).
+    cards = np.nonzero((identity[:, None] == identity[None, :]) & ~np.eye(len(identity), dtype=bool))[0]
+    at_1e3 = threshold_at(draws[0].impostor, 1e-3)
+    first, retake = draws[0].genuine, draws[1].genuine
     report: dict[str, Any] = {
         "set": face_set.name,
-        "genuine_pairs": len(cards),
-        "impostor_pairs": len(impostors),
+        "genuine_pairs": len(first),
+        "impostor_pairs": len(draws[0].impostor),
         "threshold_fmr_1e-3": round(at_1e3, 4),
         "threshold_shipped": threshold,
-        "fnmr_at_1e-3": round(fnmr(first, at_1e3), 4),
-        "fnmr_at_shipped": round(fnmr(first, threshold), 4),
-        "retake_draw_fnmr_at_1e-3": round(fnmr(scores[1][cards, lives], at_1e3), 4),
+        "fnmr_at_1e-3": round(fnmr_at(first, at_1e3), 4),
+        "fnmr_at_shipped": round(fnmr_at(first, threshold), 4),
+        "retake_draw_fnmr_at_1e-3": round(fnmr_at(retake, at_1e3), 4),
         "glare_share_quantiles": {
             str(q): round(float(np.nanquantile(share[0], q)), 4) for q in (0.5, 0.8, 0.9, 0.95, 0.99)
         },
@@ -135,8 +126,8 @@ def analyse_set(
             {
                 "source": str(name),
                 "genuine_pairs": int(np.sum(source[cards] == name)),
-                "fnmr_at_1e-3": round(fnmr(first[source[cards] == name], at_1e3), 4),
-                "fnmr_at_shipped": round(fnmr(first[source[cards] == name], threshold), 4),
+                "fnmr_at_1e-3": round(fnmr_at(first[source[cards] == name], at_1e3), 4),
+                "fnmr_at_shipped": round(fnmr_at(first[source[cards] == name], threshold), 4),
             }
             for name in np.unique(source)
         ],
@@ -146,16 +137,16 @@ def analyse_set(
         cut = float(np.nanquantile(share[0], quantile))
         refused = share[0] > cut
         kept_pairs = ~refused[cards]
-        retaken = np.where(refused[cards], scores[1][cards, lives], first)
+        retaken = np.where(refused[cards], retake, first)
         report["cuts"].append(
             {
                 "quantile": quantile,
                 "glare_share_above": round(cut, 4),
                 "cards_refused": round(float(np.mean(refused)), 4),
-                "fnmr_kept_at_1e-3": round(fnmr(first[kept_pairs], at_1e3), 4),
-                "fnmr_refused_at_1e-3": round(fnmr(first[~kept_pairs], at_1e3), 4),
-                "fnmr_with_retake_at_1e-3": round(fnmr(retaken, at_1e3), 4),
-                "fnmr_with_retake_at_shipped": round(fnmr(retaken, threshold), 4),
+                "fnmr_kept_at_1e-3": round(fnmr_at(first[kept_pairs], at_1e3), 4),
+                "fnmr_refused_at_1e-3": round(fnmr_at(first[~kept_pairs], at_1e3), 4),
+                "fnmr_with_retake_at_1e-3": round(fnmr_at(retaken, at_1e3), 4),
+                "fnmr_with_retake_at_shipped": round(fnmr_at(retaken, threshold), 4),
             }
         )
     return report
