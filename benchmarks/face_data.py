@@ -179,7 +179,8 @@ def _cache_key(face_set: FaceSet, engine: FaceEngine, suffix: str) -> str:
     return hashlib.sha256((text + suffix).encode()).hexdigest()[:16]
 
 
-def _stack(rows: list[np.ndarray | None]) -> np.ndarray:
+def stack_embeddings(rows: list[np.ndarray | None]) -> np.ndarray:
+    """One row per image: its embedding, or NaN where the image had no face (never a match)."""
     dims = next(len(e) for e in rows if e is not None)
     return np.array([e if e is not None else np.full(dims, np.nan) for e in rows], dtype=np.float32)
 
@@ -207,7 +208,7 @@ def embed_photos(face_set: FaceSet, engine: FaceEngine, cache_dir: Path | None) 
         analysis = engine.analyse(decoded)
         photos.append(analysis.embedding)
         qualities.append(quality_row(analysis))
-    photo, quality = _stack(photos), np.array(qualities, dtype=np.float32)
+    photo, quality = stack_embeddings(photos), np.array(qualities, dtype=np.float32)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, photo=photo, quality=quality)
@@ -238,7 +239,7 @@ def embed_set(
             continue
         chip_image = simulated_chip(decoded, detector, decoder, compression)
         chips.append(None if chip_image is None else engine.analyse_id_photo(chip_image).embedding)
-    chip = _stack(chips)
+    chip = stack_embeddings(chips)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.savez(cache, chip=chip)

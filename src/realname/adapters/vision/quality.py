@@ -98,7 +98,9 @@ def upscale_small(image_rgb: npt.NDArray[np.uint8], min_height_px: int) -> npt.N
     factor = max(1, min(math.ceil(min_height_px / height), MAX_UPSCALED_SIDE_PX // max(height, width)))
     if factor == 1:
         return image_rgb
-    smoothed = cv2.GaussianBlur(image_rgb, (0, 0), CHIP_SMOOTHING_SIGMA_PX)
+    smoothed = (
+        cv2.GaussianBlur(image_rgb, (0, 0), CHIP_SMOOTHING_SIGMA_PX) if CHIP_SMOOTHING_SIGMA_PX > 0 else image_rgb
+    )
     enlarged = cv2.resize(smoothed, (image_rgb.shape[1] * factor, height * factor), interpolation=cv2.INTER_CUBIC)
     return np.ascontiguousarray(enlarged, dtype=np.uint8)
 
