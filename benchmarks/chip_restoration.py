@@ -18,7 +18,7 @@ engine, against the other photos of the same set (``face_accuracy.pair_scores``:
 impostors), FNMR at FMR 1e-3 and 1e-4 and at the shipped chip threshold. The live side is the shipped engine's
 (cached by ``face_data.embed_photos``).
 
-    .venv/bin/python benchmarks/chip_restoration.py [--chips j2k1024,j2k1536]    # ≈ 2 min per variant and chip
+    .venv/bin/python benchmarks/chip_restoration.py [--chips j2k1024,j2k1536]    # ≈ 1 min per variant and chip, quiet machine
 
 Writes benchmarks/results/chip_restoration.{json,md}.
 """
