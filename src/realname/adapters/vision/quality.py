@@ -90,7 +90,7 @@ def upscale_small(image_rgb: npt.NDArray[np.uint8], min_height_px: int) -> npt.N
     Measured on faces_east_asian with simulated 102x126 q25 chips (onnx engine, benchmarks/face_accuracy.py):
     FNMR at FMR 1e-3 16.0 % -> 13.7 % and at the shipped threshold 53.8 % -> 47.5 %; sigma >= 1.0 did worse.
     Re-measured on JPEG 2000 chips with the sface engine (benchmarks/chip_restoration.py): sigma 0, 0.4 and 0.9 px
-    were no better than 0.6 at 1,024 and 1,536 bytes (no smoothing: 1-4 points worse). A sigma of 0 skips it.
+    were no better than 0.6 at 1,024 and 1,536 bytes (no smoothing: 0.4-3.6 points worse). A sigma of 0 skips it.
     """
     height, width = image_rgb.shape[:2]
     if height >= min_height_px:
